@@ -1,0 +1,125 @@
+"""Every NATS subject, stream, durable and KV bucket name; nothing else builds subject strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+
+Channel = contact_pb2.Channel
+
+# Streams.
+STREAM_CONTACTS_IN = "CONTACTS_IN"
+STREAM_CONTACTS_OUT = "CONTACTS_OUT"
+STREAM_EVENTS = "EVENTS"
+STREAM_DEADLETTER = "DEADLETTER"
+
+# Subject roots.
+INBOUND_ROOT = "contacts.inbound"
+OUTBOUND_ROOT = "contacts.outbound"
+EVENTS_ROOT = "contacts.events"
+DEADLETTER_ROOT = "deadletter"
+
+INBOUND_ALL = f"{INBOUND_ROOT}.>"
+OUTBOUND_ALL = f"{OUTBOUND_ROOT}.>"
+EVENTS_ALL = f"{EVENTS_ROOT}.>"
+DEADLETTER_ALL = f"{DEADLETTER_ROOT}.>"
+
+# Durable consumer names.
+DURABLE_ROUTER = "router"
+DURABLE_QUALITY = "quality"
+DURABLE_INBOX = "inbox"
+
+# Headers.
+HEADER_MSG_ID = "Nats-Msg-Id"
+HEADER_DLQ_REASON = "Omnihub-Deadletter-Reason"
+HEADER_DLQ_SUBJECT = "Omnihub-Original-Subject"
+HEADER_DLQ_STREAM = "Omnihub-Original-Stream"
+HEADER_DLQ_DELIVERIES = "Omnihub-Deliveries"
+
+# JetStream key-value buckets.
+KV_ROUTER_STATE = "router_state"
+KV_ROUTER_LEADER = "router_leader"
+KV_SMS_OPTOUT = "sms_optout"
+KV_CHAT_SESSIONS = "chat_sessions"
+
+# Core (non-JetStream) request subjects for live, ephemeral data.
+QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"
+
+
+def channel_token(channel: int) -> str:
+    """Return the subject token of a Channel value: CHANNEL_SMS -> "sms"."""
+    if channel == Channel.CHANNEL_UNSPECIFIED:
+        raise ValueError("channel is unspecified")
+    return Channel.Name(channel).removeprefix("CHANNEL_").lower()  # type: ignore[arg-type]
+
+
+def channel_from_token(token: str) -> int:
+    """Inverse of channel_token: "sms" -> CHANNEL_SMS."""
+    return Channel.Value("CHANNEL_" + token.upper())
+
+
+def inbound(channel: int) -> str:
+    """Subject for inbound messages on one channel: contacts.inbound.<channel>."""
+    return f"{INBOUND_ROOT}.{channel_token(channel)}"
+
+
+def outbound(channel: int) -> str:
+    """Subject for outbound messages on one channel: contacts.outbound.<channel>."""
+    return f"{OUTBOUND_ROOT}.{channel_token(channel)}"
+
+
+def outbound_durable(channel: int) -> str:
+    """Durable consumer name of a channel's outbound worker: "<channel>-outbound"."""
+    return f"{channel_token(channel)}-outbound"
+
+
+def event(entity: str, verb: str) -> str:
+    """Subject for a lifecycle event: contacts.events.<entity>.<verb>."""
+    return f"{EVENTS_ROOT}.{entity}.{verb}"
+
+
+def event_kind_subject(kind: str) -> str:
+    """Subject for an Event oneof field name: "conversation_assigned" -> ...conversation.assigned."""
+    entity, _, verb = kind.partition("_")
+    if not verb:
+        raise ValueError(f"event kind {kind!r} is not <entity>_<verb>")
+    return event(entity, verb)
+
+
+def event_subject(evt: event_pb2.Event) -> str:
+    """Subject for a populated Event envelope."""
+    kind = evt.WhichOneof("kind")
+    if kind is None:
+        raise ValueError("event has no kind set")
+    return event_kind_subject(kind)
+
+
+def deadletter(stream: str) -> str:
+    """Dead-letter subject for a stream: deadletter.<stream>."""
+    return f"{DEADLETTER_ROOT}.{stream.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A JetStream stream omnihub owns."""
+
+    name: str
+    subjects: tuple[str, ...]
+    duplicate_window_seconds: float
+    max_age_seconds: float
+    max_msg_size: int
+
+
+DAY = 86_400.0
+
+# Twilio retries webhooks for up to ~24 h only with custom retry settings; a
+# 2-day window covers every provider's retry horizon (SMTP queues retry up to 5 days,
+# but email dedupes on Message-ID in MongoDB as the backstop).
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(STREAM_CONTACTS_IN, (INBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024),
+    StreamSpec(STREAM_CONTACTS_OUT, (OUTBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024),
+    StreamSpec(STREAM_EVENTS, (EVENTS_ALL,), 2 * DAY, 90 * DAY, 1024 * 1024),
+    StreamSpec(STREAM_DEADLETTER, (DEADLETTER_ALL,), 2 * DAY, 90 * DAY, 16 * 1024 * 1024),
+)

@@ -153,12 +153,18 @@ class ConversationAssigned(_message.Message):
     QUEUE_FIELD_NUMBER: _builtins.int
     WAIT_DURATION_FIELD_NUMBER: _builtins.int
     FIRST_ANSWER_FIELD_NUMBER: _builtins.int
+    AGENT_DESTINATION_FIELD_NUMBER: _builtins.int
+    CALLBACK_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     """Agent."""
     queue: _builtins.str
     """Queue it was answered from."""
     first_answer: _builtins.bool
     """True for the first answer of the conversation (counts toward ASA/SL)."""
+    agent_destination: _builtins.str
+    """Where the agent takes voice calls (client:alice, sip:..., +1555...)."""
+    callback: _builtins.bool
+    """True when the conversation is a voice callback request."""
     @_builtins.property
     def wait_duration(self) -> _duration_pb2.Duration:
         """Time from enqueue to answer (speed of answer)."""
@@ -170,10 +176,12 @@ class ConversationAssigned(_message.Message):
         queue: _builtins.str = ...,
         wait_duration: _duration_pb2.Duration | None = ...,
         first_answer: _builtins.bool = ...,
+        agent_destination: _builtins.str = ...,
+        callback: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["wait_duration", b"wait_duration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "first_answer", b"first_answer", "queue", b"queue", "wait_duration", b"wait_duration"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_destination", b"agent_destination", "agent_id", b"agent_id", "callback", b"callback", "first_answer", b"first_answer", "queue", b"queue", "wait_duration", b"wait_duration"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -889,6 +897,9 @@ class Event(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    THREAD_KEY_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
     CONVERSATION_CREATED_FIELD_NUMBER: _builtins.int
     CONVERSATION_QUEUED_FIELD_NUMBER: _builtins.int
     CONVERSATION_OFFERED_FIELD_NUMBER: _builtins.int
@@ -927,9 +938,17 @@ class Event(_message.Message):
     """Channel of the conversation, if any."""
     source: _builtins.str
     """Service that emitted it, e.g. "router"."""
+    thread_key: _builtins.str
+    """The provider thread of the conversation (CallSid, email thread, chat session)."""
+    queue: _builtins.str
+    """The conversation's queue at the time, if any."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When it happened."""
+
+    @_builtins.property
+    def identity(self) -> _contact_pb2.Identity:
+        """The customer identity of the conversation."""
 
     @_builtins.property
     def conversation_created(self) -> Global___ConversationCreated:
@@ -1052,6 +1071,9 @@ class Event(_message.Message):
         customer_id: _builtins.str = ...,
         channel: _contact_pb2.Channel.ValueType = ...,
         source: _builtins.str = ...,
+        thread_key: _builtins.str = ...,
+        identity: _contact_pb2.Identity | None = ...,
+        queue: _builtins.str = ...,
         conversation_created: Global___ConversationCreated | None = ...,
         conversation_queued: Global___ConversationQueued | None = ...,
         conversation_offered: Global___ConversationOffered | None = ...,
@@ -1081,9 +1103,9 @@ class Event(_message.Message):
         customer_opt_out: Global___CustomerOptOut | None = ...,
         evaluation_updated: Global___EvaluationUpdated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "channel", b"channel", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_id", b"conversation_id", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_id", b"customer_id", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "id", b"id", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "source", b"source", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "channel", b"channel", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_id", b"conversation_id", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_id", b"customer_id", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "id", b"id", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "queue", b"queue", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "source", b"source", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "thread_key", b"thread_key", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["conversation_created", "conversation_queued", "conversation_offered", "conversation_offer_ended", "conversation_assigned", "conversation_transferred", "conversation_hold", "conversation_wrap_up_started", "conversation_wrapped_up", "conversation_resolved", "conversation_abandoned", "conversation_overflowed", "conversation_reopened", "conversation_status_changed", "conversation_flagged", "routing_decided", "message_created", "message_sent", "message_delivered", "message_failed", "agent_state_changed", "call_completed", "recording_available", "survey_sent", "survey_answered", "customer_merged", "customer_opt_out", "evaluation_updated"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015

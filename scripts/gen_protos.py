@@ -65,8 +65,7 @@ def main() -> int:
         fresh = snapshot(Path(tmp))
         if args.check:
             committed = snapshot(OUT_ROOT)
-            drift = sorted(k for k in fresh.keys() | committed.keys()
-                           if fresh.get(k) != committed.get(k))
+            drift = sorted(k for k in fresh.keys() | committed.keys() if fresh.get(k) != committed.get(k))
             if drift:
                 print("generated code drifts from protos/: " + ", ".join(drift), file=sys.stderr)
                 print("run `make protos` and commit the result", file=sys.stderr)

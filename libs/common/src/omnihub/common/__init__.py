@@ -1,0 +1,1 @@
+"""Shared runtime for omnihub services: subjects, bus, config, health, logging and errors."""

@@ -1,0 +1,1 @@
+"""Throwaway NATS and SecantusDB servers for tests, benchmarks and the local runtime."""

@@ -1,0 +1,489 @@
+"""JetStream helpers: connect, ensure streams, publish protobuf with dedupe ids, durable consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import DecodeError, Message
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
+from prometheus_client import Counter
+
+from omnihub.api.event.v1 import event_pb2
+from omnihub.common import subjects
+from omnihub.common.errors import BusError
+from omnihub.common.logging import get_logger
+
+log = get_logger("omnihub.bus")
+
+M = TypeVar("M", bound=Message)
+
+PUBLISHED = Counter("omnihub_bus_published_total", "Messages published to JetStream", ["stream"])
+CONSUMED = Counter("omnihub_bus_consumed_total", "Messages handled by consumers", ["durable", "outcome"])
+
+ACK_TIMEOUT = 10.0
+PUBLISH_ATTEMPTS = 5
+
+
+def new_id(prefix: str) -> str:
+    """A sortable-enough unique id such as "evt_0193c1b2e4f04d2e9a7c...": prefix + uuid7-ish hex."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:16]}"
+
+
+_KV_SAFE = frozenset("-/_.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def kv_key(raw: str) -> str:
+    """Encode any string as a valid KV key: unsafe characters become =XX (UTF-8 hex)."""
+    if not raw:
+        raise ValueError("empty KV key")
+    return "".join(ch if ch in _KV_SAFE else "".join(f"={b:02X}" for b in ch.encode()) for ch in raw).strip(
+        "."
+    )
+
+
+def now_timestamp() -> timestamp_pb2.Timestamp:
+    """The current time as a protobuf Timestamp."""
+    ts = timestamp_pb2.Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+def new_event(source: str, **fields: Any) -> event_pb2.Event:
+    """Build an Event envelope with a fresh id and time; pass envelope fields and one kind."""
+    evt = event_pb2.Event(id=new_id("evt"), time=now_timestamp(), source=source)
+    for name, value in fields.items():
+        if isinstance(value, Message):
+            getattr(evt, name).CopyFrom(value)
+        else:
+            setattr(evt, name, value)
+    return evt
+
+
+class Retry(Exception):
+    """Raise from a handler to nak the message for redelivery after `delay` seconds."""
+
+    def __init__(self, reason: str, delay: float = 1.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+class Reject(Exception):
+    """Raise from a handler to dead-letter the message now: no retry can help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Delivery(Generic[M]):
+    """One decoded message handed to a consumer's handler."""
+
+    message: M
+    subject: str
+    headers: dict[str, str]
+    num_delivered: int
+    msg_id: str
+    raw: Msg = field(repr=False)
+
+
+Handler = Callable[[Delivery[M]], Awaitable[None]]
+BatchHandler = Callable[[list[Delivery[M]]], Awaitable[None]]
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff for redelivery: 0.5 s, 1 s, 2 s ... capped."""
+    return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+class Bus:
+    """A NATS connection with omnihub's JetStream conventions."""
+
+    def __init__(self, nc: NATS, *, replicas: int = 1) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT)
+        self.replicas = replicas
+
+    @classmethod
+    async def connect(cls, url: str, *, name: str, replicas: int = 1) -> Bus:
+        """Connect with endless reconnects; the first connect retries for about 30 s."""
+
+        async def on_disconnect() -> None:
+            log.warning("nats.disconnected", url=url)
+
+        async def on_reconnect() -> None:
+            log.info("nats.reconnected", url=url)
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats.error", error=str(exc))
+
+        nc = await nats.connect(
+            servers=[u.strip() for u in url.split(",")],
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            allow_reconnect=True,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            error_cb=on_error,
+        )
+        return cls(nc, replicas=replicas)
+
+    @property
+    def connected(self) -> bool:
+        """True while the NATS connection is up."""
+        return bool(self.nc.is_connected)
+
+    async def ensure_streams(self, specs: Sequence[subjects.StreamSpec] = subjects.STREAMS) -> None:
+        """Create or update omnihub's streams: file storage, dedupe windows, limits."""
+        for spec in specs:
+            config = api.StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=api.StorageType.FILE,
+                retention=api.RetentionPolicy.LIMITS,
+                discard=api.DiscardPolicy.OLD,
+                duplicate_window=spec.duplicate_window_seconds,
+                max_age=spec.max_age_seconds,
+                max_msg_size=spec.max_msg_size,
+                num_replicas=self.replicas,
+            )
+            try:
+                await self.js.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                await self.js.update_stream(config)
+
+    async def publish(
+        self,
+        subject: str,
+        message: Message,
+        *,
+        msg_id: str,
+        headers: dict[str, str] | None = None,
+    ) -> api.PubAck:
+        """Publish one protobuf with Nats-Msg-Id and wait for its ack (retrying safely)."""
+        hdrs = {**(headers or {}), subjects.HEADER_MSG_ID: msg_id}
+        payload = message.SerializeToString()
+        last: Exception | None = None
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                ack = await self.js.publish(subject, payload, headers=hdrs)
+                PUBLISHED.labels(ack.stream).inc()
+                return ack
+            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
+                last = exc  # the id makes the retry safe: JetStream drops a duplicate
+                await asyncio.sleep(backoff(attempt, base=0.2, cap=2.0))
+        raise BusError(f"publish to {subject} failed after {PUBLISH_ATTEMPTS} attempts: {last!r}")
+
+    async def publish_event(self, evt: event_pb2.Event) -> api.PubAck:
+        """Publish an Event envelope on its subject with its id as Nats-Msg-Id."""
+        return await self.publish(subjects.event_subject(evt), evt, msg_id=evt.id)
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[BatchPublisher]:
+        """Publish many messages with publish_async; all acks are awaited together on exit."""
+        batch = BatchPublisher(self)
+        yield batch
+        await batch.flush()
+
+    async def kv(self, bucket: str, *, history: int = 1, ttl: float | None = None) -> KeyValue:
+        """Open a JetStream key-value bucket, creating it with file storage when missing."""
+        try:
+            return await self.js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            config = api.KeyValueConfig(
+                bucket=bucket,
+                history=history,
+                ttl=ttl,
+                storage=api.StorageType.FILE,
+                replicas=self.replicas,
+            )
+            return await self.js.create_key_value(config)
+
+    async def consume(
+        self,
+        *,
+        stream: str,
+        durable: str,
+        subjects: Sequence[str],
+        message_type: type[M],
+        handler: Handler[M] | None = None,
+        batch_handler: BatchHandler[M] | None = None,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        batch: int = 64,
+        max_ack_pending: int = 10_000,
+    ) -> Consumer[M]:
+        """Start a durable pull consumer as a task. See `Consumer` for the handler contract."""
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("pass exactly one of handler or batch_handler")
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1,  # we count deliveries ourselves so poison messages reach the DLQ
+            max_ack_pending=max_ack_pending,
+            filter_subjects=list(subjects) if len(subjects) > 1 else None,
+            filter_subject=subjects[0] if len(subjects) == 1 else None,
+        )
+        psub = await self.js.pull_subscribe(
+            subjects[0] if len(subjects) == 1 else "",
+            durable=durable,
+            stream=stream,
+            config=config,
+        )
+        consumer = Consumer(
+            self, psub, stream, durable, message_type, handler, batch_handler, max_deliver, batch
+        )
+        consumer.start()
+        return consumer
+
+    async def dead_letter(self, msg: Msg, stream: str, reason: str) -> None:
+        """Copy a message to deadletter.<stream> with the reason and origin in headers."""
+        headers = dict(msg.headers or {})
+        original_id = headers.pop(subjects.HEADER_MSG_ID, "")
+        headers.update(
+            {
+                subjects.HEADER_DLQ_REASON: reason[:1000],
+                subjects.HEADER_DLQ_SUBJECT: msg.subject,
+                subjects.HEADER_DLQ_STREAM: stream,
+                subjects.HEADER_DLQ_DELIVERIES: str(_num_delivered(msg)),
+                subjects.HEADER_MSG_ID: f"dlq:{stream}:{_stream_seq(msg)}:{original_id}",
+            }
+        )
+        await self.js.publish(subjects.deadletter(stream), msg.data, headers=headers)
+        log.warning("bus.dead_lettered", stream=stream, subject=msg.subject, reason=reason)
+
+    async def close(self) -> None:
+        """Drain subscriptions and close the connection."""
+        if self.nc.is_connected:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if not self.nc.is_closed:
+            await self.nc.close()
+
+
+class BatchPublisher:
+    """Collects publish_async futures; `flush` awaits them and re-sends any that failed."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._pending: list[tuple[str, bytes, dict[str, str], asyncio.Future[api.PubAck]]] = []
+
+    async def publish(
+        self, subject: str, message: Message, *, msg_id: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """Queue one message; its ack is collected by `flush`."""
+        hdrs = {**(headers or {}), subjects.HEADER_MSG_ID: msg_id}
+        payload = message.SerializeToString()
+        future = await self._bus.js.publish_async(subject, payload, headers=hdrs)
+        self._pending.append((subject, payload, hdrs, future))
+
+    async def publish_event(self, evt: event_pb2.Event) -> None:
+        """Queue an Event envelope on its subject."""
+        await self.publish(subjects.event_subject(evt), evt, msg_id=evt.id)
+
+    async def flush(self) -> list[api.PubAck]:
+        """Wait for every ack; re-publish (same ids, so no duplicates) those that failed."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        futures = [p[3] for p in pending]
+        done, not_done = await asyncio.wait(futures, timeout=ACK_TIMEOUT)
+        acks: list[api.PubAck] = []
+        for subject, payload, hdrs, future in pending:
+            if future in done and future.exception() is None:
+                ack = future.result()
+            else:
+                if not future.done():
+                    future.cancel()
+                ack = await self._resend(subject, payload, hdrs)
+            PUBLISHED.labels(ack.stream).inc()
+            acks.append(ack)
+        del not_done
+        return acks
+
+    async def _resend(self, subject: str, payload: bytes, hdrs: dict[str, str]) -> api.PubAck:
+        last: Exception | None = None
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                return await self._bus.js.publish(subject, payload, headers=hdrs)
+            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
+                last = exc
+                await asyncio.sleep(backoff(attempt, base=0.2, cap=2.0))
+        raise BusError(f"publish to {subject} failed after {PUBLISH_ATTEMPTS} attempts: {last!r}")
+
+
+def _num_delivered(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
+def _stream_seq(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return 0
+
+
+class Consumer(Generic[M]):
+    """A running durable pull consumer.
+
+    Handler contract: return to ack; raise `Retry` to nak with its delay; raise `Reject` to
+    dead-letter at once; any other exception naks with exponential backoff. A message that
+    fails its `max_deliver`-th attempt, or cannot be decoded, goes to deadletter.<stream>
+    with the reason in a header, and the consumer moves on.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        psub: JetStreamContext.PullSubscription,
+        stream: str,
+        durable: str,
+        message_type: type[M],
+        handler: Handler[M] | None,
+        batch_handler: BatchHandler[M] | None,
+        max_deliver: int,
+        batch: int,
+    ) -> None:
+        self._bus = bus
+        self._psub = psub
+        self.stream = stream
+        self.durable = durable
+        self._type = message_type
+        self._handler = handler
+        self._batch_handler = batch_handler
+        self.max_deliver = max_deliver
+        self._batch = batch
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin fetching in a background task."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"consumer:{self.durable}")
+
+    async def stop(self) -> None:
+        """Stop fetching and wait for the in-flight batch to finish."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._psub.unsubscribe()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await self._psub.fetch(self._batch, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+                if self._stopping.is_set():
+                    return
+                await asyncio.sleep(0.5)
+                continue
+            except Exception as exc:
+                log.warning("bus.fetch_failed", durable=self.durable, error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self._process(msgs)
+            except Exception as exc:  # never let one batch kill the consumer
+                log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        deliveries: list[Delivery[M]] = []
+        for msg in msgs:
+            delivery = await self._decode(msg)
+            if delivery is not None:
+                deliveries.append(delivery)
+        if self._batch_handler is not None:
+            await self._run_batch(deliveries)
+            return
+        assert self._handler is not None
+        for delivery in deliveries:
+            await self._run_one(self._handler, delivery)
+
+    async def _decode(self, msg: Msg) -> Delivery[M] | None:
+        n = _num_delivered(msg)
+        if n > self.max_deliver:
+            await self._dead(msg, f"exceeded max_deliver={self.max_deliver}")
+            return None
+        try:
+            message = self._type.FromString(msg.data)
+        except (DecodeError, ValueError) as exc:
+            await self._dead(msg, f"decode: cannot parse {self._type.__name__}: {exc}")
+            return None
+        headers = dict(msg.headers or {})
+        return Delivery(message, msg.subject, headers, n, headers.get(subjects.HEADER_MSG_ID, ""), msg)
+
+    async def _run_one(self, handler: Handler[M], d: Delivery[M]) -> None:
+        try:
+            await handler(d)
+        except Reject as exc:
+            await self._dead(d.raw, exc.reason)
+        except Retry as exc:
+            await self._failed(d, exc.reason, exc.delay)
+        except Exception as exc:
+            log.warning(
+                "bus.handler_failed",
+                durable=self.durable,
+                error=repr(exc),
+                subject=d.subject,
+                attempt=d.num_delivered,
+            )
+            await self._failed(d, repr(exc), backoff(d.num_delivered))
+        else:
+            await d.raw.ack()
+            CONSUMED.labels(self.durable, "ack").inc()
+
+    async def _run_batch(self, deliveries: list[Delivery[M]]) -> None:
+        if not deliveries:
+            return
+        assert self._batch_handler is not None
+        try:
+            await self._batch_handler(deliveries)
+        except Exception as exc:
+            log.warning("bus.batch_handler_failed", durable=self.durable, error=repr(exc))
+            # Fall back to one at a time so a single poison message cannot block the batch.
+            handler = self._batch_handler
+
+            async def single(d: Delivery[M]) -> None:
+                await handler([d])
+
+            for d in deliveries:
+                await self._run_one(single, d)
+            return
+        for d in deliveries:
+            await d.raw.ack()
+        CONSUMED.labels(self.durable, "ack").inc(len(deliveries))
+
+    async def _failed(self, d: Delivery[M], reason: str, delay: float) -> None:
+        if d.num_delivered >= self.max_deliver:
+            await self._dead(d.raw, f"failed {d.num_delivered} deliveries; last error: {reason}")
+            return
+        await d.raw.nak(delay=delay)
+        CONSUMED.labels(self.durable, "nak").inc()
+
+    async def _dead(self, msg: Msg, reason: str) -> None:
+        await self._bus.dead_letter(msg, self.stream, reason)
+        await msg.term()
+        CONSUMED.labels(self.durable, "deadletter").inc()

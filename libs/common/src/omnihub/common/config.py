@@ -1,0 +1,57 @@
+"""Frozen settings from OMNIHUB_* environment variables; bad ones stop the service with one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, NoReturn, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OMNIHUB_"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares. Subclasses add their own, with the same prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", case_sensitive=False
+    )
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    stream_replicas: int = 1
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    var_dir: Path = Path("var")
+    config_dir: Path = Path("config")
+    http_host: str = "127.0.0.1"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def describe_error(cls: type[BaseSettings], exc: ValidationError) -> str:
+    """One line naming the environment variable(s) at fault and why."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        var = (prefix + field).upper()
+        problem = "is required but not set" if err["type"] == "missing" else err["msg"]
+        parts.append(f"{var} {problem}")
+    return "; ".join(parts)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Read settings from the environment, or exit 2 with a one-line message naming the variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        fail(f"invalid configuration: {describe_error(cls, exc)}")
+
+
+def fail(message: str) -> NoReturn:
+    """Print `omnihub: <message>` on stderr and exit with status 2."""
+    print(f"omnihub: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,76 @@
+"""The service skeleton: logging, signal handling, an AsyncExitStack, NATS and HTTP helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from omnihub.common.bus import Bus
+from omnihub.common.config import ServiceSettings
+from omnihub.common.health import Readiness
+from omnihub.common.logging import configure_logging, get_logger
+
+
+class ServiceContext:
+    """What a running service holds: its stack, readiness checks and the quit event."""
+
+    def __init__(self, name: str, settings: ServiceSettings, stack: contextlib.AsyncExitStack) -> None:
+        self.name = name
+        self.settings = settings
+        self.stack = stack
+        self.readiness = Readiness()
+        self.quit = asyncio.Event()
+        self.log = get_logger(f"omnihub.{name}")
+
+    async def connect_bus(self, *, ensure_streams: bool = True) -> Bus:
+        """Connect to NATS, ensure the streams, add the "nats" readiness check, drain on exit."""
+        bus = await Bus.connect(
+            self.settings.nats_url, name=self.name, replicas=self.settings.stream_replicas
+        )
+        self.stack.push_async_callback(bus.close)
+        if ensure_streams:
+            await bus.ensure_streams()
+        self.readiness.add("nats", lambda: bus.connected)
+        return bus
+
+    async def start_http(self, app: web.Application, host: str, port: int) -> web.AppRunner:
+        """Serve an aiohttp application until the service stops."""
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self.stack.push_async_callback(runner.cleanup)
+        self.log.info("http.listening", host=host, port=port)
+        return runner
+
+    async def wait(self) -> None:
+        """Block until SIGINT or SIGTERM."""
+        await self.quit.wait()
+
+
+@contextlib.asynccontextmanager
+async def service_context(name: str, settings: ServiceSettings) -> AsyncIterator[ServiceContext]:
+    """Configure logging and signals; close everything registered on the stack on the way out."""
+    configure_logging(name, settings.log_level, settings.log_format)
+    async with contextlib.AsyncExitStack() as stack:
+        ctx = ServiceContext(name, settings, stack)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, ctx.quit.set)
+        ctx.log.info("service.starting")
+        try:
+            yield ctx
+        finally:
+            ctx.log.info("service.stopping")
+
+
+def run(main: Any) -> None:
+    """Run an async main function; exit quietly on Ctrl-C."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

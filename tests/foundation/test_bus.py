@@ -1,0 +1,188 @@
+"""The bus: dedupe by Nats-Msg-Id, batched publishing, dead-lettering and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, Delivery, Reject, Retry, kv_key, new_event
+
+SMS = contact_pb2.CHANNEL_SMS
+
+
+def inbound(i: int) -> messaging_pb2.InboundMessage:
+    return messaging_pb2.InboundMessage(
+        id=f"msg_{i}",
+        channel=SMS,
+        identity=contact_pb2.Identity(channel=SMS, source_id="+15550001111"),
+        provider_message_id=f"SM{i}",
+        text=messaging_pb2.TextPayload(text=f"hello {i}"),
+    )
+
+
+async def stream_count(bus: Bus, stream: str) -> int:
+    info = await bus.js.stream_info(stream)
+    return int(info.state.messages)
+
+
+async def test_same_msg_id_twice_stores_one_message(bus: Bus) -> None:
+    first = await bus.publish(subjects.inbound(SMS), inbound(1), msg_id="sms:SM1")
+    second = await bus.publish(subjects.inbound(SMS), inbound(1), msg_id="sms:SM1")
+    assert not first.duplicate
+    assert second.duplicate
+    assert await stream_count(bus, subjects.STREAM_CONTACTS_IN) == 1
+
+
+async def test_batch_publish_acks_all_and_dedupes(bus: Bus) -> None:
+    async with bus.batch() as batch:
+        for i in range(500):
+            await batch.publish(subjects.inbound(SMS), inbound(i), msg_id=f"sms:SM{i}")
+        for i in range(100):  # a retry storm of the first 100
+            await batch.publish(subjects.inbound(SMS), inbound(i), msg_id=f"sms:SM{i}")
+    assert await stream_count(bus, subjects.STREAM_CONTACTS_IN) == 500
+
+
+async def test_event_goes_to_its_subject(bus: Bus) -> None:
+    evt = new_event(
+        "test",
+        conversation_id="cnv_1",
+        conversation_assigned=event_pb2.ConversationAssigned(agent_id="alice"),
+    )
+    ack = await bus.publish_event(evt)
+    assert ack.stream == subjects.STREAM_EVENTS
+    msg = await bus.js.get_msg(subjects.STREAM_EVENTS, ack.seq)
+    assert msg.subject == "contacts.events.conversation.assigned"
+    assert event_pb2.Event.FromString(msg.data).conversation_assigned.agent_id == "alice"
+
+
+async def consume_all(bus: Bus, handler, **kw: object):  # type: ignore[no-untyped-def]
+    return await bus.consume(
+        stream=subjects.STREAM_CONTACTS_IN,
+        durable="test",
+        subjects=[subjects.INBOUND_ALL],
+        message_type=messaging_pb2.InboundMessage,
+        handler=handler,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def dead_letters(bus: Bus, expected: int) -> list:  # type: ignore[type-arg]
+    sub = await bus.js.pull_subscribe(subjects.DEADLETTER_ALL, durable="dlq-reader")
+    got: list = []  # type: ignore[type-arg]
+    for _ in range(40):
+        with contextlib.suppress(Exception):
+            got.extend(await sub.fetch(10, timeout=0.5))
+        if len(got) >= expected:
+            break
+    return got
+
+
+async def test_failing_message_is_dead_lettered_after_max_deliver_and_next_goes_on(bus: Bus) -> None:
+    seen: list[str] = []
+    attempts = {"poison": 0}
+
+    async def handler(d: Delivery[messaging_pb2.InboundMessage]) -> None:
+        if d.message.id == "msg_0":
+            attempts["poison"] += 1
+            raise Retry("provider down", delay=0.05)
+        seen.append(d.message.id)
+
+    await bus.publish(subjects.inbound(SMS), inbound(0), msg_id="sms:SM0")
+    await bus.publish(subjects.inbound(SMS), inbound(1), msg_id="sms:SM1")
+    consumer = await consume_all(bus, handler, max_deliver=3)
+    dlq = await dead_letters(bus, 1)
+    await consumer.stop()
+    assert seen == ["msg_1"]
+    assert attempts["poison"] == 3
+    assert len(dlq) == 1
+    headers = dlq[0].headers
+    assert "provider down" in headers[subjects.HEADER_DLQ_REASON]
+    assert headers[subjects.HEADER_DLQ_SUBJECT] == "contacts.inbound.sms"
+    assert messaging_pb2.InboundMessage.FromString(dlq[0].data).id == "msg_0"
+
+
+async def test_malformed_proto_is_dead_lettered_with_reason(bus: Bus) -> None:
+    await bus.js.publish(subjects.inbound(SMS), b"\xff\xff\xff not a proto")
+    await bus.publish(subjects.inbound(SMS), inbound(7), msg_id="sms:SM7")
+    seen: list[str] = []
+
+    async def handler(d: Delivery[messaging_pb2.InboundMessage]) -> None:
+        seen.append(d.message.id)
+
+    consumer = await consume_all(bus, handler)
+    dlq = await dead_letters(bus, 1)
+    for _ in range(20):
+        if seen:
+            break
+        await asyncio.sleep(0.1)
+    await consumer.stop()
+    assert seen == ["msg_7"]
+    assert dlq[0].headers[subjects.HEADER_DLQ_REASON].startswith("decode:")
+
+
+async def test_reject_dead_letters_at_once(bus: Bus) -> None:
+    calls = 0
+
+    async def handler(d: Delivery[messaging_pb2.InboundMessage]) -> None:
+        nonlocal calls
+        calls += 1
+        raise Reject("body over 1600 characters")
+
+    await bus.publish(subjects.inbound(SMS), inbound(3), msg_id="sms:SM3")
+    consumer = await consume_all(bus, handler, max_deliver=5)
+    dlq = await dead_letters(bus, 1)
+    await consumer.stop()
+    assert calls == 1
+    assert dlq[0].headers[subjects.HEADER_DLQ_REASON] == "body over 1600 characters"
+
+
+async def test_batch_handler_gets_batches(bus: Bus) -> None:
+    sizes: list[int] = []
+
+    async def handle_batch(ds: list[Delivery[messaging_pb2.InboundMessage]]) -> None:
+        sizes.append(len(ds))
+
+    async with bus.batch() as batch:
+        for i in range(200):
+            await batch.publish(subjects.inbound(SMS), inbound(i), msg_id=f"sms:SM{i}")
+    consumer = await bus.consume(
+        stream=subjects.STREAM_CONTACTS_IN,
+        durable="batcher",
+        subjects=[subjects.INBOUND_ALL],
+        message_type=messaging_pb2.InboundMessage,
+        batch_handler=handle_batch,
+        batch=50,
+    )
+    for _ in range(50):
+        if sum(sizes) >= 200:
+            break
+        await asyncio.sleep(0.1)
+    await consumer.stop()
+    assert sum(sizes) == 200
+    assert max(sizes) > 1
+
+
+async def test_kv_bucket_round_trip(bus: Bus) -> None:
+    kv = await bus.kv(subjects.KV_SMS_OPTOUT)
+    await kv.put(kv_key("+15550001111"), b"1")
+    again = await bus.kv(subjects.KV_SMS_OPTOUT)
+    assert (await again.get(kv_key("+15550001111"))).value == b"1"
+    assert kv_key("+86 138") == "=2B86=20138"
+    assert kv_key("visitor.abc") == "visitor.abc"
+
+
+def test_consume_needs_exactly_one_handler() -> None:
+    async def run() -> None:
+        b = Bus.__new__(Bus)
+        await Bus.consume(
+            b, stream="S", durable="d", subjects=["x"], message_type=messaging_pb2.InboundMessage
+        )
+
+    with pytest.raises(ValueError):
+        asyncio.run(run())

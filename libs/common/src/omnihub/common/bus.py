@@ -119,8 +119,10 @@ class Bus:
         self.replicas = replicas
 
     @classmethod
-    async def connect(cls, url: str, *, name: str, replicas: int = 1) -> Bus:
-        """Connect with endless reconnects; the first connect retries for about 30 s."""
+    async def connect(
+        cls, url: str, *, name: str, replicas: int = 1, connect_wait: float = 30.0
+    ) -> Bus:
+        """Connect with endless reconnects; the first connect retries for `connect_wait` s."""
 
         async def on_disconnect() -> None:
             log.warning("nats.disconnected", url=url)
@@ -128,20 +130,30 @@ class Bus:
         async def on_reconnect() -> None:
             log.info("nats.reconnected", url=url)
 
-        async def on_error(exc: Exception) -> None:
-            log.warning("nats.error", error=str(exc))
+        connected = False
 
-        nc = await nats.connect(
-            servers=[u.strip() for u in url.split(",")],
-            name=name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
-            allow_reconnect=True,
-            disconnected_cb=on_disconnect,
-            reconnected_cb=on_reconnect,
-            error_cb=on_error,
-        )
+        async def on_error(exc: Exception) -> None:
+            if connected:  # before the first connect, the timeout below reports the problem
+                log.warning("nats.error", error=str(exc))
+
+        try:
+            nc = await asyncio.wait_for(
+                nats.connect(
+                    servers=[u.strip() for u in url.split(",")],
+                    name=name,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    disconnected_cb=on_disconnect,
+                    reconnected_cb=on_reconnect,
+                    error_cb=on_error,
+                ),
+                timeout=connect_wait,
+            )
+        except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
+            raise BusError(f"cannot connect to NATS at {url} within {connect_wait:g}s") from exc
+        connected = True
         return cls(nc, replicas=replicas)
 
     @property

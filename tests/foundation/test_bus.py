@@ -58,7 +58,7 @@ async def test_event_goes_to_its_subject(bus: Bus) -> None:
     assert ack.stream == subjects.STREAM_EVENTS
     msg = await bus.js.get_msg(subjects.STREAM_EVENTS, ack.seq)
     assert msg.subject == "contacts.events.conversation.assigned"
-    assert event_pb2.Event.FromString(msg.data).conversation_assigned.agent_id == "alice"
+    assert event_pb2.Event.FromString(msg.data or b"").conversation_assigned.agent_id == "alice"
 
 
 async def consume_all(bus: Bus, handler, **kw: object):  # type: ignore[no-untyped-def]

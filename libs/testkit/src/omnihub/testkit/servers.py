@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from omnihub.testkit.ports import free_port, wait_for_port
 
@@ -73,7 +74,7 @@ class _Process:
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> _Process:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -1,0 +1,54 @@
+# omnihub: `make run` starts the whole hub locally, `make test` runs every check.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+UV := python3 -m uv
+LINT_PATHS := libs cli services tests bench scripts conftest.py
+
+.PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean
+
+help:
+	@echo "make run    start NATS, SecantusDB and every service (demo config, logins printed)"
+	@echo "make test   install everything, then ruff, mypy and pytest"
+	@echo "make protos regenerate libs/proto from protos/"
+	@echo "make bench  run the benchmarks in bench/"
+	@echo "make images build container images (needs a Docker engine)"
+
+bootstrap:
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+
+sync: bootstrap
+	$(UV) sync --all-packages
+
+run: sync
+	$(UV) run --no-sync omnihub up
+
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian chromium and CJK fonts for the browser tests"; \
+	  $$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo) apt-get update -qq && \
+	  $$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+lint: sync
+	$(UV) run --no-sync ruff check $(LINT_PATHS)
+
+typecheck: sync
+	$(UV) run --no-sync mypy
+
+pytest: sync browser
+	$(UV) run --no-sync pytest
+
+test: sync browser lint typecheck pytest
+
+protos: sync
+	$(UV) run --no-sync python scripts/gen_protos.py
+
+bench: sync
+	@for b in bench/*.py; do echo "== $$b"; $(UV) run --no-sync python $$b || exit 1; done
+
+images:
+	@bash scripts/build_images.sh
+
+clean:
+	rm -rf var .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -1,0 +1,111 @@
+"""Bus throughput: omnihub.common.bus beside bare nats-py, same server, same run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import nats
+from nats.js import api
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, Delivery
+from omnihub.testkit.servers import NatsServer
+
+SMS = contact_pb2.CHANNEL_SMS
+WINDOW = 2_000
+
+
+def payloads(n: int) -> list[messaging_pb2.InboundMessage]:
+    return [
+        messaging_pb2.InboundMessage(
+            id=f"msg_{i}",
+            channel=SMS,
+            identity=contact_pb2.Identity(channel=SMS, source_id="+15550001111"),
+            provider_message_id=f"SM{i:032d}",
+            text=messaging_pb2.TextPayload(text="Hello, I need help with my order"),
+        )
+        for i in range(n)
+    ]
+
+
+async def bare(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[float, float]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(api.StreamConfig(name="BARE", subjects=["bare.>"], storage=api.StorageType.FILE))
+    data = [m.SerializeToString() for m in msgs]
+    start = time.perf_counter()
+    for lo in range(0, len(data), WINDOW):
+        futures = [
+            await js.publish_async("bare.sms", d, headers={"Nats-Msg-Id": f"b{lo + i}"})
+            for i, d in enumerate(data[lo : lo + WINDOW])
+        ]
+        await asyncio.gather(*futures)
+    pub = len(data) / (time.perf_counter() - start)
+    sub = await js.pull_subscribe("bare.>", durable="bare")
+    got = 0
+    start = time.perf_counter()
+    while got < len(data):
+        for m in await sub.fetch(256, timeout=5):
+            messaging_pb2.InboundMessage.FromString(m.data)
+            await m.ack()
+            got += 1
+    con = got / (time.perf_counter() - start)
+    await nc.close()
+    return pub, con
+
+
+async def ours(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[float, float]:
+    bus = await Bus.connect(url, name="bench")
+    await bus.ensure_streams()
+    start = time.perf_counter()
+    for lo in range(0, len(msgs), WINDOW):
+        async with bus.batch() as batch:
+            for m in msgs[lo : lo + WINDOW]:
+                await batch.publish(subjects.inbound(SMS), m, msg_id=f"sms:{m.provider_message_id}")
+    pub = len(msgs) / (time.perf_counter() - start)
+    done = asyncio.Event()
+    got = 0
+
+    async def handler(d: Delivery[messaging_pb2.InboundMessage]) -> None:
+        nonlocal got
+        got += 1
+        if got >= len(msgs):
+            done.set()
+
+    start = time.perf_counter()
+    consumer = await bus.consume(
+        stream=subjects.STREAM_CONTACTS_IN,
+        durable="bench",
+        subjects=[subjects.INBOUND_ALL],
+        message_type=messaging_pb2.InboundMessage,
+        handler=handler,
+        batch=256,
+    )
+    await asyncio.wait_for(done.wait(), timeout=120)
+    con = got / (time.perf_counter() - start)
+    await consumer.stop()
+    await bus.close()
+    return pub, con
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000)
+    args = parser.parse_args()
+    msgs = payloads(args.messages)
+    with NatsServer() as server:
+        bare_pub, bare_con = await bare(server.url, msgs)
+        our_pub, our_con = await ours(server.url, msgs)
+    size = msgs[0].ByteSize()
+    print(f"{args.messages} InboundMessage protobufs of {size} bytes, one nats-server, file storage")
+    print(f"{'':<12}{'bare nats-py':>16}{'omnihub bus':>16}{'ratio':>8}")
+    print(f"{'publish/s':<12}{bare_pub:>16,.0f}{our_pub:>16,.0f}{our_pub / bare_pub:>8.2f}")
+    print(f"{'consume/s':<12}{bare_con:>16,.0f}{our_con:>16,.0f}{our_con / bare_con:>8.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -4,6 +4,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 UV := python3 -m uv
 LINT_PATHS := libs cli services tests bench scripts conftest.py
+MYPY_PATHS = libs/common/src libs/testkit/src cli/src tests bench scripts conftest.py \
+	$(wildcard services/*/src) $(wildcard services/*/tests)
 
 .PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean
 
@@ -34,7 +36,7 @@ lint: sync
 	$(UV) run --no-sync ruff check $(LINT_PATHS)
 
 typecheck: sync
-	$(UV) run --no-sync mypy
+	$(UV) run --no-sync mypy $(MYPY_PATHS)
 
 pytest: sync browser
 	$(UV) run --no-sync pytest

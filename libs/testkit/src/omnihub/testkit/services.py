@@ -1,0 +1,82 @@
+"""Run omnihub services as real subprocesses for cross-service tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+
+class ServiceProcess:
+    """`python -m omnihub.<name>` with the given environment, ready once /readyz answers 200."""
+
+    def __init__(self, name: str, env: dict[str, str], *, ready_url: str | None = None) -> None:
+        self.name = name
+        self.env = {**os.environ, "OMNIHUB_LOG_FORMAT": "json", **env}
+        self.ready_url = ready_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkdtemp(prefix=f"omnihub-{name}-")) / f"{name}.log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the service and wait until it is ready (or its port answers)."""
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"omnihub.{self.name}"], env=self.env, stdout=log, stderr=log
+        )
+        if self.ready_url:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Poll the readiness URL until it answers 200, or fail with the service's log tail."""
+        assert self.ready_url
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready at {self.ready_url}:\n{self.tail()}")
+
+    def tail(self, chars: int = 4000) -> str:
+        """The end of the service's log."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

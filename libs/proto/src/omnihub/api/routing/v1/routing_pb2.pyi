@@ -1002,6 +1002,15 @@ class GetQueueStatsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     QUEUES_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    THREAD_KEY_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.str
+    """Also report the position of this conversation, if it is waiting."""
+    thread_key: _builtins.str
+    """Or find the conversation by its provider thread (CallSid, chat session) on this channel."""
+    channel: _contact_pb2.Channel.ValueType
+    """Channel of thread_key."""
     @_builtins.property
     def queues(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Queue names; empty for all."""
@@ -1010,10 +1019,13 @@ class GetQueueStatsRequest(_message.Message):
         self,
         *,
         queues: _abc.Iterable[_builtins.str] | None = ...,
+        conversation_id: _builtins.str = ...,
+        thread_key: _builtins.str = ...,
+        channel: _contact_pb2.Channel.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["queues", b"queues"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "conversation_id", b"conversation_id", "queues", b"queues", "thread_key", b"thread_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1026,18 +1038,36 @@ class GetQueueStatsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATS_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    ESTIMATED_WAIT_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """1-based position of the asked-for conversation in its queue; 0 when not waiting."""
+    queue: _builtins.str
+    """Queue of the asked-for conversation."""
+    conversation_id: _builtins.str
+    """Conversation found for the request's thread_key."""
     @_builtins.property
     def stats(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueueStats]:
         """One per queue."""
+
+    @_builtins.property
+    def estimated_wait(self) -> _duration_pb2.Duration:
+        """Estimated wait of the asked-for conversation."""
 
     def __init__(
         self,
         *,
         stats: _abc.Iterable[Global___QueueStats] | None = ...,
+        position: _builtins.int = ...,
+        estimated_wait: _duration_pb2.Duration | None = ...,
+        queue: _builtins.str = ...,
+        conversation_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "estimated_wait", b"estimated_wait", "position", b"position", "queue", b"queue", "stats", b"stats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,1 @@
+"""omnihub router: the ACD."""

@@ -1,0 +1,5 @@
+"""Entry point: python -m omnihub.router."""
+
+from omnihub.router.app import run
+
+run()

@@ -1,0 +1,115 @@
+"""Router service wiring: NATS intake, timers, gRPC API, queue-stats replies and HTTP health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc
+from aiohttp import web
+
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, Delivery
+from omnihub.common.config import load_settings
+from omnihub.common.health import add_grpc_health, install_health
+from omnihub.common.service import ServiceContext, service_context
+from omnihub.common.service import run as run_main
+from omnihub.router.config import RouterSettings, load_routing_config
+from omnihub.router.core import RouterCore, log
+from omnihub.router.servicer import RouterServicer
+from omnihub.router.store import StateStore
+
+
+class Router:
+    """The running router: `start()` once, then `activate()` to route (leadership-ready)."""
+
+    def __init__(self, core: RouterCore, bus: Bus, tick_seconds: float) -> None:
+        self.core = core
+        self.bus = bus
+        self.tick_seconds = tick_seconds
+        self.is_active = False
+        self._consumer: object | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._stats_sub: object | None = None
+
+    async def activate(self) -> None:
+        """Load state and start consuming, ticking and answering queue-stats requests."""
+        await self.core.restore()
+        self.is_active = True
+
+        async def handle(batch: list[Delivery[messaging_pb2.InboundMessage]]) -> None:
+            await self.core.intake([d.message for d in batch])
+
+        self._consumer = await self.bus.consume(
+            stream=subjects.STREAM_CONTACTS_IN, durable=subjects.DURABLE_ROUTER,
+            subjects=[subjects.INBOUND_ALL], message_type=messaging_pb2.InboundMessage,
+            batch_handler=handle, max_deliver=10, ack_wait=10.0, batch=256)
+
+        async def answer(msg: object) -> None:
+            req = routing_pb2.GetQueueStatsRequest.FromString(msg.data)  # type: ignore[attr-defined]
+            await msg.respond(self.core.queue_stats(req).SerializeToString())  # type: ignore[attr-defined]
+
+        self._stats_sub = await self.bus.nc.subscribe(
+            subjects.QUEUE_STATS_REQUEST, queue="router", cb=answer)
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            try:
+                await self.core.tick()
+            except Exception as exc:  # a bad tick must not stop routing
+                log.error("router.tick_failed", error=repr(exc))
+
+    async def deactivate(self) -> None:
+        """Stop routing (shutdown or lost leadership)."""
+        self.is_active = False
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._consumer is not None:
+            await self._consumer.stop()  # type: ignore[attr-defined]
+        if self._stats_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._stats_sub.unsubscribe()  # type: ignore[attr-defined]
+
+
+async def start_grpc(svc: ServiceContext, router: Router, port: int) -> grpc.aio.Server:
+    """Serve the Router API and grpc.health.v1 on `port`."""
+    server = grpc.aio.server()
+    routing_pb2_grpc.add_RouterServicer_to_server(RouterServicer(router.core, lambda: router.is_active), server)
+    add_grpc_health(server, svc.readiness, ["omnihub.api.routing.v1.Router"])
+    server.add_insecure_port(f"{svc.settings.http_host if svc.settings.http_host != '127.0.0.1' else '[::]'}:{port}")
+    await server.start()
+    svc.stack.push_async_callback(server.stop, 2.0)
+    svc.log.info("grpc.listening", port=port)
+    return server
+
+
+async def main() -> None:
+    """Run the router until SIGTERM."""
+    settings = load_settings(RouterSettings)
+    loaded = load_routing_config(settings)
+    async with service_context("router", settings) as svc:
+        bus = await svc.connect_bus()
+        store = StateStore(bus)
+        await store.open()
+        router = Router(RouterCore(loaded, bus, store), bus, settings.router_tick_seconds)
+        svc.stack.push_async_callback(router.deactivate)
+        await router.activate()
+        svc.readiness.add("routing", lambda: router.is_active)
+        await start_grpc(svc, router, settings.router_grpc_port)
+        app = web.Application()
+        install_health(app, svc.readiness, "router")
+        await svc.start_http(app, settings.http_host, settings.router_http_port)
+        svc.log.info("router.ready", config=loaded.path, version=loaded.version,
+                     queues=len(loaded.config.queues), agents=len(loaded.config.agents))
+        await svc.wait()
+
+
+def run() -> None:
+    """Console entry point."""
+    run_main(main)

@@ -1,0 +1,925 @@
+"""The router's stateful core: intake, offers, agent actions and timers around the pure engine."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_event, new_id
+from omnihub.common.logging import get_logger
+from omnihub.router import engine as eng
+from omnihub.router.config import LoadedConfig
+from omnihub.router.store import StateStore
+
+log = get_logger("omnihub.router")
+
+ConvStatus = routing_pb2.ConversationStatus
+RState = routing_pb2.RoutingState
+AState = routing_pb2.AgentState
+CallEvent = messaging_pb2.CallEventType
+STATE_VALUE = {
+    eng.OFFLINE: AState.AGENT_STATE_OFFLINE,
+    eng.AVAILABLE: AState.AGENT_STATE_AVAILABLE,
+    eng.BUSY: AState.AGENT_STATE_BUSY,
+    eng.WRAP_UP: AState.AGENT_STATE_WRAP_UP,
+    eng.AWAY: AState.AGENT_STATE_AWAY,
+}
+EXCLUDE_SECONDS = 60.0
+CLOSED_RETENTION_SECONDS = 86_400.0
+
+
+class RouterError(Exception):
+    """A request the router refuses; `code` is a gRPC status name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def ts(seconds: float) -> timestamp_pb2.Timestamp:
+    """Seconds since the epoch as a Timestamp."""
+    out = timestamp_pb2.Timestamp()
+    out.FromNanoseconds(int(seconds * 1e9))
+    return out
+
+
+def dur(seconds: float) -> duration_pb2.Duration:
+    """Seconds as a Duration."""
+    out = duration_pb2.Duration()
+    out.FromNanoseconds(int(max(0.0, seconds) * 1e9))
+    return out
+
+
+def secs(t: timestamp_pb2.Timestamp) -> float:
+    """A Timestamp as seconds since the epoch (0.0 when unset)."""
+    return t.ToNanoseconds() / 1e9
+
+
+@dataclass(slots=True)
+class Reservation:
+    """An offer in flight."""
+
+    id: str
+    conversation_id: str
+    agent_id: str
+    expire: float
+
+
+@dataclass(slots=True)
+class Record:
+    """A conversation and the routing facts the proto does not carry."""
+
+    conv: routing_pb2.Conversation
+    first_enqueue: float = 0.0
+    extra_skills: eng.Req = ()
+    preferred_agent: str = ""
+    preferred_until: float = 0.0
+    excluded: dict[str, float] = field(default_factory=dict)
+    wrap_until: float = 0.0
+    wrap_start: float = 0.0
+    talk_seconds: float = 0.0
+    decisions: list[str] = field(default_factory=list)  # base64 RoutingDecision, newest last
+    answered_once: bool = False
+    closed_hours_notified: bool = False
+    max_wait_done: bool = False
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "conv": base64.b64encode(self.conv.SerializeToString()).decode(),
+            "first_enqueue": self.first_enqueue,
+            "extra_skills": [list(p) for p in self.extra_skills],
+            "preferred_agent": self.preferred_agent,
+            "preferred_until": self.preferred_until,
+            "excluded": self.excluded,
+            "wrap_until": self.wrap_until,
+            "wrap_start": self.wrap_start,
+            "talk_seconds": self.talk_seconds,
+            "decisions": self.decisions[-10:],
+            "answered_once": self.answered_once,
+            "closed_hours_notified": self.closed_hours_notified,
+            "max_wait_done": self.max_wait_done,
+        }
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Record:
+        conv = routing_pb2.Conversation.FromString(base64.b64decode(data["conv"]))
+        rec = cls(conv)
+        rec.first_enqueue = data.get("first_enqueue", 0.0)
+        rec.extra_skills = tuple((str(n), int(v)) for n, v in data.get("extra_skills", []))
+        rec.preferred_agent = data.get("preferred_agent", "")
+        rec.preferred_until = data.get("preferred_until", 0.0)
+        rec.excluded = dict(data.get("excluded", {}))
+        rec.wrap_until = data.get("wrap_until", 0.0)
+        rec.wrap_start = data.get("wrap_start", 0.0)
+        rec.talk_seconds = data.get("talk_seconds", 0.0)
+        rec.decisions = list(data.get("decisions", []))
+        rec.answered_once = data.get("answered_once", False)
+        rec.closed_hours_notified = data.get("closed_hours_notified", False)
+        rec.max_wait_done = data.get("max_wait_done", False)
+        return rec
+
+
+@dataclass(slots=True)
+class QueueDay:
+    """Today's live figures for one queue."""
+
+    day: str = ""
+    answered: int = 0
+    within: int = 0
+    abandoned: int = 0
+    aht: float = 180.0
+
+
+class RouterCore:
+    """Owns conversations, agents and reservations; every mutation runs under one lock."""
+
+    def __init__(self, loaded: LoadedConfig, bus: Bus, store: StateStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.bus = bus
+        self.store = store
+        self.clock = clock
+        self.engine = eng.Engine(self.config, loaded.version)
+        self.lock = asyncio.Lock()
+        self.records: dict[str, Record] = {}
+        self.identities: dict[str, str] = {}
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.threads: dict[str, str] = {}
+        self.reservations: dict[str, Reservation] = {}
+        self.heartbeats: dict[str, float] = {}
+        self.watchers: dict[str, set[asyncio.Queue[routing_pb2.AgentNotice]]] = {}
+        self.stats: dict[str, QueueDay] = {q.name: QueueDay() for q in self.config.queues}
+        self._events: list[event_pb2.Event] = []
+        self._outbound: list[messaging_pb2.OutboundMessage] = []
+        self._notices: list[tuple[str, routing_pb2.AgentNotice]] = []
+        self._ids = itertools.count(1)
+        self.agent_conf = {a.id: a for a in self.config.agents}
+
+    # ---- persistence -------------------------------------------------------------------
+    async def restore(self) -> None:
+        """Load state from KV and rebuild the engine's queues and agents."""
+        data = await self.store.load()
+        now = self.clock()
+        for key, value in data.items():
+            kind = key.split(".", 1)[0]
+            if kind == "c":
+                rec = Record.load(value)
+                self.records[rec.conv.id] = rec
+            elif kind == "a" and value.get("id") in self.engine.agents:
+                agent = self.engine.agents[value["id"]]
+                agent.presence = value.get("presence", eng.OFFLINE)
+                agent.reason = value.get("reason", "")
+                agent.last_idle = value.get("last_idle", now)
+                agent.missed = value.get("missed", 0)
+                self.heartbeats[agent.id] = now  # a fresh grace period after a restart
+            elif kind == "i":
+                self.identities[value["identity"]] = value["customer_id"]
+            elif kind == "u":
+                self.customers[value["id"]] = value
+            elif kind == "t":
+                self.threads[value["thread"]] = value["conversation_id"]
+            elif kind == "r":
+                self.reservations[value["id"]] = Reservation(**value)
+            elif kind == "s" and value.get("queue") in self.stats:
+                self.stats[value["queue"]] = QueueDay(
+                    value["day"], value["answered"], value["within"], value["abandoned"], value["aht"]
+                )
+        for rec in self.records.values():
+            conv = rec.conv
+            channel = subjects.channel_token(conv.channel)
+            if conv.routing_state == RState.ROUTING_STATE_QUEUED:
+                self._enqueue(rec, now, restore=True)
+            elif conv.routing_state in (RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_ASSIGNED):
+                self.engine.hold(conv.assigned_agent, conv.id, channel)
+            elif conv.routing_state == RState.ROUTING_STATE_WRAP_UP:
+                self.engine.hold(conv.assigned_agent, conv.id, channel)
+                self.engine.wrap(conv.assigned_agent, conv.id)
+        for agent in self.engine.agents.values():
+            self.engine.touch(agent)
+        log.info("router.restored", conversations=len(self.records), reservations=len(self.reservations),
+                 waiting=len(self.engine.waiting))
+
+    def _save(self, rec: Record) -> None:
+        self.store.put(f"c.{rec.conv.id}", rec.dump())
+
+    def _save_agent(self, agent: eng.Agent) -> None:
+        self.store.put(f"a.{agent.id}", {
+            "id": agent.id, "presence": agent.presence, "reason": agent.reason,
+            "last_idle": agent.last_idle, "missed": agent.missed,
+        })
+
+    def _save_stats(self, queue: str) -> None:
+        s = self.stats[queue]
+        self.store.put(f"s.{queue}", {"queue": queue, "day": s.day, "answered": s.answered,
+                                      "within": s.within, "abandoned": s.abandoned, "aht": s.aht})
+
+    async def flush(self) -> None:
+        """Persist state, then publish events and outbound messages, then notify agents."""
+        await self.store.flush()
+        events, self._events = self._events, []
+        outbound, self._outbound = self._outbound, []
+        if events or outbound:
+            async with self.bus.batch() as batch:
+                for evt in events:
+                    await batch.publish_event(evt)
+                for out in outbound:
+                    await batch.publish(subjects.outbound(out.channel), out, msg_id=out.id)
+        notices, self._notices = self._notices, []
+        for agent_id, notice in notices:
+            for q in self.watchers.get(agent_id, ()):
+                q.put_nowait(notice)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _event(self, rec: Record | None, **kind: Any) -> None:
+        fields: dict[str, Any] = {}
+        if rec is not None:
+            c = rec.conv
+            fields = dict(conversation_id=c.id, customer_id=c.customer_id, channel=c.channel,
+                          thread_key=c.thread_key, identity=c.identity, queue=c.queue)
+        self._events.append(new_event("router", **fields, **kind))
+
+    def _notify(self, agent_id: str, **kind: Any) -> None:
+        self._notices.append((agent_id, routing_pb2.AgentNotice(**kind)))
+
+    def _agent_state_event(self, agent: eng.Agent, before: str, forced_by: str = "") -> None:
+        if agent.state == before:
+            return
+        self._event(None, agent_state_changed=event_pb2.AgentStateChanged(
+            agent_id=agent.id, from_state=STATE_VALUE[before], to_state=STATE_VALUE[agent.state],
+            reason=agent.reason, forced_by=forced_by, active_conversations=agent.open_work()))
+        self._notify(agent.id, agent=self.agent_proto(agent))
+
+    def _today(self, queue: str, now: float) -> QueueDay:
+        day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+        s = self.stats.setdefault(queue, QueueDay())
+        if s.day != day:
+            s.day, s.answered, s.within, s.abandoned = day, 0, 0, 0
+        return s
+
+    def pick_queue(self, hints: messaging_pb2.RoutingHints, channel: str) -> str:
+        """Queue from the channel's hints: explicit queue, entry point or topic mapping, default."""
+        if hints.queue in self.engine.queues:
+            return hints.queue
+        for e in self.config.entry_points:
+            if e.match in (hints.entry_point, hints.topic, f"channel:{channel}"):
+                return e.queue
+        if hints.topic in self.engine.queues:
+            return hints.topic
+        return self.config.default_queue
+
+    # ---- intake -------------------------------------------------------------------------
+    async def intake(self, messages: list[messaging_pb2.InboundMessage]) -> None:
+        """Attach a batch of inbound messages to conversations, route, persist, publish."""
+        async with self.lock:
+            now = self.clock()
+            for msg in messages:
+                try:
+                    self._intake_one(msg, now)
+                except Exception:
+                    log.exception("router.intake_failed", message_id=msg.id)
+                    raise
+            await self.flush()
+
+    def _customer_for(self, msg: messaging_pb2.InboundMessage, now: float) -> str:
+        ident = f"{subjects.channel_token(msg.identity.channel or msg.channel)}:{msg.identity.source_id}"
+        cid = self.identities.get(ident)
+        if cid is None:
+            cid = new_id("cus")
+            self.identities[ident] = cid
+            self.customers[cid] = {"id": cid, "display_name": msg.display_name, "last_agent": "",
+                                   "last_close": 0.0, "create": now}
+            self.store.put(f"i.{ident}", {"identity": ident, "customer_id": cid})
+            self.store.put(f"u.{cid}", self.customers[cid])
+        return cid
+
+    def _intake_one(self, msg: messaging_pb2.InboundMessage, now: float) -> None:
+        payload = msg.WhichOneof("payload")
+        if payload == "survey_answer" or (payload == "email" and msg.email.automated):
+            return  # surveys go to quality as events; automated mail never opens a conversation
+        channel = subjects.channel_token(msg.channel)
+        customer_id = self._customer_for(msg, now)
+        thread = f"{channel}:{msg.thread_key or msg.identity.source_id}"
+        rec = self.records.get(self.threads.get(thread, ""))
+        if payload == "voice":
+            self._voice(rec, msg, now, customer_id, thread)
+            return
+        if payload == "session_ended":
+            if rec is not None:
+                self._customer_left(rec, now, msg.session_ended.reason or "closed")
+            return
+        if rec is None:
+            rec = self._open(msg, now, customer_id, thread)
+            self._message_created(rec, msg)
+            self._enqueue(rec, now, reason="new")
+            return
+        if rec.conv.status == ConvStatus.CONVERSATION_STATUS_RESOLVED:
+            self._message_created(rec, msg)
+            self._reopen(rec, now)
+            return
+        self._message_created(rec, msg)
+
+    def _open(self, msg: messaging_pb2.InboundMessage, now: float, customer_id: str, thread: str,
+              ) -> Record:
+        channel = subjects.channel_token(msg.channel)
+        queue = self.pick_queue(msg.routing_hints, channel)
+        qconf = self.engine.queues[queue]
+        conv = routing_pb2.Conversation(
+            id=new_id("cnv"), channel=msg.channel, customer_id=customer_id, identity=msg.identity,
+            thread_key=msg.thread_key or msg.identity.source_id,
+            status=ConvStatus.CONVERSATION_STATUS_OPEN, queue=queue,
+            priority=msg.routing_hints.priority or qconf.priority, create_time=ts(now),
+            customer_display_name=msg.display_name,
+            subject=msg.email.subject if msg.WhichOneof("payload") == "email" else "",
+        )
+        rec = Record(conv, first_enqueue=now,
+                     extra_skills=tuple(sorted((s.name, s.min_level) for s in msg.routing_hints.skills)))
+        customer = self.customers.get(customer_id, {})
+        window = self.config.defaults.returning_customer_window_seconds
+        if customer.get("last_agent") and now - customer.get("last_close", 0.0) <= window:
+            rec.preferred_agent = customer["last_agent"]
+            rec.preferred_until = now + qconf.returning_agent_seconds
+        self.records[conv.id] = rec
+        self.threads[thread] = conv.id
+        self.store.put(f"t.{thread}", {"thread": thread, "conversation_id": conv.id})
+        self._event(rec, conversation_created=event_pb2.ConversationCreated(conversation=conv))
+        return rec
+
+    def _reopen(self, rec: Record, now: float) -> None:
+        conv = rec.conv
+        previous = conv.assigned_agent
+        conv.status = ConvStatus.CONVERSATION_STATUS_OPEN
+        conv.ClearField("close_time")
+        conv.assigned_agent = ""
+        conv.resolved = False
+        conv.disposition = ""
+        self._event(rec, conversation_reopened=event_pb2.ConversationReopened(previous_agent=previous))
+        if previous:
+            rec.preferred_agent = previous
+            rec.preferred_until = now + self.engine.queues[conv.queue].returning_agent_seconds
+        rec.first_enqueue = now
+        rec.answered_once = False
+        self._enqueue(rec, now, reason="reopened")
+
+    def _message_created(self, rec: Record, msg: messaging_pb2.InboundMessage) -> None:
+        conv = rec.conv
+        payload = msg.WhichOneof("payload")
+        m = messaging_pb2.Message(
+            id=msg.id, conversation_id=conv.id, direction=messaging_pb2.DIRECTION_INCOMING,
+            channel=msg.channel, create_time=msg.receive_time, provider_message_id=msg.provider_message_id)
+        if payload == "text":
+            m.text = msg.text.text
+            m.attachments.extend(msg.text.attachments)
+        elif payload == "email":
+            m.text, m.subject, m.sanitized_html = msg.email.text, msg.email.subject, msg.email.sanitized_html
+            m.attachments.extend(msg.email.attachments)
+        conv.preview = (m.text or m.subject)[:140]
+        conv.last_activity_time.CopyFrom(msg.receive_time)
+        if conv.routing_state in (RState.ROUTING_STATE_ASSIGNED, RState.ROUTING_STATE_OFFERED):
+            conv.unread_count += 1
+        self._save(rec)
+        self._event(rec, message_created=event_pb2.MessageCreated(message=m))
+        self._events[-1].id = f"evt_in_{msg.id}"  # a redelivered inbound message dedupes in NATS
+
+    def _voice(self, rec: Record | None, msg: messaging_pb2.InboundMessage, now: float,
+               customer_id: str, thread: str) -> None:
+        v = msg.voice
+        if v.event in (CallEvent.CALL_EVENT_TYPE_RINGING, CallEvent.CALL_EVENT_TYPE_IVR_CHOICE):
+            return  # the call is still in the IVR; it opens a conversation when queued
+        if rec is None:
+            if v.event not in (CallEvent.CALL_EVENT_TYPE_QUEUED, CallEvent.CALL_EVENT_TYPE_VOICEMAIL,
+                               CallEvent.CALL_EVENT_TYPE_CALLBACK_REQUESTED):
+                return
+            rec = self._open(msg, now, customer_id, thread)
+            self._message_created(rec, msg)
+            self._enqueue(rec, now, reason="new")
+        conv = rec.conv
+        if v.event == CallEvent.CALL_EVENT_TYPE_ABANDONED:
+            self._customer_left(rec, now, "hangup")
+        elif v.event == CallEvent.CALL_EVENT_TYPE_CALLBACK_REQUESTED:
+            conv.callback = True
+            self._save(rec)
+        elif v.event == CallEvent.CALL_EVENT_TYPE_VOICEMAIL:
+            conv.preview = (v.transcript or "voicemail")[:140]
+            if v.recording_uri:
+                conv.recording_uri = v.recording_uri
+            self._save(rec)
+        elif v.event == CallEvent.CALL_EVENT_TYPE_COMPLETED:
+            if v.recording_uri:
+                conv.recording_uri = v.recording_uri
+            self._save(rec)
+        elif v.recording_uri:
+            conv.recording_uri = v.recording_uri
+            self._save(rec)
+
+    def _customer_left(self, rec: Record, now: float, reason: str) -> None:
+        conv = rec.conv
+        if conv.routing_state not in (RState.ROUTING_STATE_QUEUED, RState.ROUTING_STATE_OFFERED):
+            return  # already answered: leaving is the normal end of the talk
+        if conv.routing_state == RState.ROUTING_STATE_OFFERED:
+            self._withdraw_offer(rec, now, "withdrawn")
+        self.engine.remove(conv.id)
+        waited = now - rec.first_enqueue
+        conv.routing_state = RState.ROUTING_STATE_ABANDONED
+        conv.status = ConvStatus.CONVERSATION_STATUS_RESOLVED
+        conv.close_time.CopyFrom(ts(now))
+        stats = self._today(conv.queue, now)
+        stats.abandoned += 1
+        self._save_stats(conv.queue)
+        self._save(rec)
+        self._event(rec, conversation_abandoned=event_pb2.ConversationAbandoned(
+            queue=conv.queue, wait_duration=dur(waited), reason=reason))
+
+    # ---- queueing and offers ------------------------------------------------------------
+    def _enqueue(self, rec: Record, now: float, reason: str = "", restore: bool = False) -> None:
+        conv = rec.conv
+        qconf = self.engine.queues[conv.queue]
+        w = eng.Waiting(
+            conversation_id=conv.id, queue=conv.queue, channel=subjects.channel_token(conv.channel),
+            priority=conv.priority, enqueue_time=secs(conv.enqueue_time) if restore else now,
+            extra_skills=rec.extra_skills, preferred_agent=rec.preferred_agent,
+            preferred_until=rec.preferred_until, excluded=rec.excluded, max_wait_done=rec.max_wait_done)
+        overflow = self.engine.enqueue(w, now)
+        if not restore:
+            conv.enqueue_time.CopyFrom(ts(now))
+        conv.routing_state = RState.ROUTING_STATE_QUEUED
+        conv.relaxation_step = w.step
+        conv.assigned_agent = ""
+        del conv.required_skills[:]
+        conv.required_skills.extend(messaging_pb2.SkillRequirement(name=n, min_level=lv) for n, lv in w.req)
+        self._save(rec)
+        if restore:
+            return
+        open_now = qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
+        self._event(rec, conversation_queued=event_pb2.ConversationQueued(
+            queue=conv.queue, priority=conv.priority, reason=reason, open_now=open_now))
+        if not open_now and not rec.closed_hours_notified and conv.channel != contact_pb2.CHANNEL_VOICE:
+            rec.closed_hours_notified = True
+            self._auto_reply(rec, qconf.closed_message)
+        if overflow:
+            self._overflow(eng.Overflow(conv.id, conv.queue, overflow, "relaxation"), now)
+            return
+        self._route_conversation(conv.id, now)
+
+    def _auto_reply(self, rec: Record, text: str) -> None:
+        conv = rec.conv
+        self._outbound.append(messaging_pb2.OutboundMessage(
+            id=new_id("out"), channel=conv.channel, identity=conv.identity, conversation_id=conv.id,
+            thread_key=conv.thread_key, text=text, kind=messaging_pb2.OUTBOUND_KIND_AUTO_REPLY,
+            create_time=ts(self.clock())))
+
+    def _route_conversation(self, conversation_id: str, now: float) -> None:
+        rec = self.records[conversation_id]
+        qconf = self.engine.queues[rec.conv.queue]
+        if not qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)):
+            return
+        decision = self.engine.route_conversation(conversation_id, now)
+        if decision is not None:
+            self._apply(decision, now)
+
+    def _route_agent(self, agent_id: str, now: float) -> None:
+        for decision in self.engine.route_agent(agent_id, now):
+            rec = self.records[decision.conversation_id]
+            qconf = self.engine.queues[rec.conv.queue]
+            if not qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)):
+                self.engine.release(decision.agent_id, decision.conversation_id, now)
+                self._enqueue(rec, now, restore=True)
+                continue
+            self._apply(decision, now)
+
+    def _apply(self, d: eng.Decision, now: float) -> None:
+        rec = self.records[d.conversation_id]
+        conv = rec.conv
+        agent = self.engine.agents[d.agent_id]
+        before = eng.AVAILABLE if len(agent.handling) == 1 and not agent.wrapping else agent.state
+        timeout = self.config.defaults.reservation_timeout_seconds.get(
+            subjects.channel_token(conv.channel), 30)
+        res = Reservation(new_id("res"), conv.id, agent.id, now + timeout)
+        self.reservations[res.id] = res
+        self.store.put(f"r.{res.id}", {"id": res.id, "conversation_id": res.conversation_id,
+                                      "agent_id": res.agent_id, "expire": res.expire})
+        conv.routing_state = RState.ROUTING_STATE_OFFERED
+        conv.assigned_agent = agent.id
+        self._save(rec)
+        decision = routing_pb2.RoutingDecision(
+            conversation_id=conv.id, queue=d.queue, strategy=d.strategy, relaxation_step=d.step,
+            required_skills=[messaging_pb2.SkillRequirement(name=n, min_level=lv) for n, lv in d.req],
+            candidates=[routing_pb2.CandidateScore(agent_id=c.agent_id, score=c.score, detail=c.detail)
+                        for c in d.candidates],
+            chosen_agent=agent.id, reason=d.reason, config_version=self.loaded.version,
+            decide_time=ts(now))
+        rec.decisions.append(base64.b64encode(decision.SerializeToString()).decode())
+        self._event(rec, routing_decided=decision)
+        self._event(rec, conversation_offered=event_pb2.ConversationOffered(
+            agent_id=agent.id, reservation_id=res.id, expire_time=ts(res.expire)))
+        self._notify(agent.id, offer=routing_pb2.Offer(
+            reservation_id=res.id, conversation=conv, expire_time=ts(res.expire),
+            reason=f"{d.reason}: {d.strategy}, step {d.step}"))
+        self._agent_state_event(agent, before)
+        self._save_agent(agent)
+
+    def _withdraw_offer(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
+        conv = rec.conv
+        res = next((r for r in self.reservations.values() if r.conversation_id == conv.id), None)
+        agent_id = conv.assigned_agent
+        if res is not None:
+            self.reservations.pop(res.id, None)
+            self.store.delete(f"r.{res.id}")
+            self._event(rec, conversation_offer_ended=event_pb2.ConversationOfferEnded(
+                agent_id=res.agent_id, reservation_id=res.id, outcome=outcome))
+            self._notify(res.agent_id, offer_withdrawn=res.id)
+        agent = self.engine.agents.get(agent_id)
+        if agent is not None:
+            before = agent.state
+            self.engine.release(agent_id, conv.id, now)
+            self._agent_state_event(agent, before)
+        if exclude and agent_id:
+            rec.excluded[agent_id] = now + EXCLUDE_SECONDS
+        conv.assigned_agent = ""
+        return agent_id
+
+    def _overflow(self, o: eng.Overflow, now: float) -> None:
+        rec = self.records[o.conversation_id]
+        conv = rec.conv
+        self.engine.remove(conv.id)
+        if not o.to_queue:
+            conv.callback = conv.channel == contact_pb2.CHANNEL_VOICE
+            self._event(rec, conversation_overflowed=event_pb2.ConversationOverflowed(
+                from_queue=o.from_queue, to_queue="", reason="callback" if conv.callback else o.reason))
+            rec.max_wait_done = True
+            self._enqueue(rec, now, restore=True)  # stays in its queue, marked as a callback
+            return
+        self._event(rec, conversation_overflowed=event_pb2.ConversationOverflowed(
+            from_queue=o.from_queue, to_queue=o.to_queue, reason=o.reason))
+        conv.queue = o.to_queue
+        self._enqueue(rec, now, reason="overflow")
+
+    # ---- agent actions ------------------------------------------------------------------
+    def agent_proto(self, agent: eng.Agent) -> routing_pb2.Agent:
+        """The public view of an agent."""
+        conf = self.agent_conf.get(agent.id)
+        return routing_pb2.Agent(
+            id=agent.id, display_name=conf.display_name if conf else agent.id,
+            skills=[routing_pb2.Skill(name=n, level=v) for n, v in sorted(agent.skills.items())],
+            capacity=[routing_pb2.ChannelCapacity(channel=subjects.channel_from_token(ch), max=n,  # type: ignore[arg-type]
+                                                   used=agent.used(ch))
+                      for ch, n in agent.capacity.items()],
+            state=STATE_VALUE[agent.state], state_reason=agent.reason, queues=sorted(agent.queues),
+            voice_destination=(conf.voice_destination if conf else "") or f"client:{agent.id}",
+            last_idle_time=ts(agent.last_idle), missed_offers=agent.missed,
+            conversation_ids=sorted([*agent.handling, *agent.wrapping]))
+
+    def _agent(self, agent_id: str) -> eng.Agent:
+        agent = self.engine.agents.get(agent_id)
+        if agent is None:
+            raise RouterError("NOT_FOUND", f"unknown agent {agent_id!r}")
+        return agent
+
+    async def set_presence(self, agent_id: str, presence: str, reason: str = "",
+                           forced_by: str = "") -> routing_pb2.Agent:
+        """Login (AVAILABLE/AWAY), SetState and Logout (OFFLINE) all land here."""
+        async with self.lock:
+            now = self.clock()
+            agent = self._agent(agent_id)
+            before = agent.state
+            if presence == eng.OFFLINE:
+                self._agent_gone(agent, now, "logout")
+            self.engine.set_presence(agent_id, presence, now, reason)
+            self.heartbeats[agent_id] = now
+            self._agent_state_event(agent, before, forced_by)
+            self._save_agent(agent)
+            if presence == eng.AVAILABLE:
+                self._route_agent(agent_id, now)
+            await self.flush()
+            return self.agent_proto(agent)
+
+    def _agent_gone(self, agent: eng.Agent, now: float, why: str) -> None:
+        """Re-queue un-accepted offers; flag accepted conversations for a supervisor."""
+        for res in [r for r in self.reservations.values() if r.agent_id == agent.id]:
+            held = self.records[res.conversation_id]
+            self._withdraw_offer(held, now, "withdrawn")
+            self._enqueue(held, now, reason="agent_offline")
+        for cid in list(agent.handling):
+            rec = self.records.get(cid)
+            if rec is not None and rec.conv.routing_state == RState.ROUTING_STATE_ASSIGNED:
+                rec.conv.flagged = True
+                self._save(rec)
+                self._event(rec, conversation_flagged=event_pb2.ConversationFlagged(
+                    agent_id=agent.id, reason=why))
+
+    async def heartbeat(self, agent_id: str) -> int:
+        """Record that the agent's client is alive; returns the timeout in seconds."""
+        self._agent(agent_id)
+        self.heartbeats[agent_id] = self.clock()
+        return self.config.defaults.heartbeat_timeout_seconds
+
+    async def accept(self, agent_id: str, reservation_id: str) -> routing_pb2.Conversation:
+        """Accept an offer: the conversation is assigned to the agent."""
+        async with self.lock:
+            now = self.clock()
+            res = self.reservations.get(reservation_id)
+            if res is None or res.agent_id != agent_id:
+                raise RouterError("FAILED_PRECONDITION", "the offer is no longer valid")
+            rec = self.records[res.conversation_id]
+            conv = rec.conv
+            self.reservations.pop(reservation_id)
+            self.store.delete(f"r.{reservation_id}")
+            agent = self._agent(agent_id)
+            agent.missed = 0
+            conv.routing_state = RState.ROUTING_STATE_ASSIGNED
+            conv.assigned_agent = agent_id
+            conv.flagged = False
+            first = not rec.answered_once
+            if first:
+                rec.answered_once = True
+                conv.answer_time.CopyFrom(ts(now))
+                waited = now - rec.first_enqueue
+                stats = self._today(conv.queue, now)
+                stats.answered += 1
+                stats.within += waited <= self.engine.queues[conv.queue].service_level.threshold_seconds
+                self._save_stats(conv.queue)
+            else:
+                waited = now - secs(conv.enqueue_time)
+            conf = self.agent_conf.get(agent_id)
+            self._save(rec)
+            self._save_agent(agent)
+            self._event(rec, conversation_assigned=event_pb2.ConversationAssigned(
+                agent_id=agent_id, queue=conv.queue, wait_duration=dur(waited), first_answer=first,
+                agent_destination=(conf.voice_destination if conf else "") or f"client:{agent_id}",
+                callback=conv.callback))
+            self._notify(agent_id, assigned=conv)
+            await self.flush()
+            out = routing_pb2.Conversation()
+            out.CopyFrom(conv)
+            return out
+
+    async def reject(self, agent_id: str, reservation_id: str, outcome: str = "rejected") -> None:
+        """Reject (or time out) an offer: the conversation goes to the next agent."""
+        async with self.lock:
+            self._end_offer(agent_id, reservation_id, outcome, self.clock())
+            await self.flush()
+
+    def _end_offer(self, agent_id: str, reservation_id: str, outcome: str, now: float) -> None:
+        res = self.reservations.get(reservation_id)
+        if res is None or res.agent_id != agent_id:
+            raise RouterError("FAILED_PRECONDITION", "the offer is no longer valid")
+        rec = self.records[res.conversation_id]
+        agent = self._agent(agent_id)
+        self._withdraw_offer(rec, now, outcome, exclude=True)
+        if outcome == "timeout":
+            agent.missed += 1
+            if agent.missed >= self.config.defaults.missed_offers_before_away:
+                before = agent.state
+                self.engine.set_presence(agent_id, eng.AWAY, now, "missed_offers")
+                self._agent_state_event(agent, before)
+        self._save_agent(agent)
+        self._enqueue(rec, now, reason=outcome)
+        self._route_agent(agent_id, now)
+
+    async def transfer(self, agent_id: str, conversation_id: str, to_agent: str, to_queue: str,
+                       note: str = "", requested_by: str = "") -> routing_pb2.Conversation:
+        """Move an assigned (or waiting) conversation to another agent or queue, keeping history."""
+        async with self.lock:
+            now = self.clock()
+            rec = self.records.get(conversation_id)
+            if rec is None:
+                raise RouterError("NOT_FOUND", f"unknown conversation {conversation_id!r}")
+            conv = rec.conv
+            if to_queue and to_queue not in self.engine.queues:
+                raise RouterError("INVALID_ARGUMENT", f"unknown queue {to_queue!r}")
+            if to_agent and to_agent not in self.engine.agents:
+                raise RouterError("INVALID_ARGUMENT", f"unknown agent {to_agent!r}")
+            if conv.status == ConvStatus.CONVERSATION_STATUS_RESOLVED:
+                raise RouterError("FAILED_PRECONDITION", "the conversation is closed")
+            holder = conv.assigned_agent
+            if holder and holder != agent_id and not requested_by:
+                raise RouterError("PERMISSION_DENIED", "the conversation is held by another agent")
+            if conv.routing_state == RState.ROUTING_STATE_OFFERED:
+                self._withdraw_offer(rec, now, "withdrawn")
+            elif holder:
+                agent = self.engine.agents[holder]
+                before = agent.state
+                self.engine.release(holder, conv.id, now)
+                self._agent_state_event(agent, before)
+                self._notify(holder, unassigned=conv.id)
+            else:
+                self.engine.remove(conv.id)
+            self._event(rec, conversation_transferred=event_pb2.ConversationTransferred(
+                from_agent=holder, to_agent=to_agent, to_queue=to_queue, note=note,
+                requested_by=requested_by))
+            if to_queue:
+                conv.queue = to_queue
+            rec.preferred_agent = to_agent
+            rec.preferred_until = now + (300.0 if to_agent else 0.0)
+            rec.excluded.pop(to_agent, None)
+            self._enqueue(rec, now, reason="transfer")
+            if holder:
+                self._route_agent(holder, now)
+            await self.flush()
+            return conv
+
+    async def wrap_up(self, agent_id: str, conversation_id: str, disposition: str, resolved: bool,
+                      notes: str = "") -> routing_pb2.Conversation:
+        """End the talk: resolve the conversation and start the queue's wrap-up timer."""
+        async with self.lock:
+            now = self.clock()
+            rec = self.records.get(conversation_id)
+            assigned = rec is not None and rec.conv.routing_state == RState.ROUTING_STATE_ASSIGNED
+            if rec is None or not assigned or rec.conv.assigned_agent != agent_id:
+                raise RouterError("FAILED_PRECONDITION", "the conversation is not assigned to you")
+            conv = rec.conv
+            qconf = self.engine.queues[conv.queue]
+            agent = self._agent(agent_id)
+            before = agent.state
+            rec.talk_seconds = max(0.0, now - secs(conv.answer_time))
+            rec.wrap_start = now
+            rec.wrap_until = now + qconf.wrap_up_seconds
+            conv.routing_state = RState.ROUTING_STATE_WRAP_UP
+            conv.status = ConvStatus.CONVERSATION_STATUS_RESOLVED
+            conv.disposition = disposition
+            conv.resolved = resolved
+            conv.close_time.CopyFrom(ts(now))
+            self.engine.wrap(agent_id, conv.id)
+            customer = self.customers.get(conv.customer_id)
+            if customer is not None:
+                customer["last_agent"], customer["last_close"] = agent_id, now
+                self.store.put(f"u.{conv.customer_id}", customer)
+            self._event(rec, conversation_wrap_up_started=event_pb2.ConversationWrapUpStarted(
+                agent_id=agent_id, talk_duration=dur(rec.talk_seconds)))
+            self._event(rec, conversation_resolved=event_pb2.ConversationResolved(
+                agent_id=agent_id, resolved=resolved, disposition=disposition))
+            self._agent_state_event(agent, before)
+            self._save(rec)
+            if qconf.wrap_up_seconds == 0:
+                self._finish_wrap(rec, now, notes)
+            else:
+                rec_notes = notes
+                self.store.put(f"n.{conv.id}", {"notes": rec_notes})
+            await self.flush()
+            return conv
+
+    def _finish_wrap(self, rec: Record, now: float, notes: str = "") -> None:
+        conv = rec.conv
+        agent_id = conv.assigned_agent
+        agent = self.engine.agents.get(agent_id)
+        wrap_seconds = max(0.0, now - rec.wrap_start)
+        conv.routing_state = RState.ROUTING_STATE_CLOSED
+        self._event(rec, conversation_wrapped_up=event_pb2.ConversationWrappedUp(
+            agent_id=agent_id, disposition=conv.disposition, resolved=conv.resolved,
+            wrap_up_duration=dur(wrap_seconds), talk_duration=dur(rec.talk_seconds), notes=notes))
+        stats = self._today(conv.queue, now)
+        stats.aht = 0.9 * stats.aht + 0.1 * (rec.talk_seconds + wrap_seconds)
+        self._save_stats(conv.queue)
+        self._save(rec)
+        if agent is not None:
+            before = agent.state
+            self.engine.release(agent_id, conv.id, now)
+            self._agent_state_event(agent, before)
+            self._save_agent(agent)
+            self._route_agent(agent_id, now)
+
+    # ---- timers -------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Expire offers, heartbeats and wrap-ups; relax requirements; overflow long waits."""
+        async with self.lock:
+            now = self.clock()
+            for res in [r for r in self.reservations.values() if r.expire <= now]:
+                with contextlib.suppress(RouterError):
+                    self._end_offer(res.agent_id, res.id, "timeout", now)
+            timeout = self.config.defaults.heartbeat_timeout_seconds
+            for agent in self.engine.agents.values():
+                if agent.presence != eng.OFFLINE and now - self.heartbeats.get(agent.id, now) > timeout:
+                    before = agent.state
+                    self._agent_gone(agent, now, "heartbeat_lost")
+                    self.engine.set_presence(agent.id, eng.OFFLINE, now)
+                    self._agent_state_event(agent, before)
+                    self._save_agent(agent)
+            for rec in [r for r in self.records.values()
+                        if r.conv.routing_state == RState.ROUTING_STATE_WRAP_UP and r.wrap_until <= now]:
+                self._finish_wrap(rec, now)
+            changed, overflows = self.engine.relax(now)
+            for o in overflows:
+                self._overflow(o, now)
+            for cid in changed:
+                rec = self.records[cid]
+                rec.preferred_agent = self.engine.waiting[cid].preferred_agent if cid in self.engine.waiting else ""
+                rec.conv.relaxation_step = self.engine.waiting[cid].step if cid in self.engine.waiting else 0
+                self._save(rec)
+                self._route_conversation(cid, now)
+            self._route_ready(now)
+            self._purge(now)
+            await self.flush()
+
+    def _route_ready(self, now: float) -> None:
+        """Give idle capacity a chance (queues that opened, exclusions that ended)."""
+        if not self.engine.waiting:
+            return
+        for agent_id in list(self.engine.ready):
+            self._route_agent(agent_id, now)
+
+    def _purge(self, now: float) -> None:
+        for cid, rec in list(self.records.items()):
+            closed = rec.conv.routing_state in (RState.ROUTING_STATE_CLOSED, RState.ROUTING_STATE_ABANDONED)
+            if closed and now - secs(rec.conv.close_time) > CLOSED_RETENTION_SECONDS:
+                del self.records[cid]
+                self.store.delete(f"c.{cid}")
+
+    # ---- queries ------------------------------------------------------------------------
+    def queue_stats(self, request: routing_pb2.GetQueueStatsRequest) -> routing_pb2.GetQueueStatsResponse:
+        """Live statistics per queue, and the position of one conversation when asked."""
+        now = self.clock()
+        wanted = list(request.queues) or list(self.engine.queues)
+        out = routing_pb2.GetQueueStatsResponse()
+        for name in wanted:
+            qconf = self.engine.queues.get(name)
+            if qconf is None:
+                continue
+            out.stats.append(self._stats_for(name, now))
+        cid = request.conversation_id
+        if not cid and request.thread_key:
+            token = subjects.channel_token(request.channel) if request.channel else ""
+            cid = self.threads.get(f"{token}:{request.thread_key}", "")
+        w = self.engine.waiting.get(cid)
+        if cid:
+            out.conversation_id = cid
+        if w is not None:
+            order = self.engine.waiting_in(w.queue)
+            position = next((i for i, x in enumerate(order, 1) if x.conversation_id == cid), 0)
+            out.position = position
+            out.queue = w.queue
+            out.estimated_wait.CopyFrom(dur(self._ewt(w.queue, position)))
+        return out
+
+    def _staffed(self, queue: str) -> int:
+        return sum(1 for a in self.engine.agents_in(queue) if a.presence == eng.AVAILABLE)
+
+    def _ewt(self, queue: str, position: int) -> float:
+        """Estimated wait: the work ahead divided over the staffed agents (0 with a free agent)."""
+        stats = self.stats.get(queue) or QueueDay()
+        staffed = self._staffed(queue)
+        if staffed == 0:
+            return float(stats.aht * position)
+        free = any(aid in self.engine.ready for aid in (a.id for a in self.engine.agents_in(queue)))
+        if free and position <= 1:
+            return 0.0
+        return stats.aht * position / staffed
+
+    def _stats_for(self, name: str, now: float) -> routing_pb2.QueueStats:
+        qconf = self.engine.queues[name]
+        waiting = self.engine.waiting_in(name)
+        longest = max((now - self.records[w.conversation_id].first_enqueue for w in waiting), default=0.0)
+        by_state: dict[str, int] = {}
+        for a in self.engine.agents_in(name):
+            by_state[a.state] = by_state.get(a.state, 0) + 1
+        day = self._today(name, now)
+        active = sum(1 for r in self.records.values() if r.conv.queue == name and r.conv.routing_state in (
+            RState.ROUTING_STATE_ASSIGNED, RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_WRAP_UP))
+        return routing_pb2.QueueStats(
+            queue=name, waiting=len(waiting), longest_wait=dur(longest), agents_by_state=by_state,
+            service_level_today=(day.within / day.answered) if day.answered else 1.0,
+            service_level_target=qconf.service_level.target,
+            service_level_threshold_seconds=qconf.service_level.threshold_seconds,
+            estimated_wait=dur(self._ewt(name, len(waiting) + 1)), answered_today=day.answered,
+            abandoned_today=day.abandoned, active=active,
+            open_now=qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)))
+
+    def list_conversations(self, agent_id: str = "", queue: str = "", include_closed: bool = False,
+                           customer_id: str = "") -> list[routing_pb2.Conversation]:
+        """Conversations known to the router, newest first."""
+        out = []
+        for rec in self.records.values():
+            c = rec.conv
+            if agent_id and c.assigned_agent != agent_id:
+                continue
+            if queue and c.queue != queue:
+                continue
+            if customer_id and c.customer_id != customer_id:
+                continue
+            if not include_closed and c.routing_state in (RState.ROUTING_STATE_CLOSED,
+                                                          RState.ROUTING_STATE_ABANDONED):
+                continue
+            out.append(c)
+        out.sort(key=lambda c: secs(c.create_time), reverse=True)
+        return out
+
+    def explain(self, conversation_id: str) -> list[routing_pb2.RoutingDecision]:
+        """Every routing decision behind a conversation, oldest first."""
+        rec = self.records.get(conversation_id)
+        if rec is None:
+            raise RouterError("NOT_FOUND", f"unknown conversation {conversation_id!r}")
+        return [routing_pb2.RoutingDecision.FromString(base64.b64decode(d)) for d in rec.decisions]

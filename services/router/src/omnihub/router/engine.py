@@ -1,0 +1,438 @@
+"""The ACD's decisions as pure functions over plain data: no I/O, no clocks, no NATS."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from omnihub.router.config import QueueConfig, RoutingConfig
+
+# Agent presence is what the agent chose; the reported state is derived from it and the work held.
+OFFLINE, AVAILABLE, BUSY, WRAP_UP, AWAY = "OFFLINE", "AVAILABLE", "BUSY", "WRAP_UP", "AWAY"
+VOICE = "voice"
+Req = tuple[tuple[str, int], ...]  # sorted (skill, min_level) pairs
+
+
+@dataclass(slots=True)
+class Agent:
+    """An agent's routing-relevant state."""
+
+    id: str
+    skills: dict[str, int]
+    queues: frozenset[str]
+    capacity: dict[str, int]
+    presence: str = OFFLINE
+    reason: str = ""
+    last_idle: float = 0.0
+    last_offer: int = 0
+    missed: int = 0
+    handling: dict[str, str] = field(default_factory=dict)  # conversation id -> channel
+    wrapping: dict[str, str] = field(default_factory=dict)  # conversation id -> channel
+
+    @property
+    def state(self) -> str:
+        """Reported state: OFFLINE/AWAY as chosen, else BUSY, WRAP_UP or AVAILABLE by work held."""
+        if self.presence != AVAILABLE:
+            return self.presence
+        if self.handling:
+            return BUSY
+        if self.wrapping:
+            return WRAP_UP
+        return AVAILABLE
+
+    def used(self, channel: str) -> int:
+        """Slots used on a channel (offers, assignments and wrap-ups)."""
+        return sum(1 for c in self.handling.values() if c == channel) + sum(
+            1 for c in self.wrapping.values() if c == channel
+        )
+
+    def can_take(self, channel: str) -> bool:
+        """Logged in, available, spare capacity on `channel`, and no live call blocking new work."""
+        if self.presence != AVAILABLE:
+            return False
+        if VOICE in self.handling.values():
+            return False
+        return self.used(channel) < self.capacity.get(channel, 0)
+
+    def meets(self, req: Req) -> bool:
+        """True when every required skill is held at the minimum level (at least 1)."""
+        skills = self.skills
+        return all(skills.get(name, 0) >= max(1, level) for name, level in req)
+
+    def open_work(self) -> int:
+        """Conversations held now (for least_occupied)."""
+        return len(self.handling) + len(self.wrapping)
+
+
+@dataclass(slots=True)
+class Waiting:
+    """A conversation waiting in a queue."""
+
+    conversation_id: str
+    queue: str
+    channel: str
+    priority: int
+    enqueue_time: float
+    extra_skills: Req = ()
+    preferred_agent: str = ""
+    preferred_until: float = 0.0
+    step: int = 0
+    excluded: dict[str, float] = field(default_factory=dict)  # agent id -> until
+    seq: int = 0
+    req: Req = ()
+    max_wait_done: bool = False
+
+    def order_key(self) -> tuple[int, float, int]:
+        """Priority first (higher first), then the longest wait."""
+        return (-self.priority, self.enqueue_time, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An eligible agent and its score under the strategy."""
+
+    agent_id: str
+    score: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Offer `conversation_id` to `agent_id`, with the inputs that led there."""
+
+    conversation_id: str
+    agent_id: str
+    queue: str
+    strategy: str
+    step: int
+    req: Req
+    candidates: tuple[Candidate, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """Move a waiting conversation to another queue (or to a callback when to_queue is empty)."""
+
+    conversation_id: str
+    from_queue: str
+    to_queue: str
+    reason: str
+
+
+def requirement(queue: QueueConfig, extra: Req, waited: float) -> tuple[Req, int, str]:
+    """Skills needed after `waited` seconds: (requirements, step index, overflow queue or "")."""
+    req = {s.name: s.min_level for s in queue.skills}
+    for name, level in extra:
+        req[name] = max(level, req.get(name, 0))
+    step = 0
+    for i, r in enumerate(queue.relaxation, start=1):
+        if waited < r.after_seconds:
+            break
+        step = i
+        if r.skills is not None:
+            req = {s.name: s.min_level for s in r.skills}
+        for name in r.drop_skills:
+            req.pop(name, None)
+        if r.lower_levels_by:
+            req = {n: max(0, lvl - r.lower_levels_by) for n, lvl in req.items()}
+        if r.overflow_queue:
+            return tuple(sorted(req.items())), step, r.overflow_queue
+    return tuple(sorted(req.items())), step, ""
+
+
+def next_step_time(queue: QueueConfig, enqueue_time: float, step: int) -> float | None:
+    """When the conversation reaches its next relaxation step, if any."""
+    if step < len(queue.relaxation):
+        return enqueue_time + queue.relaxation[step].after_seconds
+    return None
+
+
+class _Group:
+    """Waiting conversations sharing queue, channel and requirements, in service order."""
+
+    __slots__ = ("channel", "heap", "queue", "req")
+
+    def __init__(self, queue: str, channel: str, req: Req) -> None:
+        self.queue = queue
+        self.channel = channel
+        self.req = req
+        self.heap: list[tuple[int, float, int, str]] = []
+
+
+class Engine:
+    """Skills-based routing state and decisions. Times are seconds (floats) passed in by callers."""
+
+    def __init__(self, config: RoutingConfig, version: str = "") -> None:
+        self.config = config
+        self.version = version
+        self.queues = {q.name: q for q in config.queues}
+        self.agents: dict[str, Agent] = {}
+        self.waiting: dict[str, Waiting] = {}
+        self._groups: dict[tuple[str, str, Req], _Group] = {}
+        self._group_of: dict[str, tuple[str, str, Req]] = {}
+        self._pinned: dict[str, set[str]] = {}  # agent id -> conversations preferring them
+        self.ready: set[str] = set()  # agents that could take at least one more contact
+        self._seq = itertools.count(1)
+        self._offers = itertools.count(1)
+        for a in config.agents:
+            self.add_agent(
+                Agent(
+                    id=a.id,
+                    skills=dict(a.skills),
+                    queues=frozenset(a.queues),
+                    capacity={ch: a.capacity_for(ch) for ch in ("voice", "sms", "email", "webchat", "telegram")},
+                )
+            )
+
+    # ---- agents -------------------------------------------------------------------------
+    def add_agent(self, agent: Agent) -> None:
+        """Add or replace an agent."""
+        self.agents[agent.id] = agent
+        self.touch(agent)
+
+    def touch(self, agent: Agent) -> None:
+        """Keep the ready index in step after the agent's presence or work changed."""
+        if agent.presence == AVAILABLE and any(agent.can_take(ch) for ch in agent.capacity):
+            self.ready.add(agent.id)
+        else:
+            self.ready.discard(agent.id)
+
+    def release(self, agent_id: str, conversation_id: str, now: float) -> None:
+        """The agent no longer holds the conversation (rejected, timed out, transferred, ended)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        agent.handling.pop(conversation_id, None)
+        agent.wrapping.pop(conversation_id, None)
+        if not agent.handling and not agent.wrapping:
+            agent.last_idle = now
+        self.touch(agent)
+
+    def wrap(self, agent_id: str, conversation_id: str) -> None:
+        """Move a conversation from handling to after-contact work (its slot stays used)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        channel = agent.handling.pop(conversation_id, None)
+        if channel is not None:
+            agent.wrapping[conversation_id] = channel
+        self.touch(agent)
+
+    def hold(self, agent_id: str, conversation_id: str, channel: str) -> None:
+        """Record an assignment the agent holds (transfer in, restore after restart)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        agent.handling[conversation_id] = channel
+        self.touch(agent)
+
+    def set_presence(self, agent_id: str, presence: str, now: float, reason: str = "") -> Agent:
+        """Change what an agent chose (AVAILABLE, AWAY, OFFLINE)."""
+        agent = self.agents[agent_id]
+        if presence == AVAILABLE and agent.presence != AVAILABLE and not agent.handling:
+            agent.last_idle = now
+        agent.presence = presence
+        agent.reason = reason if presence == AWAY else ""
+        if presence == AVAILABLE:
+            agent.missed = 0
+        self.touch(agent)
+        return agent
+
+    # ---- waiting conversations --------------------------------------------------------------
+    def enqueue(self, w: Waiting, now: float) -> str:
+        """Put a conversation in its queue at its current relaxation step; returns overflow target."""
+        queue = self.queues[w.queue]
+        w.seq = next(self._seq)
+        req, step, overflow = requirement(queue, w.extra_skills, now - w.enqueue_time)
+        w.req, w.step = req, step
+        self.waiting[w.conversation_id] = w
+        key = (w.queue, w.channel, req)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(w.queue, w.channel, req)
+        heapq.heappush(group.heap, (*w.order_key(), w.conversation_id))
+        self._group_of[w.conversation_id] = key
+        if w.preferred_agent and w.preferred_until > now:
+            self._pinned.setdefault(w.preferred_agent, set()).add(w.conversation_id)
+        return overflow
+
+    def remove(self, conversation_id: str) -> Waiting | None:
+        """Take a conversation out of the queue (offered, abandoned, transferred); lazy in heaps."""
+        w = self.waiting.pop(conversation_id, None)
+        self._group_of.pop(conversation_id, None)
+        if w and w.preferred_agent:
+            pinned = self._pinned.get(w.preferred_agent)
+            if pinned:
+                pinned.discard(conversation_id)
+        return w
+
+    def _head(self, group: _Group) -> Waiting | None:
+        heap = group.heap
+        key = (group.queue, group.channel, group.req)
+        while heap:
+            cid = heap[0][3]
+            w = self.waiting.get(cid)
+            if w is not None and self._group_of.get(cid) == key and w.seq == heap[0][2]:
+                return w
+            heapq.heappop(heap)
+        return None
+
+    # ---- decisions ------------------------------------------------------------------------
+    def eligible(self, agent: Agent, w: Waiting, now: float) -> bool:
+        """Every eligibility rule for one agent and one waiting conversation."""
+        return (
+            w.queue in agent.queues
+            and agent.can_take(w.channel)
+            and agent.meets(w.req)
+            and w.excluded.get(agent.id, 0.0) <= now
+        )
+
+    def score(self, strategy: str, agent: Agent, w: Waiting, now: float) -> Candidate:
+        """Score one eligible agent; higher wins."""
+        if strategy == "most_skilled":
+            total = sum(agent.skills.get(n, 0) for n, _ in w.req) or sum(agent.skills.values())
+            return Candidate(agent.id, total + _tiebreak(now - agent.last_idle), f"skill {total}")
+        if strategy == "least_occupied":
+            work = agent.open_work()
+            return Candidate(agent.id, -work + _tiebreak(now - agent.last_idle), f"open {work}")
+        if strategy == "round_robin":
+            return Candidate(agent.id, -float(agent.last_offer), f"last offer #{agent.last_offer}")
+        idle = now - agent.last_idle
+        return Candidate(agent.id, idle, f"idle {idle:.0f}s")
+
+    def route_conversation(self, conversation_id: str, now: float) -> Decision | None:
+        """Choose an agent for one waiting conversation, or None if nobody is eligible now."""
+        w = self.waiting.get(conversation_id)
+        if w is None:
+            return None
+        queue = self.queues[w.queue]
+        if w.preferred_agent and w.preferred_until > now:
+            preferred = self.agents.get(w.preferred_agent)
+            if preferred is not None and preferred.presence != OFFLINE:
+                if self.eligible(preferred, w, now):
+                    cand = Candidate(preferred.id, 0.0, "returning customer")
+                    return self._offer(w, preferred, queue.strategy, (cand,), "returning_customer")
+                return None  # hold it for the agent who knows the customer, until the window ends
+        agents = self.agents
+        candidates = [
+            self.score(queue.strategy, agents[aid], w, now)
+            for aid in self.ready
+            if self.eligible(agents[aid], w, now)
+        ]
+        if not candidates:
+            return None
+        candidates.sort(key=lambda c: (-c.score, c.agent_id))
+        best = self.agents[candidates[0].agent_id]
+        return self._offer(w, best, queue.strategy, tuple(candidates[:10]), "strategy")
+
+    def route_agent(self, agent_id: str, now: float) -> list[Decision]:
+        """Fill a freed agent's spare capacity from the backlog, best-ordered conversation first."""
+        agent = self.agents.get(agent_id)
+        decisions: list[Decision] = []
+        if agent is None or agent.presence != AVAILABLE:
+            return decisions
+        while True:
+            w = self._best_for(agent, now)
+            if w is None:
+                return decisions
+            queue = self.queues[w.queue]
+            cand = self.score(queue.strategy, agent, w, now)
+            reason = "returning_customer" if w.preferred_agent == agent.id else "agent_freed"
+            decisions.append(self._offer(w, agent, queue.strategy, (cand,), reason))
+
+    def _best_for(self, agent: Agent, now: float) -> Waiting | None:
+        best: Waiting | None = None
+        for cid in list(self._pinned.get(agent.id, ())):
+            w = self.waiting.get(cid)
+            if (w is not None and w.preferred_until > now and self.eligible(agent, w, now)
+                    and (best is None or w.order_key() < best.order_key())):
+                best = w
+        for group in self._groups.values():
+            if group.queue not in agent.queues or not agent.can_take(group.channel):
+                continue
+            if not agent.meets(group.req):
+                continue
+            w = self._first_routable(group, agent, now)
+            if w is not None and (best is None or w.order_key() < best.order_key()):
+                best = w
+        return best
+
+    def _first_routable(self, group: _Group, agent: Agent, now: float) -> Waiting | None:
+        head = self._head(group)
+        if head is None:
+            return None
+        if self._routable_by(head, agent, now):
+            return head
+        # Rare: the head is excluded for this agent or pinned to another; look a little deeper.
+        for entry in heapq.nsmallest(64, group.heap):
+            w = self.waiting.get(entry[3])
+            if w is not None and w.seq == entry[2] and self._routable_by(w, agent, now):
+                return w
+        return None
+
+    def _routable_by(self, w: Waiting, agent: Agent, now: float) -> bool:
+        if w.excluded.get(agent.id, 0.0) > now:
+            return False
+        if w.preferred_agent and w.preferred_agent != agent.id and w.preferred_until > now:
+            preferred = self.agents.get(w.preferred_agent)
+            if preferred is not None and preferred.presence != OFFLINE:
+                return False
+        return True
+
+    def _offer(
+        self, w: Waiting, agent: Agent, strategy: str, candidates: tuple[Candidate, ...], reason: str
+    ) -> Decision:
+        self.remove(w.conversation_id)
+        agent.handling[w.conversation_id] = w.channel
+        agent.last_offer = next(self._offers)
+        self.touch(agent)
+        return Decision(w.conversation_id, agent.id, w.queue, strategy, w.step, w.req, candidates, reason)
+
+    # ---- time ------------------------------------------------------------------------------
+    def relax(self, now: float) -> tuple[list[str], list[Overflow]]:
+        """Advance relaxation steps; returns (conversations whose requirements changed, overflows)."""
+        changed: list[str] = []
+        overflows: list[Overflow] = []
+        for w in list(self.waiting.values()):
+            queue = self.queues[w.queue]
+            waited = now - w.enqueue_time
+            if waited >= queue.max_wait_seconds and queue.max_wait_action != "none" and not w.max_wait_done:
+                target = queue.overflow_queue if queue.max_wait_action == "overflow" else ""
+                if target != w.queue:
+                    overflows.append(Overflow(w.conversation_id, w.queue, target, "max_wait"))
+                    continue
+            pinned_expired = bool(w.preferred_agent) and w.preferred_until <= now
+            nxt = next_step_time(queue, w.enqueue_time, w.step)
+            if (nxt is None or now < nxt) and not pinned_expired:
+                continue
+            req, step, overflow = requirement(queue, w.extra_skills, waited)
+            if overflow and overflow != w.queue:
+                overflows.append(Overflow(w.conversation_id, w.queue, overflow, "relaxation"))
+                continue
+            if pinned_expired:
+                self.remove(w.conversation_id)
+                w.preferred_agent = ""
+                self.enqueue(w, now)
+                changed.append(w.conversation_id)
+            elif req != w.req or step != w.step:
+                self.remove(w.conversation_id)
+                self.enqueue(w, now)
+                changed.append(w.conversation_id)
+        return changed, overflows
+
+    # ---- statistics ------------------------------------------------------------------------
+    def waiting_in(self, queue: str) -> list[Waiting]:
+        """Conversations waiting in a queue, in service order."""
+        return sorted((w for w in self.waiting.values() if w.queue == queue), key=Waiting.order_key)
+
+    def agents_in(self, queue: str) -> Iterable[Agent]:
+        """Members of a queue."""
+        return (a for a in self.agents.values() if queue in a.queues)
+
+
+def _tiebreak(idle: float) -> float:
+    """A tiny bonus for idle time so equal scores go to the longest-idle agent."""
+    return min(idle, 86_400.0) / 1e7

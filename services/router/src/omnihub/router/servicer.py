@@ -1,0 +1,160 @@
+"""The omnihub.api.routing.v1.Router gRPC service over RouterCore."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.router import engine as eng
+from omnihub.router.core import RouterCore, RouterError
+
+T = TypeVar("T")
+PRESENCE = {
+    routing_pb2.AGENT_STATE_AVAILABLE: eng.AVAILABLE,
+    routing_pb2.AGENT_STATE_AWAY: eng.AWAY,
+    routing_pb2.AGENT_STATE_OFFLINE: eng.OFFLINE,
+}
+
+
+async def _call(context: Any, fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await fn()
+    except RouterError as exc:
+        await context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
+        raise  # unreachable: abort raises
+
+
+class RouterServicer(routing_pb2_grpc.RouterServicer):
+    """Agents and supervisors talk to the ACD here."""
+
+    def __init__(self, core: RouterCore, active: Callable[[], bool] = lambda: True) -> None:
+        self.core = core
+        self.active = active
+
+    async def _guard(self, context: Any) -> None:
+        if not self.active():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this router is a standby; retry")
+
+    async def Login(self, request: routing_pb2.LoginRequest, context: Any) -> routing_pb2.Agent:
+        await self._guard(context)
+        presence = PRESENCE.get(request.initial_state, eng.AVAILABLE)
+        if presence == eng.OFFLINE:
+            presence = eng.AVAILABLE
+        return await _call(context, lambda: self.core.set_presence(request.agent_id, presence))
+
+    async def Logout(self, request: routing_pb2.LogoutRequest, context: Any) -> routing_pb2.Agent:
+        await self._guard(context)
+        return await _call(context, lambda: self.core.set_presence(request.agent_id, eng.OFFLINE))
+
+    async def SetState(self, request: routing_pb2.SetStateRequest, context: Any) -> routing_pb2.Agent:
+        await self._guard(context)
+        presence = PRESENCE.get(request.state)
+        if presence is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "state must be AVAILABLE, AWAY or OFFLINE")
+        return await _call(context, lambda: self.core.set_presence(
+            request.agent_id, presence or eng.AWAY, request.reason, request.forced_by))
+
+    async def Heartbeat(self, request: routing_pb2.HeartbeatRequest, context: Any,
+                        ) -> routing_pb2.HeartbeatResponse:
+        await self._guard(context)
+        timeout = await _call(context, lambda: self.core.heartbeat(request.agent_id))
+        return routing_pb2.HeartbeatResponse(timeout_seconds=timeout)
+
+    async def WatchOffers(self, request: routing_pb2.WatchOffersRequest, context: Any,
+                          ) -> AsyncIterator[routing_pb2.AgentNotice]:
+        await self._guard(context)
+        agent_id = request.agent_id
+        if agent_id not in self.core.engine.agents:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown agent {agent_id!r}")
+        queue: asyncio.Queue[routing_pb2.AgentNotice] = asyncio.Queue()
+        self.core.watchers.setdefault(agent_id, set()).add(queue)
+        try:
+            # Replay what the agent holds now, so a reconnecting client catches up.
+            async with self.core.lock:
+                agent = self.core.engine.agents[agent_id]
+                yield routing_pb2.AgentNotice(agent=self.core.agent_proto(agent))
+                for res in self.core.reservations.values():
+                    if res.agent_id == agent_id:
+                        conv = self.core.records[res.conversation_id].conv
+                        yield routing_pb2.AgentNotice(offer=routing_pb2.Offer(
+                            reservation_id=res.id, conversation=conv,
+                            expire_time=_ts(res.expire), reason="pending"))
+                for rec in self.core.records.values():
+                    held = rec.conv.routing_state == routing_pb2.ROUTING_STATE_ASSIGNED
+                    if held and rec.conv.assigned_agent == agent_id:
+                        yield routing_pb2.AgentNotice(assigned=rec.conv)
+            while True:
+                self.core.heartbeats[agent_id] = self.core.clock()
+                with contextlib.suppress(TimeoutError):
+                    yield await asyncio.wait_for(queue.get(), timeout=10.0)
+        finally:
+            self.core.watchers.get(agent_id, set()).discard(queue)
+
+    async def Accept(self, request: routing_pb2.AcceptRequest, context: Any) -> routing_pb2.Conversation:
+        await self._guard(context)
+        return await _call(context, lambda: self.core.accept(request.agent_id, request.reservation_id))
+
+    async def Reject(self, request: routing_pb2.RejectRequest, context: Any) -> routing_pb2.Ack:
+        await self._guard(context)
+        await _call(context, lambda: self.core.reject(request.agent_id, request.reservation_id))
+        return routing_pb2.Ack(detail="rejected")
+
+    async def Transfer(self, request: routing_pb2.TransferRequest, context: Any) -> routing_pb2.Conversation:
+        await self._guard(context)
+        if request.WhichOneof("target") is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "give to_agent or to_queue")
+        requested_by = "" if request.agent_id in ("", self._holder(request.conversation_id)) else request.agent_id
+        return await _call(context, lambda: self.core.transfer(
+            request.agent_id, request.conversation_id, request.to_agent, request.to_queue,
+            request.note, requested_by))
+
+    def _holder(self, conversation_id: str) -> str:
+        rec = self.core.records.get(conversation_id)
+        return rec.conv.assigned_agent if rec else ""
+
+    async def WrapUp(self, request: routing_pb2.WrapUpRequest, context: Any) -> routing_pb2.Conversation:
+        await self._guard(context)
+        return await _call(context, lambda: self.core.wrap_up(
+            request.agent_id, request.conversation_id, request.disposition, request.resolved, request.notes))
+
+    async def GetQueueStats(self, request: routing_pb2.GetQueueStatsRequest, context: Any,
+                            ) -> routing_pb2.GetQueueStatsResponse:
+        return self.core.queue_stats(request)
+
+    async def ListAgents(self, request: routing_pb2.ListAgentsRequest, context: Any,
+                         ) -> routing_pb2.ListAgentsResponse:
+        agents = [a for a in self.core.engine.agents.values() if not request.queue or request.queue in a.queues]
+        return routing_pb2.ListAgentsResponse(agents=[self.core.agent_proto(a) for a in agents])
+
+    async def ListConversations(self, request: routing_pb2.ListConversationsRequest, context: Any,
+                                ) -> routing_pb2.ListConversationsResponse:
+        return routing_pb2.ListConversationsResponse(conversations=self.core.list_conversations(
+            request.agent_id, request.queue, request.include_closed, request.customer_id))
+
+    async def GetConversation(self, request: routing_pb2.GetConversationRequest, context: Any,
+                              ) -> routing_pb2.Conversation:
+        rec = self.core.records.get(request.conversation_id)
+        if rec is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "unknown conversation")
+            raise AssertionError("unreachable")
+        return rec.conv
+
+    async def ExplainRouting(self, request: routing_pb2.ExplainRoutingRequest, context: Any,
+                             ) -> routing_pb2.ExplainRoutingResponse:
+        decisions = await _call(context, lambda: _async(self.core.explain(request.conversation_id)))
+        return routing_pb2.ExplainRoutingResponse(decisions=decisions)
+
+
+async def _async(value: T) -> T:
+    return value
+
+
+def _ts(seconds: float) -> Any:
+    from omnihub.router.core import ts
+
+    return ts(seconds)

@@ -1,0 +1,99 @@
+"""Router fixtures: a router on the test NATS with its gRPC API on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2_grpc
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.common.config import ServiceSettings
+from omnihub.common.service import ServiceContext
+from omnihub.router.app import Router, start_grpc
+from omnihub.router.config import parse_routing_config
+from omnihub.router.core import RouterCore
+from omnihub.router.store import StateStore
+from omnihub.testkit.ports import free_port
+
+CONFIG = """
+version: 1
+defaults:
+  reservation_timeout_seconds: {webchat: 2, sms: 2, voice: 2, email: 2, telegram: 2}
+  missed_offers_before_away: 2
+queues:
+  - {name: support, skills: [{name: support, min_level: 1}], wrap_up_seconds: 0}
+  - {name: sales, skills: [{name: sales, min_level: 1}], wrap_up_seconds: 0}
+agents:
+  - {id: alice, skills: {support: 8, sales: 5}, queues: [support, sales]}
+  - {id: bob, skills: {support: 5}, queues: [support]}
+"""
+
+
+@dataclass
+class RouterHarness:
+    router: Router
+    stub: routing_pb2_grpc.RouterAsyncStub
+    bus: Bus
+
+    @property
+    def core(self) -> RouterCore:
+        return self.router.core
+
+
+def inbound(source: str, text: str = "hi", channel: contact_pb2.Channel.ValueType = contact_pb2.CHANNEL_WEBCHAT,
+            queue: str = "support", thread: str = "") -> messaging_pb2.InboundMessage:
+    return messaging_pb2.InboundMessage(
+        id=new_id("msg"), channel=channel, identity=contact_pb2.Identity(channel=channel, source_id=source),
+        thread_key=thread or source, receive_time=now_timestamp(), provider_message_id=new_id("p"),
+        routing_hints=messaging_pb2.RoutingHints(queue=queue), text=messaging_pb2.TextPayload(text=text))
+
+
+async def publish(bus: Bus, msg: messaging_pb2.InboundMessage) -> None:
+    await bus.publish(subjects.inbound(msg.channel), msg, msg_id=f"test:{msg.provider_message_id}")
+
+
+async def events(bus: Bus, kind: str, count: int, timeout: float = 10.0) -> list[event_pb2.Event]:
+    """Read events of one kind from the EVENTS stream until `count` are seen."""
+    sub = await bus.js.subscribe(subjects.event_kind_subject(kind), ordered_consumer=True)
+    got: list[event_pb2.Event] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while len(got) < count and loop.time() < deadline:
+            with contextlib.suppress(Exception):
+                msg = await sub.next_msg(timeout=0.5)
+                got.append(event_pb2.Event.FromString(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return got
+
+
+async def make_router(bus: Bus, config: str = CONFIG) -> tuple[Router, grpc.aio.Server, int]:
+    loaded = parse_routing_config(config)
+    store = StateStore(bus)
+    await store.open()
+    router = Router(RouterCore(loaded, bus, store), bus, tick_seconds=0.1)
+    await router.activate()
+    port = free_port()
+    svc = ServiceContext("router", ServiceSettings(), contextlib.AsyncExitStack())
+    server = await start_grpc(svc, router, port)
+    return router, server, port
+
+
+@pytest.fixture
+async def harness(bus: Bus) -> AsyncIterator[RouterHarness]:
+    router, server, port = await make_router(bus)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield RouterHarness(router, routing_pb2_grpc.RouterStub(channel), bus)
+    await channel.close(None)
+    await server.stop(0)
+    await router.deactivate()

@@ -1,0 +1,123 @@
+"""Property-based invariants of the engine over random agents, queues and arrivals (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omnihub.router import engine as eng
+from omnihub.router.config import AgentConfig, QueueConfig, Relaxation, RoutingConfig, SkillReq
+
+Arrival = tuple[str, str, int, float]
+Scenario = tuple[RoutingConfig, list[Arrival], list[str]]
+SKILLS = ["billing", "tech", "sales", "lang_zh"]
+CHANNELS = ["voice", "sms", "email", "webchat", "telegram"]
+
+skill_req = st.builds(SkillReq, name=st.sampled_from(SKILLS), min_level=st.integers(1, 10))
+queue_conf = st.builds(
+    QueueConfig,
+    name=st.sampled_from(["q0", "q1", "q2"]),
+    skills=st.lists(skill_req, max_size=2, unique_by=lambda s: s.name),
+    priority=st.integers(0, 5),
+    strategy=st.sampled_from(["longest_idle", "most_skilled", "least_occupied", "round_robin"]),
+    relaxation=st.just([Relaxation(after_seconds=30, lower_levels_by=3), Relaxation(after_seconds=60, skills=[])]),
+)
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> Scenario:
+    queues = draw(st.lists(queue_conf, min_size=1, max_size=3, unique_by=lambda q: q.name))
+    names = [q.name for q in queues]
+    agents = draw(st.lists(st.builds(
+        AgentConfig,
+        id=st.text("abcdefgh", min_size=3, max_size=6),
+        skills=st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), max_size=4),
+        queues=st.lists(st.sampled_from(names), min_size=1, unique=True),
+        capacity=st.fixed_dictionaries({ch: st.integers(0, 3) for ch in CHANNELS}),
+    ), min_size=1, max_size=8, unique_by=lambda a: a.id))
+    arrivals = draw(st.lists(st.tuples(
+        st.sampled_from(names), st.sampled_from(CHANNELS), st.integers(0, 5), st.floats(0, 100)),
+        max_size=40))
+    arrivals = [(f"c{i}", q, p, t) for i, (q, _, p, t) in enumerate(arrivals)]  # type: ignore[misc]
+    channels = draw(st.lists(st.sampled_from(CHANNELS), min_size=len(arrivals), max_size=len(arrivals)))
+    return RoutingConfig(queues=queues, agents=agents), arrivals, channels  # type: ignore[return-value]
+
+
+def run(config: RoutingConfig, arrivals: list[Arrival], channels: list[str]) -> tuple[eng.Engine, list[eng.Decision]]:
+    engine = eng.Engine(config)
+    for a in config.agents:
+        engine.set_presence(a.id, eng.AVAILABLE, 0.0)
+    decisions: list[eng.Decision] = []
+    for (cid, queue, prio, t), channel in zip(sorted(arrivals, key=lambda x: x[3]), channels, strict=False):
+        engine.enqueue(eng.Waiting(cid, queue, channel, prio, t), t)
+        d = engine.route_conversation(cid, t)
+        if d:
+            decisions.append(d)
+    for now in (120.0, 240.0):
+        engine.relax(now)
+        for agent_id in list(engine.agents):
+            decisions.extend(engine.route_agent(agent_id, now))
+    return engine, decisions
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario())
+def test_no_agent_above_capacity(data: Scenario) -> None:
+    engine, _ = run(*data)
+    for agent in engine.agents.values():
+        for channel, cap in agent.capacity.items():
+            assert agent.used(channel) <= cap
+        voice = sum(1 for c in agent.handling.values() if c == "voice")
+        assert voice <= 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario())
+def test_offers_respect_skills_of_active_step_and_membership(data: Scenario) -> None:
+    engine, decisions = run(*data)
+    for d in decisions:
+        agent = engine.agents[d.agent_id]
+        assert d.queue in agent.queues
+        assert agent.meets(d.req)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario())
+def test_never_two_agents_on_one_conversation(data: Scenario) -> None:
+    engine, decisions = run(*data)
+    ids = [d.conversation_id for d in decisions]
+    assert len(ids) == len(set(ids))
+    holders: dict[str, str] = {}
+    for agent in engine.agents.values():
+        for cid in agent.handling:
+            assert cid not in holders
+            holders[cid] = agent.id
+    assert not set(holders) & set(engine.waiting)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario())
+def test_everything_ends_assigned_or_waiting_without_eligible_agent(data: Scenario) -> None:
+    engine, decisions = run(*data)
+    _config, arrivals, _ = data
+    assert len(decisions) + len(engine.waiting) == len(arrivals)
+    for w in engine.waiting.values():  # nobody who could take it is idle with capacity
+        assert not any(engine.eligible(a, w, 240.0) for a in engine.agents.values())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 1000)), min_size=1, max_size=30))
+def test_order_kept_within_a_priority(items: list[tuple[int, float]]) -> None:
+    config = RoutingConfig(queues=[QueueConfig(name="q")], agents=[
+        AgentConfig(id="a", queues=["q"], capacity={"webchat": 1})])
+    engine = eng.Engine(config)
+    for i, (prio, t) in enumerate(items):
+        engine.enqueue(eng.Waiting(f"c{i}", "q", "webchat", prio, t), t)
+    engine.set_presence("a", eng.AVAILABLE, 0)
+    served = []
+    for _ in items:
+        (d,) = engine.route_agent("a", 2000)
+        served.append(d.conversation_id)
+        engine.release("a", d.conversation_id, 2000)
+    expected = sorted(range(len(items)), key=lambda i: (-items[i][0], items[i][1], i))
+    assert served == [f"c{i}" for i in expected]

@@ -1,0 +1,153 @@
+"""The router against real NATS and its real gRPC API."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2
+
+from .conftest import RouterHarness, events, inbound, publish
+
+
+async def next_notice(stream: object, kind: str, timeout: float = 10.0) -> routing_pb2.AgentNotice:
+    async def read() -> routing_pb2.AgentNotice:
+        async for notice in stream:  # type: ignore[attr-defined]
+            if notice.WhichOneof("kind") == kind:
+                return notice
+        raise AssertionError("stream ended")
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+async def test_intake_offer_accept_assigned(harness: RouterHarness) -> None:
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    stream = harness.stub.WatchOffers(routing_pb2.WatchOffersRequest(agent_id="alice"))
+    await publish(harness.bus, inbound("visitor-1", "Where is my order?"))
+    offer = (await next_notice(stream, "offer")).offer
+    assert offer.conversation.preview == "Where is my order?"
+    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=offer.reservation_id))
+    assert conv.assigned_agent == "alice" and conv.routing_state == routing_pb2.ROUTING_STATE_ASSIGNED
+    assigned = await events(harness.bus, "conversation_assigned", 1)
+    assert assigned[0].conversation_assigned.agent_id == "alice"
+    assert assigned[0].conversation_assigned.first_answer
+    decided = await events(harness.bus, "routing_decided", 1)
+    assert decided[0].routing_decided.chosen_agent == "alice"
+    assert decided[0].routing_decided.config_version
+    created = await events(harness.bus, "message_created", 1)
+    assert created[0].message_created.message.text == "Where is my order?"
+    why = await harness.stub.ExplainRouting(routing_pb2.ExplainRoutingRequest(conversation_id=conv.id))
+    assert why.decisions[0].strategy == "longest_idle"
+    stream.cancel()
+
+
+async def test_second_message_goes_to_the_assigned_agent(harness: RouterHarness) -> None:
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    await publish(harness.bus, inbound("v2", "first"))
+    await asyncio.sleep(0.5)
+    res = next(iter(harness.core.reservations.values()))
+    await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=res.id))
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
+    await publish(harness.bus, inbound("v2", "second"))
+    msgs = await events(harness.bus, "message_created", 2)
+    assert msgs[0].conversation_id == msgs[1].conversation_id
+    convs = await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())
+    assert len(convs.conversations) == 1 and convs.conversations[0].assigned_agent == "alice"
+
+
+async def test_reject_reroutes_to_next_agent(harness: RouterHarness) -> None:
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
+    await publish(harness.bus, inbound("v3"))
+    await asyncio.sleep(0.5)
+    first = next(iter(harness.core.reservations.values()))
+    await harness.stub.Reject(routing_pb2.RejectRequest(agent_id=first.agent_id, reservation_id=first.id))
+    second = next(iter(harness.core.reservations.values()))
+    assert second.agent_id != first.agent_id
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id=first.agent_id, reservation_id=first.id))
+    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_missed_offers_set_agent_away_and_requeue(harness: RouterHarness) -> None:
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
+    await publish(harness.bus, inbound("v4"))
+    await publish(harness.bus, inbound("v4b"))
+    changes = await events(harness.bus, "agent_state_changed", 10, timeout=8)
+    away = [e for e in changes if e.agent_state_changed.to_state == routing_pb2.AGENT_STATE_AWAY]
+    assert away and away[0].agent_state_changed.reason == "missed_offers"
+    ended = await events(harness.bus, "conversation_offer_ended", 2)
+    assert [e.conversation_offer_ended.outcome for e in ended] == ["timeout", "timeout"]
+    stats = await harness.stub.GetQueueStats(routing_pb2.GetQueueStatsRequest(queues=["support"]))
+    assert stats.stats[0].waiting == 2
+
+
+async def test_customer_leaving_the_queue_is_an_abandon_with_its_wait(harness: RouterHarness) -> None:
+    await publish(harness.bus, inbound("v5"))
+    await asyncio.sleep(1.0)
+    left = inbound("v5")
+    left.ClearField("text")
+    left.session_ended.reason = "closed"
+    await publish(harness.bus, left)
+    abandoned = await events(harness.bus, "conversation_abandoned", 1)
+    wait = abandoned[0].conversation_abandoned.wait_duration.ToNanoseconds() / 1e9
+    assert 0.8 < wait < 5
+    stats = await harness.stub.GetQueueStats(routing_pb2.GetQueueStatsRequest(queues=["support"]))
+    assert stats.stats[0].waiting == 0 and stats.stats[0].abandoned_today == 1
+
+
+async def test_wrap_up_then_returning_customer_goes_to_same_agent(harness: RouterHarness) -> None:
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
+    await publish(harness.bus, inbound("v6", thread="t1"))
+    await asyncio.sleep(0.5)
+    res = next(iter(harness.core.reservations.values()))
+    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id=res.agent_id, reservation_id=res.id))
+    await harness.stub.WrapUp(routing_pb2.WrapUpRequest(agent_id=res.agent_id, conversation_id=conv.id,
+                                                        disposition="order_status", resolved=True))
+    wrapped = await events(harness.bus, "conversation_wrapped_up", 1)
+    assert wrapped[0].conversation_wrapped_up.resolved
+    await publish(harness.bus, inbound("v6", "me again", thread="t2"))
+    await asyncio.sleep(0.5)
+    again = next(iter(harness.core.reservations.values()))
+    assert again.agent_id == res.agent_id
+    decided = await events(harness.bus, "routing_decided", 2)
+    assert decided[1].routing_decided.reason == "returning_customer"
+
+
+async def test_transfer_to_queue_keeps_history(harness: RouterHarness) -> None:
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    await publish(harness.bus, inbound("v7"))
+    await asyncio.sleep(0.5)
+    res = next(iter(harness.core.reservations.values()))
+    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=res.id))
+    moved = await harness.stub.Transfer(routing_pb2.TransferRequest(
+        agent_id="alice", conversation_id=conv.id, to_queue="sales", note="wants a quote"))
+    assert moved.id == conv.id and moved.queue == "sales"
+    transferred = await events(harness.bus, "conversation_transferred", 1)
+    assert transferred[0].conversation_transferred.to_queue == "sales"
+
+
+async def test_queue_stats_over_nats_request_reply(harness: RouterHarness) -> None:
+    from omnihub.common import subjects
+
+    await publish(harness.bus, inbound("v8", thread="sess-8"))
+    await asyncio.sleep(0.5)
+    req = routing_pb2.GetQueueStatsRequest(thread_key="sess-8", channel=contact_pb2.CHANNEL_WEBCHAT)
+    reply = await harness.bus.nc.request(subjects.QUEUE_STATS_REQUEST, req.SerializeToString(), timeout=2)
+    stats = routing_pb2.GetQueueStatsResponse.FromString(reply.data)
+    assert stats.position == 1 and stats.queue == "support"
+    assert {s.queue for s in stats.stats} == {"support", "sales"}
+
+
+async def test_automated_email_opens_nothing(harness: RouterHarness) -> None:
+    msg = inbound("someone@example.com", channel=contact_pb2.CHANNEL_EMAIL)
+    msg.ClearField("text")
+    msg.email.CopyFrom(messaging_pb2.EmailPayload(subject="Out of office", automated=True))
+    await publish(harness.bus, msg)
+    await asyncio.sleep(0.7)
+    assert not harness.core.records

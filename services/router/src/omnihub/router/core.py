@@ -169,6 +169,8 @@ class RouterCore:
         self._outbound: list[messaging_pb2.OutboundMessage] = []
         self._notices: list[tuple[str, routing_pb2.AgentNotice]] = []
         self._ids = itertools.count(1)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.agent_conf = {a.id: a for a in self.config.agents}
 
     # ---- persistence -------------------------------------------------------------------
@@ -230,20 +232,49 @@ class RouterCore:
                                       "within": s.within, "abandoned": s.abandoned, "aht": s.aht})
 
     async def flush(self) -> None:
-        """Persist state, then publish events and outbound messages, then notify agents."""
-        await self.store.flush()
-        events, self._events = self._events, []
-        outbound, self._outbound = self._outbound, []
-        if events or outbound:
-            async with self.bus.batch() as batch:
-                for evt in events:
-                    await batch.publish_event(evt)
-                for out in outbound:
-                    await batch.publish(subjects.outbound(out.channel), out, msg_id=out.id)
-        notices, self._notices = self._notices, []
-        for agent_id, notice in notices:
-            for q in self.watchers.get(agent_id, ()):
-                q.put_nowait(notice)
+        """Make everything staged so far durable, then return (group commit).
+
+        Called with `self.lock` held. The lock is released while the write is in flight, so
+        other requests can stage their changes into the next write; their callers, like this
+        one, only return once their own changes are persisted and published.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_loop())
+        self.lock.release()
+        try:
+            await waiter
+        finally:
+            await self.lock.acquire()
+
+    async def _flush_loop(self) -> None:
+        while self._waiters:
+            waiters, self._waiters = self._waiters, []
+            dirty = self.store.take()
+            events, self._events = self._events, []
+            outbound, self._outbound = self._outbound, []
+            notices, self._notices = self._notices, []
+            try:
+                await self.store.write(dirty)
+                if events or outbound:
+                    async with self.bus.batch() as batch:
+                        for evt in events:
+                            await batch.publish_event(evt)
+                        for out in outbound:
+                            await batch.publish(subjects.outbound(out.channel), out, msg_id=out.id)
+            except Exception as exc:
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(exc)
+                continue
+            for agent_id, notice in notices:
+                for q in self.watchers.get(agent_id, ()):
+                    q.put_nowait(notice)
+            for w in waiters:
+                if not w.done():  # a cancelled caller (client hung up) no longer waits
+                    w.set_result(None)
 
     # ---- helpers ------------------------------------------------------------------------
     def _event(self, rec: Record | None, **kind: Any) -> None:

@@ -175,6 +175,8 @@ class Engine:
         self._group_of: dict[str, tuple[str, str, Req]] = {}
         self._pinned: dict[str, set[str]] = {}  # agent id -> conversations preferring them
         self.ready: set[str] = set()  # agents that could take at least one more contact
+        self._group_version = 0
+        self._agent_groups: dict[str, tuple[int, list[_Group]]] = {}
         self._seq = itertools.count(1)
         self._offers = itertools.count(1)
         for a in config.agents:
@@ -191,6 +193,7 @@ class Engine:
     def add_agent(self, agent: Agent) -> None:
         """Add or replace an agent."""
         self.agents[agent.id] = agent
+        self._agent_groups.pop(agent.id, None)
         self.touch(agent)
 
     def touch(self, agent: Agent) -> None:
@@ -253,6 +256,7 @@ class Engine:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(w.queue, w.channel, req)
+            self._group_version += 1
         heapq.heappush(group.heap, (*w.order_key(), w.conversation_id))
         self._group_of[w.conversation_id] = key
         if w.preferred_agent and w.preferred_until > now:
@@ -350,15 +354,22 @@ class Engine:
             if (w is not None and w.preferred_until > now and self.eligible(agent, w, now)
                     and (best is None or w.order_key() < best.order_key())):
                 best = w
-        for group in self._groups.values():
-            if group.queue not in agent.queues or not agent.can_take(group.channel):
-                continue
-            if not agent.meets(group.req):
+        for group in self._groups_for(agent):
+            if not agent.can_take(group.channel):
                 continue
             w = self._first_routable(group, agent, now)
             if w is not None and (best is None or w.order_key() < best.order_key()):
                 best = w
         return best
+
+    def _groups_for(self, agent: Agent) -> list[_Group]:
+        """Groups whose queue and skills suit the agent; cached until a new group appears."""
+        cached = self._agent_groups.get(agent.id)
+        if cached is not None and cached[0] == self._group_version:
+            return cached[1]
+        groups = [g for g in self._groups.values() if g.queue in agent.queues and agent.meets(g.req)]
+        self._agent_groups[agent.id] = (self._group_version, groups)
+        return groups
 
     def _first_routable(self, group: _Group, agent: Agent, now: float) -> Waiting | None:
         head = self._head(group)

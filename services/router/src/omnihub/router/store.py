@@ -40,11 +40,19 @@ class StateStore:
         """Staged changes not yet written."""
         return len(self._dirty)
 
+    def take(self) -> dict[str, bytes | None]:
+        """Hand over the staged changes (to `write`), leaving the buffer empty."""
+        dirty, self._dirty = self._dirty, {}
+        return dirty
+
     async def flush(self) -> None:
         """Write every staged change and wait for all acks together."""
-        if not self._dirty:
+        await self.write(self.take())
+
+    async def write(self, dirty: dict[str, bytes | None]) -> None:
+        """Write the given changes with publish_async and one wait for all acks."""
+        if not dirty:
             return
-        dirty, self._dirty = self._dirty, {}
         js = self._bus.js
         futures = []
         for key, value in dirty.items():

@@ -1,0 +1,188 @@
+"""Router throughput: the pure engine's decisions, and inbound-to-assigned end to end over NATS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import statistics
+import time
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.router import engine as eng
+from omnihub.router.app import Router
+from omnihub.router.config import AgentConfig, QueueConfig, RoutingConfig, SkillReq, parse_routing_config
+from omnihub.router.core import RouterCore
+from omnihub.router.store import StateStore
+from omnihub.testkit.servers import NatsServer
+
+CHANNELS = ["webchat", "sms", "email", "telegram"]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def engine_bench(agents: int, skills: int, waiting: int, seed: int = 1) -> tuple[float, list[float]]:
+    """Fill the backlog, then free agents one at a time and time each decision."""
+    rng = random.Random(seed)
+    names = [f"s{i}" for i in range(skills)]
+    queues = [QueueConfig(name=f"q{i}", skills=[SkillReq(name=names[i % skills], min_level=rng.randint(1, 5))],
+                          priority=rng.randint(0, 3)) for i in range(20)]
+    agent_confs = [AgentConfig(
+        id=f"a{i}", skills={n: rng.randint(1, 10) for n in rng.sample(names, 8)},
+        queues=rng.sample([q.name for q in queues], 6), capacity=dict.fromkeys(CHANNELS, 3) | {"voice": 1})
+        for i in range(agents)]
+    engine = eng.Engine(RoutingConfig(queues=queues, agents=agent_confs))
+    for i in range(waiting):
+        q = queues[i % len(queues)]
+        engine.enqueue(eng.Waiting(f"c{i}", q.name, rng.choice(CHANNELS), q.priority, float(i) / 1000), 0.0)
+    for a in agent_confs:  # everyone busy: logged in with no spare capacity
+        engine.set_presence(a.id, eng.AVAILABLE, 0.0)
+        agent = engine.agents[a.id]
+        agent.capacity = dict.fromkeys(agent.capacity, 0)
+        engine.touch(agent)
+    latencies: list[float] = []
+    decisions = 0
+    now = 20.0
+    start = time.perf_counter()
+    for i in range(20_000):
+        agent = engine.agents[f"a{i % agents}"]
+        agent.capacity = {"webchat": 1, "sms": 1, "email": 1, "telegram": 1, "voice": 0}
+        agent.handling.clear()
+        engine.touch(agent)
+        t0 = time.perf_counter()
+        made = engine.route_agent(agent.id, now)
+        latencies.append(time.perf_counter() - t0)
+        decisions += len(made)
+        for d in made:  # put the work back so the backlog stays at its size
+            engine.release(agent.id, d.conversation_id, now)
+            q = engine.queues[d.queue]
+            engine.enqueue(eng.Waiting(d.conversation_id, q.name, rng.choice(CHANNELS), q.priority, now), now)
+        agent.capacity = dict.fromkeys(agent.capacity, 0)
+        engine.touch(agent)
+        # an arrival finds nobody free and waits: the other half of the decision load
+        t0 = time.perf_counter()
+        engine.route_conversation(f"c{i % waiting}", now)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    return (decisions + 20_000) / elapsed, latencies
+
+
+E2E_CONFIG = """
+version: 1
+defaults: {reservation_timeout_seconds: {webchat: 60}}
+queues:
+  - {name: support, skills: [{name: support, min_level: 1}], wrap_up_seconds: 0}
+agents:
+""" + "".join(f"  - {{id: b{i}, skills: {{support: 5}}, queues: [support], capacity: {{webchat: 100}}}}\n"
+              for i in range(100))
+
+
+async def bare_round_trip(url: str, n: int) -> list[float]:
+    """Publish to JetStream and consume the same message: the floor for any routed hop."""
+    bus = await Bus.connect(url, name="bench-bare")
+    await bus.js.add_stream(name="BARE_RT", subjects=["bare.rt"])
+    sub = await bus.js.pull_subscribe("bare.rt", durable="rt")
+    lat: list[float] = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        await bus.js.publish("bare.rt", str(i).encode())
+        (msg,) = await sub.fetch(1, timeout=5)
+        await msg.ack()
+        lat.append(time.perf_counter() - t0)
+    await bus.close()
+    return lat
+
+
+async def e2e(url: str, n: int) -> tuple[float, list[float]]:
+    """Publish n inbound messages; measure until each conversation.assigned event (auto-accept)."""
+    bus = await Bus.connect(url, name="bench-e2e")
+    await bus.ensure_streams()
+    store = StateStore(bus)
+    await store.open()
+    core = RouterCore(parse_routing_config(E2E_CONFIG), bus, store)
+    router = Router(core, bus, tick_seconds=0.5)
+    await router.activate()
+    for i in range(100):
+        await core.set_presence(f"b{i}", eng.AVAILABLE)
+    sent: dict[str, float] = {}
+    done: dict[str, float] = {}
+    finished = asyncio.Event()
+    accepter_q: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def on_offer(msg: object) -> None:
+        evt = event_pb2.Event.FromString(msg.data)  # type: ignore[attr-defined]
+        accepter_q.put_nowait((evt.conversation_offered.agent_id, evt.conversation_offered.reservation_id))
+
+    async def accept(agent_id: str, res: str) -> None:
+        with contextlib.suppress(Exception):
+            await core.accept(agent_id, res)
+
+    async def accepter() -> None:  # agents answer concurrently, as a room full of people does
+        while True:
+            agent_id, res = await accepter_q.get()
+            pending.add(asyncio.create_task(accept(agent_id, res)))
+            pending.difference_update({t for t in pending if t.done()})
+
+    async def on_assigned(msg: object) -> None:
+        evt = event_pb2.Event.FromString(msg.data)  # type: ignore[attr-defined]
+        done[evt.thread_key] = time.perf_counter()
+        if len(done) >= n:
+            finished.set()
+
+    s1 = await bus.nc.subscribe(subjects.event("conversation", "offered"), cb=on_offer)
+    s2 = await bus.nc.subscribe(subjects.event("conversation", "assigned"), cb=on_assigned)
+    task = asyncio.create_task(accepter())
+    start = time.perf_counter()
+    for lo in range(0, n, 500):
+        async with bus.batch() as batch:
+            for i in range(lo, min(n, lo + 500)):
+                key = f"v{i}"
+                msg = messaging_pb2.InboundMessage(
+                    id=new_id("msg"), channel=contact_pb2.CHANNEL_WEBCHAT,
+                    identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_WEBCHAT, source_id=key),
+                    thread_key=key, receive_time=now_timestamp(), provider_message_id=key,
+                    routing_hints=messaging_pb2.RoutingHints(queue="support"),
+                    text=messaging_pb2.TextPayload(text="hello"))
+                sent[key] = time.perf_counter()
+                await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{key}")
+    await asyncio.wait_for(finished.wait(), timeout=300)
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    await s1.unsubscribe()
+    await s2.unsubscribe()
+    await router.deactivate()
+    await bus.close()
+    return n / elapsed, [done[k] - sent[k] for k in done]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--skills", type=int, default=50)
+    parser.add_argument("--waiting", type=int, default=10_000)
+    parser.add_argument("--conversations", type=int, default=3000)
+    args = parser.parse_args()
+    rate, lat = engine_bench(args.agents, args.skills, args.waiting)
+    print(f"engine: {args.agents} agents, {args.skills} skills, {args.waiting} waiting")
+    print(f"  decisions/s {rate:,.0f}   p50 {pct(lat, .5) * 1e3:.3f} ms   p99 {pct(lat, .99) * 1e3:.3f} ms")
+    with NatsServer() as server:
+        bare = await bare_round_trip(server.url, 2000)
+        rate2, lat2 = await e2e(server.url, args.conversations)
+    print(f"end to end: inbound publish -> conversation.assigned, {args.conversations} conversations")
+    print(f"{'':<26}{'p50 ms':>10}{'p99 ms':>10}{'per s':>10}")
+    print(f"{'bare JetStream round trip':<26}{pct(bare, .5) * 1e3:>10.2f}{pct(bare, .99) * 1e3:>10.2f}"
+          f"{1 / statistics.mean(bare):>10,.0f}")
+    print(f"{'omnihub router':<26}{pct(lat2, .5) * 1e3:>10.2f}{pct(lat2, .99) * 1e3:>10.2f}{rate2:>10,.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""omnihub SMS channel over Twilio Programmable Messaging."""

@@ -1,0 +1,5 @@
+"""Entry point: python -m omnihub.sms."""
+
+from omnihub.sms.app import run
+
+run()

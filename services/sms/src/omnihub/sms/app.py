@@ -1,0 +1,53 @@
+"""SMS service wiring: Twilio webhooks over aiohttp and the contacts.outbound.sms worker."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.config import load_settings
+from omnihub.common.health import install_health
+from omnihub.common.service import run as run_main
+from omnihub.common.service import service_context
+from omnihub.sms.config import SmsSettings
+from omnihub.sms.handlers import SMS, SmsChannel
+from omnihub.sms.twilio_gateway import TwilioMessaging
+
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+def build_app(channel: SmsChannel) -> web.Application:
+    """The HTTP application: Twilio webhooks (health routes are added by the caller)."""
+    app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
+    app.router.add_post("/twilio/sms", channel.inbound)
+    app.router.add_post("/twilio/sms/status", channel.status)
+    return app
+
+
+async def main() -> None:
+    """Run until SIGTERM."""
+    settings = load_settings(SmsSettings)
+    async with service_context("sms", settings) as svc:
+        bus = await svc.connect_bus()
+        gateway = TwilioMessaging(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+                                  settings.twilio_api_base_url)
+        svc.stack.push_async_callback(gateway.close)
+        channel = SmsChannel(bus, gateway, settings.twilio_auth_token.get_secret_value(),
+                             settings.sms_public_base_url, settings.sms_from_number,
+                             await bus.kv(subjects.KV_SMS_OPTOUT), await bus.kv(subjects.KV_SMS_SURVEYS),
+                             settings.sms_max_body)
+        consumer = await bus.consume(
+            stream=subjects.STREAM_CONTACTS_OUT, durable=subjects.outbound_durable(SMS),
+            subjects=[subjects.outbound(SMS)], message_type=messaging_pb2.OutboundMessage,
+            handler=channel.deliver, max_deliver=8, ack_wait=60.0)
+        svc.stack.push_async_callback(consumer.stop)
+        app = build_app(channel)
+        install_health(app, svc.readiness, "sms")
+        await svc.start_http(app, settings.http_host, settings.sms_http_port)
+        await svc.wait()
+
+
+def run() -> None:
+    """Console entry point."""
+    run_main(main)

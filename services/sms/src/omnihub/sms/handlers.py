@@ -1,0 +1,182 @@
+"""Twilio webhooks (inbound SMS, delivery status) and the outbound worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+from aiohttp import web
+from nats.js.kv import KeyValue
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, Delivery, Retry, kv_key, new_event, new_id, now_timestamp
+from omnihub.common.errors import ChannelError, PermanentChannelError
+from omnihub.common.logging import get_logger
+from omnihub.sms import keywords
+from omnihub.sms.twilio_gateway import TwilioMessaging
+
+log = get_logger("omnihub.sms")
+SMS = contact_pb2.CHANNEL_SMS
+SURVEY_WINDOW = 86_400.0
+EMPTY_TWIML = str(MessagingResponse())
+
+
+class SmsChannel:
+    """State shared by the webhooks and the outbound worker."""
+
+    def __init__(self, bus: Bus, gateway: TwilioMessaging, auth_token: str, public_base_url: str,
+                 from_number: str, optouts: KeyValue, surveys: KeyValue, max_body: int = 1600) -> None:
+        self.bus = bus
+        self.gateway = gateway
+        self.validator = RequestValidator(auth_token)
+        self.public_base_url = public_base_url.rstrip("/")
+        self.from_number = from_number
+        self.optouts = optouts
+        self.surveys = surveys
+        self.max_body = max_body
+
+    # ---- webhooks --------------------------------------------------------------------
+    async def verified_form(self, request: web.Request) -> dict[str, str]:
+        """The POSTed form if X-Twilio-Signature matches (constant-time compare), else 403."""
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        url = self.public_base_url + request.path_qs
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not self.validator.validate(url, form, signature):
+            log.warning("sms.bad_signature", path=request.path)
+            raise web.HTTPForbidden(text="invalid Twilio signature")
+        return form
+
+    async def inbound(self, request: web.Request) -> web.Response:
+        """POST /twilio/sms: one InboundMessage per MessageSid, then empty TwiML."""
+        form = await self.verified_form(request)
+        sid, from_, to, body = form.get("MessageSid", ""), form.get("From", ""), form.get("To", ""), form.get("Body", "")
+        if not sid or not from_:
+            raise web.HTTPBadRequest(text="MessageSid and From are required")
+        identity = contact_pb2.Identity(channel=SMS, source_id=from_)
+        if keywords.is_opt_out(body) or keywords.is_opt_in(body):
+            await self._opt(identity, body, sid)
+        elif await self._survey_answer(identity, body, sid):
+            return web.Response(text=EMPTY_TWIML, content_type="application/xml")
+        attachments = []
+        for i in range(min(int(form.get("NumMedia", "0") or 0), 10)):
+            attachments.append(contact_pb2.Attachment(
+                uri=form.get(f"MediaUrl{i}", ""), content_type=form.get(f"MediaContentType{i}", ""),
+                file_name=f"media-{i}"))
+        msg = messaging_pb2.InboundMessage(
+            id=new_id("msg"), channel=SMS, identity=identity, thread_key=from_, receive_time=now_timestamp(),
+            provider_message_id=sid, recipient=to,
+            routing_hints=messaging_pb2.RoutingHints(entry_point=f"sms:{to}"),
+            text=messaging_pb2.TextPayload(text=body, attachments=attachments))
+        ack = await self.bus.publish(subjects.inbound(SMS), msg, msg_id=f"sms:{sid}")
+        log.info("sms.inbound", sid=sid, duplicate=ack.duplicate)
+        return web.Response(text=EMPTY_TWIML, content_type="application/xml")
+
+    async def _opt(self, identity: contact_pb2.Identity, body: str, sid: str) -> None:
+        opted_out = keywords.is_opt_out(body)
+        key = kv_key(identity.source_id)
+        if opted_out:
+            await self.optouts.put(key, str(time.time()).encode())
+        else:
+            await self.optouts.delete(key)
+        evt = new_event("sms", identity=identity, channel=SMS, customer_opt_out=event_pb2.CustomerOptOut(
+            identity=identity, opted_out=opted_out, keyword=keywords.keyword(body)))
+        evt.id = f"evt_optout_{sid}"
+        await self.bus.publish_event(evt)
+
+    async def _survey_answer(self, identity: contact_pb2.Identity, body: str, sid: str) -> bool:
+        try:
+            entry = await self.surveys.get(kv_key(identity.source_id))
+        except Exception:
+            return False
+        pending = json.loads(entry.value or b"{}")
+        if time.time() - pending.get("sent", 0) > SURVEY_WINDOW:
+            return False
+        low, high = (0, 10) if pending.get("question") == "nps" else (1, 5)
+        score = keywords.survey_score(body, low, high)
+        if score is None:
+            return False
+        evt = new_event("sms", conversation_id=pending.get("conversation_id", ""), channel=SMS, identity=identity,
+                        survey_answered=event_pb2.SurveyAnswered(
+                            survey_id=pending["survey_id"], question=pending.get("question", "csat"), score=score))
+        evt.id = f"evt_survey_{sid}"
+        await self.bus.publish_event(evt)
+        await self.surveys.delete(kv_key(identity.source_id))
+        return True
+
+    async def status(self, request: web.Request) -> web.Response:
+        """POST /twilio/sms/status: delivery callbacks become message.delivered / message.failed."""
+        form = await self.verified_form(request)
+        out_id = request.query.get("omnihub_id", "")
+        conversation_id = request.query.get("conversation_id", "")
+        status, sid = form.get("MessageStatus", ""), form.get("MessageSid", "")
+        if status in ("delivered", "read"):
+            delivery = (messaging_pb2.DELIVERY_STATUS_READ if status == "read"
+                        else messaging_pb2.DELIVERY_STATUS_DELIVERED)
+            evt = new_event("sms", conversation_id=conversation_id, channel=SMS, message_delivered=event_pb2.MessageDelivered(
+                message_id=out_id, provider_message_id=sid, status=delivery))
+        elif status in ("failed", "undelivered"):
+            evt = new_event("sms", conversation_id=conversation_id, channel=SMS, message_failed=event_pb2.MessageFailed(
+                message_id=out_id, provider_message_id=sid, error_code=form.get("ErrorCode", ""),
+                error_message=f"Twilio status {status}", permanent=True))
+        else:
+            return web.Response(status=204)
+        evt.id = f"evt_status_{sid}_{status}"
+        await self.bus.publish_event(evt)
+        return web.Response(status=204)
+
+    # ---- outbound ----------------------------------------------------------------------
+    async def deliver(self, d: Delivery[messaging_pb2.OutboundMessage]) -> None:
+        """Send one OutboundMessage; permanent problems become message.failed, transient ones retry."""
+        out = d.message
+        to = out.identity.source_id
+        try:
+            if await self._opted_out(to):
+                raise PermanentChannelError("the recipient replied STOP and has opted out", code="opted_out")
+            body = self._body(out)
+            if len(body) > self.max_body:
+                raise PermanentChannelError(
+                    f"body is {len(body)} characters; SMS allows at most {self.max_body}", code="body_too_long")
+            callback = f"{self.public_base_url}/twilio/sms/status?" + urlencode(
+                {"omnihub_id": out.id, "conversation_id": out.conversation_id})
+            sid = await self.gateway.send(to, out.sender or self.from_number, body, callback)
+        except PermanentChannelError as exc:
+            await self._event(out, message_failed=event_pb2.MessageFailed(
+                message_id=out.id, error_code=exc.code, error_message=exc.message, permanent=True))
+            log.warning("sms.failed", id=out.id, code=exc.code, reason=exc.message)
+            return
+        except ChannelError as exc:
+            delay = exc.retry_after or min(60.0, 2.0 ** d.num_delivered)
+            log.info("sms.retry", id=out.id, code=exc.code, delay=delay, attempt=d.num_delivered)
+            raise Retry(str(exc), delay=delay) from exc
+        if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
+            await self.surveys.put(kv_key(to), json.dumps({
+                "survey_id": out.survey_id, "question": out.survey_question or "csat",
+                "conversation_id": out.conversation_id, "sent": time.time()}).encode())
+        await self._event(out, message_sent=event_pb2.MessageSent(message_id=out.id, provider_message_id=sid))
+        log.info("sms.sent", id=out.id, sid=sid, segments=keywords.segments(body))
+
+    def _body(self, out: messaging_pb2.OutboundMessage) -> str:
+        if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY and not out.text:
+            if out.survey_question == "nps":
+                return "How likely are you to recommend us to a friend? Reply 0-10."
+            return "How satisfied were you with our help today? Reply 1 (poor) to 5 (excellent)."
+        return out.text
+
+    async def _opted_out(self, number: str) -> bool:
+        try:
+            await self.optouts.get(kv_key(number))
+        except Exception:
+            return False
+        return True
+
+    async def _event(self, out: messaging_pb2.OutboundMessage, **kind: object) -> None:
+        evt = new_event("sms", conversation_id=out.conversation_id, channel=SMS, identity=out.identity,
+                        thread_key=out.thread_key, **kind)
+        evt.id = f"evt_{next(iter(kind))}_{out.id}"
+        await self.bus.publish_event(evt)

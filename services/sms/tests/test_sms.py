@@ -1,0 +1,193 @@
+"""The SMS channel against real NATS and the Twilio API double, with real Twilio signatures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import web
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_id
+from omnihub.common.health import Readiness, install_health
+from omnihub.sms.app import build_app
+from omnihub.sms.handlers import SMS, SmsChannel
+from omnihub.sms.twilio_gateway import TwilioMessaging
+from omnihub.testkit.ports import free_port
+from tests.fakes.twilio_api import Failure, FakeTwilio
+
+OUR_NUMBER = "+15550001111"
+CUSTOMER = "+8613800138000"
+
+
+@dataclass
+class Harness:
+    fake: FakeTwilio
+    bus: Bus
+    url: str
+    channel: SmsChannel
+
+
+@pytest.fixture
+async def sms(bus: Bus) -> AsyncIterator[Harness]:
+    fake = FakeTwilio()
+    await fake.start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    gateway = TwilioMessaging(fake.account_sid, fake.auth_token, fake.base_url)
+    channel = SmsChannel(bus, gateway, fake.auth_token, url, OUR_NUMBER,
+                         await bus.kv(subjects.KV_SMS_OPTOUT), await bus.kv(subjects.KV_SMS_SURVEYS))
+    consumer = await bus.consume(
+        stream=subjects.STREAM_CONTACTS_OUT, durable=subjects.outbound_durable(SMS),
+        subjects=[subjects.outbound(SMS)], message_type=messaging_pb2.OutboundMessage,
+        handler=channel.deliver, max_deliver=5)
+    app = build_app(channel)
+    install_health(app, Readiness(), "sms")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield Harness(fake, bus, url, channel)
+    await consumer.stop()
+    await runner.cleanup()
+    await gateway.close()
+    await fake.stop()
+
+
+async def stored(bus: Bus, subject: str) -> list[bytes]:
+    sub = await bus.js.subscribe(subject, ordered_consumer=True)
+    out = []
+    with contextlib.suppress(Exception):
+        while True:
+            out.append((await sub.next_msg(timeout=0.5)).data)
+    await sub.unsubscribe()
+    return out
+
+
+async def wait_events(bus: Bus, kind: str, n: int = 1, timeout: float = 10) -> list[event_pb2.Event]:
+    for _ in range(int(timeout / 0.2)):
+        got = [event_pb2.Event.FromString(d) for d in await stored(bus, subjects.event_kind_subject(kind))]
+        if len(got) >= n:
+            return got
+        await asyncio.sleep(0.2)
+    return got
+
+
+async def test_signed_inbound_sms_is_published_once_even_when_retried(sms: Harness) -> None:
+    params = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "我的订单在哪里？",
+                                  media=[("https://api.twilio.com/media/ME1", "image/jpeg")])
+    first = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params)
+    retry = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params)
+    assert first.status == retry.status == 200
+    assert first.content_type == "application/xml"
+    msgs = [messaging_pb2.InboundMessage.FromString(d) for d in await stored(sms.bus, "contacts.inbound.sms")]
+    assert len(msgs) == 1
+    msg = msgs[0]
+    assert msg.text.text == "我的订单在哪里？" and msg.identity.source_id == CUSTOMER
+    assert msg.provider_message_id == params["MessageSid"]
+    assert msg.text.attachments[0].content_type == "image/jpeg"
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "tampered"])
+async def test_bad_or_missing_signature_is_403_and_nothing_published(sms: Harness, signature: str) -> None:
+    params = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "hi")
+    if signature == "tampered":
+        signature = sms.fake.sign(f"{sms.url}/twilio/sms", params)
+        params["Body"] = "hi, changed in flight"
+    resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params, signature=signature)
+    assert resp.status == 403
+    status = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status", {"MessageSid": "SM1"}, signature=signature or "x")
+    assert status.status == 403
+    assert await stored(sms.bus, "contacts.>") == []
+
+
+async def test_signature_uses_the_public_url_behind_a_proxy(bus: Bus, sms: Harness) -> None:
+    sms.channel.public_base_url = "https://hub.example.com"
+    params = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "via proxy")
+    ok = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params, public_url="https://hub.example.com/twilio/sms")
+    assert ok.status == 200
+    wrong = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "x"))
+    assert wrong.status == 403
+
+
+def outbound(text: str, to: str = CUSTOMER, kind: int = messaging_pb2.OUTBOUND_KIND_REPLY) -> messaging_pb2.OutboundMessage:
+    return messaging_pb2.OutboundMessage(
+        id=new_id("out"), channel=SMS, identity=contact_pb2.Identity(channel=SMS, source_id=to),
+        conversation_id="cnv_1", text=text, kind=kind)  # type: ignore[arg-type]
+
+
+async def send(bus: Bus, out: messaging_pb2.OutboundMessage) -> None:
+    await bus.publish(subjects.outbound(SMS), out, msg_id=out.id)
+
+
+async def test_outbound_success_then_delivery_callback(sms: Harness) -> None:
+    out = outbound("Your parcel ships today.")
+    await send(sms.bus, out)
+    sent = await wait_events(sms.bus, "message_sent")
+    assert sent[0].message_sent.message_id == out.id
+    sid = sent[0].message_sent.provider_message_id
+    assert sms.fake.messages[sid]["body"] == "Your parcel ships today."
+    assert sms.fake.messages[sid]["from"] == OUR_NUMBER
+    resp = await sms.fake.deliver(sid)
+    assert resp.status == 204
+    delivered = await wait_events(sms.bus, "message_delivered")
+    assert delivered[0].message_delivered.message_id == out.id
+    assert delivered[0].conversation_id == "cnv_1"
+
+
+async def test_unsubscribed_number_is_a_permanent_failure_without_retry(sms: Harness) -> None:
+    sms.fake.unsubscribed.add("+15559990000")
+    await send(sms.bus, outbound("hello", to="+15559990000"))
+    failed = await wait_events(sms.bus, "message_failed")
+    assert failed[0].message_failed.permanent and failed[0].message_failed.error_code == "21610"
+    attempts = [r for r in sms.fake.requests if r[2].get("To") == "+15559990000"]
+    assert len(attempts) == 1
+
+
+async def test_429_and_500_are_retried_with_backoff_then_succeed(sms: Harness) -> None:
+    sms.fake.fail_next += [Failure(429, 20429, "Too Many Requests"), Failure(500, 20500, "Internal Server Error")]
+    out = outbound("retry me")
+    await send(sms.bus, out)
+    sent = await wait_events(sms.bus, "message_sent", timeout=20)
+    assert sent and sent[0].message_sent.message_id == out.id
+    assert len([r for r in sms.fake.requests if r[2].get("Body") == "retry me"]) == 3
+
+
+async def test_body_over_1600_is_refused_with_a_clear_error(sms: Harness) -> None:
+    await send(sms.bus, outbound("x" * 1601))
+    failed = await wait_events(sms.bus, "message_failed")
+    assert "1601 characters" in failed[0].message_failed.error_message
+    assert not sms.fake.requests
+
+
+async def test_stop_opts_out_and_start_opts_back_in(sms: Harness) -> None:
+    stop = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, " stop ")
+    assert (await sms.fake.post_webhook(f"{sms.url}/twilio/sms", stop)).status == 200
+    await send(sms.bus, outbound("promo"))
+    failed = await wait_events(sms.bus, "message_failed")
+    assert failed[0].message_failed.error_code == "opted_out"
+    assert not sms.fake.requests
+    start = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "START")
+    await sms.fake.post_webhook(f"{sms.url}/twilio/sms", start)
+    await send(sms.bus, outbound("welcome back"))
+    assert (await wait_events(sms.bus, "message_sent"))
+    opts = await wait_events(sms.bus, "customer_opt_out", 2)
+    assert [e.customer_opt_out.opted_out for e in opts] == [True, False]
+
+
+async def test_survey_reply_becomes_an_answer_not_a_message(sms: Harness) -> None:
+    survey = outbound("", kind=messaging_pb2.OUTBOUND_KIND_SURVEY)
+    survey.survey_id, survey.survey_question = "srv_1", "csat"
+    await send(sms.bus, survey)
+    sent = await wait_events(sms.bus, "message_sent")
+    assert "Reply 1" in sms.fake.messages[sent[0].message_sent.provider_message_id]["body"]
+    reply = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "5")
+    await sms.fake.post_webhook(f"{sms.url}/twilio/sms", reply)
+    answered = await wait_events(sms.bus, "survey_answered")
+    assert answered[0].survey_answered.score == 5 and answered[0].conversation_id == "cnv_1"
+    assert await stored(sms.bus, "contacts.inbound.sms") == []

@@ -1,0 +1,189 @@
+"""A local HTTP double of the parts of Twilio's REST API omnihub uses, with Twilio-signed callbacks."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from omnihub.testkit.ports import free_port
+
+API = "/2010-04-01/Accounts/{account}"
+
+
+@dataclass
+class Failure:
+    """A programmed error response, in Twilio's error format."""
+
+    status: int
+    code: int
+    message: str
+
+
+@dataclass
+class FakeTwilio:
+    """Messages create/fetch, Calls create/update and Queue members; signs webhooks like Twilio."""
+
+    account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
+    auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    port: int = field(default_factory=free_port)
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    fail_next: list[Failure] = field(default_factory=list)
+    unsubscribed: set[str] = field(default_factory=set)
+    invalid: set[str] = field(default_factory=set)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Point `twilio.rest.Client.api.base_url` here."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def validator(self) -> RequestValidator:
+        """Twilio's own signer, keyed with the account's auth token."""
+        return RequestValidator(self.auth_token)
+
+    async def start(self) -> None:
+        """Serve the API on 127.0.0.1:port."""
+        app = web.Application()
+        base = API.replace("{account}", "{account}")
+        app.router.add_post(f"{base}/Messages.json", self._create_message)
+        app.router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch_message)
+        app.router.add_post(f"{base}/Calls.json", self._create_call)
+        app.router.add_post(f"{base}/Calls/{{sid}}.json", self._update_call)
+        app.router.add_get(f"{base}/Queues/{{queue}}/Members.json", self._queue_members)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner:
+            await self._runner.cleanup()
+
+    # ---- REST API --------------------------------------------------------------------
+    def _auth(self, request: web.Request) -> web.Response | None:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("Authorization") != expected or request.match_info["account"] != self.account_sid:
+            return self._error(Failure(401, 20003, "Authenticate"))
+        return None
+
+    def _error(self, f: Failure) -> web.Response:
+        return web.json_response({"code": f.code, "message": f.message,
+                                  "more_info": f"https://www.twilio.com/docs/errors/{f.code}",
+                                  "status": f.status}, status=f.status)
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.requests.append(("POST", request.path, form))
+        if (denied := self._auth(request)) is not None:
+            return denied
+        if self.fail_next:
+            return self._error(self.fail_next.pop(0))
+        to = form.get("To", "")
+        if to in self.unsubscribed:
+            return self._error(Failure(400, 21610, "Attempt to send to unsubscribed recipient"))
+        if to in self.invalid or not to.startswith("+"):
+            return self._error(Failure(400, 21211, f"The 'To' number {to} is not a valid phone number."))
+        if len(form.get("Body", "")) > 1600:
+            return self._error(Failure(400, 21617, "The concatenated message body exceeds the 1600 character limit."))
+        sid = "SM" + secrets.token_hex(16)
+        now = formatdate(usegmt=True)
+        msg = {
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form.get("Body", ""),
+            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": form.get("From"), "messaging_service_sid": None,
+            "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
+            "status": "queued", "subresource_uris": {"media": f"{API.format(account=self.account_sid)}/Messages/{sid}/Media.json"},
+            "to": to, "uri": f"{API.format(account=self.account_sid)}/Messages/{sid}.json",
+            "status_callback": form.get("StatusCallback"),
+        }
+        self.messages[sid] = msg
+        return web.json_response(msg, status=201)
+
+    async def _fetch_message(self, request: web.Request) -> web.Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        msg = self.messages.get(request.match_info["sid"])
+        if msg is None:
+            return self._error(Failure(404, 20404, "The requested resource was not found"))
+        return web.json_response(msg)
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.requests.append(("POST", request.path, form))
+        if (denied := self._auth(request)) is not None:
+            return denied
+        if self.fail_next:
+            return self._error(self.fail_next.pop(0))
+        sid = "CA" + secrets.token_hex(16)
+        call = {"sid": sid, "account_sid": self.account_sid, "to": form.get("To"), "from": form.get("From"),
+                "status": "queued", "direction": "outbound-api", "api_version": "2010-04-01",
+                "uri": f"{API.format(account=self.account_sid)}/Calls/{sid}.json", "twiml": form.get("Twiml"),
+                "url": form.get("Url"), "date_created": formatdate(usegmt=True)}
+        self.calls[sid] = call
+        return web.json_response(call, status=201)
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.requests.append(("POST", request.path, form))
+        if (denied := self._auth(request)) is not None:
+            return denied
+        call = self.calls.setdefault(request.match_info["sid"], {"sid": request.match_info["sid"]})
+        call.update({k.lower(): v for k, v in form.items()})
+        return web.json_response(call)
+
+    async def _queue_members(self, request: web.Request) -> web.Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        return web.json_response({"queue_members": [], "page": 0, "page_size": 50, "start": 0, "end": 0,
+                                  "uri": request.path, "first_page_uri": request.path, "next_page_uri": None,
+                                  "previous_page_uri": None})
+
+    # ---- webhooks to us ------------------------------------------------------------
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        """X-Twilio-Signature for a POST of params to url, exactly as Twilio computes it."""
+        return str(self.validator.compute_signature(url, params))
+
+    async def post_webhook(self, url: str, params: dict[str, str], signature: str | None = None,
+                           public_url: str | None = None) -> aiohttp.ClientResponse:
+        """POST a form to our webhook, signed for `public_url` (what Twilio sees) unless overridden."""
+        headers = {}
+        sig = self.sign(public_url or url, params) if signature is None else signature
+        if sig:
+            headers["X-Twilio-Signature"] = sig
+        async with aiohttp.ClientSession() as session:
+            resp = await session.post(url, data=params, headers=headers)
+            await resp.read()
+            return resp
+
+    def inbound_sms(self, to: str, from_: str, body: str, sid: str | None = None,
+                    media: list[tuple[str, str]] | None = None) -> dict[str, str]:
+        """The form Twilio posts for an incoming SMS/MMS."""
+        params = {"MessageSid": sid or "SM" + secrets.token_hex(16), "SmsSid": "", "AccountSid": self.account_sid,
+                  "From": from_, "To": to, "Body": body, "NumMedia": str(len(media or [])), "NumSegments": "1",
+                  "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+        params["SmsSid"] = params["MessageSid"]
+        for i, (url, ctype) in enumerate(media or []):
+            params[f"MediaUrl{i}"], params[f"MediaContentType{i}"] = url, ctype
+        return params
+
+    async def deliver(self, sid: str, status: str = "delivered", error_code: str = "") -> aiohttp.ClientResponse:
+        """Send the status callback of a message we created, signed."""
+        msg = self.messages[sid]
+        msg["status"] = status
+        params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": self.account_sid,
+                  "From": str(msg["from"]), "To": str(msg["to"]), "ApiVersion": "2010-04-01",
+                  "Timestamp": str(int(time.time()))}
+        if error_code:
+            params["ErrorCode"] = error_code
+        return await self.post_webhook(str(msg["status_callback"]), params)

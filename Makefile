@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 UV := python3 -m uv
 LINT_PATHS := libs cli services tests bench scripts conftest.py
-MYPY_PATHS = libs/common/src libs/testkit/src cli/src tests bench scripts conftest.py \
+MYPY_PATHS = libs/common/src libs/testkit/src cli/src cli/tests tests bench scripts conftest.py \
 	$(wildcard services/*/src) $(wildcard services/*/tests)
 
 .PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean

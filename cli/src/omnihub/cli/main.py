@@ -26,3 +26,43 @@ def up(
     from omnihub.cli.runtime import up as run_up
 
     run_up(nats_port, mongo_port, demo=os.environ.get("OMNIHUB_DEMO", "1") != "0")
+
+
+@app.command()
+def staffing(
+    arrivals: float = typer.Option(..., help="contacts arriving in the interval"),
+    interval: str = typer.Option("30m", help="interval length: 15m, 30m, 1h or seconds"),
+    aht: float = typer.Option(..., help="average handle time in seconds"),
+    target: str = typer.Option("0.8/20", help="service-level target as fraction/seconds"),
+    shrinkage: float = typer.Option(0.0, help="breaks, training and absence, 0-1"),
+    max_occupancy: float = typer.Option(0.0, help="cap on occupancy, 0 for none"),
+    patience: float = typer.Option(0.0, help="mean patience in seconds: use Erlang A"),
+    agents: int = typer.Option(0, help="predict this headcount instead of searching"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """Agents needed for a service-level target (Erlang C, or Erlang A with --patience)."""
+    import json
+
+    from omnihub.quality import erlang
+
+    seconds = {"15m": 900, "30m": 1800, "1h": 3600}.get(interval) or int(interval)
+    fraction, _, threshold = target.partition("/")
+    if agents:
+        pred = (erlang.predict_erlang_a(arrivals, seconds, aht, agents, float(threshold), patience) if patience
+                else erlang.predict(arrivals, seconds, aht, agents, float(threshold)))
+    else:
+        pred = erlang.required_agents(arrivals, seconds, aht, float(fraction), float(threshold),
+                                      max_occupancy or 1.0, patience)
+    scheduled = erlang.with_shrinkage(pred.agents, shrinkage)
+    result = {"model": pred.model, "traffic_erlangs": round(pred.traffic, 3), "agents": pred.agents,
+              "scheduled_agents": scheduled, "probability_wait": round(pred.probability_wait, 4),
+              "service_level": round(pred.service_level, 4), "asa_seconds": round(pred.asa, 2),
+              "occupancy": round(pred.occupancy, 4), "abandonment": round(pred.abandonment, 4)}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"Offered load        {pred.traffic:.2f} Erlangs ({pred.model.replace('_', ' ')})")
+    typer.echo(f"Agents on the phones {pred.agents}  (schedule {scheduled} with {shrinkage:.0%} shrinkage)")
+    typer.echo(f"Service level       {pred.service_level:.1%} within {threshold}s (target {float(fraction):.0%})")
+    typer.echo(f"ASA                 {pred.asa:.1f}s    P(wait) {pred.probability_wait:.1%}")
+    typer.echo(f"Occupancy           {pred.occupancy:.1%}" + (f"    abandonment {pred.abandonment:.1%}" if patience else ""))

@@ -1,0 +1,1 @@
+"""omnihub quality: the system of record for outcomes and KPIs."""

@@ -1,0 +1,5 @@
+"""Entry point: python -m omnihub.quality."""
+
+from omnihub.quality.app import run
+
+run()

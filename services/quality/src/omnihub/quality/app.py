@@ -1,0 +1,157 @@
+"""Quality service wiring: event ingest, KPI HTTP API and chart, gRPC, health."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import time
+
+import grpc
+from aiohttp import web
+
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
+from omnihub.common import subjects
+from omnihub.common.bus import Delivery
+from omnihub.common.config import load_settings
+from omnihub.common.health import add_grpc_health, install_health
+from omnihub.common.service import run as run_main
+from omnihub.common.service import service_context
+from omnihub.quality.config import QualitySettings, queue_targets
+from omnihub.quality.ingest import Ingestor
+from omnihub.quality.queries import KpiQuery, as_json
+from omnihub.quality.servicer import QualityServicer, staffing
+from omnihub.quality.store import QualityStore
+
+INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
+GROUP_BYS = {"", "queue", "agent", "channel", "interval"}
+QUERY_KEY: web.AppKey[KpiQuery] = web.AppKey("kpi_query")
+
+
+def parse_time(value: str | None, default: float) -> float:
+    """ISO 8601 or epoch seconds."""
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"bad time {value!r}; use ISO 8601 or epoch seconds") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+async def kpis(request: web.Request) -> web.Response:
+    """GET /api/kpis?from=&to=&group_by=queue|agent|channel|interval&interval=15m|30m|1h|1d."""
+    q = request.query
+    now = time.time()
+    start = parse_time(q.get("from"), now - 86400)
+    end = parse_time(q.get("to"), now + 1)
+    group_by = q.get("group_by", "")
+    if group_by not in GROUP_BYS:
+        raise web.HTTPBadRequest(text="group_by must be queue, agent, channel or interval")
+    interval = q.get("interval", "1h")
+    if interval not in INTERVALS:
+        raise web.HTTPBadRequest(text="interval must be 15m, 30m, 1h or 1d")
+    if end <= start or end - start > 400 * 86400:
+        raise web.HTTPBadRequest(text="the window must be positive and at most 400 days")
+    rows, total = await request.app[QUERY_KEY].rows(start, end, group_by, INTERVALS[interval],
+                                                    q.get("agent", ""), q.get("queue", ""))
+    return web.json_response({"from": start, "to": end, "group_by": group_by, "interval": interval,
+                              "rows": [as_json(r) for r in rows], "total": as_json(total)})
+
+
+async def staffing_api(request: web.Request) -> web.Response:
+    """GET /api/staffing?arrivals=100&interval=30m&aht=180&target=0.8/20&shrinkage=0.3[&patience=][&agents=]."""
+    q = request.query
+    try:
+        target, _, seconds = q.get("target", "0.8/20").partition("/")
+        req = quality_pb2.StaffingRequest(
+            arrivals=float(q["arrivals"]), interval_seconds=INTERVALS.get(q.get("interval", "30m"), 1800),
+            aht_seconds=float(q["aht"]), target_fraction=float(target), target_seconds=float(seconds or 20),
+            shrinkage=float(q.get("shrinkage", 0)), max_occupancy=float(q.get("max_occupancy", 0)),
+            patience_seconds=float(q.get("patience", 0)), agents=int(q.get("agents", 0)))
+    except (KeyError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"bad staffing parameters: {exc}") from None
+    from google.protobuf.json_format import MessageToDict
+
+    return web.json_response(MessageToDict(staffing(req), preserving_proto_field_name=True,
+                                           always_print_fields_with_no_presence=True))
+
+
+async def chart(request: web.Request) -> web.Response:
+    """GET /kpis: service level and AHT by interval today, as an inline SVG chart."""
+    now = time.time()
+    start = now - now % 86400
+    rows, total = await request.app[QUERY_KEY].rows(start, start + 86400, "interval", 3600)
+    width, height, pad = 720, 240, 30
+    step = (width - 2 * pad) / 24
+    bars = []
+    for r in rows:
+        hour = int(dt.datetime.fromisoformat(r.key.replace("Z", "+00:00")).hour)
+        h = (height - 2 * pad) * r.service_level_b
+        x = pad + hour * step
+        colour = "#2e7d32" if r.service_level_b >= r.target else "#c62828"
+        bars.append(f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{step * 0.8:.1f}" height="{h:.1f}" '
+                    f'fill="{colour}"><title>{html.escape(r.key)}: SL {r.service_level_b:.0%}, '
+                    f'AHT {r.aht:.0f}s, {r.offered} offered</title></rect>')
+    target_y = height - pad - (height - 2 * pad) * 0.8
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+           f'aria-label="Service level by hour">{"".join(bars)}'
+           f'<line x1="{pad}" x2="{width - pad}" y1="{target_y:.1f}" y2="{target_y:.1f}" stroke="#555" '
+           f'stroke-dasharray="4"/><text x="{pad}" y="{pad - 8}" font-size="12">Service level by hour '
+           f'(target line 80%) - today: SL {total.service_level_b:.0%}, ASA {total.asa:.0f}s, '
+           f'AHT {total.aht:.0f}s, abandonment {total.abandonment_rate:.0%}</text></svg>')
+    page = f"<!doctype html><meta charset=utf-8><title>omnihub KPIs</title><body>{svg}</body>"
+    return web.Response(text=page, content_type="text/html",
+                        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+def build_app(query: KpiQuery) -> web.Application:
+    """HTTP routes (health is added by the caller)."""
+    app = web.Application(client_max_size=64 * 1024)
+    app[QUERY_KEY] = query
+    app.router.add_get("/api/kpis", kpis)
+    app.router.add_get("/api/staffing", staffing_api)
+    app.router.add_get("/kpis", chart)
+    return app
+
+
+async def main() -> None:
+    """Run until SIGTERM."""
+    settings = load_settings(QualitySettings)
+    async with service_context("quality", settings) as svc:
+        bus = await svc.connect_bus()
+        store = QualityStore(settings.mongo_url, settings.quality_db)
+        svc.stack.push_async_callback(store.close)
+        await store.setup()
+        svc.readiness.add("mongodb", store.ping)
+        ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps)
+
+        async def handle(batch: list[Delivery[event_pb2.Event]]) -> None:
+            await ingestor.handle([d.message for d in batch])
+
+        consumer = await bus.consume(
+            stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_QUALITY, subjects=[subjects.EVENTS_ALL],
+            message_type=event_pb2.Event, batch_handler=handle, batch=500, ack_wait=60.0, max_deliver=10)
+        svc.stack.push_async_callback(consumer.stop)
+        query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds)
+        server = grpc.aio.server()
+        quality_pb2_grpc.add_QualityServicer_to_server(QualityServicer(query), server)
+        add_grpc_health(server, svc.readiness, ["omnihub.api.quality.v1.Quality"])
+        server.add_insecure_port(f"[::]:{settings.quality_grpc_port}")
+        await server.start()
+        svc.stack.push_async_callback(server.stop, 2.0)
+        app = build_app(query)
+        install_health(app, svc.readiness, "quality")
+        await svc.start_http(app, settings.http_host, settings.quality_http_port)
+        await svc.wait()
+
+
+def run() -> None:
+    """Console entry point."""
+    run_main(main)

@@ -1,0 +1,99 @@
+"""Erlang C and Erlang A staffing maths, in floating point via the Erlang B recursion."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def erlang_b(traffic: float, agents: int) -> float:
+    """Blocking probability B(N, A) by the stable recursion B(k) = A·B(k-1) / (k + A·B(k-1))."""
+    b = 1.0
+    for k in range(1, agents + 1):
+        b = traffic * b / (k + traffic * b)
+    return b
+
+
+def erlang_c(traffic: float, agents: int) -> float:
+    """Probability that a contact waits, Pw = N·B / (N − A·(1 − B)); 1.0 when N ≤ A."""
+    if agents <= traffic:
+        return 1.0
+    b = erlang_b(traffic, agents)
+    return agents * b / (agents - traffic * (1 - b))
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What a headcount gives for one interval."""
+
+    agents: int
+    traffic: float
+    probability_wait: float
+    service_level: float
+    asa: float
+    occupancy: float
+    abandonment: float = 0.0
+    model: str = "erlang_c"
+
+
+def predict(arrivals: float, interval: float, aht: float, agents: int, threshold: float) -> Prediction:
+    """Erlang C: SL(T) = 1 − Pw·e^(−(N−A)·T/AHT), ASA = Pw·AHT/(N−A), occupancy = A/N."""
+    traffic = arrivals * aht / interval
+    pw = erlang_c(traffic, agents)
+    if agents <= traffic:
+        return Prediction(agents, traffic, 1.0, 0.0, math.inf, 1.0)
+    sl = 1 - pw * math.exp(-(agents - traffic) * threshold / aht)
+    asa = pw * aht / (agents - traffic)
+    return Prediction(agents, traffic, pw, sl, asa, traffic / agents)
+
+
+def predict_erlang_a(arrivals: float, interval: float, aht: float, agents: int, threshold: float,
+                     patience: float) -> Prediction:
+    """Erlang A (M/M/N+M) from its birth-death chain: abandonment rate 1/patience while waiting."""
+    lam, mu, theta = arrivals / interval, 1 / aht, 1 / patience
+    # Unnormalised state probabilities p(n); queue states are truncated when they vanish.
+    probs = [1.0]
+    for n in range(1, agents + 1):
+        probs.append(probs[-1] * lam / (n * mu))
+    n = agents
+    while True:
+        n += 1
+        nxt = probs[-1] * lam / (agents * mu + (n - agents) * theta)
+        probs.append(nxt)
+        if nxt < 1e-12 * sum(probs) or n > agents + 10_000:
+            break
+    total = sum(probs)
+    p = [x / total for x in probs]
+    pw = sum(p[agents:])
+    queue_len = sum((k - agents) * p[k] for k in range(agents, len(p)))
+    abandon_rate = theta * queue_len / lam if lam else 0.0
+    # Waiting-time tail: a waiting arrival at position j leaves the queue at rate N·mu + j·theta.
+    sl_wait = 0.0
+    for k in range(agents, len(p)):
+        rate = agents * mu + (k - agents + 1) * theta
+        sl_wait += p[k] * math.exp(-rate * threshold)
+    served_within = 1 - sl_wait
+    asa = queue_len / lam if lam else 0.0
+    traffic = lam * aht
+    occupancy = min(1.0, traffic * (1 - abandon_rate) / agents)
+    return Prediction(agents, traffic, pw, served_within, asa, occupancy, abandon_rate, "erlang_a")
+
+
+def required_agents(arrivals: float, interval: float, aht: float, target: float, threshold: float,
+                    max_occupancy: float = 1.0, patience: float = 0.0) -> Prediction:
+    """Smallest headcount meeting the SL target (and the occupancy cap, when given)."""
+    traffic = arrivals * aht / interval
+    agents = max(1, math.floor(traffic) + (0 if patience else 1))
+    while True:
+        pred = (predict_erlang_a(arrivals, interval, aht, agents, threshold, patience) if patience
+                else predict(arrivals, interval, aht, agents, threshold))
+        if pred.service_level >= target and pred.occupancy <= (max_occupancy or 1.0):
+            return pred
+        agents += 1
+
+
+def with_shrinkage(agents: int, shrinkage: float) -> int:
+    """Agents to schedule so that `agents` are on the phones after breaks, training and absence."""
+    if not 0 <= shrinkage < 1:
+        raise ValueError("shrinkage must be in [0, 1)")
+    return math.ceil(agents / (1 - shrinkage))

@@ -1,0 +1,87 @@
+"""The omnihub.api.quality.v1.Quality gRPC service (KPIs and staffing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
+from omnihub.quality import erlang
+from omnihub.quality.kpis import Kpi
+from omnihub.quality.queries import KpiQuery
+
+GROUPS = {quality_pb2.GROUP_BY_QUEUE: "queue", quality_pb2.GROUP_BY_AGENT: "agent",
+          quality_pb2.GROUP_BY_CHANNEL: "channel", quality_pb2.GROUP_BY_INTERVAL: "interval"}
+
+
+def kpi_row(row: Kpi) -> quality_pb2.KpiRow:
+    """A KPI row as protobuf."""
+    return quality_pb2.KpiRow(
+        key=row.key, offered=row.offered, answered=row.answered, abandoned=row.abandoned,
+        short_abandoned=row.short_abandoned, answered_within_threshold=row.answered_within,
+        service_level_a=row.service_level_a, service_level_b=row.service_level_b, asa_seconds=row.asa,
+        aht_seconds=row.aht, abandonment_rate=row.abandonment_rate, fcr=row.fcr, csat=row.csat, nps=row.nps,
+        occupancy=row.occupancy, availability=row.availability, handled=row.handled,
+        csat_responses=row.csat_responses, nps_responses=row.nps_responses, fcr_eligible=row.fcr_eligible,
+        service_level_threshold_seconds=row.threshold, service_level_target=row.target,
+        talk_seconds=row.talk, wrap_up_seconds=row.wrap)
+
+
+def staffing(req: quality_pb2.StaffingRequest) -> quality_pb2.StaffingResponse:
+    """Erlang C (or A with patience) for one interval."""
+    if req.agents:
+        pred = (erlang.predict_erlang_a(req.arrivals, req.interval_seconds, req.aht_seconds, req.agents,
+                                        req.target_seconds, req.patience_seconds)
+                if req.patience_seconds else
+                erlang.predict(req.arrivals, req.interval_seconds, req.aht_seconds, req.agents, req.target_seconds))
+    else:
+        pred = erlang.required_agents(req.arrivals, req.interval_seconds, req.aht_seconds, req.target_fraction,
+                                      req.target_seconds, req.max_occupancy or 1.0, req.patience_seconds)
+    return quality_pb2.StaffingResponse(
+        agents=pred.agents, scheduled_agents=erlang.with_shrinkage(pred.agents, req.shrinkage),
+        traffic_erlangs=pred.traffic, probability_wait=pred.probability_wait, service_level=pred.service_level,
+        asa_seconds=pred.asa if pred.asa != float("inf") else 0.0, occupancy=pred.occupancy,
+        abandonment=pred.abandonment, model=pred.model)
+
+
+class QualityServicer(quality_pb2_grpc.QualityServicer):
+    """KPIs and staffing over gRPC."""
+
+    def __init__(self, query: KpiQuery) -> None:
+        self.query = query
+
+    async def GetKpis(self, request: quality_pb2.GetKpisRequest, context: Any) -> quality_pb2.GetKpisResponse:
+        start = request.from_time.ToNanoseconds() / 1e9
+        end = request.to_time.ToNanoseconds() / 1e9
+        if end <= start:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "to_time must be after from_time")
+        rows, total = await self.query.rows(start, end, GROUPS.get(request.group_by, ""),
+                                            request.interval_seconds or 3600, request.agent_id, request.queue)
+        return quality_pb2.GetKpisResponse(rows=[kpi_row(r) for r in rows], total=kpi_row(total))
+
+    async def ComputeStaffing(self, request: quality_pb2.StaffingRequest, context: Any) -> quality_pb2.StaffingResponse:
+        if request.arrivals < 0 or request.interval_seconds <= 0 or request.aht_seconds <= 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "arrivals, interval and aht must be positive")
+        return staffing(request)
+
+    async def _unimplemented(self, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "QA evaluations are served over HTTP in this version")
+
+    async def PlanStaffing(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def SubmitEvaluation(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def UpdateEvaluation(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def ListEvaluations(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def DrawSample(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def Calibrate(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)

@@ -1,0 +1,112 @@
+"""All MongoDB access of the quality service (PyMongo async), so the driver is a one-file change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+
+class QualityStore:
+    """Events, conversations, surveys and opt-outs."""
+
+    def __init__(self, url: str, database: str = "omnihub_quality") -> None:
+        self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url, tz_aware=True)
+        self.db = self.client[database]
+        self.events = self.db["events"]
+        self.conversations = self.db["conversations"]
+        self.surveys = self.db["surveys"]
+        self.optouts = self.db["optouts"]
+
+    async def setup(self) -> None:
+        """Create indexes; event ids are unique by `_id`, one survey per conversation."""
+        await self.events.create_index([("kind", 1), ("time", 1)])
+        await self.conversations.create_index("created")
+        await self.conversations.create_index("customer_id")
+        await self.surveys.create_index("conversation_id", unique=True)
+        await self.surveys.create_index("answered_at")
+
+    async def ping(self) -> bool:
+        """True while MongoDB answers."""
+        await self.client.admin.command("ping")
+        return True
+
+    async def insert_events(self, docs: list[dict[str, Any]]) -> int:
+        """Insert events, skipping ids already stored (replays); returns how many were new."""
+        if not docs:
+            return 0
+        try:
+            result = await self.events.insert_many(docs, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as exc:
+            dup = [e for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
+            if len(dup) != len(exc.details.get("writeErrors", [])):
+                raise
+            return int(exc.details.get("nInserted", 0))
+
+    async def apply(self, updates: list[UpdateOne]) -> None:
+        """Idempotent conversation updates ($set of event-derived values, $addToSet timeline)."""
+        if updates:
+            await self.conversations.bulk_write(updates, ordered=True)
+
+    async def conversations_between(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Conversations created in [start, end)."""
+        cursor = self.conversations.find({"created": {"$gte": start, "$lt": end}}, {"timeline": 0})
+        return await cursor.to_list(None)
+
+    async def creations_by_customer(self, customers: list[str], start: float, end: float) -> dict[str, list[float]]:
+        """Creation times per customer in [start, end), any channel (for FCR repeats)."""
+        cursor = self.conversations.find(
+            {"customer_id": {"$in": customers}, "created": {"$gte": start, "$lt": end}},
+            {"customer_id": 1, "created": 1})
+        out: dict[str, list[float]] = {}
+        async for doc in cursor:
+            out.setdefault(doc["customer_id"], []).append(doc["created"])
+        return out
+
+    async def state_changes(self, start: float, end: float) -> list[dict[str, Any]]:
+        """agent.state_changed events in [start, end), oldest first."""
+        cursor = self.events.find({"kind": "agent_state_changed", "time": {"$gte": start, "$lt": end}}).sort("time", 1)
+        return await cursor.to_list(None)
+
+    async def last_state_before(self, start: float) -> list[dict[str, Any]]:
+        """Each agent's last state change before `start` (the state they were in at the start)."""
+        pipeline: list[dict[str, Any]] = [{"$match": {"kind": "agent_state_changed", "time": {"$lt": start}}},
+                    {"$sort": {"time": 1}},
+                    {"$group": {"_id": "$agent", "doc": {"$last": "$$ROOT"}}}]
+        cursor = await self.events.aggregate(pipeline)
+        return [d["doc"] async for d in cursor]
+
+    async def survey_answers(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Answered surveys in [start, end)."""
+        return await self.surveys.find({"answered_at": {"$gte": start, "$lt": end}}).to_list(None)
+
+    async def claim_survey(self, doc: dict[str, Any]) -> bool:
+        """Record a survey for a conversation; False when one was already sent (at most one each)."""
+        try:
+            await self.surveys.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def answer_survey(self, survey_id: str, question: str, score: int, when: float) -> None:
+        """Record a survey answer (the latest answer per question wins)."""
+        await self.surveys.update_one({"_id": survey_id}, {"$set": {f"answers.{question}": score, "answered_at": when}})
+
+    async def set_optout(self, identity: str, opted_out: bool) -> None:
+        """Remember an identity's opt-out (SMS STOP and the like)."""
+        await self.optouts.update_one({"_id": identity}, {"$set": {"opted_out": opted_out}}, upsert=True)
+
+    async def opted_out(self, identity: str) -> bool:
+        """True if the identity asked not to be contacted."""
+        doc = await self.optouts.find_one({"_id": identity})
+        return bool(doc and doc.get("opted_out"))
+
+    async def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """One conversation document with its timeline."""
+        return await self.conversations.find_one({"_id": conversation_id})
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self.client.close()

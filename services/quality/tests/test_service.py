@@ -1,0 +1,160 @@
+"""The quality service over real NATS and SecantusDB: ingest, replay, surveys and the KPI API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, Delivery
+from omnihub.quality.app import build_app
+from omnihub.quality.ingest import Ingestor
+from omnihub.quality.queries import KpiQuery
+from omnihub.quality.store import QualityStore
+from omnihub.testkit.ports import free_port
+
+SMS = contact_pb2.CHANNEL_SMS
+T0 = time.time() - 3600
+
+
+def ts(offset: float) -> timestamp_pb2.Timestamp:
+    t = timestamp_pb2.Timestamp()
+    t.FromNanoseconds(int((T0 + offset) * 1e9))
+    return t
+
+
+def dur(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+def ev(eid: str, at: float, conv: str = "", **kind: Any) -> event_pb2.Event:
+    e = event_pb2.Event(id=eid, time=ts(at), conversation_id=conv, customer_id=f"cus_{conv}", channel=SMS,
+                        queue="support", identity=contact_pb2.Identity(channel=SMS, source_id=f"+1555{conv[-3:]}"),
+                        source="test")
+    for name, value in kind.items():
+        getattr(e, name).CopyFrom(value)
+    return e
+
+
+def stream() -> list[event_pb2.Event]:
+    out = []
+    waits = {"c001": 10, "c002": 30}  # answered within / after 20 s
+    for conv, wait in waits.items():
+        out += [
+            ev(f"{conv}-q", 0, conv, conversation_queued=event_pb2.ConversationQueued(queue="support")),
+            ev(f"{conv}-a", wait, conv, conversation_assigned=event_pb2.ConversationAssigned(
+                agent_id="alice", queue="support", wait_duration=dur(wait), first_answer=True)),
+            ev(f"{conv}-r", wait + 100, conv, conversation_resolved=event_pb2.ConversationResolved(
+                agent_id="alice", resolved=True)),
+            ev(f"{conv}-w", wait + 120, conv, conversation_wrapped_up=event_pb2.ConversationWrappedUp(
+                agent_id="alice", resolved=True, talk_duration=dur(100), wrap_up_duration=dur(20))),
+        ]
+    out += [ev("c003-q", 0, "c003", conversation_queued=event_pb2.ConversationQueued(queue="support")),
+            ev("c003-x", 40, "c003", conversation_abandoned=event_pb2.ConversationAbandoned(queue="support", wait_duration=dur(40))),
+            ev("c004-q", 0, "c004", conversation_queued=event_pb2.ConversationQueued(queue="support")),
+            ev("c004-x", 2, "c004", conversation_abandoned=event_pb2.ConversationAbandoned(queue="support", wait_duration=dur(2)))]
+    av, busy = routing_pb2.AGENT_STATE_AVAILABLE, routing_pb2.AGENT_STATE_BUSY
+    out += [ev("s1", 0, agent_state_changed=event_pb2.AgentStateChanged(agent_id="alice", from_state=routing_pb2.AGENT_STATE_OFFLINE, to_state=av)),
+            ev("s2", 10, agent_state_changed=event_pb2.AgentStateChanged(agent_id="alice", from_state=av, to_state=busy)),
+            ev("s3", 160, agent_state_changed=event_pb2.AgentStateChanged(agent_id="alice", from_state=busy, to_state=av))]
+    return out
+
+
+async def run_ingest(bus: Bus, ingestor: Ingestor, durable: str, expect: int) -> None:
+    seen = 0
+    done = asyncio.Event()
+
+    async def handle(batch: list[Delivery[event_pb2.Event]]) -> None:
+        nonlocal seen
+        await ingestor.handle([d.message for d in batch])
+        seen += len(batch)
+        if seen >= expect:
+            done.set()
+
+    consumer = await bus.consume(stream=subjects.STREAM_EVENTS, durable=durable, subjects=[subjects.EVENTS_ALL],
+                                 message_type=event_pb2.Event, batch_handler=handle, batch=100)
+    await asyncio.wait_for(done.wait(), 30)
+    await consumer.stop()
+
+
+async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    ingestor = Ingestor(store, bus)
+    events = stream()
+    async with bus.batch() as batch:
+        for e in events:
+            await batch.publish_event(e)
+    await run_ingest(bus, ingestor, "q1", len(events))
+    query = KpiQuery(store, {"support": (0.8, 20.0)})
+    _, first = await query.rows(T0 - 10, T0 + 3000)
+    assert (first.offered, first.answered, first.abandoned, first.short_abandoned) == (3, 2, 1, 1)
+    assert first.service_level_b == 0.5 and first.asa == 20.0 and first.aht == 120.0
+    assert abs(first.abandonment_rate - 1 / 3) < 1e-9
+    assert first.fcr == 1.0 and first.fcr_eligible == 2
+
+    # replaying the whole stream (a new durable reads it all again) changes nothing
+    await run_ingest(bus, ingestor, "q2", len(events) + 2)
+    _, again = await query.rows(T0 - 10, T0 + 3000)
+    assert again == first
+    assert await store.events.count_documents({}) == len(events) + 2  # + the 2 survey_sent events
+
+    # one CSAT survey per resolved conversation, even after the replay
+    sub = await bus.js.subscribe(subjects.outbound(SMS), ordered_consumer=True)
+    surveys = []
+    with contextlib.suppress(Exception):
+        while True:
+            surveys.append(messaging_pb2.OutboundMessage.FromString((await sub.next_msg(timeout=0.5)).data))
+    assert sorted(s.conversation_id for s in surveys) == ["c001", "c002"]
+    assert all(s.kind == messaging_pb2.OUTBOUND_KIND_SURVEY for s in surveys)
+    answer = ev("ans1", 400, "c001", survey_answered=event_pb2.SurveyAnswered(
+        survey_id=surveys[0].survey_id, question="csat", score=5))
+    await ingestor.handle([answer])
+    await ingestor.handle([answer])
+    _, with_csat = await query.rows(T0 - 10, time.time() + 10)
+    assert with_csat.csat == 1.0 and with_csat.csat_responses == 1
+    assert 0 < with_csat.occupancy < 1
+
+    port = free_port()
+    runner = web.AppRunner(build_app(query))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as http:
+        resp = await http.get(f"http://127.0.0.1:{port}/api/kpis", params={"from": str(T0 - 10), "group_by": "agent"})
+        body = await resp.json()
+        alice = next(r for r in body["rows"] if r["key"] == "alice")
+        assert resp.status == 200 and alice["handled"] == 2 and alice["occupancy"] > 0
+        bad = await http.get(f"http://127.0.0.1:{port}/api/kpis", params={"group_by": "colour"})
+        assert bad.status == 400
+        staff = await (await http.get(f"http://127.0.0.1:{port}/api/staffing",
+                                      params={"arrivals": "100", "aht": "180", "target": "0.8/20", "shrinkage": "0.3"})).json()
+        assert staff["agents"] == 14 and staff["scheduled_agents"] == 20
+        page = await http.get(f"http://127.0.0.1:{port}/kpis")
+        assert "<svg" in await page.text()
+    await runner.cleanup()
+    await store.close()
+
+
+async def test_opted_out_customer_gets_no_survey(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    ingestor = Ingestor(store, bus)
+    stop = ev("o1", 0, "c009", customer_opt_out=event_pb2.CustomerOptOut(
+        identity=contact_pb2.Identity(channel=SMS, source_id="+1555009"), opted_out=True, keyword="STOP"))
+    resolved = ev("r1", 5, "c009", conversation_resolved=event_pb2.ConversationResolved(agent_id="a", resolved=True))
+    await ingestor.handle([stop])
+    await ingestor.handle([resolved])
+    assert await store.surveys.count_documents({}) == 0
+    await store.close()

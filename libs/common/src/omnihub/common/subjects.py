@@ -44,6 +44,7 @@ KV_ROUTER_LEADER = "router_leader"
 KV_SMS_OPTOUT = "sms_optout"
 KV_CHAT_SESSIONS = "chat_sessions"
 KV_SMS_SURVEYS = "sms_surveys"
+KV_SMS_SENDERS = "sms_senders"
 
 # Core (non-JetStream) request subjects for live, ephemeral data.
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"

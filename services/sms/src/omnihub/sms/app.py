@@ -36,7 +36,7 @@ async def main() -> None:
         channel = SmsChannel(bus, gateway, settings.twilio_auth_token.get_secret_value(),
                              settings.sms_public_base_url, settings.sms_from_number,
                              await bus.kv(subjects.KV_SMS_OPTOUT), await bus.kv(subjects.KV_SMS_SURVEYS),
-                             settings.sms_max_body)
+                             settings.sms_max_body, await bus.kv(subjects.KV_SMS_SENDERS))
         consumer = await bus.consume(
             stream=subjects.STREAM_CONTACTS_OUT, durable=subjects.outbound_durable(SMS),
             subjects=[subjects.outbound(SMS)], message_type=messaging_pb2.OutboundMessage,

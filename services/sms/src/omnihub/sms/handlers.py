@@ -31,7 +31,8 @@ class SmsChannel:
     """State shared by the webhooks and the outbound worker."""
 
     def __init__(self, bus: Bus, gateway: TwilioMessaging, auth_token: str, public_base_url: str,
-                 from_number: str, optouts: KeyValue, surveys: KeyValue, max_body: int = 1600) -> None:
+                 from_number: str, optouts: KeyValue, surveys: KeyValue, max_body: int = 1600,
+                 senders: KeyValue | None = None) -> None:
         self.bus = bus
         self.gateway = gateway
         self.validator = RequestValidator(auth_token)
@@ -40,6 +41,7 @@ class SmsChannel:
         self.optouts = optouts
         self.surveys = surveys
         self.max_body = max_body
+        self.senders = senders  # customer number -> our number they last texted, to reply from it
 
     # ---- webhooks --------------------------------------------------------------------
     async def verified_form(self, request: web.Request) -> dict[str, str]:
@@ -73,6 +75,8 @@ class SmsChannel:
             provider_message_id=sid, recipient=to,
             routing_hints=messaging_pb2.RoutingHints(entry_point=f"sms:{to}"),
             text=messaging_pb2.TextPayload(text=body, attachments=attachments))
+        if self.senders is not None and to:
+            await self.senders.put(kv_key(from_), to.encode())
         ack = await self.bus.publish(subjects.inbound(SMS), msg, msg_id=f"sms:{sid}")
         log.info("sms.inbound", sid=sid, duplicate=ack.duplicate)
         return web.Response(text=EMPTY_TWIML, content_type="application/xml")
@@ -144,7 +148,7 @@ class SmsChannel:
                     f"body is {len(body)} characters; SMS allows at most {self.max_body}", code="body_too_long")
             callback = f"{self.public_base_url}/twilio/sms/status?" + urlencode(
                 {"omnihub_id": out.id, "conversation_id": out.conversation_id})
-            sid = await self.gateway.send(to, out.sender or self.from_number, body, callback)
+            sid = await self.gateway.send(to, out.sender or await self._our_number(to), body, callback)
         except PermanentChannelError as exc:
             await self._event(out, message_failed=event_pb2.MessageFailed(
                 message_id=out.id, error_code=exc.code, error_message=exc.message, permanent=True))
@@ -167,6 +171,17 @@ class SmsChannel:
                 return "How likely are you to recommend us to a friend? Reply 0-10."
             return "How satisfied were you with our help today? Reply 1 (poor) to 5 (excellent)."
         return out.text
+
+    async def _our_number(self, customer: str) -> str:
+        """Reply from the number the customer wrote to; the configured one otherwise."""
+        if self.senders is not None:
+            try:
+                entry = await self.senders.get(kv_key(customer))
+                if entry.value:
+                    return entry.value.decode()
+            except Exception:
+                pass
+        return self.from_number
 
     async def _opted_out(self, number: str) -> bool:
         try:

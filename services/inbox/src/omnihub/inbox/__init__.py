@@ -1,0 +1,1 @@
+"""omnihub inbox: the agents' unified inbox and the supervisors' wallboard."""

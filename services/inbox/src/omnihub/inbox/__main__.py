@@ -1,0 +1,5 @@
+"""Entry point: python -m omnihub.inbox."""
+
+from omnihub.inbox.app import run
+
+run()

@@ -1,0 +1,387 @@
+"""The inbox's HTTP API and WebSocket: login, offers, conversations, replies, KPIs and the wallboard."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+from aiohttp import web
+
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
+from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionCodec, verify_password
+from omnihub.inbox.config import User
+from omnihub.inbox.live import Hub, to_dict
+from omnihub.inbox.store import InboxStore
+
+STATIC = Path(__file__).parent / "static"
+MAX_REPLY = 20_000
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+STATES = {"AVAILABLE": routing_pb2.AGENT_STATE_AVAILABLE, "AWAY": routing_pb2.AGENT_STATE_AWAY,
+          "OFFLINE": routing_pb2.AGENT_STATE_OFFLINE}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Inbox:
+    """Everything the handlers share."""
+
+    def __init__(self, users: dict[str, User], codec: SessionCodec, store: InboxStore, bus: Bus,
+                 router: routing_pb2_grpc.RouterAsyncStub, quality_url: str, secure_cookies: bool = False) -> None:
+        self.users = users
+        self.codec = codec
+        self.store = store
+        self.bus = bus
+        self.router = router
+        self.quality_url = quality_url.rstrip("/")
+        self.secure = secure_cookies
+        self.limiter = LoginLimiter()
+        self.hub = Hub(store, router)
+        self.http: aiohttp.ClientSession | None = None
+
+    # ---- middleware -------------------------------------------------------------------
+    @web.middleware
+    async def security(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Authentication, role checks, CSRF on state changes, and security headers."""
+        path = request.path
+        if path.startswith("/api/") and path != "/api/login":
+            session = self.codec.read(request.cookies.get(COOKIE))
+            if session is None:
+                raise web.HTTPUnauthorized(text="log in first")
+            request["session"] = session
+            if request.method not in ("GET", "HEAD"):
+                token = request.headers.get("X-CSRF-Token", "")
+                if not hmac.compare_digest(token, session.csrf):
+                    raise web.HTTPForbidden(text="missing or wrong CSRF token")
+            if path.startswith("/api/supervisor/") and session.role == "agent":
+                raise web.HTTPForbidden(text="supervisors only")
+        response = await handler(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    # ---- pages and auth ------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        """The single-page client."""
+        return web.FileResponse(STATIC / "index.html")
+
+    async def login(self, request: web.Request) -> web.Response:
+        """POST /api/login {username, password}: sets the session cookie."""
+        try:
+            body = await request.json()
+            username, password = str(body["username"])[:100], str(body["password"])[:200]
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPBadRequest(text="send JSON with username and password") from None
+        keys = (f"user:{username}", f"ip:{request.remote}")
+        if self.limiter.blocked(*keys):
+            raise web.HTTPTooManyRequests(text="too many failed logins; try again in a few minutes")
+        user = self.users.get(username)
+        ok = await asyncio.to_thread(verify_password, user, password)
+        if not ok or user is None:
+            self.limiter.failed(*keys)
+            raise web.HTTPUnauthorized(text="wrong username or password")
+        self.limiter.succeeded(*keys)
+        cookie, session = self.codec.issue(user)
+        resp = web.json_response(self._me(session))
+        resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", secure=self.secure,
+                        max_age=self.codec.lifetime, path="/")
+        return resp
+
+    def _me(self, s: Session) -> dict[str, Any]:
+        return {"id": s.user, "name": s.name, "role": s.role, "csrf": s.csrf}
+
+    async def me(self, request: web.Request) -> web.Response:
+        """GET /api/me: who am I (and my CSRF token)."""
+        return web.json_response(self._me(request["session"]))
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """POST /api/logout: log out of the router too."""
+        s: Session = request["session"]
+        if s.role == "agent":
+            await self._rpc(self.router.Logout(routing_pb2.LogoutRequest(agent_id=s.user)), allow_missing=True)
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    # ---- router calls ---------------------------------------------------------------
+    async def _rpc(self, call: Awaitable[Any], allow_missing: bool = False) -> Any:
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            if allow_missing and exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            status = {grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.FAILED_PRECONDITION: 409,
+                      grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.INVALID_ARGUMENT: 400}.get(exc.code(), 503)
+            raise _http_error(status, exc.details() or "router unavailable") from None
+
+    async def set_state(self, request: web.Request) -> web.Response:
+        """POST /api/state {state, reason}: Available, Away (with a reason) or Offline."""
+        s: Session = request["session"]
+        body = await _json(request)
+        state = STATES.get(str(body.get("state", "")).upper())
+        if state is None:
+            raise web.HTTPBadRequest(text="state must be AVAILABLE, AWAY or OFFLINE")
+        agent = await self._rpc(self.router.SetState(routing_pb2.SetStateRequest(
+            agent_id=s.user, state=state, reason=str(body.get("reason", ""))[:64])))
+        return web.json_response(to_dict(agent))
+
+    async def heartbeat(self, request: web.Request) -> web.Response:
+        """POST /api/heartbeat: keeps the agent's router session alive."""
+        s: Session = request["session"]
+        resp = await self._rpc(self.router.Heartbeat(routing_pb2.HeartbeatRequest(agent_id=s.user)))
+        return web.json_response({"timeout_seconds": resp.timeout_seconds})
+
+    async def accept(self, request: web.Request) -> web.Response:
+        """POST /api/offers/{reservation}/accept."""
+        s: Session = request["session"]
+        conv = await self._rpc(self.router.Accept(routing_pb2.AcceptRequest(
+            agent_id=s.user, reservation_id=request.match_info["reservation"])))
+        self.hub.holder[conv.id] = s.user
+        return web.json_response(to_dict(conv))
+
+    async def reject(self, request: web.Request) -> web.Response:
+        """POST /api/offers/{reservation}/reject."""
+        s: Session = request["session"]
+        await self._rpc(self.router.Reject(routing_pb2.RejectRequest(
+            agent_id=s.user, reservation_id=request.match_info["reservation"])))
+        return web.json_response({"ok": True})
+
+    async def conversations(self, request: web.Request) -> web.Response:
+        """GET /api/conversations: mine (agents) or all open ones (supervisors)."""
+        s: Session = request["session"]
+        agent = "" if s.role != "agent" and request.query.get("all") else s.user
+        resp = await self._rpc(self.router.ListConversations(routing_pb2.ListConversationsRequest(agent_id=agent)))
+        return web.json_response([to_dict(c) for c in resp.conversations])
+
+    async def _conversation(self, s: Session, cid: str) -> routing_pb2.Conversation:
+        conv = await self._rpc(self.router.GetConversation(routing_pb2.GetConversationRequest(conversation_id=cid)))
+        if s.role == "agent" and conv.assigned_agent != s.user:
+            raise web.HTTPForbidden(text="this conversation is not yours")
+        return conv  # type: ignore[no-any-return]
+
+    async def messages(self, request: web.Request) -> web.Response:
+        """GET /api/conversations/{id}/messages: the customer's history across every channel."""
+        s: Session = request["session"]
+        conv = await self._conversation(s, request.match_info["id"])
+        history = await self.store.customer_history(conv.customer_id)
+        return web.json_response({"conversation": to_dict(conv), "messages": history})
+
+    async def reply(self, request: web.Request) -> web.Response:
+        """POST /api/conversations/{id}/reply {text, subject?, private?}: send or note."""
+        s: Session = request["session"]
+        conv = await self._conversation(s, request.match_info["id"])
+        body = await _json(request)
+        text = str(body.get("text", "")).strip()
+        if not text:
+            raise web.HTTPBadRequest(text="the reply is empty")
+        if len(text) > MAX_REPLY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_REPLY, actual_size=len(text), text="the reply is too long")
+        private = bool(body.get("private"))
+        message = messaging_pb2.Message(
+            id=new_id("out"), conversation_id=conv.id, channel=conv.channel, text=text, agent_id=s.user,
+            private=private, create_time=now_timestamp(), subject=str(body.get("subject", ""))[:300],
+            direction=messaging_pb2.DIRECTION_ACTIVITY if private else messaging_pb2.DIRECTION_OUTGOING)
+        if not private:
+            out = messaging_pb2.OutboundMessage(
+                id=message.id, channel=conv.channel, identity=conv.identity, conversation_id=conv.id,
+                thread_key=conv.thread_key, text=text, subject=message.subject or _re(conv.subject),
+                agent_id=s.user, agent_display_name=s.name, kind=messaging_pb2.OUTBOUND_KIND_REPLY,
+                create_time=message.create_time)
+            await self.bus.publish(subjects.outbound(conv.channel), out, msg_id=out.id)
+        evt = new_event("inbox", conversation_id=conv.id, customer_id=conv.customer_id, channel=conv.channel,
+                        thread_key=conv.thread_key, identity=conv.identity, queue=conv.queue,
+                        message_created=event_pb2.MessageCreated(message=message))
+        await self.bus.publish_event(evt)
+        return web.json_response({"id": message.id})
+
+    async def wrap_up(self, request: web.Request) -> web.Response:
+        """POST /api/conversations/{id}/wrapup {disposition, resolved, notes}."""
+        s: Session = request["session"]
+        body = await _json(request)
+        conv = await self._rpc(self.router.WrapUp(routing_pb2.WrapUpRequest(
+            agent_id=s.user, conversation_id=request.match_info["id"], disposition=str(body.get("disposition", ""))[:64],
+            resolved=bool(body.get("resolved")), notes=str(body.get("notes", ""))[:2000])))
+        return web.json_response(to_dict(conv))
+
+    async def transfer(self, request: web.Request) -> web.Response:
+        """POST /api/conversations/{id}/transfer {to_agent | to_queue, note}."""
+        s: Session = request["session"]
+        body = await _json(request)
+        req = routing_pb2.TransferRequest(agent_id=s.user, conversation_id=request.match_info["id"],
+                                          note=str(body.get("note", ""))[:500])
+        if body.get("to_agent"):
+            req.to_agent = str(body["to_agent"])
+        elif body.get("to_queue"):
+            req.to_queue = str(body["to_queue"])
+        else:
+            raise web.HTTPBadRequest(text="give to_agent or to_queue")
+        conv = await self._rpc(self.router.Transfer(req))
+        return web.json_response(to_dict(conv))
+
+    async def agents(self, request: web.Request) -> web.Response:
+        """GET /api/agents: colleagues and their states (for transfers)."""
+        resp = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
+        return web.json_response([to_dict(a) for a in resp.agents])
+
+    # ---- knowledge base -----------------------------------------------------------------
+    async def kb(self, request: web.Request) -> web.Response:
+        """GET /api/kb?q=: canned responses and answers."""
+        docs = await self.store.search_kb(request.query.get("q", "")[:100])
+        return web.json_response(docs)
+
+    async def kb_save(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/kb {title, body}: supervisors manage answers."""
+        body = await _json(request)
+        title, text = str(body.get("title", "")).strip()[:200], str(body.get("body", "")).strip()[:5000]
+        if not title or not text:
+            raise web.HTTPBadRequest(text="title and body are required")
+        doc = {"_id": str(body.get("id") or new_id("kb")), "title": title, "body": text,
+               "updated_by": request["session"].user, "updated": time.time()}
+        await self.store.save_kb(doc)
+        return web.json_response(doc)
+
+    # ---- KPIs and wallboard ----------------------------------------------------------------
+    async def _quality(self, **params: str) -> dict[str, Any] | None:
+        if self.http is None:
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        try:
+            async with self.http.get(f"{self.quality_url}/api/kpis", params=params) as resp:
+                return await resp.json() if resp.status == 200 else None  # type: ignore[no-any-return]
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    async def my_kpis(self, request: web.Request) -> web.Response:
+        """GET /api/kpis/me: my figures today and this week, beside the team, with hourly trend."""
+        s: Session = request["session"]
+        now = time.time()
+        today = now - now % 86400
+        week = today - 6 * 86400
+        results = await asyncio.gather(
+            self._quality(**{"from": str(today), "to": str(now + 1), "agent": s.user}),
+            self._quality(**{"from": str(today), "to": str(now + 1), "group_by": "agent"}),
+            self._quality(**{"from": str(week), "to": str(now + 1), "agent": s.user}),
+            self._quality(**{"from": str(week), "to": str(now + 1), "agent": s.user, "group_by": "interval", "interval": "1d"}))
+        mine, team, mine_week, trend = results
+        if mine is None:
+            return web.json_response({"available": False})
+        rows = [r for r in (team or {}).get("rows", []) if r["key"] != "(unanswered)"]
+        avg = {k: sum(r[k] for r in rows) / len(rows) for k in ("handled", "aht", "fcr", "csat", "occupancy")} if rows else {}
+        return web.json_response({"available": True, "today": mine["total"], "week": (mine_week or {}).get("total"),
+                                  "team": avg, "trend": (trend or {}).get("rows", [])})
+
+    async def wallboard(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/wallboard: queues live, agents by state, SL by hour."""
+        stats = await self._rpc(self.router.GetQueueStats(routing_pb2.GetQueueStatsRequest()))
+        agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
+        now = time.time()
+        hourly = await self._quality(**{"from": str(now - now % 86400), "to": str(now + 1), "group_by": "interval", "interval": "1h"})
+        return web.json_response({"queues": [to_dict(q) for q in stats.stats], "agents": [to_dict(a) for a in agents.agents],
+                                  "hourly": (hourly or {}).get("rows", []), "time": now})
+
+    async def force_state(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/agents/{id}/state {state, reason}: force an agent's state."""
+        body = await _json(request)
+        state = STATES.get(str(body.get("state", "")).upper())
+        if state is None:
+            raise web.HTTPBadRequest(text="state must be AVAILABLE, AWAY or OFFLINE")
+        agent = await self._rpc(self.router.SetState(routing_pb2.SetStateRequest(
+            agent_id=request.match_info["id"], state=state, reason=str(body.get("reason", "supervisor"))[:64],
+            forced_by=request["session"].user)))
+        return web.json_response(to_dict(agent))
+
+    async def reassign(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/conversations/{id}/reassign {to_agent | to_queue}."""
+        body = await _json(request)
+        req = routing_pb2.TransferRequest(agent_id=request["session"].user, conversation_id=request.match_info["id"])
+        if body.get("to_agent"):
+            req.to_agent = str(body["to_agent"])
+        else:
+            req.to_queue = str(body.get("to_queue", ""))
+        return web.json_response(to_dict(await self._rpc(self.router.Transfer(req))))
+
+    async def why(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/conversations/{id}/why: every routing decision and its inputs."""
+        resp = await self._rpc(self.router.ExplainRouting(routing_pb2.ExplainRoutingRequest(
+            conversation_id=request.match_info["id"])))
+        return web.json_response([to_dict(d) for d in resp.decisions])
+
+    # ---- live --------------------------------------------------------------------------
+    async def socket(self, request: web.Request) -> web.WebSocketResponse:
+        """GET /ws/agent: authenticated by the session cookie; same-origin only."""
+        session = self.codec.read(request.cookies.get(COOKIE))
+        origin = request.headers.get("Origin", "")
+        if session is None:
+            raise web.HTTPUnauthorized(text="log in first")
+        if origin and origin.split("://", 1)[-1] != request.host:
+            raise web.HTTPForbidden(text="cross-origin socket refused")
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        self.hub.attach(session.user, session.role, ws)
+        try:
+            await ws.send_json({"type": "hello", "data": {"user": session.user}})
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT and msg.data == "ping" and session.role == "agent":
+                    await self._rpc(self.router.Heartbeat(routing_pb2.HeartbeatRequest(agent_id=session.user)),
+                                    allow_missing=True)
+        finally:
+            self.hub.detach(session.user, ws)
+        return ws
+
+    def routes(self, app: web.Application) -> None:
+        """Register every route."""
+        r = app.router
+        r.add_get("/", self.index)
+        r.add_static("/static/", STATIC, append_version=True)
+        r.add_post("/api/login", self.login)
+        r.add_get("/api/me", self.me)
+        r.add_post("/api/logout", self.logout)
+        r.add_post("/api/state", self.set_state)
+        r.add_post("/api/heartbeat", self.heartbeat)
+        r.add_post("/api/offers/{reservation}/accept", self.accept)
+        r.add_post("/api/offers/{reservation}/reject", self.reject)
+        r.add_get("/api/conversations", self.conversations)
+        r.add_get("/api/conversations/{id}/messages", self.messages)
+        r.add_post("/api/conversations/{id}/reply", self.reply)
+        r.add_post("/api/conversations/{id}/wrapup", self.wrap_up)
+        r.add_post("/api/conversations/{id}/transfer", self.transfer)
+        r.add_get("/api/agents", self.agents)
+        r.add_get("/api/kb", self.kb)
+        r.add_post("/api/supervisor/kb", self.kb_save)
+        r.add_get("/api/kpis/me", self.my_kpis)
+        r.add_get("/api/supervisor/wallboard", self.wallboard)
+        r.add_post("/api/supervisor/agents/{id}/state", self.force_state)
+        r.add_post("/api/supervisor/conversations/{id}/reassign", self.reassign)
+        r.add_get("/api/supervisor/conversations/{id}/why", self.why)
+        r.add_get("/ws/agent", self.socket)
+
+
+def _http_error(status: int, text: str) -> web.HTTPException:
+    cls: type[web.HTTPException] = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+                                    409: web.HTTPConflict}.get(status, web.HTTPServiceUnavailable)
+    return cls(text=text)
+
+
+def _re(subject: str) -> str:
+    return subject if not subject or subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send a JSON object") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="send a JSON object")
+    return body
+

@@ -1,0 +1,52 @@
+"""Inbox service wiring: users, sessions, MongoDB, the router client, NATS events and HTTP."""
+
+from __future__ import annotations
+
+import grpc
+from aiohttp import web
+
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.routing.v1 import routing_pb2_grpc
+from omnihub.common import subjects
+from omnihub.common.config import load_settings
+from omnihub.common.health import install_health
+from omnihub.common.service import run as run_main
+from omnihub.common.service import service_context
+from omnihub.inbox.api import Inbox
+from omnihub.inbox.auth import SessionCodec
+from omnihub.inbox.config import InboxSettings, load_users
+from omnihub.inbox.store import InboxStore
+
+
+async def main() -> None:
+    """Run until SIGTERM."""
+    settings = load_settings(InboxSettings)
+    users = load_users(settings)
+    async with service_context("inbox", settings) as svc:
+        bus = await svc.connect_bus()
+        store = InboxStore(settings.mongo_url, settings.inbox_db)
+        svc.stack.push_async_callback(store.close)
+        await store.setup()
+        svc.readiness.add("mongodb", store.ping)
+        channel = grpc.aio.insecure_channel(settings.router_addr)
+        svc.stack.push_async_callback(channel.close, None)
+        inbox = Inbox(users, SessionCodec(settings.inbox_session_key.get_secret_value().encode(),
+                                          settings.inbox_session_hours),
+                      store, bus, routing_pb2_grpc.RouterStub(channel), settings.quality_url,  # type: ignore[arg-type]
+                      settings.inbox_secure_cookies)
+        consumer = await bus.consume(
+            stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_INBOX, subjects=[subjects.EVENTS_ALL],
+            message_type=event_pb2.Event, batch_handler=inbox.hub.on_events, batch=200, ack_wait=30.0)
+        svc.stack.push_async_callback(consumer.stop)
+        app = web.Application(middlewares=[inbox.security], client_max_size=256 * 1024)
+        inbox.routes(app)
+        install_health(app, svc.readiness, "inbox")
+        await svc.start_http(app, settings.http_host, settings.inbox_http_port)
+        await svc.wait()
+        if inbox.http is not None:
+            await inbox.http.close()
+
+
+def run() -> None:
+    """Console entry point."""
+    run_main(main)

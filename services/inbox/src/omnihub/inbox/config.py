@@ -1,0 +1,55 @@
+"""Inbox settings (OMNIHUB_INBOX_*) and the users file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import SecretStr
+
+from omnihub.common.config import ServiceSettings, fail
+
+ROLES = ("agent", "supervisor", "admin")
+
+
+class InboxSettings(ServiceSettings):
+    """Everything the inbox reads from the environment."""
+
+    inbox_http_port: int = 8080
+    inbox_session_key: SecretStr
+    inbox_session_hours: int = 12
+    inbox_secure_cookies: bool = False  # set true behind TLS
+    inbox_users_file: Path | None = None
+    mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    inbox_db: str = "omnihub_inbox"
+    router_addr: str = "127.0.0.1:50051"
+    quality_url: str = "http://127.0.0.1:8085"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who can log in."""
+
+    id: str
+    display_name: str
+    role: str
+    password_hash: str
+
+
+def load_users(settings: InboxSettings) -> dict[str, User]:
+    """Users from users.yaml (argon2 hashes only), or exit 2 naming the file and the problem."""
+    path = settings.inbox_users_file or settings.config_dir / "users.yaml"
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"cannot read users file {path}: {exc}")
+    users = {}
+    for i, u in enumerate(data.get("users", [])):
+        if u.get("role", "agent") not in ROLES:
+            fail(f"invalid users file {path}: users.{i}.role must be one of {', '.join(ROLES)}")
+        if not str(u.get("password_hash", "")).startswith("$argon2"):
+            fail(f"invalid users file {path}: users.{i}.password_hash must be an argon2 hash")
+        users[str(u["id"])] = User(str(u["id"]), str(u.get("display_name") or u["id"]), u.get("role", "agent"),
+                                   str(u["password_hash"]))
+    return users

@@ -1,0 +1,130 @@
+"""Live updates: router offers per agent over gRPC streams, NATS events fanned out to WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import grpc
+from aiohttp import web
+from google.protobuf.json_format import MessageToDict
+
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.common import subjects
+from omnihub.common.bus import Delivery
+from omnihub.common.logging import get_logger
+from omnihub.inbox.store import InboxStore
+
+log = get_logger("omnihub.inbox")
+STATUS = {"message_sent": "sent", "message_delivered": "delivered", "message_failed": "failed"}
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """A protobuf as JSON-ready data with field names as in the .proto."""
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def message_doc(evt: event_pb2.Event) -> dict[str, Any]:
+    """The stored form of a message.created event."""
+    m = evt.message_created.message
+    return {
+        "_id": m.id, "conversation_id": evt.conversation_id, "customer_id": evt.customer_id,
+        "channel": subjects.channel_token(m.channel or evt.channel) if (m.channel or evt.channel) else "",
+        "direction": messaging_pb2.Direction.Name(m.direction).removeprefix("DIRECTION_").lower(),
+        "text": m.text, "subject": m.subject, "html": m.sanitized_html, "agent_id": m.agent_id,
+        "private": m.private, "time": evt.time.ToNanoseconds() / 1e9, "status": "received" if
+        m.direction == messaging_pb2.DIRECTION_INCOMING else "pending",
+        "attachments": [to_dict(a) for a in m.attachments],
+    }
+
+
+class Hub:
+    """WebSockets per user, and who holds which conversation."""
+
+    def __init__(self, store: InboxStore, router: routing_pb2_grpc.RouterAsyncStub) -> None:
+        self.store = store
+        self.router = router
+        self.sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self.roles: dict[str, str] = {}
+        self.holder: dict[str, str] = {}
+        self.watch_tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def send(self, user: str, payload: dict[str, Any]) -> None:
+        """Push to every socket of one user."""
+        for ws in list(self.sockets.get(user, ())):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json(payload)
+
+    async def to_supervisors(self, payload: dict[str, Any]) -> None:
+        """Push to every supervisor and admin."""
+        for user, role in self.roles.items():
+            if role != "agent":
+                await self.send(user, payload)
+
+    def attach(self, user: str, role: str, ws: web.WebSocketResponse) -> None:
+        """Register a socket; agents get their router offer stream."""
+        self.sockets.setdefault(user, set()).add(ws)
+        self.roles[user] = role
+        task = self.watch_tasks.get(user)
+        if task is None or task.done():
+            self.watch_tasks[user] = asyncio.get_running_loop().create_task(self._watch(user))
+
+    def detach(self, user: str, ws: web.WebSocketResponse) -> None:
+        """Unregister; the offer stream stops with the user's last socket."""
+        sockets = self.sockets.get(user, set())
+        sockets.discard(ws)
+        if not sockets:
+            task = self.watch_tasks.pop(user, None)
+            if task:
+                task.cancel()
+
+    async def _watch(self, user: str) -> None:
+        """Relay the router's WatchOffers stream to the user's sockets, reconnecting when it drops."""
+        while self.sockets.get(user):
+            try:
+                async for notice in self.router.WatchOffers(routing_pb2.WatchOffersRequest(agent_id=user)):
+                    kind = notice.WhichOneof("kind") or ""
+                    data = to_dict(getattr(notice, kind)) if kind not in ("offer_withdrawn", "unassigned") else getattr(notice, kind)
+                    if kind == "assigned":
+                        self.holder[notice.assigned.id] = user
+                    await self.send(user, {"type": kind, "data": data})
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
+                    return  # a supervisor who is not an agent has no offers
+                log.warning("inbox.watch_failed", user=user, code=str(exc.code()))
+            await asyncio.sleep(1.0)
+
+    async def on_events(self, batch: list[Delivery[event_pb2.Event]]) -> None:
+        """Persist messages and push conversation changes to whoever should see them."""
+        for d in batch:
+            evt = d.message
+            kind = evt.WhichOneof("kind") or ""
+            cid = evt.conversation_id
+            if kind in ("conversation_assigned", "conversation_offered"):
+                self.holder[cid] = getattr(evt, kind).agent_id
+            if kind == "message_created":
+                doc = message_doc(evt)
+                if await self.store.add_message(doc):
+                    await self._fan_out(cid, {"type": "message", "data": doc})
+            elif kind in STATUS:
+                payload = getattr(evt, kind)
+                error = evt.message_failed.error_message if kind == "message_failed" else ""
+                await self.store.set_status(payload.message_id, STATUS[kind], error)
+                await self._fan_out(cid, {"type": "status", "data": {"id": payload.message_id, "status": STATUS[kind], "error": error}})
+            elif kind.startswith("conversation_") or kind == "agent_state_changed":
+                await self._fan_out(cid, {"type": "event", "data": {"kind": kind, "conversation_id": cid,
+                                                                     "queue": evt.queue}})
+
+    async def _fan_out(self, conversation_id: str, payload: dict[str, Any]) -> None:
+        holder = self.holder.get(conversation_id)
+        if holder:
+            await self.send(holder, payload)
+        await self.to_supervisors(payload)
+
+    def users(self) -> Iterable[str]:
+        """Users with an open socket."""
+        return [u for u, s in self.sockets.items() if s]

@@ -282,12 +282,13 @@ class Bus:
         log.warning("bus.dead_lettered", stream=stream, subject=msg.subject, reason=reason)
 
     async def close(self) -> None:
-        """Drain subscriptions and close the connection."""
+        """Drain subscriptions and close the connection, in bounded time even if NATS is gone."""
         if self.nc.is_connected:
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await asyncio.wait_for(self.nc.drain(), timeout=5.0)
         if not self.nc.is_closed:
-            await self.nc.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.nc.close(), timeout=2.0)
 
 
 class BatchPublisher:
@@ -396,10 +397,12 @@ class Consumer(Generic[M]):
         """Stop fetching and wait for the in-flight batch to finish."""
         self._stopping.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
         with contextlib.suppress(Exception):
-            await self._psub.unsubscribe()
+            await asyncio.wait_for(self._psub.unsubscribe(), timeout=2.0)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

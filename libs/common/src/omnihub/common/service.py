@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +16,9 @@ from omnihub.common.bus import Bus
 from omnihub.common.config import ServiceSettings
 from omnihub.common.health import Readiness
 from omnihub.common.logging import configure_logging, get_logger
+
+
+SHUTDOWN_GRACE_SECONDS = 4.0
 
 
 class ServiceContext:
@@ -68,6 +73,11 @@ async def service_context(name: str, settings: ServiceSettings) -> AsyncIterator
             yield ctx
         finally:
             ctx.log.info("service.stopping")
+            # If a dependency is already gone (NATS or MongoDB stopped first), closing it can
+            # block; never let that hold the process past the orchestrator's grace period.
+            watchdog = threading.Timer(SHUTDOWN_GRACE_SECONDS, os._exit, args=(0,))
+            watchdog.daemon = True
+            watchdog.start()
 
 
 def run(main: Any) -> None:

@@ -158,3 +158,46 @@ async def test_opted_out_customer_gets_no_survey(bus: Bus, mongo_url: str, mongo
     await ingestor.handle([resolved])
     assert await store.surveys.count_documents({}) == 0
     await store.close()
+
+
+async def test_evaluation_workflow_and_calibration_over_http(mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    query = KpiQuery(store, {})
+    port = free_port()
+    runner = web.AppRunner(build_app(query))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    perfect = {"greeting": 5, "tone": 5, "no_rudeness": 1, "correct": 5, "policy": 1, "verified": 5, "recorded": 5, "efficient": 5}
+    async with aiohttp.ClientSession() as http:
+        created = await http.post(f"{base}/api/evaluations", json={
+            "conversation_id": "c1", "agent_id": "alice", "evaluator_id": "qa1", "answers": perfect | {"tone": 3}})
+        assert created.status == 201
+        ev1 = await created.json()
+        assert 0 < ev1["score"] < 100 and ev1["status"] == "submitted"
+        critical = await (await http.post(f"{base}/api/evaluations", json={
+            "conversation_id": "c2", "agent_id": "alice", "evaluator_id": "qa1", "answers": perfect | {"policy": 0}})).json()
+        assert critical["score"] == 0
+        wrong_actor = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", json={"actor": "bob"})
+        assert wrong_actor.status == 403
+        no_reason = await http.post(f"{base}/api/evaluations/{ev1['_id']}/dispute", json={"actor": "alice"})
+        assert no_reason.status == 400
+        disputed = await http.post(f"{base}/api/evaluations/{ev1['_id']}/dispute", json={"actor": "alice", "note": "I was polite"})
+        assert (await disputed.json())["status"] == "disputed"
+        again = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", json={"actor": "alice"})
+        assert again.status == 409
+        resolved = await (await http.post(f"{base}/api/evaluations/{ev1['_id']}/resolve",
+                                          json={"actor": "sam", "note": "agreed", "new_score": 95})).json()
+        assert resolved["status"] == "resolved" and resolved["score"] == 95
+        mine = await (await http.get(f"{base}/api/evaluations", params={"agent": "alice"})).json()
+        assert len(mine) == 2
+        for evaluator, tone in (("qa1", 5), ("qa2", 4), ("qa3", 5)):
+            for conv, correct in (("k1", 5), ("k2", 2)):
+                await http.post(f"{base}/api/evaluations", json={
+                    "conversation_id": conv, "agent_id": "bob", "evaluator_id": evaluator, "calibration": True,
+                    "answers": perfect | {"tone": tone, "correct": correct}})
+        alpha = await (await http.post(f"{base}/api/qa/calibration", json={"conversation_ids": ["k1", "k2"]})).json()
+        assert alpha["evaluators"] == 3 and alpha["conversations"] == 2 and 0.8 < alpha["krippendorff_alpha"] <= 1
+    await runner.cleanup()
+    await store.close()

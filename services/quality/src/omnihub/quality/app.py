@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import time
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -19,13 +20,85 @@ from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.quality.config import QualitySettings, queue_targets
 from omnihub.quality.ingest import Ingestor
+from omnihub.quality.qa import QaError, QaService
 from omnihub.quality.queries import KpiQuery, as_json
+from omnihub.quality.scorecards import SCORECARDS
 from omnihub.quality.servicer import QualityServicer, staffing
 from omnihub.quality.store import QualityStore
 
 INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
 GROUP_BYS = {"", "queue", "agent", "channel", "interval"}
 QUERY_KEY: web.AppKey[KpiQuery] = web.AppKey("kpi_query")
+QA_KEY: web.AppKey[QaService] = web.AppKey("qa")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send a JSON object") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="send a JSON object")
+    return body
+
+
+def _qa_errors(exc: QaError) -> web.HTTPException:
+    return {403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict}.get(exc.status, web.HTTPBadRequest)(
+        text=str(exc))
+
+
+async def scorecards(request: web.Request) -> web.Response:
+    """GET /api/scorecards."""
+    return web.json_response([c.as_json() for c in SCORECARDS.values()])
+
+
+async def submit_evaluation(request: web.Request) -> web.Response:
+    """POST /api/evaluations {conversation_id, agent_id, evaluator_id, scorecard_id, answers, calibration}."""
+    try:
+        return web.json_response(await request.app[QA_KEY].submit(await _body(request)), status=201)
+    except QaError as exc:
+        raise _qa_errors(exc) from None
+
+
+async def list_evaluations(request: web.Request) -> web.Response:
+    """GET /api/evaluations?agent=&status=."""
+    docs = await request.app[QA_KEY].store.evaluations_for(request.query.get("agent", ""), request.query.get("status", ""))
+    return web.json_response(docs)
+
+
+async def act_on_evaluation(request: web.Request) -> web.Response:
+    """POST /api/evaluations/{id}/{acknowledge|dispute|resolve} {actor, note, new_score}."""
+    body = await _body(request)
+    try:
+        doc = await request.app[QA_KEY].act(request.match_info["id"], request.match_info["action"],
+                                            str(body.get("actor", "")), str(body.get("note", "")), body.get("new_score"))
+    except QaError as exc:
+        raise _qa_errors(exc) from None
+    return web.json_response(doc)
+
+
+async def draw_sample(request: web.Request) -> web.Response:
+    """POST /api/qa/sample {from, to, fraction, minimum, seed, stratify_by_channel}."""
+    body = await _body(request)
+    now = time.time()
+    try:
+        picked = await request.app[QA_KEY].draw_sample(
+            parse_time(str(body.get("from") or ""), now - 7 * 86400), parse_time(str(body.get("to") or ""), now + 1),
+            float(body.get("fraction", 0.05)), int(body.get("minimum", 3)), int(body.get("seed", 0)),
+            bool(body.get("stratify_by_channel", True)))
+    except (QaError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response([{"conversation_id": c.conversation_id, "agent_id": c.agent_id, "channel": c.channel,
+                               "recording_uri": c.recording_uri} for c in picked])
+
+
+async def calibration(request: web.Request) -> web.Response:
+    """POST /api/qa/calibration {conversation_ids}: Krippendorff's alpha across evaluators."""
+    body = await _body(request)
+    try:
+        return web.json_response(await request.app[QA_KEY].calibrate([str(c) for c in body.get("conversation_ids", [])]))
+    except QaError as exc:
+        raise _qa_errors(exc) from None
 
 
 def parse_time(value: str | None, default: float) -> float:
@@ -111,10 +184,17 @@ async def chart(request: web.Request) -> web.Response:
                         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
-def build_app(query: KpiQuery) -> web.Application:
+def build_app(query: KpiQuery, qa: QaService | None = None) -> web.Application:
     """HTTP routes (health is added by the caller)."""
     app = web.Application(client_max_size=64 * 1024)
     app[QUERY_KEY] = query
+    app[QA_KEY] = qa or QaService(query.store, None)
+    app.router.add_get("/api/scorecards", scorecards)
+    app.router.add_post("/api/evaluations", submit_evaluation)
+    app.router.add_get("/api/evaluations", list_evaluations)
+    app.router.add_post("/api/evaluations/{id}/{action}", act_on_evaluation)
+    app.router.add_post("/api/qa/sample", draw_sample)
+    app.router.add_post("/api/qa/calibration", calibration)
     app.router.add_get("/api/kpis", kpis)
     app.router.add_get("/api/staffing", staffing_api)
     app.router.add_get("/kpis", chart)
@@ -146,7 +226,7 @@ async def main() -> None:
         server.add_insecure_port(f"[::]:{settings.quality_grpc_port}")
         await server.start()
         svc.stack.push_async_callback(server.stop, 2.0)
-        app = build_app(query)
+        app = build_app(query, QaService(store, bus))
         install_health(app, svc.readiness, "quality")
         await svc.start_http(app, settings.http_host, settings.quality_http_port)
         await svc.wait()

@@ -96,6 +96,8 @@ class Kpi:
     availability: float = 0.0
     threshold: int = 20
     target: float = 0.8
+    qa_score: float = 0.0
+    qa_evaluations: int = 0
     volume: dict[str, int] = field(default_factory=dict)
 
 

@@ -71,6 +71,13 @@ class KpiQuery:
                                 surveys=g_surveys, thresholds=thresholds))
         total = compute("total", convs, short_abandon=self.short_abandon, repeats=repeats, spans=spans,
                         surveys=surveys, thresholds=thresholds)
+        scores = await self.store.qa_scores(start, end)
+        if agent:
+            scores = [d for d in scores if d.get("agent_id") == agent]
+        _qa(total, [d["score"] for d in scores])
+        if group_by == "agent":
+            for row in rows:
+                _qa(row, [d["score"] for d in scores if d.get("agent_id") == row.key])
         return rows, total
 
 
@@ -93,3 +100,8 @@ def as_json(row: Kpi) -> dict[str, Any]:
         if isinstance(v, float):
             out[k] = round(v, 4)
     return out
+
+
+def _qa(row: Kpi, scores: list[float]) -> None:
+    row.qa_evaluations = len(scores)
+    row.qa_score = sum(scores) / len(scores) if scores else 0.0

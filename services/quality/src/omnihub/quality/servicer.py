@@ -25,7 +25,7 @@ def kpi_row(row: Kpi) -> quality_pb2.KpiRow:
         occupancy=row.occupancy, availability=row.availability, handled=row.handled,
         csat_responses=row.csat_responses, nps_responses=row.nps_responses, fcr_eligible=row.fcr_eligible,
         service_level_threshold_seconds=row.threshold, service_level_target=row.target,
-        talk_seconds=row.talk, wrap_up_seconds=row.wrap)
+        talk_seconds=row.talk, wrap_up_seconds=row.wrap, qa_score=row.qa_score)
 
 
 def staffing(req: quality_pb2.StaffingRequest) -> quality_pb2.StaffingResponse:

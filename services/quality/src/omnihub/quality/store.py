@@ -18,6 +18,7 @@ class QualityStore:
         self.conversations = self.db["conversations"]
         self.surveys = self.db["surveys"]
         self.optouts = self.db["optouts"]
+        self.evaluations = self.db["evaluations"]
 
     async def setup(self) -> None:
         """Create indexes; event ids are unique by `_id`, one survey per conversation."""
@@ -26,6 +27,8 @@ class QualityStore:
         await self.conversations.create_index("customer_id")
         await self.surveys.create_index("conversation_id", unique=True)
         await self.surveys.create_index("answered_at")
+        await self.evaluations.create_index([("agent_id", 1), ("status", 1)])
+        await self.evaluations.create_index("conversation_id")
 
     async def ping(self) -> bool:
         """True while MongoDB answers."""
@@ -106,6 +109,45 @@ class QualityStore:
     async def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """One conversation document with its timeline."""
         return await self.conversations.find_one({"_id": conversation_id})
+
+    async def handled_between(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Handled conversations created in [start, end), for QA sampling."""
+        cursor = self.conversations.find({"created": {"$gte": start, "$lt": end}, "handled": True},
+                                         {"agent": 1, "channel": 1, "recording_uri": 1})
+        return await cursor.to_list(None)
+
+    async def save_evaluation(self, doc: dict[str, Any]) -> None:
+        """Insert or replace an evaluation."""
+        await self.evaluations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def evaluation(self, evaluation_id: str) -> dict[str, Any] | None:
+        """One evaluation."""
+        return await self.evaluations.find_one({"_id": evaluation_id})
+
+    async def update_evaluation(self, evaluation_id: str, expect_status: str, changes: dict[str, Any]) -> bool:
+        """Change an evaluation only if it is still in `expect_status` (no lost updates)."""
+        result = await self.evaluations.update_one({"_id": evaluation_id, "status": expect_status}, {"$set": changes})
+        return result.modified_count == 1
+
+    async def evaluations_for(self, agent_id: str = "", status: str = "", conversation_ids: list[str] | None = None,
+                              calibration: bool | None = None) -> list[dict[str, Any]]:
+        """Evaluations filtered by agent, status, conversations and calibration flag, newest first."""
+        query: dict[str, Any] = {}
+        if agent_id:
+            query["agent_id"] = agent_id
+        if status:
+            query["status"] = status
+        if conversation_ids is not None:
+            query["conversation_id"] = {"$in": conversation_ids}
+        if calibration is not None:
+            query["calibration"] = calibration
+        return await self.evaluations.find(query).sort("created", -1).to_list(1000)
+
+    async def qa_scores(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Non-calibration evaluation scores created in [start, end)."""
+        cursor = self.evaluations.find({"created": {"$gte": start, "$lt": end}, "calibration": {"$ne": True}},
+                                       {"agent_id": 1, "score": 1})
+        return await cursor.to_list(None)
 
     async def close(self) -> None:
         """Close the client."""

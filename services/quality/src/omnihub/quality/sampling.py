@@ -1,0 +1,59 @@
+"""Reproducible QA sampling: a fraction of each agent's conversations, at least a minimum, by channel."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A conversation that may be sampled."""
+
+    conversation_id: str
+    agent_id: str
+    channel: str
+    recording_uri: str = ""
+
+
+def _rng(seed: int, *parts: str) -> random.Random:
+    digest = hashlib.sha256(":".join([str(seed), *parts]).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
+    """Split `total` across strata in proportion to their sizes (largest remainder), capped by size."""
+    population = sum(sizes.values())
+    if population == 0:
+        return dict.fromkeys(sizes, 0)
+    exact = {k: total * n / population for k, n in sizes.items()}
+    out = {k: min(sizes[k], math.floor(v)) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: (exact[k] - math.floor(exact[k]), k), reverse=True):
+        if sum(out.values()) >= total:
+            break
+        if out[k] < sizes[k]:
+            out[k] += 1
+    return out
+
+
+def sample(candidates: list[Candidate], fraction: float, minimum: int, seed: int,
+           stratify_by_channel: bool = True) -> list[Candidate]:
+    """Per agent: max(minimum, ceil(fraction × count)) conversations, same seed -> same sample."""
+    by_agent: dict[str, list[Candidate]] = defaultdict(list)
+    for c in sorted(candidates, key=lambda c: c.conversation_id):
+        by_agent[c.agent_id].append(c)
+    chosen: list[Candidate] = []
+    for agent, items in sorted(by_agent.items()):
+        n = min(len(items), max(minimum, math.ceil(fraction * len(items))))
+        if not stratify_by_channel:
+            chosen += _rng(seed, agent).sample(items, n)
+            continue
+        strata: dict[str, list[Candidate]] = defaultdict(list)
+        for c in items:
+            strata[c.channel].append(c)
+        for channel, k in allocate(n, {ch: len(v) for ch, v in strata.items()}).items():
+            chosen += _rng(seed, agent, channel).sample(strata[channel], k)
+    return chosen

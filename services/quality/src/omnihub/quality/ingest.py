@@ -45,8 +45,33 @@ def event_doc(evt: event_pb2.Event) -> dict[str, Any]:
     return doc
 
 
+def conversation_updates(events: list[event_pb2.Event]) -> list[UpdateOne]:
+    """One idempotent upsert per conversation for a batch of events (in event-time order)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for evt in sorted(events, key=lambda e: e.time.ToNanoseconds()):
+        part = conversation_change(evt)
+        if part is None:
+            continue
+        into = merged.setdefault(evt.conversation_id, {"$min": {}, "$max": {}, "$set": {}, "$addToSet": {}})
+        for field, value in part.get("$min", {}).items():
+            into["$min"][field] = min(value, into["$min"].get(field, value))
+        for field, value in part.get("$max", {}).items():
+            into["$max"][field] = max(value, into["$max"].get(field, value))
+        into["$set"].update(part.get("$set", {}))
+        for field, value in part.get("$addToSet", {}).items():
+            into["$addToSet"].setdefault(field, {"$each": []})["$each"].append(value)
+    return [UpdateOne({"_id": cid}, {k: v for k, v in update.items() if v}, upsert=True)
+            for cid, update in merged.items()]
+
+
 def conversation_update(evt: event_pb2.Event) -> UpdateOne | None:
-    """An idempotent, order-independent update of the conversation document for one event."""
+    """The upsert for one event (see conversation_updates for batches)."""
+    updates = conversation_updates([evt])
+    return updates[0] if updates else None
+
+
+def conversation_change(evt: event_pb2.Event) -> dict[str, Any] | None:
+    """An idempotent, order-independent change of the conversation document for one event."""
     if not evt.conversation_id:
         return None
     kind = evt.WhichOneof("kind") or ""
@@ -92,12 +117,7 @@ def conversation_update(evt: event_pb2.Event) -> UpdateOne | None:
         add["messages"] = {"id": m.id, "direction": messaging_pb2.Direction.Name(m.direction), "time": t}
     if evt.queue and kind not in ("conversation_abandoned", "conversation_queued"):
         set_.setdefault("queue", evt.queue)
-    update: dict[str, Any] = {"$min": min_, "$addToSet": add}
-    if set_:
-        update["$set"] = set_
-    if max_:
-        update["$max"] = max_
-    return UpdateOne({"_id": evt.conversation_id}, update, upsert=True)
+    return {"$min": min_, "$addToSet": add, "$set": set_, "$max": max_}
 
 
 class Ingestor:
@@ -112,7 +132,7 @@ class Ingestor:
     async def handle(self, events: list[event_pb2.Event]) -> None:
         """Store a batch of events and apply their effects; safe to replay."""
         await self.store.insert_events([event_doc(e) for e in events])
-        await self.store.apply([u for u in (conversation_update(e) for e in events) if u is not None])
+        await self.store.apply(conversation_updates(events))
         for evt in events:
             kind = evt.WhichOneof("kind")
             if kind == "survey_answered":

@@ -123,6 +123,23 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
         await asyncio.sleep(0.5)
         await page.click("#tab-perf")
     await expect(handled).to_have_text("1")
+
+    # a QA specialist scores the conversation; the agent sees it and disputes it
+    async with aiohttp.ClientSession() as http:
+        convs = await (await http.get(f"{h.url('quality')}/api/kpis", params={"group_by": "agent"})).json()
+        assert any(r["key"] == "alice" for r in convs["rows"])
+        created = await http.post(f"{h.url('quality')}/api/evaluations", json={
+            "conversation_id": "cnv_demo", "agent_id": "alice", "evaluator_id": "qa1", "comments": "Missed the greeting",
+            "answers": {"greeting": 2, "tone": 5, "no_rudeness": 1, "correct": 5, "policy": 1, "verified": 5,
+                        "recorded": 5, "efficient": 5}})
+        assert created.status == 201
+    await page.click("#tab-inbox")
+    await page.click("#tab-perf")
+    item = page.locator(".qa-item")
+    await expect(item).to_have_count(1, timeout=10_000)
+    await item.locator("input").fill("I did greet the customer")
+    await item.locator("button").last.click()
+    await expect(page.locator(".qa-item.disputed")).to_have_count(1, timeout=10_000)
     await shot(page, "performance")
 
     # a supervisor-only API refuses an agent

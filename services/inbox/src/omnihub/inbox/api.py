@@ -280,6 +280,35 @@ class Inbox:
         return web.json_response({"available": True, "today": mine["total"], "week": (mine_week or {}).get("total"),
                                   "team": avg, "trend": (trend or {}).get("rows", [])})
 
+    async def my_evaluations(self, request: web.Request) -> web.Response:
+        """GET /api/evaluations/me: my QA evaluations."""
+        s: Session = request["session"]
+        docs = await self._quality_call("GET", "/api/evaluations", params={"agent": s.user})
+        return web.json_response(docs)
+
+    async def evaluation_action(self, request: web.Request) -> web.Response:
+        """POST /api/evaluations/{id}/{acknowledge|dispute} {note}: the agent answers an evaluation."""
+        s: Session = request["session"]
+        action = request.match_info["action"]
+        if action not in ("acknowledge", "dispute") and s.role == "agent":
+            raise web.HTTPForbidden(text="agents can acknowledge or dispute")
+        body = await _json(request)
+        doc = await self._quality_call("POST", f"/api/evaluations/{request.match_info['id']}/{action}",
+                                       json={"actor": s.user, "note": str(body.get("note", ""))[:2000],
+                                             "new_score": body.get("new_score")})
+        return web.json_response(doc)
+
+    async def _quality_call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self.http is None:
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        try:
+            async with self.http.request(method, self.quality_url + path, **kwargs) as resp:
+                if resp.status >= 400:
+                    raise _http_error(resp.status, await resp.text())
+                return await resp.json()
+        except (aiohttp.ClientError, TimeoutError):
+            raise web.HTTPServiceUnavailable(text="the quality service is unavailable") from None
+
     async def wallboard(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/wallboard: queues live, agents by state, SL by hour."""
         stats = await self._rpc(self.router.GetQueueStats(routing_pb2.GetQueueStatsRequest()))
@@ -359,6 +388,8 @@ class Inbox:
         r.add_get("/api/kb", self.kb)
         r.add_post("/api/supervisor/kb", self.kb_save)
         r.add_get("/api/kpis/me", self.my_kpis)
+        r.add_get("/api/evaluations/me", self.my_evaluations)
+        r.add_post("/api/evaluations/{id}/{action}", self.evaluation_action)
         r.add_get("/api/supervisor/wallboard", self.wallboard)
         r.add_post("/api/supervisor/agents/{id}/state", self.force_state)
         r.add_post("/api/supervisor/conversations/{id}/reassign", self.reassign)

@@ -349,6 +349,28 @@ async function loadPerformance() {
       el("span", { class: "meta", text: `${t("week")} ${fmt(data.week?.[k])} · ${t("team")} ${fmt(data.team?.[k])}` })));
   }
   $("perf-trend").replaceChildren(barChart(data.trend.map((r) => [r.key.slice(5, 10), r.handled]), (v) => String(v)));
+  loadEvaluations();
+}
+
+async function loadEvaluations() {
+  const list = $("perf-qa");
+  const docs = await api("/api/evaluations/me").catch(() => []);
+  list.replaceChildren();
+  for (const ev of docs) {
+    const li = el("li", { class: `qa-item ${ev.status}`, "data-eval": ev._id },
+      el("strong", { text: `${Math.round(ev.score)} / 100` }),
+      el("span", { class: "meta", text: ` ${ev.conversation_id} · ${t("evaluator")} ${ev.evaluator_id} · ${t(ev.status)}` }));
+    if (ev.comments) li.append(el("div", { text: ev.comments }));
+    if (ev.status === "submitted") {
+      const ack = el("button", { text: t("acknowledge") });
+      const dispute = el("button", { text: t("dispute") });
+      const reason = el("input", { placeholder: t("disputeReason") });
+      ack.addEventListener("click", () => api(`/api/evaluations/${encodeURIComponent(ev._id)}/acknowledge`, { method: "POST", body: {} }).then(loadEvaluations).catch((e) => toast(e.message)));
+      dispute.addEventListener("click", () => api(`/api/evaluations/${encodeURIComponent(ev._id)}/dispute`, { method: "POST", body: { note: reason.value } }).then(loadEvaluations).catch((e) => toast(e.message)));
+      li.append(el("div", { class: "row" }, ack, reason, dispute));
+    }
+    list.append(li);
+  }
 }
 
 function barChart(points, fmt, target) {

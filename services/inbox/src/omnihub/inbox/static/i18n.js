@@ -18,6 +18,8 @@ export const STRINGS = {
     reconnecting: "Reconnecting…", kpisUnavailable: "KPIs are not available right now.",
     wrappedUp: "Wrapped up", identity: "Identity", channel: "Channel", queue: "Queue", unread: "unread",
     loginFailed: "Wrong username or password", tooMany: "Too many attempts, wait a few minutes",
+    myQa: "My quality evaluations", evaluator: "evaluator", acknowledge: "Acknowledge", dispute: "Dispute",
+    disputeReason: "Why do you disagree?", submitted: "to review", acknowledged: "acknowledged", disputed: "disputed",
   },
   zh: {
     username: "用户名", password: "密码", login: "登录", logout: "退出", inbox: "收件箱",
@@ -37,6 +39,8 @@ export const STRINGS = {
     reconnecting: "正在重新连接…", kpisUnavailable: "暂时无法获取绩效数据。",
     wrappedUp: "已完成话后处理", identity: "身份", channel: "渠道", queue: "队列", unread: "未读",
     loginFailed: "用户名或密码错误", tooMany: "尝试次数过多，请稍后再试",
+    myQa: "我的质检评分", evaluator: "质检员", acknowledge: "确认", dispute: "申诉",
+    disputeReason: "请说明申诉理由", submitted: "待确认", acknowledged: "已确认", disputed: "申诉中",
   },
 };
 

@@ -30,6 +30,7 @@ DEADLETTER_ALL = f"{DEADLETTER_ROOT}.>"
 DURABLE_ROUTER = "router"
 DURABLE_QUALITY = "quality"
 DURABLE_INBOX = "inbox"
+DURABLE_VOICE_ASSIGNED = "voice-assigned"
 
 # Headers.
 HEADER_MSG_ID = "Nats-Msg-Id"
@@ -45,6 +46,7 @@ KV_SMS_OPTOUT = "sms_optout"
 KV_CHAT_SESSIONS = "chat_sessions"
 KV_SMS_SURVEYS = "sms_surveys"
 KV_SMS_SENDERS = "sms_senders"
+KV_VOICE_CALLS = "voice_calls"
 
 # Core (non-JetStream) request subjects for live, ephemeral data.
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"

@@ -1,0 +1,1 @@
+"""omnihub voice channel over Twilio Programmable Voice."""

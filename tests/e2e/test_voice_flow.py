@@ -1,0 +1,114 @@
+"""Voice through the real router over NATS: callbacks are placed when an agent takes them; hang-ups abandon."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from omnihub.api.event.v1 import event_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus
+from omnihub.router import engine as eng
+from omnihub.router.app import Router
+from omnihub.router.config import parse_routing_config
+from omnihub.router.core import RouterCore
+from omnihub.router.store import StateStore
+from omnihub.testkit.ports import free_port
+from omnihub.voice.app import build_app
+from omnihub.voice.config import Menu, VoiceConfig
+from omnihub.voice.handlers import VoiceChannel
+from tests.fakes.twilio_api import FakeTwilio
+
+OURS, CALLER = "+15550003333", "+8613700137000"
+ROUTING = """
+version: 1
+queues:
+  - {name: support, skills: [], wrap_up_seconds: 0}
+agents:
+  - {id: alice, skills: {}, queues: [support], voice_destination: "client:alice"}
+"""
+
+
+@pytest.fixture
+async def stack(bus: Bus) -> AsyncIterator[tuple[FakeTwilio, str, RouterCore]]:
+    fake = FakeTwilio()
+    await fake.start()
+    store = StateStore(bus)
+    await store.open()
+    router = Router(RouterCore(parse_routing_config(ROUTING), bus, store), bus, tick_seconds=0.2)
+    await router.activate()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    channel = VoiceChannel(bus, VoiceConfig(menus={"default": Menu(default_queue="support")}), fake.account_sid,
+                           fake.auth_token, url, OURS, await bus.kv(subjects.KV_VOICE_CALLS), fake.base_url)
+    consumer = await bus.consume(stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_VOICE_ASSIGNED,
+                                 subjects=[subjects.event("conversation", "assigned")], message_type=event_pb2.Event,
+                                 handler=channel.on_assigned)
+    runner = web.AppRunner(build_app(channel))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield fake, url, router.core
+    await consumer.stop()
+    await runner.cleanup()
+    await channel.close()
+    await router.deactivate()
+    await fake.stop()
+
+
+async def events(bus: Bus, kind: str) -> list[event_pb2.Event]:
+    sub = await bus.js.subscribe(subjects.event_kind_subject(kind), ordered_consumer=True)
+    out = []
+    with contextlib.suppress(Exception):
+        while True:
+            out.append(event_pb2.Event.FromString((await sub.next_msg(timeout=0.5)).data))
+    await sub.unsubscribe()
+    return out
+
+
+async def call_and_queue(fake: FakeTwilio, url: str, sid: str) -> None:
+    for path, extra in (("", {}), ("/gather", {"Digits": "2"})):
+        resp = await fake.post_webhook(f"{url}/twilio/voice{path}", {"CallSid": sid, "From": CALLER, "To": OURS, **extra})
+        assert resp.status == 200
+
+
+async def test_callback_is_placed_when_an_agent_takes_it(bus: Bus, stack: tuple[FakeTwilio, str, RouterCore]) -> None:
+    fake, url, core = stack
+    await call_and_queue(fake, url, "CA900")
+    await asyncio.sleep(0.5)
+    resp = await fake.post_webhook(f"{url}/twilio/voice/callback", {"CallSid": "CA900", "Digits": "1"})
+    assert "Leave" in await resp.text()
+    await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": "CA900", "QueueResult": "leave", "QueueTime": "20"})
+    await asyncio.sleep(0.5)
+    assert not await events(bus, "conversation_abandoned")
+    conv = next(iter(core.records.values())).conv
+    assert conv.callback and conv.routing_state == 1  # still QUEUED, as a callback
+    await core.set_presence("alice", eng.AVAILABLE)
+    res = next(iter(core.reservations.values()))
+    await core.accept("alice", res.id)
+    for _ in range(50):
+        placed = [r for r in fake.requests if r[1].endswith("/Calls.json")]
+        if placed:
+            break
+        await asyncio.sleep(0.1)
+    assert placed and placed[0][2]["To"] == CALLER and placed[0][2]["From"] == OURS
+    assert "<Client>alice</Client>" in placed[0][2]["Twiml"]
+
+
+async def test_hang_up_while_queued_abandons_with_the_measured_wait(bus: Bus, stack: tuple[FakeTwilio, str, RouterCore]) -> None:
+    fake, url, _ = stack
+    await call_and_queue(fake, url, "CA901")
+    started = time.monotonic()
+    await asyncio.sleep(1.2)
+    await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": "CA901", "QueueResult": "hangup", "QueueTime": "1"})
+    for _ in range(50):
+        abandoned = await events(bus, "conversation_abandoned")
+        if abandoned:
+            break
+    wait = abandoned[0].conversation_abandoned.wait_duration.ToNanoseconds() / 1e9
+    assert 1.0 <= wait <= time.monotonic() - started + 0.5
+    assert abandoned[0].conversation_abandoned.reason == "hangup"

@@ -80,7 +80,7 @@ async def main() -> None:
             await kpi.conversations.insert_many(conv_docs[lo:lo + 5000], ordered=False)
         query = KpiQuery(kpi, {"support": (0.8, 20.0), "sales": (0.8, 30.0)})
         start = time.perf_counter()
-        rows, total = await query.rows(now - 86400, now + 1, "queue")
+        _rows, total = await query.rows(now - 86400, now + 1, "queue")
         elapsed = time.perf_counter() - start
         print(f"KPI query over {args.kpi_conversations:,} conversations grouped by queue: {elapsed:.2f} s "
               f"(SL {total.service_level_b:.1%}, ASA {total.asa:.1f}s, FCR {total.fcr:.1%})")

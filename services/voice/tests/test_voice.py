@@ -90,7 +90,7 @@ async def test_ivr_choice_becomes_routing_hints_and_enqueues(voice: Harness) -> 
     assert "press 1" in doc and 'input="dtmf speech"' in doc
     status, doc = await voice.post("/gather", CallSid="CA100", Digits="9", From=CALLER, To=OURS)
     assert "Enqueue" in verbs(doc)
-    status, again = await voice.post("/gather", CallSid="CA100", Digits="9", From=CALLER, To=OURS)  # Twilio retry
+    status, _again = await voice.post("/gather", CallSid="CA100", Digits="9", From=CALLER, To=OURS)  # Twilio retry
     msgs = await inbound(voice.bus)
     events = [m.voice.event for m in msgs]
     assert events == [messaging_pb2.CALL_EVENT_TYPE_RINGING, messaging_pb2.CALL_EVENT_TYPE_IVR_CHOICE,

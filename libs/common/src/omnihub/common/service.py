@@ -17,7 +17,6 @@ from omnihub.common.config import ServiceSettings
 from omnihub.common.health import Readiness
 from omnihub.common.logging import configure_logging, get_logger
 
-
 SHUTDOWN_GRACE_SECONDS = 4.0
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import random
 import time
+from typing import Any
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -26,7 +27,7 @@ def events(n: int, seed: int = 1) -> list[event_pb2.Event]:
         cid = f"c{i}"
         base = t0 + i * (86400 / (n / 4))
         wait = rng.expovariate(1 / 15)
-        kinds = [
+        kinds: list[tuple[float, dict[str, Any]]] = [
             (0, dict(conversation_queued=event_pb2.ConversationQueued(queue="support"))),
             (wait, dict(conversation_assigned=event_pb2.ConversationAssigned(agent_id=f"a{i % 50}", queue="support", first_answer=True))),
             (wait + 200, dict(conversation_resolved=event_pb2.ConversationResolved(agent_id=f"a{i % 50}", resolved=rng.random() < .8))),

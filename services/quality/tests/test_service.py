@@ -141,6 +141,10 @@ async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo
         staff = await (await http.get(f"http://127.0.0.1:{port}/api/staffing",
                                       params={"arrivals": "100", "aht": "180", "target": "0.8/20", "shrinkage": "0.3"})).json()
         assert staff["agents"] == 14 and staff["scheduled_agents"] == 20
+        plan = await (await http.get(f"http://127.0.0.1:{port}/api/staffing/plan",
+                                     params={"queue": "support", "day": str(T0), "interval": "1h", "shrinkage": "0.3"})).json()
+        assert sum(i.get("arrivals", 0) for i in plan["intervals"]) == 3  # short abandons are not offered
+        assert all(i["recommendation"]["agents"] >= 1 for i in plan["intervals"] if i.get("arrivals"))
         page = await http.get(f"http://127.0.0.1:{port}/kpis")
         assert "<svg" in await page.text()
     await runner.cleanup()

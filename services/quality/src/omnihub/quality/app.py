@@ -23,7 +23,7 @@ from omnihub.quality.ingest import Ingestor
 from omnihub.quality.qa import QaError, QaService
 from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
-from omnihub.quality.servicer import QualityServicer, staffing
+from omnihub.quality.servicer import QualityServicer, plan, staffing
 from omnihub.quality.store import QualityStore
 
 INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
@@ -156,6 +156,24 @@ async def staffing_api(request: web.Request) -> web.Response:
                                            always_print_fields_with_no_presence=True))
 
 
+async def staffing_plan(request: web.Request) -> web.Response:
+    """GET /api/staffing/plan?queue=&day=&interval=30m&shrinkage=0.3: agents per interval from observed traffic."""
+    q = request.query
+    now = time.time()
+    day = parse_time(q.get("day"), now)
+    try:
+        shrinkage = float(q.get("shrinkage", 0))
+        if not 0 <= shrinkage < 1:
+            raise ValueError
+    except ValueError:
+        raise web.HTTPBadRequest(text="shrinkage must be in [0, 1)") from None
+    result = await plan(request.app[QUERY_KEY], q.get("queue", ""), day - day % 86400,
+                        INTERVALS.get(q.get("interval", "30m"), 1800), shrinkage)
+    from google.protobuf.json_format import MessageToDict
+
+    return web.json_response(MessageToDict(result, preserving_proto_field_name=True))
+
+
 async def chart(request: web.Request) -> web.Response:
     """GET /kpis: service level and AHT by interval today, as an inline SVG chart."""
     now = time.time()
@@ -197,6 +215,7 @@ def build_app(query: KpiQuery, qa: QaService | None = None) -> web.Application:
     app.router.add_post("/api/qa/calibration", calibration)
     app.router.add_get("/api/kpis", kpis)
     app.router.add_get("/api/staffing", staffing_api)
+    app.router.add_get("/api/staffing/plan", staffing_plan)
     app.router.add_get("/kpis", chart)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.quality import erlang
@@ -45,6 +46,25 @@ def staffing(req: quality_pb2.StaffingRequest) -> quality_pb2.StaffingResponse:
         abandonment=pred.abandonment, model=pred.model)
 
 
+async def plan(query: KpiQuery, queue: str, day_start: float, interval: int, shrinkage: float,
+               ) -> quality_pb2.StaffingPlanResponse:
+    """Agents per interval of a day from the arrivals and AHT observed then, at the queue's SL target."""
+    target, threshold = query.targets.get(queue, (0.8, 20.0))
+    rows, total = await query.rows(day_start, day_start + 86400, "interval", interval, queue=queue)
+    default_aht = total.aht or 180.0
+    out = quality_pb2.StaffingPlanResponse()
+    for row in rows:
+        req = quality_pb2.StaffingRequest(arrivals=float(row.offered), interval_seconds=interval,
+                                          aht_seconds=row.aht or default_aht, target_fraction=target,
+                                          target_seconds=threshold, shrinkage=shrinkage)
+        start = timestamp_pb2.Timestamp()
+        start.FromJsonString(row.key)
+        out.intervals.append(quality_pb2.StaffingInterval(
+            start_time=start, arrivals=row.offered, aht_seconds=req.aht_seconds,
+            recommendation=staffing(req) if row.offered else quality_pb2.StaffingResponse(model="erlang_c")))
+    return out
+
+
 class QualityServicer(quality_pb2_grpc.QualityServicer):
     """KPIs and staffing over gRPC."""
 
@@ -68,8 +88,10 @@ class QualityServicer(quality_pb2_grpc.QualityServicer):
     async def _unimplemented(self, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "QA evaluations are served over HTTP in this version")
 
-    async def PlanStaffing(self, request: Any, context: Any) -> Any:
-        return await self._unimplemented(context)
+    async def PlanStaffing(self, request: quality_pb2.StaffingPlanRequest, context: Any) -> quality_pb2.StaffingPlanResponse:
+        day = request.day.ToNanoseconds() / 1e9
+        return await plan(self.query, request.queue, day - day % 86400, request.interval_seconds or 1800,
+                          request.shrinkage)
 
     async def SubmitEvaluation(self, request: Any, context: Any) -> Any:
         return await self._unimplemented(context)

@@ -12,6 +12,10 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_id, now_timestamp
 from tests.e2e.hub import PASSWORDS, Hub, new_hub
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -110,6 +114,22 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     h.start("inbox")
     await expect(page.locator(".msg.incoming .body").filter(has_text="Are you still there?")).to_be_visible(timeout=20_000)
     assert await page.locator(".msg.incoming .body").filter(has_text="Are you still there?").count() == 1
+
+    # 4b. The same person emailed before: the agent merges the two records into one history.
+    email = messaging_pb2.InboundMessage(
+        id=new_id("msg"), channel=contact_pb2.CHANNEL_EMAIL, thread_key="<root@mail.example.com>",
+        identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.com"),
+        receive_time=now_timestamp(), provider_message_id="<root@mail.example.com>",
+        email=messaging_pb2.EmailPayload(subject="Order 1234", text="I also wrote by email"))
+    bus = await Bus.connect(h.nats_url, name="e2e")
+    await bus.publish(subjects.inbound(email.channel), email, msg_id="email:<root@mail.example.com>")
+    await bus.close()
+    await asyncio.sleep(1.0)
+    await page.select_option("#merge-channel", "email")
+    await page.fill("#merge-identity", "li@example.com")
+    await page.click("#merge")
+    await expect(page.locator("#customer .identity")).to_have_count(2, timeout=10_000)
+    await expect(page.locator(".msg.history .body").filter(has_text="I also wrote by email")).to_be_visible(timeout=10_000)
 
     # 5. Wrap up; the agent's own KPIs and the supervisor's wallboard show it.
     await page.fill("#disposition", "order_status")

@@ -151,3 +151,25 @@ async def test_automated_email_opens_nothing(harness: RouterHarness) -> None:
     await publish(harness.bus, msg)
     await asyncio.sleep(0.7)
     assert not harness.core.records
+
+
+async def test_merge_customers_moves_identities_and_history(harness: RouterHarness) -> None:
+    await publish(harness.bus, inbound("+8613800000001", channel=contact_pb2.CHANNEL_SMS))
+    email = inbound("li@example.com", channel=contact_pb2.CHANNEL_EMAIL)
+    await publish(harness.bus, email)
+    await asyncio.sleep(0.6)
+    convs = {c.channel: c for c in (await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations}
+    keep, gone = convs[contact_pb2.CHANNEL_SMS].customer_id, convs[contact_pb2.CHANNEL_EMAIL].customer_id
+    assert keep != gone
+    merged = await harness.stub.MergeCustomers(routing_pb2.MergeCustomersRequest(
+        agent_id="alice", customer_id=keep,
+        merged_identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.com")))
+    assert {i.source_id for i in merged.identities} == {"+8613800000001", "li@example.com"}
+    after = (await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations
+    assert {c.customer_id for c in after} == {keep}
+    evt = await events(harness.bus, "customer_merged", 1)
+    assert evt[0].customer_merged.merged_customer_id == gone
+    await publish(harness.bus, inbound("li@example.com", "again", channel=contact_pb2.CHANNEL_EMAIL, thread="new-thread"))
+    await asyncio.sleep(0.5)
+    newest = (await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations
+    assert {c.customer_id for c in newest} == {keep}

@@ -13,6 +13,7 @@ import aiohttp
 import grpc
 from aiohttp import web
 
+from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
@@ -234,6 +235,26 @@ class Inbox:
         resp = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
         return web.json_response([to_dict(a) for a in resp.agents])
 
+    async def customer(self, request: web.Request) -> web.Response:
+        """GET /api/customers/{id}: the customer and every identity resolved to them."""
+        cust = await self._rpc(self.router.GetCustomer(routing_pb2.GetCustomerRequest(customer_id=request.match_info["id"])))
+        return web.json_response(to_dict(cust))
+
+    async def merge(self, request: web.Request) -> web.Response:
+        """POST /api/customers/{id}/merge {channel, source_id} or {customer_id}: fold another record into this one."""
+        s: Session = request["session"]
+        body = await _json(request)
+        req = routing_pb2.MergeCustomersRequest(agent_id=s.user, customer_id=request.match_info["id"],
+                                                merged_customer_id=str(body.get("customer_id", "")))
+        if body.get("source_id"):
+            channel = "CHANNEL_" + str(body.get("channel", "")).upper()
+            if channel not in contact_pb2.Channel.DESCRIPTOR.values_by_name:
+                raise web.HTTPBadRequest(text="unknown channel")
+            req.merged_identity.CopyFrom(contact_pb2.Identity(channel=contact_pb2.Channel.Value(channel),
+                                                              source_id=str(body["source_id"])[:320]))
+        cust = await self._rpc(self.router.MergeCustomers(req))
+        return web.json_response(to_dict(cust))
+
     # ---- knowledge base -----------------------------------------------------------------
     async def kb(self, request: web.Request) -> web.Response:
         """GET /api/kb?q=: canned responses and answers."""
@@ -385,6 +406,8 @@ class Inbox:
         r.add_post("/api/conversations/{id}/wrapup", self.wrap_up)
         r.add_post("/api/conversations/{id}/transfer", self.transfer)
         r.add_get("/api/agents", self.agents)
+        r.add_get("/api/customers/{id}", self.customer)
+        r.add_post("/api/customers/{id}/merge", self.merge)
         r.add_get("/api/kb", self.kb)
         r.add_post("/api/supervisor/kb", self.kb_save)
         r.add_get("/api/kpis/me", self.my_kpis)

@@ -115,6 +115,9 @@ class Hub:
                 error = evt.message_failed.error_message if kind == "message_failed" else ""
                 await self.store.set_status(payload.message_id, STATUS[kind], error)
                 await self._fan_out(cid, {"type": "status", "data": {"id": payload.message_id, "status": STATUS[kind], "error": error}})
+            elif kind == "customer_merged":
+                m = evt.customer_merged
+                await self.store.merge_customer(m.merged_customer_id, m.customer_id)
             elif kind.startswith("conversation_") or kind == "agent_state_changed":
                 await self._fan_out(cid, {"type": "event", "data": {"kind": kind, "conversation_id": cid,
                                                                      "queue": evt.queue}})

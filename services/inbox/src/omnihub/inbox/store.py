@@ -48,6 +48,10 @@ class InboxStore:
         """Every message of a customer across channels, oldest first."""
         return await self.messages.find({"customer_id": customer_id}).sort("time", 1).to_list(limit)
 
+    async def merge_customer(self, merged: str, keep: str) -> None:
+        """Move a merged customer's history to the surviving record."""
+        await self.messages.update_many({"customer_id": merged}, {"$set": {"customer_id": keep}})
+
     async def search_kb(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Canned answers whose title or body contains the query (case-insensitive)."""
         pattern = {"$regex": re.escape(query), "$options": "i"}

@@ -870,6 +870,51 @@ class RouterCore:
                 del self.records[cid]
                 self.store.delete(f"c.{cid}")
 
+    # ---- customers ----------------------------------------------------------------------
+    def customer_proto(self, customer_id: str) -> contact_pb2.Customer:
+        """A customer with every identity resolved to it."""
+        data = self.customers.get(customer_id)
+        if data is None:
+            raise RouterError("NOT_FOUND", f"unknown customer {customer_id!r}")
+        identities = []
+        for ident, cid in self.identities.items():
+            if cid == customer_id:
+                token, _, source = ident.partition(":")
+                identities.append(contact_pb2.Identity(channel=subjects.channel_from_token(token),  # type: ignore[arg-type]
+                                                       source_id=source))
+        return contact_pb2.Customer(id=customer_id, display_name=data.get("display_name", ""),
+                                    identities=identities, merged_into=data.get("merged_into", ""))
+
+    async def merge_customers(self, agent_id: str, keep: str, merged: str, identity: contact_pb2.Identity | None,
+                              ) -> contact_pb2.Customer:
+        """Fold one customer record into another: identities, conversations and history follow."""
+        async with self.lock:
+            if not merged and identity is not None and identity.source_id:
+                merged = self.identities.get(f"{subjects.channel_token(identity.channel)}:{identity.source_id}", "")
+            if keep not in self.customers or merged not in self.customers:
+                raise RouterError("NOT_FOUND", "both customers must exist")
+            if keep == merged:
+                raise RouterError("INVALID_ARGUMENT", "a customer cannot be merged into itself")
+            for ident, cid in list(self.identities.items()):
+                if cid == merged:
+                    self.identities[ident] = keep
+                    self.store.put(f"i.{ident}", {"identity": ident, "customer_id": keep})
+            for rec in self.records.values():
+                if rec.conv.customer_id == merged:
+                    rec.conv.customer_id = keep
+                    self._save(rec)
+            gone = self.customers[merged]
+            gone["merged_into"] = keep
+            self.store.put(f"u.{merged}", gone)
+            survivor = self.customers[keep]
+            if gone.get("last_close", 0.0) > survivor.get("last_close", 0.0):
+                survivor["last_agent"], survivor["last_close"] = gone.get("last_agent", ""), gone["last_close"]
+                self.store.put(f"u.{keep}", survivor)
+            self._events.append(new_event("router", customer_id=keep, customer_merged=event_pb2.CustomerMerged(
+                customer_id=keep, merged_customer_id=merged, agent_id=agent_id)))
+            await self.flush()
+            return self.customer_proto(keep)
+
     # ---- queries ------------------------------------------------------------------------
     def queue_stats(self, request: routing_pb2.GetQueueStatsRequest) -> routing_pb2.GetQueueStatsResponse:
         """Live statistics per queue, and the position of one conversation when asked."""

@@ -144,10 +144,23 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
             raise AssertionError("unreachable")
         return rec.conv
 
+    async def MergeCustomers(self, request: routing_pb2.MergeCustomersRequest, context: Any) -> Any:
+        await self._guard(context)
+        identity = request.merged_identity if request.HasField("merged_identity") else None
+        return await _call(context, lambda: self.core.merge_customers(
+            request.agent_id, request.customer_id, request.merged_customer_id, identity))
+
+    async def GetCustomer(self, request: routing_pb2.GetCustomerRequest, context: Any) -> Any:
+        return await _call(context, lambda: _customer(self.core, request.customer_id))
+
     async def ExplainRouting(self, request: routing_pb2.ExplainRoutingRequest, context: Any,
                              ) -> routing_pb2.ExplainRoutingResponse:
         decisions = await _call(context, lambda: _async(self.core.explain(request.conversation_id)))
         return routing_pb2.ExplainRoutingResponse(decisions=decisions)
+
+
+async def _customer(core: RouterCore, customer_id: str) -> Any:
+    return core.customer_proto(customer_id)
 
 
 async def _async(value: T) -> T:

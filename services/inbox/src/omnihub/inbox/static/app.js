@@ -227,12 +227,27 @@ async function openConversation(id) {
   $("subject").hidden = c.channel !== "CHANNEL_EMAIL";
   $("composer").dataset.channel = c.channel;
   updateCounter();
-  const dl = $("customer");
-  dl.replaceChildren(el("dt", { text: t("identity") }), el("dd", { text: c.identity?.source_id || "" }),
-    el("dt", { text: t("channel") }), el("dd", { text: ICONS[c.channel] || c.channel }),
-    el("dt", { text: t("queue") }), el("dd", { text: c.queue || "" }));
+  state.customer = c.customer_id;
+  renderCustomer(c);
   loadTransferTargets();
 }
+
+async function renderCustomer(c) {
+  const dl = $("customer");
+  const cust = await api(`/api/customers/${encodeURIComponent(c.customer_id)}`).catch(() => ({ identities: [c.identity] }));
+  dl.replaceChildren(el("dt", { text: t("queue") }), el("dd", { text: c.queue || "" }), el("dt", { text: t("identity") }));
+  for (const i of cust.identities || []) dl.append(el("dd", { class: "identity", text: `${ICONS[i.channel] || i.channel}: ${i.source_id}` }));
+}
+
+$("merge").addEventListener("click", async () => {
+  const source = $("merge-identity").value.trim();
+  if (!source || !state.customer) return;
+  try {
+    await api(`/api/customers/${encodeURIComponent(state.customer)}/merge`, { method: "POST", body: { channel: $("merge-channel").value, source_id: source } });
+    $("merge-identity").value = "";
+    setTimeout(() => openConversation(state.current), 500);
+  } catch (err) { toast(err.message); }
+});
 
 function appendMessage(m) {
   const li = el("li", { class: `msg ${m.direction}${m.private ? " private" : ""}`, "data-msg": m._id || m.id });

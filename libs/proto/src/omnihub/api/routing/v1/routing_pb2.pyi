@@ -1340,6 +1340,64 @@ class RoutingDecision(_message.Message):
 Global___RoutingDecision: _TypeAlias = RoutingDecision  # noqa: Y015
 
 @_typing.final
+class MergeCustomersRequest(_message.Message):
+    """Merge two customer records into one history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    MERGED_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    MERGED_IDENTITY_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Agent asking for the merge."""
+    customer_id: _builtins.str
+    """The customer that survives."""
+    merged_customer_id: _builtins.str
+    """The customer merged into it (give this or merged_identity)."""
+    @_builtins.property
+    def merged_identity(self) -> _contact_pb2.Identity:
+        """Or the identity of the customer to merge, e.g. {CHANNEL_EMAIL, "li@example.com"}."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        merged_customer_id: _builtins.str = ...,
+        merged_identity: _contact_pb2.Identity | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["merged_identity", b"merged_identity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "customer_id", b"customer_id", "merged_customer_id", b"merged_customer_id", "merged_identity", b"merged_identity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeCustomersRequest: _TypeAlias = MergeCustomersRequest  # noqa: Y015
+
+@_typing.final
+class GetCustomerRequest(_message.Message):
+    """A customer and every identity resolved to it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Customer id."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerRequest: _TypeAlias = GetCustomerRequest  # noqa: Y015
+
+@_typing.final
 class Ack(_message.Message):
     """Empty response for commands."""
 

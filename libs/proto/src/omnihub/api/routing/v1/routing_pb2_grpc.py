@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from omnihub.api.contact.v1 import contact_pb2 as omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2
 from omnihub.api.routing.v1 import routing_pb2 as omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -104,6 +105,16 @@ class RouterStub:
                 '/omnihub.api.routing.v1.Router/ExplainRouting',
                 request_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingRequest.SerializeToString,
                 response_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingResponse.FromString,
+                _registered_method=True)
+        self.MergeCustomers = channel.unary_unary(
+                '/omnihub.api.routing.v1.Router/MergeCustomers',
+                request_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.MergeCustomersRequest.SerializeToString,
+                response_deserializer=omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2.Customer.FromString,
+                _registered_method=True)
+        self.GetCustomer = channel.unary_unary(
+                '/omnihub.api.routing.v1.Router/GetCustomer',
+                request_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.GetCustomerRequest.SerializeToString,
+                response_deserializer=omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2.Customer.FromString,
                 _registered_method=True)
 
 
@@ -209,6 +220,20 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeCustomers(self, request, context):
+        """Merge two customer records; identities and conversations move to the surviving one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCustomer(self, request, context):
+        """A customer with its identities.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +306,16 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ExplainRouting,
                     request_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingRequest.FromString,
                     response_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingResponse.SerializeToString,
+            ),
+            'MergeCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeCustomers,
+                    request_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.MergeCustomersRequest.FromString,
+                    response_serializer=omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2.Customer.SerializeToString,
+            ),
+            'GetCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomer,
+                    request_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.GetCustomerRequest.FromString,
+                    response_serializer=omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2.Customer.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -662,6 +697,60 @@ class Router:
             '/omnihub.api.routing.v1.Router/ExplainRouting',
             omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingRequest.SerializeToString,
             omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnihub.api.routing.v1.Router/MergeCustomers',
+            omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.MergeCustomersRequest.SerializeToString,
+            omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnihub.api.routing.v1.Router/GetCustomer',
+            omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.GetCustomerRequest.SerializeToString,
+            omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2.Customer.FromString,
             options,
             channel_credentials,
             insecure,

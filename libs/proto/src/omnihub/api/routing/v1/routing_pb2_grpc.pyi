@@ -5,6 +5,7 @@ Conversations, agents, queues and the Router (ACD) API."""
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from omnihub.api.contact.v1 import contact_pb2 as _contact_pb2
 from omnihub.api.routing.v1 import routing_pb2 as _routing_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -61,6 +62,10 @@ class RouterStub:
     """One conversation."""
     ExplainRouting: _grpc.UnaryUnaryMultiCallable[_routing_pb2.ExplainRoutingRequest, _routing_pb2.ExplainRoutingResponse]
     """The routing decisions behind a conversation."""
+    MergeCustomers: _grpc.UnaryUnaryMultiCallable[_routing_pb2.MergeCustomersRequest, _contact_pb2.Customer]
+    """Merge two customer records; identities and conversations move to the surviving one."""
+    GetCustomer: _grpc.UnaryUnaryMultiCallable[_routing_pb2.GetCustomerRequest, _contact_pb2.Customer]
+    """A customer with its identities."""
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -95,6 +100,10 @@ class RouterAsyncStub(RouterStub):
     """One conversation."""
     ExplainRouting: _aio.UnaryUnaryMultiCallable[_routing_pb2.ExplainRoutingRequest, _routing_pb2.ExplainRoutingResponse]  # type: ignore[assignment]
     """The routing decisions behind a conversation."""
+    MergeCustomers: _aio.UnaryUnaryMultiCallable[_routing_pb2.MergeCustomersRequest, _contact_pb2.Customer]  # type: ignore[assignment]
+    """Merge two customer records; identities and conversations move to the surviving one."""
+    GetCustomer: _aio.UnaryUnaryMultiCallable[_routing_pb2.GetCustomerRequest, _contact_pb2.Customer]  # type: ignore[assignment]
+    """A customer with its identities."""
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     """The ACD: agents, offers and queue statistics."""
@@ -210,5 +219,21 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_routing_pb2.ExplainRoutingResponse, _abc.Awaitable[_routing_pb2.ExplainRoutingResponse]]:
         """The routing decisions behind a conversation."""
+
+    @_abc_1.abstractmethod
+    def MergeCustomers(
+        self,
+        request: _routing_pb2.MergeCustomersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_pb2.Customer, _abc.Awaitable[_contact_pb2.Customer]]:
+        """Merge two customer records; identities and conversations move to the surviving one."""
+
+    @_abc_1.abstractmethod
+    def GetCustomer(
+        self,
+        request: _routing_pb2.GetCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_pb2.Customer, _abc.Awaitable[_contact_pb2.Customer]]:
+        """A customer with its identities."""
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

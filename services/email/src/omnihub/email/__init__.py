@@ -1,0 +1,1 @@
+"""omnihub email channel."""

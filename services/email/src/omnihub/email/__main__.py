@@ -1,0 +1,5 @@
+"""Entry point: python -m omnihub.email."""
+
+from omnihub.email.app import run
+
+run()

@@ -1,0 +1,94 @@
+"""The SMTP server side: accept mail for our addresses only, within limits; publish it; never lose it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.common.logging import get_logger
+from omnihub.email.config import EmailConfig
+from omnihub.email.parsing import parse
+from omnihub.email.store import MailStore
+
+log = get_logger("omnihub.email")
+EMAIL = contact_pb2.CHANNEL_EMAIL
+
+
+class InboundHandler:
+    """aiosmtpd handler: RCPT checks recipients, DATA stores, parses and publishes."""
+
+    def __init__(self, bus: Bus, store: MailStore, config: EmailConfig, max_recipients: int = 20,
+                 max_attachment: int = 5 * 1024 * 1024) -> None:
+        self.bus = bus
+        self.store = store
+        self.config = config
+        self.max_recipients = max_recipients
+        self.max_attachment = max_attachment
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        """550 for addresses we do not serve (we never relay); 452 past the recipient cap."""
+        if self.config.mailbox(address) is None:
+            return f"550 5.1.1 <{address}>: mailbox unavailable here; this server does not relay"
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Store the raw mail, then publish it; unreadable mail is still kept and dead-lettered."""
+        content = envelope.original_content or envelope.content or b""
+        raw = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else bytes(content)
+        rcpt = envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else ""
+        try:
+            mail = parse(raw, self.max_attachment)
+        except Exception as exc:  # nothing a customer sent is lost: keep it raw and dead-letter it
+            raw_id = await self.store.put_file("unparsed.eml", raw, "message/rfc822", rcpt=rcpt)
+            await self.bus.js.publish(subjects.deadletter(subjects.STREAM_CONTACTS_IN), raw[:1024 * 1024], headers={
+                subjects.HEADER_DLQ_REASON: f"unparseable mail: {exc!r}"[:500],
+                subjects.HEADER_DLQ_SUBJECT: subjects.inbound(EMAIL), subjects.HEADER_DLQ_STREAM: subjects.STREAM_CONTACTS_IN,
+                "Omnihub-Raw-File": raw_id})
+            log.warning("email.unparseable", rcpt=rcpt, error=repr(exc), raw_file=raw_id)
+            return "250 OK: queued"
+        envelope_sender = (envelope.mail_from or "").strip("<>").lower()
+        if not mail.automated and (not envelope_sender or envelope_sender.split("@")[0] in ("mailer-daemon", "postmaster")):
+            mail.automated, mail.automated_reason = True, f"envelope sender <{envelope_sender}>"
+        message_id = mail.message_id or f"{new_id('gen')}@omnihub"
+        mailbox = self.config.mailbox(rcpt)
+        fresh = await self.store.record({"_id": message_id, "thread": mail.thread_root or message_id, "direction": "in",
+                                         "from": mail.from_address, "to": rcpt, "subject": mail.subject,
+                                         "automated": mail.automated_reason})
+        if mail.automated:
+            log.info("email.automated", message_id=message_id, reason=mail.automated_reason)
+            return "250 OK: noted"  # auto-replies and bounces never open a conversation or get a reply
+        raw_id = await self.store.put_file(f"{message_id}.eml", raw, "message/rfc822") if fresh else ""
+        attachments = []
+        for a in mail.attachments:
+            file_id = await self.store.put_file(a.file_name, a.data, a.content_type, message_id=message_id)
+            attachments.append(contact_pb2.Attachment(file_name=a.file_name, content_type=a.content_type,
+                                                      size_bytes=len(a.data), uri=f"gridfs://{file_id}"))
+        headers = dict(mail.headers)
+        if raw_id:
+            headers["X-Omnihub-Raw"] = f"gridfs://{raw_id}"
+        msg = messaging_pb2.InboundMessage(
+            id=new_id("msg"), channel=EMAIL, identity=contact_pb2.Identity(channel=EMAIL, source_id=mail.from_address),
+            thread_key=mail.thread_root or message_id, receive_time=now_timestamp(), provider_message_id=message_id,
+            display_name=mail.from_name, recipient=rcpt,
+            routing_hints=messaging_pb2.RoutingHints(queue=mailbox.queue if mailbox else "", entry_point=f"email:{rcpt}"),
+            email=messaging_pb2.EmailPayload(subject=mail.subject, text=mail.text, sanitized_html=mail.sanitized_html,
+                                             headers=headers, attachments=attachments, message_id=message_id,
+                                             to_address=rcpt))
+        await self.bus.publish(subjects.inbound(EMAIL), msg, msg_id=f"email:{message_id}")
+        log.info("email.inbound", message_id=message_id, duplicate=not fresh, rcpt=rcpt)
+        return "250 OK: queued"
+
+
+def smtp_factory(handler: InboundHandler, hostname: str, max_size: int, tls_context: Any = None) -> SMTP:
+    """An SMTP protocol instance announcing SIZE, answering 552 above it, STARTTLS when configured."""
+    return SMTP(handler, hostname=hostname, data_size_limit=max_size, enable_SMTPUTF8=True, decode_data=False,
+                tls_context=tls_context, require_starttls=False, ident="omnihub ESMTP")

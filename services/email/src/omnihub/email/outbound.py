@@ -1,0 +1,102 @@
+"""Replies out through aiosmtplib: multipart text + HTML, threaded, signed by agent and queue."""
+
+from __future__ import annotations
+
+import html
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+
+import aiosmtplib
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common.bus import Bus, Delivery, Retry, new_event
+from omnihub.common.logging import get_logger
+from omnihub.email.config import EmailConfig, EmailSettings
+from omnihub.email.store import MailStore
+
+log = get_logger("omnihub.email")
+EMAIL = contact_pb2.CHANNEL_EMAIL
+SURVEY_TEXT = ("How satisfied were you with our help? Reply to this email with a number from 1 (poor) "
+               "to 5 (excellent).")
+
+
+class Sender:
+    """Consumes contacts.outbound.email."""
+
+    def __init__(self, bus: Bus, store: MailStore, config: EmailConfig, settings: EmailSettings) -> None:
+        self.bus = bus
+        self.store = store
+        self.config = config
+        self.settings = settings
+
+    async def build(self, out: messaging_pb2.OutboundMessage) -> EmailMessage:
+        """The MIME message: threading headers from the thread's latest mail, signature, escaped HTML."""
+        latest = await self.store.latest_in_thread(out.thread_key) if out.thread_key else None
+        mailbox_address = (latest or {}).get("to") or self.config.default_from
+        if latest and latest.get("direction") == "out":
+            mailbox_address = latest.get("from", mailbox_address)
+        mailbox = self.config.mailbox(mailbox_address)
+        team = (mailbox.display_name if mailbox else "") or "Support"
+        sender_name = f"{out.agent_display_name} ({team})" if out.agent_display_name else team
+        body = out.text or (SURVEY_TEXT if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY else "")
+        signature = out.signature or (mailbox.signature if mailbox else "")
+        footer = "\n".join(x for x in (out.agent_display_name, signature) if x)
+        text = f"{body}\n\n-- \n{footer}" if footer else body
+        msg = EmailMessage()
+        msg["From"] = formataddr((sender_name, mailbox_address))
+        msg["To"] = out.identity.source_id
+        subject = out.subject or (latest or {}).get("subject", "") or "Your request"
+        msg["Subject"] = subject if subject.lower().startswith("re:") or not latest else f"Re: {subject}"
+        msg["Date"] = formatdate(localtime=False)
+        domain = mailbox_address.rpartition("@")[2] or self.settings.email_hostname
+        msg["Message-ID"] = make_msgid(idstring=out.id, domain=domain)
+        parent = out.in_reply_to or ((latest or {}).get("_id", "") if latest else "")
+        if parent:
+            refs = [f"<{r}>" for r in out.references]
+            if not refs and out.thread_key:
+                refs = [f"<{out.thread_key}>"]
+            if f"<{parent}>" not in refs:
+                refs.append(f"<{parent}>")
+            msg["In-Reply-To"] = f"<{parent}>"
+            msg["References"] = " ".join(refs)
+        msg["Auto-Submitted"] = "auto-generated" if out.kind in (messaging_pb2.OUTBOUND_KIND_AUTO_REPLY,
+                                                                  messaging_pb2.OUTBOUND_KIND_SURVEY) else "no"
+        msg.set_content(text)
+        paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in body.split("\n\n"))
+        foot = f'<p style="color:#666">-- <br>{html.escape(footer).replace(chr(10), "<br>")}</p>' if footer else ""
+        msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{foot}</body></html>", subtype="html")
+        return msg
+
+    async def deliver(self, d: Delivery[messaging_pb2.OutboundMessage]) -> None:
+        """Send; 4xx and connection errors retry with backoff, 5xx is a permanent failure event."""
+        out = d.message
+        msg = await self.build(out)
+        s = self.settings
+        try:
+            await aiosmtplib.send(msg, hostname=s.email_relay_host, port=s.email_relay_port,
+                                  start_tls=s.email_relay_starttls, use_tls=s.email_relay_tls,
+                                  username=s.email_relay_username or None,
+                                  password=s.email_relay_password.get_secret_value() or None, timeout=30)
+        except aiosmtplib.SMTPResponseException as exc:
+            if 400 <= exc.code < 500:
+                raise Retry(f"SMTP {exc.code} {exc.message}", delay=min(300.0, 5.0 * 2 ** (d.num_delivered - 1))) from exc
+            await self._event(out, message_failed=event_pb2.MessageFailed(
+                message_id=out.id, error_code=str(exc.code), error_message=exc.message, permanent=True))
+            log.warning("email.failed", id=out.id, code=exc.code, reply=exc.message)
+            return
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise Retry(f"relay unreachable: {exc!r}", delay=min(300.0, 5.0 * 2 ** (d.num_delivered - 1))) from exc
+        message_id = str(msg["Message-ID"]).strip("<>")
+        await self.store.record({"_id": message_id, "thread": out.thread_key or message_id, "direction": "out",
+                                 "from": str(msg["From"]).rpartition("<")[2].rstrip(">"), "to": out.identity.source_id,
+                                 "subject": str(msg["Subject"])})
+        await self._event(out, message_sent=event_pb2.MessageSent(message_id=out.id, provider_message_id=message_id))
+        log.info("email.sent", id=out.id, message_id=message_id)
+
+    async def _event(self, out: messaging_pb2.OutboundMessage, **kind: object) -> None:
+        evt = new_event("email", conversation_id=out.conversation_id, channel=EMAIL, identity=out.identity,
+                        thread_key=out.thread_key, **kind)
+        evt.id = f"evt_{next(iter(kind))}_{out.id}"
+        await self.bus.publish_event(evt)

@@ -1,0 +1,216 @@
+"""The email channel over real SMTP on loopback, real NATS and SecantusDB."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import smtplib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, new_id
+from omnihub.email.config import EmailConfig, EmailSettings, Mailbox
+from omnihub.email.inbound import InboundHandler, smtp_factory
+from omnihub.email.outbound import Sender
+from omnihub.email.store import MailStore
+from omnihub.testkit.ports import free_port
+
+CONFIG = EmailConfig(addresses={"support@example.com": Mailbox(queue="support", signature="Support team"),
+                                "sales@example.com": Mailbox(queue="sales")}, default_from="support@example.com")
+MAX = 10 * 1024 * 1024
+
+
+@dataclass
+class Harness:
+    bus: Bus
+    store: MailStore
+    port: int
+
+    def send(self, msg: Any, rcpt: str = "support@example.com", sender: str = "li@example.cn") -> dict[str, Any]:
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as smtp:
+            smtp.ehlo()
+            return smtp.sendmail(sender, [rcpt], msg.as_bytes() if hasattr(msg, "as_bytes") else msg)
+
+
+@pytest.fixture
+async def email_in(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[Harness]:
+    store = MailStore(mongo_url, mongo_db)
+    await store.setup()
+    handler = InboundHandler(bus, store, CONFIG)
+    port = free_port()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: smtp_factory(handler, "omnihub.test", MAX), host="127.0.0.1", port=port)
+    yield Harness(bus, store, port)
+    server.close()
+    await store.close()
+
+
+async def published(bus: Bus) -> list[messaging_pb2.InboundMessage]:
+    sub = await bus.js.subscribe("contacts.inbound.email", ordered_consumer=True)
+    out = []
+    with contextlib.suppress(Exception):
+        while True:
+            out.append(messaging_pb2.InboundMessage.FromString((await sub.next_msg(timeout=0.5)).data))
+    await sub.unsubscribe()
+    return out
+
+
+def mail(body: str, charset: str = "utf-8", subject: str = "Hello", msgid: str = "<m1@example.cn>", **headers: str) -> MIMEText:
+    m = MIMEText(body, "plain", charset)
+    m["Subject"] = Header(subject, charset).encode() if not subject.isascii() else subject
+    m["From"] = formataddr(("李雷", "li@example.cn"), charset=charset)
+    m["To"] = "support@example.com"
+    m["Message-ID"] = msgid
+    for k, v in headers.items():
+        m[k.replace("_", "-")] = v
+    return m
+
+
+async def test_gbk_and_big5_mail_and_rfc2047_subject(email_in: Harness) -> None:
+    await asyncio.to_thread(email_in.send, mail("您好，我的订单还没有到。", "gbk", "订单问题", "<gbk@example.cn>"))
+    await asyncio.to_thread(email_in.send, mail("請問退款什麼時候到帳？", "big5", "退款", "<big5@example.tw>"))
+    msgs = await published(email_in.bus)
+    assert [m.email.text for m in msgs] == ["您好，我的订单还没有到。", "請問退款什麼時候到帳？"]
+    assert msgs[0].email.subject == "订单问题" and msgs[1].email.subject == "退款"
+    assert msgs[0].display_name == "李雷" and msgs[0].identity.source_id == "li@example.cn"
+    assert msgs[0].routing_hints.queue == "support"
+
+
+async def test_html_is_sanitised(email_in: Harness) -> None:
+    m = MIMEMultipart("alternative")
+    m["Subject"], m["From"], m["To"], m["Message-ID"] = "html", "a@b.c", "support@example.com", "<h@b.c>"
+    m.attach(MIMEText('<p onclick="x()">Hi<script>alert(1)</script><img src="https://track.example/p.gif">'
+                      '<img src=x onerror=alert(2)><a href="javascript:alert(3)">link</a></p>', "html", "utf-8"))
+    await asyncio.to_thread(email_in.send, m)
+    (msg,) = await published(email_in.bus)
+    html = msg.email.sanitized_html
+    for bad in ("<script", "onerror", "onclick", "track.example", "javascript:", "<img"):
+        assert bad not in html
+    assert "Hi" in html and msg.email.text.startswith("Hi")
+
+
+async def test_oversized_mail_gets_552_and_nothing_is_published(email_in: Harness) -> None:
+    def attempt() -> tuple[bytes, str]:
+        with smtplib.SMTP("127.0.0.1", email_in.port, timeout=60) as smtp:
+            _, banner = smtp.ehlo()
+            try:
+                smtp.sendmail("a@b.c", ["support@example.com"], mail("x" * (11 * 1024 * 1024)).as_bytes())
+            except smtplib.SMTPException as exc:
+                return banner, str(exc)
+        return banner, "accepted"
+
+    banner, outcome = await asyncio.to_thread(attempt)
+    assert b"SIZE 10485760" in banner
+    assert "552" in outcome
+    assert await published(email_in.bus) == []
+
+
+async def test_unknown_recipient_gets_550_and_we_never_relay(email_in: Harness) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as exc:
+        await asyncio.to_thread(email_in.send, mail("hi"), "someone@gmail.com")
+    assert exc.value.recipients["someone@gmail.com"][0] == 550
+
+
+async def test_reply_threads_and_duplicate_message_id_makes_one_message(email_in: Harness) -> None:
+    await asyncio.to_thread(email_in.send, mail("first", msgid="<root@example.cn>"))
+    await asyncio.to_thread(email_in.send, mail("first", msgid="<root@example.cn>"))  # the sender's MTA retried
+    await asyncio.to_thread(email_in.send, mail("second", msgid="<reply@example.cn>", In_Reply_To="<root@example.cn>",
+                                                References="<root@example.cn>"))
+    msgs = await published(email_in.bus)
+    assert [m.email.text for m in msgs] == ["first", "second"]
+    assert msgs[0].thread_key == msgs[1].thread_key == "root@example.cn"
+
+
+async def test_auto_replies_and_bounces_open_nothing(email_in: Harness) -> None:
+    await asyncio.to_thread(email_in.send, mail("I am on leave", msgid="<ooo@x>", Auto_Submitted="auto-replied"))
+    await asyncio.to_thread(email_in.send, mail("Delivery failed", msgid="<dsn@x>"), "support@example.com",
+                            "MAILER-DAEMON@mx.example.cn")
+    bounce = mail("Undeliverable", msgid="<b2@x>")
+    bounce.replace_header("From", "Mail Delivery System <mailer-daemon@mx.example.cn>")
+    await asyncio.to_thread(email_in.send, bounce)
+    assert await published(email_in.bus) == []
+    assert await email_in.store.mails.count_documents({"automated": {"$ne": ""}}) >= 2
+
+
+class Sink:
+    """An aiosmtpd sink that can answer 4xx or 5xx first."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.received: list[Envelope] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.replies:
+            return self.replies.pop(0)
+        self.received.append(envelope)
+        return "250 OK"
+
+
+async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[str]) -> tuple[Sink, list[event_pb2.Event]]:
+    sink = Sink(replies)
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    store = MailStore(mongo_url, mongo_db)
+    await store.setup()
+    await store.record({"_id": "root@example.cn", "thread": "root@example.cn", "direction": "in", "to": "support@example.com",
+                        "from": "li@example.cn", "subject": "订单问题"})
+    sender = Sender(bus, store, CONFIG, EmailSettings(email_relay_host="127.0.0.1", email_relay_port=port))
+    consumer = await bus.consume(stream=subjects.STREAM_CONTACTS_OUT, durable="email-outbound",
+                                 subjects=[subjects.outbound(contact_pb2.CHANNEL_EMAIL)],
+                                 message_type=messaging_pb2.OutboundMessage, handler=sender.deliver, max_deliver=3)
+    out = messaging_pb2.OutboundMessage(
+        id=new_id("out"), channel=contact_pb2.CHANNEL_EMAIL, conversation_id="cnv_e", thread_key="root@example.cn",
+        identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.cn"),
+        text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen")
+    await bus.publish(subjects.outbound(out.channel), out, msg_id=out.id)
+    got: list[event_pb2.Event] = []
+    for _ in range(80):
+        sub = await bus.js.subscribe("contacts.events.message.>", ordered_consumer=True)
+        with contextlib.suppress(Exception):
+            while True:
+                got.append(event_pb2.Event.FromString((await sub.next_msg(timeout=0.3)).data))
+        await sub.unsubscribe()
+        if got:
+            break
+        await asyncio.sleep(0.25)
+    await consumer.stop()
+    controller.stop()
+    await store.close()
+    return sink, got
+
+
+async def test_outbound_threads_and_retries_4xx(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    sink, got = await outbound_run(bus, mongo_url, mongo_db, ["451 4.3.0 try again later"])
+    assert got and got[0].WhichOneof("kind") == "message_sent"
+    (env,) = sink.received
+    from email import message_from_bytes, policy
+
+    sent = message_from_bytes(env.original_content or b"", policy=policy.default)
+    assert sent["In-Reply-To"] == "<root@example.cn>" and "<root@example.cn>" in sent["References"]
+    assert sent["Subject"] == "Re: 订单问题" and "Alice Chen" in sent["From"]
+    assert sent.get_content_type() == "multipart/alternative"
+    html_part, text_part = sent.get_body(("html",)), sent.get_body(("plain",))
+    assert html_part is not None and text_part is not None
+    assert "&lt;b&gt;ships&lt;/b&gt;" in html_part.get_content() and "Support team" in text_part.get_content()
+
+
+async def test_outbound_5xx_is_a_permanent_failure(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    sink, got = await outbound_run(bus, mongo_url, mongo_db, ["550 5.1.1 user unknown"])
+    assert not sink.received
+    failed = got[0].message_failed
+    assert failed.permanent and failed.error_code == "550" and "user unknown" in failed.error_message
+

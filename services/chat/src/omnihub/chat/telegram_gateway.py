@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import warnings
 from typing import Any
 
 import httpx
@@ -51,7 +52,9 @@ def map_telegram_error(exc: Exception) -> Exception:
     if isinstance(exc, telegram.error.Forbidden):
         return PermanentChannelError(exc.message, code="403")
     if isinstance(exc, telegram.error.RetryAfter):
-        after = _seconds(exc.retry_after)
+        with warnings.catch_warnings():  # PTB 22 warns that the type becomes timedelta
+            warnings.simplefilter("ignore")
+            after = _seconds(exc.retry_after)
         return RateLimitedError(str(exc), code="429", retry_after=after)
     if isinstance(exc, telegram.error.BadRequest):  # subclass of NetworkError: check first
         return PermanentChannelError(exc.message, code="400")

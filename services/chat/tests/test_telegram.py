@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import aiohttp
-import nats.js.errors
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -14,7 +13,7 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
 
-from .conftest import WEBHOOK_SECRET, RunningChat
+from .conftest import WEBHOOK_SECRET, RunningChat, stream_messages, wait_for
 
 TG = contact_pb2.CHANNEL_TELEGRAM
 
@@ -40,24 +39,6 @@ async def post(chat: RunningChat, body: dict[str, Any], secret: str | None = WEB
         f"{chat.base}/telegram/webhook", json=body, headers=headers
     ) as resp:
         return resp.status
-
-
-async def stream_messages(bus: Bus, subject: str) -> list[bytes]:
-    """Every message stored on a subject (non-destructive read via an ephemeral consumer)."""
-    try:
-        sub = await bus.js.subscribe(subject, ordered_consumer=True)
-    except nats.js.errors.NotFoundError:
-        return []
-    out: list[bytes] = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=0.5)
-            out.append(msg.data)
-    except (TimeoutError, nats.errors.TimeoutError):
-        pass
-    finally:
-        await sub.unsubscribe()
-    return out
 
 
 async def test_bad_or_missing_secret_is_403_and_publishes_nothing(chat: RunningChat, bus: Bus) -> None:
@@ -103,13 +84,6 @@ async def test_photo_document_start_and_edit_become_inbound(chat: RunningChat, b
     assert d.text.attachments[0].file_name == "invoice.pdf"
     assert s.text.text == "/start"
     assert e.text.edited and e.text.text == "fixed typo"
-
-
-async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def outbound(out_id: str, **extra: Any) -> messaging_pb2.OutboundMessage:

@@ -16,6 +16,7 @@
   var pending = [];        // visitor messages not yet echoed by the server
   var typingTimer = null;
   var agentSeen = false;
+  var lastSeq = 0;         // per page: a fresh page replays the whole history once
 
   function load() {
     try { return JSON.parse(window.localStorage.getItem(STORE)) || {}; } catch (e) { return {}; }
@@ -145,7 +146,7 @@
     ws.addEventListener("open", function () {
       retry = 0;
       ws.send(JSON.stringify({
-        type: "hello", token: state.token || "", ack: state.ack || 0,
+        type: "hello", token: state.token || "", ack: lastSeq,
         name: state.name || "", email: state.email || "", topic: state.topic || ""
       }));
     });
@@ -178,7 +179,6 @@
   function onFrame(frame) {
     switch (frame.type) {
       case "welcome":
-        if (state.token && state.token !== frame.token) { state.ack = 0; }
         state.token = frame.token;
         save();
         setStatus("");
@@ -236,7 +236,7 @@
     logBox.appendChild(box);
     logBox.scrollTop = logBox.scrollHeight;
     if (entry.sender === "agent") { agentSeen = true; setStatus(""); }
-    if (entry.seq > (state.ack || 0)) { state.ack = entry.seq; save(); }
+    if (entry.seq > lastSeq) lastSeq = entry.seq;
     send({ type: "ack", seq: entry.seq });
     markRead();
   }
@@ -260,7 +260,7 @@
   }
 
   function markRead() {
-    if (document.visibilityState === "visible" && state.ack) send({ type: "read", seq: state.ack });
+    if (document.visibilityState === "visible" && lastSeq) send({ type: "read", seq: lastSeq });
   }
 
   function markReceipt(seq, what) {

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import telegram
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
+from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.chat import tokens
@@ -307,7 +308,7 @@ class ChatService:
             part = await reader.next()
         except (ValueError, AssertionError):
             return web.json_response({"error": "multipart/form-data expected"}, status=400)
-        if part is None or isinstance(part, type(reader)) or part.name != "file":
+        if not isinstance(part, BodyPartReader) or part.name != "file":
             return web.json_response({"error": "field 'file' missing"}, status=400)
         content_type = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         suffix = UPLOAD_TYPES.get(content_type)
@@ -373,8 +374,9 @@ class ChatService:
                 thread_key=result.thread_key,
                 survey_answered=result.survey,
             )
-            evt.identity.channel = adapter.channel
-            evt.identity.source_id = result.identity_source
+            evt.identity.CopyFrom(
+                contact_pb2.Identity(channel=adapter.channel, source_id=result.identity_source)  # type: ignore[arg-type]
+            )
             evt.id = f"evt_{result.msg_id.replace(':', '_')}"
             ack = await self.bus.publish_event(evt)
             duplicate = bool(ack.duplicate)

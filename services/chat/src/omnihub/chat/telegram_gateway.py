@@ -70,7 +70,7 @@ def map_telegram_error(exc: Exception) -> Exception:
 class TelegramAdapter:
     """Verify, normalise and send Telegram traffic."""
 
-    channel = CHANNEL
+    channel: int = CHANNEL
 
     def __init__(self, bot: telegram.Bot, webhook_secret: str, bot_username: str) -> None:
         self.bot = bot

@@ -40,7 +40,7 @@
   }
 
   // DOM.
-  var bubble = el("button", "omni-bubble", "\u{1F4AC}");
+  var bubble = el("button", "omni-bubble", "Chat");
   bubble.id = "omni-bubble";
   bubble.setAttribute("aria-label", "Open chat");
   var panel = el("section", "omni-panel omni-hidden");
@@ -80,7 +80,7 @@
   textIn.maxLength = 4000;
   var fileIn = input("omni-file", "file", "");
   fileIn.className = "omni-hidden";
-  var attachBtn = el("button", "", "\u{1F4CE}");
+  var attachBtn = el("button", "", "+");
   attachBtn.type = "button";
   attachBtn.setAttribute("aria-label", "Attach a file");
   var sendBtn = el("button", "", "Send");

@@ -61,9 +61,7 @@ class FakeTelegramApi:
 
     def fail(self, method: str, kind: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Make the next `times` calls of `method` fail in the given way."""
-        self.failures.setdefault(method, []).append(
-            Failure(kind=kind, retry_after=retry_after, times=times)
-        )
+        self.failures.setdefault(method, []).append(Failure(kind=kind, retry_after=retry_after, times=times))
 
     def calls(self, method: str) -> list[RecordedRequest]:
         """Recorded calls of one method, in order."""

@@ -50,9 +50,7 @@ async def telegram_api() -> AsyncIterator[FakeTelegramApi]:
 
 
 @pytest.fixture
-async def chat(
-    bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path
-) -> AsyncIterator[RunningChat]:
+async def chat(bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> AsyncIterator[RunningChat]:
     """A ChatService wired to the test NATS and the Bot API double."""
     settings = ChatSettings(
         nats_url="unused",
@@ -99,5 +97,3 @@ async def wait_for(predicate: Any, within: float = 15.0) -> None:
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
-
-

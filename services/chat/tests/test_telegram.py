@@ -26,8 +26,13 @@ def update(update_id: int, **message: Any) -> dict[str, Any]:
             "message_id": update_id + 100,
             "date": 1_700_000_000,
             "chat": {"id": 42, "type": "private", "first_name": "Li"},
-            "from": {"id": 42, "is_bot": False, "first_name": "Li", "last_name": "Wei",
-                     "language_code": "zh"},
+            "from": {
+                "id": 42,
+                "is_bot": False,
+                "first_name": "Li",
+                "last_name": "Wei",
+                "language_code": "zh",
+            },
             **message,
         },
     }
@@ -35,9 +40,10 @@ def update(update_id: int, **message: Any) -> dict[str, Any]:
 
 async def post(chat: RunningChat, body: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> int:
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{chat.base}/telegram/webhook", json=body, headers=headers
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{chat.base}/telegram/webhook", json=body, headers=headers) as resp,
+    ):
         return resp.status
 
 
@@ -65,16 +71,22 @@ async def test_photo_document_start_and_edit_become_inbound(chat: RunningChat, b
         {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 10},
         {"file_id": "large", "file_unique_id": "l", "width": 800, "height": 600, "file_size": 900},
     ]
-    doc = {"file_id": "doc1", "file_unique_id": "d", "file_name": "invoice.pdf",
-           "mime_type": "application/pdf", "file_size": 1234}
+    doc = {
+        "file_id": "doc1",
+        "file_unique_id": "d",
+        "file_name": "invoice.pdf",
+        "mime_type": "application/pdf",
+        "file_size": 1234,
+    }
     assert await post(chat, update(20, photo=photo, caption="my router")) == 200
     assert await post(chat, update(21, document=doc)) == 200
     assert await post(chat, update(22, text="/start")) == 200
     edited = update(23, text="fixed typo")
     edited["edited_message"] = edited.pop("message")
     assert await post(chat, edited) == 200
-    msgs = [messaging_pb2.InboundMessage.FromString(r)
-            for r in await stream_messages(bus, subjects.inbound(TG))]
+    msgs = [
+        messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(TG))
+    ]
     assert len(msgs) == 4
     p, d, s, e = msgs
     assert p.text.text == "my router"
@@ -88,9 +100,13 @@ async def test_photo_document_start_and_edit_become_inbound(chat: RunningChat, b
 
 def outbound(out_id: str, **extra: Any) -> messaging_pb2.OutboundMessage:
     return messaging_pb2.OutboundMessage(
-        id=out_id, channel=TG, conversation_id="cnv_1",
-        identity=contact_pb2.Identity(channel=TG, source_id="42"), text="hello from agent",
-        kind=messaging_pb2.OUTBOUND_KIND_REPLY, **extra,
+        id=out_id,
+        channel=TG,
+        conversation_id="cnv_1",
+        identity=contact_pb2.Identity(channel=TG, source_id="42"),
+        text="hello from agent",
+        kind=messaging_pb2.OUTBOUND_KIND_REPLY,
+        **extra,
     )
 
 
@@ -154,10 +170,16 @@ async def test_csat_inline_keyboard_and_button_answer(chat: RunningChat, bus: Bu
     callback = {
         "update_id": 99,
         "callback_query": {
-            "id": "cbq1", "chat_instance": "x", "data": buttons[3]["callback_data"],
+            "id": "cbq1",
+            "chat_instance": "x",
+            "data": buttons[3]["callback_data"],
             "from": {"id": 42, "is_bot": False, "first_name": "Li"},
-            "message": {"message_id": 5, "date": 1_700_000_000,
-                        "chat": {"id": 42, "type": "private"}, "text": "How satisfied?"},
+            "message": {
+                "message_id": 5,
+                "date": 1_700_000_000,
+                "chat": {"id": 42, "type": "private"},
+                "text": "How satisfied?",
+            },
         },
     }
     assert await post(chat, callback) == 200

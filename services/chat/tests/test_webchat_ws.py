@@ -35,9 +35,15 @@ async def frames_until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> list[d
 
 def reply(out_id: str, visitor: str, text: str, **extra: Any) -> messaging_pb2.OutboundMessage:
     return messaging_pb2.OutboundMessage(
-        id=out_id, channel=WEB, conversation_id="cnv_w",
-        identity=contact_pb2.Identity(channel=WEB, source_id=visitor), thread_key=visitor,
-        text=text, agent_id="alice", agent_display_name="Alice", **extra,
+        id=out_id,
+        channel=WEB,
+        conversation_id="cnv_w",
+        identity=contact_pb2.Identity(channel=WEB, source_id=visitor),
+        thread_key=visitor,
+        text=text,
+        agent_id="alice",
+        agent_display_name="Alice",
+        **extra,
     )
 
 
@@ -75,8 +81,7 @@ async def test_resume_delivers_offline_messages_in_order_once(chat: RunningChat,
         await ws.close()  # visitor goes away; two replies arrive meanwhile (one redelivered)
         for i, (n, text) in enumerate(((2, "two"), (3, "three"), (2, "two"))):
             # distinct NATS ids: the third is a redelivery only our outbox can catch
-            await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, text),
-                              msg_id=f"pub-{i}")
+            await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, text), msg_id=f"pub-{i}")
         hub = chat.service.hub
         assert hub is not None
         await wait_for(lambda: hub.sessions[visitor].seq == 3)
@@ -124,8 +129,9 @@ async def test_close_while_queued_publishes_session_ended(chat: RunningChat, bus
         await ws.send_json({"type": "queue"})
         await frames_until(ws, "queue")
         await ws.close()
-    msgs = [messaging_pb2.InboundMessage.FromString(r)
-            for r in await stream_messages(bus, subjects.inbound(WEB))]
+    msgs = [
+        messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(WEB))
+    ]
     assert [m.WhichOneof("payload") for m in msgs] == ["text", "session_ended"]
     assert msgs[1].session_ended.reason == "closed"
     assert msgs[1].identity.source_id == welcome["visitor_id"]
@@ -146,8 +152,7 @@ async def test_queue_position_from_router_request_reply(chat: RunningChat, bus: 
             ws, _ = await hello(http, chat, topic="sales")
             await ws.send_json({"type": "queue"})
             frame = (await frames_until(ws, "queue"))[-1]
-            assert frame == {"type": "queue", "known": True, "position": 3,
-                             "estimated_wait_seconds": 120}
+            assert frame == {"type": "queue", "known": True, "position": 3, "estimated_wait_seconds": 120}
             await ws.close()
     finally:
         await sub.unsubscribe()
@@ -173,15 +178,14 @@ async def test_upload_limits_and_attachment_message(chat: RunningChat, bus: Bus)
         assert status == 200 and ref["uri"].startswith("/widget/uploads/")
         await ws.send_json({"type": "message", "client_id": "a1", "text": "", "attachments": [ref]})
         await frames_until(ws, "msg")
-        await ws.send_json({"type": "message", "client_id": "a2", "text": "",
-                            "attachments": [{"uri": "http://evil/x"}]})
+        await ws.send_json(
+            {"type": "message", "client_id": "a2", "text": "", "attachments": [{"uri": "http://evil/x"}]}
+        )
         assert (await frames_until(ws, "error"))[-1]["code"] == "bad_request"
         async with http.get(f"{chat.base}{ref['uri']}") as r:
             assert r.headers["Content-Disposition"] == "attachment"
             assert await r.read() == b"%PDF-1.4 hello"
         await ws.close()
-    msg = messaging_pb2.InboundMessage.FromString(
-        (await stream_messages(bus, subjects.inbound(WEB)))[0]
-    )
+    msg = messaging_pb2.InboundMessage.FromString((await stream_messages(bus, subjects.inbound(WEB)))[0])
     assert msg.text.attachments[0].uri == ref["uri"]
     assert msg.text.attachments[0].size_bytes == len(b"%PDF-1.4 hello")

@@ -69,9 +69,15 @@ async def say(page: Page, text: str) -> None:
 
 def reply(out_id: str, visitor: str, text: str, **extra: Any) -> messaging_pb2.OutboundMessage:
     return messaging_pb2.OutboundMessage(
-        id=out_id, channel=WEB, conversation_id="cnv_b",
-        identity=contact_pb2.Identity(channel=WEB, source_id=visitor), thread_key=visitor,
-        text=text, agent_id="alice", agent_display_name="Alice", **extra,
+        id=out_id,
+        channel=WEB,
+        conversation_id="cnv_b",
+        identity=contact_pb2.Identity(channel=WEB, source_id=visitor),
+        thread_key=visitor,
+        text=text,
+        agent_id="alice",
+        agent_display_name="Alice",
+        **extra,
     )
 
 
@@ -95,8 +101,7 @@ async def test_prechat_send_and_receive_reply(page: Page, bus: Bus) -> None:
     assert msgs[0].text.text == "My invoice is wrong"
     assert msgs[0].routing_hints.topic == "billing"
     assert msgs[0].display_name == "Mei Lin"
-    await bus.publish(subjects.outbound(WEB), reply("out_a", visitor, "Let me check."),
-                      msg_id="out_a")
+    await bus.publish(subjects.outbound(WEB), reply("out_a", visitor, "Let me check."), msg_id="out_a")
     await expect(page.locator(".omni-agent .omni-text")).to_have_text(["Let me check."])
     await expect(page.locator(".omni-agent .omni-meta")).to_have_text(["Alice"])
     await shot(page, "roundtrip")
@@ -135,8 +140,7 @@ async def test_reconnect_loses_and_duplicates_nothing(page: Page, bus: Bus, chat
     # 2) the visitor is offline while the agent writes and while they type
     await page.evaluate("() => window.__omnihubChat.goOffline()")
     for n in (3, 4):
-        await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, f"reply {n}"),
-                          msg_id=f"out_{n}")
+        await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, f"reply {n}"), msg_id=f"out_{n}")
     await wait_for(lambda: hub.sessions[visitor].seq == 5)
     await say(page, "typed while offline")
     await page.evaluate("() => window.__omnihubChat.goOnline()")
@@ -169,8 +173,14 @@ async def test_oversize_and_rate_errors_are_shown(page: Page, bus: Bus) -> None:
 async def test_csat_prompt_after_close(page: Page, bus: Bus) -> None:
     visitor = await start_chat(page)
     await say(page, "thanks, solved")
-    survey = reply("out_s", visitor, "", survey_id="svy_9", survey_question="csat",
-                   kind=messaging_pb2.OUTBOUND_KIND_SURVEY)
+    survey = reply(
+        "out_s",
+        visitor,
+        "",
+        survey_id="svy_9",
+        survey_question="csat",
+        kind=messaging_pb2.OUTBOUND_KIND_SURVEY,
+    )
     await bus.publish(subjects.outbound(WEB), survey, msg_id="out_s")
     await expect(page.locator(".omni-survey button")).to_have_count(5)
     await shot(page, "csat")

@@ -17,14 +17,14 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.chat import tokens
-from omnihub.chat.config import ChatSettings
+from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
 from omnihub.chat.messenger import Messenger
 from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Consumer, Delivery, Retry, backoff, new_event
-from omnihub.common.config import load_settings
-from omnihub.common.errors import PermanentChannelError, RateLimitedError, TransientChannelError
+from omnihub.common.config import fail, load_settings
+from omnihub.common.errors import ConfigError, PermanentChannelError, RateLimitedError, TransientChannelError
 from omnihub.common.health import Readiness, install_health
 from omnihub.common.logging import get_logger
 from omnihub.common.service import run as run_main
@@ -72,10 +72,7 @@ class ChatService:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     typing_sub: Any = None
 
-    @property
-    def signing_key(self) -> bytes:
-        """The HMAC key for visitor tokens."""
-        return self.settings.widget_signing_key.get_secret_value().encode()
+    signing_key: bytes = b""
 
     @property
     def upload_dir(self) -> Path:
@@ -86,6 +83,7 @@ class ChatService:
         """Open KV, start the outbound consumers and return the HTTP application."""
         kv = await self.bus.kv(subjects.KV_CHAT_SESSIONS, history=1)
         s = self.settings
+        self.signing_key = signing_key(s)
         self.hub = WebChatHub(
             self.bus,
             kv,
@@ -106,7 +104,8 @@ class ChatService:
         self.typing_sub = await self.bus.nc.subscribe(
             f"{subjects.CHAT_TYPING_AGENT_ROOT}.*", cb=self._agent_typing
         )
-        if s.telegram_enabled:
+        if telegram_configured(s):
+            assert s.telegram_bot_token is not None and s.telegram_webhook_secret is not None
             bot = telegram.Bot(
                 s.telegram_bot_token.get_secret_value(),
                 base_url=s.telegram_base_url,
@@ -211,9 +210,7 @@ class ChatService:
         if token:
             visitor_id = tokens.verify(token, self.signing_key)
             if visitor_id is None:
-                await ws.send_json(
-                    {"type": "error", "code": "bad_token", "message": "invalid visitor token"}
-                )
+                await ws.send_json({"type": "error", "code": "bad_token", "message": "invalid visitor token"})
                 return None
         else:
             visitor_id = tokens.new_visitor_id()
@@ -384,9 +381,7 @@ class ChatService:
             await adapter.acknowledge(payload)
         return web.json_response({"ok": True})
 
-    async def handle_messenger_outbound(
-        self, delivery: Delivery[messaging_pb2.OutboundMessage]
-    ) -> None:
+    async def handle_messenger_outbound(self, delivery: Delivery[messaging_pb2.OutboundMessage]) -> None:
         """Send via the messenger; map errors to retry, or to a permanent failure event."""
         adapter = self.telegram
         assert adapter is not None
@@ -435,6 +430,10 @@ class ChatService:
 async def main() -> None:
     """Run the chat service until SIGINT/SIGTERM."""
     settings = load_settings(ChatSettings)
+    try:
+        telegram_configured(settings)
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}")
     async with service_context("chat", settings) as svc:
         bus = await svc.connect_bus()
         service = ChatService(settings, bus)

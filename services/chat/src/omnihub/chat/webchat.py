@@ -183,9 +183,7 @@ class WebChatHub:
         if not client_id or len(client_id) > 64:
             raise ErrorFrame("bad_request", "client_id is required (at most 64 characters)")
         if len(text) > self.max_chars:
-            raise ErrorFrame(
-                "too_large", f"message is {len(text)} characters; the limit is {self.max_chars}"
-            )
+            raise ErrorFrame("too_large", f"message is {len(text)} characters; the limit is {self.max_chars}")
         if not text.strip() and not attachments:
             raise ErrorFrame("bad_request", "empty message")
         async with self.lock(session.visitor_id):
@@ -206,9 +204,7 @@ class WebChatHub:
                 provider_message_id=f"{session.visitor_id}:{client_id}",
                 display_name=session.name,
                 recipient=self.entry_point,
-                routing_hints=messaging_pb2.RoutingHints(
-                    topic=session.topic, entry_point=self.entry_point
-                ),
+                routing_hints=messaging_pb2.RoutingHints(topic=session.topic, entry_point=self.entry_point),
                 text=messaging_pb2.TextPayload(text=text),
             )
             for att in attachments:
@@ -253,9 +249,7 @@ class WebChatHub:
                 provider_message_id=f"{session.visitor_id}:end:{session.ends}",
                 display_name=session.name,
                 recipient=self.entry_point,
-                routing_hints=messaging_pb2.RoutingHints(
-                    topic=session.topic, entry_point=self.entry_point
-                ),
+                routing_hints=messaging_pb2.RoutingHints(topic=session.topic, entry_point=self.entry_point),
                 session_ended=ended,
             )
             await self.bus.publish(
@@ -279,9 +273,7 @@ class WebChatHub:
             else:
                 session.delivered_seq = max(session.delivered_seq, seq)
             await self.save(session)
-        status = (
-            messaging_pb2.DELIVERY_STATUS_READ if read else messaging_pb2.DELIVERY_STATUS_DELIVERED
-        )
+        status = messaging_pb2.DELIVERY_STATUS_READ if read else messaging_pb2.DELIVERY_STATUS_DELIVERED
         for entry in entries:
             evt = new_event(
                 "chat",
@@ -290,20 +282,17 @@ class WebChatHub:
                 thread_key=session.visitor_id,
                 identity=self.identity(session.visitor_id),
                 message_delivered=event_pb2.MessageDelivered(
-                    message_id=entry.id, provider_message_id=f"{session.visitor_id}:{entry.seq}",
+                    message_id=entry.id,
+                    provider_message_id=f"{session.visitor_id}:{entry.seq}",
                     status=status,
                 ),
             )
             evt.id = f"evt_{'read' if read else 'dlv'}_{entry.id}"  # idempotent on resend
             await self.bus.publish_event(evt)
 
-    async def survey_answered(
-        self, session: Session, survey_id: str, question: str, score: int
-    ) -> None:
+    async def survey_answered(self, session: Session, survey_id: str, question: str, score: int) -> None:
         """Publish a survey_answered event for an answer given in the widget."""
-        survey = next(
-            (e for e in session.entries if e.kind == "survey" and e.survey_id == survey_id), None
-        )
+        survey = next((e for e in session.entries if e.kind == "survey" and e.survey_id == survey_id), None)
         if survey is None:
             raise ErrorFrame("bad_request", "unknown survey")
         top = 10 if survey.question == "nps" else 5

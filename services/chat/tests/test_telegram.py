@@ -189,3 +189,22 @@ async def test_csat_inline_keyboard_and_button_answer(chat: RunningChat, bus: Bu
     answer = event_pb2.Event.FromString(raw[0]).survey_answered
     assert (answer.survey_id, answer.question, answer.score) == ("svy_1", "csat", 4)
     assert len(api.calls("answerCallbackQuery")) == 1
+
+
+async def test_webhook_is_registered_with_its_secret(bus: Bus, telegram_api: Any, tmp_path: Any) -> None:
+    from omnihub.chat.app import ChatService
+    from omnihub.chat.config import ChatSettings
+
+    settings = ChatSettings(
+        var_dir=tmp_path,
+        telegram_bot_token=telegram_api.token,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+        telegram_base_url=telegram_api.base_url,
+        telegram_webhook_url="https://chat.example.com/telegram/webhook",
+    )
+    service = ChatService(settings, bus)
+    await service.start()
+    await service.stop()
+    (call,) = telegram_api.calls("setWebhook")
+    assert call.params["url"] == "https://chat.example.com/telegram/webhook"
+    assert call.params["secret_token"] == WEBHOOK_SECRET

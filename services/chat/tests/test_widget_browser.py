@@ -195,3 +195,25 @@ async def test_csat_prompt_after_close(page: Page, bus: Bus) -> None:
     evt = event_pb2.Event.FromString(raw[0])
     assert (evt.survey_answered.survey_id, evt.survey_answered.score) == ("svy_9", 5)
     assert evt.conversation_id == "cnv_b" and evt.identity.source_id == visitor
+
+
+async def test_agent_typing_and_read_receipt_reach_the_widget(page: Page, bus: Bus) -> None:
+    import json
+
+    visitor = await start_chat(page)
+    await say(page, "hello?")
+    await expect(page.locator(".omni-visitor .omni-receipt")).to_have_text(["Sent"])
+    typing = json.dumps({"typing": True, "agent": "Alice"}).encode()
+    await bus.nc.publish(subjects.chat_typing_agent(visitor), typing)
+    await expect(page.locator("#omni-status")).to_have_text("Alice is typing\u2026")
+    message_id = (await inbound(bus))[0].id
+    receipt = json.dumps({"message_ids": [message_id]}).encode()
+    await bus.nc.publish(subjects.chat_read_agent(visitor), receipt)
+    await expect(page.locator(".omni-visitor .omni-receipt")).to_have_text(["Read"])
+    # and the visitor's typing reaches NATS for the inbox
+    sub = await bus.nc.subscribe(subjects.chat_typing_visitor(visitor))
+    await page.fill("#omni-text", "typing")
+    await page.type("#omni-text", "!")
+    got = json.loads((await sub.next_msg(timeout=5)).data)
+    assert got == {"visitor_id": visitor, "typing": True}
+    await sub.unsubscribe()

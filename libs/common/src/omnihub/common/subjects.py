@@ -138,3 +138,12 @@ def chat_typing_visitor(visitor_id: str) -> str:
 def chat_typing_agent(visitor_id: str) -> str:
     """Subject on which the inbox announces that an agent is typing to a web visitor."""
     return f"{CHAT_TYPING_AGENT_ROOT}.{visitor_id}"
+
+
+# Core read receipts from the inbox for web chat: JSON {"message_ids": [...]} (inbound ids).
+CHAT_READ_AGENT_ROOT = "omnihub.chat.read.agent"
+
+
+def chat_read_agent(visitor_id: str) -> str:
+    """Subject on which the inbox reports that an agent has read a web visitor's messages."""
+    return f"{CHAT_READ_AGENT_ROOT}.{visitor_id}"

@@ -71,6 +71,7 @@ class ChatService:
     consumers: list[Consumer[Any]] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     typing_sub: Any = None
+    read_sub: Any = None
 
     signing_key: bytes = b""
 
@@ -104,6 +105,7 @@ class ChatService:
         self.typing_sub = await self.bus.nc.subscribe(
             f"{subjects.CHAT_TYPING_AGENT_ROOT}.*", cb=self._agent_typing
         )
+        self.read_sub = await self.bus.nc.subscribe(f"{subjects.CHAT_READ_AGENT_ROOT}.*", cb=self._agent_read)
         if telegram_configured(s):
             assert s.telegram_bot_token is not None and s.telegram_webhook_secret is not None
             bot = telegram.Bot(
@@ -114,6 +116,13 @@ class ChatService:
             self.telegram = TelegramAdapter(
                 bot, s.telegram_webhook_secret.get_secret_value(), s.telegram_bot_username
             )
+            if s.telegram_webhook_url:
+                await bot.set_webhook(
+                    s.telegram_webhook_url,
+                    secret_token=s.telegram_webhook_secret.get_secret_value(),
+                    allowed_updates=["message", "edited_message", "callback_query"],
+                )
+                log.info("telegram.webhook_set", url=s.telegram_webhook_url)
             self.consumers.append(
                 await self.bus.consume(
                     stream=subjects.STREAM_CONTACTS_OUT,
@@ -146,10 +155,21 @@ class ChatService:
         frame = {"type": "typing", "on": bool(data.get("typing")), "agent": str(data.get("agent", ""))}
         await self.hub.push(visitor_id, frame)
 
+    async def _agent_read(self, msg: Any) -> None:
+        assert self.hub is not None
+        visitor_id = msg.subject.rsplit(".", 1)[-1]
+        try:
+            ids = json.loads(msg.data).get("message_ids", [])
+        except (ValueError, AttributeError):
+            return
+        for message_id in ids[:100]:
+            await self.hub.push(visitor_id, {"type": "receipt", "id": str(message_id), "status": "read"})
+
     async def stop(self) -> None:
         """Stop consumers and background tasks."""
-        if self.typing_sub is not None:
-            await self.typing_sub.unsubscribe()
+        for sub in (self.typing_sub, self.read_sub):
+            if sub is not None:
+                await sub.unsubscribe()
         for consumer in self.consumers:
             await consumer.stop()
         for task in self.tasks:

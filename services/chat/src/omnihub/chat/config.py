@@ -25,6 +25,7 @@ class ChatSettings(ServiceSettings):
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
     telegram_bot_username: str = "omnihub_bot"
+    telegram_webhook_url: str = ""
     telegram_enabled: bool = True
     widget_max_message_chars: int = 2000
     widget_rate_per_minute: int = 30

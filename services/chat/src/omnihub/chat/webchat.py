@@ -144,6 +144,13 @@ class WebChatHub:
         session = self.sessions.get(visitor_id)
         if session is not None:
             return session
+        async with self.lock(visitor_id):  # two first frames must not create two sessions
+            return await self._load_locked(visitor_id)
+
+    async def _load_locked(self, visitor_id: str) -> Session:
+        session = self.sessions.get(visitor_id)
+        if session is not None:
+            return session
         try:
             entry = await self.kv.get(kv_key(visitor_id))
             session = Session.from_json(entry.value or b"{}") if entry.value else None

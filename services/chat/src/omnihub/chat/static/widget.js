@@ -201,7 +201,7 @@
         setStatus(frame.on ? (frame.agent || "Agent") + " is typing\u2026" : "");
         break;
       case "receipt":
-        markReceipt(frame.seq, frame.status);
+        markReceipt(frame.id, frame.status);
         break;
       case "error":
         var line = el("div", "omni-msg omni-system omni-error", frame.message || frame.code);
@@ -222,6 +222,7 @@
     var cls = entry.sender === "visitor" ? "omni-visitor" : entry.sender === "agent" ? "omni-agent" : "omni-system";
     var box = el("div", "omni-msg " + cls);
     box.setAttribute("data-seq", String(entry.seq));
+    box.setAttribute("data-id", String(entry.id));
     box.setAttribute("data-sender", entry.sender);
     if (entry.sender === "agent" && entry.agent) box.appendChild(el("div", "omni-meta", entry.agent));
     var body = el("div", "omni-text", entry.text);
@@ -233,6 +234,10 @@
       box.appendChild(link);
     });
     if (entry.kind === "survey") box.appendChild(surveyButtons(entry));
+    if (entry.sender === "visitor") {
+      box.setAttribute("data-receipt", "sent");
+      box.appendChild(el("div", "omni-meta omni-receipt", "Sent"));
+    }
     logBox.appendChild(box);
     logBox.scrollTop = logBox.scrollHeight;
     if (entry.sender === "agent") { agentSeen = true; setStatus(""); }
@@ -263,9 +268,14 @@
     if (document.visibilityState === "visible" && lastSeq) send({ type: "read", seq: lastSeq });
   }
 
-  function markReceipt(seq, what) {
-    var node = logBox.querySelector('[data-seq="' + Number(seq) + '"]');
-    if (node) node.setAttribute("data-receipt", String(what));
+  function markReceipt(id, what) {
+    var nodes = logBox.querySelectorAll(".omni-visitor");
+    for (var i = 0; i < nodes.length; i++) {
+      if (nodes[i].getAttribute("data-id") !== String(id)) continue;
+      nodes[i].setAttribute("data-receipt", String(what));
+      var tick = nodes[i].querySelector(".omni-receipt");
+      if (tick) tick.textContent = what === "read" ? "Read" : "Sent";
+    }
   }
 
   function showSystem(text) {

@@ -189,3 +189,36 @@ async def test_upload_limits_and_attachment_message(chat: RunningChat, bus: Bus)
     msg = messaging_pb2.InboundMessage.FromString((await stream_messages(bus, subjects.inbound(WEB)))[0])
     assert msg.text.attachments[0].uri == ref["uri"]
     assert msg.text.attachments[0].size_bytes == len(b"%PDF-1.4 hello")
+
+
+async def test_history_survives_a_service_restart(chat: RunningChat, bus: Bus) -> None:
+    from aiohttp import web
+
+    from omnihub.chat.app import ChatService
+    from omnihub.testkit.ports import free_port
+
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat)
+        await ws.send_json({"type": "message", "client_id": "c1", "text": "\u4f60\u597d"})
+        await frames_until(ws, "msg")
+        await ws.close()
+    await chat.service.stop()  # the old instance's memory is gone; KV keeps the outbox
+    visitor = welcome["visitor_id"]
+    await bus.publish(subjects.outbound(WEB), reply("out_r", visitor, "while down"), msg_id="out_r")
+    fresh = ChatService(chat.service.settings, bus)
+    app = await fresh.start()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        restarted = RunningChat(fresh, port, chat.telegram)
+        async with aiohttp.ClientSession() as http:
+            ws, again = await hello(http, restarted, token=welcome["token"], ack=0)
+            assert again["visitor_id"] == visitor
+            got = [await ws.receive_json(timeout=10) for _ in range(2)]
+            assert [(f["seq"], f["text"]) for f in got] == [(1, "\u4f60\u597d"), (2, "while down")]
+            await ws.close()
+    finally:
+        await fresh.stop()
+        await runner.cleanup()

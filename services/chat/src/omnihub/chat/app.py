@@ -166,16 +166,19 @@ class ChatService:
             await self.hub.push(visitor_id, {"type": "receipt", "id": str(message_id), "status": "read"})
 
     async def stop(self) -> None:
-        """Stop consumers and background tasks."""
-        for sub in (self.typing_sub, self.read_sub):
+        """Stop consumers, subscriptions and the bot; safe to call twice."""
+        subs, self.typing_sub, self.read_sub = (self.typing_sub, self.read_sub), None, None
+        for sub in subs:
             if sub is not None:
                 await sub.unsubscribe()
-        for consumer in self.consumers:
+        consumers, self.consumers = self.consumers, []
+        for consumer in consumers:
             await consumer.stop()
         for task in self.tasks:
             task.cancel()
-        if isinstance(self.telegram, TelegramAdapter):
-            await self.telegram.bot.shutdown()
+        adapter, self.telegram = self.telegram, None
+        if isinstance(adapter, TelegramAdapter):
+            await adapter.bot.shutdown()
 
     # Static pages -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ log = get_logger("omnihub.chat.webchat")
 CHANNEL = contact_pb2.CHANNEL_WEBCHAT
 TOKEN = subjects.channel_token(CHANNEL)
 MAX_LOG = 500
+MAX_STORED_BYTES = 512 * 1024  # well under the KV stream's message size limit
 QUEUE_STATS_TIMEOUT = 0.5
 
 
@@ -71,8 +72,12 @@ class Session:
     answered_surveys: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        """Serialise for the KV store."""
-        return json.dumps(asdict(self)).encode()
+        """Serialise for the KV store, dropping the oldest entries beyond MAX_STORED_BYTES."""
+        while True:
+            raw = json.dumps(asdict(self), ensure_ascii=False).encode()
+            if len(raw) <= MAX_STORED_BYTES or len(self.entries) <= 1:
+                return raw
+            del self.entries[: max(1, len(self.entries) // 4)]
 
     @classmethod
     def from_json(cls, raw: bytes) -> Session:

@@ -208,3 +208,17 @@ async def test_webhook_is_registered_with_its_secret(bus: Bus, telegram_api: Any
     (call,) = telegram_api.calls("setWebhook")
     assert call.params["url"] == "https://chat.example.com/telegram/webhook"
     assert call.params["secret_token"] == WEBHOOK_SECRET
+
+
+async def test_outbound_attachments_use_send_photo_and_document(chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    out = outbound("out_media")
+    out.attachments.add(file_name="a.jpg", content_type="image/jpeg", uri="telegram-file://AgAC1")
+    out.attachments.add(
+        file_name="b.pdf", content_type="application/pdf", uri="https://files.example.com/b.pdf"
+    )
+    await bus.publish(subjects.outbound(TG), out, msg_id="out_media")
+    await wait_for(lambda: bool(api.calls("sendDocument")))
+    assert api.calls("sendMessage")[0].params["text"] == "hello from agent"
+    assert api.calls("sendPhoto")[0].params["photo"] == "AgAC1"
+    assert api.calls("sendDocument")[0].params["document"] == "https://files.example.com/b.pdf"

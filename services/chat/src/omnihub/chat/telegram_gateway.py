@@ -175,10 +175,28 @@ class TelegramAdapter:
             markup = InlineKeyboardMarkup(rows)
             text = text or "How satisfied were you with our service? (1 = poor, 5 = excellent)"
         try:
-            sent = await self.bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+            sent = None
+            if text or markup is not None or not message.attachments:
+                sent = await self.bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
+            for att in message.attachments:
+                ref = media_ref(att.uri)
+                if att.content_type.startswith("image/"):
+                    sent = await self.bot.send_photo(chat_id=chat_id, photo=ref)
+                else:
+                    sent = await self.bot.send_document(chat_id=chat_id, document=ref)
         except Exception as exc:
             mapped = map_telegram_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
+        assert sent is not None
         return SendResult(provider_message_id=str(sent.message_id))
+
+
+def media_ref(uri: str) -> str:
+    """What Telegram accepts for media: a file_id (from telegram-file://) or an https URL."""
+    if uri.startswith("telegram-file://"):
+        return uri.removeprefix("telegram-file://")
+    if uri.startswith(("https://", "http://")):
+        return uri
+    raise PermanentChannelError(f"attachment {uri!r} is not reachable by Telegram", code="media")

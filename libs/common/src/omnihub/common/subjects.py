@@ -127,3 +127,27 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(STREAM_EVENTS, (EVENTS_ALL,), 2 * DAY, 90 * DAY, 1024 * 1024),
     StreamSpec(STREAM_DEADLETTER, (DEADLETTER_ALL,), 2 * DAY, 90 * DAY, 16 * 1024 * 1024),
 )
+
+
+# Core (non-JetStream) typing indicators of web chat, per visitor: live, never stored.
+CHAT_TYPING_VISITOR_ROOT = "omnihub.chat.typing.visitor"
+CHAT_TYPING_AGENT_ROOT = "omnihub.chat.typing.agent"
+
+
+def chat_typing_visitor(visitor_id: str) -> str:
+    """Subject on which the chat service announces that a web visitor is typing."""
+    return f"{CHAT_TYPING_VISITOR_ROOT}.{visitor_id}"
+
+
+def chat_typing_agent(visitor_id: str) -> str:
+    """Subject on which the inbox announces that an agent is typing to a web visitor."""
+    return f"{CHAT_TYPING_AGENT_ROOT}.{visitor_id}"
+
+
+# Core read receipts from the inbox for web chat: JSON {"message_ids": [...]} (inbound ids).
+CHAT_READ_AGENT_ROOT = "omnihub.chat.read.agent"
+
+
+def chat_read_agent(visitor_id: str) -> str:
+    """Subject on which the inbox reports that an agent has read a web visitor's messages."""
+    return f"{CHAT_READ_AGENT_ROOT}.{visitor_id}"

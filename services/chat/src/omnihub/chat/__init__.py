@@ -1,0 +1,1 @@
+"""omnihub chat: the website chat widget and the Telegram bot."""

@@ -1,0 +1,471 @@
+"""The chat service: HTTP routes, the widget WebSocket, the Telegram webhook and outbound workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import telegram
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.chat import tokens
+from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
+from omnihub.chat.messenger import Messenger
+from omnihub.chat.telegram_gateway import TelegramAdapter
+from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
+from omnihub.common import subjects
+from omnihub.common.bus import Bus, Consumer, Delivery, Retry, backoff, new_event
+from omnihub.common.config import fail, load_settings
+from omnihub.common.errors import ConfigError, PermanentChannelError, RateLimitedError, TransientChannelError
+from omnihub.common.health import Readiness, install_health
+from omnihub.common.logging import get_logger
+from omnihub.common.service import run as run_main
+from omnihub.common.service import service_context
+
+log = get_logger("omnihub.chat")
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
+    "object-src 'none'"
+)
+HELLO_TIMEOUT = 15.0
+WS_MAX_FRAME = 64 * 1024
+WEBHOOK_MAX_BYTES = 1024 * 1024
+UPLOAD_TYPES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+}
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("omnihub.chat") / "static" / name).read_bytes()
+
+
+def _secure_headers(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@dataclass
+class ChatService:
+    """Everything the chat service runs, buildable in tests without a process."""
+
+    settings: ChatSettings
+    bus: Bus
+    hub: WebChatHub | None = None
+    telegram: Messenger | None = None
+    consumers: list[Consumer[Any]] = field(default_factory=list)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    typing_sub: Any = None
+    read_sub: Any = None
+
+    signing_key: bytes = b""
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where widget uploads are stored."""
+        return self.settings.var_dir / "chat-uploads"
+
+    async def start(self, readiness: Readiness | None = None) -> web.Application:
+        """Open KV, start the outbound consumers and return the HTTP application."""
+        kv = await self.bus.kv(subjects.KV_CHAT_SESSIONS, history=1)
+        s = self.settings
+        self.signing_key = signing_key(s)
+        self.hub = WebChatHub(
+            self.bus,
+            kv,
+            max_chars=s.widget_max_message_chars,
+            rate_per_minute=s.widget_rate_per_minute,
+            entry_point=s.widget_entry_point,
+        )
+        self.consumers.append(
+            await self.bus.consume(
+                stream=subjects.STREAM_CONTACTS_OUT,
+                durable=subjects.outbound_durable(subjects.Channel.CHANNEL_WEBCHAT),
+                subjects=[subjects.outbound(subjects.Channel.CHANNEL_WEBCHAT)],
+                message_type=messaging_pb2.OutboundMessage,
+                handler=self.hub.handle_outbound,
+                max_deliver=8,
+            )
+        )
+        self.typing_sub = await self.bus.nc.subscribe(
+            f"{subjects.CHAT_TYPING_AGENT_ROOT}.*", cb=self._agent_typing
+        )
+        self.read_sub = await self.bus.nc.subscribe(f"{subjects.CHAT_READ_AGENT_ROOT}.*", cb=self._agent_read)
+        if telegram_configured(s):
+            assert s.telegram_bot_token is not None and s.telegram_webhook_secret is not None
+            bot = telegram.Bot(
+                s.telegram_bot_token.get_secret_value(),
+                base_url=s.telegram_base_url,
+                base_file_url=s.telegram_base_file_url,
+            )
+            self.telegram = TelegramAdapter(
+                bot, s.telegram_webhook_secret.get_secret_value(), s.telegram_bot_username
+            )
+            if s.telegram_webhook_url:
+                await bot.set_webhook(
+                    s.telegram_webhook_url,
+                    secret_token=s.telegram_webhook_secret.get_secret_value(),
+                    allowed_updates=["message", "edited_message", "callback_query"],
+                )
+                log.info("telegram.webhook_set", url=s.telegram_webhook_url)
+            self.consumers.append(
+                await self.bus.consume(
+                    stream=subjects.STREAM_CONTACTS_OUT,
+                    durable=subjects.outbound_durable(subjects.Channel.CHANNEL_TELEGRAM),
+                    subjects=[subjects.outbound(subjects.Channel.CHANNEL_TELEGRAM)],
+                    message_type=messaging_pb2.OutboundMessage,
+                    handler=self.handle_messenger_outbound,
+                    max_deliver=10,
+                )
+            )
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        app = web.Application(client_max_size=s.widget_max_upload_bytes + 64 * 1024)
+        install_health(app, readiness or Readiness(), "chat")
+        app.router.add_get("/widget", self.widget_page)
+        app.router.add_get("/widget.js", self.widget_js)
+        app.router.add_get("/widget.css", self.widget_css)
+        app.router.add_get("/ws/chat", self.ws_chat)
+        app.router.add_post("/widget/upload", self.upload)
+        app.router.add_get("/widget/uploads/{name}", self.uploaded)
+        app.router.add_post("/telegram/webhook", self.telegram_webhook)
+        return app
+
+    async def _agent_typing(self, msg: Any) -> None:
+        assert self.hub is not None
+        visitor_id = msg.subject.rsplit(".", 1)[-1]
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            return
+        frame = {"type": "typing", "on": bool(data.get("typing")), "agent": str(data.get("agent", ""))}
+        await self.hub.push(visitor_id, frame)
+
+    async def _agent_read(self, msg: Any) -> None:
+        assert self.hub is not None
+        visitor_id = msg.subject.rsplit(".", 1)[-1]
+        try:
+            ids = json.loads(msg.data).get("message_ids", [])
+        except (ValueError, AttributeError):
+            return
+        for message_id in ids[:100]:
+            await self.hub.push(visitor_id, {"type": "receipt", "id": str(message_id), "status": "read"})
+
+    async def stop(self) -> None:
+        """Stop consumers, subscriptions and the bot; safe to call twice."""
+        subs, self.typing_sub, self.read_sub = (self.typing_sub, self.read_sub), None, None
+        for sub in subs:
+            if sub is not None:
+                await sub.unsubscribe()
+        consumers, self.consumers = self.consumers, []
+        for consumer in consumers:
+            await consumer.stop()
+        for task in self.tasks:
+            task.cancel()
+        adapter, self.telegram = self.telegram, None
+        if isinstance(adapter, TelegramAdapter):
+            await adapter.bot.shutdown()
+
+    # Static pages -----------------------------------------------------------------------
+
+    async def widget_page(self, _: web.Request) -> web.StreamResponse:
+        """The demo page embedding the widget."""
+        return _secure_headers(web.Response(body=_static("widget.html"), content_type="text/html"))
+
+    async def widget_js(self, _: web.Request) -> web.StreamResponse:
+        """The embeddable widget script."""
+        resp = web.Response(body=_static("widget.js"), content_type="text/javascript")
+        return _secure_headers(resp)
+
+    async def widget_css(self, _: web.Request) -> web.StreamResponse:
+        """The widget's stylesheet (no inline styles: the CSP forbids them)."""
+        return _secure_headers(web.Response(body=_static("widget.css"), content_type="text/css"))
+
+    # WebSocket --------------------------------------------------------------------------
+
+    async def ws_chat(self, request: web.Request) -> web.StreamResponse:
+        """The visitor's socket: hello (token or new visitor), replay, then frames."""
+        assert self.hub is not None
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=WS_MAX_FRAME)
+        await ws.prepare(request)
+        try:
+            hello = await ws.receive_json(timeout=HELLO_TIMEOUT)
+        except (TimeoutError, TypeError, ValueError):
+            await ws.send_json({"type": "error", "code": "bad_hello", "message": "send hello first"})
+            await ws.close()
+            return ws
+        session = await self._hello(ws, hello)
+        if session is None:
+            await ws.close(code=4401, message=b"bad token")
+            return ws
+        visitor_id = session.visitor_id
+        self.hub.sockets.setdefault(visitor_id, set()).add(ws)
+        try:
+            await self._replay(ws, session, int(hello.get("ack", 0) or 0))
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    break
+                await self._frame(ws, session, msg.data)
+        finally:
+            self.hub.sockets.get(visitor_id, set()).discard(ws)
+        return ws
+
+    async def _hello(self, ws: web.WebSocketResponse, hello: Any) -> Session | None:
+        assert self.hub is not None
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            await ws.send_json({"type": "error", "code": "bad_hello", "message": "send hello first"})
+            return None
+        token = str(hello.get("token") or "")
+        if token:
+            visitor_id = tokens.verify(token, self.signing_key)
+            if visitor_id is None:
+                await ws.send_json({"type": "error", "code": "bad_token", "message": "invalid visitor token"})
+                return None
+        else:
+            visitor_id = tokens.new_visitor_id()
+            token = tokens.sign(visitor_id, self.signing_key)
+        session = await self.hub.load(visitor_id)
+        for key in ("name", "email", "topic"):
+            value = str(hello.get(key) or "")[:200]
+            if value and not getattr(session, key):
+                setattr(session, key, value)
+        await ws.send_json(
+            {
+                "type": "welcome",
+                "token": token,
+                "visitor_id": visitor_id,
+                "name": session.name,
+                "topic": session.topic,
+                "seq": session.seq,
+            }
+        )
+        return session
+
+    async def _replay(self, ws: web.WebSocketResponse, session: Session, ack: int) -> None:
+        for entry in session.after(ack):
+            await ws.send_json(entry.frame())
+
+    async def _frame(self, ws: web.WebSocketResponse, session: Session, data: str) -> None:
+        assert self.hub is not None
+        try:
+            frame = json.loads(data)
+            if not isinstance(frame, dict):
+                raise ErrorFrame("bad_request", "frames are JSON objects")
+            kind = frame.get("type")
+            if kind == "message":
+                attachments = self._attachments(frame.get("attachments") or [])
+                await self.hub.visitor_message(
+                    session, str(frame.get("client_id", "")), str(frame.get("text", "")), attachments
+                )
+                if not session.agent_seen:
+                    await ws.send_json(await self.hub.queue_status(session))
+            elif kind == "typing":
+                await self.hub.visitor_typing(session, bool(frame.get("on")))
+            elif kind in ("ack", "read"):
+                await self.hub.visitor_acked(session, int(frame.get("seq", 0)), kind == "read")
+            elif kind == "survey":
+                await self.hub.survey_answered(
+                    session,
+                    str(frame.get("survey_id", "")),
+                    str(frame.get("question", "")),
+                    int(frame.get("score", -1)),
+                )
+            elif kind == "close":
+                await self.hub.visitor_closed(session)
+            elif kind == "queue":
+                await ws.send_json(await self.hub.queue_status(session))
+            else:
+                raise ErrorFrame("bad_request", f"unknown frame type {kind!r}")
+        except ErrorFrame as err:
+            await ws.send_json(err.frame())
+        except (ValueError, TypeError) as exc:
+            await ws.send_json({"type": "error", "code": "bad_request", "message": str(exc)[:200]})
+
+    def _attachments(self, raw: Any) -> list[dict[str, Any]]:
+        if not isinstance(raw, list) or len(raw) > 5:
+            raise ErrorFrame("bad_request", "at most 5 attachments")
+        out = []
+        for item in raw:
+            uri = str(item.get("uri", "")) if isinstance(item, dict) else ""
+            name = uri.removeprefix("/widget/uploads/")
+            if not uri.startswith("/widget/uploads/") or not (self.upload_dir / name).is_file():
+                raise ErrorFrame("bad_request", "attachments must be uploaded first")
+            out.append(
+                {
+                    "uri": uri,
+                    "file_name": str(item.get("file_name", name))[:200],
+                    "content_type": str(item.get("content_type", "")),
+                    "size_bytes": (self.upload_dir / name).stat().st_size,
+                }
+            )
+        return out
+
+    # Uploads ----------------------------------------------------------------------------
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """Store one attachment (size and type limited) for a visitor holding a valid token."""
+        if tokens.verify(request.headers.get("X-Visitor-Token", ""), self.signing_key) is None:
+            return web.json_response({"error": "invalid visitor token"}, status=403)
+        limit = self.settings.widget_max_upload_bytes
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            return web.json_response({"error": f"file larger than {limit} bytes"}, status=413)
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+        except (ValueError, AssertionError):
+            return web.json_response({"error": "multipart/form-data expected"}, status=400)
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            return web.json_response({"error": "field 'file' missing"}, status=400)
+        content_type = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        suffix = UPLOAD_TYPES.get(content_type)
+        if suffix is None:
+            allowed = ", ".join(sorted(UPLOAD_TYPES))
+            return web.json_response({"error": f"type not allowed; allowed: {allowed}"}, status=415)
+        data = bytearray()
+        while chunk := await part.read_chunk(64 * 1024):
+            data += chunk
+            if len(data) > limit:
+                return web.json_response({"error": f"file larger than {limit} bytes"}, status=413)
+        name = secrets.token_hex(16) + suffix
+        await asyncio.to_thread((self.upload_dir / name).write_bytes, bytes(data))
+        return web.json_response(
+            {
+                "uri": f"/widget/uploads/{name}",
+                "file_name": (part.filename or name)[:200],
+                "content_type": content_type,
+                "size_bytes": len(data),
+            }
+        )
+
+    async def uploaded(self, request: web.Request) -> web.StreamResponse:
+        """Serve an upload as a download, never rendered inline as active content."""
+        name = request.match_info["name"]
+        path = self.upload_dir / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise web.HTTPNotFound()
+        resp = web.FileResponse(path)
+        resp.headers["Content-Disposition"] = "attachment"
+        return _secure_headers(resp)
+
+    # Telegram ---------------------------------------------------------------------------
+
+    async def telegram_webhook(self, request: web.Request) -> web.StreamResponse:
+        """Verify the secret, normalise the update, publish once per update_id."""
+        adapter = self.telegram
+        if adapter is None:
+            raise web.HTTPNotFound()
+        if not adapter.verify(dict(request.headers), b""):
+            log.warning("telegram.bad_secret", remote=request.remote)
+            return web.Response(status=403, text="forbidden")
+        if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
+            return web.Response(status=413, text="too large")
+        try:
+            payload = json.loads(await request.read())
+            if not isinstance(payload, dict) or "update_id" not in payload:
+                raise ValueError("not an update")
+            result = adapter.normalise(payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("telegram.bad_update", error=str(exc)[:200])
+            return web.Response(status=400, text="bad update")
+        duplicate = False
+        if result.inbound is not None:
+            ack = await self.bus.publish(
+                subjects.inbound(adapter.channel), result.inbound, msg_id=result.msg_id
+            )
+            duplicate = bool(ack.duplicate)
+        elif result.survey is not None:
+            evt = new_event(
+                "chat",
+                channel=adapter.channel,
+                thread_key=result.thread_key,
+                survey_answered=result.survey,
+            )
+            evt.identity.CopyFrom(
+                contact_pb2.Identity(channel=adapter.channel, source_id=result.identity_source)  # type: ignore[arg-type]
+            )
+            evt.id = f"evt_{result.msg_id.replace(':', '_')}"
+            ack = await self.bus.publish_event(evt)
+            duplicate = bool(ack.duplicate)
+        if not duplicate:
+            await adapter.acknowledge(payload)
+        return web.json_response({"ok": True})
+
+    async def handle_messenger_outbound(self, delivery: Delivery[messaging_pb2.OutboundMessage]) -> None:
+        """Send via the messenger; map errors to retry, or to a permanent failure event."""
+        adapter = self.telegram
+        assert adapter is not None
+        out = delivery.message
+        try:
+            result = await adapter.send(out)
+        except RateLimitedError as exc:
+            delay = exc.retry_after or 1.0
+            log.warning("telegram.rate_limited", message_id=out.id, retry_after=delay)
+            raise Retry("429", delay=delay) from exc
+        except TransientChannelError as exc:
+            log.warning("telegram.transient", message_id=out.id, error=str(exc))
+            raise Retry(str(exc), delay=backoff(delivery.num_delivered)) from exc
+        except PermanentChannelError as exc:
+            log.warning("telegram.permanent", message_id=out.id, error=str(exc))
+            await self._outbound_event(
+                out,
+                message_failed=event_pb2.MessageFailed(
+                    message_id=out.id,
+                    error_code=exc.code,
+                    error_message=exc.message,
+                    permanent=True,
+                ),
+            )
+            return
+        await self._outbound_event(
+            out,
+            message_sent=event_pb2.MessageSent(
+                message_id=out.id, provider_message_id=result.provider_message_id
+            ),
+        )
+
+    async def _outbound_event(self, out: messaging_pb2.OutboundMessage, **kind: Any) -> None:
+        evt = new_event(
+            "chat",
+            conversation_id=out.conversation_id,
+            channel=out.channel,
+            thread_key=out.thread_key,
+            identity=out.identity,
+            **kind,
+        )
+        evt.id = f"evt_{next(iter(kind))}_{out.id}"
+        await self.bus.publish_event(evt)
+
+
+async def main() -> None:
+    """Run the chat service until SIGINT/SIGTERM."""
+    settings = load_settings(ChatSettings)
+    try:
+        telegram_configured(settings)
+    except ConfigError as exc:
+        fail(f"invalid configuration: {exc}")
+    async with service_context("chat", settings) as svc:
+        bus = await svc.connect_bus()
+        service = ChatService(settings, bus)
+        app = await service.start(svc.readiness)
+        svc.stack.push_async_callback(service.stop)
+        await svc.start_http(app, settings.http_host, settings.chat_http_port)
+        await svc.wait()
+
+
+def run() -> None:
+    """Console entry point."""
+    run_main(main)

@@ -1,0 +1,27 @@
+"""Signed per-visitor tokens: "<visitor_id>.<hex hmac-sha256>", verified in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_visitor_id() -> str:
+    """A fresh random visitor id."""
+    return "v_" + secrets.token_hex(12)
+
+
+def sign(visitor_id: str, key: bytes) -> str:
+    """The token a browser presents to prove it owns `visitor_id`."""
+    mac = hmac.new(key, visitor_id.encode(), hashlib.sha256).hexdigest()
+    return f"{visitor_id}.{mac}"
+
+
+def verify(token: str, key: bytes) -> str | None:
+    """The visitor id of a valid token, else None."""
+    visitor_id, _, mac = token.rpartition(".")
+    if not visitor_id or len(token) > 200:
+        return None
+    expected = hmac.new(key, visitor_id.encode(), hashlib.sha256).hexdigest()
+    return visitor_id if hmac.compare_digest(mac, expected) else None

@@ -1,0 +1,99 @@
+"""Fixtures of the chat service tests: a running ChatService on a free port and the Bot API double."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import pytest
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:  # tests.fakes lives at the repo root
+    sys.path.insert(0, str(REPO))
+
+from omnihub.chat.app import ChatService  # noqa: E402
+from omnihub.chat.config import ChatSettings  # noqa: E402
+from omnihub.common.bus import Bus  # noqa: E402
+from omnihub.testkit.ports import free_port  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegramApi  # noqa: E402
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@dataclass
+class RunningChat:
+    """A chat service serving HTTP on 127.0.0.1:port."""
+
+    service: ChatService
+    port: int
+    telegram: FakeTelegramApi
+
+    @property
+    def base(self) -> str:
+        """http://127.0.0.1:port"""
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def telegram_api() -> AsyncIterator[FakeTelegramApi]:
+    """The Bot API double on a free port."""
+    api = await FakeTelegramApi().start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+async def chat(bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> AsyncIterator[RunningChat]:
+    """A ChatService wired to the test NATS and the Bot API double."""
+    settings = ChatSettings(
+        nats_url="unused",
+        var_dir=tmp_path,
+        widget_signing_key="test-signing-key",  # type: ignore[arg-type]
+        telegram_bot_token=telegram_api.token,  # type: ignore[arg-type]
+        telegram_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+        telegram_base_url=telegram_api.base_url,
+        telegram_base_file_url=telegram_api.base_file_url,
+        widget_rate_per_minute=5,
+        widget_max_message_chars=200,
+    )
+    service = ChatService(settings, bus)
+    app = await service.start()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield RunningChat(service, port, telegram_api)
+    await service.stop()
+    await runner.cleanup()
+
+
+async def stream_messages(bus: Bus, subject: str) -> list[bytes]:
+    """Every message stored on a subject (non-destructive read via an ephemeral consumer)."""
+    try:
+        sub = await bus.js.subscribe(subject, ordered_consumer=True)
+    except nats.js.errors.NotFoundError:
+        return []
+    out: list[bytes] = []
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=0.5)
+            out.append(msg.data)
+    except (TimeoutError, nats.errors.TimeoutError):
+        pass
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def wait_for(predicate: Any, within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)

@@ -1,0 +1,224 @@
+"""Telegram channel: webhook secret, dedupe, attachments, outbound retry and failure mapping."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus
+
+from .conftest import WEBHOOK_SECRET, RunningChat, stream_messages, wait_for
+
+TG = contact_pb2.CHANNEL_TELEGRAM
+
+
+def update(update_id: int, **message: Any) -> dict[str, Any]:
+    """A Telegram Update with a private message from user 42."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id + 100,
+            "date": 1_700_000_000,
+            "chat": {"id": 42, "type": "private", "first_name": "Li"},
+            "from": {
+                "id": 42,
+                "is_bot": False,
+                "first_name": "Li",
+                "last_name": "Wei",
+                "language_code": "zh",
+            },
+            **message,
+        },
+    }
+
+
+async def post(chat: RunningChat, body: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{chat.base}/telegram/webhook", json=body, headers=headers) as resp,
+    ):
+        return resp.status
+
+
+async def test_bad_or_missing_secret_is_403_and_publishes_nothing(chat: RunningChat, bus: Bus) -> None:
+    assert await post(chat, update(1, text="hi"), secret="wrong") == 403
+    assert await post(chat, update(2, text="hi"), secret=None) == 403
+    assert await stream_messages(bus, subjects.inbound(TG)) == []
+
+
+async def test_duplicate_update_id_makes_one_message(chat: RunningChat, bus: Bus) -> None:
+    for _ in range(3):
+        assert await post(chat, update(10, text="hello")) == 200
+    raw = await stream_messages(bus, subjects.inbound(TG))
+    assert len(raw) == 1
+    msg = messaging_pb2.InboundMessage.FromString(raw[0])
+    assert msg.text.text == "hello"
+    assert msg.identity.source_id == "42"
+    assert msg.provider_message_id == "10"
+    assert msg.display_name == "Li Wei"
+    assert msg.routing_hints.entry_point.startswith("bot:")
+
+
+async def test_photo_document_start_and_edit_become_inbound(chat: RunningChat, bus: Bus) -> None:
+    photo = [
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 10},
+        {"file_id": "large", "file_unique_id": "l", "width": 800, "height": 600, "file_size": 900},
+    ]
+    doc = {
+        "file_id": "doc1",
+        "file_unique_id": "d",
+        "file_name": "invoice.pdf",
+        "mime_type": "application/pdf",
+        "file_size": 1234,
+    }
+    assert await post(chat, update(20, photo=photo, caption="my router")) == 200
+    assert await post(chat, update(21, document=doc)) == 200
+    assert await post(chat, update(22, text="/start")) == 200
+    edited = update(23, text="fixed typo")
+    edited["edited_message"] = edited.pop("message")
+    assert await post(chat, edited) == 200
+    msgs = [
+        messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(TG))
+    ]
+    assert len(msgs) == 4
+    p, d, s, e = msgs
+    assert p.text.text == "my router"
+    assert [a.uri for a in p.text.attachments] == ["telegram-file://large"]
+    assert p.text.attachments[0].content_type == "image/jpeg"
+    assert d.text.attachments[0].uri == "telegram-file://doc1"
+    assert d.text.attachments[0].file_name == "invoice.pdf"
+    assert s.text.text == "/start"
+    assert e.text.edited and e.text.text == "fixed typo"
+
+
+def outbound(out_id: str, **extra: Any) -> messaging_pb2.OutboundMessage:
+    return messaging_pb2.OutboundMessage(
+        id=out_id,
+        channel=TG,
+        conversation_id="cnv_1",
+        identity=contact_pb2.Identity(channel=TG, source_id="42"),
+        text="hello from agent",
+        kind=messaging_pb2.OUTBOUND_KIND_REPLY,
+        **extra,
+    )
+
+
+async def events(bus: Bus, verb: str) -> list[event_pb2.Event]:
+    raw = await stream_messages(bus, subjects.event("message", verb))
+    return [event_pb2.Event.FromString(r) for r in raw]
+
+
+async def test_outbound_429_is_retried_after_retry_after(chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    api.fail("sendMessage", "rate_limited", retry_after=2)
+    await bus.publish(subjects.outbound(TG), outbound("out_429"), msg_id="out_429")
+    await wait_for(lambda: len(api.calls("sendMessage")) >= 2)
+    first, second = api.calls("sendMessage")[:2]
+    assert second.time - first.time >= 1.9  # honoured retry_after, not the default backoff
+    assert second.params["chat_id"] in ("42", 42)
+    sent = await events(bus, "sent")
+    assert [e.message_sent.message_id for e in sent] == ["out_429"]
+
+
+async def test_outbound_network_error_is_retried(chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    api.fail("sendMessage", "drop")
+    await bus.publish(subjects.outbound(TG), outbound("out_net"), msg_id="out_net")
+    await wait_for(lambda: len(api.calls("sendMessage")) >= 2)
+    for _ in range(100):
+        if await events(bus, "sent"):
+            break
+        await asyncio.sleep(0.1)
+    assert [e.message_sent.message_id for e in await events(bus, "sent")] == ["out_net"]
+
+
+async def test_outbound_403_is_a_permanent_failure_event(chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    api.fail("sendMessage", "forbidden", times=5)
+    await bus.publish(subjects.outbound(TG), outbound("out_403"), msg_id="out_403")
+    failed: list[event_pb2.Event] = []
+    for _ in range(100):
+        failed = await events(bus, "failed")
+        if failed:
+            break
+        await asyncio.sleep(0.1)
+    assert len(failed) == 1
+    f = failed[0].message_failed
+    assert f.message_id == "out_403" and f.permanent and f.error_code == "403"
+    assert "blocked" in f.error_message
+    await asyncio.sleep(0.5)
+    assert len(api.calls("sendMessage")) == 1  # never retried
+
+
+async def test_csat_inline_keyboard_and_button_answer(chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    survey = outbound("out_svy", survey_id="svy_1", survey_question="csat")
+    survey.kind = messaging_pb2.OUTBOUND_KIND_SURVEY
+    survey.text = ""
+    await bus.publish(subjects.outbound(TG), survey, msg_id="out_svy")
+    await wait_for(lambda: len(api.calls("sendMessage")) >= 1)
+    markup = api.calls("sendMessage")[0].params["reply_markup"]
+    buttons = [b for row in markup["inline_keyboard"] for b in row]
+    assert [b["text"] for b in buttons] == ["1", "2", "3", "4", "5"]
+    callback = {
+        "update_id": 99,
+        "callback_query": {
+            "id": "cbq1",
+            "chat_instance": "x",
+            "data": buttons[3]["callback_data"],
+            "from": {"id": 42, "is_bot": False, "first_name": "Li"},
+            "message": {
+                "message_id": 5,
+                "date": 1_700_000_000,
+                "chat": {"id": 42, "type": "private"},
+                "text": "How satisfied?",
+            },
+        },
+    }
+    assert await post(chat, callback) == 200
+    assert await post(chat, callback) == 200  # a retry by Telegram: still one answer
+    raw = await stream_messages(bus, subjects.event("survey", "answered"))
+    assert len(raw) == 1
+    answer = event_pb2.Event.FromString(raw[0]).survey_answered
+    assert (answer.survey_id, answer.question, answer.score) == ("svy_1", "csat", 4)
+    assert len(api.calls("answerCallbackQuery")) == 1
+
+
+async def test_webhook_is_registered_with_its_secret(bus: Bus, telegram_api: Any, tmp_path: Any) -> None:
+    from omnihub.chat.app import ChatService
+    from omnihub.chat.config import ChatSettings
+
+    settings = ChatSettings(
+        var_dir=tmp_path,
+        telegram_bot_token=telegram_api.token,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+        telegram_base_url=telegram_api.base_url,
+        telegram_webhook_url="https://chat.example.com/telegram/webhook",
+    )
+    service = ChatService(settings, bus)
+    await service.start()
+    await service.stop()
+    (call,) = telegram_api.calls("setWebhook")
+    assert call.params["url"] == "https://chat.example.com/telegram/webhook"
+    assert call.params["secret_token"] == WEBHOOK_SECRET
+
+
+async def test_outbound_attachments_use_send_photo_and_document(chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    out = outbound("out_media")
+    out.attachments.add(file_name="a.jpg", content_type="image/jpeg", uri="telegram-file://AgAC1")
+    out.attachments.add(
+        file_name="b.pdf", content_type="application/pdf", uri="https://files.example.com/b.pdf"
+    )
+    await bus.publish(subjects.outbound(TG), out, msg_id="out_media")
+    await wait_for(lambda: bool(api.calls("sendDocument")))
+    assert api.calls("sendMessage")[0].params["text"] == "hello from agent"
+    assert api.calls("sendPhoto")[0].params["photo"] == "AgAC1"
+    assert api.calls("sendDocument")[0].params["document"] == "https://files.example.com/b.pdf"

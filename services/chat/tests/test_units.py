@@ -1,0 +1,51 @@
+"""Pure parts: visitor tokens, the rate limiter, survey callback data and configuration rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omnihub.chat import tokens
+from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
+from omnihub.chat.limits import TokenBucket
+from omnihub.chat.telegram_gateway import parse_survey_callback, survey_callback
+from omnihub.common.errors import ConfigError
+
+
+def test_token_roundtrip_and_tampering() -> None:
+    token = tokens.sign("v_abc", b"k1")
+    assert tokens.verify(token, b"k1") == "v_abc"
+    assert tokens.verify(token, b"k2") is None
+    assert tokens.verify("v_abd." + token.rpartition(".")[2], b"k1") is None
+    assert tokens.verify("", b"k1") is None
+    assert tokens.verify("no-dot", b"k1") is None
+
+
+def test_token_bucket_allows_rate_then_refills() -> None:
+    bucket = TokenBucket(rate_per_minute=3)
+    assert [bucket.allow(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.allow(20.0)  # one token per 20 s
+    assert not bucket.allow(20.1)
+
+
+def test_survey_callback_roundtrip_fits_64_bytes() -> None:
+    data = survey_callback("csat", 4, "svy_" + "a" * 28)
+    assert len(data.encode()) <= 64
+    answer = parse_survey_callback(data)
+    assert answer is not None and (answer.question, answer.score) == ("csat", 4)
+    assert parse_survey_callback("other|x") is None
+
+
+def test_telegram_half_configured_is_an_error(tmp_path: Path) -> None:
+    only_token = ChatSettings(telegram_bot_token="1:x", var_dir=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
+        telegram_configured(only_token)
+    assert not telegram_configured(ChatSettings(var_dir=tmp_path))
+
+
+def test_generated_signing_key_is_persisted_privately(tmp_path: Path) -> None:
+    settings = ChatSettings(var_dir=tmp_path)
+    first = signing_key(settings)
+    assert len(first) == 64 and signing_key(settings) == first
+    assert (tmp_path / "chat-widget-signing-key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,224 @@
+"""Web chat over a raw WebSocket: tokens, history, resume, limits, uploads, abandonment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus
+
+from .conftest import RunningChat, stream_messages, wait_for
+
+WEB = contact_pb2.CHANNEL_WEBCHAT
+
+
+async def hello(
+    http: aiohttp.ClientSession, chat: RunningChat, **fields: Any
+) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    ws = await http.ws_connect(f"{chat.base}/ws/chat")
+    await ws.send_json({"type": "hello", **fields})
+    return ws, await ws.receive_json(timeout=5)
+
+
+async def frames_until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> list[dict[str, Any]]:
+    out = []
+    while True:
+        frame = await ws.receive_json(timeout=5)
+        out.append(frame)
+        if frame["type"] == kind:
+            return out
+
+
+def reply(out_id: str, visitor: str, text: str, **extra: Any) -> messaging_pb2.OutboundMessage:
+    return messaging_pb2.OutboundMessage(
+        id=out_id,
+        channel=WEB,
+        conversation_id="cnv_w",
+        identity=contact_pb2.Identity(channel=WEB, source_id=visitor),
+        thread_key=visitor,
+        text=text,
+        agent_id="alice",
+        agent_display_name="Alice",
+        **extra,
+    )
+
+
+async def test_token_history_and_bad_token(chat: RunningChat, bus: Bus) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat, name="Ann", topic="billing")
+        assert welcome["type"] == "welcome"
+        token, visitor = welcome["token"], welcome["visitor_id"]
+        await ws.send_json({"type": "message", "client_id": "c1", "text": "first"})
+        echo = await frames_until(ws, "msg")
+        assert echo[-1]["text"] == "first" and echo[-1]["seq"] == 1
+        await ws.close()
+        ws2, again = await hello(http, chat, token=token, ack=0)
+        assert again["visitor_id"] == visitor
+        history = await ws2.receive_json(timeout=5)
+        assert (history["seq"], history["text"]) == (1, "first")
+        await ws2.close()
+        tampered = visitor + "x." + token.rpartition(".")[2]
+        ws3, err = await hello(http, chat, token=tampered)
+        assert err == {"type": "error", "code": "bad_token", "message": "invalid visitor token"}
+        await ws3.close()
+    raw = await stream_messages(bus, subjects.inbound(WEB))
+    msg = messaging_pb2.InboundMessage.FromString(raw[0])
+    assert msg.routing_hints.topic == "billing" and msg.display_name == "Ann"
+    assert msg.identity.source_id == visitor
+
+
+async def test_resume_delivers_offline_messages_in_order_once(chat: RunningChat, bus: Bus) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat)
+        token, visitor = welcome["token"], welcome["visitor_id"]
+        await bus.publish(subjects.outbound(WEB), reply("out_1", visitor, "one"), msg_id="out_1")
+        first = await frames_until(ws, "msg")
+        assert first[-1]["text"] == "one"
+        await ws.close()  # visitor goes away; two replies arrive meanwhile (one redelivered)
+        for i, (n, text) in enumerate(((2, "two"), (3, "three"), (2, "two"))):
+            # distinct NATS ids: the third is a redelivery only our outbox can catch
+            await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, text), msg_id=f"pub-{i}")
+        hub = chat.service.hub
+        assert hub is not None
+        await wait_for(lambda: hub.sessions[visitor].seq == 3)
+        ws2, _ = await hello(http, chat, token=token, ack=first[-1]["seq"])
+        got = [await ws2.receive_json(timeout=5) for _ in range(2)]
+        assert [(f["seq"], f["text"]) for f in got] == [(2, "two"), (3, "three")]
+        await ws2.send_json({"type": "ack", "seq": 3})
+        await ws2.send_json({"type": "read", "seq": 3})
+        await ws2.send_json({"type": "queue"})  # a round trip: the acks above were handled
+        assert all(f["type"] != "msg" for f in await frames_until(ws2, "queue"))
+        await ws2.close()
+    delivered = await stream_messages(bus, subjects.event("message", "delivered"))
+    assert len(delivered) == 6  # three messages, DELIVERED and READ once each
+    sent = await stream_messages(bus, subjects.event("message", "sent"))
+    assert len(sent) == 3
+
+
+async def test_size_and_rate_limits_send_error_frames(chat: RunningChat, bus: Bus) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, _ = await hello(http, chat)
+        await ws.send_json({"type": "message", "client_id": "big", "text": "x" * 201})
+        err = await frames_until(ws, "error")
+        assert err[-1]["code"] == "too_large" and "200" in err[-1]["message"]
+        codes = []
+        for n in range(7):
+            await ws.send_json({"type": "message", "client_id": f"r{n}", "text": f"m{n}"})
+        for _ in range(20):
+            frame = await ws.receive_json(timeout=5)
+            if frame["type"] == "error":
+                codes.append(frame["code"])
+            if len(codes) == 2:
+                break
+        assert codes == ["rate_limited", "rate_limited"]  # 5 per minute allowed
+        await ws.close()
+    assert len(await stream_messages(bus, subjects.inbound(WEB))) == 5
+
+
+async def test_close_while_queued_publishes_session_ended(chat: RunningChat, bus: Bus) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat, topic="support")
+        await ws.send_json({"type": "message", "client_id": "c1", "text": "anyone?"})
+        await frames_until(ws, "queue")
+        await ws.send_json({"type": "close"})
+        await ws.send_json({"type": "close"})  # a double click: one end
+        await ws.send_json({"type": "queue"})
+        await frames_until(ws, "queue")
+        await ws.close()
+    msgs = [
+        messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(WEB))
+    ]
+    assert [m.WhichOneof("payload") for m in msgs] == ["text", "session_ended"]
+    assert msgs[1].session_ended.reason == "closed"
+    assert msgs[1].identity.source_id == welcome["visitor_id"]
+
+
+async def test_queue_position_from_router_request_reply(chat: RunningChat, bus: Bus) -> None:
+    from omnihub.api.routing.v1 import routing_pb2
+
+    async def answer(msg: Any) -> None:
+        req = routing_pb2.GetQueueStatsRequest.FromString(msg.data)
+        stats = routing_pb2.QueueStats(queue=req.queues[0], waiting=3)
+        stats.longest_wait.FromSeconds(120)
+        await msg.respond(routing_pb2.GetQueueStatsResponse(stats=[stats]).SerializeToString())
+
+    sub = await bus.nc.subscribe(subjects.QUEUE_STATS_REQUEST, cb=answer)
+    try:
+        async with aiohttp.ClientSession() as http:
+            ws, _ = await hello(http, chat, topic="sales")
+            await ws.send_json({"type": "queue"})
+            frame = (await frames_until(ws, "queue"))[-1]
+            assert frame == {"type": "queue", "known": True, "position": 3, "estimated_wait_seconds": 120}
+            await ws.close()
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_upload_limits_and_attachment_message(chat: RunningChat, bus: Bus) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat)
+        headers = {"X-Visitor-Token": welcome["token"]}
+
+        async def upload(data: bytes, ctype: str, token: dict[str, str]) -> tuple[int, Any]:
+            form = aiohttp.FormData()
+            form.add_field("file", data, filename="f", content_type=ctype)
+            async with http.post(f"{chat.base}/widget/upload", data=form, headers=token) as r:
+                return r.status, await r.json()
+
+        assert (await upload(b"x", "image/png", {}))[0] == 403
+        status, body = await upload(b"<svg onload=alert(1)>", "image/svg+xml", headers)
+        assert status == 415 and "allowed" in body["error"]
+        limit = chat.service.settings.widget_max_upload_bytes
+        assert (await upload(b"0" * (limit + 1), "application/pdf", headers))[0] == 413
+        status, ref = await upload(b"%PDF-1.4 hello", "application/pdf", headers)
+        assert status == 200 and ref["uri"].startswith("/widget/uploads/")
+        await ws.send_json({"type": "message", "client_id": "a1", "text": "", "attachments": [ref]})
+        await frames_until(ws, "msg")
+        await ws.send_json(
+            {"type": "message", "client_id": "a2", "text": "", "attachments": [{"uri": "http://evil/x"}]}
+        )
+        assert (await frames_until(ws, "error"))[-1]["code"] == "bad_request"
+        async with http.get(f"{chat.base}{ref['uri']}") as r:
+            assert r.headers["Content-Disposition"] == "attachment"
+            assert await r.read() == b"%PDF-1.4 hello"
+        await ws.close()
+    msg = messaging_pb2.InboundMessage.FromString((await stream_messages(bus, subjects.inbound(WEB)))[0])
+    assert msg.text.attachments[0].uri == ref["uri"]
+    assert msg.text.attachments[0].size_bytes == len(b"%PDF-1.4 hello")
+
+
+async def test_history_survives_a_service_restart(chat: RunningChat, bus: Bus) -> None:
+    from aiohttp import web
+
+    from omnihub.chat.app import ChatService
+    from omnihub.testkit.ports import free_port
+
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat)
+        await ws.send_json({"type": "message", "client_id": "c1", "text": "\u4f60\u597d"})
+        await frames_until(ws, "msg")
+        await ws.close()
+    await chat.service.stop()  # the old instance's memory is gone; KV keeps the outbox
+    visitor = welcome["visitor_id"]
+    await bus.publish(subjects.outbound(WEB), reply("out_r", visitor, "while down"), msg_id="out_r")
+    fresh = ChatService(chat.service.settings, bus)
+    app = await fresh.start()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        restarted = RunningChat(fresh, port, chat.telegram)
+        async with aiohttp.ClientSession() as http:
+            ws, again = await hello(http, restarted, token=welcome["token"], ack=0)
+            assert again["visitor_id"] == visitor
+            got = [await ws.receive_json(timeout=10) for _ in range(2)]
+            assert [(f["seq"], f["text"]) for f in got] == [(1, "\u4f60\u597d"), (2, "while down")]
+            await ws.close()
+    finally:
+        await fresh.stop()
+        await runner.cleanup()

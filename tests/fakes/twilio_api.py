@@ -187,3 +187,35 @@ class FakeTwilio:
         if error_code:
             params["ErrorCode"] = error_code
         return await self.post_webhook(str(msg["status_callback"]), params)
+
+
+def main() -> None:
+    """Run the double as a local Twilio sandbox (for `make run`): OMNIHUB_TWILIO_* and a port."""
+    import argparse
+    import asyncio
+    import os
+
+    parser = argparse.ArgumentParser(description="local Twilio API sandbox")
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args()
+    fake = FakeTwilio(account_sid=os.environ["OMNIHUB_TWILIO_ACCOUNT_SID"],
+                      auth_token=os.environ["OMNIHUB_TWILIO_AUTH_TOKEN"], port=args.port)
+
+    async def serve() -> None:
+        await fake.start()
+        print(f"Twilio sandbox on {fake.base_url}: messages are accepted and logged, never sent", flush=True)
+        last = 0
+        while True:
+            await asyncio.sleep(1)
+            for sid in list(fake.messages)[last:]:
+                m = fake.messages[sid]
+                print(f"SMS {sid} to {m['to']}: {m['body']}", flush=True)
+                if m.get("status_callback"):
+                    await fake.deliver(sid)
+            last = len(fake.messages)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -103,7 +103,11 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
     return {k: v for k, v in pairs}
 
 
-def runtime_env(rt: Runtime, nats_port: int, mongo_port: int) -> dict[str, str]:
+SANDBOX_PORT = 8090
+SMTP_SINK_PORT = 2526
+
+
+def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True) -> dict[str, str]:
     """Environment shared by every process of the local runtime."""
     env = {
         "OMNIHUB_NATS_URL": f"nats://127.0.0.1:{nats_port}",
@@ -113,6 +117,9 @@ def runtime_env(rt: Runtime, nats_port: int, mongo_port: int) -> dict[str, str]:
         "OMNIHUB_LOG_FORMAT": "console",
         "PYTHONUNBUFFERED": "1",
     }
+    if demo:  # no real provider is reachable: replies go to local sandboxes that log them
+        env["OMNIHUB_TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}"
+        env["OMNIHUB_EMAIL_RELAY_PORT"] = str(SMTP_SINK_PORT)
     for key, value in dev_secrets(rt).items():
         env.setdefault(key, value)
     return env
@@ -130,7 +137,9 @@ def write_procfile(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> 
     }
     for name in built_services(rt.root):
         lines[name] = f"{sys.executable} -m omnihub.{name}"
-    if demo and (rt.root / "cli" / "src" / "omnihub" / "cli" / "demo.py").exists():
+    if demo:
+        lines["twilio-sandbox"] = f"{sys.executable} {rt.root / 'tests' / 'fakes' / 'twilio_api.py'} --port {SANDBOX_PORT}"
+        lines["smtp-sink"] = f"{bindir / 'aiosmtpd'} -n -l 127.0.0.1:{SMTP_SINK_PORT} -c aiosmtpd.handlers.Debugging"
         lines["demo"] = f"{sys.executable} -m omnihub.cli.demo"
     rt.var.mkdir(parents=True, exist_ok=True)
     rt.procfile.write_text("".join(f"{k}: {v}\n" for k, v in lines.items()))
@@ -145,6 +154,9 @@ def banner(rt: Runtime, created: list[tuple[str, str, str]], nats_port: int, mon
     for name in built_services(rt.root):
         url, what = SERVICE_URLS.get(name, ("", ""))
         out.append(f"  {name:<11} {url:<36} {what}")
+    out.append("")
+    out.append("  Demo: simulated customers write by SMS and email a few times a minute (OMNIHUB_DEMO=0 stops it);")
+    out.append("  agents' replies go to a local Twilio sandbox and SMTP sink that print them.")
     if created:
         out += ["", "  Demo logins (shown once; delete var/config/users.yaml to make new ones):"]
         out += [f"    {user:<8} {role:<11} {password}" for user, role, password in created]
@@ -157,7 +169,7 @@ def up(nats_port: int = 4222, mongo_port: int = 27017, demo: bool = True) -> Non
     rt = Runtime(find_root())
     created = seed_config(rt)
     names = write_procfile(rt, nats_port, mongo_port, demo)
-    os.environ.update(runtime_env(rt, nats_port, mongo_port))
+    os.environ.update(runtime_env(rt, nats_port, mongo_port, demo))
     print(banner(rt, created, nats_port, mongo_port), flush=True)
     honcho = Path(sys.executable).parent / "honcho"
     args = [str(honcho), "-f", str(rt.procfile), "-d", str(rt.root), "start", *names]

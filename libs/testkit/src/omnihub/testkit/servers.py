@@ -26,7 +26,44 @@ def _bin(name: str) -> str:
     return found
 
 
-class _Process:
+class ChildProcess:
+    """A child process that can be stopped gracefully or killed as a crash would."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        """SIGKILL the process, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Terminate gracefully, killing after 10 s."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def start(self, timeout: float = 30.0) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Release everything (subclasses add their own)."""
+        self.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
+
+
+class _Process(ChildProcess):
     """A child server process with a port and a data directory."""
 
     name = "server"
@@ -53,35 +90,11 @@ class _Process:
             tail = self.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{self.name} did not start on port {self.port}:\n{tail}") from None
 
-    def kill(self) -> None:
-        """SIGKILL the process, as a crash would."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        """Terminate gracefully, killing after 10 s."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
     def cleanup(self) -> None:
         """Stop and remove a temporary data directory."""
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.cleanup()
 
 
 class NatsServer(_Process):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -11,18 +10,17 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+
+from omnihub.testkit.servers import ChildProcess
 
 
-class ServiceProcess:
+class ServiceProcess(ChildProcess):
     """`python -m omnihub.<name>` with the given environment, ready once /readyz answers 200."""
 
     def __init__(self, name: str, env: dict[str, str], *, ready_url: str | None = None) -> None:
         self.name = name
         self.env = {**os.environ, "OMNIHUB_LOG_FORMAT": "json", **env}
         self.ready_url = ready_url
-        self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkdtemp(prefix=f"omnihub-{name}-")) / f"{name}.log"
 
     def start(self, timeout: float = 60.0) -> None:
@@ -56,27 +54,3 @@ class ServiceProcess:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

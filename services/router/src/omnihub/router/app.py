@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+from collections.abc import Callable
 
 import grpc
 from aiohttp import web
@@ -14,6 +17,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery
 from omnihub.common.config import load_settings
 from omnihub.common.health import add_grpc_health, install_health
+from omnihub.common.leader import LeaderLease
 from omnihub.common.service import ServiceContext, service_context
 from omnihub.common.service import run as run_main
 from omnihub.router.config import RouterSettings, load_routing_config
@@ -23,10 +27,12 @@ from omnihub.router.store import StateStore
 
 
 class Router:
-    """The running router: `start()` once, then `activate()` to route (leadership-ready)."""
+    """The running router: `activate()` to route (on election), `deactivate()` to stand by."""
 
-    def __init__(self, core: RouterCore, bus: Bus, tick_seconds: float) -> None:
+    def __init__(self, core: RouterCore, bus: Bus, tick_seconds: float,
+                 make_core: Callable[[], RouterCore] | None = None) -> None:
         self.core = core
+        self.make_core = make_core
         self.bus = bus
         self.tick_seconds = tick_seconds
         self.is_active = False
@@ -36,6 +42,8 @@ class Router:
 
     async def activate(self) -> None:
         """Load state and start consuming, ticking and answering queue-stats requests."""
+        if self.make_core is not None:
+            self.core = self.make_core()  # fresh state from KV on every election
         await self.core.restore()
         self.is_active = True
 
@@ -72,15 +80,17 @@ class Router:
                 await self._ticker
         if self._consumer is not None:
             await self._consumer.stop()  # type: ignore[attr-defined]
+            self._consumer = None
         if self._stats_sub is not None:
             with contextlib.suppress(Exception):
                 await self._stats_sub.unsubscribe()  # type: ignore[attr-defined]
+            self._stats_sub = None
 
 
 async def start_grpc(svc: ServiceContext, router: Router, port: int) -> grpc.aio.Server:
     """Serve the Router API and grpc.health.v1 on `port`."""
     server = grpc.aio.server()
-    routing_pb2_grpc.add_RouterServicer_to_server(RouterServicer(router.core, lambda: router.is_active), server)
+    routing_pb2_grpc.add_RouterServicer_to_server(RouterServicer(lambda: router.core, lambda: router.is_active), server)
     add_grpc_health(server, svc.readiness, ["omnihub.api.routing.v1.Router"])
     server.add_insecure_port(f"{svc.settings.http_host if svc.settings.http_host != '127.0.0.1' else '[::]'}:{port}")
     await server.start()
@@ -97,10 +107,23 @@ async def main() -> None:
         bus = await svc.connect_bus()
         store = StateStore(bus)
         await store.open()
-        router = Router(RouterCore(loaded, bus, store), bus, settings.router_tick_seconds)
-        svc.stack.push_async_callback(router.deactivate)
-        await router.activate()
-        svc.readiness.add("routing", lambda: router.is_active)
+
+        def make_core() -> RouterCore:
+            return RouterCore(loaded, bus, store)
+
+        router = Router(make_core(), bus, settings.router_tick_seconds, make_core)
+        svc.readiness.add("leader", lambda: router.is_active)  # standbys are not ready: no traffic
+        lease = LeaderLease(bus, subjects.KV_ROUTER_LEADER, "router", f"{socket.gethostname()}-{os.getpid()}",
+                            ttl=settings.router_lease_seconds, renew=settings.router_lease_seconds / 4)
+        stop_campaign = asyncio.Event()
+        campaign = asyncio.get_running_loop().create_task(lease.run(router.activate, router.deactivate, stop_campaign))
+
+        async def stop() -> None:
+            stop_campaign.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(campaign, timeout=5)
+
+        svc.stack.push_async_callback(stop)
         await start_grpc(svc, router, settings.router_grpc_port)
         app = web.Application()
         install_health(app, svc.readiness, "router")

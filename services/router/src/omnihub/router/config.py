@@ -27,6 +27,7 @@ class RouterSettings(ServiceSettings):
     router_http_port: int = 8086
     router_config_file: Path | None = None
     router_tick_seconds: float = 0.25
+    router_lease_seconds: float = 4.0
 
 
 class _Strict(BaseModel):

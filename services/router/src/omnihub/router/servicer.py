@@ -32,9 +32,14 @@ async def _call(context: Any, fn: Callable[[], Awaitable[T]]) -> T:
 class RouterServicer(routing_pb2_grpc.RouterServicer):
     """Agents and supervisors talk to the ACD here."""
 
-    def __init__(self, core: RouterCore, active: Callable[[], bool] = lambda: True) -> None:
-        self.core = core
+    def __init__(self, core: RouterCore | Callable[[], RouterCore], active: Callable[[], bool] = lambda: True) -> None:
+        self._core = core
         self.active = active
+
+    @property
+    def core(self) -> RouterCore:
+        """The active core (a new one after each election)."""
+        return self._core if isinstance(self._core, RouterCore) else self._core()
 
     async def _guard(self, context: Any) -> None:
         if not self.active():
@@ -89,9 +94,11 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
                     if held and rec.conv.assigned_agent == agent_id:
                         yield routing_pb2.AgentNotice(assigned=rec.conv)
             while True:
+                if not self.active():  # lost leadership: send the client to the new leader
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "this router is no longer active; reconnect")
                 self.core.heartbeats[agent_id] = self.core.clock()
                 with contextlib.suppress(TimeoutError):
-                    yield await asyncio.wait_for(queue.get(), timeout=10.0)
+                    yield await asyncio.wait_for(queue.get(), timeout=2.0)
         finally:
             self.core.watchers.get(agent_id, set()).discard(queue)
 

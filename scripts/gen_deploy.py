@@ -28,7 +28,7 @@ class Svc:
 
 
 SERVICES = [
-    Svc("router", 8086, grpc=50051, hpa=False, replicas=1, mongo=False),
+    Svc("router", 8086, grpc=50051, hpa=False, replicas=2, mongo=False),  # one leader, one hot standby
     Svc("quality", 8085, grpc=50052, mongo=True, hpa=False),
     Svc("inbox", 8080, mongo=True, secrets=("OMNIHUB_INBOX_SESSION_KEY",),
         env={"OMNIHUB_ROUTER_ADDR": "router:50051", "OMNIHUB_QUALITY_URL": "http://quality:8085",

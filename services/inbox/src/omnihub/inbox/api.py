@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -176,6 +177,10 @@ class Inbox:
         s: Session = request["session"]
         conv = await self._conversation(s, request.match_info["id"])
         history = await self.store.customer_history(conv.customer_id)
+        if conv.channel == contact_pb2.CHANNEL_WEBCHAT and s.user == conv.assigned_agent:
+            seen = [m["_id"] for m in history if m.get("conversation_id") == conv.id and m.get("direction") == "incoming"]
+            payload = json.dumps({"message_ids": seen[-50:]}).encode()
+            await self.bus.nc.publish(subjects.chat_read_agent(conv.identity.source_id), payload)  # read receipts
         return web.json_response({"conversation": to_dict(conv), "messages": history})
 
     async def reply(self, request: web.Request) -> web.Response:
@@ -205,6 +210,16 @@ class Inbox:
                         message_created=event_pb2.MessageCreated(message=message))
         await self.bus.publish_event(evt)
         return web.json_response({"id": message.id})
+
+    async def typing(self, request: web.Request) -> web.Response:
+        """POST /api/conversations/{id}/typing {typing}: the web-chat visitor sees the agent typing."""
+        s: Session = request["session"]
+        conv = await self._conversation(s, request.match_info["id"])
+        body = await _json(request)
+        if conv.channel == contact_pb2.CHANNEL_WEBCHAT:
+            payload = json.dumps({"typing": bool(body.get("typing")), "agent": s.name}).encode()
+            await self.bus.nc.publish(subjects.chat_typing_agent(conv.identity.source_id), payload)
+        return web.json_response({"ok": True})
 
     async def wrap_up(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/wrapup {disposition, resolved, notes}."""
@@ -404,6 +419,7 @@ class Inbox:
         r.add_get("/api/conversations/{id}/messages", self.messages)
         r.add_post("/api/conversations/{id}/reply", self.reply)
         r.add_post("/api/conversations/{id}/wrapup", self.wrap_up)
+        r.add_post("/api/conversations/{id}/typing", self.typing)
         r.add_post("/api/conversations/{id}/transfer", self.transfer)
         r.add_get("/api/agents", self.agents)
         r.add_get("/api/customers/{id}", self.customer)

@@ -38,6 +38,7 @@ async def main() -> None:
             stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_INBOX, subjects=[subjects.EVENTS_ALL],
             message_type=event_pb2.Event, batch_handler=inbox.hub.on_events, batch=200, ack_wait=30.0)
         svc.stack.push_async_callback(consumer.stop)
+        await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)
         app = web.Application(middlewares=[inbox.security], client_max_size=256 * 1024)
         inbox.routes(app)
         install_health(app, svc.readiness, "inbox")

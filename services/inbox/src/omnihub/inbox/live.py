@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +12,7 @@ import grpc
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
+from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
@@ -52,6 +54,18 @@ class Hub:
         self.roles: dict[str, str] = {}
         self.holder: dict[str, str] = {}
         self.watch_tasks: dict[str, asyncio.Task[None]] = {}
+        self.visitors: dict[str, str] = {}  # web-chat visitor id -> conversation id
+
+    async def on_visitor_typing(self, msg: Any) -> None:
+        """A web-chat visitor is typing: tell the agent holding their conversation."""
+        visitor = msg.subject.rsplit(".", 1)[-1]
+        cid = self.visitors.get(visitor)
+        if cid and self.holder.get(cid):
+            try:
+                typing = bool(json.loads(msg.data).get("typing"))
+            except ValueError:
+                return
+            await self.send(self.holder[cid], {"type": "visitor_typing", "data": {"conversation_id": cid, "typing": typing}})
 
     async def send(self, user: str, payload: dict[str, Any]) -> None:
         """Push to every socket of one user."""
@@ -107,6 +121,8 @@ class Hub:
             if kind in ("conversation_assigned", "conversation_offered"):
                 self.holder[cid] = getattr(evt, kind).agent_id
             if kind == "message_created":
+                if evt.channel == contact_pb2.CHANNEL_WEBCHAT and evt.identity.source_id:
+                    self.visitors[evt.identity.source_id] = cid
                 doc = message_doc(evt)
                 if await self.store.add_message(doc):
                     await self._fan_out(cid, {"type": "message", "data": doc})

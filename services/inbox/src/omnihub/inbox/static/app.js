@@ -129,6 +129,8 @@ function onLive(msg) {
   } else if (type === "status") {
     const node = document.querySelector(`[data-msg="${CSS.escape(data.id)}"] .status`);
     if (node) node.textContent = t(data.status) + (data.error ? `: ${data.error}` : "");
+  } else if (type === "visitor_typing") {
+    if (state.current === data.conversation_id) $("conv-header").classList.toggle("typing", data.typing);
   } else if (type === "event") {
     refreshConversations();
     if (!$("view-wall").hidden) loadWallboard();
@@ -278,6 +280,16 @@ function updateCounter() {
   counter.classList.toggle("over", s.len > 1600);
 }
 $("reply").addEventListener("input", updateCounter);
+let typingTimer = null;
+$("reply").addEventListener("input", () => {
+  if (!state.current || $("composer").dataset.channel !== "CHANNEL_WEBCHAT") return;
+  if (!typingTimer) api(`/api/conversations/${encodeURIComponent(state.current)}/typing`, { method: "POST", body: { typing: true } }).catch(() => {});
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(() => {
+    typingTimer = null;
+    api(`/api/conversations/${encodeURIComponent(state.current)}/typing`, { method: "POST", body: { typing: false } }).catch(() => {});
+  }, 3000);
+});
 
 $("composer").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -446,6 +458,15 @@ async function loadWallboard() {
       el("td", { text: String((a.conversation_ids || []).length) }), el("td", {}, sel)));
   }
 }
+
+$("kb-save").addEventListener("click", async () => {
+  try {
+    await api("/api/supervisor/kb", { method: "POST", body: { title: $("kb-title").value, body: $("kb-body").value } });
+    $("kb-title").value = ""; $("kb-body").value = "";
+    toast(t("saved"));
+    loadCanned("");
+  } catch (err) { toast(err.message); }
+});
 
 $("why").addEventListener("click", async () => {
   try {

@@ -214,3 +214,15 @@ async def test_outbound_5xx_is_a_permanent_failure(bus: Bus, mongo_url: str, mon
     failed = got[0].message_failed
     assert failed.permanent and failed.error_code == "550" and "user unknown" in failed.error_message
 
+
+
+async def test_reply_to_a_survey_email_is_an_answer_not_a_conversation(email_in: Harness) -> None:
+    await email_in.store.record({"_id": "survey-1@example.com", "thread": "root@example.cn", "direction": "out",
+                                 "survey_id": "srv_cnv_9", "question": "csat", "conversation_id": "cnv_9"})
+    reply = mail("5\n\nThanks, great help!", msgid="<ans@example.cn>", In_Reply_To="<survey-1@example.com>")
+    await asyncio.to_thread(email_in.send, reply)
+    assert await published(email_in.bus) == []
+    sub = await email_in.bus.js.subscribe("contacts.events.survey.answered", ordered_consumer=True)
+    evt = event_pb2.Event.FromString((await sub.next_msg(timeout=5)).data)
+    await sub.unsubscribe()
+    assert evt.survey_answered.score == 5 and evt.conversation_id == "cnv_9"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
-from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
 from omnihub.common.logging import get_logger
 from omnihub.email.config import EmailConfig
-from omnihub.email.parsing import parse
+from omnihub.email.parsing import ParsedMail, parse
 from omnihub.email.store import MailStore
 
 log = get_logger("omnihub.email")
@@ -29,6 +31,25 @@ class InboundHandler:
         self.config = config
         self.max_recipients = max_recipients
         self.max_attachment = max_attachment
+
+    async def _survey_answer(self, mail: ParsedMail, message_id: str) -> bool:
+        """A reply to our survey email that starts with a score becomes a survey.answered event."""
+        survey = await self.store.survey_for([mail.in_reply_to, *mail.references])
+        if survey is None:
+            return False
+        first = next((line for line in mail.text.splitlines() if line.strip()), "")
+        match = SCORE.match(first)
+        low, high = (0, 10) if survey.get("question") == "nps" else (1, 5)
+        if not match or not low <= int(match.group(1)) <= high:
+            return False
+        evt = new_event("email", conversation_id=survey.get("conversation_id", ""), channel=EMAIL,
+                        identity=contact_pb2.Identity(channel=EMAIL, source_id=mail.from_address),
+                        survey_answered=event_pb2.SurveyAnswered(survey_id=survey["survey_id"],
+                                                                 question=survey.get("question", "csat"),
+                                                                 score=int(match.group(1))))
+        evt.id = f"evt_survey_{message_id}"
+        await self.bus.publish_event(evt)
+        return True
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
@@ -66,6 +87,8 @@ class InboundHandler:
         if mail.automated:
             log.info("email.automated", message_id=message_id, reason=mail.automated_reason)
             return "250 OK: noted"  # auto-replies and bounces never open a conversation or get a reply
+        if await self._survey_answer(mail, message_id):
+            return "250 OK: thank you"
         raw_id = await self.store.put_file(f"{message_id}.eml", raw, "message/rfc822") if fresh else ""
         attachments = []
         for a in mail.attachments:
@@ -86,6 +109,9 @@ class InboundHandler:
         await self.bus.publish(subjects.inbound(EMAIL), msg, msg_id=f"email:{message_id}")
         log.info("email.inbound", message_id=message_id, duplicate=not fresh, rcpt=rcpt)
         return "250 OK: queued"
+
+
+SCORE = re.compile(r"^\s*(\d{1,2})(?!\d)")
 
 
 def smtp_factory(handler: InboundHandler, hostname: str, max_size: int, tls_context: Any = None) -> SMTP:

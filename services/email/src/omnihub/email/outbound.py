@@ -89,9 +89,13 @@ class Sender:
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise Retry(f"relay unreachable: {exc!r}", delay=min(300.0, 5.0 * 2 ** (d.num_delivered - 1))) from exc
         message_id = str(msg["Message-ID"]).strip("<>")
-        await self.store.record({"_id": message_id, "thread": out.thread_key or message_id, "direction": "out",
-                                 "from": str(msg["From"]).rpartition("<")[2].rstrip(">"), "to": out.identity.source_id,
-                                 "subject": str(msg["Subject"])})
+        record = {"_id": message_id, "thread": out.thread_key or message_id, "direction": "out",
+                  "from": str(msg["From"]).rpartition("<")[2].rstrip(">"), "to": out.identity.source_id,
+                  "subject": str(msg["Subject"])}
+        if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
+            record |= {"survey_id": out.survey_id, "question": out.survey_question or "csat",
+                       "conversation_id": out.conversation_id}
+        await self.store.record(record)
         await self._event(out, message_sent=event_pb2.MessageSent(message_id=out.id, provider_message_id=message_id))
         log.info("email.sent", id=out.id, message_id=message_id)
 

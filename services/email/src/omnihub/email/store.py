@@ -57,6 +57,13 @@ class MailStore:
         """The newest mail of a thread (to reply to it)."""
         return await self.mails.find_one({"thread": thread}, sort=[("time", -1)])
 
+    async def survey_for(self, message_ids: list[str]) -> dict[str, Any] | None:
+        """The survey mail we sent that one of these Message-IDs names, if any."""
+        ids = [m for m in message_ids if m]
+        if not ids:
+            return None
+        return await self.mails.find_one({"_id": {"$in": ids}, "survey_id": {"$exists": True}})
+
     async def close(self) -> None:
         """Close the client."""
         await self.client.close()

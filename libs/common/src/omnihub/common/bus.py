@@ -302,7 +302,7 @@ class BatchPublisher:
         self, subject: str, message: Message, *, msg_id: str, headers: dict[str, str] | None = None
     ) -> None:
         """Queue one message; its ack is collected by `flush`."""
-        hdrs = {**(headers or {}), subjects.HEADER_MSG_ID: msg_id}
+        hdrs = {subjects.HEADER_MSG_ID: msg_id} if headers is None else {**headers, subjects.HEADER_MSG_ID: msg_id}
         payload = message.SerializeToString()
         future = await self._bus.js.publish_async(subject, payload, headers=hdrs)
         self._pending.append((subject, payload, hdrs, future))
@@ -316,9 +316,9 @@ class BatchPublisher:
         pending, self._pending = self._pending, []
         if not pending:
             return []
-        futures = [p[3] for p in pending]
-        done, not_done = await asyncio.wait(futures, timeout=ACK_TIMEOUT)
+        done, _ = await asyncio.wait([p[3] for p in pending], timeout=ACK_TIMEOUT)
         acks: list[api.PubAck] = []
+        counts: dict[str, int] = {}
         for subject, payload, hdrs, future in pending:
             if future in done and future.exception() is None:
                 ack = future.result()
@@ -326,9 +326,10 @@ class BatchPublisher:
                 if not future.done():
                     future.cancel()
                 ack = await self._resend(subject, payload, hdrs)
-            PUBLISHED.labels(ack.stream).inc()
+            counts[ack.stream] = counts.get(ack.stream, 0) + 1
             acks.append(ack)
-        del not_done
+        for stream, n in counts.items():  # one metrics update per stream, not per message
+            PUBLISHED.labels(stream).inc(n)
         return acks
 
     async def _resend(self, subject: str, payload: bytes, hdrs: dict[str, str]) -> api.PubAck:
@@ -388,6 +389,7 @@ class Consumer(Generic[M]):
         self._batch = batch
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._acked = CONSUMED.labels(durable, "ack")  # bound once: label lookups are slow per message
 
     def start(self) -> None:
         """Begin fetching in a background task."""
@@ -447,7 +449,7 @@ class Consumer(Generic[M]):
         except (DecodeError, ValueError) as exc:
             await self._dead(msg, f"decode: cannot parse {self._type.__name__}: {exc}")
             return None
-        headers = dict(msg.headers or {})
+        headers = msg.headers or {}
         return Delivery(message, msg.subject, headers, n, headers.get(subjects.HEADER_MSG_ID, ""), msg)
 
     async def _run_one(self, handler: Handler[M], d: Delivery[M]) -> None:
@@ -468,7 +470,7 @@ class Consumer(Generic[M]):
             await self._failed(d, repr(exc), backoff(d.num_delivered))
         else:
             await d.raw.ack()
-            CONSUMED.labels(self.durable, "ack").inc()
+            self._acked.inc()
 
     async def _run_batch(self, deliveries: list[Delivery[M]]) -> None:
         if not deliveries:
@@ -489,7 +491,7 @@ class Consumer(Generic[M]):
             return
         for d in deliveries:
             await d.raw.ack()
-        CONSUMED.labels(self.durable, "ack").inc(len(deliveries))
+        self._acked.inc(len(deliveries))
 
     async def _failed(self, d: Delivery[M], reason: str, delay: float) -> None:
         if d.num_delivered >= self.max_deliver:

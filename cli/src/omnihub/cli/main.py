@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
@@ -66,3 +67,33 @@ def staffing(
     typer.echo(f"Service level       {pred.service_level:.1%} within {threshold}s (target {float(fraction):.0%})")
     typer.echo(f"ASA                 {pred.asa:.1f}s    P(wait) {pred.probability_wait:.1%}")
     typer.echo(f"Occupancy           {pred.occupancy:.1%}" + (f"    abandonment {pred.abandonment:.1%}" if patience else ""))
+
+
+@app.command()
+def simulate(
+    config: str = typer.Option("", help="scenario YAML (see config/sim/); options below override it"),
+    arrivals: float = typer.Option(0, help="arrivals per minute"),
+    agents: int = typer.Option(0, help="agents logged in"),
+    aht: float = typer.Option(0, help="mean handle time, seconds"),
+    minutes: float = typer.Option(0, help="simulated minutes"),
+    speed: float = typer.Option(0, help="speed-up factor"),
+    seed: int = typer.Option(-1, help="random seed, for reproducible runs"),
+    out: str = typer.Option("var/sim", help="where report.json and report.html go"),
+) -> None:
+    """Run synthetic customers and agents through a real hub and compare with Erlang C."""
+    import asyncio
+    from dataclasses import replace
+    from pathlib import Path
+
+    import yaml
+
+    from omnihub.cli.sim.model import SimConfig
+    from omnihub.cli.sim.runner import print_table, run
+
+    cfg = SimConfig(**(yaml.safe_load(Path(config).read_text()) or {})) if config else SimConfig()
+    overrides: dict[str, Any] = {"arrivals_per_minute": arrivals, "agents": agents, "aht_seconds": aht, "minutes": minutes,
+                 "speed": speed, "seed": seed}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v not in (0, -1)})
+    result = asyncio.run(run(cfg, Path(out)))
+    print_table(result)
+    typer.echo(f"report: {Path(out) / 'report.html'}")

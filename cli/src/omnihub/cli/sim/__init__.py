@@ -1,0 +1,1 @@
+"""`omnihub simulate`: synthetic customers and agents against a real hub, measured beside Erlang C."""

@@ -370,10 +370,11 @@ async function loadPerformance() {
   box.replaceChildren();
   if (!data.available) { box.append(el("p", { text: t("kpisUnavailable") })); return; }
   const fields = [["handled", String], ["aht", secs], ["fcr", pct], ["csat", pct], ["occupancy", pct]];
+  const blank = (row, k, fmt) => (k === "csat" && !row?.csat_responses ? "—" : fmt(row?.[k]));
   for (const [k, fmt] of fields) {
     box.append(el("div", { class: "tile", "data-kpi": k }, el("span", { class: "label", text: t(k) }),
-      el("strong", { class: "value", text: fmt(data.today[k]) }),
-      el("span", { class: "meta", text: `${t("week")} ${fmt(data.week?.[k])} · ${t("team")} ${fmt(data.team?.[k])}` })));
+      el("strong", { class: "value", text: blank(data.today, k, fmt) }),
+      el("span", { class: "meta", text: `${t("week")} ${blank(data.week, k, fmt)} · ${t("team")} ${fmt(data.team?.[k])}` })));
   }
   $("perf-trend").replaceChildren(barChart(data.trend.map((r) => [r.key.slice(5, 10), r.handled]), (v) => String(v)));
   loadEvaluations();

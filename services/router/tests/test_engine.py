@@ -110,6 +110,20 @@ def test_capacity_per_channel() -> None:
     assert [d is not None for d in offered] == [True, True, True, False]  # webchat capacity 3
 
 
+def test_max_concurrent_caps_work_across_channels() -> None:
+    e = make()
+    login(e, "a1")
+    e.agents["a1"].max_concurrent = 2
+    e.enqueue(wait("s1", 0, channel="sms"), 0)
+    e.enqueue(wait("c1", 1), 1)
+    e.enqueue(wait("m1", 2, channel="email"), 2)
+    assert e.route_conversation("s1", 3) is not None
+    assert e.route_conversation("c1", 3) is not None
+    assert e.route_conversation("m1", 3) is None  # sms + webchat already held: the cap is reached
+    e.release("a1", "s1", 4)
+    assert [d.conversation_id for d in e.route_agent("a1", 4)] == ["m1"]
+
+
 def test_live_voice_call_blocks_new_work() -> None:
     e = make()
     login(e, "a1")

@@ -45,7 +45,7 @@ class ServiceLevel(_Strict):
     """Target fraction within a threshold."""
 
     target: float = Field(0.8, gt=0, le=1)
-    threshold_seconds: int = Field(20, gt=0)
+    threshold_seconds: float = Field(20, gt=0)
 
 
 class BusinessHours(_Strict):
@@ -139,6 +139,7 @@ class AgentConfig(_Strict):
     skills: dict[str, int] = Field(default_factory=dict)
     queues: list[str] = Field(default_factory=list)
     capacity: dict[str, int] = Field(default_factory=dict)
+    max_concurrent: int = Field(0, ge=0)  # cross-channel cap on conversations held at once; 0 = none
     voice_destination: str = ""
 
     @field_validator("skills")

@@ -969,7 +969,7 @@ class RouterCore:
             queue=name, waiting=len(waiting), longest_wait=dur(longest), agents_by_state=by_state,
             service_level_today=(day.within / day.answered) if day.answered else 1.0,
             service_level_target=qconf.service_level.target,
-            service_level_threshold_seconds=qconf.service_level.threshold_seconds,
+            service_level_threshold_seconds=round(qconf.service_level.threshold_seconds),
             estimated_wait=dur(self._ewt(name, len(waiting) + 1)), answered_today=day.answered,
             abandoned_today=day.abandoned, active=active,
             open_now=qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)))

@@ -23,6 +23,7 @@ class Agent:
     skills: dict[str, int]
     queues: frozenset[str]
     capacity: dict[str, int]
+    max_concurrent: int = 0  # across channels; 0 = only the per-channel capacities apply
     presence: str = OFFLINE
     reason: str = ""
     last_idle: float = 0.0
@@ -53,6 +54,8 @@ class Agent:
         if self.presence != AVAILABLE:
             return False
         if VOICE in self.handling.values():
+            return False
+        if self.max_concurrent and self.open_work() >= self.max_concurrent:
             return False
         return self.used(channel) < self.capacity.get(channel, 0)
 
@@ -186,6 +189,7 @@ class Engine:
                     skills=dict(a.skills),
                     queues=frozenset(a.queues),
                     capacity={ch: a.capacity_for(ch) for ch in ("voice", "sms", "email", "webchat", "telegram")},
+                    max_concurrent=a.max_concurrent,
                 )
             )
 

@@ -33,7 +33,7 @@ SERVICES = [
     Svc("inbox", 8080, mongo=True, secrets=("OMNIHUB_INBOX_SESSION_KEY",),
         env={"OMNIHUB_ROUTER_ADDR": "router:50051", "OMNIHUB_QUALITY_URL": "http://quality:8085",
              "OMNIHUB_INBOX_SECURE_COOKIES": "true"}),
-    Svc("chat", 8081, secrets=("OMNIHUB_CHAT_SIGNING_KEY", "OMNIHUB_TELEGRAM_BOT_TOKEN",
+    Svc("chat", 8081, secrets=("OMNIHUB_WIDGET_SIGNING_KEY", "OMNIHUB_TELEGRAM_BOT_TOKEN",
                                "OMNIHUB_TELEGRAM_WEBHOOK_SECRET")),
     Svc("sms", 8083, secrets=("OMNIHUB_TWILIO_ACCOUNT_SID", "OMNIHUB_TWILIO_AUTH_TOKEN")),
     Svc("voice", 8082, secrets=("OMNIHUB_TWILIO_ACCOUNT_SID", "OMNIHUB_TWILIO_AUTH_TOKEN")),

@@ -94,7 +94,7 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
             "OMNIHUB_TWILIO_AUTH_TOKEN": secrets.token_hex(16),
             "OMNIHUB_TELEGRAM_BOT_TOKEN": f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}",
             "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
-            "OMNIHUB_CHAT_SIGNING_KEY": secrets.token_urlsafe(32),
+            "OMNIHUB_WIDGET_SIGNING_KEY": secrets.token_urlsafe(32),
             "OMNIHUB_INBOX_SESSION_KEY": secrets.token_urlsafe(32),
         }
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

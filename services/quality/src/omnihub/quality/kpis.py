@@ -137,10 +137,10 @@ def compute(key: str, convs: list[Conv], *, threshold: float = 20.0, target: flo
             handle.append(c.talk + c.hold + c.wrap)
             talks.append(c.talk)
             wraps.append(c.wrap)
-        if c.resolved and c.closed is not None:
+        if c.handled and c.closed is not None:  # every issue handled to a close counts; resolved ones may score
             row.fcr_eligible += 1
             later = (repeats or {}).get(c.customer_id, [])
-            if not any(c.closed < t <= c.closed + FCR_WINDOW for t in later):
+            if c.resolved and not any(c.closed < t <= c.closed + FCR_WINDOW for t in later):
                 fcr_ok += 1
     abandoned_after_t = row.abandoned  # every counted abandon waited at least the short threshold
     denominator_a = row.answered + sum(

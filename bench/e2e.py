@@ -6,17 +6,15 @@ import argparse
 import asyncio
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import grpc
 import nats
-from twilio.request_validator import RequestValidator
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
-from omnihub.cli.sim.model import SimConfig
-from omnihub.cli.sim.runner import SID, TOKEN, Hub
+from omnihub.cli.sim import model
+from omnihub.cli.sim.hub import Hub, sms_number
 
 
 def pct(values: list[float], p: float) -> float:
@@ -45,22 +43,12 @@ async def main() -> None:
     parser.add_argument("--conversations", type=int, default=600)
     parser.add_argument("--agents", type=int, default=20)
     args = parser.parse_args()
-    cfg = replace(SimConfig(), agents=args.agents)
-    hub = Hub(cfg, Path(tempfile.mkdtemp(prefix="omnihub-e2e-")))
-    hub.start()
+    sc = model.single_skill(agents=args.agents)
+    hub = Hub(sc, Path(tempfile.mkdtemp(prefix="omnihub-e2e-")), capacity=50)  # many SMS at once per agent
     try:
-        import yaml
-
-        # give the bench's agents room: many SMS at once each
-        config = hub.work / "config" / "routing.yaml"
-        data = yaml.safe_load(config.read_text())
-        for a in data["agents"]:
-            a["capacity"] = {"sms": 50}
-        config.write_text(yaml.safe_dump(data))
-        router_proc = next(p for p in hub.procs if getattr(p, "name", "") == "router")
-        router_proc.stop()
-        router_proc.start()
-        nats_url = hub.procs[0].url
+        await hub.start_fakes()
+        await asyncio.to_thread(hub.start)
+        nats_url = next(p.url for p in hub.procs if type(p).__name__ == "NatsServer")
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{hub.ports['router_grpc']}")
         router = routing_pb2_grpc.RouterStub(channel)
         sent: dict[str, float] = {}
@@ -84,15 +72,13 @@ async def main() -> None:
         agents = [asyncio.create_task(agent(f"sim{i}")) for i in range(args.agents)]
         await asyncio.sleep(1.0)
         url = f"{hub.url('sms')}/twilio/sms"
-        validator = RequestValidator(TOKEN)
         start = time.perf_counter()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as http:
             async def post(i: int) -> None:
                 phone = f"+1556{i:07d}"
-                params = {"MessageSid": f"SM{i:032d}", "AccountSid": SID, "From": phone, "To": "+15550009999",
-                          "Body": "bench", "NumMedia": "0"}
+                params = hub.twilio.inbound_sms(sms_number(0), phone, "bench", sid=f"SM{i:032d}")
                 sent[phone] = time.perf_counter()
-                async with http.post(url, data=params, headers={"X-Twilio-Signature": validator.compute_signature(url, params)}):
+                async with http.post(url, data=params, headers={"X-Twilio-Signature": hub.twilio.sign(url, params)}):
                     pass
 
             await asyncio.gather(*(post(i) for i in range(args.conversations)))
@@ -113,7 +99,7 @@ async def main() -> None:
         print(f"  message -> offer     p50 {pct(latencies, .5) * 1e3:8.1f} ms   p99 {pct(latencies, .99) * 1e3:8.1f} ms")
         print(f"  bare NATS round trip p50 {pct(bare, .5) * 1e3:8.2f} ms   p99 {pct(bare, .99) * 1e3:8.2f} ms")
     finally:
-        hub.stop()
+        await hub.stop()
 
 
 if __name__ == "__main__":

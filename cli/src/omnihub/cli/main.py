@@ -71,13 +71,16 @@ def staffing(
 
 @app.command()
 def simulate(
-    config: str = typer.Option("", help="scenario YAML (see config/sim/); options below override it"),
-    arrivals: float = typer.Option(0, help="arrivals per minute"),
-    agents: int = typer.Option(0, help="agents logged in"),
-    aht: float = typer.Option(0, help="mean handle time, seconds"),
-    minutes: float = typer.Option(0, help="simulated minutes"),
-    speed: float = typer.Option(0, help="speed-up factor"),
-    seed: int = typer.Option(-1, help="random seed, for reproducible runs"),
+    config: str = typer.Option("", help="scenario YAML (see config/sim/); without it, a single-skill pool"),
+    arrivals: float = typer.Option(3.0, help="single-skill pool: arrivals per minute"),
+    agents: int = typer.Option(5, help="single-skill pool: agents logged in"),
+    aht: float = typer.Option(60.0, help="single-skill pool: mean handle time, seconds"),
+    channel: str = typer.Option("sms", help="single-skill pool: sms, voice, email, webchat or telegram"),
+    patience: float = typer.Option(0.0, help="single-skill pool: mean patience in seconds (voice, webchat)"),
+    minutes: float = typer.Option(0, help="simulated minutes (overrides the scenario)"),
+    speed: float = typer.Option(0, help="speed-up factor (overrides the scenario)"),
+    seed: int = typer.Option(-1, help="random seed, for reproducible runs (overrides the scenario)"),
+    compare: str = typer.Option("", help="strategies to compare, e.g. longest_idle,most_skilled"),
     out: str = typer.Option("var/sim", help="where report.json and report.html go"),
 ) -> None:
     """Run synthetic customers and agents through a real hub and compare with Erlang C."""
@@ -87,13 +90,19 @@ def simulate(
 
     import yaml
 
-    from omnihub.cli.sim.model import SimConfig
-    from omnihub.cli.sim.runner import print_table, run
+    from omnihub.cli.sim import model
+    from omnihub.cli.sim.report import print_table
+    from omnihub.cli.sim.runner import run
 
-    cfg = SimConfig(**(yaml.safe_load(Path(config).read_text()) or {})) if config else SimConfig()
-    overrides: dict[str, Any] = {"arrivals_per_minute": arrivals, "agents": agents, "aht_seconds": aht, "minutes": minutes,
-                 "speed": speed, "seed": seed}
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v not in (0, -1)})
-    result = asyncio.run(run(cfg, Path(out)))
+    try:
+        sc = (model.load(yaml.safe_load(Path(config).read_text()) or {}) if config else
+              model.single_skill(arrivals, agents, aht, channel, patience, name="single-skill pool"))
+    except (OSError, TypeError, ValueError) as exc:
+        typer.echo(f"omnihub simulate: bad scenario: {exc}", err=True)
+        raise typer.Exit(2) from None
+    overrides: dict[str, Any] = {"minutes": minutes, "speed": speed, "seed": seed,
+                                 "compare": tuple(filter(None, compare.split(",")))}
+    sc = replace(sc, **{k: v for k, v in overrides.items() if v not in (0, -1, ())})
+    result = asyncio.run(run(sc, Path(out)))
     print_table(result)
     typer.echo(f"report: {Path(out) / 'report.html'}")

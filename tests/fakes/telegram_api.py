@@ -215,3 +215,32 @@ def _ok(result: Any) -> web.Response:
 def _error(status: int, description: str, **extra: Any) -> web.Response:
     body = {"ok": False, "error_code": status, "description": description, **extra}
     return web.json_response(body, status=status)
+
+
+def main() -> None:
+    """Run the double as a local Telegram Bot API sandbox (for `make run`): OMNIHUB_TELEGRAM_BOT_TOKEN and a port."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="local Telegram Bot API sandbox")
+    parser.add_argument("--port", type=int, default=8091)
+    args = parser.parse_args()
+    fake = FakeTelegramApi(token=os.environ["OMNIHUB_TELEGRAM_BOT_TOKEN"], port=args.port)
+
+    async def serve() -> None:
+        await fake.start()
+        print(f"Telegram sandbox on {fake.base_url}: bot messages are accepted and logged, never sent", flush=True)
+        last = 0
+        while True:
+            await asyncio.sleep(1)
+            for r in fake.requests[last:]:
+                if r.method.lower().startswith("send"):
+                    print(f"Telegram {r.method} to chat {r.params.get('chat_id')}: {r.params.get('text', '')}",
+                          flush=True)
+            last = len(fake.requests)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,10 @@
-"""The `make run` demo: a gentle stream of simulated customers on SMS and email, so the inbox comes alive."""
+"""The `make run` demo: a gentle stream of simulated customers on every channel, so the inbox comes alive."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import random
 import secrets
@@ -20,14 +22,57 @@ QUESTIONS = ["我的订单什么时候发货？", "Where is my parcel? It was du
 SUBJECTS = ["订单问题", "Refund request", "Delivery address", "Question about my invoice"]
 
 
-async def sms(session: aiohttp.ClientSession, base: str, token: str, name: str, phone: str) -> None:
+TASKS: set[asyncio.Task[None]] = set()
+UPDATE_IDS = itertools.count(int.from_bytes(secrets.token_bytes(3), "big"))
+
+
+async def _signed_post(session: aiohttp.ClientSession, url: str, params: dict[str, str]) -> int:
+    signature = RequestValidator(os.environ.get("OMNIHUB_TWILIO_AUTH_TOKEN", "")).compute_signature(url, params)
+    async with session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp:
+        return resp.status
+
+
+async def sms(session: aiohttp.ClientSession, base: str, name: str, phone: str) -> None:
     """A signed Twilio inbound-SMS webhook, exactly as Twilio would send it."""
     params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": os.environ.get("OMNIHUB_TWILIO_ACCOUNT_SID", ""),
               "From": phone, "To": "+15550000000", "Body": random.choice(QUESTIONS), "NumMedia": "0"}
-    url = f"{base}/twilio/sms"
-    signature = RequestValidator(token).compute_signature(url, params)
-    async with session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp:
-        print(f"demo: SMS from {name} -> {resp.status}", flush=True)
+    print(f"demo: SMS from {name} -> {await _signed_post(session, f'{base}/twilio/sms', params)}", flush=True)
+
+
+async def call(session: aiohttp.ClientSession, base: str, name: str, phone: str) -> None:
+    """An incoming call: Twilio's voice webhook, then the caller presses 2 for support and waits."""
+    form = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": os.environ.get("OMNIHUB_TWILIO_ACCOUNT_SID", ""),
+            "From": phone, "To": "+15550000000", "CallStatus": "ringing", "Direction": "inbound"}
+    await _signed_post(session, f"{base}/twilio/voice", form)
+    status = await _signed_post(session, f"{base}/twilio/voice/gather", form | {"Digits": "2", "CallStatus": "in-progress"})
+    print(f"demo: call from {name} queued -> {status}", flush=True)
+
+
+async def chat(session: aiohttp.ClientSession, base: str, name: str) -> None:
+    """A web-chat visitor who stays on the page for ten minutes and prints the agent's answers."""
+    async with session.ws_connect(base.replace("http", "ws", 1) + "/ws/chat") as ws:
+        await ws.send_json({"type": "hello", "name": name, "topic": "support"})
+        await ws.receive_json(timeout=10)
+        await ws.send_json({"type": "message", "client_id": secrets.token_hex(8), "text": random.choice(QUESTIONS)})
+        print(f"demo: web chat from {name}", flush=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(600):
+                async for msg in ws:
+                    frame = msg.json() if msg.type == aiohttp.WSMsgType.TEXT else {}
+                    if frame.get("type") == "msg" and frame.get("sender") == "agent":
+                        print(f"demo: {name} got a chat reply: {frame.get('text', '')[:80]}", flush=True)
+
+
+async def telegram(session: aiohttp.ClientSession, base: str, name: str) -> None:
+    """A Telegram update for the bot's webhook, with the secret token Telegram sends."""
+    user = 700_000 + sum(map(ord, name))
+    update = {"update_id": next(UPDATE_IDS), "message": {
+        "message_id": next(UPDATE_IDS), "date": 1_700_000_000, "text": random.choice(QUESTIONS),
+        "chat": {"id": user, "type": "private", "first_name": name}, "from": {"id": user, "is_bot": False,
+                                                                                  "first_name": name}}}
+    headers = {"X-Telegram-Bot-Api-Secret-Token": os.environ.get("OMNIHUB_TELEGRAM_WEBHOOK_SECRET", "")}
+    async with session.post(f"{base}/telegram/webhook", json=update, headers=headers) as resp:
+        print(f"demo: Telegram from {name} -> {resp.status}", flush=True)
 
 
 def email(port: int, name: str, address: str) -> None:
@@ -47,19 +92,29 @@ async def main() -> None:
     """A few contacts a minute until stopped; OMNIHUB_DEMO=0 turns `make run`'s demo off."""
     rate = float(os.environ.get("OMNIHUB_DEMO_PER_MINUTE", "3"))
     sms_base = os.environ.get("OMNIHUB_DEMO_SMS_URL", "http://127.0.0.1:8083")
+    voice_base = os.environ.get("OMNIHUB_DEMO_VOICE_URL", "http://127.0.0.1:8082")
+    chat_base = os.environ.get("OMNIHUB_DEMO_CHAT_URL", "http://127.0.0.1:8081")
     smtp_port = int(os.environ.get("OMNIHUB_DEMO_SMTP_PORT", "2525"))
-    token = os.environ.get("OMNIHUB_TWILIO_AUTH_TOKEN", "")
     await asyncio.sleep(10)  # let the services start
     async with aiohttp.ClientSession() as session:
         while True:
             name, phone, address = random.choice(CUSTOMERS)
+            kind = random.choices(["sms", "email", "voice", "chat", "telegram"], [3, 2, 2, 2, 1])[0]
             try:
-                if random.random() < 0.6 and token:
-                    await sms(session, sms_base, token, name, phone)
+                if kind == "sms":
+                    await sms(session, sms_base, name, phone)
+                elif kind == "voice":
+                    await call(session, voice_base, name, phone)
+                elif kind == "chat":
+                    task = asyncio.create_task(chat(session, chat_base, name))
+                    TASKS.add(task)
+                    task.add_done_callback(TASKS.discard)
+                elif kind == "telegram":
+                    await telegram(session, chat_base, name)
                 else:
                     await asyncio.to_thread(email, smtp_port, name, address)
             except (aiohttp.ClientError, OSError) as exc:
-                print(f"demo: channel not reachable yet ({exc!r})", flush=True)
+                print(f"demo: {kind} not reachable yet ({exc!r})", flush=True)
             await asyncio.sleep(random.expovariate(rate / 60))
 
 

@@ -104,6 +104,7 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
 
 
 SANDBOX_PORT = 8090
+TELEGRAM_SANDBOX_PORT = 8091
 SMTP_SINK_PORT = 2526
 
 
@@ -120,6 +121,8 @@ def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True)
     if demo:  # no real provider is reachable: replies go to local sandboxes that log them
         env["OMNIHUB_TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}"
         env["OMNIHUB_EMAIL_RELAY_PORT"] = str(SMTP_SINK_PORT)
+        env["OMNIHUB_TELEGRAM_BASE_URL"] = f"http://127.0.0.1:{TELEGRAM_SANDBOX_PORT}/bot"
+        env["OMNIHUB_TELEGRAM_BASE_FILE_URL"] = f"http://127.0.0.1:{TELEGRAM_SANDBOX_PORT}/file/bot"
     for key, value in dev_secrets(rt).items():
         env.setdefault(key, value)
     return env
@@ -139,6 +142,8 @@ def write_procfile(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> 
         lines[name] = f"{sys.executable} -m omnihub.{name}"
     if demo:
         lines["twilio-sandbox"] = f"{sys.executable} {rt.root / 'tests' / 'fakes' / 'twilio_api.py'} --port {SANDBOX_PORT}"
+        lines["telegram-sandbox"] = (f"{sys.executable} {rt.root / 'tests' / 'fakes' / 'telegram_api.py'} "
+                                     f"--port {TELEGRAM_SANDBOX_PORT}")
         lines["smtp-sink"] = f"{bindir / 'aiosmtpd'} -n -l 127.0.0.1:{SMTP_SINK_PORT} -c aiosmtpd.handlers.Debugging"
         lines["demo"] = f"{sys.executable} -m omnihub.cli.demo"
     rt.var.mkdir(parents=True, exist_ok=True)
@@ -155,8 +160,9 @@ def banner(rt: Runtime, created: list[tuple[str, str, str]], nats_port: int, mon
         url, what = SERVICE_URLS.get(name, ("", ""))
         out.append(f"  {name:<11} {url:<36} {what}")
     out.append("")
-    out.append("  Demo: simulated customers write by SMS and email a few times a minute (OMNIHUB_DEMO=0 stops it);")
-    out.append("  agents' replies go to a local Twilio sandbox and SMTP sink that print them.")
+    out.append("  Demo: simulated customers call, text, mail, chat and write on Telegram a few times a minute")
+    out.append("  (OMNIHUB_DEMO=0 stops it); agents' replies go to local Twilio and Telegram sandboxes and an SMTP")
+    out.append("  sink that print them.")
     if created:
         out += ["", "  Demo logins (shown once; delete var/config/users.yaml to make new ones):"]
         out += [f"    {user:<8} {role:<11} {password}" for user, role, password in created]

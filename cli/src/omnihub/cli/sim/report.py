@@ -120,6 +120,20 @@ def _table(run: dict[str, Any]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _interval_table(q: dict[str, Any]) -> str:
+    head = ("<tr><th>from minute</th><th>arrivals</th><th>service level</th><th>Erlang</th><th>ASA (s)</th>"
+            "<th>AHT (s)</th><th>abandoned</th><th>occupancy</th><th>FCR</th></tr>")
+    rows = []
+    for s in q["intervals"]:
+        m, p = s["measured"] or {}, s["predicted"] or {}
+        rows.append(f"<tr><td>{s['from_minute']:g}</td><td>{s['arrivals']}</td>"
+                    f"<td>{_pct(m.get('service_level'))}</td><td>{_pct(p.get('service_level'))}</td>"
+                    f"<td>{_sec(m.get('asa_seconds'))}</td><td>{_sec(m.get('aht_seconds'))}</td>"
+                    f"<td>{_pct(m.get('abandonment_rate'))}</td><td>{_pct(m.get('occupancy'))}</td>"
+                    f"<td>{_pct(m.get('fcr'))}</td></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def render_html(result: dict[str, Any]) -> str:
     """A self-contained page: tables and SVG charts per run, queue and interval, and the comparison."""
     parts = []
@@ -138,6 +152,7 @@ def render_html(result: dict[str, Any]) -> str:
                 sl[f"Erlang {q['predicted']['model'][-1].upper()}"] = [
                     (s["predicted"] or {}).get("service_level", 0.0) for s in q["intervals"]]
             parts.append(charts.lines(f"{q['queue']}: service level by interval", xs, sl, target=q["target"]))
+            parts.append(_interval_table(q))
             figures = {"measured": [(q["measured"] or {}).get(k, 0.0) or 0.0 for k in
                                     ("service_level", "occupancy", "abandonment_rate", "fcr")]}
             if q["predicted"]:

@@ -100,7 +100,9 @@ class Drive:
                 await asyncio.sleep(delay)
             visits.append(asyncio.create_task(crowd.arrive(c)))
             if i % 10 == 0 or i == len(self.people) - 1:
-                self._say(f"simulated minute {c.at / 60:5.1f}/{self.sc.minutes:.0f}  customers {i + 1}/"
+                done = c.at / (self.sc.minutes * 60)
+                bar = "#" * int(done * 30) + "-" * (30 - int(done * 30))
+                self._say(f"[{bar}] {done:4.0%}  minute {c.at / 60:5.1f}/{self.sc.minutes:.0f}  customers {i + 1}/"
                           f"{len(self.people)}  handled {len(self.tally.handled)}  abandoned "
                           f"{len(self.tally.abandoned)}")
         return visits

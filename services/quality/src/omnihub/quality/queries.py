@@ -33,13 +33,20 @@ class KpiQuery:
     async def rows(self, start: float, end: float, group_by: str = "", interval: int = 3600,
                    agent: str = "", queue: str = "") -> tuple[list[Kpi], Kpi]:
         """(rows per group, total row) for conversations created in [start, end)."""
-        convs = [to_conv(d) for d in await self.store.conversations_between(start, end)]
+        all_convs = convs = [to_conv(d) for d in await self.store.conversations_between(start, end)]
         if agent:
             convs = [c for c in convs if c.agent == agent]
         if queue:
             convs = [c for c in convs if c.queue == queue]
-        customers = sorted({c.customer_id for c in convs if c.resolved})
-        repeats = await self.store.creations_by_customer(customers, start, end + FCR_WINDOW) if customers else {}
+        customers = {c.customer_id for c in convs if c.resolved}
+        repeats: dict[str, list[float]] = {}
+        if customers:  # contacts in the window are already here; only the days after it need a scan
+            for c in all_convs:
+                if c.customer_id in customers:
+                    repeats.setdefault(c.customer_id, []).append(c.created)
+            later = await self.store.creations_by_customer(sorted(customers), end, end + FCR_WINDOW)
+            for cid, times in later.items():
+                repeats.setdefault(cid, []).extend(times)
         initial = await self.store.last_state_before(start)
         changes = [(d["agent"], start, d["to_state"], d["to_state"]) for d in initial]
         changes += [(d["agent"], d["time"], d["from_state"], d["to_state"]) for d in await self.store.state_changes(start, end)]

@@ -104,34 +104,30 @@ def _sec(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f}"
 
 
-def _table(run: dict[str, Any]) -> str:
-    head = ("<tr><th>queue</th><th>arrivals</th><th>service level</th><th>Erlang</th><th>ASA (s)</th>"
-            "<th>Erlang ASA</th><th>AHT (s)</th><th>abandoned</th><th>occupancy</th><th>FCR</th>"
-            "<th>answering skill</th></tr>")
+def _figures_table(first: str, items: list[tuple[str, int, dict[str, Any]]], skill: bool) -> str:
+    """One row per (label, arrivals, section with measured/predicted figures)."""
+    cols = [first, "arrivals", "service level", "Erlang", "ASA (s)", "Erlang ASA", "AHT (s)", "abandoned",
+            "occupancy", "FCR"] + (["answering skill"] if skill else [])
     rows = []
-    for q in run["queues"]:
-        m, p = q["measured"] or {}, q["predicted"] or {}
-        rows.append(f"<tr><td>{html.escape(q['queue'])}</td><td>{q['arrivals']}</td>"
-                    f"<td>{_pct(m.get('service_level'))}</td><td>{_pct(p.get('service_level'))}</td>"
-                    f"<td>{_sec(m.get('asa_seconds'))}</td><td>{_sec(p.get('asa_seconds'))}</td>"
-                    f"<td>{_sec(m.get('aht_seconds'))}</td><td>{_pct(m.get('abandonment_rate'))}</td>"
-                    f"<td>{_pct(m.get('occupancy'))}</td><td>{_pct(m.get('fcr'))}</td>"
-                    f"<td>{_sec(q['answering_skill_level'])}</td></tr>")
+    for label, arrivals, sec in items:
+        m, p = sec["measured"] or {}, sec["predicted"] or {}
+        cells = [html.escape(label), str(arrivals), _pct(m.get("service_level")), _pct(p.get("service_level")),
+                 _sec(m.get("asa_seconds")), _sec(p.get("asa_seconds")), _sec(m.get("aht_seconds")),
+                 _pct(m.get("abandonment_rate")), _pct(m.get("occupancy")), _pct(m.get("fcr"))]
+        if skill:
+            cells.append(_sec(sec.get("answering_skill_level")))
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _table(run: dict[str, Any]) -> str:
+    return _figures_table("queue", [(q["queue"], q["arrivals"], q) for q in run["queues"]], skill=True)
 
 
 def _interval_table(q: dict[str, Any]) -> str:
-    head = ("<tr><th>from minute</th><th>arrivals</th><th>service level</th><th>Erlang</th><th>ASA (s)</th>"
-            "<th>AHT (s)</th><th>abandoned</th><th>occupancy</th><th>FCR</th></tr>")
-    rows = []
-    for s in q["intervals"]:
-        m, p = s["measured"] or {}, s["predicted"] or {}
-        rows.append(f"<tr><td>{s['from_minute']:g}</td><td>{s['arrivals']}</td>"
-                    f"<td>{_pct(m.get('service_level'))}</td><td>{_pct(p.get('service_level'))}</td>"
-                    f"<td>{_sec(m.get('asa_seconds'))}</td><td>{_sec(m.get('aht_seconds'))}</td>"
-                    f"<td>{_pct(m.get('abandonment_rate'))}</td><td>{_pct(m.get('occupancy'))}</td>"
-                    f"<td>{_pct(m.get('fcr'))}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return _figures_table("from minute", [(f"{s['from_minute']:g}", s["arrivals"], s) for s in q["intervals"]],
+                          skill=False)
 
 
 def render_html(result: dict[str, Any]) -> str:

@@ -133,7 +133,7 @@ class Drive:
                 data: dict[str, Any] = await resp.json()
                 return data
 
-        for _ in range(150):
+        for _ in range(300):  # up to a minute for quality to record the last wrap-ups
             whole = await rows(start - 5, end + 5)
             if whole["total"]["handled"] + whole["total"]["abandoned"] >= expected:
                 break

@@ -130,9 +130,23 @@ def _interval_table(q: dict[str, Any]) -> str:
                           skill=False)
 
 
+def _comparison_table(runs: list[dict[str, Any]]) -> str:
+    items = [(f"{q['queue']} · {run['strategy']}", q["arrivals"], q)
+             for i in range(len(runs[0]["queues"])) for run in runs for q in run["queues"][i:i + 1]]
+    return _figures_table("queue · strategy", items, skill=True)
+
+
 def render_html(result: dict[str, Any]) -> str:
     """A self-contained page: tables and SVG charts per run, queue and interval, and the comparison."""
-    parts = []
+    parts: list[str] = []
+    if len(result["runs"]) > 1:
+        parts.append("<h2>Comparison</h2>" + _comparison_table(result["runs"]))
+        names = [q["queue"] for q in result["runs"][0]["queues"]]
+        for key, label, pct in (("service_level", "service level", True), ("asa_seconds", "ASA (s)", False),
+                                ("aht_seconds", "AHT (s)", False)):
+            series = {run["strategy"]: [(q["measured"] or {}).get(key, 0.0) for q in run["queues"]]
+                      for run in result["runs"]}
+            parts.append(charts.bars(f"{label} by queue", names, series, percent=pct))
     for run in result["runs"]:
         parts.append(f"<h2>Strategy {html.escape(run['strategy'])}</h2>")
         parts.append(f"<p>Answer overhead {run['answer_overhead_seconds']:.1f} simulated seconds "
@@ -156,14 +170,6 @@ def render_html(result: dict[str, Any]) -> str:
                                      ("service_level", "occupancy", "abandonment_rate")] + [0.0]
             parts.append(charts.bars(f"{q['queue']}: totals", ["service level", "occupancy", "abandonment", "FCR"],
                                      figures))
-    if len(result["runs"]) > 1:
-        parts.append("<h2>Comparison</h2>")
-        names = [q["queue"] for q in result["runs"][0]["queues"]]
-        for key, label, pct in (("service_level", "service level", True), ("asa_seconds", "ASA (s)", False),
-                                ("aht_seconds", "AHT (s)", False)):
-            series = {run["strategy"]: [(q["measured"] or {}).get(key, 0.0) for q in run["queues"]]
-                      for run in result["runs"]}
-            parts.append(charts.bars(f"{label} by queue", names, series, percent=pct))
     sc = result["scenario"]
     style = ("body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}svg{display:block;margin:1em 0}")

@@ -81,7 +81,7 @@ def test_most_skilled_wins() -> None:
 def test_least_occupied_counts_open_work_now() -> None:
     e = make("least_occupied")
     login(e, "a1", "a2")
-    e.agents["a1"].handling["x"] = "webchat"
+    e.agents["a1"].take("x", "webchat")
     e.touch(e.agents["a1"])
     e.enqueue(wait("c1", 1), 1)
     d = e.route_conversation("c1", 1)
@@ -225,7 +225,8 @@ def test_reported_state_follows_work(state: str) -> None:
     login(e, "a1")
     a = e.agents["a1"]
     if state == eng.BUSY:
-        a.handling["c"] = "webchat"
+        a.take("c", "webchat")
     elif state == eng.WRAP_UP:
-        a.wrapping["c"] = "webchat"
+        a.take("c", "webchat")
+        a.to_wrap("c")
     assert a.state == state

@@ -121,3 +121,22 @@ def test_order_kept_within_a_priority(items: list[tuple[int, float]]) -> None:
         engine.release("a", d.conversation_id, 2000)
     expected = sorted(range(len(items)), key=lambda i: (-items[i][0], items[i][1], i))
     assert served == [f"c{i}" for i in expected]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["take", "wrap", "drop"]), st.integers(0, 5), st.sampled_from(CHANNELS)),
+                max_size=60))
+def test_slot_counters_match_the_work_held(ops: list[tuple[str, int, str]]) -> None:
+    agent = eng.Agent(id="a", skills={}, queues=frozenset(), capacity={})
+    for op, n, channel in ops:
+        cid = f"c{n}"
+        if op == "take":
+            agent.take(cid, channel)
+        elif op == "wrap":
+            agent.to_wrap(cid)
+        else:
+            agent.drop(cid)
+        for ch in CHANNELS:
+            held = [c for c in (*agent.handling.values(), *agent.wrapping.values()) if c == ch]
+            assert agent.used(ch) == len(held)
+        assert agent.live_calls == sum(1 for c in agent.handling.values() if c == "voice")

@@ -29,8 +29,10 @@ class Agent:
     last_idle: float = 0.0
     last_offer: int = 0
     missed: int = 0
-    handling: dict[str, str] = field(default_factory=dict)  # conversation id -> channel
+    handling: dict[str, str] = field(default_factory=dict)  # conversation id -> channel (change via take/drop/to_wrap)
     wrapping: dict[str, str] = field(default_factory=dict)  # conversation id -> channel
+    slots: dict[str, int] = field(default_factory=dict)  # channel -> handling + wrapping there (kept in step)
+    live_calls: int = 0  # voice conversations being handled (not wrapping): they block new work
 
     @property
     def state(self) -> str:
@@ -45,15 +47,35 @@ class Agent:
 
     def used(self, channel: str) -> int:
         """Slots used on a channel (offers, assignments and wrap-ups)."""
-        return sum(1 for c in self.handling.values() if c == channel) + sum(
-            1 for c in self.wrapping.values() if c == channel
-        )
+        return self.slots.get(channel, 0)
+
+    def take(self, conversation_id: str, channel: str) -> None:
+        """The agent now holds a conversation (offered, assigned or restored)."""
+        self.drop(conversation_id)
+        self.handling[conversation_id] = channel
+        self.slots[channel] = self.slots.get(channel, 0) + 1
+        self.live_calls += channel == VOICE
+
+    def drop(self, conversation_id: str) -> None:
+        """The agent no longer holds a conversation, handling or wrapping."""
+        for held in (self.handling, self.wrapping):
+            channel = held.pop(conversation_id, None)
+            if channel is not None:
+                self.slots[channel] -= 1
+                self.live_calls -= held is self.handling and channel == VOICE
+
+    def to_wrap(self, conversation_id: str) -> None:
+        """Handling becomes after-contact work; the slot stays used."""
+        channel = self.handling.pop(conversation_id, None)
+        if channel is not None:
+            self.wrapping[conversation_id] = channel
+            self.live_calls -= channel == VOICE
 
     def can_take(self, channel: str) -> bool:
         """Logged in, available, spare capacity on `channel`, and no live call blocking new work."""
         if self.presence != AVAILABLE:
             return False
-        if VOICE in self.handling.values():
+        if self.live_calls:
             return False
         if self.max_concurrent and self.open_work() >= self.max_concurrent:
             return False
@@ -212,8 +234,7 @@ class Engine:
         agent = self.agents.get(agent_id)
         if agent is None:
             return
-        agent.handling.pop(conversation_id, None)
-        agent.wrapping.pop(conversation_id, None)
+        agent.drop(conversation_id)
         if not agent.handling and not agent.wrapping:
             agent.last_idle = now
         self.touch(agent)
@@ -223,9 +244,7 @@ class Engine:
         agent = self.agents.get(agent_id)
         if agent is None:
             return
-        channel = agent.handling.pop(conversation_id, None)
-        if channel is not None:
-            agent.wrapping[conversation_id] = channel
+        agent.to_wrap(conversation_id)
         self.touch(agent)
 
     def hold(self, agent_id: str, conversation_id: str, channel: str) -> None:
@@ -233,7 +252,7 @@ class Engine:
         agent = self.agents.get(agent_id)
         if agent is None:
             return
-        agent.handling[conversation_id] = channel
+        agent.take(conversation_id, channel)
         self.touch(agent)
 
     def set_presence(self, agent_id: str, presence: str, now: float, reason: str = "") -> Agent:
@@ -401,7 +420,7 @@ class Engine:
         self, w: Waiting, agent: Agent, strategy: str, candidates: tuple[Candidate, ...], reason: str
     ) -> Decision:
         self.remove(w.conversation_id)
-        agent.handling[w.conversation_id] = w.channel
+        agent.take(w.conversation_id, w.channel)
         agent.last_offer = next(self._offers)
         self.touch(agent)
         return Decision(w.conversation_id, agent.id, w.queue, strategy, w.step, w.req, candidates, reason)

@@ -51,3 +51,40 @@ def test_erlang_a_abandonment_lowers_waits() -> None:
     # with near-infinite patience Erlang A tends to Erlang C
     inf = predict_erlang_a(100, 1800, 180, 14, 20, patience=1e9)
     assert inf.probability_wait == pytest.approx(predict(100, 1800, 180, 14, 20).probability_wait, abs=2e-3)
+
+
+def _simulate_mmnm(lam: float, aht: float, agents: int, patience: float, threshold: float, n: int = 40_000,
+                   ) -> tuple[float, float]:
+    """A plain M/M/N+M queue, FCFS: (answered within T ÷ answered, abandoned ÷ arrivals)."""
+    import heapq
+    import random
+
+    rng = random.Random(3)
+    free_at = [0.0] * agents
+    t = 0.0
+    answered = within = abandoned = 0
+    for _ in range(n):
+        t += rng.expovariate(lam)
+        give_up = t + rng.expovariate(1 / patience)
+        start = max(t, free_at[0])
+        if start > give_up:
+            abandoned += 1
+            continue
+        heapq.heapreplace(free_at, start + rng.expovariate(1 / aht))
+        answered += 1
+        within += start - t <= threshold
+    return within / answered, abandoned / n
+
+
+@pytest.mark.parametrize(("agents", "patience"), [(3, 60.0), (12, 120.0), (10, 300.0)])
+def test_erlang_a_service_level_and_abandonment_match_a_simulated_queue(agents: int, patience: float) -> None:
+    arrivals, interval, aht = (36, 360, 60) if agents == 3 else (100, 1800, 180)
+    pred = predict_erlang_a(arrivals, interval, aht, agents, 20, patience)
+    sl, abandon = _simulate_mmnm(arrivals / interval, aht, agents, patience, 20)
+    assert pred.service_level == pytest.approx(sl, abs=0.03)
+    assert pred.abandonment == pytest.approx(abandon, abs=0.02)
+
+
+def test_erlang_a_with_endless_patience_is_erlang_c() -> None:
+    assert predict_erlang_a(100, 1800, 180, 14, 20, 1e9).service_level == pytest.approx(
+        predict(100, 1800, 180, 14, 20).service_level, abs=1e-4)

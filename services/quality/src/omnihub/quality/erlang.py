@@ -67,16 +67,37 @@ def predict_erlang_a(arrivals: float, interval: float, aht: float, agents: int, 
     pw = sum(p[agents:])
     queue_len = sum((k - agents) * p[k] for k in range(agents, len(p)))
     abandon_rate = theta * queue_len / lam if lam else 0.0
-    # Waiting-time tail: a waiting arrival at position j leaves the queue at rate N·mu + j·theta.
-    sl_wait = 0.0
-    for k in range(agents, len(p)):
-        rate = agents * mu + (k - agents + 1) * theta
-        sl_wait += p[k] * math.exp(-rate * threshold)
-    served_within = 1 - sl_wait
+    # Service level as the wallboard shows it (formula B): answered within T ÷ answered.
+    answered = 1 - abandon_rate
+    within = sum(p[:agents]) + served_within(p[agents:], agents * mu, theta, threshold)
+    served_within_share = min(1.0, within / answered) if answered > 0 else 0.0
     asa = queue_len / lam if lam else 0.0
     traffic = lam * aht
     occupancy = min(1.0, traffic * (1 - abandon_rate) / agents)
-    return Prediction(agents, traffic, pw, served_within, asa, occupancy, abandon_rate, "erlang_a")
+    return Prediction(agents, traffic, pw, served_within_share, asa, occupancy, abandon_rate, "erlang_a")
+
+
+def served_within(waiting: list[float], service_rate: float, theta: float, threshold: float) -> float:
+    """Probability of waiting, then reaching an agent within `threshold` (Erlang A, by uniformization).
+
+    `waiting[m]` is the chance an arrival finds m others waiting (PASTA). With m ahead it moves up at
+    rate N·mu + m·theta (a service or an abandon ahead of it) and gives up itself at rate theta.
+    """
+    if not waiting or threshold <= 0:
+        return 0.0
+    size = len(waiting)
+    uniform = service_rate + size * theta
+    mean = uniform * threshold
+    steps = int(mean + 10 * math.sqrt(mean) + 20)
+    v = list(waiting)
+    advance = [(service_rate + m * theta) / uniform for m in range(size)]
+    stay = [1 - advance[m] - theta / uniform for m in range(size)]
+    served = total = 0.0
+    for n in range(steps + 1):
+        total += math.exp(-mean + n * math.log(mean) - math.lgamma(n + 1)) * served if mean > 0 else 0.0
+        served += v[0] * advance[0]
+        v = [v[m] * stay[m] + (v[m + 1] * advance[m + 1] if m + 1 < size else 0.0) for m in range(size)]
+    return total
 
 
 def required_agents(arrivals: float, interval: float, aht: float, target: float, threshold: float,

@@ -48,7 +48,6 @@ async def main() -> None:
     try:
         await hub.start_fakes()
         await asyncio.to_thread(hub.start)
-        nats_url = next(p.url for p in hub.procs if type(p).__name__ == "NatsServer")
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{hub.ports['router_grpc']}")
         router = routing_pb2_grpc.RouterStub(channel)
         sent: dict[str, float] = {}
@@ -95,7 +94,7 @@ async def main() -> None:
         for t in agents:
             t.cancel()
         await channel.close(None)
-        bare = await bare_round_trip(nats_url)
+        bare = await bare_round_trip(hub.nats_url)
         print(f"{args.conversations} conversations, {args.agents} agents: SMS webhook -> offer -> wrap-up in MongoDB")
         print(f"  webhooks accepted    {args.conversations / posted:8.1f} /s (signed, published with acks)")
         print(f"  offered to agents    {args.conversations / all_offered:8.1f} conversations/s")

@@ -8,6 +8,7 @@ import contextlib
 import random
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -101,36 +102,22 @@ async def bare_round_trip(url: str, n: int) -> list[float]:
     return lat
 
 
-async def e2e(url: str, n: int) -> tuple[float, list[float]]:
-    """Publish n inbound messages; measure until each conversation.assigned event (auto-accept)."""
-    bus = await Bus.connect(url, name="bench-e2e")
-    await bus.ensure_streams()
-    store = StateStore(bus)
-    await store.open()
-    core = RouterCore(parse_routing_config(E2E_CONFIG), bus, store)
-    router = Router(core, bus, tick_seconds=0.5)
-    await router.activate()
-    for i in range(100):
-        await core.set_presence(f"b{i}", eng.AVAILABLE)
+async def drive(bus: Bus, n: int, accept: Callable[[str, str], Awaitable[object]]) -> tuple[float, list[float]]:
+    """Publish n inbound messages, accept every offer concurrently, and time each until conversation.assigned."""
     sent: dict[str, float] = {}
     done: dict[str, float] = {}
     finished = asyncio.Event()
-    accepter_q: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     pending: set[asyncio.Task[None]] = set()
 
-    async def on_offer(msg: object) -> None:
-        evt = event_pb2.Event.FromString(msg.data)  # type: ignore[attr-defined]
-        accepter_q.put_nowait((evt.conversation_offered.agent_id, evt.conversation_offered.reservation_id))
+    async def answer(agent_id: str, reservation_id: str) -> None:
+        with contextlib.suppress(Exception):  # a lost race for the offer is not the router's latency
+            await accept(agent_id, reservation_id)
 
-    async def accept(agent_id: str, res: str) -> None:
-        with contextlib.suppress(Exception):
-            await core.accept(agent_id, res)
-
-    async def accepter() -> None:  # agents answer concurrently, as a room full of people does
-        while True:
-            agent_id, res = await accepter_q.get()
-            pending.add(asyncio.create_task(accept(agent_id, res)))
-            pending.difference_update({t for t in pending if t.done()})
+    async def on_offer(msg: object) -> None:  # agents answer concurrently, as a room full of people does
+        o = event_pb2.Event.FromString(msg.data).conversation_offered  # type: ignore[attr-defined]
+        task = asyncio.create_task(answer(o.agent_id, o.reservation_id))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
 
     async def on_assigned(msg: object) -> None:
         evt = event_pb2.Event.FromString(msg.data)  # type: ignore[attr-defined]
@@ -140,7 +127,6 @@ async def e2e(url: str, n: int) -> tuple[float, list[float]]:
 
     s1 = await bus.nc.subscribe(subjects.event("conversation", "offered"), cb=on_offer)
     s2 = await bus.nc.subscribe(subjects.event("conversation", "assigned"), cb=on_assigned)
-    task = asyncio.create_task(accepter())
     start = time.perf_counter()
     for lo in range(0, n, 500):
         async with bus.batch() as batch:
@@ -156,16 +142,31 @@ async def e2e(url: str, n: int) -> tuple[float, list[float]]:
                 await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{key}")
     await asyncio.wait_for(finished.wait(), timeout=300)
     elapsed = time.perf_counter() - start
-    task.cancel()
     await s1.unsubscribe()
     await s2.unsubscribe()
-    await router.deactivate()
-    await bus.close()
     return n / elapsed, [done[k] - sent[k] for k in done]
 
 
+async def e2e(url: str, n: int) -> tuple[float, list[float]]:
+    """The router in this process; agents accept by calling it directly."""
+    bus = await Bus.connect(url, name="bench-e2e")
+    await bus.ensure_streams()
+    store = StateStore(bus)
+    await store.open()
+    core = RouterCore(parse_routing_config(E2E_CONFIG), bus, store)
+    router = Router(core, bus, tick_seconds=0.5)
+    await router.activate()
+    for i in range(100):
+        await core.set_presence(f"b{i}", eng.AVAILABLE)
+    try:
+        return await drive(bus, n, core.accept)
+    finally:
+        await router.deactivate()
+        await bus.close()
+
+
 async def e2e_process(url: str, n: int) -> tuple[float, list[float]]:
-    """The same measurement with the router as its own process (`python -m omnihub.router`), accepts over gRPC."""
+    """The router as its own process (`python -m omnihub.router`), as deployed; agents accept over gRPC."""
     import tempfile
     from pathlib import Path
 
@@ -189,44 +190,11 @@ async def e2e_process(url: str, n: int) -> tuple[float, list[float]]:
     try:
         for i in range(100):
             await stub.Login(routing_pb2.LoginRequest(agent_id=f"b{i}"))
-        sent: dict[str, float] = {}
-        done: dict[str, float] = {}
-        finished = asyncio.Event()
-        pending: set[asyncio.Task[object]] = set()
 
-        async def on_offer(msg: object) -> None:
-            o = event_pb2.Event.FromString(msg.data).conversation_offered  # type: ignore[attr-defined]
-            task = asyncio.ensure_future(stub.Accept(routing_pb2.AcceptRequest(agent_id=o.agent_id,
-                                                                               reservation_id=o.reservation_id)))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+        async def accept(agent_id: str, reservation_id: str) -> object:
+            return await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent_id, reservation_id=reservation_id))
 
-        async def on_assigned(msg: object) -> None:
-            evt = event_pb2.Event.FromString(msg.data)  # type: ignore[attr-defined]
-            done[evt.thread_key] = time.perf_counter()
-            if len(done) >= n:
-                finished.set()
-
-        s1 = await bus.nc.subscribe(subjects.event("conversation", "offered"), cb=on_offer)
-        s2 = await bus.nc.subscribe(subjects.event("conversation", "assigned"), cb=on_assigned)
-        start = time.perf_counter()
-        for lo in range(0, n, 500):
-            async with bus.batch() as batch:
-                for i in range(lo, min(n, lo + 500)):
-                    key = f"p{i}"
-                    msg = messaging_pb2.InboundMessage(
-                        id=new_id("msg"), channel=contact_pb2.CHANNEL_WEBCHAT,
-                        identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_WEBCHAT, source_id=key),
-                        thread_key=key, receive_time=now_timestamp(), provider_message_id=key,
-                        routing_hints=messaging_pb2.RoutingHints(queue="support"),
-                        text=messaging_pb2.TextPayload(text="hello"))
-                    sent[key] = time.perf_counter()
-                    await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{key}")
-        await asyncio.wait_for(finished.wait(), timeout=300)
-        elapsed = time.perf_counter() - start
-        await s1.unsubscribe()
-        await s2.unsubscribe()
-        return n / elapsed, [done[k] - sent[k] for k in done]
+        return await drive(bus, n, accept)
     finally:
         await bus.close()
         await channel.close(None)

@@ -24,7 +24,6 @@ class Presence:
 
     customer: Customer
     answered: asyncio.Event = field(default_factory=asyncio.Event)
-    reply: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)  # the agent finished with them
     gone: bool = False
     call_sid: str = ""
@@ -152,4 +151,3 @@ class Customers:
                 self.tally.sent[p.customer.key] += 1
             elif frame.get("type") == "msg" and frame.get("sender") == "agent":
                 self.tally.replies_seen.add(p.customer.key)
-                p.reply.set()

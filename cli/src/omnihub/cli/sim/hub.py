@@ -101,6 +101,7 @@ class Hub:
                  "chat"]
         self.ports = {k: free_port() for k in names}
         self.procs: list[Any] = []
+        self.nats_url = self.mongo_url = ""  # set by start()
         self.twilio: Any = None
         self.telegram: Any = None
         self.mail = MailSink()
@@ -161,6 +162,7 @@ class Hub:
         self.procs += [nats, mongo]
         nats.start()
         mongo.start()
+        self.nats_url, self.mongo_url = nats.url, mongo.url
         base = {"OMNIHUB_NATS_URL": nats.url, "OMNIHUB_MONGO_URL": mongo.url, "OMNIHUB_CONFIG_DIR": str(config_dir),
                 "OMNIHUB_VAR_DIR": str(self.work / "var"), "OMNIHUB_LOG_LEVEL": "WARNING"}
         procs = [ServiceProcess(n, self.env(n, base), ready_url=f"{self.url(n)}/readyz") for n in self.services]

@@ -170,8 +170,7 @@ class Drive:
 
     async def _stored_messages(self, conv_ids: set[str]) -> dict[str, tuple[int, int]]:
         """customer key -> (incoming messages stored by the inbox, distinct conversations holding them)."""
-        mongo_url = next(p.url for p in self.hub.procs if type(p).__name__ == "MongoServer")
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.hub.mongo_url)
         try:
             docs = await client["omnihub_inbox"]["messages"].find(
                 {"direction": "incoming"}, {"text": 1, "conversation_id": 1}).to_list(None)

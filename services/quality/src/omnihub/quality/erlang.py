@@ -94,7 +94,7 @@ def served_within(waiting: list[float], service_rate: float, theta: float, thres
     stay = [1 - advance[m] - theta / uniform for m in range(size)]
     served = total = 0.0
     for n in range(steps + 1):
-        total += math.exp(-mean + n * math.log(mean) - math.lgamma(n + 1)) * served if mean > 0 else 0.0
+        total += math.exp(-mean + n * math.log(mean) - math.lgamma(n + 1)) * served  # Poisson(n) weight
         served += v[0] * advance[0]
         v = [v[m] * stay[m] + (v[m + 1] * advance[m + 1] if m + 1 < size else 0.0) for m in range(size)]
     return total

@@ -102,7 +102,9 @@ class Delivery(Generic[M]):
 
 
 Handler = Callable[[Delivery[M]], Awaitable[None]]
-BatchHandler = Callable[[list[Delivery[M]]], Awaitable[None]]
+# A batch handler may return deliveries it has not stored yet: they stay un-acked and come back at the
+# head of the next batch (see `Consumer`).
+BatchHandler = Callable[[list[Delivery[M]]], Awaitable[Sequence[Delivery[M]] | None]]
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -240,8 +242,13 @@ class Bus:
         ack_wait: float = 30.0,
         batch: int = 64,
         max_ack_pending: int = 10_000,
+        prefetch: bool = False,
     ) -> Consumer[M]:
-        """Start a durable pull consumer as a task. See `Consumer` for the handler contract."""
+        """Start a durable pull consumer as a task. See `Consumer` for the handler contract.
+
+        With `prefetch`, the next batch is fetched and decoded while the handler works on the current
+        one (batches are still handled one after another, in order).
+        """
         if (handler is None) == (batch_handler is None):
             raise ValueError("pass exactly one of handler or batch_handler")
         config = api.ConsumerConfig(
@@ -260,7 +267,7 @@ class Bus:
             config=config,
         )
         consumer = Consumer(
-            self, psub, stream, durable, message_type, handler, batch_handler, max_deliver, batch
+            self, psub, stream, durable, message_type, handler, batch_handler, max_deliver, batch, prefetch
         )
         consumer.start()
         return consumer
@@ -344,10 +351,17 @@ class BatchPublisher:
 
 
 def _num_delivered(msg: Msg) -> int:
+    """The delivery count from the JetStream ack subject (v1 `$JS.ACK.<stream>.<consumer>.<n>...` or v2 with
+    domain and account hash), read without building nats-py's full metadata, which is slow per message."""
+    tokens = (msg.reply or "").split(".")
     try:
-        return int(msg.metadata.num_delivered)
-    except Exception:
-        return 1
+        if len(tokens) == 9:
+            return int(tokens[4])
+        if len(tokens) >= 11:
+            return int(tokens[6])
+    except ValueError:
+        pass
+    return 1
 
 
 def _stream_seq(msg: Msg) -> int:
@@ -359,6 +373,10 @@ def _stream_seq(msg: Msg) -> int:
 
 class Consumer(Generic[M]):
     """A running durable pull consumer.
+
+    A batch handler may return some of its deliveries to *hold* them: they are not acked, and they are
+    handed back at the head of the next batch (or alone within the fetch timeout when no more come),
+    so a handler can group related messages across fetches. Held messages are nak'ed on stop.
 
     Handler contract: return to ack; raise `Retry` to nak with its delay; raise `Reject` to
     dead-letter at once; any other exception naks with exponential backoff. A message that
@@ -377,8 +395,11 @@ class Consumer(Generic[M]):
         batch_handler: BatchHandler[M] | None,
         max_deliver: int,
         batch: int,
+        prefetch: bool = False,
     ) -> None:
         self._bus = bus
+        self._prefetch = prefetch
+        self._held: list[Delivery[M]] = []
         self._psub = psub
         self.stream = stream
         self.durable = durable
@@ -407,24 +428,50 @@ class Consumer(Generic[M]):
             await asyncio.wait_for(self._psub.unsubscribe(), timeout=2.0)
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                msgs = await self._psub.fetch(self._batch, timeout=0.5)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-                if self._stopping.is_set():
-                    return
+        ahead: asyncio.Task[list[Msg]] | None = None
+        try:
+            while not self._stopping.is_set():
+                msgs = await (ahead or self._fetch())
+                ahead = None
+                if self._prefetch and msgs and not self._stopping.is_set():
+                    ahead = asyncio.get_running_loop().create_task(self._fetch())
+                if not msgs and not self._held:
+                    continue
+                try:
+                    await self._process(msgs)
+                except Exception as exc:  # never let one batch kill the consumer
+                    log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
+        finally:
+            await self._hand_back(ahead)
+
+    async def _hand_back(self, ahead: asyncio.Task[list[Msg]] | None) -> None:
+        """Nak what was held or fetched ahead but never handled, so it is redelivered at once."""
+        held, self._held = [d.raw for d in self._held], []
+        if ahead is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait({ahead}, timeout=1.0)  # a fetch in flight ends within its 0.5 s timeout
+            if ahead.done() and not ahead.cancelled() and ahead.exception() is None:
+                held += ahead.result()
+            else:
+                ahead.cancel()
+        with contextlib.suppress(Exception):
+            for msg in held:
+                await msg.nak()
+
+    async def _fetch(self) -> list[Msg]:
+        """The next batch, or [] after a timeout or a connection problem (logged, retried by the caller)."""
+        try:
+            return await self._psub.fetch(self._batch, timeout=0.5)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+            if not self._stopping.is_set():
                 await asyncio.sleep(0.5)
-                continue
-            except Exception as exc:
-                log.warning("bus.fetch_failed", durable=self.durable, error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await self._process(msgs)
-            except Exception as exc:  # never let one batch kill the consumer
-                log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
+            return []
+        except Exception as exc:
+            log.warning("bus.fetch_failed", durable=self.durable, error=repr(exc))
+            await asyncio.sleep(0.5)
+            return []
 
     async def _process(self, msgs: list[Msg]) -> None:
         deliveries: list[Delivery[M]] = []
@@ -433,7 +480,8 @@ class Consumer(Generic[M]):
             if delivery is not None:
                 deliveries.append(delivery)
         if self._batch_handler is not None:
-            await self._run_batch(deliveries)
+            held, self._held = self._held, []
+            await self._run_batch(held + deliveries)
             return
         assert self._handler is not None
         for delivery in deliveries:
@@ -452,9 +500,9 @@ class Consumer(Generic[M]):
         headers = msg.headers or {}
         return Delivery(message, msg.subject, headers, n, headers.get(subjects.HEADER_MSG_ID, ""), msg)
 
-    async def _run_one(self, handler: Handler[M], d: Delivery[M]) -> None:
+    async def _run_one(self, handler: Callable[[Delivery[M]], Awaitable[object]], d: Delivery[M]) -> None:
         try:
-            await handler(d)
+            held = await handler(d)
         except Reject as exc:
             await self._dead(d.raw, exc.reason)
         except Retry as exc:
@@ -469,6 +517,9 @@ class Consumer(Generic[M]):
             )
             await self._failed(d, repr(exc), backoff(d.num_delivered))
         else:
+            if held:
+                self._held.append(d)
+                return
             await d.raw.ack()
             self._acked.inc()
 
@@ -477,21 +528,25 @@ class Consumer(Generic[M]):
             return
         assert self._batch_handler is not None
         try:
-            await self._batch_handler(deliveries)
+            held = await self._batch_handler(deliveries)
         except Exception as exc:
             log.warning("bus.batch_handler_failed", durable=self.durable, error=repr(exc))
             # Fall back to one at a time so a single poison message cannot block the batch.
             handler = self._batch_handler
 
-            async def single(d: Delivery[M]) -> None:
-                await handler([d])
+            async def single(d: Delivery[M]) -> bool:
+                return bool(await handler([d]))
 
             for d in deliveries:
                 await self._run_one(single, d)
             return
+        keep = {id(d) for d in held or ()}
         for d in deliveries:
-            await d.raw.ack()
-        self._acked.inc(len(deliveries))
+            if id(d) in keep:
+                self._held.append(d)
+            else:
+                await d.raw.ack()
+        self._acked.inc(len(deliveries) - len(keep))
 
     async def _failed(self, d: Delivery[M], reason: str, delay: float) -> None:
         if d.num_delivered >= self.max_deliver:

@@ -16,9 +16,9 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
-from omnihub.common.bus import Bus, Delivery
+from omnihub.common.bus import Bus
 from omnihub.quality.app import build_app
-from omnihub.quality.ingest import Ingestor
+from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.queries import KpiQuery
 from omnihub.quality.store import QualityStore
 from omnihub.testkit.ports import free_port
@@ -72,32 +72,39 @@ def stream() -> list[event_pb2.Event]:
     return out
 
 
-async def run_ingest(bus: Bus, ingestor: Ingestor, durable: str, expect: int) -> None:
-    seen = 0
-    done = asyncio.Event()
+async def settled(bus: Bus, durable: str, timeout: float = 30.0) -> None:
+    """Wait until the consumer has been given everything and acked it (held events are not acked)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            info = await bus.js.consumer_info(subjects.STREAM_EVENTS, durable)
+            if info.delivered.stream_seq and info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+            await asyncio.sleep(0.05)
 
-    async def handle(batch: list[Delivery[event_pb2.Event]]) -> None:
-        nonlocal seen
-        await ingestor.handle([d.message for d in batch])
-        seen += len(batch)
-        if seen >= expect:
-            done.set()
 
-    consumer = await bus.consume(stream=subjects.STREAM_EVENTS, durable=durable, subjects=[subjects.EVENTS_ALL],
-                                 message_type=event_pb2.Event, batch_handler=handle, batch=100)
-    await asyncio.wait_for(done.wait(), 30)
-    await consumer.stop()
+async def run_ingest(bus: Bus, ingestor: Ingestor, durable: str) -> None:
+    """The service's own consumer over the whole events stream, until it has stored all of it."""
+    consumer = await consume_events(bus, ingestor, durable)
+    try:
+        await settled(bus, durable)
+    finally:
+        await consumer.stop()
+
+
+async def timelines(store: QualityStore) -> dict[str, list[str]]:
+    """conversation id -> the event ids in its timeline, sorted."""
+    return {d["_id"]: sorted(e["id"] for e in d["timeline"]) async for d in store.conversations.find({}, {"timeline.id": 1})}
 
 
 async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo_db: str) -> None:
     store = QualityStore(mongo_url, mongo_db)
     await store.setup()
-    ingestor = Ingestor(store, bus)
+    ingestor = Ingestor(store, bus, hold_seconds=0.3)
     events = stream()
     async with bus.batch() as batch:
         for e in events:
             await batch.publish_event(e)
-    await run_ingest(bus, ingestor, "q1", len(events))
+    await run_ingest(bus, ingestor, "q1")
     query = KpiQuery(store, {"support": (0.8, 20.0)})
     _, first = await query.rows(T0 - 10, T0 + 3000)
     assert (first.offered, first.answered, first.abandoned, first.short_abandoned) == (3, 2, 1, 1)
@@ -106,10 +113,14 @@ async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo
     assert first.fcr == 1.0 and first.fcr_eligible == 2
 
     # replaying the whole stream (a new durable reads it all again) changes nothing
-    await run_ingest(bus, ingestor, "q2", len(events) + 2)
+    stored = await timelines(store)
+    await run_ingest(bus, ingestor, "q2")
     _, again = await query.rows(T0 - 10, T0 + 3000)
     assert again == first
-    assert await store.events.count_documents({}) == len(events) + 2  # + the 2 survey_sent events
+    assert await timelines(store) == stored
+    # every conversation event once in its conversation's timeline, + the 2 survey_sent events quality sent
+    assert sum(len(ids) for ids in stored.values()) == len([e for e in events if e.conversation_id]) + 2
+    assert await store.events.count_documents({}) == 3  # the agent state changes, which have no conversation
 
     # one CSAT survey per resolved conversation, even after the replay
     sub = await bus.js.subscribe(subjects.outbound(SMS), ordered_consumer=True)
@@ -121,8 +132,8 @@ async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo
     assert all(s.kind == messaging_pb2.OUTBOUND_KIND_SURVEY for s in surveys)
     answer = ev("ans1", 400, "c001", survey_answered=event_pb2.SurveyAnswered(
         survey_id=surveys[0].survey_id, question="csat", score=5))
-    await ingestor.handle([answer])
-    await ingestor.handle([answer])
+    direct = Ingestor(store, bus)  # no holding: stored and applied within the call
+    assert await direct.handle([answer]) == [] and await direct.handle([answer]) == []
     _, with_csat = await query.rows(T0 - 10, time.time() + 10)
     assert with_csat.csat == 1.0 and with_csat.csat_responses == 1
     assert 0 < with_csat.occupancy < 1
@@ -149,6 +160,67 @@ async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo
         assert "<svg" in await page.text()
     await runner.cleanup()
     await store.close()
+
+
+async def test_open_conversations_are_held_then_stored_whole_and_never_lost(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    consumer = await consume_events(bus, Ingestor(store, bus, surveys=False, hold_seconds=60), "hold")
+    queued = event_pb2.ConversationQueued(queue="support")
+    assigned = event_pb2.ConversationAssigned(agent_id="alice", queue="support", wait_duration=dur(5), first_answer=True)
+    async with bus.batch() as batch:
+        for e in (ev("h1-q", 0, "h001", conversation_queued=queued), ev("h1-a", 5, "h001", conversation_assigned=assigned),
+                  ev("h2-q", 0, "h002", conversation_queued=queued),
+                  ev("h2-x", 9, "h002", conversation_abandoned=event_pb2.ConversationAbandoned(queue="support", wait_duration=dur(9)))):
+            await batch.publish_event(e)
+    async with asyncio.timeout(10):
+        while await store.conversation("h002") is None:  # ended: stored at once
+            await asyncio.sleep(0.05)
+    info = await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")
+    assert await store.conversation("h001") is None and info.num_ack_pending == 2  # open: held, not acked
+
+    await bus.publish_event(ev("h1-w", 60, "h001", conversation_wrapped_up=event_pb2.ConversationWrappedUp(
+        agent_id="alice", resolved=True, talk_duration=dur(55))))
+    await settled(bus, "hold")
+    h001 = await store.conversation("h001")
+    assert h001 is not None and sorted(e["id"] for e in h001["timeline"]) == ["h1-a", "h1-q", "h1-w"]
+    assert h001["talk"] == 55 and h001["wait"] == 5
+
+    await bus.publish_event(ev("h3-q", 0, "h003", conversation_queued=queued))
+    async with asyncio.timeout(10):
+        while (await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")).num_ack_pending != 1:
+            await asyncio.sleep(0.05)
+    await consumer.stop()  # held, never stored: handed back to JetStream, not lost
+    assert await store.conversation("h003") is None
+    consumer = await consume_events(bus, Ingestor(store, bus, surveys=False, hold_seconds=0.2), "hold")
+    await settled(bus, "hold")
+    await consumer.stop()
+    h003 = await store.conversation("h003")
+    assert h003 is not None and h003["queued"] and [e["id"] for e in h003["timeline"]] == ["h3-q"]
+    await store.close()
+
+
+async def test_batching_never_changes_the_stored_conversation(mongo_url: str, mongo_db: str) -> None:
+    """A whole conversation in one batch is inserted; one event per batch is updated: the documents match."""
+    whole, single = QualityStore(mongo_url, mongo_db), QualityStore(mongo_url, mongo_db + "_1")
+    for store in (whole, single):
+        await store.setup()
+    events = [e for e in stream() if e.conversation_id]
+    await Ingestor(whole, None, surveys=False).handle(events)  # type: ignore[arg-type]
+    one_by_one = Ingestor(single, None, surveys=False)  # type: ignore[arg-type]
+    for e in reversed(events):  # and out of order
+        await one_by_one.handle([e])
+    await one_by_one.handle(events[:3])  # a replay
+
+    def normal(doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "timeline": sorted(doc["timeline"], key=lambda e: e["id"])}
+
+    got = [normal(d) async for d in whole.conversations.find().sort("_id")]
+    assert got and got == [normal(d) async for d in single.conversations.find().sort("_id")]
+    assert {len(d["timeline"]) for d in got} == {4, 2}
+    await single.client.drop_database(mongo_db + "_1")
+    for store in (whole, single):
+        await store.close()
 
 
 async def test_opted_out_customer_gets_no_survey(bus: Bus, mongo_url: str, mongo_db: str) -> None:

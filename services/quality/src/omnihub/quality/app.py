@@ -10,16 +10,13 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
-from omnihub.common import subjects
-from omnihub.common.bus import Delivery
 from omnihub.common.config import load_settings
 from omnihub.common.health import add_grpc_health, install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.quality.config import QualitySettings, queue_targets
-from omnihub.quality.ingest import Ingestor
+from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.qa import QaError, QaService
 from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
@@ -229,14 +226,8 @@ async def main() -> None:
         svc.stack.push_async_callback(store.close)
         await store.setup()
         svc.readiness.add("mongodb", store.ping)
-        ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps)
-
-        async def handle(batch: list[Delivery[event_pb2.Event]]) -> None:
-            await ingestor.handle([d.message for d in batch])
-
-        consumer = await bus.consume(
-            stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_QUALITY, subjects=[subjects.EVENTS_ALL],
-            message_type=event_pb2.Event, batch_handler=handle, batch=500, ack_wait=60.0, max_deliver=10)
+        ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps, settings.quality_hold_seconds)
+        consumer = await consume_events(bus, ingestor)
         svc.stack.push_async_callback(consumer.stop)
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds)
         server = grpc.aio.server()

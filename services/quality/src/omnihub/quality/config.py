@@ -19,6 +19,7 @@ class QualitySettings(ServiceSettings):
     quality_short_abandon_seconds: float = 5.0
     quality_surveys: bool = True
     quality_nps: bool = False
+    quality_hold_seconds: float = 3.0  # how long an open conversation's events may wait to be stored together
 
 
 def queue_targets(config_dir: Path) -> dict[str, tuple[float, float]]:

@@ -1,30 +1,48 @@
-"""Turn lifecycle events into stored events and idempotent conversation updates; send surveys."""
+"""Turn lifecycle events into conversation documents (each with its full timeline) and stored events; send surveys.
+
+A conversation's events live in its document's `timeline`, one entry per event id carrying the encoded event, so
+a conversation costs one write per batch rather than one per event. Events without a conversation (agent state
+changes, opt-outs) go to the `events` collection, unique by event id.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from pymongo import UpdateOne
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
-from omnihub.common.bus import Bus, now_timestamp
+from omnihub.common.bus import Bus, Consumer, Delivery, now_timestamp
 from omnihub.common.logging import get_logger
 from omnihub.quality.store import QualityStore
 
 log = get_logger("omnihub.quality")
 
 
+# Events per fetch. A fetch returns what is waiting, so live traffic is handled as it comes, while a backlog
+# (a replay, or catching up after downtime) arrives in large batches in which most conversations are
+# complete and cost one write each.
+INGEST_BATCH = 10_000
+
+# A conversation's last lifecycle events: nothing more is worth waiting for after these.
+ENDING = frozenset({"conversation_wrapped_up", "conversation_abandoned"})
+MAX_HELD = INGEST_BATCH
+
+CHANNEL_TOKENS = {value: subjects.channel_token(value) for value in contact_pb2.Channel.values() if value}
+
+
 def _secs(d: Any) -> float:
-    return float(d.ToNanoseconds()) / 1e9
+    """Seconds of a Timestamp or Duration."""
+    return d.seconds + d.nanos / 1e9  # type: ignore[no-any-return]
 
 
 def _channel(evt: event_pb2.Event) -> str:
-    return subjects.channel_token(evt.channel) if evt.channel else ""
+    return CHANNEL_TOKENS.get(evt.channel, "")
 
 
 def event_doc(evt: event_pb2.Event) -> dict[str, Any]:
@@ -45,94 +63,156 @@ def event_doc(evt: event_pb2.Event) -> dict[str, Any]:
     return doc
 
 
-def conversation_updates(events: list[event_pb2.Event]) -> list[UpdateOne]:
-    """One idempotent upsert per conversation for a batch of events (in event-time order)."""
-    merged: dict[str, dict[str, Any]] = {}
-    for evt in sorted(events, key=lambda e: e.time.ToNanoseconds()):
-        part = conversation_change(evt)
-        if part is None:
-            continue
-        into = merged.setdefault(evt.conversation_id, {"$min": {}, "$max": {}, "$set": {}, "$addToSet": {}})
-        for field, value in part.get("$min", {}).items():
-            into["$min"][field] = min(value, into["$min"].get(field, value))
-        for field, value in part.get("$max", {}).items():
-            into["$max"][field] = max(value, into["$max"].get(field, value))
-        into["$set"].update(part.get("$set", {}))
-        for field, value in part.get("$addToSet", {}).items():
-            into["$addToSet"].setdefault(field, {"$each": []})["$each"].append(value)
-    return [UpdateOne({"_id": cid}, {k: v for k, v in update.items() if v}, upsert=True)
-            for cid, update in merged.items()]
+def conversation_changes(events: list[event_pb2.Event]) -> dict[str, dict[str, Any]]:
+    """One idempotent, order-independent update document per conversation for a batch of events.
+
+    `$min`/`$max` keep the earliest creation and answer and the latest close, `$set` takes the event-time
+    latest value, and `$addToSet` adds each event once to the timeline, so replays change nothing.
+    """
+    merged: dict[str, _Change] = {}
+    for evt in sorted(events, key=lambda e: (e.time.seconds, e.time.nanos)):
+        cid = evt.conversation_id
+        if cid:
+            change = merged.get(cid)
+            if change is None:
+                change = merged[cid] = _Change()
+            change.add(evt)
+    return {cid: change.update() for cid, change in merged.items()}
 
 
-def conversation_update(evt: event_pb2.Event) -> UpdateOne | None:
-    """The upsert for one event (see conversation_updates for batches)."""
-    updates = conversation_updates([evt])
-    return updates[0] if updates else None
+class _Change:
+    """The merged change of one conversation's events (added in event-time order)."""
+
+    __slots__ = ("max", "messages", "min", "set", "timeline")
+
+    def __init__(self) -> None:
+        self.min: dict[str, float] = {}
+        self.max: dict[str, float] = {}
+        self.set: dict[str, Any] = {}
+        self.timeline: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+
+    def update(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"$min": self.min, "$addToSet": {"timeline": {"$each": self.timeline}}}
+        if self.messages:
+            out["$addToSet"]["messages"] = {"$each": self.messages}
+        if self.max:
+            out["$max"] = self.max
+        if self.set:
+            out["$set"] = self.set
+        return out
+
+    def add(self, evt: event_pb2.Event) -> None:
+        kind = evt.WhichOneof("kind") or ""
+        t = _secs(evt.time)
+        self.min.setdefault("created", t)  # events arrive in time order: the first is the earliest
+        self.timeline.append(timeline_entry(evt, kind, t))
+        set_ = self.set
+        if evt.channel:
+            set_["channel"] = CHANNEL_TOKENS.get(evt.channel, "")
+        if evt.customer_id:
+            set_["customer_id"] = evt.customer_id
+        if kind == "conversation_queued":
+            set_["queued"] = True
+            set_["queue"] = evt.conversation_queued.queue
+        elif kind == "conversation_assigned":
+            a = evt.conversation_assigned
+            set_["agent"] = a.agent_id
+            if a.first_answer:
+                self.min.setdefault("answered", t)
+                set_["wait"] = _secs(a.wait_duration)
+                set_["first_queue"] = a.queue
+        elif kind == "conversation_abandoned":
+            set_["abandoned"] = t
+            set_["abandon_wait"] = _secs(evt.conversation_abandoned.wait_duration)
+            set_["queue"] = evt.conversation_abandoned.queue
+        elif kind == "conversation_wrapped_up":
+            w = evt.conversation_wrapped_up
+            set_.update(talk=_secs(w.talk_duration), hold=_secs(w.hold_duration), wrap=_secs(w.wrap_up_duration),
+                        handled=True, resolved=w.resolved, disposition=w.disposition, agent=w.agent_id)
+        elif kind == "conversation_resolved":
+            set_["resolved"] = evt.conversation_resolved.resolved
+            self.max["closed"] = t
+        elif kind == "recording_available":
+            set_["recording_uri"] = evt.recording_available.recording_uri
+        elif kind == "message_created":
+            m = evt.message_created.message
+            self.messages.append({"id": m.id, "direction": messaging_pb2.Direction.Name(m.direction), "time": t})
+        if evt.queue and kind not in ("conversation_abandoned", "conversation_queued"):
+            set_["queue"] = evt.queue  # the latest event's queue: a transfer moves the conversation
 
 
-def conversation_change(evt: event_pb2.Event) -> dict[str, Any] | None:
-    """An idempotent, order-independent change of the conversation document for one event."""
-    if not evt.conversation_id:
-        return None
-    kind = evt.WhichOneof("kind") or ""
-    t = _secs(evt.time)
+def timeline_entry(evt: event_pb2.Event, kind: str, t: float) -> dict[str, Any]:
+    """A conversation's record of one event: its id, kind, time, the agents it names and the encoded event.
+
+    Message events keep metadata only; the message text belongs to the inbox.
+    """
     entry: dict[str, Any] = {"id": evt.id, "kind": kind, "time": t}
-    set_: dict[str, Any] = {}
-    min_: dict[str, Any] = {"created": t}
-    max_: dict[str, Any] = {}
-    add: dict[str, Any] = {"timeline": entry}
-    if evt.channel:
-        set_["channel"] = _channel(evt)
-    if evt.customer_id:
-        set_["customer_id"] = evt.customer_id
-    if kind == "conversation_queued":
-        set_["queued"] = True
-        set_["queue"] = evt.conversation_queued.queue
-    elif kind == "conversation_assigned":
-        a = evt.conversation_assigned
-        entry["agent"] = a.agent_id
-        set_["agent"] = a.agent_id
-        if a.first_answer:
-            min_["answered"] = t
-            set_["wait"] = a.wait_duration.ToNanoseconds() / 1e9
-            set_["first_queue"] = a.queue
-    elif kind == "conversation_abandoned":
-        set_["abandoned"] = t
-        set_["abandon_wait"] = evt.conversation_abandoned.wait_duration.ToNanoseconds() / 1e9
-        set_["queue"] = evt.conversation_abandoned.queue
-    elif kind == "conversation_wrapped_up":
-        w = evt.conversation_wrapped_up
-        set_.update(talk=_secs(w.talk_duration), hold=_secs(w.hold_duration), wrap=_secs(w.wrap_up_duration),
-                    handled=True, resolved=w.resolved, disposition=w.disposition, agent=w.agent_id)
-    elif kind == "conversation_resolved":
-        set_["resolved"] = evt.conversation_resolved.resolved
-        max_["closed"] = t
+    if kind == "message_created":
+        m = evt.message_created.message
+        entry.update(message_id=m.id, direction=messaging_pb2.Direction.Name(m.direction))
+    else:
+        entry["event"] = evt.SerializeToString(deterministic=True)  # stored as BSON binary
+    if kind == "conversation_assigned":
+        entry["agent"] = evt.conversation_assigned.agent_id
     elif kind == "conversation_transferred":
         entry["to_agent"] = evt.conversation_transferred.to_agent
         entry["to_queue"] = evt.conversation_transferred.to_queue
-    elif kind == "recording_available":
-        set_["recording_uri"] = evt.recording_available.recording_uri
-    elif kind == "message_created":
-        m = evt.message_created.message
-        add["messages"] = {"id": m.id, "direction": messaging_pb2.Direction.Name(m.direction), "time": t}
-    if evt.queue and kind not in ("conversation_abandoned", "conversation_queued"):
-        set_.setdefault("queue", evt.queue)
-    return {"$min": min_, "$addToSet": add, "$set": set_, "$max": max_}
+    return entry
 
 
 class Ingestor:
-    """Consumes contacts.events.> in batches."""
+    """Consumes contacts.events.> in batches.
 
-    def __init__(self, store: QualityStore, bus: Bus, surveys: bool = True, nps: bool = False) -> None:
+    With `hold_seconds`, the events of a conversation that has not ended yet may be held back (un-acked) for
+    up to that long and stored together with its next events: a backlog then costs one write per
+    conversation instead of one per fetch it spans, and live data is at most that much late.
+    """
+
+    def __init__(self, store: QualityStore, bus: Bus, surveys: bool = True, nps: bool = False,
+                 hold_seconds: float = 0.0) -> None:
         self.store = store
         self.bus = bus
         self.surveys = surveys
         self.nps = nps
+        self.hold_seconds = hold_seconds
+        self._holding_since: dict[str, float] = {}
 
-    async def handle(self, events: list[event_pb2.Event]) -> None:
-        """Store a batch of events and apply their effects; safe to replay."""
-        await self.store.insert_events([event_doc(e) for e in events])
-        await self.store.apply(conversation_updates(events))
+    async def handle(self, events: list[event_pb2.Event]) -> list[event_pb2.Event]:
+        """Store a batch of events and apply their effects; safe to replay. Returns the events held back."""
+        holding = self._to_hold(events)
+        held = [e for e in events if e.conversation_id in holding] if holding else []
+        if held:
+            events = [e for e in events if e.conversation_id not in holding]
+        await self.store.insert_events([event_doc(e) for e in events if not e.conversation_id])
+        await self.store.record_conversations(conversation_changes(events))
+        await self._effects(events)
+        return held
+
+    def _to_hold(self, events: list[event_pb2.Event]) -> set[str]:
+        """Conversations in this batch still open and held for less than hold_seconds (at most a batch's worth)."""
+        if self.hold_seconds <= 0:
+            return set()
+        now = time.monotonic()
+        counts: dict[str, int] = {}
+        ended: set[str] = set()
+        for e in events:
+            if e.conversation_id:
+                counts[e.conversation_id] = counts.get(e.conversation_id, 0) + 1
+                if e.WhichOneof("kind") in ENDING:
+                    ended.add(e.conversation_id)
+        held: set[str] = set()
+        room = MAX_HELD
+        for cid, n in counts.items():
+            since = self._holding_since.setdefault(cid, now)
+            if cid not in ended and now - since < self.hold_seconds and n <= room:
+                held.add(cid)
+                room -= n
+            else:
+                del self._holding_since[cid]
+        return held
+
+    async def _effects(self, events: list[event_pb2.Event]) -> None:
         for evt in events:
             kind = evt.WhichOneof("kind")
             if kind == "survey_answered":
@@ -171,3 +251,16 @@ class Ingestor:
                                                                     channel=evt.channel))
             await self.bus.publish_event(sent)
         log.info("quality.survey_sent", conversation_id=evt.conversation_id, survey_id=survey_id)
+
+
+async def consume_events(bus: Bus, ingestor: Ingestor, durable: str = subjects.DURABLE_QUALITY) -> Consumer[event_pb2.Event]:
+    """Start the durable consumer of contacts.events.> that feeds `ingestor`."""
+
+    async def handle(batch: list[Delivery[event_pb2.Event]]) -> list[Delivery[event_pb2.Event]]:
+        held = {id(e) for e in await ingestor.handle([d.message for d in batch])}
+        return [d for d in batch if id(d.message) in held] if held else []
+
+    return await bus.consume(stream=subjects.STREAM_EVENTS, durable=durable, subjects=[subjects.EVENTS_ALL],
+                             message_type=event_pb2.Event, batch_handler=handle, batch=INGEST_BATCH,
+                             max_ack_pending=2 * INGEST_BATCH, ack_wait=120.0, max_deliver=10,
+                             prefetch=True)

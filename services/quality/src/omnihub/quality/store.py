@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+KNOWN_CONVERSATIONS = 200_000  # ids remembered as stored, so their next events go straight to an update
 
 # The fields KPIs read: timelines and message lists stay on the server.
 KPI_FIELDS = dict.fromkeys(("channel", "queue", "first_queue", "customer_id", "created", "agent", "answered", "wait",
@@ -25,6 +28,7 @@ class QualityStore:
         self.surveys = self.db["surveys"]
         self.optouts = self.db["optouts"]
         self.evaluations = self.db["evaluations"]
+        self._known: OrderedDict[str, None] = OrderedDict()
 
     async def setup(self) -> None:
         """Create indexes; event ids are unique by `_id`, one survey per conversation."""
@@ -33,8 +37,9 @@ class QualityStore:
             await self.events.drop_index("kind_1_time_1")  # the full index of earlier versions
         await self.events.create_index([("kind", 1), ("time", 1)], name="agent_states_by_time",
                                        partialFilterExpression={"kind": "agent_state_changed"})
+        with contextlib.suppress(OperationFailure):
+            await self.conversations.drop_index("customer_id_1")  # unused by any query; cost every write
         await self.conversations.create_index("created")
-        await self.conversations.create_index("customer_id")
         await self.surveys.create_index("conversation_id", unique=True)
         await self.surveys.create_index("answered_at")
         await self.evaluations.create_index([("agent_id", 1), ("status", 1)])
@@ -58,10 +63,34 @@ class QualityStore:
                 raise
             return int(exc.details.get("nInserted", 0))
 
-    async def apply(self, updates: list[UpdateOne]) -> None:
-        """Idempotent conversation updates ($set of event-derived values, $addToSet timeline)."""
+    async def record_conversations(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Apply a batch's idempotent change per conversation ($min/$max/$set, $addToSet timeline).
+
+        A conversation not yet known is inserted whole, which costs far less than an upsert; when it
+        exists after all (a replay, another replica), the insert fails on `_id` and the change is applied
+        as an update instead. Both end in the same document.
+        """
+        if not changes:
+            return
+        fresh = [cid for cid in changes if cid not in self._known]
+        updates = [UpdateOne({"_id": cid}, changes[cid], upsert=True) for cid in changes if cid in self._known]
+        if fresh:
+            try:
+                await self.conversations.insert_many([created_document(cid, changes[cid]) for cid in fresh],
+                                                     ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != 11000 for e in errors):
+                    raise
+                updates += [UpdateOne({"_id": fresh[e["index"]]}, changes[fresh[e["index"]]], upsert=True)
+                            for e in errors]
         if updates:
-            await self.conversations.bulk_write(updates, ordered=True)
+            await self.conversations.bulk_write(updates, ordered=False)
+        for cid in changes:
+            self._known[cid] = None
+            self._known.move_to_end(cid)
+        while len(self._known) > KNOWN_CONVERSATIONS:
+            self._known.popitem(last=False)
 
     async def conversations_between(self, start: float, end: float) -> list[dict[str, Any]]:
         """Conversations created in [start, end)."""
@@ -167,3 +196,17 @@ class QualityStore:
     async def close(self) -> None:
         """Close the client."""
         await self.client.close()
+
+
+def created_document(conversation_id: str, change: dict[str, Any]) -> dict[str, Any]:
+    """The document an upsert of `change` into a missing conversation would create."""
+    doc: dict[str, Any] = {"_id": conversation_id}
+    for op in ("$min", "$max", "$set"):
+        doc.update(change.get(op, {}))
+    for field, spec in change.get("$addToSet", {}).items():
+        items: list[Any] = []
+        for value in spec["$each"]:
+            if value not in items:
+                items.append(value)
+        doc[field] = items
+    return doc

@@ -1,4 +1,5 @@
-"""Quality ingest: events through the quality service's ingest path beside bare insert_many; KPI query time."""
+"""Quality ingest: events from JetStream through the quality service's consumer into MongoDB, beside bare
+insert_many of the same events on the same server in the same run; then the KPI query time."""
 
 from __future__ import annotations
 
@@ -10,31 +11,37 @@ from typing import Any
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
-from omnihub.quality.ingest import Ingestor, event_doc
+from omnihub.common import subjects
+from omnihub.common.bus import Bus
+from omnihub.quality.config import QualitySettings
+from omnihub.quality.ingest import INGEST_BATCH, Ingestor, consume_events, event_doc
 from omnihub.quality.queries import KpiQuery
 from omnihub.quality.store import QualityStore
-from omnihub.testkit.servers import MongoServer
+from omnihub.testkit.servers import MongoServer, NatsServer
 
-BATCH = 500
+BARE_BATCH = 1_000
+RUNS = 3
+TALK = 200.0  # seconds from answer to resolution; wrap-up takes 30 more
 
 
-def events(n: int, seed: int = 1) -> list[event_pb2.Event]:
-    """n/4 conversations, each queued, assigned, resolved and wrapped up."""
+def events(n: int, in_progress: int, tag: str, seed: int = 1) -> list[event_pb2.Event]:
+    """n/4 conversations (queued, assigned, resolved, wrapped up) with about `in_progress` open at once, in stream order."""
     rng = random.Random(seed)
     out = []
+    spacing = (15 + TALK + 30) / in_progress
     t0 = time.time() - 86400
     for i in range(n // 4):
-        cid = f"c{i}"
-        base = t0 + i * (86400 / (n / 4))
+        cid = f"{tag}c{i}"
+        base = t0 + i * spacing
         wait = rng.expovariate(1 / 15)
         kinds: list[tuple[float, dict[str, Any]]] = [
             (0, dict(conversation_queued=event_pb2.ConversationQueued(queue="support"))),
             (wait, dict(conversation_assigned=event_pb2.ConversationAssigned(agent_id=f"a{i % 50}", queue="support", first_answer=True))),
-            (wait + 200, dict(conversation_resolved=event_pb2.ConversationResolved(agent_id=f"a{i % 50}", resolved=rng.random() < .8))),
-            (wait + 230, dict(conversation_wrapped_up=event_pb2.ConversationWrappedUp(agent_id=f"a{i % 50}", resolved=True))),
+            (wait + TALK, dict(conversation_resolved=event_pb2.ConversationResolved(agent_id=f"a{i % 50}", resolved=rng.random() < .8))),
+            (wait + TALK + 30, dict(conversation_wrapped_up=event_pb2.ConversationWrappedUp(agent_id=f"a{i % 50}", resolved=True))),
         ]
         for j, (offset, kind) in enumerate(kinds):
-            e = event_pb2.Event(id=f"evt_{i}_{j}", conversation_id=cid, customer_id=f"cus_{i % 5000}",
+            e = event_pb2.Event(id=f"evt_{tag}{i}_{j}", conversation_id=cid, customer_id=f"cus_{i % 5000}",
                                 channel=contact_pb2.CHANNEL_WEBCHAT, queue="support", source="bench")
             e.time.FromNanoseconds(int((base + offset) * 1e9))
             if "conversation_assigned" in kind:
@@ -42,7 +49,105 @@ def events(n: int, seed: int = 1) -> list[event_pb2.Event]:
             for name, value in kind.items():
                 getattr(e, name).CopyFrom(value)
             out.append(e)
-    return out
+    return sorted(out, key=lambda e: e.time.ToNanoseconds())
+
+
+class CountingIngestor(Ingestor):
+    """The service's ingestor, telling the bench when it has stored everything."""
+
+    def __init__(self, store: QualityStore, bus: Bus, expect: int) -> None:
+        super().__init__(store, bus, surveys=False, hold_seconds=QualitySettings().quality_hold_seconds)
+        self.expect = expect
+        self.stored = 0
+        self.done = asyncio.Event()
+
+    async def handle(self, events: list[event_pb2.Event]) -> list[event_pb2.Event]:
+        held = await super().handle(events)
+        self.stored += len(events) - len(held)
+        if self.stored >= self.expect:
+            self.done.set()
+        return held
+
+
+async def bare_rate(url: str, evs: list[event_pb2.Event]) -> float:
+    """insert_many of one document per event, nothing else."""
+    store = QualityStore(url, "bench_bare")
+    docs = [event_doc(e) for e in evs]
+    start = time.perf_counter()
+    for lo in range(0, len(docs), BARE_BATCH):
+        await store.events.insert_many(docs[lo:lo + BARE_BATCH], ordered=False)
+    rate = len(docs) / (time.perf_counter() - start)
+    await store.client.drop_database("bench_bare")
+    await store.close()
+    return rate
+
+
+async def direct_rate(url: str, name: str, evs: list[event_pb2.Event]) -> float:
+    """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch."""
+    store = QualityStore(url, f"bench_direct_{name}")
+    await store.setup()
+    ingestor = CountingIngestor(store, None, len(evs))  # type: ignore[arg-type]
+    held: list[event_pb2.Event] = []
+    start = time.perf_counter()
+    for lo in range(0, len(evs), INGEST_BATCH):
+        held = await ingestor.handle(held + evs[lo:lo + INGEST_BATCH])
+    while held:
+        held = await ingestor.handle(held)
+    rate = len(evs) / (time.perf_counter() - start)
+    await check_and_drop(store, f"bench_direct_{name}", len(evs) // 4)
+    return rate
+
+
+async def check_and_drop(store: QualityStore, database: str, conversations: int) -> None:
+    """Every conversation stored once, then clean up."""
+    stored = await store.conversations.count_documents({})
+    assert stored == conversations, (stored, conversations)
+    await store.client.drop_database(database)
+    await store.close()
+
+
+async def ingest_rate(nats_url: str, mongo_url: str, name: str, evs: list[event_pb2.Event]) -> float:
+    """Publish the events, then time the quality consumer draining them into a fresh database."""
+    bus = await Bus.connect(nats_url, name="bench")
+    await bus.ensure_streams()
+    await bus.js.purge_stream(subjects.STREAM_EVENTS)
+    async with bus.batch() as batch:
+        for e in evs:
+            await batch.publish_event(e)
+    store = QualityStore(mongo_url, f"bench_{name}")
+    await store.setup()
+    ingestor = CountingIngestor(store, bus, len(evs))
+    start = time.perf_counter()
+    consumer = await consume_events(bus, ingestor, durable=f"bench_{name}")
+    await asyncio.wait_for(ingestor.done.wait(), 600)
+    rate = len(evs) / (time.perf_counter() - start)
+    await consumer.stop()
+    await check_and_drop(store, f"bench_{name}", len(evs) // 4)
+    await bus.close()
+    return rate
+
+
+async def kpi_query_seconds(url: str, conversations: int) -> str:
+    """The KPI query over `conversations` stored conversations, grouped by queue."""
+    kpi = QualityStore(url, "bench_kpi")
+    await kpi.setup()
+    now = time.time()
+    rng = random.Random(2)
+    conv_docs = [{"_id": f"k{i}", "created": now - rng.random() * 86400, "channel": rng.choice(["sms", "webchat", "email", "voice"]),
+                  "queue": rng.choice(["support", "sales"]), "customer_id": f"cus{rng.randrange(40_000)}", "queued": True,
+                  "agent": f"a{i % 50}", "answered": now, "wait": rng.expovariate(1 / 15), "handled": True, "talk": 180.0,
+                  "wrap": 30.0, "resolved": rng.random() < 0.8, "closed": now,
+                  "timeline": [{"id": f"evt_k{i}_{j}", "kind": "conversation_queued", "time": now, "event": bytes(120)}
+                               for j in range(4)]} for i in range(conversations)]
+    for lo in range(0, len(conv_docs), 5000):
+        await kpi.conversations.insert_many(conv_docs[lo:lo + 5000], ordered=False)
+    query = KpiQuery(kpi, {"support": (0.8, 20.0), "sales": (0.8, 30.0)})
+    start = time.perf_counter()
+    _rows, total = await query.rows(now - 86400, now + 1, "queue")
+    elapsed = time.perf_counter() - start
+    await kpi.close()
+    return (f"KPI query over {conversations:,} conversations grouped by queue: {elapsed:.2f} s "
+            f"(SL {total.service_level_b:.1%}, ASA {total.asa:.1f}s, FCR {total.fcr:.1%})")
 
 
 async def main() -> None:
@@ -50,43 +155,24 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--kpi-conversations", type=int, default=100_000)
     args = parser.parse_args()
-    evs = events(args.events)
-    with MongoServer() as server:
-        bare = QualityStore(server.url, "bench_bare")
-        docs = [event_doc(e) for e in evs]
-        start = time.perf_counter()
-        for lo in range(0, len(docs), BATCH):
-            await bare.events.insert_many(docs[lo:lo + BATCH], ordered=False)
-        bare_rate = len(docs) / (time.perf_counter() - start)
-        ours = QualityStore(server.url, "bench_ours")
-        await ours.setup()
-        ingestor = Ingestor(ours, None, surveys=False)  # type: ignore[arg-type]
-        start = time.perf_counter()
-        for lo in range(0, len(evs), BATCH):
-            await ingestor.handle(evs[lo:lo + BATCH])
-        our_rate = len(evs) / (time.perf_counter() - start)
-        print(f"ingest of {len(evs)} events into SecantusDB, batches of {BATCH}")
-        print(f"{'':<34}{'events/s':>10}")
-        print(f"{'bare insert_many (events only)':<34}{bare_rate:>10,.0f}")
-        print(f"{'quality ingest (events + timeline)':<34}{our_rate:>10,.0f}   ratio {our_rate / bare_rate:.2f}")
-        kpi = QualityStore(server.url, "bench_kpi")
-        await kpi.setup()
-        now = time.time()
-        rng = random.Random(2)
-        conv_docs = [{"_id": f"k{i}", "created": now - rng.random() * 86400, "channel": rng.choice(["sms", "webchat", "email", "voice"]),
-                      "queue": rng.choice(["support", "sales"]), "customer_id": f"cus{rng.randrange(40_000)}", "queued": True,
-                      "agent": f"a{i % 50}", "answered": now, "wait": rng.expovariate(1 / 15), "handled": True, "talk": 180.0,
-                      "wrap": 30.0, "resolved": rng.random() < 0.8, "closed": now} for i in range(args.kpi_conversations)]
-        for lo in range(0, len(conv_docs), 5000):
-            await kpi.conversations.insert_many(conv_docs[lo:lo + 5000], ordered=False)
-        query = KpiQuery(kpi, {"support": (0.8, 20.0), "sales": (0.8, 30.0)})
-        start = time.perf_counter()
-        _rows, total = await query.rows(now - 86400, now + 1, "queue")
-        elapsed = time.perf_counter() - start
-        print(f"KPI query over {args.kpi_conversations:,} conversations grouped by queue: {elapsed:.2f} s "
-              f"(SL {total.service_level_b:.1%}, ASA {total.asa:.1f}s, FCR {total.fcr:.1%})")
-        for store in (bare, ours, kpi):
-            await store.close()
+    shapes = {"small team, 20 conversations open at once": 20, "large centre, 1,000 open at once": 1000}
+    with MongoServer() as mongo, NatsServer() as nats:
+        await bare_rate(mongo.url, events(args.events, 20, tag="warm"))  # the server's first writes are slow
+        print(f"ingest of {args.events:,} events ({args.events // 4:,} conversations of 4 events) into SecantusDB, "
+              f"in stream order; best of {RUNS} runs each")
+        print(f"{'':<58}{'events/s':>10}  ratio")
+        for i, (label, in_progress) in enumerate(shapes.items()):
+            bare = direct = whole = 0.0
+            for run in range(RUNS):  # new event ids each run: JetStream drops ids it saw in the last 2 minutes
+                evs = events(args.events, in_progress, tag=f"s{i}r{run}")
+                bare = max(bare, await bare_rate(mongo.url, evs))
+                direct = max(direct, await direct_rate(mongo.url, f"{i}_{run}", evs))
+                whole = max(whole, await ingest_rate(nats.url, mongo.url, f"{i}_{run}", evs))
+            print(f"{label}:")
+            print(f"  {f'bare insert_many, one document per event, {BARE_BATCH:,} a call':<56}{bare:>10,.0f}")
+            print(f"  {'quality ingest path (timelines, conversations, events)':<56}{direct:>10,.0f}  {direct / bare:.2f}")
+            print(f"  {'the same behind its JetStream consumer (whole service)':<56}{whole:>10,.0f}  {whole / bare:.2f}")
+        print(await kpi_query_seconds(mongo.url, args.kpi_conversations))
 
 
 if __name__ == "__main__":

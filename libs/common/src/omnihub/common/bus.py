@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
 from omnihub.common.errors import BusError
+from omnihub.common.fetch import fetch_batch
 from omnihub.common.logging import get_logger
 
 log = get_logger("omnihub.bus")
@@ -177,10 +178,23 @@ class Bus:
                 max_msg_size=spec.max_msg_size,
                 num_replicas=self.replicas,
             )
+            await self._add_or_update_stream(config)
+
+    async def _add_or_update_stream(self, config: api.StreamConfig, attempts: int = 5) -> None:
+        """Create a stream, or update it when it exists. nats-server answers 500 "error creating store"
+        (10049) while a just-deleted stream of the same name is still being removed: retried."""
+        for attempt in range(1, attempts + 1):
             try:
                 await self.js.add_stream(config)
+                return
             except nats.js.errors.BadRequestError:
                 await self.js.update_stream(config)
+                return
+            except nats.js.errors.ServerError as exc:
+                if exc.err_code != 10049 or attempt == attempts:
+                    raise
+                log.warning("bus.stream_store_busy", stream=config.name, attempt=attempt)
+                await asyncio.sleep(0.2 * attempt)
 
     async def publish(
         self,
@@ -461,7 +475,7 @@ class Consumer(Generic[M]):
     async def _fetch(self) -> list[Msg]:
         """The next batch, or [] after a timeout or a connection problem (logged, retried by the caller)."""
         try:
-            return await self._psub.fetch(self._batch, timeout=0.5)
+            return await fetch_batch(self._psub, self._batch, 0.5)
         except (TimeoutError, nats.errors.TimeoutError):
             return []
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):

@@ -58,7 +58,7 @@ async def bare(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[floa
     return pub, con
 
 
-async def ours(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[float, float]:
+async def ours(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[float, float, float]:
     bus = await Bus.connect(url, name="bench")
     await bus.ensure_streams()
     start = time.perf_counter()
@@ -76,20 +76,25 @@ async def ours(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[floa
         if got >= len(msgs):
             done.set()
 
-    start = time.perf_counter()
-    consumer = await bus.consume(
-        stream=subjects.STREAM_CONTACTS_IN,
-        durable="bench",
-        subjects=[subjects.INBOUND_ALL],
-        message_type=messaging_pb2.InboundMessage,
-        handler=handler,
-        batch=256,
-    )
-    await asyncio.wait_for(done.wait(), timeout=120)
-    con = got / (time.perf_counter() - start)
-    await consumer.stop()
+    rates = []
+    for durable, fast in (("bench", False), ("bench-fast", True)):
+        done.clear()
+        got = 0
+        start = time.perf_counter()
+        consumer = await bus.consume(
+            stream=subjects.STREAM_CONTACTS_IN,
+            durable=durable,
+            subjects=[subjects.INBOUND_ALL],
+            message_type=messaging_pb2.InboundMessage,
+            handler=handler,
+            batch=256,
+            fast_fetch=fast,
+        )
+        await asyncio.wait_for(done.wait(), timeout=120)
+        rates.append(got / (time.perf_counter() - start))
+        await consumer.stop()
     await bus.close()
-    return pub, con
+    return pub, rates[0], rates[1]
 
 
 async def main() -> None:
@@ -99,12 +104,13 @@ async def main() -> None:
     msgs = payloads(args.messages)
     with NatsServer() as server:
         bare_pub, bare_con = await bare(server.url, msgs)
-        our_pub, our_con = await ours(server.url, msgs)
+        our_pub, our_con, fast_con = await ours(server.url, msgs)
     size = msgs[0].ByteSize()
     print(f"{args.messages} InboundMessage protobufs of {size} bytes, one nats-server, file storage")
     print(f"{'':<12}{'bare nats-py':>16}{'omnihub bus':>16}{'ratio':>8}")
     print(f"{'publish/s':<12}{bare_pub:>16,.0f}{our_pub:>16,.0f}{our_pub / bare_pub:>8.2f}")
     print(f"{'consume/s':<12}{bare_con:>16,.0f}{our_con:>16,.0f}{our_con / bare_con:>8.2f}")
+    print(f"{'  fast_fetch':<12}{'':>16}{fast_con:>16,.0f}{fast_con / bare_con:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -49,13 +49,14 @@ async def _request(psub: Any, body: dict[str, Any]) -> None:
 
 async def _collect(sub: Any, msgs: list[Msg], batch: int, deadline: float, *, wait: bool,
                    until_status: bool = False) -> None:
-    """Move messages from the subscription's queue into `msgs` until the batch is full or, unless
-    `until_status`, the queue runs dry after something arrived; a 404/408/409 status ends the request."""
+    """Move messages from the subscription's queue into `msgs` until the batch is full or the queue runs
+    dry after something arrived. With `until_status`, a 404/408/409 status ends the wait (else such
+    statuses are stale answers to earlier requests and are skipped)."""
     queue: asyncio.Queue[Msg] = sub._pending_queue
     while len(msgs) < batch:
         if queue.empty():
-            if not wait or (msgs and not until_status):
-                return
+            if not wait or msgs:  # what was waiting has been parsed: don't sit out a status queued behind
+                return            # an earlier lingering request of ours (it would cost the whole timeout)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return

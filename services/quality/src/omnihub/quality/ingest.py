@@ -263,4 +263,4 @@ async def consume_events(bus: Bus, ingestor: Ingestor, durable: str = subjects.D
     return await bus.consume(stream=subjects.STREAM_EVENTS, durable=durable, subjects=[subjects.EVENTS_ALL],
                              message_type=event_pb2.Event, batch_handler=handle, batch=INGEST_BATCH,
                              max_ack_pending=2 * INGEST_BATCH, ack_wait=120.0, max_deliver=10,
-                             prefetch=True)
+                             prefetch=True, fast_fetch=True)

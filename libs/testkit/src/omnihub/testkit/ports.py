@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
+
+_handed_out: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (32768 on Linux by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
+    """A TCP port that was free a moment ago, for a server that binds it later.
+
+    Chosen below the kernel's ephemeral range: a port from bind(0) can be taken by any outgoing
+    connection's local end before the server binds it (an intermittent "address already in use").
+    Never the same port twice in one process.
+    """
+    floor = _ephemeral_floor()
+    low = max(1024, floor - 12_000)
+    for _ in range(500):
+        port = random.randrange(low, floor)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

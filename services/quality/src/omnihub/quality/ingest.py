@@ -109,7 +109,7 @@ class _Change:
         self.timeline.append(timeline_entry(evt, kind, t))
         set_ = self.set
         if evt.channel:
-            set_["channel"] = CHANNEL_TOKENS.get(evt.channel, "")
+            set_["channel"] = _channel(evt)
         if evt.customer_id:
             set_["customer_id"] = evt.customer_id
         if kind == "conversation_queued":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import statistics
 import time
@@ -109,9 +108,14 @@ async def drive(bus: Bus, n: int, accept: Callable[[str, str], Awaitable[object]
     finished = asyncio.Event()
     pending: set[asyncio.Task[None]] = set()
 
+    failures: dict[str, int] = {}
+
     async def answer(agent_id: str, reservation_id: str) -> None:
-        with contextlib.suppress(Exception):  # a lost race for the offer is not the router's latency
+        try:
             await accept(agent_id, reservation_id)
+        except Exception as exc:  # counted and printed: a lost accept waits out the reservation
+            name = f"{type(exc).__name__}: {str(exc)[:200]}"
+            failures[name] = failures.get(name, 0) + 1
 
     async def on_offer(msg: object) -> None:  # agents answer concurrently, as a room full of people does
         o = event_pb2.Event.FromString(msg.data).conversation_offered  # type: ignore[attr-defined]
@@ -142,6 +146,8 @@ async def drive(bus: Bus, n: int, accept: Callable[[str, str], Awaitable[object]
                 await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{key}")
     await asyncio.wait_for(finished.wait(), timeout=300)
     elapsed = time.perf_counter() - start
+    for name, count in failures.items():
+        print(f"  accept failed x{count}: {name}")
     await s1.unsubscribe()
     await s2.unsubscribe()
     return n / elapsed, [done[k] - sent[k] for k in done]

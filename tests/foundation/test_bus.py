@@ -11,7 +11,9 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
+from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, Delivery, Reject, Retry, kv_key, new_event
+from omnihub.common.errors import BusError
 
 SMS = contact_pb2.CHANNEL_SMS
 
@@ -186,3 +188,46 @@ def test_consume_needs_exactly_one_handler() -> None:
 
     with pytest.raises(ValueError):
         asyncio.run(run())
+
+
+def assigned_events(n: int, start: int = 0) -> list[event_pb2.Event]:
+    return [new_event("test", id=f"evt_{i}", conversation_id=f"cnv_{i}",
+                      conversation_assigned=event_pb2.ConversationAssigned(agent_id="alice"))
+            for i in range(start, start + n)]
+
+
+async def test_atomic_batches_store_everything_in_order_beyond_the_server_batch_limit(bus: Bus) -> None:
+    events = assigned_events(2500)  # three atomic batches: the server takes at most 1,000 per batch
+    stored = await bus.publish_atomic(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
+    assert stored == 2500
+    assert await stream_count(bus, subjects.STREAM_EVENTS) == 2500
+    first = await bus.js.get_msg(subjects.STREAM_EVENTS, 1)
+    last = await bus.js.get_msg(subjects.STREAM_EVENTS, 1000)
+    assert event_pb2.Event.FromString(first.data or b"").conversation_id == "cnv_0"
+    assert event_pb2.Event.FromString(last.data or b"").conversation_id == "cnv_999"
+
+
+async def test_an_atomic_batch_repeating_stored_ids_stores_only_the_new_messages(bus: Bus) -> None:
+    await bus.publish_atomic(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in assigned_events(10)])
+    # a redelivered input processed again: ids 5-9 were stored, 10-14 are new. The server refuses
+    # the whole atomic batch, and the bus publishes it message by message so JetStream drops 5-9.
+    again = [Bus.event_message(e) for e in assigned_events(10, start=5)]
+    assert await bus.publish_atomic(subjects.STREAM_EVENTS, again) == 10
+    assert await stream_count(bus, subjects.STREAM_EVENTS) == 15
+    seqs = [(await bus.js.get_msg(subjects.STREAM_EVENTS, s)).data or b"" for s in range(1, 16)]
+    assert [event_pb2.Event.FromString(d).id for d in seqs] == [f"evt_{i}" for i in range(15)]
+
+
+async def test_an_atomic_batch_to_a_stream_without_atomic_publish_is_a_clear_error(bus: Bus) -> None:
+    with pytest.raises(BusError, match="refused"):
+        await bus.publish_atomic(subjects.STREAM_CONTACTS_IN, [Outgoing(subjects.inbound(SMS), b"x")])
+    assert await stream_count(bus, subjects.STREAM_CONTACTS_IN) == 0
+
+
+async def test_enable_atomic_lets_a_kv_bucket_take_atomic_batches(bus: Bus) -> None:
+    kv = await bus.kv("atomic_test")
+    await bus.enable_atomic("KV_atomic_test")
+    await bus.publish_atomic("KV_atomic_test", [Outgoing("$KV.atomic_test.a", b"1"), Outgoing("$KV.atomic_test.b", b"2"),
+                                                Outgoing("$KV.atomic_test.a", b"3")])
+    assert (await kv.get("a")).value == b"3"
+    assert (await kv.get("b")).value == b"2"

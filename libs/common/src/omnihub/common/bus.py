@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
+import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -23,6 +25,7 @@ from prometheus_client import Counter
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
+from omnihub.common.atomic import Outgoing, publish_atomic
 from omnihub.common.errors import BusError
 from omnihub.common.fetch import fetch_batch
 from omnihub.common.logging import get_logger
@@ -38,18 +41,26 @@ ACK_TIMEOUT = 10.0
 PUBLISH_ATTEMPTS = 5
 
 
+_ID_PROCESS = os.urandom(5).hex()  # ids from two processes never collide
+_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(3)))
+
+
 def new_id(prefix: str) -> str:
-    """A sortable-enough unique id such as "evt_0193c1b2e4f04d2e9a7c...": prefix + uuid7-ish hex."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:16]}"
+    """A unique id sortable by creation time, e.g. "evt_0193c1b2e4f0" + 16 hex: the time in ms, then a
+    per-process random part and a counter (cheap: the router makes several per conversation)."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_ID_PROCESS}{next(_ID_COUNTER) & 0xFFFFFF:06x}"
 
 
 _KV_SAFE = frozenset("-/_.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_KV_UNSAFE = re.compile(r"[^-/_.a-zA-Z0-9]")
 
 
 def kv_key(raw: str) -> str:
     """Encode any string as a valid KV key: unsafe characters become =XX (UTF-8 hex)."""
     if not raw:
         raise ValueError("empty KV key")
+    if _KV_UNSAFE.search(raw) is None:
+        return raw.strip(".")
     return "".join(ch if ch in _KV_SAFE else "".join(f"={b:02X}" for b in ch.encode()) for ch in raw).strip(
         "."
     )
@@ -57,20 +68,17 @@ def kv_key(raw: str) -> str:
 
 def now_timestamp() -> timestamp_pb2.Timestamp:
     """The current time as a protobuf Timestamp."""
-    ts = timestamp_pb2.Timestamp()
-    ts.GetCurrentTime()
-    return ts
+    now = time.time_ns()
+    return timestamp_pb2.Timestamp(seconds=now // 1_000_000_000, nanos=now % 1_000_000_000)
 
 
 def new_event(source: str, **fields: Any) -> event_pb2.Event:
     """Build an Event envelope with a fresh id and time; pass envelope fields and one kind."""
-    evt = event_pb2.Event(id=new_id("evt"), time=now_timestamp(), source=source)
-    for name, value in fields.items():
-        if isinstance(value, Message):
-            getattr(evt, name).CopyFrom(value)
-        else:
-            setattr(evt, name, value)
-    return evt
+    if "id" not in fields:
+        fields["id"] = new_id("evt")
+    if "time" not in fields:
+        fields["time"] = now_timestamp()
+    return event_pb2.Event(source=source, **fields)
 
 
 class Retry(Exception):
@@ -177,8 +185,29 @@ class Bus:
                 max_age=spec.max_age_seconds,
                 max_msg_size=spec.max_msg_size,
                 num_replicas=self.replicas,
+                allow_atomic=spec.atomic or None,
             )
             await self._add_or_update_stream(config)
+
+    async def enable_atomic(self, stream: str) -> None:
+        """Let an existing stream (a KV bucket's, say) take atomic batches; nats-server 2.12+."""
+        info = await self.js.stream_info(stream)
+        if not info.config.allow_atomic:
+            info.config.allow_atomic = True
+            await self.js.update_stream(info.config)
+
+    async def publish_atomic(self, stream: str, messages: Sequence[Outgoing]) -> int:
+        """Store messages bound for `stream` in atomic batches, one ack each (see `omnihub.common.atomic`)."""
+        if not messages:
+            return 0
+        stored = await publish_atomic(self.nc, messages, timeout=ACK_TIMEOUT)
+        PUBLISHED.labels(stream).inc(stored)
+        return stored
+
+    @staticmethod
+    def event_message(evt: event_pb2.Event) -> Outgoing:
+        """An Event envelope as a batch message on its subject, its id as Nats-Msg-Id."""
+        return Outgoing(subjects.event_subject(evt), evt.SerializeToString(), {subjects.HEADER_MSG_ID: evt.id})
 
     async def _add_or_update_stream(self, config: api.StreamConfig, attempts: int = 5) -> None:
         """Create a stream, or update it when it exists. nats-server answers 500 "error creating store"
@@ -263,10 +292,8 @@ class Bus:
 
         With `prefetch`, the next batch is fetched and decoded while the handler works on the current
         one (batches are still handled one after another, in order). `fast_fetch` takes each batch off
-        the subscription's queue in bursts (`omnihub.common.fetch`), about 2.5x nats-py's fetch; it is
-        used by high-volume consumers (quality's ingest). The router keeps nats-py's fetch: with its
-        faster intake, a few gRPC accepts were cancelled under a 1,500-conversation burst, not yet
-        understood.
+        the subscription's queue in bursts (`omnihub.common.fetch`), about 2.5x nats-py's fetch; the
+        high-volume consumers use it (the router's intake, quality's ingest).
         """
         if (handler is None) == (batch_handler is None):
             raise ValueError("pass exactly one of handler or batch_handler")

@@ -7,11 +7,11 @@ import html
 import time
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common.config import load_settings
+from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
@@ -230,7 +230,7 @@ async def main() -> None:
         consumer = await consume_events(bus, ingestor)
         svc.stack.push_async_callback(consumer.stop)
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds)
-        server = grpc.aio.server()
+        server = new_server()
         quality_pb2_grpc.add_QualityServicer_to_server(QualityServicer(query), server)
         add_grpc_health(server, svc.readiness, ["omnihub.api.quality.v1.Quality"])
         server.add_insecure_port(f"[::]:{settings.quality_grpc_port}")

@@ -16,6 +16,7 @@ from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery
 from omnihub.common.config import load_settings
+from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
 from omnihub.common.leader import LeaderLease
 from omnihub.common.service import ServiceContext, service_context
@@ -53,7 +54,8 @@ class Router:
         self._consumer = await self.bus.consume(
             stream=subjects.STREAM_CONTACTS_IN, durable=subjects.DURABLE_ROUTER,
             subjects=[subjects.INBOUND_ALL], message_type=messaging_pb2.InboundMessage,
-            batch_handler=handle, max_deliver=10, ack_wait=10.0, batch=256)
+            batch_handler=handle, max_deliver=10, ack_wait=10.0, batch=256, prefetch=True,
+            fast_fetch=True)
 
         async def answer(msg: object) -> None:
             req = routing_pb2.GetQueueStatsRequest.FromString(msg.data)  # type: ignore[attr-defined]
@@ -89,7 +91,7 @@ class Router:
 
 async def start_grpc(svc: ServiceContext, router: Router, port: int) -> grpc.aio.Server:
     """Serve the Router API and grpc.health.v1 on `port`."""
-    server = grpc.aio.server()
+    server = new_server()
     routing_pb2_grpc.add_RouterServicer_to_server(RouterServicer(lambda: router.core, lambda: router.is_active), server)
     add_grpc_health(server, svc.readiness, ["omnihub.api.routing.v1.Router"])
     server.add_insecure_port(f"{svc.settings.http_host if svc.settings.http_host != '127.0.0.1' else '[::]'}:{port}")

@@ -40,6 +40,7 @@ STATE_VALUE = {
 }
 EXCLUDE_SECONDS = 60.0
 CLOSED_RETENTION_SECONDS = 86_400.0
+PURGE_EVERY_SECONDS = 60.0
 
 
 class RouterError(Exception):
@@ -171,6 +172,7 @@ class RouterCore:
         self._ids = itertools.count(1)
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._next_purge = 0.0
         self.agent_conf = {a.id: a for a in self.config.agents}
 
     # ---- persistence -------------------------------------------------------------------
@@ -218,13 +220,14 @@ class RouterCore:
                  waiting=len(self.engine.waiting))
 
     def _save(self, rec: Record) -> None:
-        self.store.put(f"c.{rec.conv.id}", rec.dump())
+        self.store.put(f"c.{rec.conv.id}", rec.dump)  # encoded once, at the flush
 
     def _save_agent(self, agent: eng.Agent) -> None:
-        self.store.put(f"a.{agent.id}", {
-            "id": agent.id, "presence": agent.presence, "reason": agent.reason,
-            "last_idle": agent.last_idle, "missed": agent.missed,
-        })
+        def dump() -> dict[str, Any]:
+            return {"id": agent.id, "presence": agent.presence, "reason": agent.reason,
+                    "last_idle": agent.last_idle, "missed": agent.missed}
+
+        self.store.put(f"a.{agent.id}", dump)
 
     def _save_stats(self, queue: str) -> None:
         s = self.stats[queue]
@@ -257,11 +260,10 @@ class RouterCore:
             outbound, self._outbound = self._outbound, []
             notices, self._notices = self._notices, []
             try:
-                await self.store.write(dirty)
-                if events or outbound:
+                await self.store.write(dirty)  # state first: an event never names unsaved state
+                await self.bus.publish_atomic(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
+                if outbound:
                     async with self.bus.batch() as batch:
-                        for evt in events:
-                            await batch.publish_event(evt)
                         for out in outbound:
                             await batch.publish(subjects.outbound(out.channel), out, msg_id=out.id)
             except Exception as exc:
@@ -553,7 +555,7 @@ class RouterCore:
             candidates=[routing_pb2.CandidateScore(agent_id=c.agent_id, score=c.score, detail=c.detail)
                         for c in d.candidates],
             chosen_agent=agent.id, reason=d.reason, config_version=self.loaded.version,
-            decide_time=ts(now))
+            decide_time=ts(now), eligible_count=d.eligible)
         rec.decisions.append(base64.b64encode(decision.SerializeToString()).decode())
         self._event(rec, routing_decided=decision)
         self._event(rec, conversation_offered=event_pb2.ConversationOffered(
@@ -864,6 +866,9 @@ class RouterCore:
             self._route_agent(agent_id, now)
 
     def _purge(self, now: float) -> None:
+        if now < self._next_purge:  # a scan of every record: once a minute is enough
+            return
+        self._next_purge = now + PURGE_EVERY_SECONDS
         for cid, rec in list(self.records.items()):
             closed = rec.conv.routing_state in (RState.ROUTING_STATE_CLOSED, RState.ROUTING_STATE_ABANDONED)
             if closed and now - secs(rec.conv.close_time) > CLOSED_RETENTION_SECONDS:

@@ -13,6 +13,7 @@ from omnihub.router.config import QueueConfig, RoutingConfig
 OFFLINE, AVAILABLE, BUSY, WRAP_UP, AWAY = "OFFLINE", "AVAILABLE", "BUSY", "WRAP_UP", "AWAY"
 VOICE = "voice"
 Req = tuple[tuple[str, int], ...]  # sorted (skill, min_level) pairs
+TOP_CANDIDATES = 10  # candidates kept in a decision record; the count of all eligible is kept too
 
 
 @dataclass(slots=True)
@@ -133,8 +134,9 @@ class Decision:
     strategy: str
     step: int
     req: Req
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[Candidate, ...]  # the best TOP_CANDIDATES, best first
     reason: str
+    eligible: int = 1  # agents eligible in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,7 @@ class Engine:
         self.ready: set[str] = set()  # agents that could take at least one more contact
         self._group_version = 0
         self._agent_groups: dict[str, tuple[int, list[_Group]]] = {}
+        self._suitable_cache: dict[tuple[str, Req], list[Agent]] = {}
         self._seq = itertools.count(1)
         self._offers = itertools.count(1)
         for a in config.agents:
@@ -220,6 +223,7 @@ class Engine:
         """Add or replace an agent."""
         self.agents[agent.id] = agent
         self._agent_groups.pop(agent.id, None)
+        self._suitable_cache.clear()
         self.touch(agent)
 
     def touch(self, agent: Agent) -> None:
@@ -317,18 +321,29 @@ class Engine:
             and w.excluded.get(agent.id, 0.0) <= now
         )
 
-    def score(self, strategy: str, agent: Agent, w: Waiting, now: float) -> Candidate:
-        """Score one eligible agent; higher wins."""
+    def score_value(self, strategy: str, agent: Agent, w: Waiting, now: float) -> float:
+        """One eligible agent's score under the strategy; higher wins."""
         if strategy == "most_skilled":
             total = sum(agent.skills.get(n, 0) for n, _ in w.req) or sum(agent.skills.values())
-            return Candidate(agent.id, total + _tiebreak(now - agent.last_idle), f"skill {total}")
+            return total + _tiebreak(now - agent.last_idle)
         if strategy == "least_occupied":
-            work = agent.open_work()
-            return Candidate(agent.id, -work + _tiebreak(now - agent.last_idle), f"open {work}")
+            return -agent.open_work() + _tiebreak(now - agent.last_idle)
         if strategy == "round_robin":
-            return Candidate(agent.id, -float(agent.last_offer), f"last offer #{agent.last_offer}")
-        idle = now - agent.last_idle
-        return Candidate(agent.id, idle, f"idle {idle:.0f}s")
+            return -float(agent.last_offer)
+        return now - agent.last_idle
+
+    def score(self, strategy: str, agent: Agent, w: Waiting, now: float) -> Candidate:
+        """Score one eligible agent, with the figure behind the score for the decision record."""
+        value = self.score_value(strategy, agent, w, now)
+        if strategy == "most_skilled":
+            detail = f"skill {int(value)}"
+        elif strategy == "least_occupied":
+            detail = f"open {agent.open_work()}"
+        elif strategy == "round_robin":
+            detail = f"last offer #{agent.last_offer}"
+        else:
+            detail = f"idle {value:.0f}s"
+        return Candidate(agent.id, value, detail)
 
     def route_conversation(self, conversation_id: str, now: float) -> Decision | None:
         """Choose an agent for one waiting conversation, or None if nobody is eligible now."""
@@ -341,19 +356,31 @@ class Engine:
             if preferred is not None and preferred.presence != OFFLINE:
                 if self.eligible(preferred, w, now):
                     cand = Candidate(preferred.id, 0.0, "returning customer")
-                    return self._offer(w, preferred, queue.strategy, (cand,), "returning_customer")
+                    return self._offer(w, preferred, queue.strategy, (cand,), "returning_customer", 1)
                 return None  # hold it for the agent who knows the customer, until the window ends
-        agents = self.agents
-        candidates = [
-            self.score(queue.strategy, agents[aid], w, now)
-            for aid in self.ready
-            if self.eligible(agents[aid], w, now)
-        ]
-        if not candidates:
+        strategy, channel, excluded, ready = queue.strategy, w.channel, w.excluded, self.ready
+        suitable = self._suitable(w.queue, w.req)
+        if len(ready) < len(suitable):  # walk whichever list is shorter
+            agents = self.agents
+            eligible = [agents[aid] for aid in ready if self.eligible(agents[aid], w, now)]
+        else:
+            eligible = [a for a in suitable if a.id in ready and a.can_take(channel)
+                        and (not excluded or excluded.get(a.id, 0.0) <= now)]
+        if not eligible:
             return None
-        candidates.sort(key=lambda c: (-c.score, c.agent_id))
-        best = self.agents[candidates[0].agent_id]
-        return self._offer(w, best, queue.strategy, tuple(candidates[:10]), "strategy")
+        scored = [(self.score_value(strategy, a, w, now), a.id, a) for a in eligible]
+        top = heapq.nsmallest(TOP_CANDIDATES, scored, key=lambda t: (-t[0], t[1]))
+        candidates = tuple(self.score(strategy, a, w, now) for _, _, a in top)
+        return self._offer(w, top[0][2], strategy, candidates, "strategy", len(eligible))
+
+    def _suitable(self, queue: str, req: Req) -> list[Agent]:
+        """Members of `queue` holding every skill in `req`: fixed until the agents change."""
+        key = (queue, req)
+        found = self._suitable_cache.get(key)
+        if found is None:
+            found = [a for a in self.agents.values() if queue in a.queues and a.meets(req)]
+            self._suitable_cache[key] = found
+        return found
 
     def route_agent(self, agent_id: str, now: float) -> list[Decision]:
         """Fill a freed agent's spare capacity from the backlog, best-ordered conversation first."""
@@ -368,7 +395,7 @@ class Engine:
             queue = self.queues[w.queue]
             cand = self.score(queue.strategy, agent, w, now)
             reason = "returning_customer" if w.preferred_agent == agent.id else "agent_freed"
-            decisions.append(self._offer(w, agent, queue.strategy, (cand,), reason))
+            decisions.append(self._offer(w, agent, queue.strategy, (cand,), reason, 1))
 
     def _best_for(self, agent: Agent, now: float) -> Waiting | None:
         best: Waiting | None = None
@@ -416,14 +443,13 @@ class Engine:
                 return False
         return True
 
-    def _offer(
-        self, w: Waiting, agent: Agent, strategy: str, candidates: tuple[Candidate, ...], reason: str
-    ) -> Decision:
+    def _offer(self, w: Waiting, agent: Agent, strategy: str, candidates: tuple[Candidate, ...], reason: str,
+               eligible: int) -> Decision:
         self.remove(w.conversation_id)
         agent.take(w.conversation_id, w.channel)
         agent.last_offer = next(self._offers)
         self.touch(agent)
-        return Decision(w.conversation_id, agent.id, w.queue, strategy, w.step, w.req, candidates, reason)
+        return Decision(w.conversation_id, agent.id, w.queue, strategy, w.step, w.req, candidates, reason, eligible)
 
     # ---- time ------------------------------------------------------------------------------
     def relax(self, now: float) -> tuple[list[str], list[Overflow]]:

@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import nats.errors
 from nats.js import api
 
 from omnihub.common import subjects
+from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, kv_key
 
 KV_DEL = {"KV-Operation": "DEL"}
+Value = dict[str, Any] | Callable[[], dict[str, Any]]
+Staged = Value | bytes | None  # bytes: already encoded (a failed write kept for the next flush)
+
+
+def _encode(value: Staged) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return json.dumps(value() if callable(value) else value, separators=(",", ":")).encode()
 
 
 class StateStore:
-    """Key-value state with a write-behind buffer flushed by `flush()` (publish_async, one ack wait)."""
+    """Key-value state with a write-behind buffer flushed by `flush()` as atomic batches (one ack each)."""
 
     def __init__(self, bus: Bus, bucket: str = subjects.KV_ROUTER_STATE) -> None:
         self._bus = bus
         self.bucket = bucket
-        self._dirty: dict[str, bytes | None] = {}
+        self._dirty: dict[str, Staged] = {}
 
     async def open(self) -> None:
-        """Create the bucket if needed (file storage, one revision per key)."""
+        """Create the bucket if needed (file storage, one revision per key), taking atomic batches."""
         await self._bus.kv(self.bucket)
+        await self._bus.enable_atomic(f"KV_{self.bucket}")
 
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        """Stage a JSON value; written on the next flush."""
-        self._dirty[kv_key(key)] = json.dumps(value, separators=(",", ":")).encode()
+    def put(self, key: str, value: Value) -> None:
+        """Stage a JSON value, or a function giving it, called at write time: a record changed several
+        times before one flush is encoded once."""
+        self._dirty[kv_key(key)] = value
 
     def delete(self, key: str) -> None:
         """Stage a deletion."""
@@ -41,40 +52,27 @@ class StateStore:
         return len(self._dirty)
 
     def take(self) -> dict[str, bytes | None]:
-        """Hand over the staged changes (to `write`), leaving the buffer empty."""
+        """Hand over the staged changes, encoded (to `write`), leaving the buffer empty."""
         dirty, self._dirty = self._dirty, {}
-        return dirty
+        return {key: _encode(value) for key, value in dirty.items()}
 
     async def flush(self) -> None:
         """Write every staged change and wait for all acks together."""
         await self.write(self.take())
 
     async def write(self, dirty: dict[str, bytes | None]) -> None:
-        """Write the given changes with publish_async and one wait for all acks."""
+        """Write the given changes as atomic batches: all of a group commit is stored, or none of it."""
         if not dirty:
             return
-        js = self._bus.js
-        futures = []
-        for key, value in dirty.items():
-            subject = f"$KV.{self.bucket}.{key}"
-            if value is None:
-                futures.append(await js.publish_async(subject, b"", headers=KV_DEL))
-            else:
-                futures.append(await js.publish_async(subject, value))
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        failed = [k for k, r in zip(dirty, results, strict=True) if isinstance(r, BaseException)]
-        for key in failed:  # re-stage and retry synchronously: the last value wins in KV
-            value = dirty[key]
-            subject = f"$KV.{self.bucket}.{key}"
-            for attempt in range(5):
-                try:
-                    await js.publish(subject, value or b"", headers=KV_DEL if value is None else None)
-                    break
-                except (TimeoutError, nats.errors.TimeoutError):
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            else:
+        prefix = f"$KV.{self.bucket}."
+        messages = [Outgoing(prefix + key, b"", KV_DEL) if value is None else Outgoing(prefix + key, value)
+                    for key, value in dirty.items()]
+        try:
+            await self._bus.publish_atomic(f"KV_{self.bucket}", messages)
+        except Exception:
+            for key, value in dirty.items():  # keep them for the next flush; newer values win
                 self._dirty.setdefault(key, value)
-                raise RuntimeError(f"cannot persist router state key {key}")
+            raise
 
     async def load(self) -> dict[str, dict[str, Any]]:
         """Every live key and its JSON value (latest revision, deletes dropped)."""

@@ -472,7 +472,7 @@ $("kb-save").addEventListener("click", async () => {
 $("why").addEventListener("click", async () => {
   try {
     const d = await api(`/api/supervisor/conversations/${encodeURIComponent($("why-id").value.trim())}/why`);
-    $("why-out").textContent = d.map((x) => `${x.decide_time} ${x.strategy} step ${x.relaxation_step || 0} → ${x.chosen_agent} (${x.reason})\n` +
+    $("why-out").textContent = d.map((x) => `${x.decide_time} ${x.strategy} step ${x.relaxation_step || 0} → ${x.chosen_agent} (${x.reason}, ${x.eligible_count || 1} eligible)\n` +
       (x.candidates || []).map((c) => `   ${c.agent_id}: ${c.score.toFixed(2)} ${c.detail}`).join("\n")).join("\n");
   } catch (err) { $("why-out").textContent = err.message; }
 });

@@ -1291,6 +1291,7 @@ class RoutingDecision(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     CONFIG_VERSION_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    ELIGIBLE_COUNT_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """Conversation routed."""
     queue: _builtins.str
@@ -1305,13 +1306,15 @@ class RoutingDecision(_message.Message):
     """Why: "strategy", "returning_customer", "sticky_assigned"."""
     config_version: _builtins.str
     """Configuration version (hash of the routing YAML)."""
+    eligible_count: _builtins.int
+    """How many agents were eligible in all (candidates keeps the best ten of them)."""
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[_messaging_pb2.SkillRequirement]:
         """Skills required at this step."""
 
     @_builtins.property
     def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CandidateScore]:
-        """Eligible agents and their scores."""
+        """The best-scored eligible agents (up to ten), best first, and their scores."""
 
     @_builtins.property
     def decide_time(self) -> _timestamp_pb2.Timestamp:
@@ -1330,10 +1333,11 @@ class RoutingDecision(_message.Message):
         reason: _builtins.str = ...,
         config_version: _builtins.str = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
+        eligible_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "chosen_agent", b"chosen_agent", "config_version", b"config_version", "conversation_id", b"conversation_id", "decide_time", b"decide_time", "queue", b"queue", "reason", b"reason", "relaxation_step", b"relaxation_step", "required_skills", b"required_skills", "strategy", b"strategy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "chosen_agent", b"chosen_agent", "config_version", b"config_version", "conversation_id", b"conversation_id", "decide_time", b"decide_time", "eligible_count", b"eligible_count", "queue", b"queue", "reason", b"reason", "relaxation_step", b"relaxation_step", "required_skills", b"required_skills", "strategy", b"strategy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,105 @@
+"""JetStream atomic batch publishing (nats-server 2.12+, ADR-50): many messages, one ack.
+
+Every message but the last of a batch is a plain core publish carrying `Nats-Batch-Id` and
+`Nats-Batch-Sequence`; the last also carries `Nats-Batch-Commit` and is the only one acked. The
+server stores the batch whole or not at all. Compared with `publish_async`, the client saves a
+future, an inbox token and an ack parse per message, and the server a reply per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.nuid import NUID
+
+from omnihub.common.errors import BusError
+from omnihub.common.logging import get_logger
+
+log = get_logger("omnihub.bus")
+
+MAX_BATCH = 1000  # the server's limit of messages per atomic batch
+ATTEMPTS = 5
+ERR_DUPLICATE_ID = 10201  # "atomic publish batch contains duplicate message id"
+BATCH_ID, BATCH_SEQ, BATCH_COMMIT, MSG_ID = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit", "Nats-Msg-Id"
+
+_nuid = NUID()
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of a batch: subject, payload and optional headers (Nats-Msg-Id among them)."""
+
+    subject: str
+    payload: bytes
+    headers: dict[str, str] | None = None
+
+
+class DuplicateInBatch(BusError):
+    """The batch holds a Nats-Msg-Id the stream has already stored, so none of it was stored."""
+
+
+async def publish_atomic(nc: NATS, messages: Sequence[Outgoing], *, timeout: float = 10.0) -> int:
+    """Store `messages` (all bound for one stream that allows atomic publish), in order.
+
+    They are sent in batches of up to 1,000, each all or nothing; every batch's commit is awaited
+    together. A batch whose ack is lost is sent again: messages with a Nats-Msg-Id are then
+    deduplicated one by one (see `_publish_each`), and a key-value write is simply written twice.
+    A batch rejected for holding an already-stored message id (a redelivered input processed again)
+    is published message by message, so JetStream drops only the duplicates. Returns the number stored
+    or deduplicated; raises BusError when the stream refuses the batch.
+    """
+    chunks = [messages[i:i + MAX_BATCH] for i in range(0, len(messages), MAX_BATCH)]
+    results = await asyncio.gather(*(_publish_chunk(nc, c, timeout) for c in chunks))
+    return sum(results)
+
+
+async def _publish_chunk(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> int:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await _send_batch(nc, chunk, timeout)
+        except DuplicateInBatch:
+            return await _publish_each(nc, chunk, timeout)
+        except (nats.errors.TimeoutError, TimeoutError):
+            log.warning("bus.atomic_batch_timeout", messages=len(chunk), attempt=attempt)
+            await asyncio.sleep(0.1 * attempt)
+    raise BusError(f"atomic batch of {len(chunk)} to {chunk[0].subject} not acked after {ATTEMPTS} attempts")
+
+
+async def _send_batch(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> int:
+    batch_id = _nuid.next().decode()
+    last = len(chunk)
+    for seq, out in enumerate(chunk, start=1):
+        headers = {**(out.headers or {}), BATCH_ID: batch_id, BATCH_SEQ: str(seq)}
+        if seq < last:
+            await nc.publish(out.subject, out.payload, headers=headers)
+            continue
+        headers[BATCH_COMMIT] = "1"
+        try:
+            reply = await nc.request(out.subject, out.payload, headers=headers, timeout=timeout)
+        except nats.errors.NoRespondersError as exc:
+            raise BusError(f"no stream takes {out.subject}") from exc
+    ack = json.loads(reply.data)
+    error = ack.get("error")
+    if error:
+        if error.get("err_code") == ERR_DUPLICATE_ID:
+            raise DuplicateInBatch(error.get("description", "duplicate message id"))
+        raise BusError(f"atomic batch to {chunk[0].subject} refused: {error.get('description')} "
+                       f"({error.get('err_code')})")
+    return int(ack.get("count", last))
+
+
+async def _publish_each(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> int:
+    """Publish one by one with acks: the server drops each message whose id it already holds."""
+    js = nc.jetstream(timeout=timeout)
+    futures = [await js.publish_async(o.subject, o.payload, headers=o.headers) for o in chunk]
+    for out, future in zip(chunk, futures, strict=True):
+        try:
+            await future
+        except (nats.errors.TimeoutError, TimeoutError):
+            await js.publish(out.subject, out.payload, headers=out.headers)
+    return len(chunk)

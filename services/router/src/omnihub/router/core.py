@@ -41,6 +41,7 @@ STATE_VALUE = {
 EXCLUDE_SECONDS = 60.0
 CLOSED_RETENTION_SECONDS = 86_400.0
 PURGE_EVERY_SECONDS = 60.0
+LEGACY_KINDS = ("i", "t", "r")  # state keys of the older layout, folded into records on restore
 
 
 class RouterError(Exception):
@@ -98,6 +99,7 @@ class Record:
     answered_once: bool = False
     closed_hours_notified: bool = False
     max_wait_done: bool = False
+    reservation: Reservation | None = None  # the offer in flight, kept with the conversation
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,8 @@ class Record:
             "answered_once": self.answered_once,
             "closed_hours_notified": self.closed_hours_notified,
             "max_wait_done": self.max_wait_done,
+            "reservation": None if self.reservation is None else {
+                "id": self.reservation.id, "agent_id": self.reservation.agent_id, "expire": self.reservation.expire},
         }
 
     @classmethod
@@ -132,6 +136,9 @@ class Record:
         rec.answered_once = data.get("answered_once", False)
         rec.closed_hours_notified = data.get("closed_hours_notified", False)
         rec.max_wait_done = data.get("max_wait_done", False)
+        res = data.get("reservation")
+        if res:
+            rec.reservation = Reservation(res["id"], conv.id, res["agent_id"], res["expire"])
         return rec
 
 
@@ -192,21 +199,24 @@ class RouterCore:
                 agent.last_idle = value.get("last_idle", now)
                 agent.missed = value.get("missed", 0)
                 self.heartbeats[agent.id] = now  # a fresh grace period after a restart
-            elif kind == "i":
-                self.identities[value["identity"]] = value["customer_id"]
+            elif kind == "i":  # written before identities moved into the customer record
+                self.identities.setdefault(value["identity"], value["customer_id"])
             elif kind == "u":
                 self.customers[value["id"]] = value
-            elif kind == "t":
-                self.threads[value["thread"]] = value["conversation_id"]
-            elif kind == "r":
+                for ident in value.get("identities", ()):
+                    self.identities[ident] = value["id"]
+            elif kind == "r":  # written before reservations moved into the conversation record
                 self.reservations[value["id"]] = Reservation(**value)
             elif kind == "s" and value.get("queue") in self.stats:
                 self.stats[value["queue"]] = QueueDay(
                     value["day"], value["answered"], value["within"], value["abandoned"], value["aht"]
                 )
-        for rec in self.records.values():
+        for rec in sorted(self.records.values(), key=lambda r: secs(r.conv.create_time)):
             conv = rec.conv
             channel = subjects.channel_token(conv.channel)
+            self.threads[f"{channel}:{conv.thread_key}"] = conv.id
+            if rec.reservation is not None:
+                self.reservations[rec.reservation.id] = rec.reservation
             if conv.routing_state == RState.ROUTING_STATE_QUEUED:
                 self._enqueue(rec, now, restore=True)
             elif conv.routing_state in (RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_ASSIGNED):
@@ -216,8 +226,31 @@ class RouterCore:
                 self.engine.wrap(conv.assigned_agent, conv.id)
         for agent in self.engine.agents.values():
             self.engine.touch(agent)
+        self._migrate([k for k in data if k.split(".", 1)[0] in LEGACY_KINDS])
         log.info("router.restored", conversations=len(self.records), reservations=len(self.reservations),
                  waiting=len(self.engine.waiting))
+
+    def _migrate(self, legacy: list[str]) -> None:
+        """Fold keys of the older layout (identity, thread and reservation keys) into the records that
+        now hold them, and delete them, on the next flush."""
+        if not legacy:
+            return
+        for res in self.reservations.values():
+            rec = self.records.get(res.conversation_id)
+            if rec is not None and rec.reservation is None:
+                rec.reservation = res
+                self._save(rec)
+        for ident, cid in self.identities.items():
+            customer = self.customers.get(cid)
+            if customer is not None and ident not in customer.setdefault("identities", []):
+                customer["identities"].append(ident)
+                self.store.put(f"u.{cid}", customer)
+        for key in legacy:
+            self.store.delete_stored(key)
+        log.info("router.state_migrated", keys=len(legacy))
+
+    def _forget_reservation(self, reservation_id: str) -> None:
+        self.reservations.pop(reservation_id, None)
 
     def _save(self, rec: Record) -> None:
         self.store.put(f"c.{rec.conv.id}", rec.dump)  # encoded once, at the flush
@@ -336,8 +369,7 @@ class RouterCore:
             cid = new_id("cus")
             self.identities[ident] = cid
             self.customers[cid] = {"id": cid, "display_name": msg.display_name, "last_agent": "",
-                                   "last_close": 0.0, "create": now}
-            self.store.put(f"i.{ident}", {"identity": ident, "customer_id": cid})
+                                   "last_close": 0.0, "create": now, "identities": [ident]}
             self.store.put(f"u.{cid}", self.customers[cid])
         return cid
 
@@ -388,8 +420,7 @@ class RouterCore:
             rec.preferred_agent = customer["last_agent"]
             rec.preferred_until = now + qconf.returning_agent_seconds
         self.records[conv.id] = rec
-        self.threads[thread] = conv.id
-        self.store.put(f"t.{thread}", {"thread": thread, "conversation_id": conv.id})
+        self.threads[thread] = conv.id  # rebuilt from the conversation records on restore
         self._event(rec, conversation_created=event_pb2.ConversationCreated(conversation=conv))
         return rec
 
@@ -544,8 +575,7 @@ class RouterCore:
             subjects.channel_token(conv.channel), 30)
         res = Reservation(new_id("res"), conv.id, agent.id, now + timeout)
         self.reservations[res.id] = res
-        self.store.put(f"r.{res.id}", {"id": res.id, "conversation_id": res.conversation_id,
-                                      "agent_id": res.agent_id, "expire": res.expire})
+        rec.reservation = res
         conv.routing_state = RState.ROUTING_STATE_OFFERED
         conv.assigned_agent = agent.id
         self._save(rec)
@@ -568,11 +598,10 @@ class RouterCore:
 
     def _withdraw_offer(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
         conv = rec.conv
-        res = next((r for r in self.reservations.values() if r.conversation_id == conv.id), None)
+        res, rec.reservation = rec.reservation, None
         agent_id = conv.assigned_agent
         if res is not None:
-            self.reservations.pop(res.id, None)
-            self.store.delete(f"r.{res.id}")
+            self._forget_reservation(res.id)
             self._event(rec, conversation_offer_ended=event_pb2.ConversationOfferEnded(
                 agent_id=res.agent_id, reservation_id=res.id, outcome=outcome))
             self._notify(res.agent_id, offer_withdrawn=res.id)
@@ -670,8 +699,8 @@ class RouterCore:
                 raise RouterError("FAILED_PRECONDITION", "the offer is no longer valid")
             rec = self.records[res.conversation_id]
             conv = rec.conv
-            self.reservations.pop(reservation_id)
-            self.store.delete(f"r.{reservation_id}")
+            self._forget_reservation(reservation_id)
+            rec.reservation = None
             agent = self._agent(agent_id)
             agent.missed = 0
             conv.routing_state = RState.ROUTING_STATE_ASSIGNED
@@ -900,21 +929,22 @@ class RouterCore:
                 raise RouterError("NOT_FOUND", "both customers must exist")
             if keep == merged:
                 raise RouterError("INVALID_ARGUMENT", "a customer cannot be merged into itself")
-            for ident, cid in list(self.identities.items()):
-                if cid == merged:
-                    self.identities[ident] = keep
-                    self.store.put(f"i.{ident}", {"identity": ident, "customer_id": keep})
+            moved = [ident for ident, cid in self.identities.items() if cid == merged]
+            for ident in moved:
+                self.identities[ident] = keep
             for rec in self.records.values():
                 if rec.conv.customer_id == merged:
                     rec.conv.customer_id = keep
                     self._save(rec)
             gone = self.customers[merged]
             gone["merged_into"] = keep
+            gone["identities"] = []
             self.store.put(f"u.{merged}", gone)
             survivor = self.customers[keep]
+            survivor["identities"] = sorted({*survivor.get("identities", ()), *moved})
             if gone.get("last_close", 0.0) > survivor.get("last_close", 0.0):
                 survivor["last_agent"], survivor["last_close"] = gone.get("last_agent", ""), gone["last_close"]
-                self.store.put(f"u.{keep}", survivor)
+            self.store.put(f"u.{keep}", survivor)
             self._events.append(new_event("router", customer_id=keep, customer_merged=event_pb2.CustomerMerged(
                 customer_id=keep, merged_customer_id=merged, agent_id=agent_id)))
             await self.flush()

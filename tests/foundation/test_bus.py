@@ -231,3 +231,35 @@ async def test_enable_atomic_lets_a_kv_bucket_take_atomic_batches(bus: Bus) -> N
                                                 Outgoing("$KV.atomic_test.a", b"3")])
     assert (await kv.get("a")).value == b"3"
     assert (await kv.get("b")).value == b"2"
+
+
+async def test_pipelined_batches_overlap_start_in_order_and_are_each_acked(bus: Bus) -> None:
+    order: list[str] = []
+    overlap = {"now": 0, "most": 0}
+    lock = asyncio.Lock()  # like the router's: effects in order, the commit outside it
+
+    async def handle_batch(ds: list[Delivery[messaging_pb2.InboundMessage]]) -> None:
+        overlap["now"] += 1
+        overlap["most"] = max(overlap["most"], overlap["now"])
+        async with lock:
+            order.extend(d.message.id for d in ds)
+        await asyncio.sleep(0.05)  # the group commit, while the next batch is handled
+        overlap["now"] -= 1
+
+    async with bus.batch() as batch:
+        for i in range(300):
+            await batch.publish(subjects.inbound(SMS), inbound(i), msg_id=f"sms:SM{i}")
+    consumer = await bus.consume(
+        stream=subjects.STREAM_CONTACTS_IN, durable="pipelined", subjects=[subjects.INBOUND_ALL],
+        message_type=messaging_pb2.InboundMessage, batch_handler=handle_batch, batch=20, pipeline=2,
+        prefetch=True, fast_fetch=True)
+    for _ in range(100):
+        info = await bus.js.consumer_info(subjects.STREAM_CONTACTS_IN, "pipelined")
+        if len(order) >= 300 and info.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.1)
+    await consumer.stop()
+    assert order == [f"msg_{i}" for i in range(300)]  # handled once each, in stream order
+    assert overlap["most"] == 2  # a second batch ran while the first was committing, never more
+    info = await bus.js.consumer_info(subjects.STREAM_CONTACTS_IN, "pipelined")
+    assert info.num_ack_pending == 0 and info.num_pending == 0  # all acked

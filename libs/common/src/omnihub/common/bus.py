@@ -287,13 +287,17 @@ class Bus:
         max_ack_pending: int = 10_000,
         prefetch: bool = False,
         fast_fetch: bool = False,
+        pipeline: int = 1,
     ) -> Consumer[M]:
         """Start a durable pull consumer as a task. See `Consumer` for the handler contract.
 
         With `prefetch`, the next batch is fetched and decoded while the handler works on the current
         one (batches are still handled one after another, in order). `fast_fetch` takes each batch off
         the subscription's queue in bursts (`omnihub.common.fetch`), about 2.5x nats-py's fetch; the
-        high-volume consumers use it (the router's intake, quality's ingest).
+        high-volume consumers use it (the router's intake, quality's ingest). With `pipeline` > 1, a
+        batch handler may start on the next batch while earlier ones still wait (for a group commit,
+        say); the handler must keep their effects in order itself (the router's lock does), and each
+        batch is acked when its own handler returns. Holding deliveries needs `pipeline` 1.
         """
         if (handler is None) == (batch_handler is None):
             raise ValueError("pass exactly one of handler or batch_handler")
@@ -314,7 +318,7 @@ class Bus:
         )
         consumer = Consumer(
             self, psub, stream, durable, message_type, handler, batch_handler, max_deliver, batch, prefetch,
-            fast_fetch,
+            fast_fetch, pipeline,
         )
         consumer.start()
         return consumer
@@ -444,8 +448,11 @@ class Consumer(Generic[M]):
         batch: int,
         prefetch: bool = False,
         fast_fetch: bool = False,
+        pipeline: int = 1,
     ) -> None:
         self._bus = bus
+        self._pipeline = max(1, pipeline)
+        self._inflight: set[asyncio.Task[None]] = set()
         self._prefetch = prefetch
         self._fast_fetch = fast_fetch
         self._held: list[Delivery[M]] = []
@@ -486,12 +493,37 @@ class Consumer(Generic[M]):
                     ahead = asyncio.get_running_loop().create_task(self._fetch())
                 if not msgs and not self._held:
                     continue
-                try:
-                    await self._process(msgs)
-                except Exception as exc:  # never let one batch kill the consumer
-                    log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
+                if self._pipeline > 1 and self._batch_handler is not None:
+                    await self._start(msgs)
+                    continue
+                await self._guarded(msgs)
         finally:
+            if self._inflight:
+                await asyncio.wait(self._inflight)
             await self._hand_back(ahead)
+
+    async def _guarded(self, msgs: list[Msg]) -> None:
+        try:
+            await self._process(msgs)
+        except Exception as exc:  # never let one batch kill the consumer
+            log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
+
+    async def _guarded_batch(self, deliveries: list[Delivery[M]]) -> None:
+        try:
+            await self._run_batch(deliveries)
+        except Exception as exc:
+            log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
+
+    async def _start(self, msgs: list[Msg]) -> None:
+        """Handle a batch in its own task; wait while `pipeline` batches are in flight. Decoding (and
+        dead-lettering what cannot be decoded) happens here, so handlers start in fetch order."""
+        deliveries = await self._decode_all(msgs)
+        task = asyncio.get_running_loop().create_task(self._guarded_batch(deliveries))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        await asyncio.sleep(0)  # let it start (and take its place in the handler's order) first
+        while len(self._inflight) >= self._pipeline:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
 
     async def _hand_back(self, ahead: asyncio.Task[list[Msg]] | None) -> None:
         """Nak what was held or fetched ahead but never handled, so it is redelivered at once."""
@@ -524,12 +556,16 @@ class Consumer(Generic[M]):
             await asyncio.sleep(0.5)
             return []
 
-    async def _process(self, msgs: list[Msg]) -> None:
+    async def _decode_all(self, msgs: list[Msg]) -> list[Delivery[M]]:
         deliveries: list[Delivery[M]] = []
         for msg in msgs:
             delivery = await self._decode(msg)
             if delivery is not None:
                 deliveries.append(delivery)
+        return deliveries
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        deliveries = await self._decode_all(msgs)
         if self._batch_handler is not None:
             held, self._held = self._held, []
             await self._run_batch(held + deliveries)

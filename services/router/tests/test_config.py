@@ -31,6 +31,7 @@ def test_demo_config_loads() -> None:
         ("queues: [{name: a, strategy: fastest}]", "queues.0.strategy"),
         ("queues: [{name: a, colour: red}]", "queues.0.colour"),
         ("queues: [", "not valid YAML"),
+        ("queues: [{name: a}]\nagents: [{id: x, queues: [a], auto_accept: [fax]}]", "agents.0.auto_accept"),
     ],
 )
 def test_bad_config_names_field_and_reason(text: str, needle: str) -> None:

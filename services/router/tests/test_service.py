@@ -10,8 +10,9 @@ import pytest
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
+from omnihub.common.bus import Bus
 
-from .conftest import RouterHarness, events, inbound, publish
+from .conftest import RouterHarness, events, inbound, make_router, publish
 
 
 async def next_notice(stream: object, kind: str, timeout: float = 10.0) -> routing_pb2.AgentNotice:
@@ -173,3 +174,33 @@ async def test_merge_customers_moves_identities_and_history(harness: RouterHarne
     await asyncio.sleep(0.5)
     newest = (await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations
     assert {c.customer_id for c in newest} == {keep}
+
+
+AUTO_CONFIG = """
+version: 1
+queues:
+  - {name: support, skills: [{name: support, min_level: 1}], wrap_up_seconds: 0}
+agents:
+  - {id: carol, skills: {support: 5}, queues: [support], auto_accept: [webchat]}
+"""
+
+
+async def test_an_auto_accepting_agent_is_assigned_without_answering_the_offer(bus: Bus) -> None:
+    router, server, _ = await make_router(bus, AUTO_CONFIG)
+    try:
+        core = router.core
+        await core.set_presence("carol", "AVAILABLE")
+        await publish(bus, inbound("auto-1", "hello"))  # webchat: accepted for her at once
+        (assigned,) = await events(bus, "conversation_assigned", 1)
+        (offered,) = await events(bus, "conversation_offered", 1)
+        assert assigned.conversation_assigned.agent_id == "carol" and assigned.conversation_assigned.first_answer
+        assert offered.conversation_offered.auto_accepted
+        assert not core.reservations
+        assert core.queue_stats(routing_pb2.GetQueueStatsRequest()).stats[0].answered_today == 1
+        await publish(bus, inbound("+15550002222", "sms", channel=contact_pb2.CHANNEL_SMS))  # sms: a normal offer
+        offers = await events(bus, "conversation_offered", 2)
+        assert not offers[1].conversation_offered.auto_accepted
+        assert len(core.reservations) == 1
+    finally:
+        await server.stop(0)
+        await router.deactivate()

@@ -141,6 +141,21 @@ class AgentConfig(_Strict):
     capacity: dict[str, int] = Field(default_factory=dict)
     max_concurrent: int = Field(0, ge=0)  # cross-channel cap on conversations held at once; 0 = none
     voice_destination: str = ""
+    # Offers on these channels are accepted for the agent at once (Genesys auto-answer, Amazon Connect
+    # auto-accept): `true` for every channel, or a list such as [voice, webchat].
+    auto_accept: bool | list[str] = False
+
+    @field_validator("auto_accept")
+    @classmethod
+    def _auto_accept(cls, value: bool | list[str]) -> bool | list[str]:
+        for channel in value if isinstance(value, list) else ():
+            if channel not in CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}; use {', '.join(CHANNELS)}")
+        return value
+
+    def auto_accepts(self, channel: str) -> bool:
+        """True when offers on `channel` are accepted without the agent's click."""
+        return self.auto_accept is True or (isinstance(self.auto_accept, list) and channel in self.auto_accept)
 
     @field_validator("skills")
     @classmethod

@@ -588,13 +588,18 @@ class RouterCore:
             decide_time=ts(now), eligible_count=d.eligible)
         rec.decisions.append(base64.b64encode(decision.SerializeToString()).decode())
         self._event(rec, routing_decided=decision)
+        conf = self.agent_conf.get(agent.id)
+        auto = conf is not None and conf.auto_accepts(subjects.channel_token(conv.channel))
         self._event(rec, conversation_offered=event_pb2.ConversationOffered(
-            agent_id=agent.id, reservation_id=res.id, expire_time=ts(res.expire)))
-        self._notify(agent.id, offer=routing_pb2.Offer(
-            reservation_id=res.id, conversation=conv, expire_time=ts(res.expire),
-            reason=f"{d.reason}: {d.strategy}, step {d.step}"))
+            agent_id=agent.id, reservation_id=res.id, expire_time=ts(res.expire), auto_accepted=auto))
+        if not auto:
+            self._notify(agent.id, offer=routing_pb2.Offer(
+                reservation_id=res.id, conversation=conv, expire_time=ts(res.expire),
+                reason=f"{d.reason}: {d.strategy}, step {d.step}"))
         self._agent_state_event(agent, before)
         self._save_agent(agent)
+        if auto:
+            self._assign(rec, res, now)
 
     def _withdraw_offer(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
         conv = rec.conv
@@ -693,42 +698,46 @@ class RouterCore:
     async def accept(self, agent_id: str, reservation_id: str) -> routing_pb2.Conversation:
         """Accept an offer: the conversation is assigned to the agent."""
         async with self.lock:
-            now = self.clock()
             res = self.reservations.get(reservation_id)
             if res is None or res.agent_id != agent_id:
                 raise RouterError("FAILED_PRECONDITION", "the offer is no longer valid")
-            rec = self.records[res.conversation_id]
-            conv = rec.conv
-            self._forget_reservation(reservation_id)
-            rec.reservation = None
-            agent = self._agent(agent_id)
-            agent.missed = 0
-            conv.routing_state = RState.ROUTING_STATE_ASSIGNED
-            conv.assigned_agent = agent_id
-            conv.flagged = False
-            first = not rec.answered_once
-            if first:
-                rec.answered_once = True
-                conv.answer_time.CopyFrom(ts(now))
-                waited = now - rec.first_enqueue
-                stats = self._today(conv.queue, now)
-                stats.answered += 1
-                stats.within += waited <= self.engine.queues[conv.queue].service_level.threshold_seconds
-                self._save_stats(conv.queue)
-            else:
-                waited = now - secs(conv.enqueue_time)
-            conf = self.agent_conf.get(agent_id)
-            self._save(rec)
-            self._save_agent(agent)
-            self._event(rec, conversation_assigned=event_pb2.ConversationAssigned(
-                agent_id=agent_id, queue=conv.queue, wait_duration=dur(waited), first_answer=first,
-                agent_destination=(conf.voice_destination if conf else "") or f"client:{agent_id}",
-                callback=conv.callback))
-            self._notify(agent_id, assigned=conv)
+            conv = self._assign(self.records[res.conversation_id], res, self.clock())
             await self.flush()
             out = routing_pb2.Conversation()
             out.CopyFrom(conv)
             return out
+
+    def _assign(self, rec: Record, res: Reservation, now: float) -> routing_pb2.Conversation:
+        """The offer is accepted (by the agent, or at once for an auto-accepting agent)."""
+        agent_id = res.agent_id
+        conv = rec.conv
+        self._forget_reservation(res.id)
+        rec.reservation = None
+        agent = self._agent(agent_id)
+        agent.missed = 0
+        conv.routing_state = RState.ROUTING_STATE_ASSIGNED
+        conv.assigned_agent = agent_id
+        conv.flagged = False
+        first = not rec.answered_once
+        if first:
+            rec.answered_once = True
+            conv.answer_time.CopyFrom(ts(now))
+            waited = now - rec.first_enqueue
+            stats = self._today(conv.queue, now)
+            stats.answered += 1
+            stats.within += waited <= self.engine.queues[conv.queue].service_level.threshold_seconds
+            self._save_stats(conv.queue)
+        else:
+            waited = now - secs(conv.enqueue_time)
+        conf = self.agent_conf.get(agent_id)
+        self._save(rec)
+        self._save_agent(agent)
+        self._event(rec, conversation_assigned=event_pb2.ConversationAssigned(
+            agent_id=agent_id, queue=conv.queue, wait_duration=dur(waited), first_answer=first,
+            agent_destination=(conf.voice_destination if conf else "") or f"client:{agent_id}",
+            callback=conv.callback))
+        self._notify(agent_id, assigned=conv)
+        return conv
 
     async def reject(self, agent_id: str, reservation_id: str, outcome: str = "rejected") -> None:
         """Reject (or time out) an offer: the conversation goes to the next agent."""

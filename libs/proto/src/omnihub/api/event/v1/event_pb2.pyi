@@ -90,10 +90,13 @@ class ConversationOffered(_message.Message):
     AGENT_ID_FIELD_NUMBER: _builtins.int
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    AUTO_ACCEPTED_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     """Agent offered to."""
     reservation_id: _builtins.str
     """Reservation id."""
+    auto_accepted: _builtins.bool
+    """Accepted at once for the agent (auto-accept on this channel); conversation_assigned follows."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the offer expires."""
@@ -104,10 +107,11 @@ class ConversationOffered(_message.Message):
         agent_id: _builtins.str = ...,
         reservation_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        auto_accepted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "expire_time", b"expire_time", "reservation_id", b"reservation_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "auto_accepted", b"auto_accepted", "expire_time", b"expire_time", "reservation_id", b"reservation_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -15,10 +15,7 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.router import engine as eng
-from omnihub.router.app import Router
-from omnihub.router.config import AgentConfig, QueueConfig, RoutingConfig, SkillReq, parse_routing_config
-from omnihub.router.core import RouterCore
-from omnihub.router.store import StateStore
+from omnihub.router.config import AgentConfig, QueueConfig, RoutingConfig, SkillReq
 from omnihub.testkit.servers import NatsServer
 
 CHANNELS = ["webchat", "sms", "email", "telegram"]
@@ -75,13 +72,16 @@ def engine_bench(agents: int, skills: int, waiting: int, seed: int = 1) -> tuple
     return (decisions + 20_000) / elapsed, latencies
 
 
-E2E_CONFIG = """
+def e2e_config(auto_accept: bool) -> str:
+    """100 agents, webchat capacity 100 each; with `auto_accept`, offers are accepted for them at once."""
+    auto = ", auto_accept: true" if auto_accept else ""
+    return """
 version: 1
 defaults: {reservation_timeout_seconds: {webchat: 60}}
 queues:
   - {name: support, skills: [{name: support, min_level: 1}], wrap_up_seconds: 0}
 agents:
-""" + "".join(f"  - {{id: b{i}, skills: {{support: 5}}, queues: [support], capacity: {{webchat: 100}}}}\n"
+""" + "".join(f"  - {{id: b{i}, skills: {{support: 5}}, queues: [support], capacity: {{webchat: 100}}{auto}}}\n"
               for i in range(100))
 
 
@@ -101,16 +101,28 @@ async def bare_round_trip(url: str, n: int) -> list[float]:
     return lat
 
 
-async def drive(bus: Bus, n: int, accept: Callable[[str, str], Awaitable[object]]) -> tuple[float, list[float]]:
-    """Publish n inbound messages, accept every offer concurrently, and time each until conversation.assigned."""
+def inbound(key: str) -> messaging_pb2.InboundMessage:
+    """A new web chat visitor's first message."""
+    return messaging_pb2.InboundMessage(
+        id=new_id("msg"), channel=contact_pb2.CHANNEL_WEBCHAT,
+        identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_WEBCHAT, source_id=key),
+        thread_key=key, receive_time=now_timestamp(), provider_message_id=key,
+        routing_hints=messaging_pb2.RoutingHints(queue="support"), text=messaging_pb2.TextPayload(text="hello"))
+
+
+async def drive(bus: Bus, n: int, rate: float | None,
+                accept: Callable[[str, str], Awaitable[object]] | None) -> tuple[float, list[float]]:
+    """Publish n inbound messages (all at once, or `rate` per second), accept every offer concurrently
+    unless agents auto-accept, and time each until conversation.assigned. Returns (completed per second
+    from the first publish to the last assignment, latencies)."""
     sent: dict[str, float] = {}
     done: dict[str, float] = {}
     finished = asyncio.Event()
     pending: set[asyncio.Task[None]] = set()
-
     failures: dict[str, int] = {}
 
     async def answer(agent_id: str, reservation_id: str) -> None:
+        assert accept is not None
         try:
             await accept(agent_id, reservation_id)
         except Exception as exc:  # counted and printed: a lost accept waits out the reservation
@@ -119,6 +131,8 @@ async def drive(bus: Bus, n: int, accept: Callable[[str, str], Awaitable[object]
 
     async def on_offer(msg: object) -> None:  # agents answer concurrently, as a room full of people does
         o = event_pb2.Event.FromString(msg.data).conversation_offered  # type: ignore[attr-defined]
+        if o.auto_accepted:
+            return
         task = asyncio.create_task(answer(o.agent_id, o.reservation_id))
         pending.add(task)
         task.add_done_callback(pending.discard)
@@ -132,47 +146,27 @@ async def drive(bus: Bus, n: int, accept: Callable[[str, str], Awaitable[object]
     s1 = await bus.nc.subscribe(subjects.event("conversation", "offered"), cb=on_offer)
     s2 = await bus.nc.subscribe(subjects.event("conversation", "assigned"), cb=on_assigned)
     start = time.perf_counter()
-    for lo in range(0, n, 500):
+    step = 500 if rate is None else max(1, int(rate / 100))  # bursts of 500, or every 10 ms
+    for lo in range(0, n, step):
+        if rate is not None:
+            await asyncio.sleep(max(0.0, start + lo / rate - time.perf_counter()))
         async with bus.batch() as batch:
-            for i in range(lo, min(n, lo + 500)):
-                key = f"v{i}"
-                msg = messaging_pb2.InboundMessage(
-                    id=new_id("msg"), channel=contact_pb2.CHANNEL_WEBCHAT,
-                    identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_WEBCHAT, source_id=key),
-                    thread_key=key, receive_time=now_timestamp(), provider_message_id=key,
-                    routing_hints=messaging_pb2.RoutingHints(queue="support"),
-                    text=messaging_pb2.TextPayload(text="hello"))
-                sent[key] = time.perf_counter()
-                await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{key}")
+            for i in range(lo, min(n, lo + step)):
+                msg = inbound(f"v{i}")
+                sent[msg.thread_key] = time.perf_counter()
+                await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{msg.thread_key}")
     await asyncio.wait_for(finished.wait(), timeout=300)
-    elapsed = time.perf_counter() - start
-    for name, count in failures.items():
-        print(f"  accept failed x{count}: {name}")
+    elapsed = max(done.values()) - start
     await s1.unsubscribe()
     await s2.unsubscribe()
+    for name, count in failures.items():
+        print(f"  accept failed x{count}: {name}")
     return n / elapsed, [done[k] - sent[k] for k in done]
 
 
-async def e2e(url: str, n: int) -> tuple[float, list[float]]:
-    """The router in this process; agents accept by calling it directly."""
-    bus = await Bus.connect(url, name="bench-e2e")
-    await bus.ensure_streams()
-    store = StateStore(bus)
-    await store.open()
-    core = RouterCore(parse_routing_config(E2E_CONFIG), bus, store)
-    router = Router(core, bus, tick_seconds=0.5)
-    await router.activate()
-    for i in range(100):
-        await core.set_presence(f"b{i}", eng.AVAILABLE)
-    try:
-        return await drive(bus, n, core.accept)
-    finally:
-        await router.deactivate()
-        await bus.close()
-
-
-async def e2e_process(url: str, n: int) -> tuple[float, list[float]]:
-    """The router as its own process (`python -m omnihub.router`), as deployed; agents accept over gRPC."""
+async def e2e(n: int, rate: float | None, auto_accept: bool) -> tuple[float, list[float]]:
+    """The router as its own process (`python -m omnihub.router`) on a fresh NATS, as deployed; agents
+    accept over gRPC (or auto-accept). The driver (this process) shares the machine's two cores."""
     import tempfile
     from pathlib import Path
 
@@ -183,28 +177,29 @@ async def e2e_process(url: str, n: int) -> tuple[float, list[float]]:
     from omnihub.testkit.services import ServiceProcess
 
     config = Path(tempfile.mkdtemp(prefix="bench-router-"))
-    (config / "routing.yaml").write_text(E2E_CONFIG)
+    (config / "routing.yaml").write_text(e2e_config(auto_accept))
     grpc_port, http_port = free_port(), free_port()
-    proc = ServiceProcess("router", {"OMNIHUB_NATS_URL": url, "OMNIHUB_CONFIG_DIR": str(config),
-                                     "OMNIHUB_ROUTER_GRPC_PORT": str(grpc_port),
-                                     "OMNIHUB_ROUTER_HTTP_PORT": str(http_port), "OMNIHUB_LOG_LEVEL": "WARNING"},
-                          ready_url=f"http://127.0.0.1:{http_port}/readyz")
-    proc.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
-    stub = routing_pb2_grpc.RouterStub(channel)
-    bus = await Bus.connect(url, name="bench-e2e-process")
-    try:
-        for i in range(100):
-            await stub.Login(routing_pb2.LoginRequest(agent_id=f"b{i}"))
+    with NatsServer() as server:
+        proc = ServiceProcess("router", {"OMNIHUB_NATS_URL": server.url, "OMNIHUB_CONFIG_DIR": str(config),
+                                         "OMNIHUB_ROUTER_GRPC_PORT": str(grpc_port),
+                                         "OMNIHUB_ROUTER_HTTP_PORT": str(http_port), "OMNIHUB_LOG_LEVEL": "WARNING"},
+                              ready_url=f"http://127.0.0.1:{http_port}/readyz")
+        proc.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+        stub = routing_pb2_grpc.RouterStub(channel)
+        bus = await Bus.connect(server.url, name="bench-e2e")
+        try:
+            for i in range(100):
+                await stub.Login(routing_pb2.LoginRequest(agent_id=f"b{i}"))
 
-        async def accept(agent_id: str, reservation_id: str) -> object:
-            return await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent_id, reservation_id=reservation_id))
+            async def accept(agent_id: str, reservation_id: str) -> object:
+                return await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent_id, reservation_id=reservation_id))
 
-        return await drive(bus, n, accept)
-    finally:
-        await bus.close()
-        await channel.close(None)
-        proc.stop()
+            return await drive(bus, n, rate, None if auto_accept else accept)
+        finally:
+            await bus.close()
+            await channel.close(None)
+            proc.stop()
 
 
 async def main() -> None:
@@ -212,23 +207,28 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--skills", type=int, default=50)
     parser.add_argument("--waiting", type=int, default=10_000)
-    parser.add_argument("--conversations", type=int, default=3000)
+    parser.add_argument("--conversations", type=int, default=3000, help="per burst")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per steady-rate run")
+    parser.add_argument("--rates", default="250,500,1000,2000", help="steady arrival rates per second")
     args = parser.parse_args()
     rate, lat = engine_bench(args.agents, args.skills, args.waiting)
     print(f"engine: {args.agents} agents, {args.skills} skills, {args.waiting} waiting")
     print(f"  decisions/s {rate:,.0f}   p50 {pct(lat, .5) * 1e3:.3f} ms   p99 {pct(lat, .99) * 1e3:.3f} ms")
     with NatsServer() as server:
         bare = await bare_round_trip(server.url, 2000)
-        rate2, lat2 = await e2e(server.url, args.conversations)
-    with NatsServer() as server:
-        rate3, lat3 = await e2e_process(server.url, args.conversations)
-    print(f"end to end: inbound publish -> conversation.assigned, {args.conversations} conversations")
-    print(f"{'':<26}{'p50 ms':>10}{'p99 ms':>10}{'per s':>10}")
-    print(f"{'bare JetStream round trip':<26}{pct(bare, .5) * 1e3:>10.2f}{pct(bare, .99) * 1e3:>10.2f}"
+    print("end to end: inbound publish -> conversation.assigned; the router as its own process, 100 agents")
+    print(f"{'':<44}{'p50 ms':>10}{'p99 ms':>10}{'done/s':>10}")
+    print(f"{'bare JetStream round trip (same run)':<44}{pct(bare, .5) * 1e3:>10.2f}{pct(bare, .99) * 1e3:>10.2f}"
           f"{1 / statistics.mean(bare):>10,.0f}")
-    print(f"{'router in bench process':<26}{pct(lat2, .5) * 1e3:>10.2f}{pct(lat2, .99) * 1e3:>10.2f}{rate2:>10,.0f}")
-    print(f"{'router as its own process':<26}{pct(lat3, .5) * 1e3:>10.2f}{pct(lat3, .99) * 1e3:>10.2f}{rate3:>10,.0f}"
-          "   (accepts over gRPC)")
+    runs: list[tuple[str, int, float | None, bool]] = []
+    for auto in (False, True):
+        how = "auto-accept" if auto else "accepts over gRPC"
+        runs.append((f"burst of {args.conversations:,}, {how}", args.conversations, None, auto))
+        runs += [(f"steady {int(r):,}/s for {args.seconds:g} s, {how}", int(int(r) * args.seconds), float(r), auto)
+                 for r in args.rates.split(",")]
+    for label, n, arrival, auto in runs:
+        done_rate, lat = await e2e(n, arrival, auto)
+        print(f"{label:<44}{pct(lat, .5) * 1e3:>10.2f}{pct(lat, .99) * 1e3:>10.2f}{done_rate:>10,.0f}", flush=True)
 
 
 if __name__ == "__main__":

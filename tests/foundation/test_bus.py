@@ -198,7 +198,7 @@ def assigned_events(n: int, start: int = 0) -> list[event_pb2.Event]:
 
 async def test_atomic_batches_store_everything_in_order_beyond_the_server_batch_limit(bus: Bus) -> None:
     events = assigned_events(2500)  # three atomic batches: the server takes at most 1,000 per batch
-    stored = await bus.publish_atomic(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
+    stored = await bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
     assert stored == 2500
     assert await stream_count(bus, subjects.STREAM_EVENTS) == 2500
     first = await bus.js.get_msg(subjects.STREAM_EVENTS, 1)
@@ -208,11 +208,11 @@ async def test_atomic_batches_store_everything_in_order_beyond_the_server_batch_
 
 
 async def test_an_atomic_batch_repeating_stored_ids_stores_only_the_new_messages(bus: Bus) -> None:
-    await bus.publish_atomic(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in assigned_events(10)])
+    await bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in assigned_events(10)], min_atomic=1)
     # a redelivered input processed again: ids 5-9 were stored, 10-14 are new. The server refuses
     # the whole atomic batch, and the bus publishes it message by message so JetStream drops 5-9.
     again = [Bus.event_message(e) for e in assigned_events(10, start=5)]
-    assert await bus.publish_atomic(subjects.STREAM_EVENTS, again) == 10
+    assert await bus.publish_many(subjects.STREAM_EVENTS, again, min_atomic=1) == 10
     assert await stream_count(bus, subjects.STREAM_EVENTS) == 15
     seqs = [(await bus.js.get_msg(subjects.STREAM_EVENTS, s)).data or b"" for s in range(1, 16)]
     assert [event_pb2.Event.FromString(d).id for d in seqs] == [f"evt_{i}" for i in range(15)]
@@ -220,15 +220,15 @@ async def test_an_atomic_batch_repeating_stored_ids_stores_only_the_new_messages
 
 async def test_an_atomic_batch_to_a_stream_without_atomic_publish_is_a_clear_error(bus: Bus) -> None:
     with pytest.raises(BusError, match="refused"):
-        await bus.publish_atomic(subjects.STREAM_CONTACTS_IN, [Outgoing(subjects.inbound(SMS), b"x")])
+        await bus.publish_many(subjects.STREAM_CONTACTS_IN, [Outgoing(subjects.inbound(SMS), b"x")], min_atomic=1)
     assert await stream_count(bus, subjects.STREAM_CONTACTS_IN) == 0
 
 
 async def test_enable_atomic_lets_a_kv_bucket_take_atomic_batches(bus: Bus) -> None:
     kv = await bus.kv("atomic_test")
     await bus.enable_atomic("KV_atomic_test")
-    await bus.publish_atomic("KV_atomic_test", [Outgoing("$KV.atomic_test.a", b"1"), Outgoing("$KV.atomic_test.b", b"2"),
-                                                Outgoing("$KV.atomic_test.a", b"3")])
+    writes = [Outgoing("$KV.atomic_test.a", b"1"), Outgoing("$KV.atomic_test.b", b"2"), Outgoing("$KV.atomic_test.a", b"3")]
+    await bus.publish_many("KV_atomic_test", writes, min_atomic=1)
     assert (await kv.get("a")).value == b"3"
     assert (await kv.get("b")).value == b"2"
 
@@ -263,3 +263,10 @@ async def test_pipelined_batches_overlap_start_in_order_and_are_each_acked(bus: 
     assert overlap["most"] == 2  # a second batch ran while the first was committing, never more
     info = await bus.js.consumer_info(subjects.STREAM_CONTACTS_IN, "pipelined")
     assert info.num_ack_pending == 0 and info.num_pending == 0  # all acked
+
+
+async def test_a_few_messages_go_one_by_one_and_still_dedupe(bus: Bus) -> None:
+    events = [Bus.event_message(e) for e in assigned_events(5)]
+    assert await bus.publish_many(subjects.STREAM_EVENTS, events) == 5
+    assert await bus.publish_many(subjects.STREAM_EVENTS, events) == 5  # a retry: the ids dedupe
+    assert await stream_count(bus, subjects.STREAM_EVENTS) == 5

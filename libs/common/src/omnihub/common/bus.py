@@ -25,7 +25,7 @@ from prometheus_client import Counter
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
-from omnihub.common.atomic import Outgoing, publish_atomic
+from omnihub.common.atomic import MIN_BATCH, Outgoing, publish_atomic
 from omnihub.common.errors import BusError
 from omnihub.common.fetch import fetch_batch
 from omnihub.common.logging import get_logger
@@ -196,11 +196,12 @@ class Bus:
             info.config.allow_atomic = True
             await self.js.update_stream(info.config)
 
-    async def publish_atomic(self, stream: str, messages: Sequence[Outgoing]) -> int:
-        """Store messages bound for `stream` in atomic batches, one ack each (see `omnihub.common.atomic`)."""
+    async def publish_many(self, stream: str, messages: Sequence[Outgoing], *, min_atomic: int = MIN_BATCH) -> int:
+        """Store messages bound for `stream`, in order: `min_atomic` or more as atomic batches with one ack
+        each, fewer one by one with publish_async (sooner back). See `omnihub.common.atomic`."""
         if not messages:
             return 0
-        stored = await publish_atomic(self.nc, messages, timeout=ACK_TIMEOUT)
+        stored = await publish_atomic(self.nc, messages, timeout=ACK_TIMEOUT, min_batch=min_atomic)
         PUBLISHED.labels(stream).inc(stored)
         return stored
 

@@ -294,7 +294,7 @@ class RouterCore:
             notices, self._notices = self._notices, []
             try:
                 await self.store.write(dirty)  # state first: an event never names unsaved state
-                await self.bus.publish_atomic(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
+                await self.bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
                 if outbound:
                     async with self.bus.batch() as batch:
                         for out in outbound:

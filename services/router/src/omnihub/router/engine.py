@@ -368,10 +368,13 @@ class Engine:
                         and (not excluded or excluded.get(a.id, 0.0) <= now)]
         if not eligible:
             return None
-        scored = [(self.score_value(strategy, a, w, now), a.id, a) for a in eligible]
-        top = heapq.nsmallest(TOP_CANDIDATES, scored, key=lambda t: (-t[0], t[1]))
-        candidates = tuple(self.score(strategy, a, w, now) for _, _, a in top)
-        return self._offer(w, top[0][2], strategy, candidates, "strategy", len(eligible))
+        if strategy == "longest_idle":  # the common case, kept cheap: earliest idle first, then id
+            ranked = [a for _, _, a in heapq.nsmallest(TOP_CANDIDATES, [(a.last_idle, a.id, a) for a in eligible])]
+        else:
+            scored = [(-self.score_value(strategy, a, w, now), a.id, a) for a in eligible]
+            ranked = [a for _, _, a in heapq.nsmallest(TOP_CANDIDATES, scored)]
+        candidates = tuple(self.score(strategy, a, w, now) for a in ranked)
+        return self._offer(w, ranked[0], strategy, candidates, "strategy", len(eligible))
 
     def _suitable(self, queue: str, req: Req) -> list[Agent]:
         """Members of `queue` holding every skill in `req`: fixed until the agents change."""

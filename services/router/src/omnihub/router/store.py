@@ -72,7 +72,7 @@ class StateStore:
         messages = [Outgoing(prefix + key, b"", KV_DEL) if value is None else Outgoing(prefix + key, value)
                     for key, value in dirty.items()]
         try:
-            await self._bus.publish_atomic(f"KV_{self.bucket}", messages)
+            await self._bus.publish_many(f"KV_{self.bucket}", messages)
         except Exception:
             for key, value in dirty.items():  # keep them for the next flush; newer values win
                 self._dirty.setdefault(key, value)

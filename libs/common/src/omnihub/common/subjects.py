@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from omnihub.api.contact.v1 import contact_pb2
@@ -52,11 +53,18 @@ KV_VOICE_CALLS = "voice_calls"
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"
 
 
+_CHANNEL_TOKENS: dict[int, str] = {int(value): name.removeprefix("CHANNEL_").lower()
+                                   for name, value in Channel.items() if value != Channel.CHANNEL_UNSPECIFIED}
+
+
 def channel_token(channel: int) -> str:
     """Return the subject token of a Channel value: CHANNEL_SMS -> "sms"."""
-    if channel == Channel.CHANNEL_UNSPECIFIED:
-        raise ValueError("channel is unspecified")
-    return Channel.Name(channel).removeprefix("CHANNEL_").lower()  # type: ignore[arg-type]
+    token = _CHANNEL_TOKENS.get(channel)
+    if token is None:
+        if channel == Channel.CHANNEL_UNSPECIFIED:
+            raise ValueError("channel is unspecified")
+        raise ValueError(f"unknown channel {channel}")
+    return token
 
 
 def channel_from_token(token: str) -> int:
@@ -84,6 +92,7 @@ def event(entity: str, verb: str) -> str:
     return f"{EVENTS_ROOT}.{entity}.{verb}"
 
 
+@functools.cache
 def event_kind_subject(kind: str) -> str:
     """Subject for an Event oneof field name: "conversation_assigned" -> ...conversation.assigned."""
     entity, _, verb = kind.partition("_")

@@ -19,6 +19,7 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
+from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, new_event, new_id
 from omnihub.common.logging import get_logger
 from omnihub.router import engine as eng
@@ -173,13 +174,14 @@ class RouterCore:
         self.heartbeats: dict[str, float] = {}
         self.watchers: dict[str, set[asyncio.Queue[routing_pb2.AgentNotice]]] = {}
         self.stats: dict[str, QueueDay] = {q.name: QueueDay() for q in self.config.queues}
-        self._events: list[event_pb2.Event] = []
+        self._events: list[Outgoing] = []  # encoded when staged: subject, bytes, Nats-Msg-Id
         self._outbound: list[messaging_pb2.OutboundMessage] = []
         self._notices: list[tuple[str, routing_pb2.AgentNotice]] = []
         self._ids = itertools.count(1)
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._next_purge = 0.0
+        self._wrapping: set[str] = set()  # conversations in wrap-up (checked by the tick)
         self.agent_conf = {a.id: a for a in self.config.agents}
 
     # ---- persistence -------------------------------------------------------------------
@@ -222,6 +224,7 @@ class RouterCore:
             elif conv.routing_state in (RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_ASSIGNED):
                 self.engine.hold(conv.assigned_agent, conv.id, channel)
             elif conv.routing_state == RState.ROUTING_STATE_WRAP_UP:
+                self._wrapping.add(conv.id)
                 self.engine.hold(conv.assigned_agent, conv.id, channel)
                 self.engine.wrap(conv.assigned_agent, conv.id)
         for agent in self.engine.agents.values():
@@ -294,7 +297,7 @@ class RouterCore:
             notices, self._notices = self._notices, []
             try:
                 await self.store.write(dirty)  # state first: an event never names unsaved state
-                await self.bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
+                await self.bus.publish_many(subjects.STREAM_EVENTS, events)
                 if outbound:
                     async with self.bus.batch() as batch:
                         for out in outbound:
@@ -312,13 +315,23 @@ class RouterCore:
                     w.set_result(None)
 
     # ---- helpers ------------------------------------------------------------------------
-    def _event(self, rec: Record | None, **kind: Any) -> None:
+    def _event(self, rec: Record | None, event_id: str = "", **kind: Any) -> None:
+        """Stage one event (a single `kind=` keyword) about `rec`'s conversation for the next flush."""
         fields: dict[str, Any] = {}
         if rec is not None:
             c = rec.conv
             fields = dict(conversation_id=c.id, customer_id=c.customer_id, channel=c.channel,
                           thread_key=c.thread_key, identity=c.identity, queue=c.queue)
-        self._events.append(new_event("router", **fields, **kind))
+        if event_id:
+            fields["id"] = event_id
+        evt = new_event("router", **fields, **kind)
+        (name,) = kind
+        self._events.append(Outgoing(subjects.event_kind_subject(name), evt.SerializeToString(),
+                                     {subjects.HEADER_MSG_ID: evt.id}))
+
+    def _watched(self, agent_id: str) -> bool:
+        """True when some client watches the agent's offers (else notices are not even built)."""
+        return bool(self.watchers.get(agent_id))
 
     def _notify(self, agent_id: str, **kind: Any) -> None:
         self._notices.append((agent_id, routing_pb2.AgentNotice(**kind)))
@@ -329,7 +342,8 @@ class RouterCore:
         self._event(None, agent_state_changed=event_pb2.AgentStateChanged(
             agent_id=agent.id, from_state=STATE_VALUE[before], to_state=STATE_VALUE[agent.state],
             reason=agent.reason, forced_by=forced_by, active_conversations=agent.open_work()))
-        self._notify(agent.id, agent=self.agent_proto(agent))
+        if self._watched(agent.id):
+            self._notify(agent.id, agent=self.agent_proto(agent))
 
     def _today(self, queue: str, now: float) -> QueueDay:
         day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
@@ -457,8 +471,8 @@ class RouterCore:
         if conv.routing_state in (RState.ROUTING_STATE_ASSIGNED, RState.ROUTING_STATE_OFFERED):
             conv.unread_count += 1
         self._save(rec)
-        self._event(rec, message_created=event_pb2.MessageCreated(message=m))
-        self._events[-1].id = f"evt_in_{msg.id}"  # a redelivered inbound message dedupes in NATS
+        # the id comes from the inbound message, so a redelivered one dedupes in NATS
+        self._event(rec, event_id=f"evt_in_{msg.id}", message_created=event_pb2.MessageCreated(message=m))
 
     def _voice(self, rec: Record | None, msg: messaging_pb2.InboundMessage, now: float,
                customer_id: str, thread: str) -> None:
@@ -592,7 +606,7 @@ class RouterCore:
         auto = conf is not None and conf.auto_accepts(subjects.channel_token(conv.channel))
         self._event(rec, conversation_offered=event_pb2.ConversationOffered(
             agent_id=agent.id, reservation_id=res.id, expire_time=ts(res.expire), auto_accepted=auto))
-        if not auto:
+        if not auto and self._watched(agent.id):
             self._notify(agent.id, offer=routing_pb2.Offer(
                 reservation_id=res.id, conversation=conv, expire_time=ts(res.expire),
                 reason=f"{d.reason}: {d.strategy}, step {d.step}"))
@@ -736,7 +750,8 @@ class RouterCore:
             agent_id=agent_id, queue=conv.queue, wait_duration=dur(waited), first_answer=first,
             agent_destination=(conf.voice_destination if conf else "") or f"client:{agent_id}",
             callback=conv.callback))
-        self._notify(agent_id, assigned=conv)
+        if self._watched(agent_id):
+            self._notify(agent_id, assigned=conv)
         return conv
 
     async def reject(self, agent_id: str, reservation_id: str, outcome: str = "rejected") -> None:
@@ -821,6 +836,7 @@ class RouterCore:
             rec.wrap_start = now
             rec.wrap_until = now + qconf.wrap_up_seconds
             conv.routing_state = RState.ROUTING_STATE_WRAP_UP
+            self._wrapping.add(conv.id)
             conv.status = ConvStatus.CONVERSATION_STATUS_RESOLVED
             conv.disposition = disposition
             conv.resolved = resolved
@@ -880,9 +896,13 @@ class RouterCore:
                     self.engine.set_presence(agent.id, eng.OFFLINE, now)
                     self._agent_state_event(agent, before)
                     self._save_agent(agent)
-            for rec in [r for r in self.records.values()
-                        if r.conv.routing_state == RState.ROUTING_STATE_WRAP_UP and r.wrap_until <= now]:
-                self._finish_wrap(rec, now)
+            for cid in list(self._wrapping):
+                wrapping = self.records.get(cid)
+                if wrapping is None or wrapping.conv.routing_state != RState.ROUTING_STATE_WRAP_UP:
+                    self._wrapping.discard(cid)  # reopened by the customer, or gone
+                elif wrapping.wrap_until <= now:
+                    self._wrapping.discard(cid)
+                    self._finish_wrap(wrapping, now)
             changed, overflows = self.engine.relax(now)
             for o in overflows:
                 self._overflow(o, now)
@@ -954,8 +974,8 @@ class RouterCore:
             if gone.get("last_close", 0.0) > survivor.get("last_close", 0.0):
                 survivor["last_agent"], survivor["last_close"] = gone.get("last_agent", ""), gone["last_close"]
             self.store.put(f"u.{keep}", survivor)
-            self._events.append(new_event("router", customer_id=keep, customer_merged=event_pb2.CustomerMerged(
-                customer_id=keep, merged_customer_id=merged, agent_id=agent_id)))
+            self._events.append(Bus.event_message(new_event("router", customer_id=keep, customer_merged=event_pb2.CustomerMerged(
+                customer_id=keep, merged_customer_id=merged, agent_id=agent_id))))
             await self.flush()
             return self.customer_proto(keep)
 

@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,23 +270,24 @@ class RouterCore:
         self.store.put(f"s.{queue}", {"queue": queue, "day": s.day, "answered": s.answered,
                                       "within": s.within, "abandoned": s.abandoned, "aht": s.aht})
 
-    async def flush(self) -> None:
-        """Make everything staged so far durable, then return (group commit).
+    @contextlib.asynccontextmanager
+    async def changing(self) -> AsyncIterator[None]:
+        """Change state under the lock, then wait, outside it, until the change is durable and
+        published (group commit): other requests stage their changes into the same write meanwhile,
+        and their callers, like this one, only return once their own changes are persisted."""
+        async with self.lock:
+            yield
+            waiter = self._commit()
+        await waiter
 
-        Called with `self.lock` held. The lock is released while the write is in flight, so
-        other requests can stage their changes into the next write; their callers, like this
-        one, only return once their own changes are persisted and published.
-        """
+    def _commit(self) -> asyncio.Future[None]:
+        """A future resolved once everything staged so far is written (by the flusher task)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush_loop())
-        self.lock.release()
-        try:
-            await waiter
-        finally:
-            await self.lock.acquire()
+        return waiter
 
     async def _flush_loop(self) -> None:
         while self._waiters:
@@ -366,7 +367,7 @@ class RouterCore:
     # ---- intake -------------------------------------------------------------------------
     async def intake(self, messages: list[messaging_pb2.InboundMessage]) -> None:
         """Attach a batch of inbound messages to conversations, route, persist, publish."""
-        async with self.lock:
+        async with self.changing():
             now = self.clock()
             for msg in messages:
                 try:
@@ -374,7 +375,6 @@ class RouterCore:
                 except Exception:
                     log.exception("router.intake_failed", message_id=msg.id)
                     raise
-            await self.flush()
 
     def _customer_for(self, msg: messaging_pb2.InboundMessage, now: float) -> str:
         ident = f"{subjects.channel_token(msg.identity.channel or msg.channel)}:{msg.identity.source_id}"
@@ -674,7 +674,7 @@ class RouterCore:
     async def set_presence(self, agent_id: str, presence: str, reason: str = "",
                            forced_by: str = "") -> routing_pb2.Agent:
         """Login (AVAILABLE/AWAY), SetState and Logout (OFFLINE) all land here."""
-        async with self.lock:
+        async with self.changing():
             now = self.clock()
             agent = self._agent(agent_id)
             before = agent.state
@@ -686,7 +686,6 @@ class RouterCore:
             self._save_agent(agent)
             if presence == eng.AVAILABLE:
                 self._route_agent(agent_id, now)
-            await self.flush()
             return self.agent_proto(agent)
 
     def _agent_gone(self, agent: eng.Agent, now: float, why: str) -> None:
@@ -711,12 +710,11 @@ class RouterCore:
 
     async def accept(self, agent_id: str, reservation_id: str) -> routing_pb2.Conversation:
         """Accept an offer: the conversation is assigned to the agent."""
-        async with self.lock:
+        async with self.changing():
             res = self.reservations.get(reservation_id)
             if res is None or res.agent_id != agent_id:
                 raise RouterError("FAILED_PRECONDITION", "the offer is no longer valid")
             conv = self._assign(self.records[res.conversation_id], res, self.clock())
-            await self.flush()
             out = routing_pb2.Conversation()
             out.CopyFrom(conv)
             return out
@@ -756,9 +754,8 @@ class RouterCore:
 
     async def reject(self, agent_id: str, reservation_id: str, outcome: str = "rejected") -> None:
         """Reject (or time out) an offer: the conversation goes to the next agent."""
-        async with self.lock:
+        async with self.changing():
             self._end_offer(agent_id, reservation_id, outcome, self.clock())
-            await self.flush()
 
     def _end_offer(self, agent_id: str, reservation_id: str, outcome: str, now: float) -> None:
         res = self.reservations.get(reservation_id)
@@ -780,7 +777,7 @@ class RouterCore:
     async def transfer(self, agent_id: str, conversation_id: str, to_agent: str, to_queue: str,
                        note: str = "", requested_by: str = "") -> routing_pb2.Conversation:
         """Move an assigned (or waiting) conversation to another agent or queue, keeping history."""
-        async with self.lock:
+        async with self.changing():
             now = self.clock()
             rec = self.records.get(conversation_id)
             if rec is None:
@@ -816,13 +813,12 @@ class RouterCore:
             self._enqueue(rec, now, reason="transfer")
             if holder:
                 self._route_agent(holder, now)
-            await self.flush()
             return conv
 
     async def wrap_up(self, agent_id: str, conversation_id: str, disposition: str, resolved: bool,
                       notes: str = "") -> routing_pb2.Conversation:
         """End the talk: resolve the conversation and start the queue's wrap-up timer."""
-        async with self.lock:
+        async with self.changing():
             now = self.clock()
             rec = self.records.get(conversation_id)
             assigned = rec is not None and rec.conv.routing_state == RState.ROUTING_STATE_ASSIGNED
@@ -857,7 +853,6 @@ class RouterCore:
             else:
                 rec_notes = notes
                 self.store.put(f"n.{conv.id}", {"notes": rec_notes})
-            await self.flush()
             return conv
 
     def _finish_wrap(self, rec: Record, now: float, notes: str = "") -> None:
@@ -883,7 +878,7 @@ class RouterCore:
     # ---- timers -------------------------------------------------------------------------
     async def tick(self) -> None:
         """Expire offers, heartbeats and wrap-ups; relax requirements; overflow long waits."""
-        async with self.lock:
+        async with self.changing():
             now = self.clock()
             for res in [r for r in self.reservations.values() if r.expire <= now]:
                 with contextlib.suppress(RouterError):
@@ -914,7 +909,6 @@ class RouterCore:
                 self._route_conversation(cid, now)
             self._route_ready(now)
             self._purge(now)
-            await self.flush()
 
     def _route_ready(self, now: float) -> None:
         """Give idle capacity a chance (queues that opened, exclusions that ended)."""
@@ -951,7 +945,7 @@ class RouterCore:
     async def merge_customers(self, agent_id: str, keep: str, merged: str, identity: contact_pb2.Identity | None,
                               ) -> contact_pb2.Customer:
         """Fold one customer record into another: identities, conversations and history follow."""
-        async with self.lock:
+        async with self.changing():
             if not merged and identity is not None and identity.source_id:
                 merged = self.identities.get(f"{subjects.channel_token(identity.channel)}:{identity.source_id}", "")
             if keep not in self.customers or merged not in self.customers:
@@ -976,7 +970,6 @@ class RouterCore:
             self.store.put(f"u.{keep}", survivor)
             self._events.append(Bus.event_message(new_event("router", customer_id=keep, customer_merged=event_pb2.CustomerMerged(
                 customer_id=keep, merged_customer_id=merged, agent_id=agent_id))))
-            await self.flush()
             return self.customer_proto(keep)
 
     # ---- queries ------------------------------------------------------------------------

@@ -24,6 +24,10 @@ async def test_an_offered_conversation_is_one_record_holding_its_reservation(har
     data = await harness.core.store.load()
     kinds = sorted(key.split(".", 1)[0] for key in data)
     assert kinds == ["a", "c", "u"]  # alice, the conversation (with its offer), the customer (with its identity)
+    # the envelope, encoded once per conversation in front of each event's own fields, decodes whole
+    assert offered.identity.source_id == "visitor-s" and offered.queue == "support"
+    assert offered.channel == WEBCHAT and offered.thread_key == "visitor-s" and offered.source == "router"
+    assert offered.id.startswith("evt_") and offered.time.seconds > 0
     record = data[f"c.{offered.conversation_id}"]
     assert record["reservation"]["id"] == offered.conversation_offered.reservation_id
     assert data[f"u.{offered.customer_id}"]["identities"] == ["webchat:visitor-s"]

@@ -101,6 +101,8 @@ class Record:
     closed_hours_notified: bool = False
     max_wait_done: bool = False
     reservation: Reservation | None = None  # the offer in flight, kept with the conversation
+    envelope: bytes = b""  # its events' encoded envelope fields, for (customer, queue) = envelope_key
+    envelope_key: tuple[str, str] | None = None
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -317,18 +319,25 @@ class RouterCore:
 
     # ---- helpers ------------------------------------------------------------------------
     def _event(self, rec: Record | None, event_id: str = "", **kind: Any) -> None:
-        """Stage one event (a single `kind=` keyword) about `rec`'s conversation for the next flush."""
-        fields: dict[str, Any] = {}
-        if rec is not None:
-            c = rec.conv
-            fields = dict(conversation_id=c.id, customer_id=c.customer_id, channel=c.channel,
-                          thread_key=c.thread_key, identity=c.identity, queue=c.queue)
-        if event_id:
-            fields["id"] = event_id
-        evt = new_event("router", **fields, **kind)
+        """Stage one event (a single `kind=` keyword) about `rec`'s conversation for the next flush.
+
+        The conversation's envelope fields are encoded once per conversation and put in front of each
+        event's own fields: protobuf decodes concatenated encodings as one message (merged)."""
         (name,) = kind
-        self._events.append(Outgoing(subjects.event_kind_subject(name), evt.SerializeToString(),
-                                     {subjects.HEADER_MSG_ID: evt.id}))
+        evt = new_event("router", **({"id": event_id} if event_id else {}), **kind)
+        data = evt.SerializeToString() if rec is None else self._envelope(rec) + evt.SerializeToString()
+        self._events.append(Outgoing(subjects.event_kind_subject(name), data, {subjects.HEADER_MSG_ID: evt.id}))
+
+    @staticmethod
+    def _envelope(rec: Record) -> bytes:
+        c = rec.conv
+        key = (c.customer_id, c.queue)  # what can change (a merge, a transfer); the rest is fixed
+        if rec.envelope_key != key:
+            rec.envelope = event_pb2.Event(
+                conversation_id=c.id, customer_id=c.customer_id, channel=c.channel, thread_key=c.thread_key,
+                identity=c.identity, queue=c.queue).SerializeToString()
+            rec.envelope_key = key
+        return rec.envelope
 
     def _watched(self, agent_id: str) -> bool:
         """True when some client watches the agent's offers (else notices are not even built)."""

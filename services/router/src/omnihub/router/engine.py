@@ -227,8 +227,12 @@ class Engine:
         self.touch(agent)
 
     def touch(self, agent: Agent) -> None:
-        """Keep the ready index in step after the agent's presence or work changed."""
-        if agent.presence == AVAILABLE and any(agent.can_take(ch) for ch in agent.capacity):
+        """Keep the ready index in step after the agent's presence or work changed: ready when
+        `can_take` holds for some channel (its channel-independent checks made once here)."""
+        slots = agent.slots
+        if (agent.presence == AVAILABLE and not agent.live_calls
+                and (not agent.max_concurrent or agent.open_work() < agent.max_concurrent)
+                and any(slots.get(ch, 0) < n for ch, n in agent.capacity.items())):
             self.ready.add(agent.id)
         else:
             self.ready.discard(agent.id)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -101,6 +103,15 @@ async def bare_round_trip(url: str, n: int) -> list[float]:
     return lat
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), 0.0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def inbound(key: str) -> messaging_pb2.InboundMessage:
     """A new web chat visitor's first message."""
     return messaging_pb2.InboundMessage(
@@ -164,11 +175,11 @@ async def drive(bus: Bus, n: int, rate: float | None,
     return n / elapsed, [done[k] - sent[k] for k in done]
 
 
-async def e2e(n: int, rate: float | None, auto_accept: bool) -> tuple[float, list[float]]:
+async def e2e(n: int, rate: float | None, auto_accept: bool) -> tuple[float, list[float], float]:
     """The router as its own process (`python -m omnihub.router`) on a fresh NATS, as deployed; agents
-    accept over gRPC (or auto-accept). The driver (this process) shares the machine's two cores."""
+    accept over gRPC (or auto-accept). The driver (this process) shares the machine's two cores.
+    Returns (conversations per second, latencies, the router's CPU seconds per conversation)."""
     import tempfile
-    from pathlib import Path
 
     import grpc
 
@@ -195,7 +206,10 @@ async def e2e(n: int, rate: float | None, auto_accept: bool) -> tuple[float, lis
             async def accept(agent_id: str, reservation_id: str) -> object:
                 return await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent_id, reservation_id=reservation_id))
 
-            return await drive(bus, n, rate, None if auto_accept else accept)
+            assert proc.proc is not None
+            before = cpu_seconds(proc.proc.pid)
+            done_rate, lat = await drive(bus, n, rate, None if auto_accept else accept)
+            return done_rate, lat, (cpu_seconds(proc.proc.pid) - before) / n
         finally:
             await bus.close()
             await channel.close(None)
@@ -217,7 +231,7 @@ async def main() -> None:
     with NatsServer() as server:
         bare = await bare_round_trip(server.url, 2000)
     print("end to end: inbound publish -> conversation.assigned; the router as its own process, 100 agents")
-    print(f"{'':<44}{'p50 ms':>10}{'p99 ms':>10}{'done/s':>10}")
+    print(f"{'':<44}{'p50 ms':>10}{'p99 ms':>10}{'done/s':>10}{'router CPU ms/conv':>20}")
     print(f"{'bare JetStream round trip (same run)':<44}{pct(bare, .5) * 1e3:>10.2f}{pct(bare, .99) * 1e3:>10.2f}"
           f"{1 / statistics.mean(bare):>10,.0f}")
     runs: list[tuple[str, int, float | None, bool]] = []
@@ -227,8 +241,9 @@ async def main() -> None:
         runs += [(f"steady {int(r):,}/s for {args.seconds:g} s, {how}", int(int(r) * args.seconds), float(r), auto)
                  for r in args.rates.split(",")]
     for label, n, arrival, auto in runs:
-        done_rate, lat = await e2e(n, arrival, auto)
-        print(f"{label:<44}{pct(lat, .5) * 1e3:>10.2f}{pct(lat, .99) * 1e3:>10.2f}{done_rate:>10,.0f}", flush=True)
+        done_rate, lat, cpu = await e2e(n, arrival, auto)
+        print(f"{label:<44}{pct(lat, .5) * 1e3:>10.2f}{pct(lat, .99) * 1e3:>10.2f}{done_rate:>10,.0f}"
+              f"{cpu * 1e3:>20.2f}", flush=True)
 
 
 if __name__ == "__main__":

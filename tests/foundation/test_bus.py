@@ -270,3 +270,16 @@ async def test_a_few_messages_go_one_by_one_and_still_dedupe(bus: Bus) -> None:
     assert await bus.publish_many(subjects.STREAM_EVENTS, events) == 5
     assert await bus.publish_many(subjects.STREAM_EVENTS, events) == 5  # a retry: the ids dedupe
     assert await stream_count(bus, subjects.STREAM_EVENTS) == 5
+
+
+async def test_a_few_messages_to_a_subject_no_stream_takes_is_a_clear_error(bus: Bus) -> None:
+    with pytest.raises(BusError, match="refused: no stream"):
+        await bus.publish_many(subjects.STREAM_EVENTS, [Outgoing("nowhere.at.all", b"x")])
+
+
+async def test_a_few_messages_are_stored_in_order_with_their_headers(bus: Bus) -> None:
+    writes = [Outgoing(f"$KV.acked_test.k{i % 3}", str(i).encode()) for i in range(10)]
+    await bus.kv("acked_test")
+    assert await bus.publish_many("KV_acked_test", writes) == 10
+    kv = await bus.kv("acked_test")
+    assert [(await kv.get(f"k{i}")).value for i in range(3)] == [b"9", b"7", b"8"]  # the last write wins

@@ -25,8 +25,8 @@ log = get_logger("omnihub.bus")
 
 MAX_BATCH = 1000  # the server's limit of messages per atomic batch
 # An atomic commit on a file-backed stream takes nats-server about 4 ms however small the batch: it is
-# synced to disk (a memory stream commits in 0.4 ms). publish_async takes 0.4 ms for one message and
-# 1.4 ms for 20, so fewer messages than this go one by one with their own acks.
+# synced to disk (a memory stream commits in 0.4 ms). Acked one by one, 20 messages take about 1.4 ms,
+# so `Bus.publish_many` sends fewer messages than this with their own acks (`omnihub.common.acked`).
 MIN_BATCH = 64
 ATTEMPTS = 5
 ERR_DUPLICATE_ID = 10201  # "atomic publish batch contains duplicate message id"
@@ -50,20 +50,16 @@ class DuplicateInBatch(BusError):
     """The batch holds a Nats-Msg-Id the stream has already stored, so none of it was stored."""
 
 
-async def publish_atomic(nc: NATS, messages: Sequence[Outgoing], *, timeout: float = 10.0,
-                         min_batch: int = MIN_BATCH) -> int:
+async def publish_atomic(nc: NATS, messages: Sequence[Outgoing], *, timeout: float = 10.0) -> int:
     """Store `messages` (all bound for one stream that allows atomic publish), in order.
 
-    Fewer than `min_batch` are published one by one with publish_async, which returns sooner. More
-    are sent in batches of up to 1,000, each all or nothing, one after another so that order holds
-    across batches; nats-server syncs each commit to disk (about 4 ms here). A batch whose ack is lost is sent again: messages with a Nats-Msg-Id are then
+    They are sent in batches of up to 1,000, each all or nothing, one after another so that order
+    holds across batches; nats-server syncs each commit to disk (about 4 ms here). A batch whose ack is lost is sent again: messages with a Nats-Msg-Id are then
     deduplicated one by one (see `_publish_each`), and a key-value write is simply written twice.
     A batch rejected for holding an already-stored message id (a redelivered input processed again)
     is published message by message, so JetStream drops only the duplicates. Returns the number stored
     or deduplicated; raises BusError when the stream refuses the batch.
     """
-    if len(messages) < min_batch:
-        return await _publish_each(nc, messages, timeout)
     stored = 0
     for start in range(0, len(messages), MAX_BATCH):  # one after another: a batch is stored at its commit
         stored += await _publish_chunk(nc, messages[start:start + MAX_BATCH], timeout)
@@ -82,7 +78,7 @@ async def _publish_chunk(nc: NATS, chunk: Sequence[Outgoing], timeout: float) ->
     raise BusError(f"atomic batch of {len(chunk)} to {chunk[0].subject} not acked after {ATTEMPTS} attempts")
 
 
-def _frame(out: Outgoing, headers: dict[str, str], max_payload: int) -> bytes:
+def frame(out: Outgoing, headers: dict[str, str], max_payload: int, reply: str = "") -> bytes:
     """One HPUB protocol frame (what nats-py's publish writes, without its per-call overhead)."""
     if _UNSAFE_SUBJECT.search(out.subject) or not out.subject:
         raise BusError(f"invalid subject {out.subject!r}")
@@ -90,7 +86,9 @@ def _frame(out: Outgoing, headers: dict[str, str], max_payload: int) -> bytes:
         raise BusError(f"a {len(out.payload)}-byte message exceeds the server's {max_payload}-byte limit")
     hdr = ("NATS/1.0\r\n" + "".join(f"{k}: {_UNSAFE_VALUE.sub('', v)}\r\n" for k, v in headers.items())
            + "\r\n").encode()
-    return f"HPUB {out.subject} {len(hdr)} {len(hdr) + len(out.payload)}\r\n".encode() + hdr + out.payload + b"\r\n"
+    head = f"HPUB {out.subject} {reply} {len(hdr)} {len(hdr) + len(out.payload)}\r\n" if reply else \
+        f"HPUB {out.subject} {len(hdr)} {len(hdr) + len(out.payload)}\r\n"
+    return head.encode() + hdr + out.payload + b"\r\n"
 
 
 async def _send_batch(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> int:
@@ -100,7 +98,7 @@ async def _send_batch(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> in
         raise nats.errors.TimeoutError  # retried after a pause, like a lost ack
     # Every message but the commit needs no reply: written as one buffer into nats-py's outgoing queue
     # (its `_send_command`), which the commit's request below flushes in order.
-    frames = [_frame(out, {**(out.headers or {}), BATCH_ID: batch_id, BATCH_SEQ: str(seq)}, nc.max_payload)
+    frames = [frame(out, {**(out.headers or {}), BATCH_ID: batch_id, BATCH_SEQ: str(seq)}, nc.max_payload)
               for seq, out in enumerate(chunk[:-1], start=1)]
     if frames:
         await nc._send_command(b"".join(frames))

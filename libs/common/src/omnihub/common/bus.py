@@ -25,6 +25,7 @@ from prometheus_client import Counter
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
+from omnihub.common.acked import AckedPublisher
 from omnihub.common.atomic import MIN_BATCH, Outgoing, publish_atomic
 from omnihub.common.errors import BusError
 from omnihub.common.fetch import fetch_batch
@@ -128,6 +129,7 @@ class Bus:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT)
         self.replicas = replicas
+        self._acked: AckedPublisher | None = None
 
     @classmethod
     async def connect(
@@ -198,10 +200,15 @@ class Bus:
 
     async def publish_many(self, stream: str, messages: Sequence[Outgoing], *, min_atomic: int = MIN_BATCH) -> int:
         """Store messages bound for `stream`, in order: `min_atomic` or more as atomic batches with one ack
-        each, fewer one by one with publish_async (sooner back). See `omnihub.common.atomic`."""
+        each (`omnihub.common.atomic`), fewer with an ack each, which is back sooner (`omnihub.common.acked`)."""
         if not messages:
             return 0
-        stored = await publish_atomic(self.nc, messages, timeout=ACK_TIMEOUT, min_batch=min_atomic)
+        if len(messages) < min_atomic:
+            if self._acked is None:
+                self._acked = AckedPublisher(self.nc)
+            stored = await self._acked.publish(messages, ACK_TIMEOUT)
+        else:
+            stored = await publish_atomic(self.nc, messages, timeout=ACK_TIMEOUT)
         PUBLISHED.labels(stream).inc(stored)
         return stored
 

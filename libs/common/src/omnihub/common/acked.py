@@ -17,12 +17,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext, api
 
 from omnihub.common.atomic import Outgoing, frame
 from omnihub.common.errors import BusError
+
+PUBLISH_ATTEMPTS = 5
+
+
+async def publish_retrying(js: JetStreamContext, subject: str, payload: bytes,
+                           headers: dict[str, str] | None) -> api.PubAck:
+    """Publish one message and wait for its ack, trying again (0.2 s apart, doubling up to 2 s) when the ack
+    is lost or no stream answers yet. A Nats-Msg-Id makes a repeat harmless; so does a key-value write."""
+    last: Exception | None = None
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            return await js.publish(subject, payload, headers=headers)
+        except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
+            last = exc
+            await asyncio.sleep(min(2.0, 0.2 * 2 ** (attempt - 1)))
+    raise BusError(f"publish to {subject} failed after {PUBLISH_ATTEMPTS} attempts: {last!r}")
 
 
 @dataclass(slots=True)
@@ -69,17 +87,10 @@ class AckedPublisher:
         return len(messages)
 
     async def _resend(self, missing: Sequence[Outgoing], timeout: float) -> None:
-        """Publish what was not acked in time one by one (Nats-Msg-Id makes a repeat harmless)."""
+        """Publish what was not acked in time, one by one."""
         js = self._nc.jetstream(timeout=timeout)
         for out in missing:
-            for attempt in range(1, 6):
-                try:
-                    await js.publish(out.subject, out.payload, headers=out.headers)
-                    break
-                except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-                    if attempt == 5:
-                        raise BusError(f"publish to {out.subject} not acked after 5 attempts") from None
-                    await asyncio.sleep(0.2 * attempt)
+            await publish_retrying(js, out.subject, out.payload, out.headers)
 
     async def _on_ack(self, msg: Msg) -> None:
         _, key, index = msg.subject.rsplit(".", 2)

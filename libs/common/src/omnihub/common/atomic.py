@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -30,7 +30,7 @@ MAX_BATCH = 1000  # the server's limit of messages per atomic batch
 MIN_BATCH = 64
 ATTEMPTS = 5
 ERR_DUPLICATE_ID = 10201  # "atomic publish batch contains duplicate message id"
-BATCH_ID, BATCH_SEQ, BATCH_COMMIT, MSG_ID = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit", "Nats-Msg-Id"
+BATCH_ID, BATCH_SEQ, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
 
 _nuid = NUID()
 _UNSAFE_SUBJECT = re.compile(r"\s")
@@ -50,28 +50,32 @@ class DuplicateInBatch(BusError):
     """The batch holds a Nats-Msg-Id the stream has already stored, so none of it was stored."""
 
 
-async def publish_atomic(nc: NATS, messages: Sequence[Outgoing], *, timeout: float = 10.0) -> int:
+PublishEach = Callable[[Sequence[Outgoing]], Awaitable[int]]
+
+
+async def publish_atomic(nc: NATS, messages: Sequence[Outgoing], *, each: PublishEach, timeout: float = 10.0) -> int:
     """Store `messages` (all bound for one stream that allows atomic publish), in order.
 
     They are sent in batches of up to 1,000, each all or nothing, one after another so that order
-    holds across batches; nats-server syncs each commit to disk (about 4 ms here). A batch whose ack is lost is sent again: messages with a Nats-Msg-Id are then
-    deduplicated one by one (see `_publish_each`), and a key-value write is simply written twice.
-    A batch rejected for holding an already-stored message id (a redelivered input processed again)
-    is published message by message, so JetStream drops only the duplicates. Returns the number stored
-    or deduplicated; raises BusError when the stream refuses the batch.
+    holds across batches; nats-server syncs each commit to disk (about 4 ms here). A batch whose ack
+    is lost is sent again: a message with a Nats-Msg-Id is then deduplicated (see below), and a
+    key-value write is simply written twice. A batch rejected for holding an already-stored message
+    id (a redelivered input processed again) goes to `each`, which publishes message by message with
+    an ack each, so JetStream drops only the duplicates. Returns the number stored or deduplicated;
+    raises BusError when the stream refuses the batch.
     """
     stored = 0
     for start in range(0, len(messages), MAX_BATCH):  # one after another: a batch is stored at its commit
-        stored += await _publish_chunk(nc, messages[start:start + MAX_BATCH], timeout)
+        stored += await _publish_chunk(nc, messages[start:start + MAX_BATCH], each, timeout)
     return stored
 
 
-async def _publish_chunk(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> int:
+async def _publish_chunk(nc: NATS, chunk: Sequence[Outgoing], each: PublishEach, timeout: float) -> int:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return await _send_batch(nc, chunk, timeout)
         except DuplicateInBatch:
-            return await _publish_each(nc, chunk, timeout)
+            return await each(chunk)
         except (nats.errors.TimeoutError, TimeoutError):
             log.warning("bus.atomic_batch_timeout", messages=len(chunk), attempt=attempt)
             await asyncio.sleep(0.1 * attempt)
@@ -86,8 +90,8 @@ def frame(out: Outgoing, headers: dict[str, str], max_payload: int, reply: str =
         raise BusError(f"a {len(out.payload)}-byte message exceeds the server's {max_payload}-byte limit")
     hdr = ("NATS/1.0\r\n" + "".join(f"{k}: {_UNSAFE_VALUE.sub('', v)}\r\n" for k, v in headers.items())
            + "\r\n").encode()
-    head = f"HPUB {out.subject} {reply} {len(hdr)} {len(hdr) + len(out.payload)}\r\n" if reply else \
-        f"HPUB {out.subject} {len(hdr)} {len(hdr) + len(out.payload)}\r\n"
+    reply_token = f" {reply}" if reply else ""
+    head = f"HPUB {out.subject}{reply_token} {len(hdr)} {len(hdr) + len(out.payload)}\r\n"
     return head.encode() + hdr + out.payload + b"\r\n"
 
 
@@ -116,15 +120,3 @@ async def _send_batch(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> in
         raise BusError(f"atomic batch to {chunk[0].subject} refused: {error.get('description')} "
                        f"({error.get('err_code')})")
     return int(ack.get("count", last))
-
-
-async def _publish_each(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> int:
-    """Publish one by one with acks: the server drops each message whose id it already holds."""
-    js = nc.jetstream(timeout=timeout)
-    futures = [await js.publish_async(o.subject, o.payload, headers=o.headers) for o in chunk]
-    for out, future in zip(chunk, futures, strict=True):
-        try:
-            await future
-        except (nats.errors.TimeoutError, TimeoutError):
-            await js.publish(out.subject, out.payload, headers=out.headers)
-    return len(chunk)

@@ -25,7 +25,7 @@ from prometheus_client import Counter
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
-from omnihub.common.acked import AckedPublisher
+from omnihub.common.acked import AckedPublisher, publish_retrying
 from omnihub.common.atomic import MIN_BATCH, Outgoing, publish_atomic
 from omnihub.common.errors import BusError
 from omnihub.common.fetch import fetch_batch
@@ -39,7 +39,6 @@ PUBLISHED = Counter("omnihub_bus_published_total", "Messages published to JetStr
 CONSUMED = Counter("omnihub_bus_consumed_total", "Messages handled by consumers", ["durable", "outcome"])
 
 ACK_TIMEOUT = 10.0
-PUBLISH_ATTEMPTS = 5
 
 
 _ID_PROCESS = os.urandom(5).hex()  # ids from two processes never collide
@@ -52,19 +51,18 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_ID_PROCESS}{next(_ID_COUNTER) & 0xFFFFFF:06x}"
 
 
-_KV_SAFE = frozenset("-/_.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _KV_UNSAFE = re.compile(r"[^-/_.a-zA-Z0-9]")
+
+
+def _hex_escape(match: re.Match[str]) -> str:
+    return "".join(f"={b:02X}" for b in match.group().encode())
 
 
 def kv_key(raw: str) -> str:
     """Encode any string as a valid KV key: unsafe characters become =XX (UTF-8 hex)."""
     if not raw:
         raise ValueError("empty KV key")
-    if _KV_UNSAFE.search(raw) is None:
-        return raw.strip(".")
-    return "".join(ch if ch in _KV_SAFE else "".join(f"={b:02X}" for b in ch.encode()) for ch in raw).strip(
-        "."
-    )
+    return _KV_UNSAFE.sub(_hex_escape, raw).strip(".")
 
 
 def now_timestamp() -> timestamp_pb2.Timestamp:
@@ -204,13 +202,16 @@ class Bus:
         if not messages:
             return 0
         if len(messages) < min_atomic:
-            if self._acked is None:
-                self._acked = AckedPublisher(self.nc)
-            stored = await self._acked.publish(messages, ACK_TIMEOUT)
+            stored = await self._publish_acked(messages)
         else:
-            stored = await publish_atomic(self.nc, messages, timeout=ACK_TIMEOUT)
+            stored = await publish_atomic(self.nc, messages, each=self._publish_acked, timeout=ACK_TIMEOUT)
         PUBLISHED.labels(stream).inc(stored)
         return stored
+
+    async def _publish_acked(self, messages: Sequence[Outgoing]) -> int:
+        if self._acked is None:
+            self._acked = AckedPublisher(self.nc)
+        return await self._acked.publish(messages, ACK_TIMEOUT)
 
     @staticmethod
     def event_message(evt: event_pb2.Event) -> Outgoing:
@@ -242,18 +243,10 @@ class Bus:
         headers: dict[str, str] | None = None,
     ) -> api.PubAck:
         """Publish one protobuf with Nats-Msg-Id and wait for its ack (retrying safely)."""
-        hdrs = {**(headers or {}), subjects.HEADER_MSG_ID: msg_id}
-        payload = message.SerializeToString()
-        last: Exception | None = None
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
-                ack = await self.js.publish(subject, payload, headers=hdrs)
-                PUBLISHED.labels(ack.stream).inc()
-                return ack
-            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
-                last = exc  # the id makes the retry safe: JetStream drops a duplicate
-                await asyncio.sleep(backoff(attempt, base=0.2, cap=2.0))
-        raise BusError(f"publish to {subject} failed after {PUBLISH_ATTEMPTS} attempts: {last!r}")
+        hdrs = {**(headers or {}), subjects.HEADER_MSG_ID: msg_id}  # the id makes a retry safe
+        ack = await publish_retrying(self.js, subject, message.SerializeToString(), hdrs)
+        PUBLISHED.labels(ack.stream).inc()
+        return ack
 
     async def publish_event(self, evt: event_pb2.Event) -> api.PubAck:
         """Publish an Event envelope on its subject with its id as Nats-Msg-Id."""
@@ -391,22 +384,12 @@ class BatchPublisher:
             else:
                 if not future.done():
                     future.cancel()
-                ack = await self._resend(subject, payload, hdrs)
+                ack = await publish_retrying(self._bus.js, subject, payload, hdrs)
             counts[ack.stream] = counts.get(ack.stream, 0) + 1
             acks.append(ack)
         for stream, n in counts.items():  # one metrics update per stream, not per message
             PUBLISHED.labels(stream).inc(n)
         return acks
-
-    async def _resend(self, subject: str, payload: bytes, hdrs: dict[str, str]) -> api.PubAck:
-        last: Exception | None = None
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
-                return await self._bus.js.publish(subject, payload, headers=hdrs)
-            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
-                last = exc
-                await asyncio.sleep(backoff(attempt, base=0.2, cap=2.0))
-        raise BusError(f"publish to {subject} failed after {PUBLISH_ATTEMPTS} attempts: {last!r}")
 
 
 def _num_delivered(msg: Msg) -> int:
@@ -504,29 +487,23 @@ class Consumer(Generic[M]):
                 if self._pipeline > 1 and self._batch_handler is not None:
                     await self._start(msgs)
                     continue
-                await self._guarded(msgs)
+                await self._guarded(self._process(msgs))
         finally:
             if self._inflight:
                 await asyncio.wait(self._inflight)
             await self._hand_back(ahead)
 
-    async def _guarded(self, msgs: list[Msg]) -> None:
+    async def _guarded(self, work: Awaitable[None]) -> None:
         try:
-            await self._process(msgs)
+            await work
         except Exception as exc:  # never let one batch kill the consumer
-            log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
-
-    async def _guarded_batch(self, deliveries: list[Delivery[M]]) -> None:
-        try:
-            await self._run_batch(deliveries)
-        except Exception as exc:
             log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
 
     async def _start(self, msgs: list[Msg]) -> None:
         """Handle a batch in its own task; wait while `pipeline` batches are in flight. Decoding (and
         dead-lettering what cannot be decoded) happens here, so handlers start in fetch order."""
         deliveries = await self._decode_all(msgs)
-        task = asyncio.get_running_loop().create_task(self._guarded_batch(deliveries))
+        task = asyncio.get_running_loop().create_task(self._guarded(self._run_batch(deliveries)))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         await asyncio.sleep(0)  # let it start (and take its place in the handler's order) first

@@ -53,13 +53,14 @@ KV_VOICE_CALLS = "voice_calls"
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"
 
 
-_CHANNEL_TOKENS: dict[int, str] = {int(value): name.removeprefix("CHANNEL_").lower()
-                                   for name, value in Channel.items() if value != Channel.CHANNEL_UNSPECIFIED}
+# Channel value -> subject token, e.g. CHANNEL_SMS -> "sms" (every channel but CHANNEL_UNSPECIFIED).
+CHANNEL_TOKENS: dict[int, str] = {int(value): name.removeprefix("CHANNEL_").lower()
+                                  for name, value in Channel.items() if value != Channel.CHANNEL_UNSPECIFIED}
 
 
 def channel_token(channel: int) -> str:
     """Return the subject token of a Channel value: CHANNEL_SMS -> "sms"."""
-    token = _CHANNEL_TOKENS.get(channel)
+    token = CHANNEL_TOKENS.get(channel)
     if token is None:
         if channel == Channel.CHANNEL_UNSPECIFIED:
             raise ValueError("channel is unspecified")

@@ -33,8 +33,6 @@ INGEST_BATCH = 10_000
 ENDING = frozenset({"conversation_wrapped_up", "conversation_abandoned"})
 MAX_HELD = INGEST_BATCH
 
-CHANNEL_TOKENS = {value: subjects.channel_token(value) for value in contact_pb2.Channel.values() if value}
-
 
 def _secs(d: Any) -> float:
     """Seconds of a Timestamp or Duration."""
@@ -42,7 +40,7 @@ def _secs(d: Any) -> float:
 
 
 def _channel(evt: event_pb2.Event) -> str:
-    return CHANNEL_TOKENS.get(evt.channel, "")
+    return subjects.CHANNEL_TOKENS.get(evt.channel, "")
 
 
 def event_doc(evt: event_pb2.Event) -> dict[str, Any]:

@@ -254,8 +254,12 @@ class RouterCore:
             self.store.delete_stored(key)
         log.info("router.state_migrated", keys=len(legacy))
 
-    def _forget_reservation(self, reservation_id: str) -> None:
-        self.reservations.pop(reservation_id, None)
+    def _end_reservation(self, rec: Record) -> Reservation | None:
+        """Drop the conversation's offer in flight from its record and the index; returns it."""
+        res, rec.reservation = rec.reservation, None
+        if res is not None:
+            self.reservations.pop(res.id, None)
+        return res
 
     def _save(self, rec: Record) -> None:
         self.store.put(f"c.{rec.conv.id}", rec.dump)  # encoded once, at the flush
@@ -626,10 +630,9 @@ class RouterCore:
 
     def _withdraw_offer(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
         conv = rec.conv
-        res, rec.reservation = rec.reservation, None
+        res = self._end_reservation(rec)
         agent_id = conv.assigned_agent
         if res is not None:
-            self._forget_reservation(res.id)
             self._event(rec, conversation_offer_ended=event_pb2.ConversationOfferEnded(
                 agent_id=res.agent_id, reservation_id=res.id, outcome=outcome))
             self._notify(res.agent_id, offer_withdrawn=res.id)
@@ -732,8 +735,7 @@ class RouterCore:
         """The offer is accepted (by the agent, or at once for an auto-accepting agent)."""
         agent_id = res.agent_id
         conv = rec.conv
-        self._forget_reservation(res.id)
-        rec.reservation = None
+        self._end_reservation(rec)
         agent = self._agent(agent_id)
         agent.missed = 0
         conv.routing_state = RState.ROUTING_STATE_ASSIGNED

@@ -25,7 +25,7 @@ def _encode(value: Staged) -> bytes | None:
 
 
 class StateStore:
-    """Key-value state with a write-behind buffer flushed by `flush()` as atomic batches (one ack each)."""
+    """Key-value state with a write-behind buffer, written by `flush()` through `Bus.publish_many`."""
 
     def __init__(self, bus: Bus, bucket: str = subjects.KV_ROUTER_STATE) -> None:
         self._bus = bus
@@ -65,7 +65,8 @@ class StateStore:
         await self.write(self.take())
 
     async def write(self, dirty: dict[str, bytes | None]) -> None:
-        """Write the given changes as atomic batches: all of a group commit is stored, or none of it."""
+        """Write the given changes: as atomic batches of up to 1,000 when there are many, else with an ack
+        each (`Bus.publish_many`). On failure they stay staged for the next flush."""
         if not dirty:
             return
         prefix = f"$KV.{self.bucket}."

@@ -364,9 +364,13 @@ $("tab-wall").addEventListener("click", () => show("wall"));
 const pct = (x) => `${Math.round((x || 0) * 100)}%`;
 const secs = (x) => `${Math.round(x || 0)}s`;
 
+let performanceLoad = 0;
+
 async function loadPerformance() {
   const box = $("perf-tiles");
+  const load = ++performanceLoad;
   const data = await api("/api/kpis/me").catch(() => ({ available: false }));
+  if (load !== performanceLoad) return;
   box.replaceChildren();
   if (!data.available) { box.append(el("p", { text: t("kpisUnavailable") })); return; }
   const fields = [["handled", String], ["aht", secs], ["fcr", pct], ["csat", pct], ["occupancy", pct]];
@@ -380,9 +384,15 @@ async function loadPerformance() {
   loadEvaluations();
 }
 
+let evaluationsLoad = 0;
+
 async function loadEvaluations() {
   const list = $("perf-qa");
+  const load = ++evaluationsLoad;
   const docs = await api("/api/evaluations/me").catch(() => []);
+  if (load !== evaluationsLoad) return; // a newer load renders; a stale answer must not wipe it
+  // keep what the agent is typing: a refresh must not blank a half-written dispute reason
+  const drafts = new Map([...list.querySelectorAll(".qa-item")].map((li) => [li.dataset.eval, li.querySelector("input")?.value || ""]));
   list.replaceChildren();
   for (const ev of docs) {
     const li = el("li", { class: `qa-item ${ev.status}`, "data-eval": ev._id },
@@ -393,6 +403,7 @@ async function loadEvaluations() {
       const ack = el("button", { text: t("acknowledge") });
       const dispute = el("button", { text: t("dispute") });
       const reason = el("input", { placeholder: t("disputeReason") });
+      reason.value = drafts.get(ev._id) || "";
       ack.addEventListener("click", () => api(`/api/evaluations/${encodeURIComponent(ev._id)}/acknowledge`, { method: "POST", body: {} }).then(loadEvaluations).catch((e) => toast(e.message)));
       dispute.addEventListener("click", () => api(`/api/evaluations/${encodeURIComponent(ev._id)}/dispute`, { method: "POST", body: { note: reason.value } }).then(loadEvaluations).catch((e) => toast(e.message)));
       li.append(el("div", { class: "row" }, ack, reason, dispute));

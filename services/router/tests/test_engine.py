@@ -69,6 +69,21 @@ def test_longest_idle_wins() -> None:
     assert {c.agent_id for c in d.candidates} == {"a1", "a2"}
 
 
+def test_longest_idle_spreads_chats_instead_of_filling_one_agent() -> None:
+    """Idle time restarts at each new offer (Avaya's "most idle agent"), so with chat capacity 3
+    the arrivals alternate between the two agents rather than piling onto the longest-free one."""
+    e = make()
+    login(e, "a2", at=10)
+    login(e, "a1", at=20)
+    chosen = []
+    for i in range(4):
+        e.enqueue(wait(f"c{i}", 30 + i), 30 + i)
+        d = e.route_conversation(f"c{i}", 30 + i)
+        assert d is not None
+        chosen.append(d.agent_id)
+    assert chosen == ["a2", "a1", "a2", "a1"]
+
+
 def test_most_skilled_wins() -> None:
     e = make("most_skilled")
     login(e, "a1", at=20)

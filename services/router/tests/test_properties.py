@@ -140,3 +140,33 @@ def test_slot_counters_match_the_work_held(ops: list[tuple[str, int, str]]) -> N
             held = [c for c in (*agent.handling.values(), *agent.wrapping.values()) if c == ch]
             assert agent.used(ch) == len(held)
         assert agent.live_calls == sum(1 for c in agent.handling.values() if c == "voice")
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario(), st.lists(st.tuples(st.sampled_from(["release", "wrap", "away", "back"]), st.integers(0, 39),
+                                      st.integers(0, 7)), max_size=40))
+def test_ready_indexes_match_can_take(data: Scenario, ops: list[tuple[str, int, int]]) -> None:
+    """`ready_on[channel]` (what routing walks instead of asking every agent) always equals the agents
+    for whom `can_take(channel)` holds, through offers, wrap-ups, releases and presence changes."""
+    engine, _ = run(*data)
+    agent_ids = sorted(engine.agents)
+
+    def check() -> None:
+        for ch in CHANNELS:
+            expected = {a.id for a in engine.agents.values() if a.can_take(ch)}
+            assert engine.ready_on.get(ch, set()) == expected
+        assert engine.ready == {a.id for a in engine.agents.values() if any(a.can_take(ch) for ch in CHANNELS)}
+
+    check()
+    for op, conv, who in ops:
+        agent_id = agent_ids[who % len(agent_ids)]
+        if op == "release":
+            engine.release(agent_id, f"c{conv}", 300.0)
+        elif op == "wrap":
+            engine.wrap(agent_id, f"c{conv}")
+        elif op == "away":
+            engine.set_presence(agent_id, eng.AWAY, 300.0, "break")
+        else:
+            engine.set_presence(agent_id, eng.AVAILABLE, 300.0)
+            engine.route_agent(agent_id, 300.0)
+        check()

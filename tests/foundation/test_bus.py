@@ -283,3 +283,15 @@ async def test_a_few_messages_are_stored_in_order_with_their_headers(bus: Bus) -
     assert await bus.publish_many("KV_acked_test", writes) == 10
     kv = await bus.kv("acked_test")
     assert [(await kv.get(f"k{i}")).value for i in range(3)] == [b"9", b"7", b"8"]  # the last write wins
+
+
+async def test_atomic_batches_keep_headers_and_strip_line_breaks_from_their_values(bus: Bus) -> None:
+    subject = subjects.event("conversation", "assigned")
+    writes = [Outgoing(subject, str(i).encode(), {subjects.HEADER_MSG_ID: f"hdr_{i}", "X-Note": "one\r\nNats-Fake: two"})
+              for i in range(3)]
+    assert await bus.publish_many(subjects.STREAM_EVENTS, writes, min_atomic=1) == 3
+    stored = [await bus.js.get_msg(subjects.STREAM_EVENTS, s) for s in (1, 2, 3)]
+    assert [m.data for m in stored] == [b"0", b"1", b"2"]
+    assert [(m.headers or {}).get(subjects.HEADER_MSG_ID) for m in stored] == ["hdr_0", "hdr_1", "hdr_2"]
+    assert [(m.headers or {}).get("X-Note") for m in stored] == ["one  Nats-Fake: two"] * 3  # as nats-py frames the commit
+    assert all("Nats-Fake" not in (m.headers or {}) for m in stored)

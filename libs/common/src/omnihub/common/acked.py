@@ -74,7 +74,7 @@ class AckedPublisher:
         self._calls[key] = call
         try:
             if nc.is_connected:
-                await nc._send_command(b"".join(frame(out, out.headers or {}, nc.max_payload, f"{self._prefix}.{key}.{i}")
+                await nc._send_command(b"".join(frame(out, out.headers, nc.max_payload, f"{self._prefix}.{key}.{i}")
                                                 for i, out in enumerate(messages)))
                 await nc._flush_pending()
                 with contextlib.suppress(TimeoutError):  # what is missing then is resent below

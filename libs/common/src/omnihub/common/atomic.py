@@ -82,14 +82,22 @@ async def _publish_chunk(nc: NATS, chunk: Sequence[Outgoing], each: PublishEach,
     raise BusError(f"atomic batch of {len(chunk)} to {chunk[0].subject} not acked after {ATTEMPTS} attempts")
 
 
-def frame(out: Outgoing, headers: dict[str, str], max_payload: int, reply: str = "") -> bytes:
-    """One HPUB protocol frame (what nats-py's publish writes, without its per-call overhead)."""
+def _header_line(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:  # a value cannot end the header block early
+        value = _UNSAFE_VALUE.sub(" ", value)  # as nats-py does for the messages it frames
+    return f"{name}: {value}\r\n"
+
+
+def frame(out: Outgoing, headers: dict[str, str] | None, max_payload: int, reply: str = "",
+          lines: str = "") -> bytes:
+    """One HPUB protocol frame (what nats-py's publish writes, without its per-call overhead);
+    `lines` are further header lines already rendered ("Name: value\\r\\n" each)."""
     if _UNSAFE_SUBJECT.search(out.subject) or not out.subject:
         raise BusError(f"invalid subject {out.subject!r}")
     if len(out.payload) > max_payload:
         raise BusError(f"a {len(out.payload)}-byte message exceeds the server's {max_payload}-byte limit")
-    hdr = ("NATS/1.0\r\n" + "".join(f"{k}: {_UNSAFE_VALUE.sub('', v)}\r\n" for k, v in headers.items())
-           + "\r\n").encode()
+    rendered = "".join([_header_line(k, v) for k, v in headers.items()]) if headers else ""
+    hdr = f"NATS/1.0\r\n{rendered}{lines}\r\n".encode()
     reply_token = f" {reply}" if reply else ""
     head = f"HPUB {out.subject}{reply_token} {len(hdr)} {len(hdr) + len(out.payload)}\r\n"
     return head.encode() + hdr + out.payload + b"\r\n"
@@ -102,7 +110,8 @@ async def _send_batch(nc: NATS, chunk: Sequence[Outgoing], timeout: float) -> in
         raise nats.errors.TimeoutError  # retried after a pause, like a lost ack
     # Every message but the commit needs no reply: written as one buffer into nats-py's outgoing queue
     # (its `_send_command`), which the commit's request below flushes in order.
-    frames = [frame(out, {**(out.headers or {}), BATCH_ID: batch_id, BATCH_SEQ: str(seq)}, nc.max_payload)
+    batch_line = f"{BATCH_ID}: {batch_id}\r\n{BATCH_SEQ}: "
+    frames = [frame(out, out.headers, nc.max_payload, lines=f"{batch_line}{seq}\r\n")
               for seq, out in enumerate(chunk[:-1], start=1)]
     if frames:
         await nc._send_command(b"".join(frames))

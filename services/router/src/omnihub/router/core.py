@@ -10,6 +10,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -22,16 +23,21 @@ from omnihub.common import subjects
 from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, new_event, new_id
 from omnihub.common.logging import get_logger
+from omnihub.common.wire import EventEncoder
 from omnihub.router import engine as eng
-from omnihub.router.config import LoadedConfig
+from omnihub.router.config import LoadedConfig, QueueConfig
 from omnihub.router.store import StateStore
 
 log = get_logger("omnihub.router")
 
-ConvStatus = routing_pb2.ConversationStatus
-RState = routing_pb2.RoutingState
-AState = routing_pb2.AgentState
-CallEvent = messaging_pb2.CallEventType
+# Enum values as plain attributes: a protobuf enum wrapper's attribute lookup is slow on the hot path.
+ConvStatus = SimpleNamespace(**dict(routing_pb2.ConversationStatus.items()))
+RState = SimpleNamespace(**dict(routing_pb2.RoutingState.items()))
+AState = SimpleNamespace(**dict(routing_pb2.AgentState.items()))
+CallEvent = SimpleNamespace(**dict(messaging_pb2.CallEventType.items()))
+_EVENTS = EventEncoder("router")
+_KIND_SUBJECT = {f.name: subjects.event_kind_subject(f.name)
+                 for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["kind"].fields}
 STATE_VALUE = {
     eng.OFFLINE: AState.AGENT_STATE_OFFLINE,
     eng.AVAILABLE: AState.AGENT_STATE_AVAILABLE,
@@ -43,6 +49,12 @@ EXCLUDE_SECONDS = 60.0
 CLOSED_RETENTION_SECONDS = 86_400.0
 PURGE_EVERY_SECONDS = 60.0
 LEGACY_KINDS = ("i", "t", "r")  # state keys of the older layout, folded into records on restore
+
+
+def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
+    for w in waiters:
+        if not w.done():
+            w.set_exception(exc)
 
 
 class RouterError(Exception):
@@ -176,6 +188,8 @@ class RouterCore:
         self.heartbeats: dict[str, float] = {}
         self.watchers: dict[str, set[asyncio.Queue[routing_pb2.AgentNotice]]] = {}
         self.stats: dict[str, QueueDay] = {q.name: QueueDay() for q in self.config.queues}
+        self._day: tuple[int, str] = (-1, "")
+        self._open_cache: dict[str, tuple[int, bool]] = {}
         self._events: list[Outgoing] = []  # encoded when staged: subject, bytes, Nats-Msg-Id
         self._outbound: list[messaging_pb2.OutboundMessage] = []
         self._notices: list[tuple[str, routing_pb2.AgentNotice]] = []
@@ -296,30 +310,48 @@ class RouterCore:
         return waiter
 
     async def _flush_loop(self) -> None:
-        while self._waiters:
+        """Write staged changes in two overlapping stages: a flush's state goes to KV while the previous
+        flush's events are still being published. Each flush's events follow its own state (an event
+        never names unsaved state) and the previous flush's events (their order holds)."""
+        publishing: asyncio.Task[None] | None = None
+        while self._waiters or (publishing is not None and not publishing.done()):
+            if not self._waiters:
+                assert publishing is not None
+                await asyncio.wait({publishing})  # then look again: callers may have staged meanwhile
+                continue
             waiters, self._waiters = self._waiters, []
             dirty = self.store.take()
             events, self._events = self._events, []
             outbound, self._outbound = self._outbound, []
             notices, self._notices = self._notices, []
             try:
-                await self.store.write(dirty)  # state first: an event never names unsaved state
-                await self.bus.publish_many(subjects.STREAM_EVENTS, events)
-                if outbound:
-                    async with self.bus.batch() as batch:
-                        for out in outbound:
-                            await batch.publish(subjects.outbound(out.channel), out, msg_id=out.id)
+                await self.store.write(dirty)
             except Exception as exc:
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(exc)
+                _fail(waiters, exc)
                 continue
-            for agent_id, notice in notices:
-                for q in self.watchers.get(agent_id, ()):
-                    q.put_nowait(notice)
-            for w in waiters:
-                if not w.done():  # a cancelled caller (client hung up) no longer waits
-                    w.set_result(None)
+            publishing = asyncio.get_running_loop().create_task(
+                self._publish_flush(publishing, waiters, events, outbound, notices))
+
+    async def _publish_flush(self, previous: asyncio.Task[None] | None, waiters: list[asyncio.Future[None]],
+                             events: list[Outgoing], outbound: list[messaging_pb2.OutboundMessage],
+                             notices: list[tuple[str, routing_pb2.AgentNotice]]) -> None:
+        if previous is not None:
+            await asyncio.wait({previous})
+        try:
+            await self.bus.publish_many(subjects.STREAM_EVENTS, events)
+            if outbound:
+                async with self.bus.batch() as batch:
+                    for out in outbound:
+                        await batch.publish(subjects.outbound(out.channel), out, msg_id=out.id)
+        except Exception as exc:
+            _fail(waiters, exc)
+            return
+        for agent_id, notice in notices:
+            for q in self.watchers.get(agent_id, ()):
+                q.put_nowait(notice)
+        for w in waiters:
+            if not w.done():  # a cancelled caller (client hung up) no longer waits
+                w.set_result(None)
 
     # ---- helpers ------------------------------------------------------------------------
     def _event(self, rec: Record | None, event_id: str = "", **kind: Any) -> None:
@@ -327,10 +359,11 @@ class RouterCore:
 
         The conversation's envelope fields are encoded once per conversation and put in front of each
         event's own fields: protobuf decodes concatenated encodings as one message (merged)."""
-        (name,) = kind
-        evt = new_event("router", **({"id": event_id} if event_id else {}), **kind)
-        data = evt.SerializeToString() if rec is None else self._envelope(rec) + evt.SerializeToString()
-        self._events.append(Outgoing(subjects.event_kind_subject(name), data, {subjects.HEADER_MSG_ID: evt.id}))
+        ((name, body),) = kind.items()
+        event_id, data = _EVENTS.encode(name, body, event_id)
+        if rec is not None:
+            data = self._envelope(rec) + data
+        self._events.append(Outgoing(_KIND_SUBJECT[name], data, {subjects.HEADER_MSG_ID: event_id}))
 
     @staticmethod
     def _envelope(rec: Record) -> bytes:
@@ -360,11 +393,23 @@ class RouterCore:
             self._notify(agent.id, agent=self.agent_proto(agent))
 
     def _today(self, queue: str, now: float) -> QueueDay:
-        day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+        day_number = int(now // 86_400)  # UTC days since the epoch: the date string is made once a day
+        if day_number != self._day[0]:
+            self._day = (day_number, dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat())
+        day = self._day[1]
         s = self.stats.setdefault(queue, QueueDay())
         if s.day != day:
             s.day, s.answered, s.within, s.abandoned = day, 0, 0, 0
         return s
+
+    def _open_now(self, qconf: QueueConfig, now: float) -> bool:
+        """The queue's business hours at `now`, worked out once per queue and second."""
+        second = int(now)
+        cached = self._open_cache.get(qconf.name)
+        if cached is None or cached[0] != second:
+            cached = self._open_cache[qconf.name] = (
+                second, qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)))
+        return cached[1]
 
     def pick_queue(self, hints: messaging_pb2.RoutingHints, channel: str) -> str:
         """Queue from the channel's hints: explicit queue, entry point or topic mapping, default."""
@@ -556,7 +601,7 @@ class RouterCore:
         self._save(rec)
         if restore:
             return
-        open_now = qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
+        open_now = self._open_now(qconf, now)
         self._event(rec, conversation_queued=event_pb2.ConversationQueued(
             queue=conv.queue, priority=conv.priority, reason=reason, open_now=open_now))
         if not open_now and not rec.closed_hours_notified and conv.channel != contact_pb2.CHANNEL_VOICE:
@@ -577,7 +622,7 @@ class RouterCore:
     def _route_conversation(self, conversation_id: str, now: float) -> None:
         rec = self.records[conversation_id]
         qconf = self.engine.queues[rec.conv.queue]
-        if not qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)):
+        if not self._open_now(qconf, now):
             return
         decision = self.engine.route_conversation(conversation_id, now)
         if decision is not None:
@@ -587,7 +632,7 @@ class RouterCore:
         for decision in self.engine.route_agent(agent_id, now):
             rec = self.records[decision.conversation_id]
             qconf = self.engine.queues[rec.conv.queue]
-            if not qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)):
+            if not self._open_now(qconf, now):
                 self.engine.release(decision.agent_id, decision.conversation_id, now)
                 self._enqueue(rec, now, restore=True)
                 continue
@@ -613,8 +658,9 @@ class RouterCore:
                         for c in d.candidates],
             chosen_agent=agent.id, reason=d.reason, config_version=self.loaded.version,
             decide_time=ts(now), eligible_count=d.eligible)
-        rec.decisions.append(base64.b64encode(decision.SerializeToString()).decode())
-        self._event(rec, routing_decided=decision)
+        encoded = decision.SerializeToString()  # once, for the record and the event
+        rec.decisions.append(base64.b64encode(encoded).decode())
+        self._event(rec, routing_decided=encoded)
         conf = self.agent_conf.get(agent.id)
         auto = conf is not None and conf.auto_accepts(subjects.channel_token(conv.channel))
         self._event(rec, conversation_offered=event_pb2.ConversationOffered(
@@ -1040,7 +1086,7 @@ class RouterCore:
             service_level_threshold_seconds=round(qconf.service_level.threshold_seconds),
             estimated_wait=dur(self._ewt(name, len(waiting) + 1)), answered_today=day.answered,
             abandoned_today=day.abandoned, active=active,
-            open_now=qconf.business_hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC)))
+            open_now=self._open_now(qconf, now))
 
     def list_conversations(self, agent_id: str = "", queue: str = "", include_closed: bool = False,
                            customer_id: str = "") -> list[routing_pb2.Conversation]:

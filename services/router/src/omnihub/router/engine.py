@@ -7,6 +7,7 @@ import itertools
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from omnihub.router.config import QueueConfig, RoutingConfig
 
@@ -116,9 +117,8 @@ class Waiting:
         return (-self.priority, self.enqueue_time, self.seq)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """An eligible agent and its score under the strategy."""
+class Candidate(NamedTuple):
+    """An eligible agent and its score under the strategy (a tuple: ten are made per decision)."""
 
     agent_id: str
     score: float
@@ -389,10 +389,11 @@ class Engine:
             return None
         if strategy == "longest_idle":  # the common case, kept cheap: earliest idle first, then id
             ranked = sorted(eligible, key=_IDLE_ORDER)[:TOP_CANDIDATES]  # a C sort beats nsmallest here
+            candidates = tuple([Candidate(a.id, now - a.last_idle, f"idle {now - a.last_idle:.0f}s") for a in ranked])
         else:
             scored = [(-self.score_value(strategy, a, w, now), a.id, a) for a in eligible]
             ranked = [a for _, _, a in heapq.nsmallest(TOP_CANDIDATES, scored)]
-        candidates = tuple(self.score(strategy, a, w, now) for a in ranked)
+            candidates = tuple(self.score(strategy, a, w, now) for a in ranked)
         return self._offer(w, ranked[0], strategy, candidates, "strategy", len(eligible), now)
 
     def _suitable(self, queue: str, req: Req) -> list[Agent]:

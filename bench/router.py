@@ -154,7 +154,8 @@ async def drive(bus: Bus, n: int, rate: float | None,
         if len(done) >= n:
             finished.set()
 
-    s1 = await bus.nc.subscribe(subjects.event("conversation", "offered"), cb=on_offer)
+    # auto-accepting agents answer nothing: the driver then does not even receive the offers
+    s1 = None if accept is None else await bus.nc.subscribe(subjects.event("conversation", "offered"), cb=on_offer)
     s2 = await bus.nc.subscribe(subjects.event("conversation", "assigned"), cb=on_assigned)
     start = time.perf_counter()
     step = 500 if rate is None else max(1, int(rate / 100))  # bursts of 500, or every 10 ms
@@ -168,7 +169,8 @@ async def drive(bus: Bus, n: int, rate: float | None,
                 await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"webchat:{msg.thread_key}")
     await asyncio.wait_for(finished.wait(), timeout=300)
     elapsed = max(done.values()) - start
-    await s1.unsubscribe()
+    if s1 is not None:
+        await s1.unsubscribe()
     await s2.unsubscribe()
     for name, count in failures.items():
         print(f"  accept failed x{count}: {name}")

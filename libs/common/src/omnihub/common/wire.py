@@ -14,9 +14,7 @@ from google.protobuf.message import Message
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common.bus import new_id
 
-_LEN, _VARINT = 2, 0
-
-
+_LEN = 2  # the wire type of strings, bytes and embedded messages
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
 
 

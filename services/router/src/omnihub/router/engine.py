@@ -351,15 +351,15 @@ class Engine:
 
     def score(self, strategy: str, agent: Agent, w: Waiting, now: float) -> Candidate:
         """Score one eligible agent, with the figure behind the score for the decision record."""
+        if strategy == "longest_idle":
+            return _idle_candidate(agent, now)
         value = self.score_value(strategy, agent, w, now)
         if strategy == "most_skilled":
             detail = f"skill {int(value)}"
         elif strategy == "least_occupied":
             detail = f"open {agent.open_work()}"
-        elif strategy == "round_robin":
-            detail = f"last offer #{agent.last_offer}"
         else:
-            detail = f"idle {value:.0f}s"
+            detail = f"last offer #{agent.last_offer}"
         return Candidate(agent.id, value, detail)
 
     def route_conversation(self, conversation_id: str, now: float) -> Decision | None:
@@ -389,7 +389,7 @@ class Engine:
             return None
         if strategy == "longest_idle":  # the common case, kept cheap: earliest idle first, then id
             ranked = sorted(eligible, key=_IDLE_ORDER)[:TOP_CANDIDATES]  # a C sort beats nsmallest here
-            candidates = tuple([Candidate(a.id, now - a.last_idle, f"idle {now - a.last_idle:.0f}s") for a in ranked])
+            candidates = tuple([_idle_candidate(a, now) for a in ranked])
         else:
             scored = [(-self.score_value(strategy, a, w, now), a.id, a) for a in eligible]
             ranked = [a for _, _, a in heapq.nsmallest(TOP_CANDIDATES, scored)]
@@ -519,6 +519,12 @@ class Engine:
 
 _NOBODY: frozenset[str] = frozenset()
 _IDLE_ORDER = operator.attrgetter("last_idle", "id")
+
+
+def _idle_candidate(agent: Agent, now: float) -> Candidate:
+    """An agent under longest_idle: the score is the idle time (from the latest new work)."""
+    idle = now - agent.last_idle
+    return Candidate(agent.id, idle, f"idle {idle:.0f}s")
 
 
 def _tiebreak(idle: float) -> float:

@@ -11,9 +11,9 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
-from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, Delivery, Reject, Retry, kv_key, new_event
 from omnihub.common.errors import BusError
+from omnihub.common.outgoing import Outgoing
 
 SMS = contact_pb2.CHANNEL_SMS
 
@@ -196,39 +196,53 @@ def assigned_events(n: int, start: int = 0) -> list[event_pb2.Event]:
             for i in range(start, start + n)]
 
 
-async def test_atomic_batches_store_everything_in_order_beyond_the_server_batch_limit(bus: Bus) -> None:
-    events = assigned_events(2500)  # three atomic batches: the server takes at most 1,000 per batch
+async def test_fast_batches_store_everything_in_order_across_flow_windows(bus: Bus) -> None:
+    events = assigned_events(2500)  # the server acks every 500: the publisher waits for those acks
     stored = await bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in events])
     assert stored == 2500
     assert await stream_count(bus, subjects.STREAM_EVENTS) == 2500
     first = await bus.js.get_msg(subjects.STREAM_EVENTS, 1)
-    last = await bus.js.get_msg(subjects.STREAM_EVENTS, 1000)
+    last = await bus.js.get_msg(subjects.STREAM_EVENTS, 2500)
     assert event_pb2.Event.FromString(first.data or b"").conversation_id == "cnv_0"
-    assert event_pb2.Event.FromString(last.data or b"").conversation_id == "cnv_999"
+    assert event_pb2.Event.FromString(last.data or b"").conversation_id == "cnv_2499"
 
 
-async def test_an_atomic_batch_repeating_stored_ids_stores_only_the_new_messages(bus: Bus) -> None:
-    await bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in assigned_events(10)], min_atomic=1)
-    # a redelivered input processed again: ids 5-9 were stored, 10-14 are new. The server refuses
-    # the whole atomic batch, and the bus publishes it message by message so JetStream drops 5-9.
+async def test_a_fast_batch_repeating_stored_ids_stores_only_the_new_messages(bus: Bus) -> None:
+    await bus.publish_many(subjects.STREAM_EVENTS, [Bus.event_message(e) for e in assigned_events(10)], min_batch=1)
+    # a redelivered input processed again: ids 5-9 were stored, 10-14 are new; JetStream drops 5-9
     again = [Bus.event_message(e) for e in assigned_events(10, start=5)]
-    assert await bus.publish_many(subjects.STREAM_EVENTS, again, min_atomic=1) == 10
+    assert await bus.publish_many(subjects.STREAM_EVENTS, again, min_batch=1) == 10
     assert await stream_count(bus, subjects.STREAM_EVENTS) == 15
     seqs = [(await bus.js.get_msg(subjects.STREAM_EVENTS, s)).data or b"" for s in range(1, 16)]
     assert [event_pb2.Event.FromString(d).id for d in seqs] == [f"evt_{i}" for i in range(15)]
 
 
-async def test_an_atomic_batch_to_a_stream_without_atomic_publish_is_a_clear_error(bus: Bus) -> None:
-    with pytest.raises(BusError, match="refused"):
-        await bus.publish_many(subjects.STREAM_CONTACTS_IN, [Outgoing(subjects.inbound(SMS), b"x")], min_atomic=1)
-    assert await stream_count(bus, subjects.STREAM_CONTACTS_IN) == 0
+async def test_a_fast_batch_to_a_stream_without_fast_batches_is_still_stored(bus: Bus) -> None:
+    # the server refuses the batch ("batch publish is disabled"): nothing is lost, it goes one by one
+    writes = [Outgoing(subjects.inbound(SMS), str(i).encode()) for i in range(20)]
+    assert await bus.publish_many(subjects.STREAM_CONTACTS_IN, writes, min_batch=1) == 20
+    assert await stream_count(bus, subjects.STREAM_CONTACTS_IN) == 20
 
 
-async def test_enable_atomic_lets_a_kv_bucket_take_atomic_batches(bus: Bus) -> None:
-    kv = await bus.kv("atomic_test")
-    await bus.enable_atomic("KV_atomic_test")
-    writes = [Outgoing("$KV.atomic_test.a", b"1"), Outgoing("$KV.atomic_test.b", b"2"), Outgoing("$KV.atomic_test.a", b"3")]
-    await bus.publish_many("KV_atomic_test", writes, min_atomic=1)
+async def test_a_message_the_stream_refuses_mid_batch_is_a_clear_error_and_the_rest_are_stored(bus: Bus) -> None:
+    await bus.js.add_stream(name="SMALL", subjects=["small.>"], max_msg_size=100, allow_batched=True)
+    writes = [Outgoing(f"small.{i}", b"x" * (500 if i == 7 else 10)) for i in range(30)]
+    with pytest.raises(BusError, match=r"refused: .*message size"):
+        await bus.publish_many("SMALL", writes, min_batch=1)
+    assert await stream_count(bus, "SMALL") == 29  # the batch ended at 7; then each was sent with an ack
+
+
+async def test_a_fast_batch_to_a_subject_no_stream_takes_is_a_clear_error(bus: Bus) -> None:
+    with pytest.raises(BusError, match="refused: no stream"):
+        await bus.publish_many(subjects.STREAM_EVENTS, [Outgoing("nowhere.at.all", b"x")] * 20)
+
+
+async def test_enable_batched_lets_a_kv_bucket_take_fast_batches(bus: Bus) -> None:
+    kv = await bus.kv("batched_test")
+    await bus.enable_batched("KV_batched_test")
+    assert (await bus.js.stream_info("KV_batched_test")).config.allow_batched
+    writes = [Outgoing("$KV.batched_test.a", b"1"), Outgoing("$KV.batched_test.b", b"2"), Outgoing("$KV.batched_test.a", b"3")]
+    await bus.publish_many("KV_batched_test", writes, min_batch=1)
     assert (await kv.get("a")).value == b"3"
     assert (await kv.get("b")).value == b"2"
 
@@ -285,11 +299,11 @@ async def test_a_few_messages_are_stored_in_order_with_their_headers(bus: Bus) -
     assert [(await kv.get(f"k{i}")).value for i in range(3)] == [b"9", b"7", b"8"]  # the last write wins
 
 
-async def test_atomic_batches_keep_headers_and_strip_line_breaks_from_their_values(bus: Bus) -> None:
+async def test_fast_batches_keep_headers_and_strip_line_breaks_from_their_values(bus: Bus) -> None:
     subject = subjects.event("conversation", "assigned")
     writes = [Outgoing(subject, str(i).encode(), {subjects.HEADER_MSG_ID: f"hdr_{i}", "X-Note": "one\r\nNats-Fake: two"})
               for i in range(3)]
-    assert await bus.publish_many(subjects.STREAM_EVENTS, writes, min_atomic=1) == 3
+    assert await bus.publish_many(subjects.STREAM_EVENTS, writes, min_batch=1) == 3
     stored = [await bus.js.get_msg(subjects.STREAM_EVENTS, s) for s in (1, 2, 3)]
     assert [m.data for m in stored] == [b"0", b"1", b"2"]
     assert [(m.headers or {}).get(subjects.HEADER_MSG_ID) for m in stored] == ["hdr_0", "hdr_1", "hdr_2"]

@@ -23,8 +23,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 
-from omnihub.common.atomic import Outgoing, frame
 from omnihub.common.errors import BusError
+from omnihub.common.outgoing import Outgoing, frame
 
 PUBLISH_ATTEMPTS = 5
 
@@ -74,7 +74,7 @@ class AckedPublisher:
         self._calls[key] = call
         try:
             if nc.is_connected:
-                await nc._send_command(b"".join(frame(out, out.headers, nc.max_payload, f"{self._prefix}.{key}.{i}")
+                await nc._send_command(b"".join(frame(out, nc.max_payload, f"{self._prefix}.{key}.{i}")
                                                 for i, out in enumerate(messages)))
                 await nc._flush_pending()
                 with contextlib.suppress(TimeoutError):  # what is missing then is resent below

@@ -124,7 +124,7 @@ class StreamSpec:
     duplicate_window_seconds: float
     max_age_seconds: float
     max_msg_size: int
-    atomic: bool = False  # takes JetStream atomic batches (the router's group commits)
+    batched: bool = False  # takes JetStream fast batches (the router's group commits)
 
 
 DAY = 86_400.0
@@ -135,7 +135,7 @@ DAY = 86_400.0
 STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(STREAM_CONTACTS_IN, (INBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024),
     StreamSpec(STREAM_CONTACTS_OUT, (OUTBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024),
-    StreamSpec(STREAM_EVENTS, (EVENTS_ALL,), 2 * DAY, 90 * DAY, 1024 * 1024, atomic=True),
+    StreamSpec(STREAM_EVENTS, (EVENTS_ALL,), 2 * DAY, 90 * DAY, 1024 * 1024, batched=True),
     StreamSpec(STREAM_DEADLETTER, (DEADLETTER_ALL,), 2 * DAY, 90 * DAY, 16 * 1024 * 1024),
 )
 

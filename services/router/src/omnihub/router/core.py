@@ -20,9 +20,9 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
-from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, new_event, new_id
 from omnihub.common.logging import get_logger
+from omnihub.common.outgoing import Outgoing
 from omnihub.common.wire import EventEncoder
 from omnihub.router import engine as eng
 from omnihub.router.config import LoadedConfig, QueueConfig

@@ -10,8 +10,8 @@ import nats.errors
 from nats.js import api
 
 from omnihub.common import subjects
-from omnihub.common.atomic import Outgoing
 from omnihub.common.bus import Bus, kv_key
+from omnihub.common.outgoing import Outgoing
 
 KV_DEL = {"KV-Operation": "DEL"}
 Value = dict[str, Any] | Callable[[], dict[str, Any]]
@@ -33,9 +33,9 @@ class StateStore:
         self._dirty: dict[str, Staged] = {}
 
     async def open(self) -> None:
-        """Create the bucket if needed (file storage, one revision per key), taking atomic batches."""
+        """Create the bucket if needed (file storage, one revision per key), taking fast batches."""
         await self._bus.kv(self.bucket)
-        await self._bus.enable_atomic(f"KV_{self.bucket}")
+        await self._bus.enable_batched(f"KV_{self.bucket}")
 
     def put(self, key: str, value: Value) -> None:
         """Stage a JSON value, or a function giving it, called at write time: a record changed several
@@ -65,8 +65,8 @@ class StateStore:
         await self.write(self.take())
 
     async def write(self, dirty: dict[str, bytes | None]) -> None:
-        """Write the given changes: as atomic batches of up to 1,000 when there are many, else with an ack
-        each (`Bus.publish_many`). On failure they stay staged for the next flush."""
+        """Write the given changes: as a fast batch when there are many, else with an ack each
+        (`Bus.publish_many`). On failure they stay staged for the next flush."""
         if not dirty:
             return
         prefix = f"$KV.{self.bucket}."

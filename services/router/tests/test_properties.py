@@ -156,6 +156,7 @@ def test_ready_indexes_match_can_take(data: Scenario, ops: list[tuple[str, int, 
             expected = {a.id for a in engine.agents.values() if a.can_take(ch)}
             assert engine.ready_on.get(ch, set()) == expected
         assert engine.ready == {a.id for a in engine.agents.values() if any(a.can_take(ch) for ch in CHANNELS)}
+        assert engine.idle_order == sorted((a.last_idle, a.id) for a in engine.agents.values())
 
     check()
     for op, conv, who in ops:
@@ -170,3 +171,37 @@ def test_ready_indexes_match_can_take(data: Scenario, ops: list[tuple[str, int, 
             engine.set_presence(agent_id, eng.AVAILABLE, 300.0)
             engine.route_agent(agent_id, 300.0)
         check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 5.0, 7.5, 20.0]), st.booleans(), st.booleans(), st.integers(0, 2)),
+                min_size=1, max_size=40),
+       st.integers(0, 12))
+def test_longest_idle_picks_the_earliest_idle_eligible_agents(agents: list[tuple[float, bool, bool, int]],
+                                                             others: int) -> None:
+    """The longest_idle shortcut (walking `idle_order`, or sorting when eligible agents are sparse in
+    it) ranks exactly as sorting every eligible agent by idle time, then id, would; ties included."""
+    configs = [AgentConfig(id=f"a{i:02d}", queues=["q"] if member else ["other"], skills={"tech": level} if level else {},
+                           capacity={"webchat": 1}) for i, (_, member, _, level) in enumerate(agents)]
+    configs += [AgentConfig(id=f"z{i:02d}", queues=["other"], capacity={"webchat": 1}) for i in range(others * 5)]
+    queue = QueueConfig(name="q", skills=[SkillReq(name="tech", min_level=1)], strategy="longest_idle")
+    engine = eng.Engine(RoutingConfig(queues=[queue, QueueConfig(name="other")], agents=configs))
+    for a in engine.agents.values():
+        engine.set_presence(a.id, eng.AVAILABLE, 0.0)
+    for i, (idle, _, available, _) in enumerate(agents):
+        agent = engine.agents[f"a{i:02d}"]
+        engine.set_idle(agent, idle)
+        if not available:
+            engine.set_presence(agent.id, eng.AWAY, 30.0, "break")
+    w = eng.Waiting("c1", "q", "webchat", 0, 30.0)
+    engine.enqueue(w, 30.0)
+    eligible = sorted((a for a in engine.agents.values() if engine.eligible(a, w, 30.0)),
+                      key=lambda a: (a.last_idle, a.id))
+    decision = engine.route_conversation("c1", 30.0)
+    if not eligible:
+        assert decision is None
+        return
+    assert decision is not None
+    assert [c.agent_id for c in decision.candidates] == [a.id for a in eligible[:eng.TOP_CANDIDATES]]
+    assert decision.eligible == len(eligible)
+    assert engine.idle_order == sorted((a.last_idle, a.id) for a in engine.agents.values())

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from omnihub.common import heap
 from omnihub.common.bus import Bus
 from omnihub.common.config import ServiceSettings
 from omnihub.common.health import Readiness
@@ -53,8 +54,14 @@ class ServiceContext:
         return runner
 
     async def wait(self) -> None:
-        """Block until SIGINT or SIGTERM."""
-        await self.quit.wait()
+        """Block until SIGINT or SIGTERM, keeping long-lived objects out of the garbage collector's
+        full collections meanwhile (`omnihub.common.heap`)."""
+        heap.freeze_startup()
+        freezer = asyncio.get_running_loop().create_task(heap.freeze_long_lived())
+        try:
+            await self.quit.wait()
+        finally:
+            freezer.cancel()
 
 
 @contextlib.asynccontextmanager

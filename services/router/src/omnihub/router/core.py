@@ -214,7 +214,7 @@ class RouterCore:
                 agent = self.engine.agents[value["id"]]
                 agent.presence = value.get("presence", eng.OFFLINE)
                 agent.reason = value.get("reason", "")
-                agent.last_idle = value.get("last_idle", now)
+                self.engine.set_idle(agent, value.get("last_idle", now))
                 agent.missed = value.get("missed", 0)
                 self.heartbeats[agent.id] = now  # a fresh grace period after a restart
             elif kind == "i":  # written before identities moved into the customer record

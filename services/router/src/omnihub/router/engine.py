@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import operator
@@ -206,7 +207,8 @@ class Engine:
         self.ready_on: dict[str, set[str]] = {}  # channel -> agents for whom can_take(channel) holds
         self._group_version = 0
         self._agent_groups: dict[str, tuple[int, list[_Group]]] = {}
-        self._suitable_cache: dict[tuple[str, Req], list[Agent]] = {}
+        self._suitable_cache: dict[tuple[str, Req], tuple[list[Agent], frozenset[str]]] = {}
+        self.idle_order: list[tuple[float, str]] = []  # (last_idle, id) of every agent, sorted
         self._seq = itertools.count(1)
         self._offers = itertools.count(1)
         for a in config.agents:
@@ -223,7 +225,11 @@ class Engine:
     # ---- agents -------------------------------------------------------------------------
     def add_agent(self, agent: Agent) -> None:
         """Add or replace an agent."""
+        old = self.agents.get(agent.id)
+        if old is not None:
+            self._unorder(old)
         self.agents[agent.id] = agent
+        bisect.insort(self.idle_order, (agent.last_idle, agent.id))
         self._agent_groups.pop(agent.id, None)
         self._suitable_cache.clear()
         self.touch(agent)
@@ -250,6 +256,18 @@ class Engine:
         else:
             self.ready.discard(aid)
 
+    def set_idle(self, agent: Agent, since: float) -> None:
+        """Set when the agent's idle time counts from, keeping `idle_order` sorted."""
+        self._unorder(agent)
+        agent.last_idle = since
+        bisect.insort(self.idle_order, (since, agent.id))
+
+    def _unorder(self, agent: Agent) -> None:
+        order, key = self.idle_order, (agent.last_idle, agent.id)
+        i = bisect.bisect_left(order, key)
+        if i < len(order) and order[i] == key:
+            del order[i]
+
     def release(self, agent_id: str, conversation_id: str, now: float) -> None:
         """The agent no longer holds the conversation (rejected, timed out, transferred, ended)."""
         agent = self.agents.get(agent_id)
@@ -257,7 +275,7 @@ class Engine:
             return
         agent.drop(conversation_id)
         if not agent.handling and not agent.wrapping:
-            agent.last_idle = now
+            self.set_idle(agent, now)
         self.touch(agent)
 
     def wrap(self, agent_id: str, conversation_id: str) -> None:
@@ -280,7 +298,7 @@ class Engine:
         """Change what an agent chose (AVAILABLE, AWAY, OFFLINE)."""
         agent = self.agents[agent_id]
         if presence == AVAILABLE and agent.presence != AVAILABLE and not agent.handling:
-            agent.last_idle = now
+            self.set_idle(agent, now)
         agent.presence = presence
         agent.reason = reason if presence == AWAY else ""
         if presence == AVAILABLE:
@@ -377,7 +395,9 @@ class Engine:
                 return None  # hold it for the agent who knows the customer, until the window ends
         strategy, excluded = queue.strategy, w.excluded
         ready = self.ready_on.get(w.channel, _NOBODY)
-        suitable = self._suitable(w.queue, w.req)
+        suitable, suitable_ids = self._suitable(w.queue, w.req)
+        if strategy == "longest_idle" and not excluded and len(ready) * 4 >= len(suitable):
+            return self._longest_idle(w, ready, suitable_ids, now)
         if len(ready) * 4 < len(suitable):  # walk the ready agents when far fewer (each check costs more)
             agents = self.agents
             eligible = [agents[aid] for aid in ready if self.eligible(agents[aid], w, now)]
@@ -387,7 +407,7 @@ class Engine:
             eligible = [a for a in suitable if a.id in ready]
         if not eligible:
             return None
-        if strategy == "longest_idle":  # the common case, kept cheap: earliest idle first, then id
+        if strategy == "longest_idle":  # earliest idle first, then id
             ranked = sorted(eligible, key=_IDLE_ORDER)[:TOP_CANDIDATES]  # a C sort beats nsmallest here
             candidates = tuple([_idle_candidate(a, now) for a in ranked])
         else:
@@ -396,13 +416,36 @@ class Engine:
             candidates = tuple(self.score(strategy, a, w, now) for a in ranked)
         return self._offer(w, ranked[0], strategy, candidates, "strategy", len(eligible), now)
 
-    def _suitable(self, queue: str, req: Req) -> list[Agent]:
-        """Members of `queue` holding every skill in `req`: fixed until the agents change."""
+    def _longest_idle(self, w: Waiting, ready: set[str] | frozenset[str], suitable_ids: frozenset[str], now: float,
+                      ) -> Decision | None:
+        """longest_idle when many suitable agents are ready (the common case, kept cheap): the first
+        eligible agents in `idle_order`, without sorting them all for each conversation."""
+        count = len(suitable_ids & ready)
+        if not count:
+            return None
+        order = self.idle_order
+        if count * 8 < len(order):  # eligible agents are sparse in the order: sorting them is cheaper
+            agents = self.agents
+            ranked = sorted([agents[aid] for aid in suitable_ids & ready], key=_IDLE_ORDER)[:TOP_CANDIDATES]
+        else:
+            want = min(count, TOP_CANDIDATES)
+            ranked = []
+            agents = self.agents
+            for _, aid in order:
+                if aid in ready and aid in suitable_ids:
+                    ranked.append(agents[aid])
+                    if len(ranked) == want:
+                        break
+        candidates = tuple([_idle_candidate(a, now) for a in ranked])
+        return self._offer(w, ranked[0], "longest_idle", candidates, "strategy", count, now)
+
+    def _suitable(self, queue: str, req: Req) -> tuple[list[Agent], frozenset[str]]:
+        """Members of `queue` holding every skill in `req`, and their ids: fixed until the agents change."""
         key = (queue, req)
         found = self._suitable_cache.get(key)
         if found is None:
-            found = [a for a in self.agents.values() if queue in a.queues and a.meets(req)]
-            self._suitable_cache[key] = found
+            members = [a for a in self.agents.values() if queue in a.queues and a.meets(req)]
+            found = self._suitable_cache[key] = (members, frozenset(a.id for a in members))
         return found
 
     def route_agent(self, agent_id: str, now: float) -> list[Decision]:
@@ -471,7 +514,7 @@ class Engine:
         self.remove(w.conversation_id)
         agent.take(w.conversation_id, w.channel)
         agent.last_offer = next(self._offers)
-        agent.last_idle = now  # idle time restarts with each new piece of work ("most idle agent")
+        self.set_idle(agent, now)  # idle time restarts with each new piece of work ("most idle agent")
         self.touch(agent)
         return Decision(w.conversation_id, agent.id, w.queue, strategy, w.step, w.req, candidates, reason, eligible)
 

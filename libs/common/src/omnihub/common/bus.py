@@ -397,6 +397,22 @@ class BatchPublisher:
         return acks
 
 
+async def ack_all(nc: NATS, msgs: Sequence[Msg]) -> None:
+    """Ack JetStream deliveries as `Msg.ack` does, written as one buffer rather than one publish each."""
+    if not nc.is_connected:  # nats-py buffers or refuses them while reconnecting, one by one
+        for msg in msgs:
+            await msg.ack()
+        return
+    frames = []
+    for msg in msgs:
+        msg._check_reply()
+        frames.append(f"PUB {msg.reply} 0\r\n\r\n")
+        msg._ackd = True
+    if frames:
+        await nc._send_command("".join(frames).encode())
+        await nc._flush_pending()
+
+
 def _num_delivered(msg: Msg) -> int:
     """The delivery count from the JetStream ack subject (v1 `$JS.ACK.<stream>.<consumer>.<n>...` or v2 with
     domain and account hash), read without building nats-py's full metadata, which is slow per message."""
@@ -618,12 +634,14 @@ class Consumer(Generic[M]):
                 await self._run_one(single, d)
             return
         keep = {id(d) for d in held or ()}
+        done = []
         for d in deliveries:
             if id(d) in keep:
                 self._held.append(d)
             else:
-                await d.raw.ack()
-        self._acked.inc(len(deliveries) - len(keep))
+                done.append(d.raw)
+        await ack_all(self._bus.nc, done)
+        self._acked.inc(len(done))
 
     async def _failed(self, d: Delivery[M], reason: str, delay: float) -> None:
         if d.num_delivered >= self.max_deliver:

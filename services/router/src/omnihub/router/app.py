@@ -54,7 +54,7 @@ class Router:
         self._consumer = await self.bus.consume(
             stream=subjects.STREAM_CONTACTS_IN, durable=subjects.DURABLE_ROUTER,
             subjects=[subjects.INBOUND_ALL], message_type=messaging_pb2.InboundMessage,
-            batch_handler=handle, max_deliver=10, ack_wait=10.0, batch=256, prefetch=True,
+            batch_handler=handle, max_deliver=10, ack_wait=10.0, batch=64, prefetch=True,
             fast_fetch=True, pipeline=8)  # later batches are routed while earlier ones are written
 
         async def answer(msg: object) -> None:

@@ -52,3 +52,25 @@ async def stored_events(bus: Bus) -> list[event_pb2.Event]:
         msg = await bus.js.get_msg(subjects.STREAM_EVENTS, seq)
         out.append(event_pb2.Event.FromString(msg.data or b""))
     return out
+
+
+async def test_routing_decisions_list_the_candidates_best_first_with_their_scores(harness: RouterHarness) -> None:
+    core = harness.core
+    now = [1_000.0]
+    core.clock = lambda: now[0]
+    for agent_id, idle_since in (("alice", 900.0), ("bob", 700.0)):
+        await core.set_presence(agent_id, eng.AVAILABLE)
+        core.engine.set_idle(core.engine.agents[agent_id], idle_since)
+    first, second = inbound("v1"), inbound("v2")
+    await core.intake([first, second])  # one batch: bob (idle longest) first, then alice
+    third = inbound("v3")
+    now[0] = 1_010.0
+    await core.intake([third])  # both had new work at 1,000: equal idle times go by id
+    why = [core.explain(core.threads[f"webchat:{m.thread_key}"])[0] for m in (first, second, third)]
+    assert [d.chosen_agent for d in why] == ["bob", "alice", "alice"]
+    assert [[(c.agent_id, c.score, c.detail) for c in d.candidates] for d in why] == [
+        [("bob", 300.0, "idle 300s"), ("alice", 100.0, "idle 100s")],
+        [("alice", 100.0, "idle 100s"), ("bob", 0.0, "idle 0s")],
+        [("alice", 10.0, "idle 10s"), ("bob", 10.0, "idle 10s")],
+    ]
+    assert all(d.eligible_count == 2 and d.strategy == "longest_idle" for d in why)

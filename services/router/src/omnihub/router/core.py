@@ -19,7 +19,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
-from omnihub.common import subjects
+from omnihub.common import subjects, wire
 from omnihub.common.bus import Bus, new_event, new_id
 from omnihub.common.logging import get_logger
 from omnihub.common.outgoing import Outgoing
@@ -49,6 +49,8 @@ EXCLUDE_SECONDS = 60.0
 CLOSED_RETENTION_SECONDS = 86_400.0
 PURGE_EVERY_SECONDS = 60.0
 LEGACY_KINDS = ("i", "t", "r")  # state keys of the older layout, folded into records on restore
+_CANDIDATE_TAG = wire.key(routing_pb2.RoutingDecision.DESCRIPTOR.fields_by_name["candidates"].number, 2)
+CANDIDATE_CACHE = 4096  # encoded candidates kept: the same agents, scored at the same time, recur in a batch
 
 
 def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
@@ -199,6 +201,7 @@ class RouterCore:
         self._next_purge = 0.0
         self._wrapping: set[str] = set()  # conversations in wrap-up (checked by the tick)
         self.agent_conf = {a.id: a for a in self.config.agents}
+        self._candidate_bytes: dict[eng.Candidate, bytes] = {}
 
     # ---- persistence -------------------------------------------------------------------
     async def restore(self) -> None:
@@ -654,11 +657,11 @@ class RouterCore:
         decision = routing_pb2.RoutingDecision(
             conversation_id=conv.id, queue=d.queue, strategy=d.strategy, relaxation_step=d.step,
             required_skills=[messaging_pb2.SkillRequirement(name=n, min_level=lv) for n, lv in d.req],
-            candidates=[routing_pb2.CandidateScore(agent_id=c.agent_id, score=c.score, detail=c.detail)
-                        for c in d.candidates],
             chosen_agent=agent.id, reason=d.reason, config_version=self.loaded.version,
             decide_time=ts(now), eligible_count=d.eligible)
-        encoded = decision.SerializeToString()  # once, for the record and the event
+        # once, for the record and the event; the candidates follow as encoded fields (protobuf appends
+        # a repeated field's elements wherever they come)
+        encoded = decision.SerializeToString() + self._encode_candidates(d.candidates)
         rec.decisions.append(base64.b64encode(encoded).decode())
         self._event(rec, routing_decided=encoded)
         conf = self.agent_conf.get(agent.id)
@@ -673,6 +676,21 @@ class RouterCore:
         self._save_agent(agent)
         if auto:
             self._assign(rec, res, now)
+
+    def _encode_candidates(self, candidates: tuple[eng.Candidate, ...]) -> bytes:
+        """`RoutingDecision.candidates` fields for `candidates`, each encoded once while it recurs:
+        within an intake batch the same agents come up with the same scores, one new per decision."""
+        cache = self._candidate_bytes
+        out = []
+        for c in candidates:
+            encoded = cache.get(c)
+            if encoded is None:
+                if len(cache) >= CANDIDATE_CACHE:
+                    cache.clear()
+                encoded = cache[c] = wire.length_delimited(_CANDIDATE_TAG, routing_pb2.CandidateScore(
+                    agent_id=c.agent_id, score=c.score, detail=c.detail).SerializeToString())
+            out.append(encoded)
+        return b"".join(out)
 
     def _withdraw_offer(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
         conv = rec.conv

@@ -137,13 +137,17 @@ class Bus:
     ) -> Bus:
         """Connect with endless reconnects; the first connect retries for `connect_wait` s."""
 
+        connected = False
+        nc: NATS | None = None
+
         async def on_disconnect() -> None:
-            log.warning("nats.disconnected", url=url)
+            if nc is not None and nc.is_closed:  # our own close(): expected, not worth a warning
+                log.info("nats.closed", url=url)
+            else:
+                log.warning("nats.disconnected", url=url)
 
         async def on_reconnect() -> None:
             log.info("nats.reconnected", url=url)
-
-        connected = False
 
         async def on_error(exc: Exception) -> None:
             if connected:  # before the first connect, the timeout below reports the problem
@@ -167,6 +171,7 @@ class Bus:
         except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
             raise BusError(f"cannot connect to NATS at {url} within {connect_wait:g}s") from exc
         connected = True
+        assert nc is not None
         return cls(nc, replicas=replicas)
 
     @property

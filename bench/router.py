@@ -16,6 +16,7 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.common.logging import configure_logging
 from omnihub.common.outgoing import Outgoing
 from omnihub.router import engine as eng
 from omnihub.router.config import AgentConfig, QueueConfig, RoutingConfig, SkillReq
@@ -102,6 +103,61 @@ async def bare_round_trip(url: str, n: int) -> list[float]:
         lat.append(time.perf_counter() - t0)
     await bus.close()
     return lat
+
+
+BARE_GRPC_SERVER = """
+import asyncio, sys
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
+
+async def main() -> None:
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
+
+
+async def bare_grpc(n: int, concurrency: int = 100) -> tuple[float, list[float], float]:
+    """Unary calls (the standard health Check) to an otherwise idle grpc.aio server in its own process,
+    `concurrency` at a time: the floor for an accept over gRPC. Returns (calls per second, latencies,
+    the server's CPU seconds per call)."""
+    import sys
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from omnihub.testkit.ports import free_port
+
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", BARE_GRPC_SERVER, str(port),
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        await proc.stdout.readline()  # "ready"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            await stub.Check(health_pb2.HealthCheckRequest())
+            gate = asyncio.Semaphore(concurrency)
+            lat: list[float] = []
+
+            async def call() -> None:
+                async with gate:
+                    t0 = time.perf_counter()
+                    await stub.Check(health_pb2.HealthCheckRequest())
+                    lat.append(time.perf_counter() - t0)
+
+            before, start = cpu_seconds(proc.pid), time.perf_counter()
+            await asyncio.gather(*(call() for _ in range(n)))
+            elapsed = time.perf_counter() - start
+            return n / elapsed, lat, (cpu_seconds(proc.pid) - before) / n
+    finally:
+        proc.kill()
+        await proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -239,12 +295,16 @@ async def main() -> None:
     rate, lat = engine_bench(args.agents, args.skills, args.waiting)
     print(f"engine: {args.agents} agents, {args.skills} skills, {args.waiting} waiting")
     print(f"  decisions/s {rate:,.0f}   p50 {pct(lat, .5) * 1e3:.3f} ms   p99 {pct(lat, .99) * 1e3:.3f} ms")
+    configure_logging("bench", "WARNING", "console")
     with NatsServer() as server:
         bare = await bare_round_trip(server.url, 2000)
+    grpc_rate, grpc_lat, grpc_cpu = await bare_grpc(5000)
     print("end to end: inbound publish -> conversation.assigned; the router as its own process, 100 agents")
-    print(f"{'':<44}{'p50 ms':>10}{'p99 ms':>10}{'done/s':>10}{'router CPU ms/conv':>20}")
+    print(f"{'':<44}{'p50 ms':>10}{'p99 ms':>10}{'done/s':>10}{'server CPU ms/conv':>20}")
     print(f"{'bare JetStream round trip (same run)':<44}{pct(bare, .5) * 1e3:>10.2f}{pct(bare, .99) * 1e3:>10.2f}"
           f"{1 / statistics.mean(bare):>10,.0f}")
+    print(f"{'bare gRPC unary call, 100 in flight (same run)':<44}{pct(grpc_lat, .5) * 1e3:>10.2f}"
+          f"{pct(grpc_lat, .99) * 1e3:>10.2f}{grpc_rate:>10,.0f}{grpc_cpu * 1e3:>20.2f}")
     runs: list[tuple[str, int, float | None, bool]] = []
     for auto in (False, True):
         how = "auto-accept" if auto else "accepts over gRPC"

@@ -13,6 +13,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery
+from omnihub.common.logging import configure_logging
 from omnihub.testkit.servers import NatsServer
 
 SMS = contact_pb2.CHANNEL_SMS
@@ -98,6 +99,7 @@ async def ours(url: str, msgs: list[messaging_pb2.InboundMessage]) -> tuple[floa
 
 
 async def main() -> None:
+    configure_logging("bench", "WARNING", "console")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
     args = parser.parse_args()

@@ -13,6 +13,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.common.logging import configure_logging
 from omnihub.quality.config import QualitySettings
 from omnihub.quality.ingest import INGEST_BATCH, Ingestor, consume_events, event_doc
 from omnihub.quality.queries import KpiQuery
@@ -151,6 +152,7 @@ async def kpi_query_seconds(url: str, conversations: int) -> str:
 
 
 async def main() -> None:
+    configure_logging("bench", "WARNING", "console")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--kpi-conversations", type=int, default=100_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import smtplib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -87,6 +88,14 @@ async def test_gbk_and_big5_mail_and_rfc2047_subject(email_in: Harness) -> None:
     assert msgs[0].email.subject == "订单问题" and msgs[1].email.subject == "退款"
     assert msgs[0].display_name == "李雷" and msgs[0].identity.source_id == "li@example.cn"
     assert msgs[0].routing_hints.queue == "support"
+
+
+async def test_smtp_sessions_do_not_log_customers_addresses(email_in: Harness,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    await asyncio.to_thread(email_in.send, mail("hello", msgid="<quiet@example.cn>"))
+    assert len(await published(email_in.bus)) == 1
+    assert "li@example.cn" not in caplog.text
 
 
 async def test_html_is_sanitised(email_in: Harness) -> None:

@@ -69,5 +69,6 @@ class LeaderLease:
 
     async def _step_down(self, on_lost: Callable[[], Awaitable[None]], why: str) -> None:
         self.is_leader = False
-        log.warning("leader.lost", name=self.name, holder=self.holder, reason=why)
+        level = log.info if why == "stopping" else log.warning  # a clean stop hands over on purpose
+        level("leader.lost", name=self.name, holder=self.holder, reason=why)
         await on_lost()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -16,6 +17,9 @@ from omnihub.common.logging import get_logger
 from omnihub.email.config import EmailConfig
 from omnihub.email.parsing import ParsedMail, parse
 from omnihub.email.store import MailStore
+
+# aiosmtpd logs every SMTP command at INFO, customers' addresses included: keep its warnings only
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 log = get_logger("omnihub.email")
 EMAIL = contact_pb2.CHANNEL_EMAIL

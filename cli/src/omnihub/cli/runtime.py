@@ -106,6 +106,7 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
 SANDBOX_PORT = 8090
 TELEGRAM_SANDBOX_PORT = 8091
 SMTP_SINK_PORT = 2526
+INFRA_STOP_GRACE = 2.0  # seconds NATS and SecantusDB outlive a stop signal, so services drain first
 
 
 def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True) -> dict[str, str]:
@@ -129,11 +130,13 @@ def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True)
 
 
 def write_procfile(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> list[str]:
-    """Write var/Procfile: NATS, SecantusDB, then every built service. Returns process names."""
+    """Write var/Procfile: NATS and SecantusDB (which stop last), then every built service.
+    Returns process names."""
     bindir = Path(sys.executable).parent
+    last = f"{sys.executable} -m omnihub.cli.stoplast {INFRA_STOP_GRACE:g} "  # stop after the services
     lines = {
-        "nats": f"{bindir / 'nats-server'} -a 127.0.0.1 -p {nats_port} -js -sd {rt.var / 'nats'}",
-        "mongo": (
+        "nats": last + f"{bindir / 'nats-server'} -a 127.0.0.1 -p {nats_port} -js -sd {rt.var / 'nats'}",
+        "mongo": last + (
             f"{bindir / 'secantusd-py'} --host 127.0.0.1 --port {mongo_port} "
             f"--storage-path {rt.var / 'mongo'} --log-level WARNING"
         ),

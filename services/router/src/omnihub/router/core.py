@@ -765,10 +765,13 @@ class RouterCore:
             return self.agent_proto(agent)
 
     def _agent_gone(self, agent: eng.Agent, now: float, why: str) -> None:
-        """Re-queue un-accepted offers; flag accepted conversations for a supervisor."""
-        for res in [r for r in self.reservations.values() if r.agent_id == agent.id]:
-            held = self.records[res.conversation_id]
+        """Set the agent OFFLINE, re-queue their un-accepted offers (to others: the agent is offline
+        first) and flag their accepted conversations for a supervisor."""
+        offered = [self.records[r.conversation_id] for r in self.reservations.values() if r.agent_id == agent.id]
+        for held in offered:
             self._withdraw_offer(held, now, "withdrawn")
+        self.engine.set_presence(agent.id, eng.OFFLINE, now)
+        for held in offered:
             self._enqueue(held, now, reason="agent_offline")
         for cid in list(agent.handling):
             rec = self.records.get(cid)
@@ -963,7 +966,6 @@ class RouterCore:
                 if agent.presence != eng.OFFLINE and now - self.heartbeats.get(agent.id, now) > timeout:
                     before = agent.state
                     self._agent_gone(agent, now, "heartbeat_lost")
-                    self.engine.set_presence(agent.id, eng.OFFLINE, now)
                     self._agent_state_event(agent, before)
                     self._save_agent(agent)
             for cid in list(self._wrapping):

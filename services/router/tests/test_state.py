@@ -70,3 +70,26 @@ async def test_state_in_the_older_key_layout_is_restored_and_folded_into_records
     finally:
         await server.stop(0)
         await router.deactivate()
+
+
+async def test_wrap_up_notes_under_the_older_key_are_folded_into_the_record(bus: Bus) -> None:
+    store = StateStore(bus)
+    await store.open()
+    now = time.time()
+    conv = routing_pb2.Conversation(
+        id="cnv_wrap", channel=WEBCHAT, customer_id="cus_w", thread_key="wrap-visitor",
+        identity=contact_pb2.Identity(channel=WEBCHAT, source_id="wrap-visitor"), queue="support",
+        status=routing_pb2.CONVERSATION_STATUS_RESOLVED, routing_state=routing_pb2.ROUTING_STATE_WRAP_UP,
+        assigned_agent="alice", create_time=ts(now - 60), enqueue_time=ts(now - 60))
+    store.put("c.cnv_wrap", Record(conv, wrap_start=now - 1, wrap_until=now + 600).dump())
+    store.put("n.cnv_wrap", {"notes": "promised a call back"})  # where routers before kept the notes
+    await store.flush()
+    router, server, _ = await make_router(bus)
+    try:
+        assert router.core.records["cnv_wrap"].wrap_notes == "promised a call back"
+        await asyncio.sleep(0.3)
+        data = await store.load()
+        assert "n.cnv_wrap" not in data and data["c.cnv_wrap"]["wrap_notes"] == "promised a call back"
+    finally:
+        await server.stop(0)
+        await router.deactivate()

@@ -48,7 +48,7 @@ STATE_VALUE = {
 EXCLUDE_SECONDS = 60.0
 CLOSED_RETENTION_SECONDS = 86_400.0
 PURGE_EVERY_SECONDS = 60.0
-LEGACY_KINDS = ("i", "t", "r")  # state keys of the older layout, folded into records on restore
+LEGACY_KINDS = ("i", "t", "r", "n")  # state keys of the older layout, folded into records on restore
 _CANDIDATE_TAG = wire.key(routing_pb2.RoutingDecision.DESCRIPTOR.fields_by_name["candidates"].number, 2)
 CANDIDATE_CACHE = 4096  # encoded candidates kept: the same agents, scored at the same time, recur in a batch
 
@@ -110,6 +110,7 @@ class Record:
     wrap_until: float = 0.0
     wrap_start: float = 0.0
     talk_seconds: float = 0.0
+    wrap_notes: str = ""  # the agent's notes, sent with conversation_wrapped_up when the timer ends
     decisions: list[str] = field(default_factory=list)  # base64 RoutingDecision, newest last
     answered_once: bool = False
     closed_hours_notified: bool = False
@@ -129,6 +130,7 @@ class Record:
             "wrap_until": self.wrap_until,
             "wrap_start": self.wrap_start,
             "talk_seconds": self.talk_seconds,
+            "wrap_notes": self.wrap_notes,
             "decisions": self.decisions[-10:],
             "answered_once": self.answered_once,
             "closed_hours_notified": self.closed_hours_notified,
@@ -149,6 +151,7 @@ class Record:
         rec.wrap_until = data.get("wrap_until", 0.0)
         rec.wrap_start = data.get("wrap_start", 0.0)
         rec.talk_seconds = data.get("talk_seconds", 0.0)
+        rec.wrap_notes = data.get("wrap_notes", "")
         rec.decisions = list(data.get("decisions", []))
         rec.answered_once = data.get("answered_once", False)
         rec.closed_hours_notified = data.get("closed_hours_notified", False)
@@ -208,6 +211,7 @@ class RouterCore:
         """Load state from KV and rebuild the engine's queues and agents."""
         data = await self.store.load()
         now = self.clock()
+        notes: dict[str, str] = {}
         for key, value in data.items():
             kind = key.split(".", 1)[0]
             if kind == "c":
@@ -228,6 +232,8 @@ class RouterCore:
                     self.identities[ident] = value["id"]
             elif kind == "r":  # written before reservations moved into the conversation record
                 self.reservations[value["id"]] = Reservation(**value)
+            elif kind == "n":  # wrap-up notes, written before they moved into the conversation record
+                notes[key.split(".", 1)[1]] = value.get("notes", "")
             elif kind == "s" and value.get("queue") in self.stats:
                 self.stats[value["queue"]] = QueueDay(
                     value["day"], value["answered"], value["within"], value["abandoned"], value["aht"]
@@ -243,6 +249,9 @@ class RouterCore:
             elif conv.routing_state in (RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_ASSIGNED):
                 self.engine.hold(conv.assigned_agent, conv.id, channel)
             elif conv.routing_state == RState.ROUTING_STATE_WRAP_UP:
+                if conv.id in notes and not rec.wrap_notes:
+                    rec.wrap_notes = notes[conv.id]
+                    self._save(rec)
                 self._wrapping.add(conv.id)
                 self.engine.hold(conv.assigned_agent, conv.id, channel)
                 self.engine.wrap(conv.assigned_agent, conv.id)
@@ -253,7 +262,7 @@ class RouterCore:
                  waiting=len(self.engine.waiting))
 
     def _migrate(self, legacy: list[str]) -> None:
-        """Fold keys of the older layout (identity, thread and reservation keys) into the records that
+        """Fold keys of the older layout (identity, thread, reservation and notes keys) into the records that
         now hold them, and delete them, on the next flush."""
         if not legacy:
             return
@@ -501,6 +510,9 @@ class RouterCore:
 
     def _reopen(self, rec: Record, now: float) -> None:
         conv = rec.conv
+        if conv.routing_state == RState.ROUTING_STATE_WRAP_UP:  # the customer wrote during wrap-up:
+            self._wrapping.discard(conv.id)  # it ends now, and the agent's slot is freed
+            self._finish_wrap(rec, now)
         previous = conv.assigned_agent
         conv.status = ConvStatus.CONVERSATION_STATUS_OPEN
         conv.ClearField("close_time")
@@ -925,15 +937,13 @@ class RouterCore:
             self._event(rec, conversation_resolved=event_pb2.ConversationResolved(
                 agent_id=agent_id, resolved=resolved, disposition=disposition))
             self._agent_state_event(agent, before)
+            rec.wrap_notes = notes
             self._save(rec)
             if qconf.wrap_up_seconds == 0:
-                self._finish_wrap(rec, now, notes)
-            else:
-                rec_notes = notes
-                self.store.put(f"n.{conv.id}", {"notes": rec_notes})
+                self._finish_wrap(rec, now)
             return conv
 
-    def _finish_wrap(self, rec: Record, now: float, notes: str = "") -> None:
+    def _finish_wrap(self, rec: Record, now: float) -> None:
         conv = rec.conv
         agent_id = conv.assigned_agent
         agent = self.engine.agents.get(agent_id)
@@ -941,7 +951,8 @@ class RouterCore:
         conv.routing_state = RState.ROUTING_STATE_CLOSED
         self._event(rec, conversation_wrapped_up=event_pb2.ConversationWrappedUp(
             agent_id=agent_id, disposition=conv.disposition, resolved=conv.resolved,
-            wrap_up_duration=dur(wrap_seconds), talk_duration=dur(rec.talk_seconds), notes=notes))
+            wrap_up_duration=dur(wrap_seconds), talk_duration=dur(rec.talk_seconds), notes=rec.wrap_notes))
+        rec.wrap_notes = ""
         stats = self._today(conv.queue, now)
         stats.aht = 0.9 * stats.aht + 0.1 * (rec.talk_seconds + wrap_seconds)
         self._save_stats(conv.queue)

@@ -266,3 +266,56 @@ async def test_queue_stats_count_waiting_agents_service_level_and_estimated_wait
     [stats] = core.queue_stats(RS.GetQueueStatsRequest(queues=["support"])).stats
     assert (stats.waiting, dict(stats.agents_by_state)) == (0, {"BUSY": 2, "OFFLINE": 1})
     assert stats.estimated_wait.ToNanoseconds() == 0  # a free agent answers a new arrival at once
+
+
+async def test_a_transfer_the_target_rejects_goes_to_the_queue_at_once(core: RouterCore) -> None:
+    now = fake_clock(core)
+    for agent_id, idle_since in (("alice", 900.0), ("carol", 950.0), ("bob", 990.0)):
+        await core.set_presence(agent_id, eng.AVAILABLE)
+        core.engine.set_idle(core.engine.agents[agent_id], idle_since)
+    cid = await offered_and_accepted(core, "alice", "judy")
+    now[0] += 30
+    await core.transfer("alice", cid, "bob", "", "")
+    [res] = core.reservations.values()
+    await core.reject("bob", res.id)
+    assert offers(core) == {cid: "carol"}  # not held for bob, and not back to him after his exclusion
+
+
+async def test_a_transfer_to_an_agent_outside_the_queue_reaches_them(core: RouterCore) -> None:
+    fake_clock(core)
+    for agent_id in ("alice", "carol"):
+        await core.set_presence(agent_id, eng.AVAILABLE)
+    await core.intake([inbound_chat("kim", queue="billing")])  # billing: closed today, and bob's queue
+    cid = core.threads["webchat:kim"]
+    await core.transfer("", cid, "carol", "", "she speaks Korean", requested_by="sam")
+    assert offers(core) == {cid: "carol"}  # carol is not in billing, and billing is closed: sent to her by name
+    [decision] = core.explain(cid)
+    assert (decision.chosen_agent, decision.reason) == ("carol", "transfer")
+
+
+async def test_agents_keep_their_idle_time_while_their_queue_is_closed(core: RouterCore) -> None:
+    now = fake_clock(core, dt.datetime(2024, 4, 1, 10, 0, tzinfo=BERLIN).timestamp())
+    await core.set_presence("bob", eng.AVAILABLE)
+    bob = core.engine.agents["bob"]
+    core.engine.set_idle(bob, now[0] - 3_600)
+    await core.intake([inbound_chat("lena", queue="billing")])
+    for _ in range(3):
+        now[0] += 1
+        await core.tick()
+    assert not core.reservations and bob.last_idle == now[0] - 3 - 3_600  # no pretend offers while closed
+
+
+async def test_the_closed_message_is_sent_again_when_a_customer_returns_after_hours(core: RouterCore, bus: Bus) -> None:
+    now = fake_clock(core, dt.datetime(2024, 4, 2, 8, 0, tzinfo=BERLIN).timestamp())
+    await core.set_presence("bob", eng.AVAILABLE)
+    await core.intake([inbound_chat("mona", queue="billing")])
+    cid = core.threads["webchat:mona"]
+    now[0] = dt.datetime(2024, 4, 2, 9, 0, tzinfo=BERLIN).timestamp()
+    await core.tick()
+    await accept(core, "bob", cid)
+    await core.heartbeat("bob")
+    await core.wrap_up("bob", cid, "answered", True)
+    now[0] = dt.datetime(2024, 4, 2, 20, 0, tzinfo=BERLIN).timestamp()
+    await core.intake([inbound_chat("mona", "one more question", queue="billing")])
+    replies = [r for r in await stored_outbound(bus) if r.kind == messaging_pb2.OUTBOUND_KIND_AUTO_REPLY]
+    assert [r.conversation_id for r in replies] == [cid, cid]  # the morning's and the evening's

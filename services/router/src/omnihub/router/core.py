@@ -106,6 +106,7 @@ class Record:
     extra_skills: eng.Req = ()
     preferred_agent: str = ""
     preferred_until: float = 0.0
+    direct: bool = False  # transferred to preferred_agent by name: held for them whatever their queues
     excluded: dict[str, float] = field(default_factory=dict)
     wrap_until: float = 0.0
     wrap_start: float = 0.0
@@ -126,6 +127,7 @@ class Record:
             "extra_skills": [list(p) for p in self.extra_skills],
             "preferred_agent": self.preferred_agent,
             "preferred_until": self.preferred_until,
+            "direct": self.direct,
             "excluded": self.excluded,
             "wrap_until": self.wrap_until,
             "wrap_start": self.wrap_start,
@@ -147,6 +149,7 @@ class Record:
         rec.extra_skills = tuple((str(n), int(v)) for n, v in data.get("extra_skills", []))
         rec.preferred_agent = data.get("preferred_agent", "")
         rec.preferred_until = data.get("preferred_until", 0.0)
+        rec.direct = data.get("direct", False)
         rec.excluded = dict(data.get("excluded", {}))
         rec.wrap_until = data.get("wrap_until", 0.0)
         rec.wrap_start = data.get("wrap_start", 0.0)
@@ -520,6 +523,8 @@ class RouterCore:
         conv.resolved = False
         conv.disposition = ""
         self._event(rec, conversation_reopened=event_pb2.ConversationReopened(previous_agent=previous))
+        rec.direct = False
+        rec.closed_hours_notified = False  # after hours again, the customer hears so again
         if previous:
             rec.preferred_agent = previous
             rec.preferred_until = now + self.engine.queues[conv.queue].returning_agent_seconds
@@ -604,7 +609,8 @@ class RouterCore:
             conversation_id=conv.id, queue=conv.queue, channel=subjects.channel_token(conv.channel),
             priority=conv.priority, enqueue_time=secs(conv.enqueue_time) if restore else now,
             extra_skills=rec.extra_skills, preferred_agent=rec.preferred_agent,
-            preferred_until=rec.preferred_until, excluded=rec.excluded, max_wait_done=rec.max_wait_done)
+            preferred_until=rec.preferred_until, excluded=rec.excluded, max_wait_done=rec.max_wait_done,
+            direct=rec.direct)
         overflow = self.engine.enqueue(w, now)
         if not restore:
             conv.enqueue_time.CopyFrom(ts(now))
@@ -637,17 +643,21 @@ class RouterCore:
     def _route_conversation(self, conversation_id: str, now: float) -> None:
         rec = self.records[conversation_id]
         qconf = self.engine.queues[rec.conv.queue]
-        if not self._open_now(qconf, now):
+        if not rec.direct and not self._open_now(qconf, now):  # sent to an agent by name: hours do not apply
             return
         decision = self.engine.route_conversation(conversation_id, now)
         if decision is not None:
             self._apply(decision, now)
 
     def _route_agent(self, agent_id: str, now: float) -> None:
-        for decision in self.engine.route_agent(agent_id, now):
+        agent = self.engine.agents.get(agent_id)
+        if agent is None:
+            return
+        closed = [q for q in agent.queues if not self._open_now(self.engine.queues[q], now)]
+        for decision in self.engine.route_agent(agent_id, now, closed):
             rec = self.records[decision.conversation_id]
             qconf = self.engine.queues[rec.conv.queue]
-            if not self._open_now(qconf, now):
+            if not rec.direct and not self._open_now(qconf, now):
                 self.engine.release(decision.agent_id, decision.conversation_id, now)
                 self._enqueue(rec, now, restore=True)
                 continue
@@ -854,6 +864,8 @@ class RouterCore:
         rec = self.records[res.conversation_id]
         agent = self._agent(agent_id)
         self._withdraw_offer(rec, now, outcome, exclude=True)
+        if rec.preferred_agent == agent_id:  # the agent it was held for said no: the queue takes it
+            rec.preferred_agent, rec.preferred_until, rec.direct = "", 0.0, False
         if outcome == "timeout":
             agent.missed += 1
             if agent.missed >= self.config.defaults.missed_offers_before_away:
@@ -897,7 +909,7 @@ class RouterCore:
                 requested_by=requested_by))
             if to_queue:
                 conv.queue = to_queue
-            rec.preferred_agent = to_agent
+            rec.preferred_agent, rec.direct = to_agent, bool(to_agent)
             rec.preferred_until = now + (300.0 if to_agent else 0.0)
             rec.excluded.pop(to_agent, None)
             self._enqueue(rec, now, reason="transfer")
@@ -991,7 +1003,9 @@ class RouterCore:
                 self._overflow(o, now)
             for cid in changed:
                 rec = self.records[cid]
-                rec.preferred_agent = self.engine.waiting[cid].preferred_agent if cid in self.engine.waiting else ""
+                w = self.engine.waiting.get(cid)
+                rec.preferred_agent = w.preferred_agent if w is not None else ""
+                rec.direct = w is not None and w.direct
                 rec.conv.relaxation_step = self.engine.waiting[cid].step if cid in self.engine.waiting else 0
                 self._save(rec)
                 self._route_conversation(cid, now)

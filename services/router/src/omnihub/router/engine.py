@@ -6,7 +6,7 @@ import bisect
 import heapq
 import itertools
 import operator
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -112,6 +112,7 @@ class Waiting:
     seq: int = 0
     req: Req = ()
     max_wait_done: bool = False
+    direct: bool = False  # sent to preferred_agent by name (a transfer): queue and skills do not apply to them
 
     def order_key(self) -> tuple[int, float, int]:
         """Priority first (higher first), then the longest wait."""
@@ -356,6 +357,12 @@ class Engine:
             and w.excluded.get(agent.id, 0.0) <= now
         )
 
+    def eligible_preferred(self, agent: Agent, w: Waiting, now: float) -> bool:
+        """Eligibility for the agent a conversation is held for; a direct transfer needs only room."""
+        if w.direct:
+            return agent.can_take(w.channel) and w.excluded.get(agent.id, 0.0) <= now
+        return self.eligible(agent, w, now)
+
     def score_value(self, strategy: str, agent: Agent, w: Waiting, now: float) -> float:
         """One eligible agent's score under the strategy; higher wins."""
         if strategy == "most_skilled":
@@ -389,9 +396,10 @@ class Engine:
         if w.preferred_agent and w.preferred_until > now:
             preferred = self.agents.get(w.preferred_agent)
             if preferred is not None and preferred.presence != OFFLINE:
-                if self.eligible(preferred, w, now):
-                    cand = Candidate(preferred.id, 0.0, "returning customer")
-                    return self._offer(w, preferred, queue.strategy, (cand,), "returning_customer", 1, now)
+                if self.eligible_preferred(preferred, w, now):
+                    reason = "transfer" if w.direct else "returning_customer"
+                    cand = Candidate(preferred.id, 0.0, reason.replace("_", " "))
+                    return self._offer(w, preferred, queue.strategy, (cand,), reason, 1, now)
                 return None  # hold it for the agent who knows the customer, until the window ends
         strategy, excluded = queue.strategy, w.excluded
         ready = self.ready_on.get(w.channel, _NOBODY)
@@ -448,30 +456,33 @@ class Engine:
             found = self._suitable_cache[key] = (members, frozenset(a.id for a in members))
         return found
 
-    def route_agent(self, agent_id: str, now: float) -> list[Decision]:
-        """Fill a freed agent's spare capacity from the backlog, best-ordered conversation first."""
+    def route_agent(self, agent_id: str, now: float, closed: Container[str] = ()) -> list[Decision]:
+        """Fill a freed agent's spare capacity from the backlog, best-ordered conversation first,
+        leaving out the `closed` queues (outside business hours)."""
         agent = self.agents.get(agent_id)
         decisions: list[Decision] = []
         if agent is None or agent.presence != AVAILABLE:
             return decisions
         while True:
-            w = self._best_for(agent, now)
+            w = self._best_for(agent, now, closed)
             if w is None:
                 return decisions
             queue = self.queues[w.queue]
             cand = self.score(queue.strategy, agent, w, now)
-            reason = "returning_customer" if w.preferred_agent == agent.id else "agent_freed"
+            mine = w.preferred_agent == agent.id
+            reason = ("transfer" if w.direct else "returning_customer") if mine else "agent_freed"
             decisions.append(self._offer(w, agent, queue.strategy, (cand,), reason, 1, now))
 
-    def _best_for(self, agent: Agent, now: float) -> Waiting | None:
+    def _best_for(self, agent: Agent, now: float, closed: Container[str] = ()) -> Waiting | None:
         best: Waiting | None = None
         for cid in list(self._pinned.get(agent.id, ())):
             w = self.waiting.get(cid)
-            if (w is not None and w.preferred_until > now and self.eligible(agent, w, now)
+            if (w is not None and w.preferred_until > now and (w.direct or w.queue not in closed)
+                    and self.eligible_preferred(agent, w, now)
                     and (best is None or w.order_key() < best.order_key())):
                 best = w
         for group in self._groups_for(agent):
-            if not agent.can_take(group.channel):
+            if group.queue in closed or not agent.can_take(group.channel):
                 continue
             w = self._first_routable(group, agent, now)
             if w is not None and (best is None or w.order_key() < best.order_key()):
@@ -541,7 +552,7 @@ class Engine:
                 continue
             if pinned_expired:
                 self.remove(w.conversation_id)
-                w.preferred_agent = ""
+                w.preferred_agent, w.direct = "", False
                 self.enqueue(w, now)
                 changed.append(w.conversation_id)
             elif req != w.req or step != w.step:

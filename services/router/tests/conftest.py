@@ -90,6 +90,22 @@ async def make_router(bus: Bus, config: str = CONFIG) -> tuple[Router, grpc.aio.
 
 
 @pytest.fixture
+async def core(bus: Bus, request: pytest.FixtureRequest) -> AsyncIterator[RouterCore]:
+    """A router (and its gRPC server) on the test module's CORE_CONFIG, for driving its core directly."""
+    router, server, _ = await make_router(bus, request.module.CORE_CONFIG)
+    yield router.core
+    await server.stop(0)
+    await router.deactivate()
+
+
+def fake_clock(core: RouterCore, start: float = 1_000.0) -> list[float]:
+    """Drive the core's clock by hand: advance `now[0]`, then `await core.tick()`."""
+    now = [start]
+    core.clock = lambda: now[0]
+    return now
+
+
+@pytest.fixture
 async def harness(bus: Bus) -> AsyncIterator[RouterHarness]:
     router, server, port = await make_router(bus)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

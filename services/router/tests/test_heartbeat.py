@@ -3,38 +3,26 @@ queue, accepted conversations stay assigned and are flagged for a supervisor."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common.bus import Bus
 from omnihub.router import engine as eng
 from omnihub.router.core import RouterCore
 
-from .conftest import CONFIG, make_router
+from .conftest import CONFIG, fake_clock
 from .conftest import inbound as inbound_chat
 from .test_flush import stored_events
 
 ASSIGNED, QUEUED = routing_pb2.ROUTING_STATE_ASSIGNED, routing_pb2.ROUTING_STATE_QUEUED
 # offers outlast the heartbeat timeout, so only a lost heartbeat can take them back
-SLOW_OFFERS = CONFIG.replace("{webchat: 2,", "{webchat: 600,").replace(
+CORE_CONFIG = CONFIG.replace("{webchat: 2,", "{webchat: 600,").replace(
     "missed_offers_before_away: 2", "missed_offers_before_away: 2\n  heartbeat_timeout_seconds: 30")
 
-
-@pytest.fixture
-async def core(bus: Bus) -> AsyncIterator[RouterCore]:
-    router, server, _ = await make_router(bus, SLOW_OFFERS)
-    yield router.core
-    await server.stop(0)
-    await router.deactivate()
 
 
 async def test_lost_heartbeats_set_offline_requeue_offers_and_flag_accepted_work(core: RouterCore, bus: Bus) -> None:
     timeout = core.config.defaults.heartbeat_timeout_seconds
     assert timeout == 30 and core.config.defaults.reservation_timeout_seconds["webchat"] == 600
-    now = [1_000.0]
-    core.clock = lambda: now[0]
+    now = fake_clock(core)
     await core.set_presence("alice", eng.AVAILABLE)
     await core.set_presence("bob", eng.AVAILABLE)
     core.engine.set_idle(core.engine.agents["alice"], 900.0)  # alice first, then bob

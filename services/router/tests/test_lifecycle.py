@@ -4,10 +4,7 @@ agent, business hours, reopening, max wait, and live queue statistics."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -17,14 +14,14 @@ from omnihub.common.bus import Bus
 from omnihub.router import engine as eng
 from omnihub.router.core import RouterCore
 
+from .conftest import fake_clock
 from .conftest import inbound as inbound_chat
-from .conftest import make_router
 from .test_flush import stored_events
 from .test_wrap_up import kinds, offered_and_accepted
 
 RS = routing_pb2
 BERLIN = ZoneInfo("Europe/Berlin")
-CONFIG = """
+CORE_CONFIG = """
 version: 1
 defaults:
   reservation_timeout_seconds: {webchat: 600, voice: 600}
@@ -46,20 +43,6 @@ agents:
   - {id: carol, skills: {support: 5}, queues: [support]}
 """
 
-
-@pytest.fixture
-async def core(bus: Bus) -> AsyncIterator[RouterCore]:
-    router, server, _ = await make_router(bus, CONFIG)
-    yield router.core
-    await server.stop(0)
-    await router.deactivate()
-
-
-def fake_clock(core: RouterCore, start: float = 1_000.0) -> list[float]:
-    """Drive the core's clock by hand: advance `now[0]`, then `await core.tick()`."""
-    now = [start]
-    core.clock = lambda: now[0]
-    return now
 
 
 def offers(core: RouterCore) -> dict[str, str]:

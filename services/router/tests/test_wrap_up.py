@@ -5,10 +5,7 @@ is routed again, first to the same agent."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.routing.v1 import routing_pb2
@@ -16,11 +13,11 @@ from omnihub.common.bus import Bus
 from omnihub.router import engine as eng
 from omnihub.router.core import RouterCore
 
+from .conftest import fake_clock
 from .conftest import inbound as inbound_chat
-from .conftest import make_router
 from .test_flush import stored_events
 
-CONFIG = """
+CORE_CONFIG = """
 version: 1
 defaults:
   reservation_timeout_seconds: {webchat: 600}
@@ -32,13 +29,6 @@ agents:
   - {id: bob, skills: {support: 5}, queues: [support]}
 """
 
-
-@pytest.fixture
-async def core(bus: Bus) -> AsyncIterator[RouterCore]:
-    router, server, _ = await make_router(bus, CONFIG)
-    yield router.core
-    await server.stop(0)
-    await router.deactivate()
 
 
 async def offered_and_accepted(core: RouterCore, agent_id: str, visitor: str) -> str:
@@ -57,8 +47,7 @@ def kinds(events: list[event_pb2.Event], kind: str) -> list[Any]:
 
 async def test_the_wrap_up_timer_holds_the_agent_then_frees_them_and_sends_the_notes(
         core: RouterCore, bus: Bus) -> None:
-    now = [1_000.0]
-    core.clock = lambda: now[0]
+    now = fake_clock(core)
     await core.set_presence("alice", eng.AVAILABLE)
     cid = await offered_and_accepted(core, "alice", "dave")
     now[0] += 120
@@ -82,8 +71,7 @@ async def test_the_wrap_up_timer_holds_the_agent_then_frees_them_and_sends_the_n
 
 
 async def test_writing_during_wrap_up_ends_it_and_reopens_to_the_same_agent_first(core: RouterCore, bus: Bus) -> None:
-    now = [1_000.0]
-    core.clock = lambda: now[0]
+    now = fake_clock(core)
     await core.set_presence("alice", eng.AVAILABLE)
     cid = await offered_and_accepted(core, "alice", "carol")
     await core.set_presence("bob", eng.AVAILABLE)

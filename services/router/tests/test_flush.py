@@ -10,7 +10,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.router import engine as eng
 
-from .conftest import RouterHarness, inbound
+from .conftest import RouterHarness, fake_clock, inbound
 
 ORDER = ["conversation_created", "message_created", "conversation_queued", "routing_decided",
          "conversation_offered"]
@@ -56,8 +56,7 @@ async def stored_events(bus: Bus) -> list[event_pb2.Event]:
 
 async def test_routing_decisions_list_the_candidates_best_first_with_their_scores(harness: RouterHarness) -> None:
     core = harness.core
-    now = [1_000.0]
-    core.clock = lambda: now[0]
+    now = fake_clock(core)
     for agent_id, idle_since in (("alice", 900.0), ("bob", 700.0)):
         await core.set_presence(agent_id, eng.AVAILABLE)
         core.engine.set_idle(core.engine.agents[agent_id], idle_since)

@@ -18,7 +18,6 @@ CORE_CONFIG = CONFIG.replace("{webchat: 2,", "{webchat: 600,").replace(
     "missed_offers_before_away: 2", "missed_offers_before_away: 2\n  heartbeat_timeout_seconds: 30")
 
 
-
 async def test_lost_heartbeats_set_offline_requeue_offers_and_flag_accepted_work(core: RouterCore, bus: Bus) -> None:
     timeout = core.config.defaults.heartbeat_timeout_seconds
     assert timeout == 30 and core.config.defaults.reservation_timeout_seconds["webchat"] == 600

@@ -654,13 +654,7 @@ class RouterCore:
         if agent is None:
             return
         closed = [q for q in agent.queues if not self._open_now(self.engine.queues[q], now)]
-        for decision in self.engine.route_agent(agent_id, now, closed):
-            rec = self.records[decision.conversation_id]
-            qconf = self.engine.queues[rec.conv.queue]
-            if not rec.direct and not self._open_now(qconf, now):
-                self.engine.release(decision.agent_id, decision.conversation_id, now)
-                self._enqueue(rec, now, restore=True)
-                continue
+        for decision in self.engine.route_agent(agent_id, now, closed):  # none from a closed queue
             self._apply(decision, now)
 
     def _apply(self, d: eng.Decision, now: float) -> None:
@@ -1006,7 +1000,7 @@ class RouterCore:
                 w = self.engine.waiting.get(cid)
                 rec.preferred_agent = w.preferred_agent if w is not None else ""
                 rec.direct = w is not None and w.direct
-                rec.conv.relaxation_step = self.engine.waiting[cid].step if cid in self.engine.waiting else 0
+                rec.conv.relaxation_step = w.step if w is not None else 0
                 self._save(rec)
                 self._route_conversation(cid, now)
             self._route_ready(now)

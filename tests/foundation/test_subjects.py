@@ -17,6 +17,8 @@ from omnihub.common import subjects
         (contact_pb2.CHANNEL_EMAIL, "email"),
         (contact_pb2.CHANNEL_WEBCHAT, "webchat"),
         (contact_pb2.CHANNEL_TELEGRAM, "telegram"),
+        (contact_pb2.CHANNEL_WHATSAPP, "whatsapp"),
+        (contact_pb2.CHANNEL_WECHAT, "wechat"),
     ],
 )
 def test_channel_tokens(channel: int, token: str) -> None:

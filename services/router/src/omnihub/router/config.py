@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from omnihub.common.config import ServiceSettings, fail
 
-CHANNELS = ("voice", "sms", "email", "webchat", "telegram")
-DEFAULT_CAPACITY = {"voice": 1, "webchat": 3, "telegram": 3, "sms": 5, "email": 5}
-DEFAULT_RESERVATION_TIMEOUT = {"voice": 15, "webchat": 30, "telegram": 30, "sms": 60, "email": 120}
+CHANNELS = ("voice", "sms", "email", "webchat", "telegram", "whatsapp", "wechat")
+DEFAULT_CAPACITY = {"voice": 1, "webchat": 3, "telegram": 3, "whatsapp": 3, "wechat": 3, "sms": 5, "email": 5}
+DEFAULT_RESERVATION_TIMEOUT = {
+    "voice": 15, "webchat": 30, "telegram": 30, "whatsapp": 30, "wechat": 30, "sms": 60, "email": 120,
+}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Strategy = Literal["longest_idle", "most_skilled", "least_occupied", "round_robin"]
 

@@ -10,7 +10,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from omnihub.router.config import QueueConfig, RoutingConfig
+from omnihub.router.config import CHANNELS, QueueConfig, RoutingConfig
 
 # Agent presence is what the agent chose; the reported state is derived from it and the work held.
 OFFLINE, AVAILABLE, BUSY, WRAP_UP, AWAY = "OFFLINE", "AVAILABLE", "BUSY", "WRAP_UP", "AWAY"
@@ -218,7 +218,7 @@ class Engine:
                     id=a.id,
                     skills=dict(a.skills),
                     queues=frozenset(a.queues),
-                    capacity={ch: a.capacity_for(ch) for ch in ("voice", "sms", "email", "webchat", "telegram")},
+                    capacity={ch: a.capacity_for(ch) for ch in CHANNELS},
                     max_concurrent=a.max_concurrent,
                 )
             )

@@ -2,10 +2,11 @@
 import { applyTranslations, translator } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
-const ICONS = { CHANNEL_SMS: "SMS", CHANNEL_EMAIL: "Email", CHANNEL_VOICE: "Voice", CHANNEL_WEBCHAT: "Chat", CHANNEL_TELEGRAM: "Telegram" };
 const state = { me: null, lang: localStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
   conversations: new Map(), current: null, offer: null, offerTimer: null, ws: null, wsBackoff: 500, unread: new Map() };
 let t = translator(state.lang);
+// A channel's name in the UI language ("CHANNEL_WECHAT" -> "WeChat" / "微信"); "" when unset.
+const channelName = (channel) => (channel ? t(channel) : "");
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -149,7 +150,7 @@ $("away-reason").addEventListener("change", () => $("state").dispatchEvent(new E
 function showOffer(offer) {
   state.offer = offer;
   const c = offer.conversation || {};
-  $("offer-channel").textContent = ICONS[c.channel] || c.channel || "";
+  $("offer-channel").textContent = channelName(c.channel);
   $("offer-customer").textContent = c.customer_display_name || c.identity?.source_id || "";
   $("offer-preview").textContent = c.preview || c.subject || "";
   $("offer").hidden = false;
@@ -196,7 +197,7 @@ function renderList() {
   for (const c of state.conversations.values()) {
     const unread = state.unread.get(c.id) || 0;
     const li = el("li", { class: `conv${state.current === c.id ? " active" : ""}`, "data-id": c.id },
-      el("span", { class: "chip", text: ICONS[c.channel] || "" }),
+      el("span", { class: "chip", text: channelName(c.channel) }),
       el("strong", { text: c.customer_display_name || c.identity?.source_id || c.id }),
       el("span", { class: "preview", text: c.preview || c.subject || "" }),
       el("span", { class: "meta", text: `${ago(c.enqueue_time || c.create_time)} · ${c.queue}` }));
@@ -216,7 +217,7 @@ async function openConversation(id) {
   try { data = await api(`/api/conversations/${encodeURIComponent(id)}/messages`); } catch (err) { toast(err.message); return; }
   const c = data.conversation;
   const header = $("conv-header");
-  header.replaceChildren(el("span", { class: "chip", text: ICONS[c.channel] || "" }),
+  header.replaceChildren(el("span", { class: "chip", text: channelName(c.channel) }),
     el("strong", { text: c.customer_display_name || c.identity?.source_id || "" }),
     el("span", { class: "meta", text: `${c.queue} · ${c.id}` }));
   if (c.subject) header.append(el("div", { class: "subject", text: c.subject }));
@@ -238,7 +239,7 @@ async function renderCustomer(c) {
   const dl = $("customer");
   const cust = await api(`/api/customers/${encodeURIComponent(c.customer_id)}`).catch(() => ({ identities: [c.identity] }));
   dl.replaceChildren(el("dt", { text: t("queue") }), el("dd", { text: c.queue || "" }), el("dt", { text: t("identity") }));
-  for (const i of cust.identities || []) dl.append(el("dd", { class: "identity", text: `${ICONS[i.channel] || i.channel}: ${i.source_id}` }));
+  for (const i of cust.identities || []) dl.append(el("dd", { class: "identity", text: `${channelName(i.channel)}: ${i.source_id}` }));
 }
 
 $("merge").addEventListener("click", async () => {
@@ -254,7 +255,7 @@ $("merge").addEventListener("click", async () => {
 function appendMessage(m) {
   const li = el("li", { class: `msg ${m.direction}${m.private ? " private" : ""}`, "data-msg": m._id || m.id });
   if (m.conversation_id !== state.current) li.classList.add("history");
-  li.append(el("span", { class: "meta", text: `${ICONS["CHANNEL_" + (m.channel || "").toUpperCase()] || m.channel} · ${new Date(m.time * 1000).toLocaleString()}${m.agent_id ? " · " + m.agent_id : ""}` }));
+  li.append(el("span", { class: "meta", text: `${channelName(m.channel ? "CHANNEL_" + m.channel.toUpperCase() : "")} · ${new Date(m.time * 1000).toLocaleString()}${m.agent_id ? " · " + m.agent_id : ""}` }));
   if (m.subject) li.append(el("div", { class: "subject", text: m.subject }));
   li.append(el("div", { class: "body", text: m.text || "" }));  // text only: never HTML
   for (const a of m.attachments || []) li.append(el("div", { class: "attachment", text: `[${a.content_type || "file"}] ${a.file_name || ""}` }));

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$omnihub/api/contact/v1/contact.proto\x12\x16omnihub.api.contact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x08Identity\x12\x30\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x1f.omnihub.api.contact.v1.Channel\x12\x11\n\tsource_id\x18\x02 \x01(\t\"\xf0\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x34\n\nidentities\x18\x04 \x03(\x0b\x32 .omnihub.api.contact.v1.Identity\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmerged_into\x18\x07 \x01(\t\"V\n\nAttachment\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0b\n\x03uri\x18\x04 \x01(\t*\x84\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_VOICE\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x13\n\x0f\x43HANNEL_WEBCHAT\x10\x04\x12\x14\n\x10\x43HANNEL_TELEGRAM\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$omnihub/api/contact/v1/contact.proto\x12\x16omnihub.api.contact.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x08Identity\x12\x30\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x1f.omnihub.api.contact.v1.Channel\x12\x11\n\tsource_id\x18\x02 \x01(\t\"\xf0\x01\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x34\n\nidentities\x18\x04 \x03(\x0b\x32 .omnihub.api.contact.v1.Identity\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmerged_into\x18\x07 \x01(\t\"V\n\nAttachment\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0b\n\x03uri\x18\x04 \x01(\t*\xae\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_VOICE\x10\x01\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x13\n\x0f\x43HANNEL_WEBCHAT\x10\x04\x12\x14\n\x10\x43HANNEL_TELEGRAM\x10\x05\x12\x14\n\x10\x43HANNEL_WHATSAPP\x10\x06\x12\x12\n\x0e\x43HANNEL_WECHAT\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'omnihub.api.contact.v1.cont
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHANNEL']._serialized_start=510
-  _globals['_CHANNEL']._serialized_end=642
+  _globals['_CHANNEL']._serialized_end=684
   _globals['_IDENTITY']._serialized_start=97
   _globals['_IDENTITY']._serialized_end=176
   _globals['_CUSTOMER']._serialized_start=179

@@ -38,6 +38,10 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     """The embeddable website chat widget."""
     CHANNEL_TELEGRAM: _Channel.ValueType  # 5
     """A Telegram bot chat."""
+    CHANNEL_WHATSAPP: _Channel.ValueType  # 6
+    """WhatsApp through Twilio Messaging ("whatsapp:+E.164" addresses)."""
+    CHANNEL_WECHAT: _Channel.ValueType  # 7
+    """A WeChat Official Account (公众号) conversation, by the follower's OpenID."""
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
     """The medium a customer reached us on. The NATS subject token is the lowercase
@@ -56,6 +60,10 @@ CHANNEL_WEBCHAT: Channel.ValueType  # 4
 """The embeddable website chat widget."""
 CHANNEL_TELEGRAM: Channel.ValueType  # 5
 """A Telegram bot chat."""
+CHANNEL_WHATSAPP: Channel.ValueType  # 6
+"""WhatsApp through Twilio Messaging ("whatsapp:+E.164" addresses)."""
+CHANNEL_WECHAT: Channel.ValueType  # 7
+"""A WeChat Official Account (公众号) conversation, by the follower's OpenID."""
 Global___Channel: _TypeAlias = Channel  # noqa: Y015
 
 @_typing.final
@@ -70,7 +78,8 @@ class Identity(_message.Message):
     """The channel this identity lives on."""
     source_id: _builtins.str
     """The channel's own id for the customer: an E.164 phone number, a lowercase
-    email address, a Telegram user id or a web visitor id.
+    email address, a Telegram user id, a web visitor id, a "whatsapp:+E.164"
+    address or a WeChat OpenID.
     """
     def __init__(
         self,
@@ -156,7 +165,7 @@ class Attachment(_message.Message):
     """Size in bytes."""
     uri: _builtins.str
     """Where the inbox can fetch it: a provider media URL, "gridfs://<id>" or
-    "telegram-file://<file_id>".
+    "telegram-file://<file_id>" or "wechat-media://<media_id>".
     """
     def __init__(
         self,

@@ -558,6 +558,26 @@ class OutboundMessage(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class TemplateVariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     IDENTITY_FIELD_NUMBER: _builtins.int
@@ -578,6 +598,8 @@ class OutboundMessage(_message.Message):
     AGENT_DESTINATION_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_VARIABLES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique id ("out_..."); the NATS dedupe key and the Message id."""
     channel: _contact_pb2.Channel.ValueType
@@ -610,6 +632,11 @@ class OutboundMessage(_message.Message):
     """For CALL: where to connect the agent (client:name, sip:..., +1555...)."""
     signature: _builtins.str
     """Queue signature to append (email)."""
+    template_id: _builtins.str
+    """An approved message template to send instead of free text (WhatsApp's
+    Twilio Content API ContentSid, "HX..."): the only thing WhatsApp delivers
+    outside the 24-hour customer-service window.
+    """
     @_builtins.property
     def identity(self) -> _contact_pb2.Identity:
         """Who to deliver to."""
@@ -625,6 +652,10 @@ class OutboundMessage(_message.Message):
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was created."""
+
+    @_builtins.property
+    def template_variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The template's variables by placeholder ("1" -> "Alice")."""
 
     def __init__(
         self,
@@ -649,10 +680,12 @@ class OutboundMessage(_message.Message):
         agent_destination: _builtins.str = ...,
         signature: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        template_id: _builtins.str = ...,
+        template_variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "identity", b"identity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_destination", b"agent_destination", "agent_display_name", b"agent_display_name", "agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "html", b"html", "id", b"id", "identity", b"identity", "in_reply_to", b"in_reply_to", "kind", b"kind", "references", b"references", "sender", b"sender", "signature", b"signature", "subject", b"subject", "survey_id", b"survey_id", "survey_question", b"survey_question", "text", b"text", "thread_key", b"thread_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_destination", b"agent_destination", "agent_display_name", b"agent_display_name", "agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "html", b"html", "id", b"id", "identity", b"identity", "in_reply_to", b"in_reply_to", "kind", b"kind", "references", b"references", "sender", b"sender", "signature", b"signature", "subject", b"subject", "survey_id", b"survey_id", "survey_question", b"survey_question", "template_id", b"template_id", "template_variables", b"template_variables", "text", b"text", "thread_key", b"thread_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

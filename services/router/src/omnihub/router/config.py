@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from omnihub.common.config import ServiceSettings, fail
+from omnihub.router.strategies import STRATEGIES
 
 CHANNELS = ("voice", "sms", "email", "webchat", "telegram", "whatsapp", "wechat")
 DEFAULT_CAPACITY = {"voice": 1, "webchat": 3, "telegram": 3, "whatsapp": 3, "wechat": 3, "sms": 5, "email": 5}
@@ -19,7 +20,6 @@ DEFAULT_RESERVATION_TIMEOUT = {
     "voice": 15, "webchat": 30, "telegram": 30, "whatsapp": 30, "wechat": 30, "sms": 60, "email": 120,
 }
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Strategy = Literal["longest_idle", "most_skilled", "least_occupied", "round_robin"]
 
 
 class RouterSettings(ServiceSettings):
@@ -118,12 +118,19 @@ class QueueConfig(_Strict):
     max_wait_seconds: int = Field(1800, gt=0)
     max_wait_action: Literal["overflow", "callback", "none"] = "overflow"
     overflow_queue: str = ""
-    strategy: Strategy = "longest_idle"
+    strategy: str = "longest_idle"  # a name in strategies.STRATEGIES
     wrap_up_seconds: int = Field(30, ge=0)
     business_hours: BusinessHours = BusinessHours(always_open=True)
     closed_message: str = "We are closed right now. We will answer as soon as we open."
     relaxation: list[Relaxation] = Field(default_factory=list)
     returning_agent_seconds: int = Field(30, ge=0)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; use {', '.join(STRATEGIES)}")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> QueueConfig:

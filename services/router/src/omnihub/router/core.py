@@ -27,6 +27,7 @@ from omnihub.common.wire import EventEncoder
 from omnihub.router import engine as eng
 from omnihub.router.config import LoadedConfig, QueueConfig
 from omnihub.router.store import StateStore
+from omnihub.router.strategies import Candidate
 
 log = get_logger("omnihub.router")
 
@@ -207,7 +208,7 @@ class RouterCore:
         self._next_purge = 0.0
         self._wrapping: set[str] = set()  # conversations in wrap-up (checked by the tick)
         self.agent_conf = {a.id: a for a in self.config.agents}
-        self._candidate_bytes: dict[eng.Candidate, bytes] = {}
+        self._candidate_bytes: dict[Candidate, bytes] = {}
 
     # ---- persistence -------------------------------------------------------------------
     async def restore(self) -> None:
@@ -693,7 +694,7 @@ class RouterCore:
         if auto:
             self._assign(rec, res, now)
 
-    def _encode_candidates(self, candidates: tuple[eng.Candidate, ...]) -> bytes:
+    def _encode_candidates(self, candidates: tuple[Candidate, ...]) -> bytes:
         """`RoutingDecision.candidates` fields for `candidates`, each encoded once while it recurs:
         within an intake batch the same agents come up with the same scores, one new per decision."""
         cache = self._candidate_bytes

@@ -5,18 +5,17 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-import operator
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from omnihub.router.config import CHANNELS, QueueConfig, RoutingConfig
+from omnihub.router.strategies import STRATEGIES, Candidate
+from omnihub.router.strategies import TOP_CANDIDATES as TOP_CANDIDATES
 
 # Agent presence is what the agent chose; the reported state is derived from it and the work held.
 OFFLINE, AVAILABLE, BUSY, WRAP_UP, AWAY = "OFFLINE", "AVAILABLE", "BUSY", "WRAP_UP", "AWAY"
 VOICE = "voice"
 Req = tuple[tuple[str, int], ...]  # sorted (skill, min_level) pairs
-TOP_CANDIDATES = 10  # candidates kept in a decision record; the count of all eligible is kept too
 
 
 @dataclass(slots=True)
@@ -119,14 +118,6 @@ class Waiting:
         return (-self.priority, self.enqueue_time, self.seq)
 
 
-class Candidate(NamedTuple):
-    """An eligible agent and its score under the strategy (a tuple: ten are made per decision)."""
-
-    agent_id: str
-    score: float
-    detail: str
-
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Offer `conversation_id` to `agent_id`, with the inputs that led there."""
@@ -199,6 +190,7 @@ class Engine:
         self.config = config
         self.version = version
         self.queues = {q.name: q for q in config.queues}
+        self._strategy = {q.name: STRATEGIES[q.strategy] for q in config.queues}
         self.agents: dict[str, Agent] = {}
         self.waiting: dict[str, Waiting] = {}
         self._groups: dict[tuple[str, str, Req], _Group] = {}
@@ -363,30 +355,6 @@ class Engine:
             return agent.can_take(w.channel) and w.excluded.get(agent.id, 0.0) <= now
         return self.eligible(agent, w, now)
 
-    def score_value(self, strategy: str, agent: Agent, w: Waiting, now: float) -> float:
-        """One eligible agent's score under the strategy; higher wins."""
-        if strategy == "most_skilled":
-            total = sum(agent.skills.get(n, 0) for n, _ in w.req) or sum(agent.skills.values())
-            return total + _tiebreak(now - agent.last_idle)
-        if strategy == "least_occupied":
-            return -agent.open_work() + _tiebreak(now - agent.last_idle)
-        if strategy == "round_robin":
-            return -float(agent.last_offer)
-        return now - agent.last_idle
-
-    def score(self, strategy: str, agent: Agent, w: Waiting, now: float) -> Candidate:
-        """Score one eligible agent, with the figure behind the score for the decision record."""
-        if strategy == "longest_idle":
-            return _idle_candidate(agent, now)
-        value = self.score_value(strategy, agent, w, now)
-        if strategy == "most_skilled":
-            detail = f"skill {int(value)}"
-        elif strategy == "least_occupied":
-            detail = f"open {agent.open_work()}"
-        else:
-            detail = f"last offer #{agent.last_offer}"
-        return Candidate(agent.id, value, detail)
-
     def route_conversation(self, conversation_id: str, now: float) -> Decision | None:
         """Choose an agent for one waiting conversation, or None if nobody is eligible now."""
         w = self.waiting.get(conversation_id)
@@ -401,13 +369,20 @@ class Engine:
                     cand = Candidate(preferred.id, 0.0, reason.replace("_", " "))
                     return self._offer(w, preferred, queue.strategy, (cand,), reason, 1, now)
                 return None  # hold it for the agent who knows the customer, until the window ends
-        strategy, excluded = queue.strategy, w.excluded
+        strategy, excluded = self._strategy[w.queue], w.excluded
         ready = self.ready_on.get(w.channel, _NOBODY)
         suitable, suitable_ids = self._suitable(w.queue, w.req)
-        if strategy == "longest_idle" and not excluded and len(ready) * 4 >= len(suitable):
-            return self._longest_idle(w, ready, suitable_ids, now)
-        if len(ready) * 4 < len(suitable):  # walk the ready agents when far fewer (each check costs more)
-            agents = self.agents
+        agents = self.agents
+        many_ready = len(ready) * 4 >= len(suitable)
+        if many_ready and not excluded:
+            quick = strategy.shortcut(self.idle_order, agents, ready, suitable_ids, now)
+            if quick is not None:
+                candidates, count = quick
+                if not count:
+                    return None
+                return self._offer(w, agents[candidates[0].agent_id], queue.strategy, candidates, "strategy",
+                                   count, now)
+        if not many_ready:  # walk the ready agents when far fewer (each check costs more)
             eligible = [agents[aid] for aid in ready if self.eligible(agents[aid], w, now)]
         elif excluded:
             eligible = [a for a in suitable if a.id in ready and excluded.get(a.id, 0.0) <= now]
@@ -415,37 +390,9 @@ class Engine:
             eligible = [a for a in suitable if a.id in ready]
         if not eligible:
             return None
-        if strategy == "longest_idle":  # earliest idle first, then id
-            ranked = sorted(eligible, key=_IDLE_ORDER)[:TOP_CANDIDATES]  # a C sort beats nsmallest here
-            candidates = tuple([_idle_candidate(a, now) for a in ranked])
-        else:
-            scored = [(-self.score_value(strategy, a, w, now), a.id, a) for a in eligible]
-            ranked = [a for _, _, a in heapq.nsmallest(TOP_CANDIDATES, scored)]
-            candidates = tuple(self.score(strategy, a, w, now) for a in ranked)
-        return self._offer(w, ranked[0], strategy, candidates, "strategy", len(eligible), now)
-
-    def _longest_idle(self, w: Waiting, ready: set[str] | frozenset[str], suitable_ids: frozenset[str], now: float,
-                      ) -> Decision | None:
-        """longest_idle when many suitable agents are ready (the common case, kept cheap): the first
-        eligible agents in `idle_order`, without sorting them all for each conversation."""
-        count = len(suitable_ids & ready)
-        if not count:
-            return None
-        order = self.idle_order
-        if count * 8 < len(order):  # eligible agents are sparse in the order: sorting them is cheaper
-            agents = self.agents
-            ranked = sorted([agents[aid] for aid in suitable_ids & ready], key=_IDLE_ORDER)[:TOP_CANDIDATES]
-        else:
-            want = min(count, TOP_CANDIDATES)
-            ranked = []
-            agents = self.agents
-            for _, aid in order:
-                if aid in ready and aid in suitable_ids:
-                    ranked.append(agents[aid])
-                    if len(ranked) == want:
-                        break
-        candidates = tuple([_idle_candidate(a, now) for a in ranked])
-        return self._offer(w, ranked[0], "longest_idle", candidates, "strategy", count, now)
+        candidates = strategy.rank(eligible, w, now)
+        return self._offer(w, agents[candidates[0].agent_id], queue.strategy, candidates, "strategy",
+                           len(eligible), now)
 
     def _suitable(self, queue: str, req: Req) -> tuple[list[Agent], frozenset[str]]:
         """Members of `queue` holding every skill in `req`, and their ids: fixed until the agents change."""
@@ -468,7 +415,7 @@ class Engine:
             if w is None:
                 return decisions
             queue = self.queues[w.queue]
-            cand = self.score(queue.strategy, agent, w, now)
+            cand = self._strategy[w.queue].candidate(agent, w, now)
             mine = w.preferred_agent == agent.id
             reason = ("transfer" if w.direct else "returning_customer") if mine else "agent_freed"
             decisions.append(self._offer(w, agent, queue.strategy, (cand,), reason, 1, now))
@@ -572,15 +519,3 @@ class Engine:
 
 
 _NOBODY: frozenset[str] = frozenset()
-_IDLE_ORDER = operator.attrgetter("last_idle", "id")
-
-
-def _idle_candidate(agent: Agent, now: float) -> Candidate:
-    """An agent under longest_idle: the score is the idle time (from the latest new work)."""
-    idle = now - agent.last_idle
-    return Candidate(agent.id, idle, f"idle {idle:.0f}s")
-
-
-def _tiebreak(idle: float) -> float:
-    """A tiny bonus for idle time so equal scores go to the longest-idle agent."""
-    return min(idle, 86_400.0) / 1e7

@@ -60,6 +60,11 @@ async def stack(bus: Bus) -> AsyncIterator[tuple[FakeTwilio, str, RouterCore]]:
     await fake.stop()
 
 
+def sid(prefix: str, n: int) -> str:
+    """A Twilio SID of the real shape: two letters and 32 hex digits."""
+    return f"{prefix}{n:032d}"
+
+
 async def events(bus: Bus, kind: str) -> list[event_pb2.Event]:
     sub = await bus.js.subscribe(subjects.event_kind_subject(kind), ordered_consumer=True)
     out = []
@@ -78,11 +83,11 @@ async def call_and_queue(fake: FakeTwilio, url: str, sid: str) -> None:
 
 async def test_callback_is_placed_when_an_agent_takes_it(bus: Bus, stack: tuple[FakeTwilio, str, RouterCore]) -> None:
     fake, url, core = stack
-    await call_and_queue(fake, url, "CA900")
+    await call_and_queue(fake, url, sid("CA", 900))
     await asyncio.sleep(0.5)
-    resp = await fake.post_webhook(f"{url}/twilio/voice/callback", {"CallSid": "CA900", "Digits": "1"})
+    resp = await fake.post_webhook(f"{url}/twilio/voice/callback", {"CallSid": sid("CA", 900), "Digits": "1"})
     assert "Leave" in await resp.text()
-    await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": "CA900", "QueueResult": "leave", "QueueTime": "20"})
+    await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": sid("CA", 900), "QueueResult": "leave", "QueueTime": "20"})
     await asyncio.sleep(0.5)
     assert not await events(bus, "conversation_abandoned")
     conv = next(iter(core.records.values())).conv
@@ -101,10 +106,10 @@ async def test_callback_is_placed_when_an_agent_takes_it(bus: Bus, stack: tuple[
 
 async def test_hang_up_while_queued_abandons_with_the_measured_wait(bus: Bus, stack: tuple[FakeTwilio, str, RouterCore]) -> None:
     fake, url, _ = stack
-    await call_and_queue(fake, url, "CA901")
+    await call_and_queue(fake, url, sid("CA", 901))
     started = time.monotonic()
     await asyncio.sleep(1.2)
-    await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": "CA901", "QueueResult": "hangup", "QueueTime": "1"})
+    await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": sid("CA", 901), "QueueResult": "hangup", "QueueTime": "1"})
     for _ in range(50):
         abandoned = await events(bus, "conversation_abandoned")
         if abandoned:

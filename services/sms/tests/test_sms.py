@@ -191,3 +191,59 @@ async def test_survey_reply_becomes_an_answer_not_a_message(sms: Harness) -> Non
     answered = await wait_events(sms.bus, "survey_answered")
     assert answered[0].survey_answered.score == 5 and answered[0].conversation_id == "cnv_1"
     assert await stored(sms.bus, "contacts.inbound.sms") == []
+
+
+HOSTILE_FIELDS = [
+    {"From": "+1" + "5" * 4_999},  # the 5,000-character From that cut the service off from NATS
+    {"From": "+1234567890123456"},  # 16 digits: E.164 allows 15
+    {"From": ""},
+    {"To": "tel:" + "9" * 300},
+    {"MessageSid": "SM1"},
+    {"MessageSid": "XX" + "0" * 32},
+    {"MessageSid": "SM" + "g" * 32},
+    {"NumMedia": "abc"},
+    {"NumMedia": "11"},
+    {"NumMedia": "-1"},
+    {"NumMedia": "1", "MediaUrl0": "javascript:alert(1)"},
+    {"NumMedia": "1", "MediaUrl0": ""},
+    {"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m", "MediaContentType0": "x" * 300},
+    {"Body": "x" * 5_000},
+    {"Body": "nul \x00 inside"},
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_FIELDS, ids=lambda bad: ",".join(f"{k}:{v[:12]!r}" for k, v in bad.items()))
+async def test_a_signed_sms_with_a_hostile_field_is_400_and_the_service_stays_connected(
+        bus: Bus, sms: Harness, bad: dict[str, str]) -> None:
+    sms.channel.senders = await bus.kv(subjects.KV_SMS_SENDERS)  # as in the service: From becomes a KV key
+    params = {**sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "hi"), **bad}
+    resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params)
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["field"] in bad
+    assert await stored(bus, "contacts.>") == []
+    assert bus.connected and not bus.lost
+    good = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "still here"))
+    assert good.status == 200
+    assert len(await stored(bus, "contacts.inbound.sms")) == 1
+
+
+async def test_whatsapp_numbers_and_short_codes_are_accepted(sms: Harness) -> None:
+    for from_, to in (("whatsapp:+8613800138000", "whatsapp:+15550001111"), ("+8613800138000", "72345")):
+        resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", sms.fake.inbound_sms(to, from_, "hello"))
+        assert resp.status == 200, await resp.text()
+
+
+@pytest.mark.parametrize("bad", [{"MessageSid": "SM" + "1" * 300}, {"MessageStatus": "d" * 100},
+                                 {"ErrorCode": "3" * 5_000}])
+async def test_a_signed_status_callback_with_a_hostile_field_is_400(bus: Bus, sms: Harness, bad: dict[str, str]) -> None:
+    params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", **bad}
+    resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status", params)
+    assert resp.status == 400
+    assert await stored(bus, "contacts.>") == []
+
+
+async def test_a_hostile_id_in_the_signed_status_url_is_400(bus: Bus, sms: Harness) -> None:
+    params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "delivered"}
+    resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status?omnihub_id=" + "m" * 5_000, params)
+    assert resp.status == 400
+    assert await stored(bus, "contacts.>") == []

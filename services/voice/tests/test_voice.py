@@ -30,6 +30,10 @@ MENU = VoiceConfig(menus={OURS: Menu(greeting="Welcome.", default_queue="support
     MenuOption(digit="9", words=["chinese"], label="Chinese", queue="support", language="zh-CN")])})
 ENDPOINTS = ["", "/gather", "/wait", "/callback", "/queue-result", "/status", "/recording", "/voicemail", "/transcription"]
 
+def sid(prefix: str, n: int) -> str:
+    """A Twilio SID of the real shape: two letters and 32 hex digits."""
+    return f"{prefix}{n:032d}"
+
 
 @dataclass
 class Harness:
@@ -79,40 +83,40 @@ def verbs(doc: str) -> set[str]:
 @pytest.mark.parametrize("path", ENDPOINTS)
 async def test_every_endpoint_refuses_a_bad_or_missing_signature(voice: Harness, path: str) -> None:
     for signature in ("", "bm9wZQ=="):
-        resp = await voice.fake.post_webhook(f"{voice.url}/twilio/voice{path}", {"CallSid": "CA1"}, signature=signature)
+        resp = await voice.fake.post_webhook(f"{voice.url}/twilio/voice{path}", {"CallSid": "CA" + "1" * 32}, signature=signature)
         assert resp.status == 403
     assert await inbound(voice.bus) == []
 
 
 async def test_ivr_choice_becomes_routing_hints_and_enqueues(voice: Harness) -> None:
-    status, doc = await voice.post("", CallSid="CA100", From=CALLER, To=OURS)
+    status, doc = await voice.post("", CallSid=sid("CA", 100), From=CALLER, To=OURS)
     assert status == 200 and {"Gather", "Say", "Redirect"} <= verbs(doc)
     assert "press 1" in doc and 'input="dtmf speech"' in doc
-    status, doc = await voice.post("/gather", CallSid="CA100", Digits="9", From=CALLER, To=OURS)
+    status, doc = await voice.post("/gather", CallSid=sid("CA", 100), Digits="9", From=CALLER, To=OURS)
     assert "Enqueue" in verbs(doc)
-    status, _again = await voice.post("/gather", CallSid="CA100", Digits="9", From=CALLER, To=OURS)  # Twilio retry
+    status, _again = await voice.post("/gather", CallSid=sid("CA", 100), Digits="9", From=CALLER, To=OURS)  # Twilio retry
     msgs = await inbound(voice.bus)
     events = [m.voice.event for m in msgs]
     assert events == [messaging_pb2.CALL_EVENT_TYPE_RINGING, messaging_pb2.CALL_EVENT_TYPE_IVR_CHOICE,
                       messaging_pb2.CALL_EVENT_TYPE_QUEUED]
     queued = msgs[-1]
     assert queued.routing_hints.queue == "support" and queued.routing_hints.language_code == "zh-CN"
-    assert queued.routing_hints.entry_point == f"ivr:{OURS}" and queued.thread_key == "CA100"
+    assert queued.routing_hints.entry_point == f"ivr:{OURS}" and queued.thread_key == sid("CA", 100)
 
 
 async def test_speech_choice_and_wait_music_with_callback_offer(voice: Harness) -> None:
-    await voice.post("", CallSid="CA200", From=CALLER, To=OURS)
-    _, doc = await voice.post("/gather", CallSid="CA200", SpeechResult="I want to talk to Sales", From=CALLER, To=OURS)
+    await voice.post("", CallSid=sid("CA", 200), From=CALLER, To=OURS)
+    _, doc = await voice.post("/gather", CallSid=sid("CA", 200), SpeechResult="I want to talk to Sales", From=CALLER, To=OURS)
     assert "sales</Enqueue>" in doc
-    _, wait = await voice.post("/wait", CallSid="CA200", QueuePosition="3", QueueTime="40")
+    _, wait = await voice.post("/wait", CallSid=sid("CA", 200), QueuePosition="3", QueueTime="40")
     assert "number 3 in line" in wait and "press 1" in wait and {"Gather", "Play"} <= verbs(wait)
 
 
 async def test_hang_up_while_queued_is_an_abandon_with_the_wait(voice: Harness) -> None:
-    await voice.post("", CallSid="CA300", From=CALLER, To=OURS)
-    await voice.post("/gather", CallSid="CA300", Digits="1", From=CALLER, To=OURS)
-    await voice.post("/queue-result", CallSid="CA300", QueueResult="hangup", QueueTime="37")
-    await voice.post("/status", CallSid="CA300", CallStatus="completed", CallDuration="50")
+    await voice.post("", CallSid=sid("CA", 300), From=CALLER, To=OURS)
+    await voice.post("/gather", CallSid=sid("CA", 300), Digits="1", From=CALLER, To=OURS)
+    await voice.post("/queue-result", CallSid=sid("CA", 300), QueueResult="hangup", QueueTime="37")
+    await voice.post("/status", CallSid=sid("CA", 300), CallStatus="completed", CallDuration="50")
     abandoned = [m for m in await inbound(voice.bus) if m.voice.event == messaging_pb2.CALL_EVENT_TYPE_ABANDONED]
     assert len(abandoned) == 1 and abandoned[0].voice.wait_duration.seconds == 37
 
@@ -123,33 +127,33 @@ async def test_closed_hours_go_to_voicemail(voice: Harness) -> None:
         await msg.respond(resp.SerializeToString())  # type: ignore[attr-defined]
 
     sub = await voice.bus.nc.subscribe(subjects.QUEUE_STATS_REQUEST, cb=closed)
-    await voice.post("", CallSid="CA400", From=CALLER, To=OURS)
-    _, doc = await voice.post("/gather", CallSid="CA400", Digits="2", From=CALLER, To=OURS)
+    await voice.post("", CallSid=sid("CA", 400), From=CALLER, To=OURS)
+    _, doc = await voice.post("/gather", CallSid=sid("CA", 400), Digits="2", From=CALLER, To=OURS)
     await sub.unsubscribe()
     assert "Record" in verbs(doc) and 'transcribe="true"' in doc
-    await voice.post("/voicemail", CallSid="CA400", RecordingUrl="https://api.twilio.com/RE400")
-    await voice.post("/transcription", CallSid="CA400", TranscriptionText="Please call me about my bill")
+    await voice.post("/voicemail", CallSid=sid("CA", 400), RecordingUrl="https://api.twilio.com/RE400")
+    await voice.post("/transcription", CallSid=sid("CA", 400), TranscriptionText="Please call me about my bill")
     vm = [m for m in await inbound(voice.bus) if m.voice.event == messaging_pb2.CALL_EVENT_TYPE_VOICEMAIL]
     assert vm[0].voice.recording_uri.endswith("RE400") and vm[1].voice.transcript.startswith("Please call")
 
 
 async def test_assigned_call_is_bridged_and_recorded(voice: Harness) -> None:
-    await voice.post("", CallSid="CA500", From=CALLER, To=OURS)
-    await voice.post("/gather", CallSid="CA500", Digits="2", From=CALLER, To=OURS)
-    evt = new_event("router", conversation_id="cnv_5", channel=contact_pb2.CHANNEL_VOICE, thread_key="CA500",
+    await voice.post("", CallSid=sid("CA", 500), From=CALLER, To=OURS)
+    await voice.post("/gather", CallSid=sid("CA", 500), Digits="2", From=CALLER, To=OURS)
+    evt = new_event("router", conversation_id="cnv_5", channel=contact_pb2.CHANNEL_VOICE, thread_key=sid("CA", 500),
                     identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_VOICE, source_id=CALLER),
                     conversation_assigned=event_pb2.ConversationAssigned(agent_id="alice", agent_destination="client:alice"))
     from omnihub.common.bus import Delivery
 
     await voice.channel.on_assigned(Delivery(evt, "", {}, 1, evt.id, None))  # type: ignore[arg-type]
-    update = [r for r in voice.fake.requests if r[1].endswith("/Calls/CA500.json")]
+    update = [r for r in voice.fake.requests if r[1].endswith(f"/Calls/{sid('CA', 500)}.json")]
     assert update and "<Client>alice</Client>" in update[0][2]["Twiml"]
     assert 'record="record-from-answer-dual"' in update[0][2]["Twiml"]
-    status, _ = await voice.post("/recording?conversation_id=cnv_5", CallSid="CA500", RecordingSid="RE500",
+    status, _ = await voice.post("/recording?conversation_id=cnv_5", CallSid=sid("CA", 500), RecordingSid=sid("RE", 500),
                                  RecordingUrl="https://api.twilio.com/RE500", RecordingDuration="61")
     assert status == 204
     recs = [m for m in await inbound(voice.bus) if m.voice.recording_uri]
-    assert recs and recs[0].voice.recording_uri.endswith("RE500") and recs[0].thread_key == "CA500"
+    assert recs and recs[0].voice.recording_uri.endswith("RE500") and recs[0].thread_key == sid("CA", 500)
 
 
 def test_every_twiml_document_parses_and_uses_only_twilio_verbs() -> None:
@@ -160,3 +164,43 @@ def test_every_twiml_document_parses_and_uses_only_twilio_verbs() -> None:
     docs += [twiml.connect_agent(d, "https://hub", "cnv") for d in ("client:alice", "sip:alice@pbx.example.com", "+15551234567")]
     for doc in docs:
         assert verbs(doc) <= twiml.TWILIO_VERBS, doc
+
+
+HOSTILE = [
+    ("/wait", {"QueuePosition": "abc"}),
+    ("/wait", {"QueuePosition": "1e999"}),
+    ("/recording", {"RecordingSid": sid("RE", 7), "RecordingDuration": "abc"}),
+    ("/recording", {"RecordingSid": sid("RE", 7), "RecordingDuration": "nan"}),
+    ("/recording", {"RecordingSid": "RE" + "7" * 5_000}),
+    ("/recording", {"RecordingSid": sid("RE", 7), "RecordingUrl": "file:///etc/passwd"}),
+    ("/queue-result", {"QueueResult": "hangup", "QueueTime": "-5"}),
+    ("", {"From": "+1" + "5" * 4_999}),
+    ("", {"To": "+1234567890123456"}),
+    ("/gather", {"Digits": "1" * 100}),
+    ("/voicemail", {"RecordingUrl": "x" * 3_000}),
+]
+
+
+@pytest.mark.parametrize(("path", "bad"), HOSTILE, ids=lambda v: str(v)[:30])
+async def test_a_signed_webhook_with_a_hostile_field_is_400_and_nothing_is_published(
+        voice: Harness, path: str, bad: dict[str, str]) -> None:
+    status, text = await voice.post(path, **{"CallSid": sid("CA", 700), "From": CALLER, "To": OURS, **bad})
+    assert status == 400, text
+    assert await inbound(voice.bus) == []
+    assert voice.bus.connected and not voice.bus.lost
+
+
+@pytest.mark.parametrize("call", ["CA1", "CA" + "1" * 5_000, "SM" + "1" * 32, ""])
+async def test_every_endpoint_refuses_a_call_sid_of_the_wrong_shape(voice: Harness, call: str) -> None:
+    for path in ENDPOINTS:
+        status, _ = await voice.post(path, CallSid=call, From=CALLER, To=OURS)
+        assert status == 400, path
+    status, _ = await voice.post(f"/status?thread={'CA' + '2' * 3_000}", CallSid=sid("CA", 701), CallStatus="completed")
+    assert status == 400
+    assert await inbound(voice.bus) == []
+
+
+async def test_client_sip_and_anonymous_callers_are_accepted(voice: Harness) -> None:
+    for n, caller in enumerate(("client:alice", "sip:bob@example.com", "anonymous", "+266696687")):
+        status, _ = await voice.post("", CallSid=sid("CA", 800 + n), From=caller, To=OURS)
+        assert status == 200, caller

@@ -130,15 +130,33 @@ class Bus:
         self.replicas = replicas
         self._acked: AckedPublisher | None = None
         self._fast: FastPublisher | None = None
+        self.closing = False  # set by close(): a closed connection is then expected
 
     @classmethod
     async def connect(
-        cls, url: str, *, name: str, replicas: int = 1, connect_wait: float = 30.0
+        cls,
+        url: str,
+        *,
+        name: str,
+        replicas: int = 1,
+        connect_wait: float = 30.0,
+        on_lost: Callable[[], None] | None = None,
     ) -> Bus:
-        """Connect with endless reconnects; the first connect retries for `connect_wait` s."""
+        """Connect with endless reconnects; the first connect retries for `connect_wait` s.
+
+        nats-py gives up for good when the server answers a protocol error (such as "maximum control line
+        exceeded"): `on_lost` is then called, so the service can stop instead of sitting half-alive.
+        """
 
         connected = False
         nc: NATS | None = None
+        bus: Bus | None = None
+
+        async def on_closed() -> None:
+            if bus is not None and not bus.closing:
+                log.error("nats.closed_for_good", url=url, error=str(nc.last_error if nc else ""))
+                if on_lost is not None:
+                    on_lost()
 
         async def on_disconnect() -> None:
             if nc is not None and nc.is_closed:  # our own close(): expected, not worth a warning
@@ -165,6 +183,7 @@ class Bus:
                     disconnected_cb=on_disconnect,
                     reconnected_cb=on_reconnect,
                     error_cb=on_error,
+                    closed_cb=on_closed,
                 ),
                 timeout=connect_wait,
             )
@@ -172,12 +191,18 @@ class Bus:
             raise BusError(f"cannot connect to NATS at {url} within {connect_wait:g}s") from exc
         connected = True
         assert nc is not None
-        return cls(nc, replicas=replicas)
+        bus = cls(nc, replicas=replicas)
+        return bus
 
     @property
     def connected(self) -> bool:
         """True while the NATS connection is up."""
         return bool(self.nc.is_connected)
+
+    @property
+    def lost(self) -> bool:
+        """True when the connection was closed without close(): no reconnect will follow."""
+        return bool(self.nc.is_closed) and not self.closing
 
     async def ensure_streams(self, specs: Sequence[subjects.StreamSpec] = subjects.STREAMS) -> None:
         """Create or update omnihub's streams: file storage, dedupe windows, limits."""
@@ -352,6 +377,7 @@ class Bus:
 
     async def close(self) -> None:
         """Drain subscriptions and close the connection, in bounded time even if NATS is gone."""
+        self.closing = True
         if self.nc.is_connected:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.drain(), timeout=5.0)

@@ -16,14 +16,27 @@ READY_KEY: web.AppKey[Readiness] = web.AppKey("omnihub_readiness")
 
 
 class Readiness:
-    """Named readiness checks; the service is ready when every check passes."""
+    """Named readiness checks; the service is ready when every check passes.
+
+    Liveness checks are separate: a failing one means the process cannot recover by itself (its NATS
+    connection is closed for good, say) and must be restarted, so /healthz answers 503.
+    """
 
     def __init__(self) -> None:
         self._checks: dict[str, Check] = {}
+        self._alive: dict[str, Callable[[], bool]] = {}
 
     def add(self, name: str, check: Check) -> None:
         """Register or replace a check; sync or async callables returning bool."""
         self._checks[name] = check
+
+    def add_liveness(self, name: str, check: Callable[[], bool]) -> None:
+        """Register a cheap, synchronous liveness check (False = restart this process)."""
+        self._alive[name] = check
+
+    def dead(self) -> list[str]:
+        """Names of liveness checks that fail now."""
+        return [name for name, check in self._alive.items() if not check()]
 
     async def failing(self) -> list[str]:
         """Names of checks that fail now (an exception or a 2 s timeout counts as failing)."""
@@ -40,7 +53,10 @@ class Readiness:
         return failed
 
 
-async def _healthz(_: web.Request) -> web.Response:
+async def _healthz(request: web.Request) -> web.Response:
+    dead = request.app[READY_KEY].dead()
+    if dead:
+        return web.json_response({"status": "dead", "failing": dead}, status=503)
     return web.json_response({"status": "ok"})
 
 

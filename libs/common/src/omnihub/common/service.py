@@ -30,18 +30,30 @@ class ServiceContext:
         self.stack = stack
         self.readiness = Readiness()
         self.quit = asyncio.Event()
+        self.exit_code = 0
         self.log = get_logger(f"omnihub.{name}")
 
     async def connect_bus(self, *, ensure_streams: bool = True) -> Bus:
-        """Connect to NATS, ensure the streams, add the "nats" readiness check, drain on exit."""
+        """Connect to NATS, ensure the streams, add the "nats" readiness and liveness checks, drain on exit.
+
+        A connection closed for good fails liveness (/healthz 503) and stops the service with status 1,
+        so that Kubernetes or the local process manager starts it again.
+        """
         bus = await Bus.connect(
-            self.settings.nats_url, name=self.name, replicas=self.settings.stream_replicas
+            self.settings.nats_url, name=self.name, replicas=self.settings.stream_replicas,
+            on_lost=self.lost,
         )
         self.stack.push_async_callback(bus.close)
         if ensure_streams:
             await bus.ensure_streams()
         self.readiness.add("nats", lambda: bus.connected)
+        self.readiness.add_liveness("nats", lambda: not bus.lost)
         return bus
+
+    def lost(self) -> None:
+        """A dependency is gone for good: stop with a failure status so the process is restarted."""
+        self.exit_code = 1
+        self.quit.set()
 
     async def start_http(self, app: web.Application, host: str, port: int) -> web.AppRunner:
         """Serve an aiohttp application until the service stops."""
@@ -81,9 +93,11 @@ async def service_context(name: str, settings: ServiceSettings) -> AsyncIterator
             ctx.log.info("service.stopping")
             # If a dependency is already gone (NATS or MongoDB stopped first), closing it can
             # block; never let that hold the process past the orchestrator's grace period.
-            watchdog = threading.Timer(SHUTDOWN_GRACE_SECONDS, os._exit, args=(0,))
+            watchdog = threading.Timer(SHUTDOWN_GRACE_SECONDS, os._exit, args=(ctx.exit_code,))
             watchdog.daemon = True
             watchdog.start()
+    if ctx.exit_code:
+        raise SystemExit(ctx.exit_code)
 
 
 def run(main: Any) -> None:

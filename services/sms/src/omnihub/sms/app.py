@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import subjects
+from omnihub.common import subjects, untrusted
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
@@ -19,7 +19,7 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 
 def build_app(channel: SmsChannel) -> web.Application:
     """The HTTP application: Twilio webhooks (health routes are added by the caller)."""
-    app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
+    app = web.Application(client_max_size=MAX_WEBHOOK_BYTES, middlewares=[untrusted.reject_invalid])
     app.router.add_post("/twilio/sms", channel.inbound)
     app.router.add_post("/twilio/sms/status", channel.status)
     return app

@@ -14,7 +14,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import subjects
+from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Delivery, Retry, kv_key, new_event, new_id, now_timestamp
 from omnihub.common.errors import ChannelError, PermanentChannelError
 from omnihub.common.logging import get_logger
@@ -25,6 +25,10 @@ log = get_logger("omnihub.sms")
 SMS = contact_pb2.CHANNEL_SMS
 SURVEY_WINDOW = 86_400.0
 EMPTY_TWIML = str(MessagingResponse())
+MESSAGE_SIDS = ("SM", "MM")
+NUMBER_SCHEMES = ("whatsapp",)  # Twilio's WhatsApp senders come as whatsapp:+E.164
+MAX_MEDIA = 10
+MAX_INBOUND_BODY = 4096
 
 
 class SmsChannel:
@@ -55,21 +59,25 @@ class SmsChannel:
         return form
 
     async def inbound(self, request: web.Request) -> web.Response:
-        """POST /twilio/sms: one InboundMessage per MessageSid, then empty TwiML."""
+        """POST /twilio/sms: one InboundMessage per MessageSid, then empty TwiML.
+
+        Every field is checked (400 otherwise) before it reaches a NATS subject, header or message.
+        """
         form = await self.verified_form(request)
-        sid, from_, to, body = form.get("MessageSid", ""), form.get("From", ""), form.get("To", ""), form.get("Body", "")
-        if not sid or not from_:
-            raise web.HTTPBadRequest(text="MessageSid and From are required")
+        sid = untrusted.twilio_sid(form.get("MessageSid"), "MessageSid", MESSAGE_SIDS)
+        from_ = untrusted.phone(form.get("From"), "From", schemes=NUMBER_SCHEMES)
+        to = untrusted.phone(form.get("To"), "To", schemes=NUMBER_SCHEMES, required=False)
+        body = untrusted.text(form.get("Body"), "Body", max_chars=MAX_INBOUND_BODY)
+        media = untrusted.count(form.get("NumMedia"), "NumMedia", maximum=MAX_MEDIA)
+        attachments = [contact_pb2.Attachment(
+            uri=untrusted.url(form.get(f"MediaUrl{i}"), f"MediaUrl{i}", required=True),
+            content_type=untrusted.media_type(form.get(f"MediaContentType{i}"), f"MediaContentType{i}"),
+            file_name=f"media-{i}") for i in range(media)]
         identity = contact_pb2.Identity(channel=SMS, source_id=from_)
         if keywords.is_opt_out(body) or keywords.is_opt_in(body):
             await self._opt(identity, body, sid)
         elif await self._survey_answer(identity, body, sid):
             return web.Response(text=EMPTY_TWIML, content_type="application/xml")
-        attachments = []
-        for i in range(min(int(form.get("NumMedia", "0") or 0), 10)):
-            attachments.append(contact_pb2.Attachment(
-                uri=form.get(f"MediaUrl{i}", ""), content_type=form.get(f"MediaContentType{i}", ""),
-                file_name=f"media-{i}"))
         msg = messaging_pb2.InboundMessage(
             id=new_id("msg"), channel=SMS, identity=identity, thread_key=from_, receive_time=now_timestamp(),
             provider_message_id=sid, recipient=to,
@@ -116,9 +124,11 @@ class SmsChannel:
     async def status(self, request: web.Request) -> web.Response:
         """POST /twilio/sms/status: delivery callbacks become message.delivered / message.failed."""
         form = await self.verified_form(request)
-        out_id = request.query.get("omnihub_id", "")
-        conversation_id = request.query.get("conversation_id", "")
-        status, sid = form.get("MessageStatus", ""), form.get("MessageSid", "")
+        out_id = untrusted.token(request.query.get("omnihub_id"), "omnihub_id", required=False)
+        conversation_id = untrusted.token(request.query.get("conversation_id"), "conversation_id", required=False)
+        sid = untrusted.twilio_sid(form.get("MessageSid"), "MessageSid", MESSAGE_SIDS)
+        status = untrusted.token(form.get("MessageStatus"), "MessageStatus", max_len=32)
+        error_code = untrusted.token(form.get("ErrorCode"), "ErrorCode", max_len=16, required=False)
         if status in ("delivered", "read"):
             delivery = (messaging_pb2.DELIVERY_STATUS_READ if status == "read"
                         else messaging_pb2.DELIVERY_STATUS_DELIVERED)
@@ -126,7 +136,7 @@ class SmsChannel:
                 message_id=out_id, provider_message_id=sid, status=delivery))
         elif status in ("failed", "undelivered"):
             evt = new_event("sms", conversation_id=conversation_id, channel=SMS, message_failed=event_pb2.MessageFailed(
-                message_id=out_id, provider_message_id=sid, error_code=form.get("ErrorCode", ""),
+                message_id=out_id, provider_message_id=sid, error_code=error_code,
                 error_message=f"Twilio status {status}", permanent=True))
         else:
             return web.Response(status=204)

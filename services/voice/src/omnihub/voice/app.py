@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from omnihub.api.event.v1 import event_pb2
-from omnihub.common import subjects
+from omnihub.common import subjects, untrusted
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
@@ -16,7 +16,7 @@ from omnihub.voice.handlers import VoiceChannel
 
 def build_app(channel: VoiceChannel) -> web.Application:
     """The HTTP application: every Twilio Voice webhook (health routes are added by the caller)."""
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[untrusted.reject_invalid])
     for path, handler in (("", channel.incoming), ("/gather", channel.gather), ("/wait", channel.wait),
                           ("/callback", channel.callback), ("/queue-result", channel.queue_result),
                           ("/status", channel.status), ("/recording", channel.recording),

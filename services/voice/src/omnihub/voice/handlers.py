@@ -20,7 +20,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
-from omnihub.common import subjects
+from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Delivery, Retry, kv_key, new_event, new_id, now_timestamp
 from omnihub.common.logging import get_logger
 from omnihub.voice import twiml
@@ -30,6 +30,13 @@ log = get_logger("omnihub.voice")
 VOICE = contact_pb2.CHANNEL_VOICE
 Event = messaging_pb2.CallEventType
 XML = "application/xml"
+MAX_SPEECH = 4000
+MAX_QUEUE_POSITION = 100_000
+
+
+def call_sid(value: str | None, field: str = "CallSid", *, required: bool = True) -> str:
+    """A Twilio call SID (CA and 32 hex digits): it becomes a KV key and a NATS message id."""
+    return untrusted.twilio_sid(value, field, ("CA",), required=required)
 
 
 def _dur(seconds: float) -> Any:
@@ -63,12 +70,16 @@ class VoiceChannel:
 
     # ---- helpers -------------------------------------------------------------------
     async def form(self, request: web.Request) -> dict[str, str]:
-        """The POSTed form if X-Twilio-Signature is valid for our public URL, else 403."""
+        """The POSTed form if X-Twilio-Signature is valid for our public URL, else 403; then the fields
+        every webhook shares are checked (400 otherwise): CallSid, From, To."""
         form = {k: str(v) for k, v in (await request.post()).items()}
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature or not self.validator.validate(self.base + request.path_qs, form, signature):
             log.warning("voice.bad_signature", path=request.path)
             raise web.HTTPForbidden(text="invalid Twilio signature")
+        call_sid(form.get("CallSid"))
+        untrusted.caller(form.get("From"), "From", required=False)
+        untrusted.caller(form.get("To"), "To", required=False)
         return form
 
     async def state(self, call_sid: str) -> dict[str, Any]:
@@ -112,9 +123,7 @@ class VoiceChannel:
     async def incoming(self, request: web.Request) -> web.Response:
         """POST /twilio/voice: greet and offer the IVR menu of the number called."""
         f = await self.form(request)
-        sid, caller, called = f.get("CallSid", ""), f.get("From", ""), f.get("To", "")
-        if not sid:
-            raise web.HTTPBadRequest(text="CallSid is required")
+        sid, caller, called = f["CallSid"], f.get("From", ""), f.get("To", "")
         await self.remember(sid, caller=caller, called=called, start=time.time())
         await self.publish(sid, "ringing", caller, called, messaging_pb2.VoicePayload(
             event=Event.CALL_EVENT_TYPE_RINGING, called_number=called))
@@ -127,7 +136,8 @@ class VoiceChannel:
         call = await self.state(sid)
         called, caller = call.get("called", f.get("To", "")), call.get("caller", f.get("From", ""))
         menu = self.menu(called)
-        digits, speech = f.get("Digits", ""), f.get("SpeechResult", "").lower()
+        digits = untrusted.text(f.get("Digits"), "Digits", max_chars=64)
+        speech = untrusted.text(f.get("SpeechResult"), "SpeechResult", max_chars=MAX_SPEECH).lower()
         option = next((o for o in menu.options if digits == o.digit or any(w.lower() in speech for w in o.words if speech)),
                       None)
         queue = (option.queue if option else "") or menu.default_queue
@@ -152,7 +162,8 @@ class VoiceChannel:
         call = await self.state(sid)
         menu = self.menu(call.get("called", ""))
         stats = await self.queue_stats(call.get("queue", ""), sid)
-        position = stats.position if stats and stats.position else int(f.get("QueuePosition", "0") or 0)
+        reported = untrusted.count(f.get("QueuePosition"), "QueuePosition", maximum=MAX_QUEUE_POSITION)
+        position = stats.position if stats and stats.position else reported
         ewt = stats.estimated_wait.ToNanoseconds() / 1e9 if stats and stats.position else 60.0 * max(1, position)
         return web.Response(text=twiml.waiting(position, ewt, self.base, menu.callback_digit, menu.language),
                             content_type=XML)
@@ -176,15 +187,17 @@ class VoiceChannel:
         f = await self.form(request)
         sid = f.get("CallSid", "")
         call = await self.state(sid)
+        waited = untrusted.seconds(f.get("QueueTime"), "QueueTime")
         if f.get("QueueResult") == "hangup" and not call.get("callback"):
             await self.publish(sid, "abandoned", call.get("caller", ""), call.get("called", ""), messaging_pb2.VoicePayload(
-                event=Event.CALL_EVENT_TYPE_ABANDONED, wait_duration=_dur(float(f.get("QueueTime", "0") or 0))))
+                event=Event.CALL_EVENT_TYPE_ABANDONED, wait_duration=_dur(waited)))
         return web.Response(text=twiml.empty(), content_type=XML)
 
     async def status(self, request: web.Request) -> web.Response:
         """POST /twilio/voice/status: a finished call gives talk time, or an abandon if never answered."""
         f = await self.form(request)
-        thread = request.query.get("thread") or f.get("CallSid", "")
+        thread = call_sid(request.query.get("thread"), "thread", required=False) or f["CallSid"]
+        conversation_id = untrusted.token(request.query.get("conversation_id"), "conversation_id", required=False)
         call = await self.state(thread)
         if f.get("CallStatus") not in ("completed", "busy", "no-answer", "failed", "canceled"):
             return web.Response(status=204)
@@ -192,7 +205,7 @@ class VoiceChannel:
             talk = max(0.0, time.time() - float(call["bridged_at"]))
             await self.publish(thread, f"completed:{f.get('CallSid', '')}", call.get("caller", ""), call.get("called", ""),
                                messaging_pb2.VoicePayload(event=Event.CALL_EVENT_TYPE_COMPLETED, talk_duration=_dur(talk)))
-            evt = new_event("voice", conversation_id=request.query.get("conversation_id", call.get("conversation_id", "")),
+            evt = new_event("voice", conversation_id=conversation_id or call.get("conversation_id", ""),
                             channel=VOICE, thread_key=thread, call_completed=event_pb2.CallCompleted(
                                 call_sid=f.get("CallSid", ""), talk_duration=_dur(talk), status=f.get("CallStatus", "")))
             evt.id = f"evt_call_completed_{f.get('CallSid', '')}"
@@ -206,15 +219,17 @@ class VoiceChannel:
     async def recording(self, request: web.Request) -> web.Response:
         """POST /twilio/voice/recording: store the recording reference on the conversation."""
         f = await self.form(request)
-        thread = request.query.get("thread") or f.get("CallSid", "")
-        rec_sid = f.get("RecordingSid", "")
-        uri = f.get("RecordingUrl", "") or rec_sid
+        thread = call_sid(request.query.get("thread"), "thread", required=False) or f["CallSid"]
+        conversation_id = untrusted.token(request.query.get("conversation_id"), "conversation_id", required=False)
+        rec_sid = untrusted.twilio_sid(f.get("RecordingSid"), "RecordingSid", ("RE",))
+        uri = untrusted.url(f.get("RecordingUrl"), "RecordingUrl") or rec_sid
+        duration = untrusted.seconds(f.get("RecordingDuration"), "RecordingDuration")
         call = await self.state(thread)
         await self.publish(thread, f"recording:{rec_sid}", call.get("caller", ""), call.get("called", ""),
                            messaging_pb2.VoicePayload(event=Event.CALL_EVENT_TYPE_COMPLETED, recording_uri=uri))
-        evt = new_event("voice", conversation_id=request.query.get("conversation_id", call.get("conversation_id", "")),
+        evt = new_event("voice", conversation_id=conversation_id or call.get("conversation_id", ""),
                         channel=VOICE, thread_key=thread, recording_available=event_pb2.RecordingAvailable(
-                            recording_uri=uri, duration=_dur(float(f.get("RecordingDuration", "0") or 0)),
+                            recording_uri=uri, duration=_dur(duration),
                             call_sid=f.get("CallSid", "")))
         evt.id = f"evt_recording_{rec_sid or thread}"
         await self.bus.publish_event(evt)
@@ -227,7 +242,7 @@ class VoiceChannel:
         call = await self.state(sid)
         await self.publish(sid, "voicemail", call.get("caller", f.get("From", "")), call.get("called", ""),
                            messaging_pb2.VoicePayload(event=Event.CALL_EVENT_TYPE_VOICEMAIL,
-                                                      recording_uri=f.get("RecordingUrl", "")),
+                                                      recording_uri=untrusted.url(f.get("RecordingUrl"), "RecordingUrl")),
                            messaging_pb2.RoutingHints(queue=call.get("queue", ""), topic="voicemail"))
         return web.Response(text=twiml.empty(), content_type=XML)
 
@@ -238,7 +253,7 @@ class VoiceChannel:
         call = await self.state(sid)
         await self.publish(sid, "transcript", call.get("caller", ""), call.get("called", ""), messaging_pb2.VoicePayload(
             event=Event.CALL_EVENT_TYPE_VOICEMAIL, transcript=f.get("TranscriptionText", "")[:4000],
-            recording_uri=f.get("RecordingUrl", "")))
+            recording_uri=untrusted.url(f.get("RecordingUrl"), "RecordingUrl")))
         return web.Response(status=204)
 
     # ---- bridging ------------------------------------------------------------------

@@ -20,19 +20,44 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
+from omnihub.common.jsonbody import read_body
+from omnihub.common.openapi import OPENAPI_PATH
+from omnihub.common.openapi import serve as serve_openapi
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionCodec, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
+from omnihub.inbox.models import (
+    EvaluationActionBody,
+    ForceStateBody,
+    KbBody,
+    LoginBody,
+    MergeBody,
+    ReassignBody,
+    ReplyBody,
+    StateBody,
+    TransferBody,
+    TypingBody,
+    WrapUpBody,
+    openapi,
+)
 from omnihub.inbox.store import InboxStore
 
 STATIC = Path(__file__).parent / "static"
-MAX_REPLY = 20_000
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
 STATES = {"AVAILABLE": routing_pb2.AGENT_STATE_AVAILABLE, "AWAY": routing_pb2.AGENT_STATE_AWAY,
           "OFFLINE": routing_pb2.AGENT_STATE_OFFLINE}
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
+PUBLIC = {"/api/login", OPENAPI_PATH}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """CSP, nosniff and friends on every response: pages, API, static files, 404s and errors."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 class Inbox:
@@ -54,9 +79,9 @@ class Inbox:
     # ---- middleware -------------------------------------------------------------------
     @web.middleware
     async def security(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Authentication, role checks, CSRF on state changes, and security headers."""
+        """Authentication, role checks and CSRF on state changes."""
         path = request.path
-        if path.startswith("/api/") and path != "/api/login":
+        if path.startswith("/api/") and path not in PUBLIC:
             session = self.codec.read(request.cookies.get(COOKIE))
             if session is None:
                 raise web.HTTPUnauthorized(text="log in first")
@@ -67,11 +92,7 @@ class Inbox:
                     raise web.HTTPForbidden(text="missing or wrong CSRF token")
             if path.startswith("/api/supervisor/") and session.role == "agent":
                 raise web.HTTPForbidden(text="supervisors only")
-        response = await handler(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+        return await handler(request)
 
     # ---- pages and auth ------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.StreamResponse:
@@ -80,11 +101,8 @@ class Inbox:
 
     async def login(self, request: web.Request) -> web.Response:
         """POST /api/login {username, password}: sets the session cookie."""
-        try:
-            body = await request.json()
-            username, password = str(body["username"])[:100], str(body["password"])[:200]
-        except (ValueError, KeyError, TypeError):
-            raise web.HTTPBadRequest(text="send JSON with username and password") from None
+        body = await read_body(request, LoginBody, max_bytes=4096)
+        username, password = body.username, body.password
         keys = (f"user:{username}", f"ip:{request.remote}")
         if self.limiter.blocked(*keys):
             raise web.HTTPTooManyRequests(text="too many failed logins; try again in a few minutes")
@@ -130,12 +148,9 @@ class Inbox:
     async def set_state(self, request: web.Request) -> web.Response:
         """POST /api/state {state, reason}: Available, Away (with a reason) or Offline."""
         s: Session = request["session"]
-        body = await _json(request)
-        state = STATES.get(str(body.get("state", "")).upper())
-        if state is None:
-            raise web.HTTPBadRequest(text="state must be AVAILABLE, AWAY or OFFLINE")
+        body = await read_body(request, StateBody)
         agent = await self._rpc(self.router.SetState(routing_pb2.SetStateRequest(
-            agent_id=s.user, state=state, reason=str(body.get("reason", ""))[:64])))
+            agent_id=s.user, state=STATES[body.state], reason=body.reason)))
         return web.json_response(to_dict(agent))
 
     async def heartbeat(self, request: web.Request) -> web.Response:
@@ -187,16 +202,14 @@ class Inbox:
         """POST /api/conversations/{id}/reply {text, subject?, private?}: send or note."""
         s: Session = request["session"]
         conv = await self._conversation(s, request.match_info["id"])
-        body = await _json(request)
-        text = str(body.get("text", "")).strip()
+        body = await read_body(request, ReplyBody)
+        text = body.text.strip()
         if not text:
             raise web.HTTPBadRequest(text="the reply is empty")
-        if len(text) > MAX_REPLY:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_REPLY, actual_size=len(text), text="the reply is too long")
-        private = bool(body.get("private"))
+        private = body.private
         message = messaging_pb2.Message(
             id=new_id("out"), conversation_id=conv.id, channel=conv.channel, text=text, agent_id=s.user,
-            private=private, create_time=now_timestamp(), subject=str(body.get("subject", ""))[:300],
+            private=private, create_time=now_timestamp(), subject=body.subject,
             direction=messaging_pb2.DIRECTION_ACTIVITY if private else messaging_pb2.DIRECTION_OUTGOING)
         if not private:
             out = messaging_pb2.OutboundMessage(
@@ -215,31 +228,30 @@ class Inbox:
         """POST /api/conversations/{id}/typing {typing}: the web-chat visitor sees the agent typing."""
         s: Session = request["session"]
         conv = await self._conversation(s, request.match_info["id"])
-        body = await _json(request)
+        body = await read_body(request, TypingBody)
         if conv.channel == contact_pb2.CHANNEL_WEBCHAT:
-            payload = json.dumps({"typing": bool(body.get("typing")), "agent": s.name}).encode()
+            payload = json.dumps({"typing": body.typing, "agent": s.name}).encode()
             await self.bus.nc.publish(subjects.chat_typing_agent(conv.identity.source_id), payload)
         return web.json_response({"ok": True})
 
     async def wrap_up(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/wrapup {disposition, resolved, notes}."""
         s: Session = request["session"]
-        body = await _json(request)
+        body = await read_body(request, WrapUpBody)
         conv = await self._rpc(self.router.WrapUp(routing_pb2.WrapUpRequest(
-            agent_id=s.user, conversation_id=request.match_info["id"], disposition=str(body.get("disposition", ""))[:64],
-            resolved=bool(body.get("resolved")), notes=str(body.get("notes", ""))[:2000])))
+            agent_id=s.user, conversation_id=request.match_info["id"], disposition=body.disposition,
+            resolved=body.resolved, notes=body.notes)))
         return web.json_response(to_dict(conv))
 
     async def transfer(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/transfer {to_agent | to_queue, note}."""
         s: Session = request["session"]
-        body = await _json(request)
-        req = routing_pb2.TransferRequest(agent_id=s.user, conversation_id=request.match_info["id"],
-                                          note=str(body.get("note", ""))[:500])
-        if body.get("to_agent"):
-            req.to_agent = str(body["to_agent"])
-        elif body.get("to_queue"):
-            req.to_queue = str(body["to_queue"])
+        body = await read_body(request, TransferBody)
+        req = routing_pb2.TransferRequest(agent_id=s.user, conversation_id=request.match_info["id"], note=body.note)
+        if body.to_agent:
+            req.to_agent = body.to_agent
+        elif body.to_queue:
+            req.to_queue = body.to_queue
         else:
             raise web.HTTPBadRequest(text="give to_agent or to_queue")
         conv = await self._rpc(self.router.Transfer(req))
@@ -258,15 +270,15 @@ class Inbox:
     async def merge(self, request: web.Request) -> web.Response:
         """POST /api/customers/{id}/merge {channel, source_id} or {customer_id}: fold another record into this one."""
         s: Session = request["session"]
-        body = await _json(request)
+        body = await read_body(request, MergeBody)
         req = routing_pb2.MergeCustomersRequest(agent_id=s.user, customer_id=request.match_info["id"],
-                                                merged_customer_id=str(body.get("customer_id", "")))
-        if body.get("source_id"):
-            channel = "CHANNEL_" + str(body.get("channel", "")).upper()
+                                                merged_customer_id=body.customer_id)
+        if body.source_id:
+            channel = "CHANNEL_" + body.channel.upper()
             if channel not in contact_pb2.Channel.DESCRIPTOR.values_by_name:
                 raise web.HTTPBadRequest(text="unknown channel")
             req.merged_identity.CopyFrom(contact_pb2.Identity(channel=contact_pb2.Channel.Value(channel),
-                                                              source_id=str(body["source_id"])[:320]))
+                                                              source_id=body.source_id))
         cust = await self._rpc(self.router.MergeCustomers(req))
         return web.json_response(to_dict(cust))
 
@@ -278,11 +290,11 @@ class Inbox:
 
     async def kb_save(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/kb {title, body}: supervisors manage answers."""
-        body = await _json(request)
-        title, text = str(body.get("title", "")).strip()[:200], str(body.get("body", "")).strip()[:5000]
+        body = await read_body(request, KbBody)
+        title, text = body.title.strip(), body.body.strip()
         if not title or not text:
             raise web.HTTPBadRequest(text="title and body are required")
-        doc = {"_id": str(body.get("id") or new_id("kb")), "title": title, "body": text,
+        doc = {"_id": body.id or new_id("kb"), "title": title, "body": text,
                "updated_by": request["session"].user, "updated": time.time()}
         await self.store.save_kb(doc)
         return web.json_response(doc)
@@ -328,10 +340,9 @@ class Inbox:
         action = request.match_info["action"]
         if action not in ("acknowledge", "dispute") and s.role == "agent":
             raise web.HTTPForbidden(text="agents can acknowledge or dispute")
-        body = await _json(request)
+        body = await read_body(request, EvaluationActionBody)
         doc = await self._quality_call("POST", f"/api/evaluations/{request.match_info['id']}/{action}",
-                                       json={"actor": s.user, "note": str(body.get("note", ""))[:2000],
-                                             "new_score": body.get("new_score")})
+                                       json={"actor": s.user, "note": body.note, "new_score": body.new_score})
         return web.json_response(doc)
 
     async def _quality_call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -356,23 +367,20 @@ class Inbox:
 
     async def force_state(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/agents/{id}/state {state, reason}: force an agent's state."""
-        body = await _json(request)
-        state = STATES.get(str(body.get("state", "")).upper())
-        if state is None:
-            raise web.HTTPBadRequest(text="state must be AVAILABLE, AWAY or OFFLINE")
+        body = await read_body(request, ForceStateBody)
         agent = await self._rpc(self.router.SetState(routing_pb2.SetStateRequest(
-            agent_id=request.match_info["id"], state=state, reason=str(body.get("reason", "supervisor"))[:64],
+            agent_id=request.match_info["id"], state=STATES[body.state], reason=body.reason,
             forced_by=request["session"].user)))
         return web.json_response(to_dict(agent))
 
     async def reassign(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/conversations/{id}/reassign {to_agent | to_queue}."""
-        body = await _json(request)
+        body = await read_body(request, ReassignBody)
         req = routing_pb2.TransferRequest(agent_id=request["session"].user, conversation_id=request.match_info["id"])
-        if body.get("to_agent"):
-            req.to_agent = str(body["to_agent"])
+        if body.to_agent:
+            req.to_agent = body.to_agent
         else:
-            req.to_queue = str(body.get("to_queue", ""))
+            req.to_queue = body.to_queue
         return web.json_response(to_dict(await self._rpc(self.router.Transfer(req))))
 
     async def why(self, request: web.Request) -> web.Response:
@@ -434,6 +442,8 @@ class Inbox:
         r.add_post("/api/supervisor/conversations/{id}/reassign", self.reassign)
         r.add_get("/api/supervisor/conversations/{id}/why", self.why)
         r.add_get("/ws/agent", self.socket)
+        serve_openapi(app, openapi())
+        app.on_response_prepare.append(security_headers)
 
 
 def _http_error(status: int, text: str) -> web.HTTPException:
@@ -445,13 +455,4 @@ def _http_error(status: int, text: str) -> web.HTTPException:
 def _re(subject: str) -> str:
     return subject if not subject or subject.lower().startswith("re:") else f"Re: {subject}"
 
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="send a JSON object") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="send a JSON object")
-    return body
 

@@ -18,6 +18,13 @@ from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.store import InboxStore
 
 
+def build_app(inbox: Inbox) -> web.Application:
+    """The inbox's HTTP application (health is added by the caller)."""
+    app = web.Application(middlewares=[inbox.security], client_max_size=256 * 1024)
+    inbox.routes(app)
+    return app
+
+
 async def main() -> None:
     """Run until SIGTERM."""
     settings = load_settings(InboxSettings)
@@ -39,8 +46,7 @@ async def main() -> None:
             message_type=event_pb2.Event, batch_handler=inbox.hub.on_events, batch=200, ack_wait=30.0)
         svc.stack.push_async_callback(consumer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)
-        app = web.Application(middlewares=[inbox.security], client_max_size=256 * 1024)
-        inbox.routes(app)
+        app = build_app(inbox)
         install_health(app, svc.readiness, "inbox")
         await svc.start_http(app, settings.http_host, settings.inbox_http_port)
         await svc.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import time
-from typing import Any
 
 from aiohttp import web
 
@@ -13,10 +12,13 @@ from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common.config import load_settings
 from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
+from omnihub.common.jsonbody import read_body
+from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.quality.config import QualitySettings, queue_targets
 from omnihub.quality.ingest import Ingestor, consume_events
+from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
 from omnihub.quality.qa import QaError, QaService
 from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
@@ -27,16 +29,6 @@ INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
 GROUP_BYS = {"", "queue", "agent", "channel", "interval"}
 QUERY_KEY: web.AppKey[KpiQuery] = web.AppKey("kpi_query")
 QA_KEY: web.AppKey[QaService] = web.AppKey("qa")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="send a JSON object") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="send a JSON object")
-    return body
 
 
 def _qa_errors(exc: QaError) -> web.HTTPException:
@@ -52,7 +44,8 @@ async def scorecards(request: web.Request) -> web.Response:
 async def submit_evaluation(request: web.Request) -> web.Response:
     """POST /api/evaluations {conversation_id, agent_id, evaluator_id, scorecard_id, answers, calibration}."""
     try:
-        return web.json_response(await request.app[QA_KEY].submit(await _body(request)), status=201)
+        body = await read_body(request, EvaluationBody)
+        return web.json_response(await request.app[QA_KEY].submit(body.model_dump()), status=201)
     except QaError as exc:
         raise _qa_errors(exc) from None
 
@@ -65,10 +58,10 @@ async def list_evaluations(request: web.Request) -> web.Response:
 
 async def act_on_evaluation(request: web.Request) -> web.Response:
     """POST /api/evaluations/{id}/{acknowledge|dispute|resolve} {actor, note, new_score}."""
-    body = await _body(request)
+    body = await read_body(request, EvaluationActionBody)
     try:
         doc = await request.app[QA_KEY].act(request.match_info["id"], request.match_info["action"],
-                                            str(body.get("actor", "")), str(body.get("note", "")), body.get("new_score"))
+                                            body.actor, body.note, body.new_score)
     except QaError as exc:
         raise _qa_errors(exc) from None
     return web.json_response(doc)
@@ -76,13 +69,12 @@ async def act_on_evaluation(request: web.Request) -> web.Response:
 
 async def draw_sample(request: web.Request) -> web.Response:
     """POST /api/qa/sample {from, to, fraction, minimum, seed, stratify_by_channel}."""
-    body = await _body(request)
+    body = await read_body(request, SampleBody)
     now = time.time()
     try:
         picked = await request.app[QA_KEY].draw_sample(
-            parse_time(str(body.get("from") or ""), now - 7 * 86400), parse_time(str(body.get("to") or ""), now + 1),
-            float(body.get("fraction", 0.05)), int(body.get("minimum", 3)), int(body.get("seed", 0)),
-            bool(body.get("stratify_by_channel", True)))
+            parse_time(str(body.start or ""), now - 7 * 86400), parse_time(str(body.end or ""), now + 1),
+            body.fraction, body.minimum, body.seed, body.stratify_by_channel)
     except (QaError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     return web.json_response([{"conversation_id": c.conversation_id, "agent_id": c.agent_id, "channel": c.channel,
@@ -91,9 +83,9 @@ async def draw_sample(request: web.Request) -> web.Response:
 
 async def calibration(request: web.Request) -> web.Response:
     """POST /api/qa/calibration {conversation_ids}: Krippendorff's alpha across evaluators."""
-    body = await _body(request)
+    body = await read_body(request, CalibrationBody)
     try:
-        return web.json_response(await request.app[QA_KEY].calibrate([str(c) for c in body.get("conversation_ids", [])]))
+        return web.json_response(await request.app[QA_KEY].calibrate(body.conversation_ids))
     except QaError as exc:
         raise _qa_errors(exc) from None
 
@@ -103,9 +95,13 @@ def parse_time(value: str | None, default: float) -> float:
     if not value:
         return default
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if not 0 <= seconds < 1e11:  # also refuses nan and infinities
+            raise web.HTTPBadRequest(text=f"bad time {value!r}; epoch seconds must be finite and positive")
+        return seconds
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -214,6 +210,7 @@ def build_app(query: KpiQuery, qa: QaService | None = None) -> web.Application:
     app.router.add_get("/api/staffing", staffing_api)
     app.router.add_get("/api/staffing/plan", staffing_plan)
     app.router.add_get("/kpis", chart)
+    serve_openapi(app, openapi())
     return app
 
 

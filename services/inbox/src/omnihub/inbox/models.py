@@ -1,0 +1,181 @@
+"""Request and response models of the inbox's HTTP API, and the OpenAPI document built from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from omnihub.common.jsonbody import Body
+from omnihub.common.openapi import Operation, document
+
+MAX_REPLY = 20_000
+Name = Field(default="", max_length=64)
+
+
+class LoginBody(Body):
+    """POST /api/login."""
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class StateBody(Body):
+    """POST /api/state: Available, Away (with a reason) or Offline (any letter case)."""
+
+    state: Literal["AVAILABLE", "AWAY", "OFFLINE"]
+    reason: str = Field(default="", max_length=64)
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ForceStateBody(StateBody):
+    """POST /api/supervisor/agents/{id}/state."""
+
+    reason: str = Field(default="supervisor", max_length=64)
+
+
+class ReplyBody(Body):
+    """POST /api/conversations/{id}/reply: a reply to the customer, or a private note."""
+
+    text: str = Field(max_length=MAX_REPLY)
+    subject: str = Field(default="", max_length=300)
+    private: bool = False
+
+
+class TypingBody(Body):
+    """POST /api/conversations/{id}/typing."""
+
+    typing: bool = False
+
+
+class WrapUpBody(Body):
+    """POST /api/conversations/{id}/wrapup."""
+
+    disposition: str = Field(default="", max_length=64)
+    resolved: bool = False
+    notes: str = Field(default="", max_length=2000)
+
+
+class TransferBody(Body):
+    """POST /api/conversations/{id}/transfer: to an agent or a queue."""
+
+    to_agent: str = Name
+    to_queue: str = Name
+    note: str = Field(default="", max_length=500)
+
+
+class ReassignBody(Body):
+    """POST /api/supervisor/conversations/{id}/reassign."""
+
+    to_agent: str = Name
+    to_queue: str = Name
+
+
+class MergeBody(Body):
+    """POST /api/customers/{id}/merge: another customer record, or one identity (channel + source id)."""
+
+    customer_id: str = Field(default="", max_length=128)
+    channel: str = Field(default="", max_length=32)
+    source_id: str = Field(default="", max_length=320)
+
+
+class KbBody(Body):
+    """POST /api/supervisor/kb: add or replace a canned answer."""
+
+    id: str = Field(default="", max_length=64)
+    title: str = Field(max_length=200)
+    body: str = Field(max_length=5000)
+
+
+class EvaluationActionBody(Body):
+    """POST /api/evaluations/{id}/{action}: acknowledge or dispute (agents), resolve (supervisors)."""
+
+    note: str = Field(default="", max_length=2000)
+    new_score: float | None = Field(default=None, ge=0, le=100)
+
+
+class ConversationsQuery(BaseModel):
+    """GET /api/conversations: supervisors may ask for every open conversation."""
+
+    all: str = Field(default="", max_length=8)
+
+
+class KbQuery(BaseModel):
+    """GET /api/kb."""
+
+    q: str = Field(default="", max_length=100)
+
+
+class Me(BaseModel):
+    """Who is logged in, and their CSRF token."""
+
+    id: str
+    name: str
+    role: str
+    csrf: str
+
+
+class Ok(BaseModel):
+    """A plain acknowledgement."""
+
+    ok: bool
+
+
+class MessageId(BaseModel):
+    """The id of a new message."""
+
+    id: str
+
+
+def _op(method: str, path: str, summary: str, tag: str, **kw: Any) -> Operation:
+    return Operation(method, path, summary, tags=(tag,), **kw)
+
+
+OPERATIONS = [
+    _op("POST", "/api/login", "Log in; sets the session cookie", "auth", body=LoginBody, response=Me, public=True),
+    _op("GET", "/api/me", "Who am I (and my CSRF token)", "auth", response=Me),
+    _op("POST", "/api/logout", "Log out, ending this session everywhere", "auth", response=Ok),
+    _op("POST", "/api/state", "Set my state", "agent", body=StateBody),
+    _op("POST", "/api/heartbeat", "Keep my router session alive", "agent"),
+    _op("POST", "/api/offers/{reservation}/accept", "Accept an offer", "agent"),
+    _op("POST", "/api/offers/{reservation}/reject", "Reject an offer", "agent", response=Ok),
+    _op("GET", "/api/conversations", "My conversations (or all open ones, supervisors)", "conversations",
+        query=ConversationsQuery),
+    _op("GET", "/api/conversations/{id}/messages", "A conversation and the customer's history", "conversations"),
+    _op("POST", "/api/conversations/{id}/reply", "Reply or add a private note", "conversations", body=ReplyBody,
+        response=MessageId),
+    _op("POST", "/api/conversations/{id}/wrapup", "Wrap up", "conversations", body=WrapUpBody),
+    _op("POST", "/api/conversations/{id}/typing", "Tell a web-chat visitor I am typing", "conversations",
+        body=TypingBody, response=Ok),
+    _op("POST", "/api/conversations/{id}/transfer", "Transfer to an agent or a queue", "conversations",
+        body=TransferBody),
+    _op("GET", "/api/agents", "Colleagues and their states", "agent"),
+    _op("GET", "/api/customers/{id}", "A customer and their identities", "customers"),
+    _op("POST", "/api/customers/{id}/merge", "Merge another record into this customer", "customers", body=MergeBody),
+    _op("GET", "/api/kb", "Search canned answers", "knowledge", query=KbQuery),
+    _op("POST", "/api/supervisor/kb", "Add or replace a canned answer", "knowledge", body=KbBody),
+    _op("GET", "/api/kpis/me", "My KPIs today and this week beside the team", "kpis"),
+    _op("GET", "/api/evaluations/me", "My QA evaluations", "kpis"),
+    _op("POST", "/api/evaluations/{id}/{action}", "Acknowledge, dispute or resolve an evaluation", "kpis",
+        body=EvaluationActionBody),
+    _op("GET", "/api/supervisor/wallboard", "Queues, agents and SL by hour", "supervisor"),
+    _op("POST", "/api/supervisor/agents/{id}/state", "Force an agent's state", "supervisor", body=ForceStateBody),
+    _op("POST", "/api/supervisor/conversations/{id}/reassign", "Reassign a conversation", "supervisor",
+        body=ReassignBody),
+    _op("GET", "/api/supervisor/conversations/{id}/why", "Every routing decision of a conversation", "supervisor"),
+]
+
+SECURITY = {
+    "session": {"type": "apiKey", "in": "cookie", "name": "omnihub_session"},
+    "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+             "description": "required on every POST; from /api/login or /api/me"},
+}
+
+
+def openapi() -> dict[str, Any]:
+    """The inbox's OpenAPI document."""
+    return document("omnihub inbox", "1", OPERATIONS, SECURITY)

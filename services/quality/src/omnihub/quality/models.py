@@ -1,0 +1,107 @@
+"""Request models of quality's HTTP API, and the OpenAPI document built from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from omnihub.common.jsonbody import Body
+from omnihub.common.openapi import Operation, document
+
+Id = Field(min_length=1, max_length=128)
+When = Field(default="", max_length=40, description="ISO 8601 or epoch seconds")
+
+
+class EvaluationBody(Body):
+    """POST /api/evaluations: score a conversation with a scorecard."""
+
+    conversation_id: str = Id
+    agent_id: str = Field(min_length=1, max_length=64)
+    evaluator_id: str = Field(min_length=1, max_length=64)
+    scorecard_id: str = Field(default="default", max_length=64)
+    answers: dict[str, float] = Field(default_factory=dict, max_length=100)
+    comments: str = Field(default="", max_length=2000)
+    calibration: bool = False
+
+
+class EvaluationActionBody(Body):
+    """POST /api/evaluations/{id}/{action}: acknowledge, dispute or resolve."""
+
+    actor: str = Field(default="", max_length=64)
+    note: str = Field(default="", max_length=2000)
+    new_score: float | None = Field(default=None, ge=0, le=100)
+
+
+class SampleBody(Body):
+    """POST /api/qa/sample: a reproducible stratified sample of handled conversations."""
+
+    start: str | float = Field(default="", alias="from", union_mode="left_to_right")
+    end: str | float = Field(default="", alias="to", union_mode="left_to_right")
+    fraction: float = Field(default=0.05, gt=0, le=1)
+    minimum: int = Field(default=3, ge=0, le=10_000)
+    seed: int = Field(default=0, ge=-(2**63), lt=2**63)
+    stratify_by_channel: bool = True
+
+
+class CalibrationBody(Body):
+    """POST /api/qa/calibration: Krippendorff's alpha across evaluators of these conversations."""
+
+    conversation_ids: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class EvaluationsQuery(BaseModel):
+    """GET /api/evaluations."""
+
+    agent: str = Field(default="", max_length=64)
+    status: str = Field(default="", max_length=32)
+
+
+class KpiQuery(BaseModel):
+    """GET /api/kpis."""
+
+    start: str = Field(default="", alias="from", max_length=40)
+    to: str = Field(default="", max_length=40)
+    group_by: str = Field(default="", max_length=16)
+    interval: str = Field(default="1h", max_length=8)
+    agent: str = Field(default="", max_length=64)
+    queue: str = Field(default="", max_length=64)
+
+
+class StaffingQuery(BaseModel):
+    """GET /api/staffing."""
+
+    arrivals: str = Field(max_length=32)
+    aht: str = Field(max_length=32)
+    interval: str = Field(default="30m", max_length=8)
+    target: str = Field(default="0.8/20", max_length=32)
+    shrinkage: str = Field(default="0", max_length=32)
+
+
+class PlanQuery(BaseModel):
+    """GET /api/staffing/plan."""
+
+    queue: str = Field(default="", max_length=64)
+    day: str = When
+    interval: str = Field(default="30m", max_length=8)
+    shrinkage: str = Field(default="0", max_length=32)
+
+
+OPERATIONS = [
+    Operation("GET", "/api/scorecards", "QA scorecards", tags=("qa",)),
+    Operation("POST", "/api/evaluations", "Submit an evaluation", body=EvaluationBody, status=201, tags=("qa",)),
+    Operation("GET", "/api/evaluations", "Evaluations by agent and status", query=EvaluationsQuery, tags=("qa",)),
+    Operation("POST", "/api/evaluations/{id}/{action}", "Acknowledge, dispute or resolve an evaluation",
+              body=EvaluationActionBody, tags=("qa",)),
+    Operation("POST", "/api/qa/sample", "Draw a QA sample", body=SampleBody, tags=("qa",)),
+    Operation("POST", "/api/qa/calibration", "Calibration across evaluators", body=CalibrationBody, tags=("qa",)),
+    Operation("GET", "/api/kpis", "KPIs by queue, agent, channel or interval", query=KpiQuery, tags=("kpis",)),
+    Operation("GET", "/api/staffing", "Erlang C/A staffing", query=StaffingQuery, tags=("staffing",)),
+    Operation("GET", "/api/staffing/plan", "Agents per interval from observed traffic", query=PlanQuery,
+              tags=("staffing",)),
+]
+
+
+def openapi() -> dict[str, Any]:
+    """Quality's OpenAPI document."""
+    return document("omnihub quality", "1", OPERATIONS)

@@ -6,12 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omnihub.router import engine as eng
+from omnihub.router.config import CHANNELS as ROUTER_CHANNELS
 from omnihub.router.config import AgentConfig, QueueConfig, Relaxation, RoutingConfig, SkillReq
 
 Arrival = tuple[str, str, int, float]
 Scenario = tuple[RoutingConfig, list[Arrival], list[str]]
 SKILLS = ["billing", "tech", "sales", "lang_zh"]
-CHANNELS = ["voice", "sms", "email", "webchat", "telegram"]
+CHANNELS = list(ROUTER_CHANNELS)  # every channel the router knows, so the ready indexes are checked on all
 
 skill_req = st.builds(SkillReq, name=st.sampled_from(SKILLS), min_level=st.integers(1, 10))
 queue_conf = st.builds(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from omnihub.cli.sim import model
 from omnihub.cli.sim.runner import run
+
+pytestmark = pytest.mark.slow  # each runs a compressed scenario through a whole hub for a minute or more
 
 
 async def test_single_skill_pool_matches_erlang_c(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -17,17 +18,33 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+def _port_range() -> tuple[int, int]:
+    """This process's slice of the ports below the ephemeral range.
+
+    Under pytest-xdist every worker gets its own slice, so two workers never pick the same port
+    between one checking it and its server binding it.
+    """
+    floor = _ephemeral_floor()
+    low = max(1024, floor - 12_000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return low, floor
+    index = int(worker[2:]) % count
+    size = (floor - low) // count
+    return low + index * size, low + (index + 1) * size
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago, for a server that binds it later.
 
     Chosen below the kernel's ephemeral range: a port from bind(0) can be taken by any outgoing
     connection's local end before the server binds it (an intermittent "address already in use").
-    Never the same port twice in one process.
+    Never the same port twice in one process, and never one another xdist worker may pick.
     """
-    floor = _ephemeral_floor()
-    low = max(1024, floor - 12_000)
+    low, high = _port_range()
     for _ in range(500):
-        port = random.randrange(low, floor)
+        port = random.randrange(low, high)
         if port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

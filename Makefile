@@ -10,11 +10,16 @@ PYTEST_WORKERS ?= 4
 MYPY_PATHS = libs/common/src libs/testkit/src libs/testkit/tests cli/src cli/tests tests bench scripts conftest.py \
 	$(wildcard services/*/src) $(wildcard services/*/tests)
 
-.PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean
+WEB := services/inbox/web
+WEB_OUT := services/inbox/src/omnihub/inbox/webapp
+WEB_SOURCES = $(shell find $(WEB)/src -type f) $(wildcard $(WEB)/*.json $(WEB)/*.ts $(WEB)/index.html)
+
+.PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean node web webcheck
 
 help:
 	@echo "make run    start NATS, SecantusDB and every service (demo config, logins printed)"
-	@echo "make test   install everything, then ruff, mypy and pytest"
+	@echo "make test   install everything, then ruff, mypy, the desktop's checks and pytest"
+	@echo "make web    build the agent desktop (npm ci and vite build, only when its sources changed)"
 	@echo "make protos regenerate libs/proto from protos/"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make images build container images (needs a Docker engine)"
@@ -25,7 +30,7 @@ bootstrap:
 sync: bootstrap
 	$(UV) sync --all-packages
 
-run: sync
+run: sync web
 	$(UV) run --no-sync omnihub up
 
 browser:
@@ -41,10 +46,28 @@ lint: sync
 typecheck: sync
 	$(UV) run --no-sync mypy $(MYPY_PATHS)
 
-pytest: sync browser
+pytest: sync browser web
 	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS)
 
-test: sync browser lint typecheck pytest
+test: sync browser web lint typecheck webcheck pytest
+
+# The agent desktop (Vue + TypeScript): npm ci when the lock changed, vite build when a source changed.
+node:
+	@command -v npm >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a==20&&b>=19)?0:1)' \
+	  || { echo "the agent desktop needs Node.js 20.19 or newer and npm"; exit 1; }
+
+$(WEB)/node_modules/.omnihub-npm-ci: $(WEB)/package.json $(WEB)/package-lock.json | node
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_OUT)/.omnihub-build: $(WEB)/node_modules/.omnihub-npm-ci $(WEB_SOURCES)
+	cd $(WEB) && npx vite build --logLevel warn
+	@touch $@
+
+web: $(WEB_OUT)/.omnihub-build
+
+webcheck: web
+	cd $(WEB) && npm run --silent typecheck && npm run --silent lint && npm run --silent test
 
 protos: sync
 	$(UV) run --no-sync python scripts/gen_protos.py
@@ -56,4 +79,4 @@ images:
 	@bash scripts/build_images.sh
 
 clean:
-	rm -rf var .mypy_cache .ruff_cache .pytest_cache test-artifacts
+	rm -rf var .mypy_cache .ruff_cache .pytest_cache test-artifacts $(WEB_OUT) $(WEB)/node_modules

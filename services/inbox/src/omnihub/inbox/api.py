@@ -41,6 +41,7 @@ from omnihub.inbox.models import (
     openapi,
 )
 from omnihub.inbox.store import InboxStore
+from omnihub.inbox.web import Desktop
 
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -416,6 +417,7 @@ class Inbox:
         r = app.router
         r.add_get("/", self.index)
         r.add_static("/static/", STATIC, append_version=True)
+        Desktop().routes(app)
         r.add_post("/api/login", self.login)
         r.add_get("/api/me", self.me)
         r.add_post("/api/logout", self.logout)

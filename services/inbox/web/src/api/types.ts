@@ -1,0 +1,180 @@
+// Shapes of the inbox API's JSON (protobuf messages rendered with their .proto field names).
+export type Channel =
+  | "CHANNEL_SMS"
+  | "CHANNEL_EMAIL"
+  | "CHANNEL_VOICE"
+  | "CHANNEL_WEBCHAT"
+  | "CHANNEL_TELEGRAM"
+  | "CHANNEL_WECHAT"
+  | "CHANNEL_WHATSAPP"
+  | string;
+
+export type AgentStateName =
+  | "AGENT_STATE_OFFLINE"
+  | "AGENT_STATE_AVAILABLE"
+  | "AGENT_STATE_BUSY"
+  | "AGENT_STATE_WRAP_UP"
+  | "AGENT_STATE_AWAY";
+
+export interface Me {
+  id: string;
+  name: string;
+  role: "agent" | "supervisor" | "admin";
+  csrf: string;
+}
+
+export interface Identity {
+  channel?: Channel;
+  source_id?: string;
+}
+
+export interface Conversation {
+  id: string;
+  channel?: Channel;
+  customer_id?: string;
+  identity?: Identity;
+  status?: string;
+  routing_state?: string;
+  queue?: string;
+  assigned_agent?: string;
+  create_time?: string;
+  enqueue_time?: string;
+  answer_time?: string;
+  preview?: string;
+  subject?: string;
+  customer_display_name?: string;
+  recording_uri?: string;
+  flagged?: boolean;
+  unread_count?: number;
+  last_activity_time?: string;
+}
+
+export interface Offer {
+  reservation_id: string;
+  conversation?: Conversation;
+  expire_time?: string;
+  reason?: string;
+}
+
+export interface Agent {
+  id: string;
+  display_name?: string;
+  state?: AgentStateName;
+  state_reason?: string;
+  state_time?: string;
+  queues?: string[];
+  missed_offers?: number;
+  conversation_ids?: string[];
+}
+
+export interface Attachment {
+  file_name?: string;
+  content_type?: string;
+  size_bytes?: string | number;
+}
+
+export interface Message {
+  _id: string;
+  conversation_id: string;
+  customer_id?: string;
+  channel: string;
+  direction: "incoming" | "outgoing" | "activity" | string;
+  text: string;
+  subject?: string;
+  agent_id?: string;
+  private?: boolean;
+  time: number;
+  status?: string;
+  error?: string;
+  attachments?: Attachment[];
+}
+
+export interface Customer {
+  id?: string;
+  display_name?: string;
+  identities?: Identity[];
+}
+
+export interface KbDoc {
+  _id: string;
+  title: string;
+  body: string;
+}
+
+export interface KpiRow {
+  key?: string;
+  handled?: number;
+  aht?: number;
+  fcr?: number;
+  csat?: number;
+  csat_responses?: number;
+  occupancy?: number;
+  service_level_b?: number;
+}
+
+export interface MyKpis {
+  available: boolean;
+  today?: KpiRow;
+  week?: KpiRow | null;
+  team?: KpiRow;
+  trend?: KpiRow[];
+}
+
+export interface Evaluation {
+  _id: string;
+  conversation_id: string;
+  evaluator_id: string;
+  score: number;
+  status: "submitted" | "acknowledged" | "disputed" | string;
+  comments?: string;
+}
+
+export interface QueueStats {
+  queue: string;
+  waiting?: number;
+  longest_wait?: string;
+  estimated_wait?: string;
+  agents_by_state?: Record<string, number>;
+  service_level_today?: number;
+  service_level_target?: number;
+  service_level_threshold_seconds?: number;
+  answered_today?: number;
+  abandoned_today?: number;
+  active?: number;
+  open_now?: boolean;
+}
+
+export interface Wallboard {
+  queues: QueueStats[];
+  agents: Agent[];
+  hourly: KpiRow[];
+  time: number;
+}
+
+export interface Candidate {
+  agent_id: string;
+  score?: number;
+  detail?: string;
+}
+
+export interface RoutingDecision {
+  conversation_id?: string;
+  queue?: string;
+  strategy?: string;
+  chosen_agent?: string;
+  reason?: string;
+  decide_time?: string;
+  relaxation_step?: number;
+  eligible_count?: number;
+  candidates?: Candidate[];
+}
+
+/** Seconds since the epoch of a protobuf JSON timestamp ("" → 0). */
+export function epoch(ts: string | undefined): number {
+  return ts ? Date.parse(ts) / 1000 : 0;
+}
+
+/** Seconds of a protobuf JSON duration ("12.5s" → 12.5). */
+export function durationSeconds(d: string | undefined): number {
+  return d ? Number.parseFloat(d) || 0 : 0;
+}

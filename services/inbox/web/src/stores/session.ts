@@ -1,0 +1,52 @@
+// Who is logged in: login, logout and restoring the session from its cookie.
+import { defineStore } from "pinia";
+import { computed, ref } from "vue";
+import { ApiError, request, setCsrf } from "../api/http";
+import type { Me } from "../api/types";
+
+export type LoginError = "" | "wrong" | "tooMany" | "unavailable";
+
+export const useSessionStore = defineStore("session", () => {
+  const me = ref<Me | null>(null);
+  const checked = ref(false);
+  const loginError = ref<LoginError>("");
+  const isSupervisor = computed(() => me.value !== null && me.value.role !== "agent");
+
+  function adopt(user: Me): void {
+    me.value = user;
+    setCsrf(user.csrf);
+  }
+
+  /** Ask the server who the cookie belongs to (null when nobody is logged in). */
+  async function restore(): Promise<void> {
+    try {
+      adopt(await request<Me>("/api/me"));
+    } catch {
+      me.value = null;
+    } finally {
+      checked.value = true;
+    }
+  }
+
+  /** Log in; on failure loginError says why. */
+  async function login(username: string, password: string): Promise<boolean> {
+    loginError.value = "";
+    try {
+      adopt(await request<Me>("/api/login", { method: "POST", body: { username, password } }));
+      return true;
+    } catch (err) {
+      const status = err instanceof ApiError ? err.status : 0;
+      loginError.value = status === 429 ? "tooMany" : status === 401 || status === 400 ? "wrong" : "unavailable";
+      return false;
+    }
+  }
+
+  /** Log out of the inbox and the router. */
+  async function logout(): Promise<void> {
+    await request("/api/logout", { method: "POST" }).catch(() => undefined);
+    me.value = null;
+    setCsrf("");
+  }
+
+  return { me, checked, loginError, isSupervisor, restore, login, logout };
+});

@@ -1,0 +1,55 @@
+// The session store against a stubbed fetch: login, its errors, the CSRF header, logout.
+import { createPinia, setActivePinia } from "pinia";
+import { useSessionStore } from "../src/stores/session";
+import { request } from "../src/api/http";
+
+function answer(status: number, body: unknown): Response {
+  return new Response(typeof body === "string" ? body : JSON.stringify(body), { status });
+}
+
+describe("session store", () => {
+  beforeEach(() => setActivePinia(createPinia()));
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("logs in and then sends the CSRF token on changes", async () => {
+    const calls: [string, RequestInit][] = [];
+    vi.stubGlobal("fetch", async (path: string, init: RequestInit) => {
+      calls.push([path, init]);
+      return path === "/api/login" ? answer(200, { id: "alice", name: "Alice", role: "agent", csrf: "tok" }) : answer(200, {});
+    });
+    const session = useSessionStore();
+    expect(await session.login("alice", "pw")).toBe(true);
+    expect(session.me?.name).toBe("Alice");
+    expect(session.isSupervisor).toBe(false);
+    await request("/api/state", { method: "POST", body: { state: "AVAILABLE" } });
+    expect((calls[1]![1].headers as Record<string, string>)["X-CSRF-Token"]).toBe("tok");
+    await session.logout();
+    expect(session.me).toBeNull();
+  });
+
+  it("says why a login failed", async () => {
+    const session = useSessionStore();
+    vi.stubGlobal("fetch", async () => answer(401, "wrong username or password"));
+    expect(await session.login("alice", "bad")).toBe(false);
+    expect(session.loginError).toBe("wrong");
+    vi.stubGlobal("fetch", async () => answer(429, "too many"));
+    await session.login("alice", "bad");
+    expect(session.loginError).toBe("tooMany");
+    vi.stubGlobal("fetch", async () => {
+      throw new TypeError("offline");
+    });
+    await session.login("alice", "bad");
+    expect(session.loginError).toBe("unavailable");
+  });
+
+  it("restores a session from the cookie, or shows the login form", async () => {
+    vi.stubGlobal("fetch", async () => answer(200, { id: "sam", name: "Sam", role: "supervisor", csrf: "x" }));
+    const session = useSessionStore();
+    await session.restore();
+    expect(session.checked).toBe(true);
+    expect(session.isSupervisor).toBe(true);
+    vi.stubGlobal("fetch", async () => answer(401, "log in first"));
+    await session.restore();
+    expect(session.me).toBeNull();
+  });
+});

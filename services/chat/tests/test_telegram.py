@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -222,3 +224,44 @@ async def test_outbound_attachments_use_send_photo_and_document(chat: RunningCha
     assert api.calls("sendMessage")[0].params["text"] == "hello from agent"
     assert api.calls("sendPhoto")[0].params["photo"] == "AgAC1"
     assert api.calls("sendDocument")[0].params["document"] == "https://files.example.com/b.pdf"
+
+
+async def post_raw(chat: RunningChat, body: bytes, headers: dict[str, str]) -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{chat.base}/telegram/webhook", data=body, headers=headers) as resp,
+    ):
+        return resp.status
+
+
+async def test_the_secret_header_name_is_matched_in_any_case(chat: RunningChat, bus: Bus) -> None:
+    for n, name in enumerate(("x-telegram-bot-api-secret-token", "X-TELEGRAM-BOT-API-SECRET-TOKEN")):
+        body = json.dumps(update(30 + n, text="via an HTTP/2 proxy")).encode()
+        assert await post_raw(chat, body, {name: WEBHOOK_SECRET, "Content-Type": "application/json"}) == 200
+    assert await post_raw(chat, body, {"x-telegram-bot-api-secret-token": WEBHOOK_SECRET.upper()}) == 403
+    assert len(await stream_messages(bus, subjects.inbound(TG))) == 2
+
+
+HOSTILE_UPDATES = {
+    "nested 2,000 levels": b'{"update_id": 1, "message": ' + b"[" * 2_000 + b"]" * 2_000 + b"}",
+    "lone surrogate": b'{"update_id": 41, "message": {"message_id": 1, "date": 1700000000, '
+                      b'"chat": {"id": 42, "type": "private"}, "text": "\\udc00"}}',
+    "1e999": b'{"update_id": 1e999}',
+    "NaN": b'{"update_id": NaN}',
+    "update_id a string": json.dumps(update(1, text="x") | {"update_id": "abc"}).encode(),
+    "update_id a bool": json.dumps(update(1, text="x") | {"update_id": True}).encode(),
+    "update_id too large": json.dumps(update(1, text="x") | {"update_id": 2**70}).encode(),
+    "chat id a string": json.dumps(update(42, text="x", chat={"id": "x" * 5_000, "type": "private"})).encode(),
+    "message not an object": b'{"update_id": 43, "message": "abc"}',
+    "not JSON": b"\xff\xfe",
+    "an array": b"[1, 2]",
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_UPDATES.values(), ids=HOSTILE_UPDATES.keys())
+async def test_a_hostile_update_with_the_right_secret_is_400_and_publishes_nothing(
+        chat: RunningChat, bus: Bus, body: bytes) -> None:
+    status = await post_raw(chat, body, {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})
+    assert status == 400
+    assert await stream_messages(bus, subjects.inbound(TG)) == []
+    assert await post(chat, update(50, text="still fine")) == 200

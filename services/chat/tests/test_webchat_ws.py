@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -222,3 +223,64 @@ async def test_history_survives_a_service_restart(chat: RunningChat, bus: Bus) -
     finally:
         await fresh.stop()
         await runner.cleanup()
+
+
+HOSTILE_FRAMES = {
+    "ack not a number": '{"type": "ack", "seq": "abc"}',
+    "ack 1e999": '{"type": "ack", "seq": 1e999}',
+    "read a float": '{"type": "read", "seq": 1.5}',
+    "ack huge": '{"type": "ack", "seq": 100000000000000000000000}',
+    "bare 1e999": "1e999",
+    "NaN": '{"type": "ack", "seq": NaN}',
+    "nested 2,000 levels": '{"type": "message", "text": ' + "[" * 2_000 + "]" * 2_000 + "}",
+    "lone surrogate": '{"type": "message", "client_id": "c9", "text": "\\udc00"}',
+    "survey score a string": '{"type": "survey", "survey_id": "s1", "score": "abc"}',
+    "not JSON": "{",
+}
+
+
+@pytest.mark.parametrize("frame", HOSTILE_FRAMES.values(), ids=HOSTILE_FRAMES.keys())
+async def test_a_hostile_frame_gets_an_error_frame_and_the_socket_stays_open(
+        chat: RunningChat, bus: Bus, frame: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, welcome = await hello(http, chat)
+        assert welcome["type"] == "welcome"
+        await ws.send_str(frame)
+        error = await ws.receive_json(timeout=5)
+        assert error["type"] == "error" and error["code"] == "bad_request", error
+        await ws.send_json({"type": "message", "client_id": "ok1", "text": "still connected"})
+        echo = await frames_until(ws, "msg")
+        assert echo[-1]["text"] == "still connected"
+        assert not ws.closed
+        await ws.close()
+    raw = await stream_messages(bus, subjects.inbound(WEB))
+    assert [messaging_pb2.InboundMessage.FromString(r).text.text for r in raw] == ["still connected"]
+
+
+HOSTILE_HELLOS = {
+    "ack not a number": '{"type": "hello", "ack": "abc"}',
+    "ack 1e999": '{"type": "hello", "ack": 1e999}',
+    "lone-surrogate token": '{"type": "hello", "token": "\\udc00"}',
+    "nested 2,000 levels": '{"type": "hello", "name": ' + "[" * 2_000 + "]" * 2_000 + "}",
+    "not an object": "[]",
+}
+
+
+@pytest.mark.parametrize("frame", HOSTILE_HELLOS.values(), ids=HOSTILE_HELLOS.keys())
+async def test_a_hostile_hello_gets_an_error_frame_and_a_good_hello_still_works(chat: RunningChat, frame: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{chat.base}/ws/chat")
+        await ws.send_str(frame)
+        error = await ws.receive_json(timeout=5)
+        assert error["type"] == "error" and error["code"] == "bad_hello", error
+        await ws.send_json({"type": "hello"})
+        welcome = await ws.receive_json(timeout=5)
+        assert welcome["type"] == "welcome"
+        await ws.close()
+
+
+async def test_a_token_that_is_not_ascii_is_refused_as_a_bad_token(chat: RunningChat) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws, err = await hello(http, chat, token="v_1.é" + "0" * 63)
+        assert err["code"] == "bad_token"
+        await ws.close()

@@ -21,7 +21,7 @@ from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
 from omnihub.chat.messenger import Messenger
 from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
-from omnihub.common import subjects
+from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, Retry, backoff, new_event
 from omnihub.common.config import fail, load_settings
 from omnihub.common.errors import ConfigError, PermanentChannelError, RateLimitedError, TransientChannelError
@@ -51,6 +51,25 @@ UPLOAD_TYPES = {
 
 def _static(name: str) -> bytes:
     return (resources.files("omnihub.chat") / "static" / name).read_bytes()
+
+
+MAX_SEQ = 2**31 - 1
+
+
+def _seq(value: Any) -> int:
+    """A sequence number from a visitor's frame: a whole number from 0 to 2^31-1 (absent = 0)."""
+    if value is None:
+        return 0
+    if type(value) is not int or not 0 <= value <= MAX_SEQ:
+        raise ErrorFrame("bad_request", f"seq and ack are whole numbers from 0 to {MAX_SEQ}")
+    return value
+
+
+def _score(value: Any) -> int:
+    """A survey score: a small whole number (the survey checks its own range)."""
+    if type(value) is not int or not 0 <= value <= 10:
+        raise ErrorFrame("bad_request", "score is a whole number from 0 to 10")
+    return value
 
 
 def _secure_headers(response: web.StreamResponse) -> web.StreamResponse:
@@ -202,10 +221,8 @@ class ChatService:
         assert self.hub is not None
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=WS_MAX_FRAME)
         await ws.prepare(request)
-        try:
-            hello = await ws.receive_json(timeout=HELLO_TIMEOUT)
-        except (TimeoutError, TypeError, ValueError):
-            await ws.send_json({"type": "error", "code": "bad_hello", "message": "send hello first"})
+        hello = await self._receive_hello(ws)
+        if hello is None:
             await ws.close()
             return ws
         session = await self._hello(ws, hello)
@@ -215,7 +232,7 @@ class ChatService:
         visitor_id = session.visitor_id
         self.hub.sockets.setdefault(visitor_id, set()).add(ws)
         try:
-            await self._replay(ws, session, int(hello.get("ack", 0) or 0))
+            await self._replay(ws, session, _seq(hello.get("ack")))
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     break
@@ -223,6 +240,28 @@ class ChatService:
         finally:
             self.hub.sockets.get(visitor_id, set()).discard(ws)
         return ws
+
+    async def _receive_hello(self, ws: web.WebSocketResponse) -> dict[str, Any] | None:
+        """The first well-formed hello frame; malformed frames get an error frame and the socket stays
+        open until HELLO_TIMEOUT. None when the time is up or the socket closed."""
+        deadline = asyncio.get_running_loop().time() + HELLO_TIMEOUT
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                msg = await ws.receive(timeout=left)
+            except TimeoutError:
+                break
+            if msg.type != WSMsgType.TEXT:
+                return None
+            try:
+                hello = untrusted.parse_json(msg.data)
+                if not isinstance(hello, dict) or hello.get("type") != "hello":
+                    raise ErrorFrame("bad_hello", "send hello first")
+                _seq(hello.get("ack"))
+                return hello
+            except (ErrorFrame, ValueError) as exc:
+                await ws.send_json({"type": "error", "code": "bad_hello", "message": str(exc)[:200]})
+        await ws.send_json({"type": "error", "code": "bad_hello", "message": "send hello first"})
+        return None
 
     async def _hello(self, ws: web.WebSocketResponse, hello: Any) -> Session | None:
         assert self.hub is not None
@@ -262,7 +301,7 @@ class ChatService:
     async def _frame(self, ws: web.WebSocketResponse, session: Session, data: str) -> None:
         assert self.hub is not None
         try:
-            frame = json.loads(data)
+            frame = untrusted.parse_json(data)
             if not isinstance(frame, dict):
                 raise ErrorFrame("bad_request", "frames are JSON objects")
             kind = frame.get("type")
@@ -276,13 +315,13 @@ class ChatService:
             elif kind == "typing":
                 await self.hub.visitor_typing(session, bool(frame.get("on")))
             elif kind in ("ack", "read"):
-                await self.hub.visitor_acked(session, int(frame.get("seq", 0)), kind == "read")
+                await self.hub.visitor_acked(session, _seq(frame.get("seq")), kind == "read")
             elif kind == "survey":
                 await self.hub.survey_answered(
                     session,
                     str(frame.get("survey_id", "")),
                     str(frame.get("question", "")),
-                    int(frame.get("score", -1)),
+                    _score(frame.get("score")),
                 )
             elif kind == "close":
                 await self.hub.visitor_closed(session)
@@ -368,13 +407,13 @@ class ChatService:
         adapter = self.telegram
         if adapter is None:
             raise web.HTTPNotFound()
-        if not adapter.verify(dict(request.headers), b""):
+        if not adapter.verify(request.headers, b""):
             log.warning("telegram.bad_secret", remote=request.remote)
             return web.Response(status=403, text="forbidden")
         if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
             return web.Response(status=413, text="too large")
         try:
-            payload = json.loads(await request.read())
+            payload = untrusted.parse_json(await request.read())
             if not isinstance(payload, dict) or "update_id" not in payload:
                 raise ValueError("not an update")
             result = adapter.normalise(payload)

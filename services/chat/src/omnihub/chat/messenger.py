@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,8 +37,8 @@ class Messenger(Protocol):
 
     channel: int
 
-    def verify(self, headers: dict[str, str], body: bytes) -> bool:
-        """True when the webhook request is authentic."""
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """True when the webhook request is authentic (header names in any case)."""
         ...
 
     def normalise(self, payload: dict[str, Any]) -> Normalised:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -25,6 +26,8 @@ from omnihub.common.errors import (
 )
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_ID = 2**63 - 1  # Telegram ids are 64-bit integers
+MAX_NAME = 256
 CHANNEL = contact_pb2.CHANNEL_TELEGRAM
 TOKEN = subjects.channel_token(CHANNEL)
 SURVEY_PREFIX = "sv"
@@ -41,6 +44,13 @@ def parse_survey_callback(data: str) -> event_pb2.SurveyAnswered | None:
     if len(parts) != 4 or parts[0] != SURVEY_PREFIX or not parts[2].isdigit():
         return None
     return event_pb2.SurveyAnswered(survey_id=parts[3], question=parts[1], score=int(parts[2]))
+
+
+def telegram_id(value: object, field: str) -> int:
+    """A Telegram id: a 64-bit integer (a string, a float or a bool is not one)."""
+    if type(value) is not int or not -MAX_ID <= value <= MAX_ID:
+        raise ValueError(f"{field} is not a 64-bit integer")
+    return value
 
 
 def _seconds(value: int | dt.timedelta) -> float:
@@ -77,21 +87,30 @@ class TelegramAdapter:
         self._secret = webhook_secret.encode()
         self.bot_username = bot_username
 
-    def verify(self, headers: dict[str, str], body: bytes) -> bool:
-        """Constant-time compare of the secret token header."""
-        given = headers.get(SECRET_HEADER, "").encode()
-        return bool(given) and hmac.compare_digest(given, self._secret)
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Constant-time compare of the secret token header, whose name is matched in any case (HTTP/2
+        proxies lower-case header names)."""
+        wanted = SECRET_HEADER.lower()
+        given = next((value for name, value in headers.items() if name.lower() == wanted), "")
+        return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._secret)
 
     def normalise(self, payload: dict[str, Any]) -> Normalised:
-        """One update -> InboundMessage (text/photo/document/start/edit) or SurveyAnswered."""
-        update = Update.de_json(payload, None)
+        """One update -> InboundMessage (text/photo/document/start/edit) or SurveyAnswered.
+
+        Raises ValueError for an update that is not of Telegram's shape (ids are 64-bit integers).
+        """
+        telegram_id(payload.get("update_id"), "update_id")
+        try:
+            update = Update.de_json(payload, None)
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+            raise ValueError(f"not a Telegram update: {exc!r}"[:200]) from None
         msg_id = f"{TOKEN}:{update.update_id}"
         if update.callback_query is not None:
             query = update.callback_query
             answer = parse_survey_callback(query.data or "")
             if answer is None:
                 return Normalised(msg_id=msg_id)
-            chat_id = str(query.message.chat.id) if query.message else str(query.from_user.id)
+            chat_id = str(telegram_id(query.message.chat.id if query.message else query.from_user.id, "chat.id"))
             return Normalised(
                 survey=answer,
                 msg_id=msg_id,
@@ -101,7 +120,7 @@ class TelegramAdapter:
         message = update.message or update.edited_message
         if message is None:
             return Normalised(msg_id=msg_id)
-        chat_id = str(message.chat.id)
+        chat_id = str(telegram_id(message.chat.id, "chat.id"))
         sender = message.from_user
         text = message.text or message.caption or ""
         payload_text = messaging_pb2.TextPayload(text=text)
@@ -131,7 +150,7 @@ class TelegramAdapter:
             thread_key=f"{TOKEN}:{chat_id}",
             receive_time=now_timestamp(),
             provider_message_id=str(update.update_id),
-            display_name=sender.full_name if sender else "",
+            display_name=sender.full_name[:MAX_NAME] if sender else "",
             recipient=self.bot_username,
             routing_hints=messaging_pb2.RoutingHints(entry_point=f"bot:{self.bot_username}"),
             text=payload_text,

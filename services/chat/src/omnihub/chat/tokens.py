@@ -19,9 +19,11 @@ def sign(visitor_id: str, key: bytes) -> str:
 
 
 def verify(token: str, key: bytes) -> str | None:
-    """The visitor id of a valid token, else None."""
+    """The visitor id of a valid token, else None (also for tokens that are not printable ASCII)."""
+    if len(token) > 200 or not token.isascii() or not token.isprintable():
+        return None
     visitor_id, _, mac = token.rpartition(".")
-    if not visitor_id or len(token) > 200:
+    if not visitor_id:
         return None
     expected = hmac.new(key, visitor_id.encode(), hashlib.sha256).hexdigest()
-    return visitor_id if hmac.compare_digest(mac, expected) else None
+    return visitor_id if hmac.compare_digest(mac.encode(), expected.encode()) else None

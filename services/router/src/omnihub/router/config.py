@@ -204,7 +204,13 @@ class Defaults(_Strict):
     )
     missed_offers_before_away: int = Field(3, ge=1)
     heartbeat_timeout_seconds: int = Field(60, ge=5)
+    other_reservation_timeout_seconds: int = Field(30, gt=0)  # for a channel the map above leaves out
     returning_customer_window_seconds: int = Field(86_400, ge=0)
+    # a transfer to an agent by name waits this long for them, then the queue takes it
+    transfer_hold_seconds: int = Field(300, ge=0)
+    # an agent who rejected or let an offer time out is not offered that conversation again for this long
+    offer_exclusion_seconds: int = Field(60, ge=0)
+    closed_retention_seconds: int = Field(86_400, ge=0)  # closed conversations stay in the router's state
     default_queue: str = ""
 
 

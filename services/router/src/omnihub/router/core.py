@@ -10,7 +10,6 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -31,25 +30,18 @@ from omnihub.router.strategies import Candidate
 
 log = get_logger("omnihub.router")
 
-# Enum values as plain attributes: a protobuf enum wrapper's attribute lookup is slow on the hot path.
-ConvStatus = SimpleNamespace(**dict(routing_pb2.ConversationStatus.items()))
-RState = SimpleNamespace(**dict(routing_pb2.RoutingState.items()))
-AState = SimpleNamespace(**dict(routing_pb2.AgentState.items()))
-CallEvent = SimpleNamespace(**dict(messaging_pb2.CallEventType.items()))
 _EVENTS = EventEncoder("router")
 _KIND_SUBJECT = {f.name: subjects.event_kind_subject(f.name)
                  for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["kind"].fields}
 STATE_VALUE = {
-    eng.OFFLINE: AState.AGENT_STATE_OFFLINE,
-    eng.AVAILABLE: AState.AGENT_STATE_AVAILABLE,
-    eng.BUSY: AState.AGENT_STATE_BUSY,
-    eng.WRAP_UP: AState.AGENT_STATE_WRAP_UP,
-    eng.AWAY: AState.AGENT_STATE_AWAY,
+    eng.OFFLINE: routing_pb2.AGENT_STATE_OFFLINE,
+    eng.AVAILABLE: routing_pb2.AGENT_STATE_AVAILABLE,
+    eng.BUSY: routing_pb2.AGENT_STATE_BUSY,
+    eng.WRAP_UP: routing_pb2.AGENT_STATE_WRAP_UP,
+    eng.AWAY: routing_pb2.AGENT_STATE_AWAY,
 }
-EXCLUDE_SECONDS = 60.0
-CLOSED_RETENTION_SECONDS = 86_400.0
-PURGE_EVERY_SECONDS = 60.0
-LEGACY_KINDS = ("i", "t", "r", "n")  # state keys of the older layout, folded into records on restore
+PURGE_EVERY_SECONDS = 60.0  # how often closed records past their retention are looked for
+PREVIEW_CHARS = 140  # a conversation's preview: the start of its latest message
 _CANDIDATE_TAG = wire.key(routing_pb2.RoutingDecision.DESCRIPTOR.fields_by_name["candidates"].number, 2)
 CANDIDATE_CACHE = 4096  # encoded candidates kept: the same agents, scored at the same time, recur in a batch
 
@@ -100,15 +92,12 @@ class Reservation:
 
 @dataclass(slots=True)
 class Record:
-    """A conversation and the routing facts the proto does not carry."""
+    """A conversation and the facts the proto does not carry. The routing facts (extra skills, the agent it
+    is held for, exclusions, ...) live once, in `routing`: the very entry the engine queues."""
 
     conv: routing_pb2.Conversation
     first_enqueue: float = 0.0
-    extra_skills: eng.Req = ()
-    preferred_agent: str = ""
-    preferred_until: float = 0.0
-    direct: bool = False  # transferred to preferred_agent by name: held for them whatever their queues
-    excluded: dict[str, float] = field(default_factory=dict)
+    routing: eng.Waiting = field(init=False)
     wrap_until: float = 0.0
     wrap_start: float = 0.0
     talk_seconds: float = 0.0
@@ -116,20 +105,25 @@ class Record:
     decisions: list[str] = field(default_factory=list)  # base64 RoutingDecision, newest last
     answered_once: bool = False
     closed_hours_notified: bool = False
-    max_wait_done: bool = False
     reservation: Reservation | None = None  # the offer in flight, kept with the conversation
     envelope: bytes = b""  # its events' encoded envelope fields, for (customer, queue) = envelope_key
     envelope_key: tuple[str, str] | None = None
 
+    def __post_init__(self) -> None:
+        c = self.conv
+        self.routing = eng.Waiting(c.id, c.queue, subjects.channel_token(c.channel), c.priority, 0.0)
+
     def dump(self) -> dict[str, Any]:
+        """The record as stored in KV (JSON)."""
+        w = self.routing
         return {
             "conv": base64.b64encode(self.conv.SerializeToString()).decode(),
             "first_enqueue": self.first_enqueue,
-            "extra_skills": [list(p) for p in self.extra_skills],
-            "preferred_agent": self.preferred_agent,
-            "preferred_until": self.preferred_until,
-            "direct": self.direct,
-            "excluded": self.excluded,
+            "extra_skills": [list(p) for p in w.extra_skills],
+            "preferred_agent": w.preferred_agent,
+            "preferred_until": w.preferred_until,
+            "direct": w.direct,
+            "excluded": w.excluded,
             "wrap_until": self.wrap_until,
             "wrap_start": self.wrap_start,
             "talk_seconds": self.talk_seconds,
@@ -137,21 +131,24 @@ class Record:
             "decisions": self.decisions[-10:],
             "answered_once": self.answered_once,
             "closed_hours_notified": self.closed_hours_notified,
-            "max_wait_done": self.max_wait_done,
+            "max_wait_done": w.max_wait_done,
             "reservation": None if self.reservation is None else {
                 "id": self.reservation.id, "agent_id": self.reservation.agent_id, "expire": self.reservation.expire},
         }
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Record:
+        """A record from its stored JSON."""
         conv = routing_pb2.Conversation.FromString(base64.b64decode(data["conv"]))
         rec = cls(conv)
+        w = rec.routing
         rec.first_enqueue = data.get("first_enqueue", 0.0)
-        rec.extra_skills = tuple((str(n), int(v)) for n, v in data.get("extra_skills", []))
-        rec.preferred_agent = data.get("preferred_agent", "")
-        rec.preferred_until = data.get("preferred_until", 0.0)
-        rec.direct = data.get("direct", False)
-        rec.excluded = dict(data.get("excluded", {}))
+        w.extra_skills = tuple((str(n), int(v)) for n, v in data.get("extra_skills", []))
+        w.preferred_agent = data.get("preferred_agent", "")
+        w.preferred_until = data.get("preferred_until", 0.0)
+        w.direct = data.get("direct", False)
+        w.excluded = dict(data.get("excluded", {}))
+        w.max_wait_done = data.get("max_wait_done", False)
         rec.wrap_until = data.get("wrap_until", 0.0)
         rec.wrap_start = data.get("wrap_start", 0.0)
         rec.talk_seconds = data.get("talk_seconds", 0.0)
@@ -159,7 +156,6 @@ class Record:
         rec.decisions = list(data.get("decisions", []))
         rec.answered_once = data.get("answered_once", False)
         rec.closed_hours_notified = data.get("closed_hours_notified", False)
-        rec.max_wait_done = data.get("max_wait_done", False)
         res = data.get("reservation")
         if res:
             rec.reservation = Reservation(res["id"], conv.id, res["agent_id"], res["expire"])
@@ -215,7 +211,6 @@ class RouterCore:
         """Load state from KV and rebuild the engine's queues and agents."""
         data = await self.store.load()
         now = self.clock()
-        notes: dict[str, str] = {}
         for key, value in data.items():
             kind = key.split(".", 1)[0]
             if kind == "c":
@@ -228,16 +223,10 @@ class RouterCore:
                 self.engine.set_idle(agent, value.get("last_idle", now))
                 agent.missed = value.get("missed", 0)
                 self.heartbeats[agent.id] = now  # a fresh grace period after a restart
-            elif kind == "i":  # written before identities moved into the customer record
-                self.identities.setdefault(value["identity"], value["customer_id"])
             elif kind == "u":
                 self.customers[value["id"]] = value
                 for ident in value.get("identities", ()):
                     self.identities[ident] = value["id"]
-            elif kind == "r":  # written before reservations moved into the conversation record
-                self.reservations[value["id"]] = Reservation(**value)
-            elif kind == "n":  # wrap-up notes, written before they moved into the conversation record
-                notes[key.split(".", 1)[1]] = value.get("notes", "")
             elif kind == "s" and value.get("queue") in self.stats:
                 self.stats[value["queue"]] = QueueDay(
                     value["day"], value["answered"], value["within"], value["abandoned"], value["aht"]
@@ -248,41 +237,18 @@ class RouterCore:
             self.threads[f"{channel}:{conv.thread_key}"] = conv.id
             if rec.reservation is not None:
                 self.reservations[rec.reservation.id] = rec.reservation
-            if conv.routing_state == RState.ROUTING_STATE_QUEUED:
+            if conv.routing_state == routing_pb2.ROUTING_STATE_QUEUED:
                 self._enqueue(rec, now, restore=True)
-            elif conv.routing_state in (RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_ASSIGNED):
+            elif conv.routing_state in (routing_pb2.ROUTING_STATE_OFFERED, routing_pb2.ROUTING_STATE_ASSIGNED):
                 self.engine.hold(conv.assigned_agent, conv.id, channel)
-            elif conv.routing_state == RState.ROUTING_STATE_WRAP_UP:
-                if conv.id in notes and not rec.wrap_notes:
-                    rec.wrap_notes = notes[conv.id]
-                    self._save(rec)
+            elif conv.routing_state == routing_pb2.ROUTING_STATE_WRAP_UP:
                 self._wrapping.add(conv.id)
                 self.engine.hold(conv.assigned_agent, conv.id, channel)
                 self.engine.wrap(conv.assigned_agent, conv.id)
         for agent in self.engine.agents.values():
             self.engine.touch(agent)
-        self._migrate([k for k in data if k.split(".", 1)[0] in LEGACY_KINDS])
         log.info("router.restored", conversations=len(self.records), reservations=len(self.reservations),
                  waiting=len(self.engine.waiting))
-
-    def _migrate(self, legacy: list[str]) -> None:
-        """Fold keys of the older layout (identity, thread, reservation and notes keys) into the records that
-        now hold them, and delete them, on the next flush."""
-        if not legacy:
-            return
-        for res in self.reservations.values():
-            rec = self.records.get(res.conversation_id)
-            if rec is not None and rec.reservation is None:
-                rec.reservation = res
-                self._save(rec)
-        for ident, cid in self.identities.items():
-            customer = self.customers.get(cid)
-            if customer is not None and ident not in customer.setdefault("identities", []):
-                customer["identities"].append(ident)
-                self.store.put(f"u.{cid}", customer)
-        for key in legacy:
-            self.store.delete_stored(key)
-        log.info("router.state_migrated", keys=len(legacy))
 
     def _end_reservation(self, rec: Record) -> Reservation | None:
         """Drop the conversation's offer in flight from its record and the index; returns it."""
@@ -481,7 +447,7 @@ class RouterCore:
             self._message_created(rec, msg)
             self._enqueue(rec, now, reason="new")
             return
-        if rec.conv.status == ConvStatus.CONVERSATION_STATUS_RESOLVED:
+        if rec.conv.status == routing_pb2.CONVERSATION_STATUS_RESOLVED:
             self._message_created(rec, msg)
             self._reopen(rec, now)
             return
@@ -495,18 +461,18 @@ class RouterCore:
         conv = routing_pb2.Conversation(
             id=new_id("cnv"), channel=msg.channel, customer_id=customer_id, identity=msg.identity,
             thread_key=msg.thread_key or msg.identity.source_id,
-            status=ConvStatus.CONVERSATION_STATUS_OPEN, queue=queue,
+            status=routing_pb2.CONVERSATION_STATUS_OPEN, queue=queue,
             priority=msg.routing_hints.priority or qconf.priority, create_time=ts(now),
             customer_display_name=msg.display_name,
             subject=msg.email.subject if msg.WhichOneof("payload") == "email" else "",
         )
-        rec = Record(conv, first_enqueue=now,
-                     extra_skills=tuple(sorted((s.name, s.min_level) for s in msg.routing_hints.skills)))
+        rec = Record(conv, first_enqueue=now)
+        rec.routing.extra_skills = tuple(sorted((s.name, s.min_level) for s in msg.routing_hints.skills))
         customer = self.customers.get(customer_id, {})
         window = self.config.defaults.returning_customer_window_seconds
         if customer.get("last_agent") and now - customer.get("last_close", 0.0) <= window:
-            rec.preferred_agent = customer["last_agent"]
-            rec.preferred_until = now + qconf.returning_agent_seconds
+            rec.routing.preferred_agent = customer["last_agent"]
+            rec.routing.preferred_until = now + qconf.returning_agent_seconds
         self.records[conv.id] = rec
         self.threads[thread] = conv.id  # rebuilt from the conversation records on restore
         self._event(rec, conversation_created=event_pb2.ConversationCreated(conversation=conv))
@@ -514,21 +480,21 @@ class RouterCore:
 
     def _reopen(self, rec: Record, now: float) -> None:
         conv = rec.conv
-        if conv.routing_state == RState.ROUTING_STATE_WRAP_UP:  # the customer wrote during wrap-up:
+        if conv.routing_state == routing_pb2.ROUTING_STATE_WRAP_UP:  # the customer wrote during wrap-up:
             self._wrapping.discard(conv.id)  # it ends now, and the agent's slot is freed
             self._finish_wrap(rec, now)
         previous = conv.assigned_agent
-        conv.status = ConvStatus.CONVERSATION_STATUS_OPEN
+        conv.status = routing_pb2.CONVERSATION_STATUS_OPEN
         conv.ClearField("close_time")
         conv.assigned_agent = ""
         conv.resolved = False
         conv.disposition = ""
         self._event(rec, conversation_reopened=event_pb2.ConversationReopened(previous_agent=previous))
-        rec.direct = False
+        rec.routing.direct = False
         rec.closed_hours_notified = False  # after hours again, the customer hears so again
         if previous:
-            rec.preferred_agent = previous
-            rec.preferred_until = now + self.engine.queues[conv.queue].returning_agent_seconds
+            rec.routing.preferred_agent = previous
+            rec.routing.preferred_until = now + self.engine.queues[conv.queue].returning_agent_seconds
         rec.first_enqueue = now
         rec.answered_once = False
         self._enqueue(rec, now, reason="reopened")
@@ -545,9 +511,9 @@ class RouterCore:
         elif payload == "email":
             m.text, m.subject, m.sanitized_html = msg.email.text, msg.email.subject, msg.email.sanitized_html
             m.attachments.extend(msg.email.attachments)
-        conv.preview = (m.text or m.subject)[:140]
+        conv.preview = (m.text or m.subject)[:PREVIEW_CHARS]
         conv.last_activity_time.CopyFrom(msg.receive_time)
-        if conv.routing_state in (RState.ROUTING_STATE_ASSIGNED, RState.ROUTING_STATE_OFFERED):
+        if conv.routing_state in (routing_pb2.ROUTING_STATE_ASSIGNED, routing_pb2.ROUTING_STATE_OFFERED):
             conv.unread_count += 1
         self._save(rec)
         # the id comes from the inbound message, so a redelivered one dedupes in NATS
@@ -556,27 +522,27 @@ class RouterCore:
     def _voice(self, rec: Record | None, msg: messaging_pb2.InboundMessage, now: float,
                customer_id: str, thread: str) -> None:
         v = msg.voice
-        if v.event in (CallEvent.CALL_EVENT_TYPE_RINGING, CallEvent.CALL_EVENT_TYPE_IVR_CHOICE):
+        if v.event in (messaging_pb2.CALL_EVENT_TYPE_RINGING, messaging_pb2.CALL_EVENT_TYPE_IVR_CHOICE):
             return  # the call is still in the IVR; it opens a conversation when queued
         if rec is None:
-            if v.event not in (CallEvent.CALL_EVENT_TYPE_QUEUED, CallEvent.CALL_EVENT_TYPE_VOICEMAIL,
-                               CallEvent.CALL_EVENT_TYPE_CALLBACK_REQUESTED):
+            if v.event not in (messaging_pb2.CALL_EVENT_TYPE_QUEUED, messaging_pb2.CALL_EVENT_TYPE_VOICEMAIL,
+                               messaging_pb2.CALL_EVENT_TYPE_CALLBACK_REQUESTED):
                 return
             rec = self._open(msg, now, customer_id, thread)
             self._message_created(rec, msg)
             self._enqueue(rec, now, reason="new")
         conv = rec.conv
-        if v.event == CallEvent.CALL_EVENT_TYPE_ABANDONED:
+        if v.event == messaging_pb2.CALL_EVENT_TYPE_ABANDONED:
             self._customer_left(rec, now, "hangup")
-        elif v.event == CallEvent.CALL_EVENT_TYPE_CALLBACK_REQUESTED:
+        elif v.event == messaging_pb2.CALL_EVENT_TYPE_CALLBACK_REQUESTED:
             conv.callback = True
             self._save(rec)
-        elif v.event == CallEvent.CALL_EVENT_TYPE_VOICEMAIL:
-            conv.preview = (v.transcript or "voicemail")[:140]
+        elif v.event == messaging_pb2.CALL_EVENT_TYPE_VOICEMAIL:
+            conv.preview = (v.transcript or "voicemail")[:PREVIEW_CHARS]
             if v.recording_uri:
                 conv.recording_uri = v.recording_uri
             self._save(rec)
-        elif v.event == CallEvent.CALL_EVENT_TYPE_COMPLETED:
+        elif v.event == messaging_pb2.CALL_EVENT_TYPE_COMPLETED:
             if v.recording_uri:
                 conv.recording_uri = v.recording_uri
             self._save(rec)
@@ -586,14 +552,14 @@ class RouterCore:
 
     def _customer_left(self, rec: Record, now: float, reason: str) -> None:
         conv = rec.conv
-        if conv.routing_state not in (RState.ROUTING_STATE_QUEUED, RState.ROUTING_STATE_OFFERED):
+        if conv.routing_state not in (routing_pb2.ROUTING_STATE_QUEUED, routing_pb2.ROUTING_STATE_OFFERED):
             return  # already answered: leaving is the normal end of the talk
-        if conv.routing_state == RState.ROUTING_STATE_OFFERED:
+        if conv.routing_state == routing_pb2.ROUTING_STATE_OFFERED:
             self._withdraw_offer(rec, now, "withdrawn")
         self.engine.remove(conv.id)
         waited = now - rec.first_enqueue
-        conv.routing_state = RState.ROUTING_STATE_ABANDONED
-        conv.status = ConvStatus.CONVERSATION_STATUS_RESOLVED
+        conv.routing_state = routing_pb2.ROUTING_STATE_ABANDONED
+        conv.status = routing_pb2.CONVERSATION_STATUS_RESOLVED
         conv.close_time.CopyFrom(ts(now))
         stats = self._today(conv.queue, now)
         stats.abandoned += 1
@@ -606,16 +572,13 @@ class RouterCore:
     def _enqueue(self, rec: Record, now: float, reason: str = "", restore: bool = False) -> None:
         conv = rec.conv
         qconf = self.engine.queues[conv.queue]
-        w = eng.Waiting(
-            conversation_id=conv.id, queue=conv.queue, channel=subjects.channel_token(conv.channel),
-            priority=conv.priority, enqueue_time=secs(conv.enqueue_time) if restore else now,
-            extra_skills=rec.extra_skills, preferred_agent=rec.preferred_agent,
-            preferred_until=rec.preferred_until, excluded=rec.excluded, max_wait_done=rec.max_wait_done,
-            direct=rec.direct)
+        w = rec.routing  # where it waits comes from the conversation (a transfer or overflow moves it)
+        w.queue, w.priority = conv.queue, conv.priority
+        w.enqueue_time = secs(conv.enqueue_time) if restore else now
         overflow = self.engine.enqueue(w, now)
         if not restore:
             conv.enqueue_time.CopyFrom(ts(now))
-        conv.routing_state = RState.ROUTING_STATE_QUEUED
+        conv.routing_state = routing_pb2.ROUTING_STATE_QUEUED
         conv.relaxation_step = w.step
         conv.assigned_agent = ""
         del conv.required_skills[:]
@@ -644,7 +607,7 @@ class RouterCore:
     def _route_conversation(self, conversation_id: str, now: float) -> None:
         rec = self.records[conversation_id]
         qconf = self.engine.queues[rec.conv.queue]
-        if not rec.direct and not self._open_now(qconf, now):  # sent to an agent by name: hours do not apply
+        if not rec.routing.direct and not self._open_now(qconf, now):  # sent to an agent by name: hours do not apply
             return
         decision = self.engine.route_conversation(conversation_id, now)
         if decision is not None:
@@ -663,12 +626,13 @@ class RouterCore:
         conv = rec.conv
         agent = self.engine.agents[d.agent_id]
         before = eng.AVAILABLE if len(agent.handling) == 1 and not agent.wrapping else agent.state
-        timeout = self.config.defaults.reservation_timeout_seconds.get(
-            subjects.channel_token(conv.channel), 30)
+        defaults = self.config.defaults
+        timeout = defaults.reservation_timeout_seconds.get(
+            subjects.channel_token(conv.channel), defaults.other_reservation_timeout_seconds)
         res = Reservation(new_id("res"), conv.id, agent.id, now + timeout)
         self.reservations[res.id] = res
         rec.reservation = res
-        conv.routing_state = RState.ROUTING_STATE_OFFERED
+        conv.routing_state = routing_pb2.ROUTING_STATE_OFFERED
         conv.assigned_agent = agent.id
         self._save(rec)
         decision = routing_pb2.RoutingDecision(
@@ -723,7 +687,7 @@ class RouterCore:
             self.engine.release(agent_id, conv.id, now)
             self._agent_state_event(agent, before)
         if exclude and agent_id:
-            rec.excluded[agent_id] = now + EXCLUDE_SECONDS
+            rec.routing.excluded[agent_id] = now + self.config.defaults.offer_exclusion_seconds
         conv.assigned_agent = ""
         return agent_id
 
@@ -735,7 +699,7 @@ class RouterCore:
             conv.callback = conv.channel == contact_pb2.CHANNEL_VOICE
             self._event(rec, conversation_overflowed=event_pb2.ConversationOverflowed(
                 from_queue=o.from_queue, to_queue="", reason="callback" if conv.callback else o.reason))
-            rec.max_wait_done = True
+            rec.routing.max_wait_done = True
             self._enqueue(rec, now, restore=True)  # stays in its queue, marked as a callback
             return
         self._event(rec, conversation_overflowed=event_pb2.ConversationOverflowed(
@@ -792,7 +756,7 @@ class RouterCore:
             self._enqueue(held, now, reason="agent_offline")
         for cid in list(agent.handling):
             rec = self.records.get(cid)
-            if rec is not None and rec.conv.routing_state == RState.ROUTING_STATE_ASSIGNED:
+            if rec is not None and rec.conv.routing_state == routing_pb2.ROUTING_STATE_ASSIGNED:
                 rec.conv.flagged = True
                 self._save(rec)
                 self._event(rec, conversation_flagged=event_pb2.ConversationFlagged(
@@ -822,7 +786,7 @@ class RouterCore:
         self._end_reservation(rec)
         agent = self._agent(agent_id)
         agent.missed = 0
-        conv.routing_state = RState.ROUTING_STATE_ASSIGNED
+        conv.routing_state = routing_pb2.ROUTING_STATE_ASSIGNED
         conv.assigned_agent = agent_id
         conv.flagged = False
         first = not rec.answered_once
@@ -859,8 +823,9 @@ class RouterCore:
         rec = self.records[res.conversation_id]
         agent = self._agent(agent_id)
         self._withdraw_offer(rec, now, outcome, exclude=True)
-        if rec.preferred_agent == agent_id:  # the agent it was held for said no: the queue takes it
-            rec.preferred_agent, rec.preferred_until, rec.direct = "", 0.0, False
+        w = rec.routing
+        if w.preferred_agent == agent_id:  # the agent it was held for said no: the queue takes it
+            w.preferred_agent, w.preferred_until, w.direct = "", 0.0, False
         if outcome == "timeout":
             agent.missed += 1
             if agent.missed >= self.config.defaults.missed_offers_before_away:
@@ -884,12 +849,12 @@ class RouterCore:
                 raise RouterError("INVALID_ARGUMENT", f"unknown queue {to_queue!r}")
             if to_agent and to_agent not in self.engine.agents:
                 raise RouterError("INVALID_ARGUMENT", f"unknown agent {to_agent!r}")
-            if conv.status == ConvStatus.CONVERSATION_STATUS_RESOLVED:
+            if conv.status == routing_pb2.CONVERSATION_STATUS_RESOLVED:
                 raise RouterError("FAILED_PRECONDITION", "the conversation is closed")
             holder = conv.assigned_agent
             if holder and holder != agent_id and not requested_by:
                 raise RouterError("PERMISSION_DENIED", "the conversation is held by another agent")
-            if conv.routing_state == RState.ROUTING_STATE_OFFERED:
+            if conv.routing_state == routing_pb2.ROUTING_STATE_OFFERED:
                 self._withdraw_offer(rec, now, "withdrawn")
             elif holder:
                 agent = self.engine.agents[holder]
@@ -904,9 +869,10 @@ class RouterCore:
                 requested_by=requested_by))
             if to_queue:
                 conv.queue = to_queue
-            rec.preferred_agent, rec.direct = to_agent, bool(to_agent)
-            rec.preferred_until = now + (300.0 if to_agent else 0.0)
-            rec.excluded.pop(to_agent, None)
+            w = rec.routing
+            w.preferred_agent, w.direct = to_agent, bool(to_agent)
+            w.preferred_until = now + (self.config.defaults.transfer_hold_seconds if to_agent else 0.0)
+            w.excluded.pop(to_agent, None)
             self._enqueue(rec, now, reason="transfer")
             if holder:
                 self._route_agent(holder, now)
@@ -918,7 +884,7 @@ class RouterCore:
         async with self.changing():
             now = self.clock()
             rec = self.records.get(conversation_id)
-            assigned = rec is not None and rec.conv.routing_state == RState.ROUTING_STATE_ASSIGNED
+            assigned = rec is not None and rec.conv.routing_state == routing_pb2.ROUTING_STATE_ASSIGNED
             if rec is None or not assigned or rec.conv.assigned_agent != agent_id:
                 raise RouterError("FAILED_PRECONDITION", "the conversation is not assigned to you")
             conv = rec.conv
@@ -928,9 +894,9 @@ class RouterCore:
             rec.talk_seconds = max(0.0, now - secs(conv.answer_time))
             rec.wrap_start = now
             rec.wrap_until = now + qconf.wrap_up_seconds
-            conv.routing_state = RState.ROUTING_STATE_WRAP_UP
+            conv.routing_state = routing_pb2.ROUTING_STATE_WRAP_UP
             self._wrapping.add(conv.id)
-            conv.status = ConvStatus.CONVERSATION_STATUS_RESOLVED
+            conv.status = routing_pb2.CONVERSATION_STATUS_RESOLVED
             conv.disposition = disposition
             conv.resolved = resolved
             conv.close_time.CopyFrom(ts(now))
@@ -955,7 +921,7 @@ class RouterCore:
         agent_id = conv.assigned_agent
         agent = self.engine.agents.get(agent_id)
         wrap_seconds = max(0.0, now - rec.wrap_start)
-        conv.routing_state = RState.ROUTING_STATE_CLOSED
+        conv.routing_state = routing_pb2.ROUTING_STATE_CLOSED
         self._event(rec, conversation_wrapped_up=event_pb2.ConversationWrappedUp(
             agent_id=agent_id, disposition=conv.disposition, resolved=conv.resolved,
             wrap_up_duration=dur(wrap_seconds), talk_duration=dur(rec.talk_seconds), notes=rec.wrap_notes))
@@ -988,7 +954,7 @@ class RouterCore:
                     self._save_agent(agent)
             for cid in list(self._wrapping):
                 wrapping = self.records.get(cid)
-                if wrapping is None or wrapping.conv.routing_state != RState.ROUTING_STATE_WRAP_UP:
+                if wrapping is None or wrapping.conv.routing_state != routing_pb2.ROUTING_STATE_WRAP_UP:
                     self._wrapping.discard(cid)  # reopened by the customer, or gone
                 elif wrapping.wrap_until <= now:
                     self._wrapping.discard(cid)
@@ -998,10 +964,7 @@ class RouterCore:
                 self._overflow(o, now)
             for cid in changed:
                 rec = self.records[cid]
-                w = self.engine.waiting.get(cid)
-                rec.preferred_agent = w.preferred_agent if w is not None else ""
-                rec.direct = w is not None and w.direct
-                rec.conv.relaxation_step = w.step if w is not None else 0
+                rec.conv.relaxation_step = rec.routing.step  # the engine moved it a step on
                 self._save(rec)
                 self._route_conversation(cid, now)
             self._route_ready(now)
@@ -1019,8 +982,8 @@ class RouterCore:
             return
         self._next_purge = now + PURGE_EVERY_SECONDS
         for cid, rec in list(self.records.items()):
-            closed = rec.conv.routing_state in (RState.ROUTING_STATE_CLOSED, RState.ROUTING_STATE_ABANDONED)
-            if closed and now - secs(rec.conv.close_time) > CLOSED_RETENTION_SECONDS:
+            closed = rec.conv.routing_state in (routing_pb2.ROUTING_STATE_CLOSED, routing_pb2.ROUTING_STATE_ABANDONED)
+            if closed and now - secs(rec.conv.close_time) > self.config.defaults.closed_retention_seconds:
                 del self.records[cid]
                 self.store.delete(f"c.{cid}")
 
@@ -1118,7 +1081,7 @@ class RouterCore:
             by_state[a.state] = by_state.get(a.state, 0) + 1
         day = self._today(name, now)
         active = sum(1 for r in self.records.values() if r.conv.queue == name and r.conv.routing_state in (
-            RState.ROUTING_STATE_ASSIGNED, RState.ROUTING_STATE_OFFERED, RState.ROUTING_STATE_WRAP_UP))
+            routing_pb2.ROUTING_STATE_ASSIGNED, routing_pb2.ROUTING_STATE_OFFERED, routing_pb2.ROUTING_STATE_WRAP_UP))
         return routing_pb2.QueueStats(
             queue=name, waiting=len(waiting), longest_wait=dur(longest), agents_by_state=by_state,
             service_level_today=(day.within / day.answered) if day.answered else 1.0,
@@ -1140,8 +1103,8 @@ class RouterCore:
                 continue
             if customer_id and c.customer_id != customer_id:
                 continue
-            if not include_closed and c.routing_state in (RState.ROUTING_STATE_CLOSED,
-                                                          RState.ROUTING_STATE_ABANDONED):
+            if not include_closed and c.routing_state in (routing_pb2.ROUTING_STATE_CLOSED,
+                                                          routing_pb2.ROUTING_STATE_ABANDONED):
                 continue
             out.append(c)
         out.sort(key=lambda c: secs(c.create_time), reverse=True)

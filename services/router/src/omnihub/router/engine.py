@@ -15,6 +15,7 @@ from omnihub.router.strategies import TOP_CANDIDATES as TOP_CANDIDATES
 # Agent presence is what the agent chose; the reported state is derived from it and the work held.
 OFFLINE, AVAILABLE, BUSY, WRAP_UP, AWAY = "OFFLINE", "AVAILABLE", "BUSY", "WRAP_UP", "AWAY"
 VOICE = "voice"
+HEAD_LOOKAHEAD = 64  # entries looked at past a group's head excluded or held for another agent (rare)
 Req = tuple[tuple[str, int], ...]  # sorted (skill, min_level) pairs
 
 
@@ -452,7 +453,7 @@ class Engine:
         if self._routable_by(head, agent, now):
             return head
         # Rare: the head is excluded for this agent or pinned to another; look a little deeper.
-        for entry in heapq.nsmallest(64, group.heap):
+        for entry in heapq.nsmallest(HEAD_LOOKAHEAD, group.heap):
             w = self.waiting.get(entry[3])
             if w is not None and w.seq == entry[2] and self._routable_by(w, agent, now):
                 return w

@@ -11,7 +11,7 @@ import grpc
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.router import engine as eng
-from omnihub.router.core import RouterCore, RouterError
+from omnihub.router.core import RouterCore, RouterError, ts
 
 T = TypeVar("T")
 PRESENCE = {
@@ -88,7 +88,7 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
                         conv = self.core.records[res.conversation_id].conv
                         yield routing_pb2.AgentNotice(offer=routing_pb2.Offer(
                             reservation_id=res.id, conversation=conv,
-                            expire_time=_ts(res.expire), reason="pending"))
+                            expire_time=ts(res.expire), reason="pending"))
                 for rec in self.core.records.values():
                     held = rec.conv.routing_state == routing_pb2.ROUTING_STATE_ASSIGNED
                     if held and rec.conv.assigned_agent == agent_id:
@@ -173,8 +173,3 @@ async def _customer(core: RouterCore, customer_id: str) -> Any:
 async def _async(value: T) -> T:
     return value
 
-
-def _ts(seconds: float) -> Any:
-    from omnihub.router.core import ts
-
-    return ts(seconds)

@@ -46,10 +46,6 @@ class StateStore:
         """Stage a deletion."""
         self._dirty[kv_key(key)] = None
 
-    def delete_stored(self, stored_key: str) -> None:
-        """Stage the deletion of a key as `load` returned it (already encoded)."""
-        self._dirty[stored_key] = None
-
     @property
     def pending(self) -> int:
         """Staged changes not yet written."""

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr
+from email.utils import formataddr, make_msgid
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -23,6 +25,7 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_id
+from omnihub.email.app import STORE_KEY, attachment
 from omnihub.email.config import EmailConfig, EmailSettings, Mailbox
 from omnihub.email.inbound import InboundHandler, smtp_factory
 from omnihub.email.outbound import Sender
@@ -168,7 +171,8 @@ class Sink:
         return "250 OK"
 
 
-async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[str]) -> tuple[Sink, list[event_pb2.Event]]:
+async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[str], parent: str = "",
+                       kind: messaging_pb2.OutboundKind.ValueType = messaging_pb2.OUTBOUND_KIND_REPLY) -> tuple[Sink, list[event_pb2.Event]]:
     sink = Sink(replies)
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -177,6 +181,9 @@ async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[st
     await store.setup()
     await store.record({"_id": "root@example.cn", "thread": "root@example.cn", "direction": "in", "to": "support@example.com",
                         "from": "li@example.cn", "subject": "订单问题"})
+    if parent:  # our own earlier mail in the thread, as the latest one
+        await store.record({"_id": parent, "thread": "root@example.cn", "direction": "out", "from": "support@example.com",
+                            "to": "li@example.cn", "subject": "Re: 订单问题", "time": 4e9})
     sender = Sender(bus, store, CONFIG, EmailSettings(email_relay_host="127.0.0.1", email_relay_port=port))
     consumer = await bus.consume(stream=subjects.STREAM_CONTACTS_OUT, durable="email-outbound",
                                  subjects=[subjects.outbound(contact_pb2.CHANNEL_EMAIL)],
@@ -184,7 +191,7 @@ async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[st
     out = messaging_pb2.OutboundMessage(
         id=new_id("out"), channel=contact_pb2.CHANNEL_EMAIL, conversation_id="cnv_e", thread_key="root@example.cn",
         identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.cn"),
-        text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen")
+        text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen", kind=kind)
     await bus.publish(subjects.outbound(out.channel), out, msg_id=out.id)
     got: list[event_pb2.Event] = []
     for _ in range(80):
@@ -235,3 +242,84 @@ async def test_reply_to_a_survey_email_is_an_answer_not_a_conversation(email_in:
     evt = event_pb2.Event.FromString((await sub.next_msg(timeout=5)).data)
     await sub.unsubscribe()
     assert evt.survey_answered.score == 5 and evt.conversation_id == "cnv_9"
+
+
+def raw_mail(from_header: bytes, msgid: bytes = b"<8bit@example.cn>", subject: bytes = b"hi") -> bytes:
+    return (b"From: " + from_header + b"\r\nTo: support@example.com\r\nSubject: " + subject +
+            b"\r\nMessage-ID: " + msgid + b"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n")
+
+
+def send_raw(port: int, raw: bytes, smtputf8: bool = False) -> dict[str, Any]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.ehlo()
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if smtputf8 else []
+        return smtp.sendmail("li@example.cn", ["support@example.com"], raw, mail_options=options)
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+async def test_8bit_display_names_are_accepted_and_decoded(email_in: Harness, smtputf8: bool) -> None:
+    mails = [raw_mail("李雷 <li@example.cn>".encode(), b"<u8@example.cn>", "订单".encode()),
+             raw_mail("王芳 <wang@example.cn>".encode("gbk"), b"<gbk8@example.cn>"),
+             raw_mail(b"\xff\xfe\xfa <x@example.cn>", b"<junk8@example.cn>")]
+    for raw in mails:
+        assert await asyncio.to_thread(send_raw, email_in.port, raw, smtputf8) == {}
+    msgs = await published(email_in.bus)
+    assert [(m.display_name, m.identity.source_id) for m in msgs][:2] == [("李雷", "li@example.cn"),
+                                                                          ("王芳", "wang@example.cn")]
+    assert msgs[0].email.subject == "订单"
+    assert len(msgs) == 3 and msgs[2].identity.source_id == "x@example.cn"  # undecodable bytes: replaced, kept
+
+
+async def test_an_overlong_message_id_is_not_used_as_a_key(email_in: Harness) -> None:
+    long_id = b"<" + b"a" * 900 + b"@example.cn>"  # SMTP lines stop at 1,000
+    assert await asyncio.to_thread(send_raw, email_in.port, raw_mail(b"li@example.cn", long_id)) == {}
+    (msg,) = await published(email_in.bus)
+    assert msg.email.message_id.endswith("@omnihub") and len(msg.email.message_id) < 100
+
+
+async def test_mail_that_cannot_be_turned_into_a_message_is_kept_and_dead_lettered(
+        email_in: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(messaging_pb2, "InboundMessage", broken)  # what any unreadable field did before
+    assert await asyncio.to_thread(send_raw, email_in.port, raw_mail(b"li@example.cn")) == {}
+    sub = await email_in.bus.js.subscribe(subjects.deadletter(subjects.STREAM_CONTACTS_IN), ordered_consumer=True)
+    dead = await sub.next_msg(timeout=5)
+    await sub.unsubscribe()
+    assert b"hello" in dead.data and "unreadable mail" in (dead.headers or {})[subjects.HEADER_DLQ_REASON]
+    assert await email_in.store.get_file((dead.headers or {})["Omnihub-Raw-File"]) is not None
+
+
+@pytest.mark.parametrize("file_id", ["x", "0" * 5_000, "ffffffffffffffffffffffff", "%00"])
+async def test_an_attachment_id_of_any_shape_is_404(mongo_url: str, mongo_db: str, file_id: str) -> None:
+    store = MailStore(mongo_url, mongo_db)
+    app = web.Application()
+    app[STORE_KEY] = store
+    app.router.add_get("/attachments/{id}", attachment)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/attachments/{file_id}") as resp:
+            assert resp.status == 404
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+async def test_the_csat_survey_mail_threads_with_plain_message_ids(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    parent = make_msgid(idstring="out_01a23c29e7c91ba9760e995f7aaa", domain="example.com").strip("<>")
+    sink, got = await outbound_run(bus, mongo_url, mongo_db, [], parent=parent, kind=messaging_pb2.OUTBOUND_KIND_SURVEY)
+    assert got and got[0].WhichOneof("kind") == "message_sent"
+    (env,) = sink.received
+    raw = env.original_content or b""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert f"In-Reply-To: <{parent}>\r\n".encode() in head
+    assert b"=?" not in b"".join(line for line in head.split(b"\r\n") if not line.startswith(b"Subject:"))
+    from email import message_from_bytes, policy
+
+    sent = message_from_bytes(raw, policy=policy.default)
+    assert sent["In-Reply-To"] == f"<{parent}>"
+    assert sent["References"].split() == ["<root@example.cn>", f"<{parent}>"]

@@ -22,7 +22,7 @@ STORE_KEY: web.AppKey[MailStore] = web.AppKey("mail_store")
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:
-    """GET /attachments/{id}: a stored attachment, always as a download."""
+    """GET /attachments/{id}: a stored attachment, always as a download (404 for an id of any other shape)."""
     found = await request.app[STORE_KEY].get_file(request.match_info["id"])
     if found is None:
         raise web.HTTPNotFound(text="no such attachment")

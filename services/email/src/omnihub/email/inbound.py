@@ -6,13 +6,16 @@ import logging
 import re
 from typing import Any
 
+import nats.errors
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from pymongo.errors import PyMongoError
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
+from omnihub.common.errors import BusError
 from omnihub.common.logging import get_logger
 from omnihub.email.config import EmailConfig
 from omnihub.email.parsing import ParsedMail, parse
@@ -23,6 +26,8 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 log = get_logger("omnihub.email")
 EMAIL = contact_pb2.CHANNEL_EMAIL
+# Our own trouble, not the mail's: the sender is asked to try again later.
+TEMPORARY = (BusError, nats.errors.Error, PyMongoError, OSError, TimeoutError)
 
 
 class InboundHandler:
@@ -66,20 +71,41 @@ class InboundHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Store the raw mail, then publish it; unreadable mail is still kept and dead-lettered."""
+        """Store the raw mail, then publish it; unreadable mail is still kept and dead-lettered.
+
+        When NATS or MongoDB cannot take the mail now, the answer is a temporary 451, so the sending
+        server tries again: never a permanent 5xx for our own trouble.
+        """
         content = envelope.original_content or envelope.content or b""
         raw = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else bytes(content)
         rcpt = envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else ""
         try:
-            mail = parse(raw, self.max_attachment)
-        except Exception as exc:  # nothing a customer sent is lost: keep it raw and dead-letter it
-            raw_id = await self.store.put_file("unparsed.eml", raw, "message/rfc822", rcpt=rcpt)
-            await self.bus.js.publish(subjects.deadletter(subjects.STREAM_CONTACTS_IN), raw[:1024 * 1024], headers={
-                subjects.HEADER_DLQ_REASON: f"unparseable mail: {exc!r}"[:500],
-                subjects.HEADER_DLQ_SUBJECT: subjects.inbound(EMAIL), subjects.HEADER_DLQ_STREAM: subjects.STREAM_CONTACTS_IN,
-                "Omnihub-Raw-File": raw_id})
-            log.warning("email.unparseable", rcpt=rcpt, error=repr(exc), raw_file=raw_id)
-            return "250 OK: queued"
+            try:
+                mail = parse(raw, self.max_attachment)
+            except Exception as exc:  # nothing a customer sent is lost: keep it raw and dead-letter it
+                return await self._dead_letter(raw, rcpt, f"unparseable mail: {exc!r}")
+            try:
+                return await self._accept(mail, raw, rcpt, envelope)
+            except TEMPORARY:
+                raise
+            except Exception as exc:  # a mail we parsed but cannot turn into a message: kept, dead-lettered
+                return await self._dead_letter(raw, rcpt, f"unreadable mail: {exc!r}")
+        except TEMPORARY as exc:
+            log.warning("email.cannot_queue", rcpt=rcpt, error=repr(exc))
+            return "451 4.3.0 cannot queue the message now; try again later"
+
+    async def _dead_letter(self, raw: bytes, rcpt: str, reason: str) -> str:
+        """Keep the raw mail in GridFS and put it on the dead-letter subject with the reason."""
+        raw_id = await self.store.put_file("unparsed.eml", raw, "message/rfc822", rcpt=rcpt)
+        await self.bus.js.publish(subjects.deadletter(subjects.STREAM_CONTACTS_IN), raw[:1024 * 1024], headers={
+            subjects.HEADER_DLQ_REASON: reason[:500],
+            subjects.HEADER_DLQ_SUBJECT: subjects.inbound(EMAIL), subjects.HEADER_DLQ_STREAM: subjects.STREAM_CONTACTS_IN,
+            "Omnihub-Raw-File": raw_id})
+        log.warning("email.dead_lettered", rcpt=rcpt, reason=reason[:200], raw_file=raw_id)
+        return "250 OK: queued"
+
+    async def _accept(self, mail: ParsedMail, raw: bytes, rcpt: str, envelope: Envelope) -> str:
+        """Record the mail, then publish it (or note it as automated, or as a survey answer)."""
         envelope_sender = (envelope.mail_from or "").strip("<>").lower()
         if not mail.automated and (not envelope_sender or envelope_sender.split("@")[0] in ("mailer-daemon", "postmaster")):
             mail.automated, mail.automated_reason = True, f"envelope sender <{envelope_sender}>"

@@ -14,6 +14,7 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common.bus import Bus, Delivery, Retry, new_event
 from omnihub.common.logging import get_logger
 from omnihub.email.config import EmailConfig, EmailSettings
+from omnihub.email.headers import OUTBOUND_POLICY, message_id_ok
 from omnihub.email.store import MailStore
 
 log = get_logger("omnihub.email")
@@ -44,7 +45,7 @@ class Sender:
         signature = out.signature or (mailbox.signature if mailbox else "")
         footer = "\n".join(x for x in (out.agent_display_name, signature) if x)
         text = f"{body}\n\n-- \n{footer}" if footer else body
-        msg = EmailMessage()
+        msg = EmailMessage(policy=OUTBOUND_POLICY)
         msg["From"] = formataddr((sender_name, mailbox_address))
         msg["To"] = out.identity.source_id
         subject = out.subject or (latest or {}).get("subject", "") or "Your request"
@@ -53,9 +54,9 @@ class Sender:
         domain = mailbox_address.rpartition("@")[2] or self.settings.email_hostname
         msg["Message-ID"] = make_msgid(idstring=out.id, domain=domain)
         parent = out.in_reply_to or ((latest or {}).get("_id", "") if latest else "")
-        if parent:
-            refs = [f"<{r}>" for r in out.references]
-            if not refs and out.thread_key:
+        if parent and message_id_ok(parent):
+            refs = [f"<{r}>" for r in out.references if message_id_ok(r)]
+            if not refs and message_id_ok(out.thread_key):
                 refs = [f"<{out.thread_key}>"]
             if f"<{parent}>" not in refs:
                 refs.append(f"<{parent}>")

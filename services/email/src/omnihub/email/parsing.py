@@ -20,6 +20,8 @@ KEPT_HEADERS = ("Message-ID", "In-Reply-To", "References", "Authentication-Resul
 SAFE_TAGS = {"a", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr", "i", "li", "ol", "p",
              "pre", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "u", "ul"}
 _ID = re.compile(r"<([^<>\s]+)>")
+MAX_MESSAGE_ID = 250  # longer ids are ignored: they become a NATS message id and a MongoDB key
+MAX_REFERENCES = 50
 
 
 @dataclass
@@ -56,7 +58,31 @@ class ParsedMail:
 
 
 def _ids(value: str | None) -> list[str]:
-    return _ID.findall(value or "")
+    """The msg-ids of a header that we can keep: printable ASCII, at most MAX_MESSAGE_ID characters."""
+    found = [i for i in _ID.findall(value or "") if len(i) <= MAX_MESSAGE_ID and i.isascii() and i.isprintable()]
+    return found[:MAX_REFERENCES]
+
+
+def readable(value: str) -> str:
+    """A header value with raw 8-bit bytes (which the parser keeps as surrogate escapes) decoded as UTF-8,
+    else GB18030 or Big5-HKSCS, else with replacement characters: never a string protobuf refuses."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    raw = value.encode("utf-8", "surrogateescape")
+    for charset in ("utf-8", "gb18030", "big5hkscs"):
+        try:
+            return raw.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    value = msg.get(name)
+    return readable(str(value)) if value is not None else ""
 
 
 def decode_part(part: Message) -> str:
@@ -115,8 +141,9 @@ def _sender(msg: EmailMessage) -> tuple[str, str]:
     header = msg.get("From")
     addresses = getattr(header, "addresses", ())
     if addresses:
-        return str(addresses[0].display_name), str(addresses[0].addr_spec)
-    return parseaddr(str(header or ""))
+        return readable(str(addresses[0].display_name)), readable(str(addresses[0].addr_spec))
+    name, address = parseaddr(readable(str(header or "")))
+    return name, address
 
 
 def parse(raw: bytes, max_attachment: int = 5 * 1024 * 1024) -> ParsedMail:
@@ -137,7 +164,7 @@ def parse(raw: bytes, max_attachment: int = 5 * 1024 * 1024) -> ParsedMail:
         if disposition == "attachment" or (part.get_filename() and ctype not in ("text/plain", "text/html")):
             data = part.get_payload(decode=True)
             if isinstance(data, bytes) and len(data) <= max_attachment:
-                attachments.append(Attachment(part.get_filename() or "attachment", ctype, data))
+                attachments.append(Attachment(readable(part.get_filename() or "attachment"), ctype, data))
             continue
         if ctype == "text/plain":
             text_parts.append(decode_part(part))
@@ -145,12 +172,12 @@ def parse(raw: bytes, max_attachment: int = 5 * 1024 * 1024) -> ParsedMail:
             html_parts.append(decode_part(part))
     html = "\n".join(html_parts)
     text = "\n".join(text_parts).strip() or (html_to_text(html) if html else "")
-    headers = {h: str(msg.get(h)) for h in KEPT_HEADERS if msg.get(h) is not None}
+    headers = {h: _header(msg, h) for h in KEPT_HEADERS if msg.get(h) is not None}
     reason = detect_automated(msg, from_address)
     return ParsedMail(
         message_id=message_ids[0] if message_ids else "", in_reply_to=(_ids(str(msg.get("In-Reply-To", ""))) or [""])[0],
-        references=_ids(str(msg.get("References", ""))), subject=str(msg.get("Subject", "")),
+        references=_ids(str(msg.get("References", ""))), subject=_header(msg, "Subject"),
         from_address=from_address.lower(), from_name=from_name,
-        to_addresses=[a.lower() for _, a in getaddresses([str(v) for v in msg.get_all("To", [])])],
+        to_addresses=[a.lower() for _, a in getaddresses([readable(str(v)) for v in msg.get_all("To", [])])],
         text=text, sanitized_html=sanitize_html(html) if html else "", headers=headers, attachments=attachments,
         automated=bool(reason), automated_reason=reason)

@@ -36,10 +36,12 @@ class MailStore:
         return str(file_id)
 
     async def get_file(self, file_id: str) -> tuple[bytes, str, str] | None:
-        """(bytes, name, content type) of a stored file, or None."""
+        """(bytes, name, content type) of a stored file, or None (also for an id that is not an ObjectId)."""
+        if not ObjectId.is_valid(file_id):
+            return None
         try:
             stream = await self.files.open_download_stream(ObjectId(file_id))
-        except (NoFile, ValueError, TypeError):
+        except NoFile:
             return None
         data = await stream.read()
         meta = stream.metadata or {}

@@ -11,7 +11,7 @@ import grpc
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.router import engine as eng
-from omnihub.router.core import RouterCore, RouterError, ts
+from omnihub.router.core import RouterCore, RouterError
 
 T = TypeVar("T")
 PRESENCE = {
@@ -74,33 +74,19 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
                           ) -> AsyncIterator[routing_pb2.AgentNotice]:
         await self._guard(context)
         agent_id = request.agent_id
-        if agent_id not in self.core.engine.agents:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown agent {agent_id!r}")
-        queue: asyncio.Queue[routing_pb2.AgentNotice] = asyncio.Queue()
-        self.core.watchers.setdefault(agent_id, set()).add(queue)
+        core = self.core
+        queue = await _call(context, lambda: _async(core.watch(agent_id)))
         try:
-            # Replay what the agent holds now, so a reconnecting client catches up.
-            async with self.core.lock:
-                agent = self.core.engine.agents[agent_id]
-                yield routing_pb2.AgentNotice(agent=self.core.agent_proto(agent))
-                for res in self.core.reservations.values():
-                    if res.agent_id == agent_id:
-                        conv = self.core.records[res.conversation_id].conv
-                        yield routing_pb2.AgentNotice(offer=routing_pb2.Offer(
-                            reservation_id=res.id, conversation=conv,
-                            expire_time=ts(res.expire), reason="pending"))
-                for rec in self.core.records.values():
-                    held = rec.conv.routing_state == routing_pb2.ROUTING_STATE_ASSIGNED
-                    if held and rec.conv.assigned_agent == agent_id:
-                        yield routing_pb2.AgentNotice(assigned=rec.conv)
+            for notice in core.snapshot_for(agent_id):  # what the agent holds now: a reconnecting client catches up
+                yield notice
             while True:
                 if not self.active():  # lost leadership: send the client to the new leader
                     await context.abort(grpc.StatusCode.UNAVAILABLE, "this router is no longer active; reconnect")
-                self.core.heartbeats[agent_id] = self.core.clock()
+                core.alive(agent_id)
                 with contextlib.suppress(TimeoutError):
                     yield await asyncio.wait_for(queue.get(), timeout=2.0)
         finally:
-            self.core.watchers.get(agent_id, set()).discard(queue)
+            core.unwatch(agent_id, queue)
 
     async def Accept(self, request: routing_pb2.AcceptRequest, context: Any) -> routing_pb2.Conversation:
         await self._guard(context)
@@ -115,14 +101,10 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
         await self._guard(context)
         if request.WhichOneof("target") is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "give to_agent or to_queue")
-        requested_by = "" if request.agent_id in ("", self._holder(request.conversation_id)) else request.agent_id
+        requested_by = "" if request.agent_id in ("", self.core.holder(request.conversation_id)) else request.agent_id
         return await _call(context, lambda: self.core.transfer(
             request.agent_id, request.conversation_id, request.to_agent, request.to_queue,
             request.note, requested_by))
-
-    def _holder(self, conversation_id: str) -> str:
-        rec = self.core.records.get(conversation_id)
-        return rec.conv.assigned_agent if rec else ""
 
     async def WrapUp(self, request: routing_pb2.WrapUpRequest, context: Any) -> routing_pb2.Conversation:
         await self._guard(context)
@@ -135,8 +117,7 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
 
     async def ListAgents(self, request: routing_pb2.ListAgentsRequest, context: Any,
                          ) -> routing_pb2.ListAgentsResponse:
-        agents = [a for a in self.core.engine.agents.values() if not request.queue or request.queue in a.queues]
-        return routing_pb2.ListAgentsResponse(agents=[self.core.agent_proto(a) for a in agents])
+        return routing_pb2.ListAgentsResponse(agents=self.core.agents(request.queue))
 
     async def ListConversations(self, request: routing_pb2.ListConversationsRequest, context: Any,
                                 ) -> routing_pb2.ListConversationsResponse:
@@ -145,11 +126,7 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
 
     async def GetConversation(self, request: routing_pb2.GetConversationRequest, context: Any,
                               ) -> routing_pb2.Conversation:
-        rec = self.core.records.get(request.conversation_id)
-        if rec is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "unknown conversation")
-            raise AssertionError("unreachable")
-        return rec.conv
+        return await _call(context, lambda: _async(self.core.conversation(request.conversation_id)))
 
     async def MergeCustomers(self, request: routing_pb2.MergeCustomersRequest, context: Any) -> Any:
         await self._guard(context)

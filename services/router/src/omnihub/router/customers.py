@@ -1,0 +1,103 @@
+"""Customers and threads: who wrote (identity to customer), which conversation a thread is, merging customers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import new_id
+from omnihub.router.records import RouterError
+from omnihub.router.state import RouterState
+
+
+class Customers:
+    """Customer records with their identities, and the conversation each thread belongs to."""
+
+    def __init__(self, state: RouterState) -> None:
+        self.state = state
+        self.identities: dict[str, str] = {}  # "channel:source id" -> customer id
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.threads: dict[str, str] = {}  # "channel:thread key" -> conversation id (rebuilt on restore)
+
+    def restore(self, value: dict[str, Any]) -> None:
+        """One stored customer record, with its identities."""
+        self.customers[value["id"]] = value
+        for ident in value.get("identities", ()):
+            self.identities[ident] = value["id"]
+
+    def _save(self, customer_id: str) -> None:
+        self.state.store.put(f"u.{customer_id}", self.customers[customer_id])
+
+    def customer_for(self, msg: messaging_pb2.InboundMessage, now: float) -> str:
+        """The customer who sent `msg`, created on their first message."""
+        ident = f"{subjects.channel_token(msg.identity.channel or msg.channel)}:{msg.identity.source_id}"
+        cid = self.identities.get(ident)
+        if cid is None:
+            cid = new_id("cus")
+            self.identities[ident] = cid
+            self.customers[cid] = {"id": cid, "display_name": msg.display_name, "last_agent": "",
+                                   "last_close": 0.0, "create": now, "identities": [ident]}
+            self._save(cid)
+        return cid
+
+    def returning_agent(self, customer_id: str, now: float) -> str:
+        """The agent who closed the customer's latest conversation within the returning-customer window."""
+        customer = self.customers.get(customer_id, {})
+        window = self.state.defaults.returning_customer_window_seconds
+        if customer.get("last_agent") and now - customer.get("last_close", 0.0) <= window:
+            return str(customer["last_agent"])
+        return ""
+
+    def closed_by(self, customer_id: str, agent_id: str, now: float) -> None:
+        """The agent closed a conversation of the customer's now (for the returning-customer rule)."""
+        customer = self.customers.get(customer_id)
+        if customer is not None:
+            customer["last_agent"], customer["last_close"] = agent_id, now
+            self._save(customer_id)
+
+    def customer_proto(self, customer_id: str) -> contact_pb2.Customer:
+        """A customer with every identity resolved to it."""
+        data = self.customers.get(customer_id)
+        if data is None:
+            raise RouterError("NOT_FOUND", f"unknown customer {customer_id!r}")
+        identities = []
+        for ident, cid in self.identities.items():
+            if cid == customer_id:
+                token, _, source = ident.partition(":")
+                identities.append(contact_pb2.Identity(channel=subjects.channel_from_token(token),  # type: ignore[arg-type]
+                                                       source_id=source))
+        return contact_pb2.Customer(id=customer_id, display_name=data.get("display_name", ""),
+                                    identities=identities, merged_into=data.get("merged_into", ""))
+
+    def merge(self, agent_id: str, keep: str, merged: str, identity: contact_pb2.Identity | None,
+              ) -> contact_pb2.Customer:
+        """Fold one customer record into another: identities, conversations and history follow."""
+        if not merged and identity is not None and identity.source_id:
+            merged = self.identities.get(f"{subjects.channel_token(identity.channel)}:{identity.source_id}", "")
+        if keep not in self.customers or merged not in self.customers:
+            raise RouterError("NOT_FOUND", "both customers must exist")
+        if keep == merged:
+            raise RouterError("INVALID_ARGUMENT", "a customer cannot be merged into itself")
+        moved = [ident for ident, cid in self.identities.items() if cid == merged]
+        for ident in moved:
+            self.identities[ident] = keep
+        for rec in self.state.records.values():
+            if rec.conv.customer_id == merged:
+                rec.conv.customer_id = keep
+                self.state.save(rec)
+        gone = self.customers[merged]
+        gone["merged_into"] = keep
+        gone["identities"] = []
+        self._save(merged)
+        survivor = self.customers[keep]
+        survivor["identities"] = sorted({*survivor.get("identities", ()), *moved})
+        if gone.get("last_close", 0.0) > survivor.get("last_close", 0.0):
+            survivor["last_agent"], survivor["last_close"] = gone.get("last_agent", ""), gone["last_close"]
+        self._save(keep)
+        self.state.outbox.event(None, envelope=event_pb2.Event(customer_id=keep).SerializeToString(),
+                                customer_merged=event_pb2.CustomerMerged(
+                                    customer_id=keep, merged_customer_id=merged, agent_id=agent_id))
+        return self.customer_proto(keep)

@@ -12,10 +12,10 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects, wire
 from omnihub.common.bus import new_id
 from omnihub.router import engine as eng
+from omnihub.router.model import Candidate
 from omnihub.router.records import Record, Reservation, RouterError, dur, secs, ts
 from omnihub.router.state import RouterState
 from omnihub.router.stats import Stats
-from omnihub.router.strategies import Candidate
 
 _CANDIDATE_TAG = wire.key(routing_pb2.RoutingDecision.DESCRIPTOR.fields_by_name["candidates"].number, 2)
 CANDIDATE_CACHE = 4096  # encoded candidates kept: the same agents, scored at the same time, recur in a batch

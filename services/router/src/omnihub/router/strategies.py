@@ -5,20 +5,11 @@ from __future__ import annotations
 import heapq
 import operator
 from collections.abc import Mapping, Sequence, Set
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from omnihub.router.engine import Agent, Waiting
+from omnihub.router.model import Agent, Candidate, Waiting
 
 TOP_CANDIDATES = 10  # candidates kept in a decision record; the count of all eligible is kept too
-
-
-class Candidate(NamedTuple):
-    """An eligible agent and its score under the strategy (a tuple: ten are made per decision)."""
-
-    agent_id: str
-    score: float
-    detail: str
 
 
 class Strategy:

@@ -1,11 +1,14 @@
-"""The local runtime: seed demo config, write a Procfile for every built service, run honcho."""
+"""The local runtime: seed demo config, write a supervisord config for every built service, run supervisord."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import shlex
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +40,17 @@ class Runtime:
         return self.var / "config"
 
     @property
-    def procfile(self) -> Path:
-        return self.var / "Procfile"
+    def supervisor_conf(self) -> Path:
+        return self.var / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        """supervisorctl's socket: in var/, or in the temp dir when that path is too long for a socket."""
+        path = self.var / "supervisor.sock"
+        if len(str(path)) < 100:
+            return path
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"omnihub-{digest}.sock"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -106,7 +118,20 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
 SANDBOX_PORT = 8090
 TELEGRAM_SANDBOX_PORT = 8091
 SMTP_SINK_PORT = 2526
-INFRA_STOP_GRACE = 2.0  # seconds NATS and SecantusDB outlive a stop signal, so services drain first
+
+# supervisord starts lower priorities first and stops higher ones first, one group at a time: NATS and
+# SecantusDB start first and stop last, after every service has drained.
+BACKING, SANDBOXES, SERVICES, DEMO = "backing", "sandboxes", "services", "demo"
+PRIORITY = {BACKING: 10, SANDBOXES: 50, SERVICES: 100, DEMO: 200}
+
+
+@dataclass(frozen=True)
+class Program:
+    """One process of the local runtime."""
+
+    name: str
+    command: list[str]
+    group: str
 
 
 def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True) -> dict[str, str]:
@@ -129,34 +154,108 @@ def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True)
     return env
 
 
-def write_procfile(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> list[str]:
-    """Write var/Procfile: NATS and SecantusDB (which stop last), then every built service.
-    Returns process names."""
+def programs(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> list[Program]:
+    """NATS and SecantusDB, every built service, and with `demo` the provider sandboxes and the demo traffic."""
     bindir = Path(sys.executable).parent
-    last = f"{sys.executable} -m omnihub.cli.stoplast {INFRA_STOP_GRACE:g} "  # stop after the services
-    lines = {
-        "nats": last + f"{bindir / 'nats-server'} -a 127.0.0.1 -p {nats_port} -js -sd {rt.var / 'nats'}",
-        "mongo": last + (
-            f"{bindir / 'secantusd-py'} --host 127.0.0.1 --port {mongo_port} "
-            f"--storage-path {rt.var / 'mongo'} --log-level WARNING"
-        ),
-    }
-    for name in built_services(rt.root):
-        lines[name] = f"{sys.executable} -m omnihub.{name}"
+    py = sys.executable
+    out = [
+        Program("nats", [str(bindir / "nats-server"), "-a", "127.0.0.1", "-p", str(nats_port), "-js",
+                         "-sd", str(rt.var / "nats")], BACKING),
+        Program("mongo", [str(bindir / "secantusd-py"), "--host", "127.0.0.1", "--port", str(mongo_port),
+                          "--storage-path", str(rt.var / "mongo"), "--log-level", "WARNING"], BACKING),
+    ]
+    out += [Program(name, [py, "-m", f"omnihub.{name}"], SERVICES) for name in built_services(rt.root)]
     if demo:
-        lines["twilio-sandbox"] = f"{sys.executable} {rt.root / 'tests' / 'fakes' / 'twilio_api.py'} --port {SANDBOX_PORT}"
-        lines["telegram-sandbox"] = (f"{sys.executable} {rt.root / 'tests' / 'fakes' / 'telegram_api.py'} "
-                                     f"--port {TELEGRAM_SANDBOX_PORT}")
-        lines["smtp-sink"] = f"{bindir / 'aiosmtpd'} -n -l 127.0.0.1:{SMTP_SINK_PORT} -c aiosmtpd.handlers.Debugging"
-        lines["demo"] = f"{sys.executable} -m omnihub.cli.demo"
+        fakes = rt.root / "tests" / "fakes"
+        out += [
+            Program("twilio-sandbox", [py, str(fakes / "twilio_api.py"), "--port", str(SANDBOX_PORT)], SANDBOXES),
+            Program("telegram-sandbox", [py, str(fakes / "telegram_api.py"), "--port", str(TELEGRAM_SANDBOX_PORT)],
+                    SANDBOXES),
+            Program("smtp-sink", [str(bindir / "aiosmtpd"), "-n", "-l", f"127.0.0.1:{SMTP_SINK_PORT}",
+                                  "-c", "aiosmtpd.handlers.Debugging"], SANDBOXES),
+            Program("demo", [py, "-m", "omnihub.cli.demo"], DEMO),
+        ]
+    return out
+
+
+def _value(text: str) -> str:
+    """A value for supervisord's ini file, which expands %(name)s: a literal % is written %%."""
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"a supervisord setting cannot span lines: {text[:60]!r}")
+    return text.replace("%", "%%")
+
+
+def supervisor_config(rt: Runtime, procs: list[Program], env: dict[str, str] | None = None,
+                      stop_wait: float = 10.0) -> str:
+    """supervisord's configuration: every program restarted when it dies (after a quick failure with a growing
+    back-off), its output on the terminal, groups started by priority and stopped in reverse order."""
+    sock = rt.supervisor_socket
+    lines = [
+        "; written by `omnihub up` on every start: edit runtime.py, not this file",
+        "[supervisord]",
+        "nodaemon=true",
+        f"logfile={_value(str(rt.var / 'supervisord.log'))}",
+        "logfile_maxbytes=5MB",
+        "logfile_backups=1",
+        f"pidfile={_value(str(rt.var / 'supervisord.pid'))}",
+        f"childlogdir={_value(str(rt.var))}",
+        "loglevel=info",
+        *(["user=root"] if os.geteuid() == 0 else []),  # says so, instead of a CRIT line at every start
+        "",
+        "[unix_http_server]",
+        f"file={_value(str(sock))}",
+        "chmod=0700",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{_value(str(sock))}",
+    ]
+    if env:
+        pairs = ",".join(f'{key}="{_value(value)}"' for key, value in sorted(env.items()))
+        lines.insert(lines.index("loglevel=info") + 1, f"environment={pairs}")
+    for group in PRIORITY:
+        members = [p for p in procs if p.group == group]
+        if not members:
+            continue
+        lines += ["", f"[group:{group}]", f"programs={','.join(p.name for p in members)}",
+                  f"priority={PRIORITY[group]}"]
+        for proc in members:
+            lines += [
+                "",
+                f"[program:{proc.name}]",
+                f"command={_value(shlex.join(proc.command))}",
+                f"directory={_value(str(rt.root))}",
+                "autostart=true",
+                "autorestart=true",
+                "startsecs=2",  # dying sooner counts as a failed start: retried after 1 s, 2 s, 3 s ...
+                "startretries=10",
+                "stopsignal=TERM",
+                f"stopwaitsecs={stop_wait:g}",
+                "stopasgroup=true",
+                "killasgroup=true",
+                "redirect_stderr=true",
+                "stdout_logfile=/dev/stdout",
+                "stdout_logfile_maxbytes=0",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def write_supervisor_config(rt: Runtime, procs: list[Program], env: dict[str, str] | None = None,
+                            stop_wait: float = 10.0) -> Path:
+    """Write var/supervisord.conf (mode 0600: the environment holds development secrets)."""
     rt.var.mkdir(parents=True, exist_ok=True)
-    rt.procfile.write_text("".join(f"{k}: {v}\n" for k, v in lines.items()))
-    return list(lines)
+    rt.supervisor_conf.write_text(supervisor_config(rt, procs, env, stop_wait))
+    rt.supervisor_conf.chmod(0o600)
+    return rt.supervisor_conf
 
 
 def banner(rt: Runtime, created: list[tuple[str, str, str]], nats_port: int, mongo_port: int) -> str:
     """What to print before the logs start."""
-    out = ["", "omnihub is starting. Ctrl-C stops everything; data stays in ./var.", ""]
+    out = ["", "omnihub is starting under supervisord. A process that dies is started again; Ctrl-C stops",
+           "everything (services first, NATS and SecantusDB last); data stays in ./var.",
+           f"  Status, restarts: python3 -m uv run supervisorctl -c {rt.supervisor_conf} status", ""]
     out.append(f"  NATS        nats://127.0.0.1:{nats_port}   (JetStream store: var/nats)")
     out.append(f"  MongoDB     mongodb://127.0.0.1:{mongo_port} (SecantusDB, store: var/mongo)")
     for name in built_services(rt.root):
@@ -174,12 +273,11 @@ def banner(rt: Runtime, created: list[tuple[str, str, str]], nats_port: int, mon
 
 
 def up(nats_port: int = 4222, mongo_port: int = 27017, demo: bool = True) -> None:
-    """Start the whole hub in the foreground through honcho (replaces this process)."""
+    """Start the whole hub in the foreground under supervisord (replaces this process)."""
     rt = Runtime(find_root())
     created = seed_config(rt)
-    names = write_procfile(rt, nats_port, mongo_port, demo)
+    conf = write_supervisor_config(rt, programs(rt, nats_port, mongo_port, demo))
     os.environ.update(runtime_env(rt, nats_port, mongo_port, demo))
     print(banner(rt, created, nats_port, mongo_port), flush=True)
-    honcho = Path(sys.executable).parent / "honcho"
-    args = [str(honcho), "-f", str(rt.procfile), "-d", str(rt.root), "start", *names]
-    os.execv(str(honcho), args)
+    supervisord = Path(sys.executable).parent / "supervisord"
+    os.execv(str(supervisord), [str(supervisord), "-n", "-c", str(conf)])

@@ -1,33 +1,73 @@
-"""Sessions, passwords and login throttling of the inbox."""
+"""Server-side sessions, passwords, the shared login limiter (on SecantusDB) and the client's address."""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
 
+import pytest
+from aiohttp.test_utils import make_mocked_request
 from argon2 import PasswordHasher
+from pymongo import AsyncMongoClient
 
-from omnihub.inbox.auth import LoginLimiter, SessionCodec, verify_password
+from omnihub.inbox.auth import (
+    LoginLimiter,
+    SessionStore,
+    SharedCounters,
+    client_address,
+    parse_networks,
+    verify_password,
+)
 from omnihub.inbox.config import User
 
 USER = User("alice", "Alice", "agent", PasswordHasher().hash("s3cret!"))
 
 
-def test_session_round_trip_and_forgery() -> None:
-    codec = SessionCodec(b"k" * 32)
-    cookie, session = codec.issue(USER)
-    assert codec.read(cookie) == session
-    body, _, sig = cookie.rpartition(".")
-    assert codec.read(body + "." + "0" * len(sig)) is None
-    assert codec.read(cookie.replace(body[:6], body[:5] + "A")) is None
-    assert SessionCodec(b"x" * 32).read(cookie) is None
-    assert codec.read(None) is None and codec.read("garbage") is None
+@pytest.fixture
+async def sessions(mongo_url: str, mongo_db: str) -> AsyncIterator[SessionStore]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
+    store = SessionStore(client[mongo_db]["sessions"], b"k" * 32, {"alice": USER})  # type: ignore[arg-type]
+    await store.setup()
+    yield store
+    await client.close()
 
 
-def test_expired_session_is_refused() -> None:
-    codec = SessionCodec(b"k" * 32, hours=0)
-    cookie, _ = codec.issue(USER)
-    time.sleep(0.01)
-    assert codec.read(cookie) is None
+@pytest.fixture
+async def storage(mongo_url: str, mongo_db: str) -> AsyncIterator[SharedCounters]:
+    st = SharedCounters(f"async+{mongo_url}", database_name=mongo_db)
+    yield st
+    st.storage.close()
+
+
+async def test_sessions_live_in_the_database_and_end_everywhere(sessions: SessionStore) -> None:
+    token, session = await sessions.issue(USER)
+    assert len(token) >= 43 and await sessions.read(token) == session  # 256 random bits
+    stored = await sessions.sessions.find_one({})
+    assert stored is not None and token not in str(stored) and stored["_id"] != token  # only a keyed hash is kept
+    assert await sessions.read(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert await sessions.read(None) is None and await sessions.read("x" * 500) is None
+    await sessions.revoke(token)
+    assert await sessions.read(token) is None
+    first, _ = await sessions.issue(USER)
+    second, _ = await sessions.issue(USER)
+    assert await sessions.revoke_user("alice") == 2
+    assert await sessions.read(first) is None and await sessions.read(second) is None
+
+
+async def test_a_new_password_or_an_expired_session_ends_older_sessions(sessions: SessionStore) -> None:
+    token, _ = await sessions.issue(USER)
+    sessions.users = {"alice": dataclasses.replace(USER, password_hash=PasswordHasher().hash("new!"))}
+    assert await sessions.read(token) is None
+    sessions.users = {}
+    assert await sessions.read(token) is None  # removed from users.yaml
+    sessions.users = {"alice": USER}
+    assert await sessions.read(token) is not None
+    sessions.lifetime = 0
+    short, _ = await sessions.issue(USER)
+    assert await sessions.read(short) is None
+    indexes = await sessions.sessions.index_information()
+    assert any(ix.get("expireAfterSeconds") == 0 for ix in indexes.values())
 
 
 def test_passwords() -> None:
@@ -36,11 +76,42 @@ def test_passwords() -> None:
     assert not verify_password(None, "s3cret!")
 
 
-def test_login_limiter() -> None:
-    limiter = LoginLimiter(attempts=3, window=60)
-    for _ in range(3):
-        assert not limiter.blocked("user:bob")
-        limiter.failed("user:bob")
-    assert limiter.blocked("user:bob")
-    limiter.succeeded("user:bob")
-    assert not limiter.blocked("user:bob")
+async def test_concurrent_guesses_on_two_replicas_are_cut_at_the_limit(mongo_url: str, mongo_db: str) -> None:
+    replicas = [SharedCounters(f"async+{mongo_url}", database_name=mongo_db) for _ in range(2)]
+    limiters = [LoginLimiter(st, "5/5 minutes", "50/5 minutes") for st in replicas]
+    allowed = await asyncio.gather(*[limiters[i % 2].attempt("admin", "10.0.0.9") for i in range(60)])
+    assert sum(allowed) == 5
+    assert 200 < await limiters[0].retry_after("admin", "10.0.0.9") <= 300
+    await limiters[1].succeeded("admin", "10.0.0.9")
+    assert await limiters[0].attempt("admin", "10.0.0.9")
+    for st in replicas:
+        st.storage.close()
+
+
+async def test_one_users_failures_do_not_lock_out_the_office(storage: SharedCounters) -> None:
+    limiter = LoginLimiter(storage, "5/5 minutes", "8/5 minutes")
+    office = "203.0.113.7"
+    assert [await limiter.attempt("bob", office) for _ in range(6)] == [True] * 5 + [False]
+    assert await limiter.attempt("alice", office)  # bob's failures are his alone
+    await limiter.succeeded("alice", office)  # a good login gives the address its unit back
+    assert [await limiter.attempt(u, office) for u in ("carol", "dan", "erin")] == [True, True, True]
+    assert not await limiter.attempt("frank", office)  # 8 failures from one address: its ceiling
+    assert await limiter.attempt("frank", "198.51.100.1")  # frank was not charged for the refused try
+
+
+def test_client_address_believes_only_trusted_proxies() -> None:
+    trusted = parse_networks("10.0.0.0/8, 192.168.1.5")
+
+    def address(peer: str, xff: str | None) -> str:
+        request = make_mocked_request("POST", "/api/login", headers={"X-Forwarded-For": xff} if xff else {})
+        request._transport_peername = (peer, 1234)  # type: ignore[attr-defined]
+        return client_address(request.clone(remote=peer), trusted)
+
+    assert address("203.0.113.9", "1.2.3.4") == "203.0.113.9"  # not from a proxy: the header is ignored
+    assert address("10.1.2.3", "1.2.3.4") == "1.2.3.4"
+    assert address("10.1.2.3", "6.6.6.6, 1.2.3.4, 192.168.1.5") == "1.2.3.4"  # a client's own XFF is not believed
+    assert address("10.1.2.3", "junk, 1.2.3.4") == "1.2.3.4"
+    assert address("10.1.2.3", None) == "10.1.2.3"
+    assert client_address(make_mocked_request("GET", "/").clone(remote="1.1.1.1"), ()) == "1.1.1.1"
+    with pytest.raises(ValueError):
+        parse_networks("10.0.0.0/33")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -9,13 +10,14 @@ import grpc
 import pytest
 from aiohttp import web
 from argon2 import PasswordHasher
+from yarl import URL
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common.bus import Bus
 from omnihub.common.openapi import undocumented
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.app import build_app
-from omnihub.inbox.auth import SessionCodec
+from omnihub.inbox.auth import COOKIE, LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.config import User
 from omnihub.inbox.models import openapi
 from omnihub.inbox.store import InboxStore
@@ -23,7 +25,8 @@ from omnihub.testkit.ports import free_port
 
 _hash = PasswordHasher().hash
 USERS = {u.id: u for u in (User("alice", "Alice", "agent", _hash("alice-pw")),
-                           User("sam", "Sam", "supervisor", _hash("sam-pw")))}
+                           User("sam", "Sam", "supervisor", _hash("sam-pw")),
+                           User("root", "Root", "admin", _hash("root-pw")))}
 NESTED = b'{"username":' + b"[" * 2000 + b"]" * 2000 + b"}"
 
 
@@ -33,8 +36,11 @@ async def base(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
     store = InboxStore(mongo_url, mongo_db)
     await store.setup()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
-    inbox = Inbox(USERS, SessionCodec(b"k" * 32), store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
-                  "http://127.0.0.1:1")
+    sessions = SessionStore(store.db["sessions"], b"k" * 32, USERS)
+    await sessions.setup()
+    counters = SharedCounters(f"async+{mongo_url}", database_name=mongo_db)
+    inbox = Inbox(USERS, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
+                  "http://127.0.0.1:1", limiter=LoginLimiter(counters))
     runner = web.AppRunner(build_app(inbox))
     await runner.setup()
     port = free_port()
@@ -42,6 +48,7 @@ async def base(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
     await channel.close(None)
+    counters.storage.close()
     await store.close()
 
 
@@ -101,5 +108,44 @@ async def test_openapi_documents_every_route_from_the_models(base: str) -> None:
     assert login_body == {"$ref": "#/components/schemas/LoginBody"}
     assert doc["components"]["schemas"]["LoginBody"]["properties"]["username"]["maxLength"] == 100
     app = web.Application()
-    Inbox(USERS, SessionCodec(b"k" * 32), None, None, None, "").routes(app)  # type: ignore[arg-type]
+    Inbox(USERS, None, None, None, None, "").routes(app)  # type: ignore[arg-type]
     assert undocumented(app, doc) == []
+
+
+async def test_logout_and_forced_logout_end_sessions(base: str) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        headers = await login(http, base, "sam")
+        old = http.cookie_jar.filter_cookies(URL(base))[COOKIE].value
+        assert (await http.post(f"{base}/api/logout", headers=headers)).status == 200
+        replayed = await http.get(f"{base}/api/me", cookies={COOKIE: old})
+        assert replayed.status == 401  # the old cookie no longer works anywhere
+    async with (aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as alice,
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as alice2,
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as root):
+        alice_headers = await login(alice, base, "alice")
+        await login(alice2, base, "alice")
+        assert (await alice.get(f"{base}/api/me")).status == 200
+        refused = await alice.post(f"{base}/api/admin/users/sam/logout", headers=alice_headers)
+        assert refused.status == 403  # admins only
+        root_headers = await login(root, base, "root")
+        ended = await root.post(f"{base}/api/admin/users/alice/logout", headers=root_headers)
+        assert ended.status == 200 and await ended.json() == {"ended": 2}
+        assert (await alice.get(f"{base}/api/me")).status == 401
+        assert (await alice2.get(f"{base}/api/me")).status == 401
+        unknown = await root.post(f"{base}/api/admin/users/nobody/logout", headers=root_headers)
+        assert unknown.status == 404
+
+
+async def test_concurrent_wrong_passwords_are_not_all_checked(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        async def guess() -> tuple[int, str | None]:
+            resp = await http.post(f"{base}/api/login", json={"username": "root", "password": "guess"})
+            return resp.status, resp.headers.get("Retry-After")
+
+        answers = await asyncio.gather(*[guess() for _ in range(60)])
+        assert sorted(status for status, _ in answers) == [401] * 5 + [429] * 55
+        assert all(int(wait or 0) > 0 for status, wait in answers if status == 429)
+        right = await http.post(f"{base}/api/login", json={"username": "root", "password": "root-pw"})
+        assert right.status == 429  # still locked: the right password does not bypass the limit
+        sam = await http.post(f"{base}/api/login", json={"username": "sam", "password": "sam-pw"})
+        assert sam.status == 200  # the same address is not locked out for everyone

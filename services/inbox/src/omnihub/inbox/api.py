@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import grpc
 from aiohttp import web
+from limits.aio.storage import MemoryStorage
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -23,7 +24,7 @@ from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionCodec, verify_password
+from omnihub.inbox.auth import COOKIE, LoginLimiter, Network, Session, SessionStore, client_address, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
 from omnihub.inbox.models import (
@@ -64,16 +65,18 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 class Inbox:
     """Everything the handlers share."""
 
-    def __init__(self, users: dict[str, User], codec: SessionCodec, store: InboxStore, bus: Bus,
-                 router: routing_pb2_grpc.RouterAsyncStub, quality_url: str, secure_cookies: bool = False) -> None:
+    def __init__(self, users: dict[str, User], sessions: SessionStore, store: InboxStore, bus: Bus,
+                 router: routing_pb2_grpc.RouterAsyncStub, quality_url: str, secure_cookies: bool = False,
+                 limiter: LoginLimiter | None = None, trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.users = users
-        self.codec = codec
+        self.sessions = sessions
         self.store = store
         self.bus = bus
         self.router = router
         self.quality_url = quality_url.rstrip("/")
         self.secure = secure_cookies
-        self.limiter = LoginLimiter()
+        self.limiter = limiter or LoginLimiter(MemoryStorage())
+        self.trusted_proxies = trusted_proxies
         self.hub = Hub(store, router)
         self.http: aiohttp.ClientSession | None = None
 
@@ -83,7 +86,7 @@ class Inbox:
         """Authentication, role checks and CSRF on state changes."""
         path = request.path
         if path.startswith("/api/") and path not in PUBLIC:
-            session = self.codec.read(request.cookies.get(COOKIE))
+            session = await self.sessions.read(request.cookies.get(COOKIE))
             if session is None:
                 raise web.HTTPUnauthorized(text="log in first")
             request["session"] = session
@@ -93,6 +96,8 @@ class Inbox:
                     raise web.HTTPForbidden(text="missing or wrong CSRF token")
             if path.startswith("/api/supervisor/") and session.role == "agent":
                 raise web.HTTPForbidden(text="supervisors only")
+            if path.startswith("/api/admin/") and session.role != "admin":
+                raise web.HTTPForbidden(text="admins only")
         return await handler(request)
 
     # ---- pages and auth ------------------------------------------------------------------
@@ -104,19 +109,20 @@ class Inbox:
         """POST /api/login {username, password}: sets the session cookie."""
         body = await read_body(request, LoginBody, max_bytes=4096)
         username, password = body.username, body.password
-        keys = (f"user:{username}", f"ip:{request.remote}")
-        if self.limiter.blocked(*keys):
-            raise web.HTTPTooManyRequests(text="too many failed logins; try again in a few minutes")
+        address = client_address(request, self.trusted_proxies)
+        if not await self.limiter.attempt(username, address):
+            wait = await self.limiter.retry_after(username, address)
+            raise web.HTTPTooManyRequests(text="too many failed logins; try again in a few minutes",
+                                          headers={"Retry-After": str(wait)})
         user = self.users.get(username)
         ok = await asyncio.to_thread(verify_password, user, password)
         if not ok or user is None:
-            self.limiter.failed(*keys)
             raise web.HTTPUnauthorized(text="wrong username or password")
-        self.limiter.succeeded(*keys)
-        cookie, session = self.codec.issue(user)
+        await self.limiter.succeeded(username, address)
+        cookie, session = await self.sessions.issue(user)
         resp = web.json_response(self._me(session))
         resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", secure=self.secure,
-                        max_age=self.codec.lifetime, path="/")
+                        max_age=self.sessions.lifetime, path="/")
         return resp
 
     def _me(self, s: Session) -> dict[str, Any]:
@@ -127,13 +133,23 @@ class Inbox:
         return web.json_response(self._me(request["session"]))
 
     async def logout(self, request: web.Request) -> web.Response:
-        """POST /api/logout: log out of the router too."""
+        """POST /api/logout: ends this session (on every replica) and logs out of the router too."""
         s: Session = request["session"]
+        await self.sessions.revoke(request.cookies.get(COOKIE))
         if s.role == "agent":
             await self._rpc(self.router.Logout(routing_pb2.LogoutRequest(agent_id=s.user)), allow_missing=True)
         resp = web.json_response({"ok": True})
         resp.del_cookie(COOKIE, path="/")
         return resp
+
+    async def force_logout(self, request: web.Request) -> web.Response:
+        """POST /api/admin/users/{id}/logout: an admin ends every session of a user."""
+        user = request.match_info["id"]
+        if user not in self.users:
+            raise web.HTTPNotFound(text="unknown user")
+        ended = await self.sessions.revoke_user(user)
+        await self.hub.disconnect(user)
+        return web.json_response({"ended": ended})
 
     # ---- router calls ---------------------------------------------------------------
     async def _rpc(self, call: Awaitable[Any], allow_missing: bool = False) -> Any:
@@ -393,7 +409,7 @@ class Inbox:
     # ---- live --------------------------------------------------------------------------
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
         """GET /ws/agent: authenticated by the session cookie; same-origin only."""
-        session = self.codec.read(request.cookies.get(COOKIE))
+        session = await self.sessions.read(request.cookies.get(COOKIE))
         origin = request.headers.get("Origin", "")
         if session is None:
             raise web.HTTPUnauthorized(text="log in first")
@@ -421,6 +437,7 @@ class Inbox:
         r.add_post("/api/login", self.login)
         r.add_get("/api/me", self.me)
         r.add_post("/api/logout", self.logout)
+        r.add_post("/api/admin/users/{id}/logout", self.force_logout)
         r.add_post("/api/state", self.set_state)
         r.add_post("/api/heartbeat", self.heartbeat)
         r.add_post("/api/offers/{reservation}/accept", self.accept)

@@ -13,7 +13,7 @@ from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.inbox.api import Inbox
-from omnihub.inbox.auth import SessionCodec
+from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters, parse_networks
 from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.store import InboxStore
 
@@ -37,10 +37,17 @@ async def main() -> None:
         svc.readiness.add("mongodb", store.ping)
         channel = grpc.aio.insecure_channel(settings.router_addr)
         svc.stack.push_async_callback(channel.close, None)
-        inbox = Inbox(users, SessionCodec(settings.inbox_session_key.get_secret_value().encode(),
-                                          settings.inbox_session_hours),
-                      store, bus, routing_pb2_grpc.RouterStub(channel), settings.quality_url,  # type: ignore[arg-type]
-                      settings.inbox_secure_cookies)
+        sessions = SessionStore(store.db["sessions"], settings.inbox_session_key.get_secret_value().encode(), users,
+                                settings.inbox_session_hours)
+        await sessions.setup()
+        limits_storage = SharedCounters(f"async+{settings.mongo_url}", database_name=settings.inbox_db,
+                                        counter_collection_name="login_counters",
+                                        window_collection_name="login_windows")
+        svc.stack.callback(limits_storage.storage.close)
+        limiter = LoginLimiter(limits_storage, settings.inbox_login_limit_account, settings.inbox_login_limit_address)
+        inbox = Inbox(users, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
+                      settings.quality_url, settings.inbox_secure_cookies, limiter,
+                      parse_networks(settings.inbox_trusted_proxies))
         consumer = await bus.consume(
             stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_INBOX, subjects=[subjects.EVENTS_ALL],
             message_type=event_pb2.Event, batch_handler=inbox.hub.on_events, batch=200, ack_wait=30.0)

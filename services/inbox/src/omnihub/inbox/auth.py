@@ -1,23 +1,33 @@
-"""Sessions in signed HttpOnly cookies, argon2 passwords, CSRF tokens and login rate limiting."""
+"""Server-side sessions in MongoDB, argon2 passwords, CSRF tokens, login rate limits and the client's address."""
 
 from __future__ import annotations
 
-import base64
+import contextlib
+import datetime as dt
 import hashlib
 import hmac
-import json
+import ipaddress
 import secrets
-import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from limits import RateLimitItem, parse
+from limits.aio.storage import MongoDBStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from omnihub.inbox.config import User
 
 COOKIE = "omnihub_session"
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not-a-password")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,35 +41,65 @@ class Session:
     expires: float
 
 
-class SessionCodec:
-    """Signs and verifies session cookies with HMAC-SHA256."""
+def _fingerprint(user: User) -> str:
+    """Changes whenever the user's password hash (or role) changes, which ends their older sessions."""
+    return hashlib.sha256(f"{user.role}\0{user.password_hash}".encode()).hexdigest()[:32]
 
-    def __init__(self, key: bytes, hours: int = 12) -> None:
+
+class SessionStore:
+    """Sessions kept in MongoDB: the cookie holds a random 256-bit id, the database only its keyed hash.
+
+    Logout deletes the session; an admin's forced logout deletes all of a user's sessions; a changed
+    password hash in users.yaml makes older sessions invalid. Expired ones are removed by a TTL index.
+    """
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], key: bytes, users: Mapping[str, User],
+                 hours: int = 12) -> None:
+        self.sessions = collection
         self.key = key
+        self.users = users
         self.lifetime = hours * 3600
 
-    def issue(self, user: User) -> tuple[str, Session]:
+    async def setup(self) -> None:
+        """The expiry (TTL) and per-user indexes."""
+        await self.sessions.create_index([("expires", ASCENDING)], expireAfterSeconds=0)
+        await self.sessions.create_index([("user", ASCENDING)])
+
+    def _id(self, token: str) -> str:
+        return hmac.new(self.key, token.encode(), hashlib.sha256).hexdigest()
+
+    async def issue(self, user: User) -> tuple[str, Session]:
         """A new session and its cookie value."""
-        session = Session(user.id, user.role, user.display_name, secrets.token_urlsafe(24), time.time() + self.lifetime)
-        body = base64.urlsafe_b64encode(json.dumps(asdict(session)).encode()).decode()
-        return f"{body}.{self._sign(body)}", session
+        token = secrets.token_urlsafe(32)
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.lifetime)
+        expires = expires.replace(microsecond=expires.microsecond // 1000 * 1000)  # BSON dates keep milliseconds
+        session = Session(user.id, user.role, user.display_name, secrets.token_urlsafe(24), expires.timestamp())
+        await self.sessions.insert_one({"_id": self._id(token), "user": user.id, "csrf": session.csrf,
+                                        "expires": expires, "fingerprint": _fingerprint(user)})
+        return token, session
 
-    def read(self, cookie: str | None) -> Session | None:
-        """The session in a cookie, or None if missing, forged or expired."""
-        if not cookie or "." not in cookie:
+    async def read(self, token: str | None) -> Session | None:
+        """The session of a cookie, or None if unknown, revoked, expired or its user's password changed."""
+        if not token or len(token) > 100:
             return None
-        body, _, sig = cookie.rpartition(".")
-        if not hmac.compare_digest(sig, self._sign(body)):
+        doc = await self.sessions.find_one({"_id": self._id(token)})
+        if doc is None:
             return None
-        try:
-            data = json.loads(base64.urlsafe_b64decode(body))
-            session = Session(**data)
-        except (ValueError, TypeError):
+        expires = doc["expires"].replace(tzinfo=dt.UTC).timestamp()
+        user = self.users.get(doc["user"])
+        if expires <= dt.datetime.now(dt.UTC).timestamp() or user is None or doc["fingerprint"] != _fingerprint(user):
             return None
-        return session if session.expires > time.time() else None
+        return Session(user.id, user.role, user.display_name, doc["csrf"], expires)
 
-    def _sign(self, body: str) -> str:
-        return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
+    async def revoke(self, token: str | None) -> None:
+        """End one session (logout)."""
+        if token:
+            await self.sessions.delete_one({"_id": self._id(token)})
+
+    async def revoke_user(self, user_id: str) -> int:
+        """End every session of a user, on every replica; how many there were."""
+        result = await self.sessions.delete_many({"user": user_id})
+        return int(result.deleted_count)
 
 
 def verify_password(user: User | None, password: str) -> bool:
@@ -71,29 +111,95 @@ def verify_password(user: User | None, password: str) -> bool:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per user and per address in `window` seconds."""
+    """Failed logins counted per account and per client address, atomically, in storage shared by every replica.
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts = attempts
-        self.window = window
-        self._failures: dict[str, list[float]] = {}
+    An attempt takes a unit of both counters before the password is checked, so concurrent guesses
+    cannot all be checked; a good login gives the account's counter back in full and the address's
+    unit back, so colleagues behind one address are not locked out by one person's failures.
+    """
 
-    def blocked(self, *keys: str) -> bool:
-        """True while any key is over the limit."""
-        now = time.time()
-        for key in keys:
-            recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-            self._failures[key] = recent
-            if len(recent) >= self.attempts:
-                return True
+    def __init__(self, storage: Storage, per_account: str = "5/5 minutes", per_address: str = "50/5 minutes") -> None:
+        self.storage = storage
+        self.strategy = FixedWindowRateLimiter(storage)
+        self.account: RateLimitItem = parse(per_account)
+        self.address: RateLimitItem = parse(per_address)
+
+    async def attempt(self, account: str, address: str) -> bool:
+        """Take one attempt for the account and the address; False (nothing taken) when either is used up."""
+        if not await self.strategy.hit(self.account, "login-account", account):
+            return False
+        if not await self.strategy.hit(self.address, "login-address", address):
+            await self._give_back(self.account, "login-account", account)
+            return False
+        return True
+
+    async def succeeded(self, account: str, address: str) -> None:
+        """A good login: forget the account's failures and give the address its unit back."""
+        await self.strategy.clear(self.account, "login-account", account)
+        await self._give_back(self.address, "login-address", address)
+
+    async def _give_back(self, item: RateLimitItem, *identifiers: str) -> None:
+        await self.storage.incr(item.key_for(*identifiers), item.get_expiry(), amount=-1)
+
+    async def retry_after(self, account: str, address: str) -> int:
+        """Seconds until both windows have room again (for Retry-After)."""
+        stats = [await self.strategy.get_window_stats(self.account, "login-account", account),
+                 await self.strategy.get_window_stats(self.address, "login-address", address)]
+        now = dt.datetime.now(dt.UTC).timestamp()
+        return max(1, int(max((s.reset_time - now for s in stats if s.remaining == 0), default=1)))
+
+
+class SharedCounters(MongoDBStorage):
+    """limits' MongoDB storage, made safe on SecantusDB: when replicas race to create a counter with an upsert,
+    SecantusDB applies it but answers None, so the counter is created first (a duplicate is fine) and
+    only ever updated; an empty answer still reads the count back (which can only over-count)."""
+
+    def __init__(self, uri: str, database_name: str = "limits", counter_collection_name: str = "counters",
+                 window_collection_name: str = "windows") -> None:
+        super().__init__(uri, database_name=database_name, counter_collection_name=counter_collection_name,
+                         window_collection_name=window_collection_name)
+        self.counters_name = counter_collection_name
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add `amount` to the counter and return its value."""
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expiry)
+        with contextlib.suppress(DuplicateKeyError):
+            await self.database[self.counters_name].insert_one({"_id": key, "count": 0, "expireAt": expires})
+        try:
+            return await super().incr(key, expiry, amount)
+        except TypeError:
+            return await self.get(key)
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """Comma-separated CIDRs (a bare address is a /32 or /128); ValueError names a bad one."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+
+
+def client_address(request: web.Request, trusted: Sequence[Network]) -> str:
+    """The client's address: X-Forwarded-For is believed only when the peer is a trusted proxy.
+
+    The header is read from the right, skipping trusted proxies; the first other address is the client.
+    """
+    peer = request.remote or ""
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # garbage from the client side: keep the last good hop
+        client = hop
+        if not _within(hop, trusted):
+            break
+    return client
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
         return False
-
-    def failed(self, *keys: str) -> None:
-        """Record a failure."""
-        for key in keys:
-            self._failures.setdefault(key, []).append(time.time())
-
-    def succeeded(self, *keys: str) -> None:
-        """Forget failures after a good login."""
-        for key in keys:
-            self._failures.pop(key, None)
+    return any(ip in net for net in networks)

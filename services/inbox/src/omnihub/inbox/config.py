@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import SecretStr
+from limits import parse
+from pydantic import SecretStr, field_validator
 
 from omnihub.common.config import ServiceSettings, fail
 
@@ -25,6 +27,23 @@ class InboxSettings(ServiceSettings):
     inbox_db: str = "omnihub_inbox"
     router_addr: str = "127.0.0.1:50051"
     quality_url: str = "http://127.0.0.1:8085"
+    inbox_login_limit_account: str = "5/5 minutes"  # failed logins per account (limits' notation)
+    inbox_login_limit_address: str = "50/5 minutes"  # failed logins per client address
+    inbox_trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
+
+    @field_validator("inbox_login_limit_account", "inbox_login_limit_address")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse(value)  # ValueError names the problem
+        return value
+
+    @field_validator("inbox_trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,11 @@ class Hub:
         if task is None or task.done():
             self.watch_tasks[user] = asyncio.get_running_loop().create_task(self._watch(user))
 
+    async def disconnect(self, user: str) -> None:
+        """Close every socket of a user on this replica (their sessions were ended)."""
+        for ws in list(self.sockets.get(user, ())):
+            await ws.close(code=4401, message=b"logged out")
+
     def detach(self, user: str, ws: web.WebSocketResponse) -> None:
         """Unregister; the offer stream stops with the user's last socket."""
         sockets = self.sockets.get(user, set())

@@ -125,6 +125,12 @@ class Ok(BaseModel):
     ok: bool
 
 
+class Ended(BaseModel):
+    """How many sessions were ended."""
+
+    ended: int
+
+
 class MessageId(BaseModel):
     """The id of a new message."""
 
@@ -139,6 +145,7 @@ OPERATIONS = [
     _op("POST", "/api/login", "Log in; sets the session cookie", "auth", body=LoginBody, response=Me, public=True),
     _op("GET", "/api/me", "Who am I (and my CSRF token)", "auth", response=Me),
     _op("POST", "/api/logout", "Log out, ending this session everywhere", "auth", response=Ok),
+    _op("POST", "/api/admin/users/{id}/logout", "End every session of a user (admins)", "auth", response=Ended),
     _op("POST", "/api/state", "Set my state", "agent", body=StateBody),
     _op("POST", "/api/heartbeat", "Keep my router session alive", "agent"),
     _op("POST", "/api/offers/{reservation}/accept", "Accept an offer", "agent"),

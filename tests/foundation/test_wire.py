@@ -44,3 +44,13 @@ def test_an_encoded_event_takes_a_given_id_and_a_serialized_kind() -> None:
     assert event_id == "evt_fixed" == decoded.id
     assert decoded.source == "router"
     assert decoded.routing_decided == decision
+
+
+def test_an_encoded_event_takes_its_time_from_the_given_clock() -> None:
+    now = [1_700_000_000.1234]
+    encoder = wire.EventEncoder("router", lambda: now[0])
+    first = event_pb2.Event.FromString(encoder.encode("conversation_offered", event_pb2.ConversationOffered())[1])
+    now[0] += 2.5
+    second = event_pb2.Event.FromString(encoder.encode("conversation_offered", event_pb2.ConversationOffered())[1])
+    assert first.time.ToMilliseconds() == 1_700_000_000_123
+    assert second.time.ToMilliseconds() == 1_700_000_002_623

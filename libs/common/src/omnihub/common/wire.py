@@ -7,7 +7,9 @@ without building an `Event` object and copying the kind message into it.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
 from google.protobuf.message import Message
 
@@ -47,14 +49,15 @@ def timestamp(ns: int) -> bytes:
 
 
 class _Clock:
-    """The current time as an encoded Timestamp field, to the millisecond: made once per millisecond."""
+    """The clock's time as an encoded Timestamp field, to the millisecond: made once per millisecond."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
         self._ms = -1
         self._field = b""
 
     def field(self) -> bytes:
-        ms = time.time_ns() // 1_000_000
+        ms = math.floor(self._now() * 1000)
         if ms != self._ms:
             self._ms, self._field = ms, length_delimited(_TIME, timestamp(ms * 1_000_000))
         return self._field
@@ -67,15 +70,16 @@ _KINDS = {f.name: key(f.number, _LEN) for f in event_pb2.Event.DESCRIPTOR.oneofs
 
 class EventEncoder:
     """Encodes `Event`s of one source: `encode(kind, message)` gives (event id, bytes), the same
-    message `new_event(source, **{kind: message})` would build (its time to the millisecond), to put
-    after envelope bytes."""
+    message `new_event(source, **{kind: message})` would build, to put after envelope bytes. The
+    event's time is `clock()` (seconds since the epoch, to the millisecond): a service passes its own
+    clock, so events and the state they describe tell the same time."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, clock: Callable[[], float] = time.time) -> None:
         self._source = length_delimited(_SOURCE, source.encode())
-        self._clock = _Clock()
+        self._clock = _Clock(clock)
 
     def encode(self, kind: str, body: Message | bytes, event_id: str = "") -> tuple[str, bytes]:
-        """A fresh id (unless given) and the current time, the source and the kind (a message, or
+        """A fresh id (unless given) and the clock's time, the source and the kind (a message, or
         one already serialized)."""
         data = body if isinstance(body, bytes) else body.SerializeToString()
         event_id = event_id or new_id("evt")

@@ -38,7 +38,7 @@ class RouterCore:
 
     def __init__(self, loaded: LoadedConfig, bus: Bus, store: StateStore,
                  clock: Callable[[], float] = time.time) -> None:
-        self.outbox = Outbox(bus, store)
+        self.outbox = Outbox(bus, store, lambda: self.state.clock())  # read at each event: tests swap the clock
         self.state = RouterState(loaded, store, self.outbox, clock)
         self.stats = Stats(self.state)
         self.customers = Customers(self.state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from omnihub.api.event.v1 import event_pb2
@@ -31,11 +31,11 @@ def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
 class Outbox:
     """Stages events, outbound auto-replies and agent notices, and writes them with the staged state."""
 
-    def __init__(self, bus: Bus, store: StateStore) -> None:
+    def __init__(self, bus: Bus, store: StateStore, clock: Callable[[], float]) -> None:
         self.bus = bus
         self.store = store
         self.lock = asyncio.Lock()
-        self._encoder = EventEncoder("router")
+        self._encoder = EventEncoder("router", clock)  # event times are the router's clock, as its state's are
         self._events: list[Outgoing] = []  # encoded when staged: subject, bytes, Nats-Msg-Id
         self._outbound: list[messaging_pb2.OutboundMessage] = []
         self._notices: list[tuple[str, routing_pb2.AgentNotice]] = []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.testkit.waiting import barrier, eventually
 from tests.e2e.hub import PASSWORDS, Hub, new_hub
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -101,7 +100,7 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await page.fill("#reply", "您好！Your parcel ships today.")
     await expect(page.locator("#sms-counter")).to_contain_text("UCS-2")
     await page.click("#send")
-    await _until(lambda: any(m["body"] == "您好！Your parcel ships today." for m in fake.messages.values()))
+    await eventually(lambda: any(m["body"] == "您好！Your parcel ships today." for m in fake.messages.values()), timeout=15)
     sent = next(m for m in fake.messages.values() if m["body"] == "您好！Your parcel ships today.")
     assert sent["to"] == CUSTOMER and sent["from"] == OUR_NUMBER
     await expect(page.locator(".msg.outgoing .body")).to_contain_text("Your parcel ships today", timeout=10_000)
@@ -123,8 +122,9 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
         email=messaging_pb2.EmailPayload(subject="Order 1234", text="I also wrote by email"))
     bus = await Bus.connect(h.nats_url, name="e2e")
     await bus.publish(subjects.inbound(email.channel), email, msg_id="email:<root@mail.example.com>")
+    await barrier(bus, subjects.DURABLE_ROUTER, stream=subjects.STREAM_CONTACTS_IN, timeout=15)  # the email is routed
+    await barrier(bus, subjects.DURABLE_QUALITY, stream=subjects.STREAM_EVENTS, timeout=15)  # and its history stored
     await bus.close()
-    await asyncio.sleep(1.0)
     await page.select_option("#merge-channel", "email")
     await page.fill("#merge-identity", "li@example.com")
     await page.click("#merge")
@@ -137,11 +137,14 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await expect(page.locator("#composer")).to_be_hidden()
     await page.click("#tab-perf")
     handled = page.locator('[data-kpi="handled"] .value')
-    for _ in range(30):
-        if (await handled.count()) and (await handled.text_content()) == "1":
-            break
-        await asyncio.sleep(0.5)
+
+    async def handled_one() -> bool:  # the KPIs are read when the tab opens: open it again until they show it
+        if await handled.count() and await handled.text_content() == "1":
+            return True
         await page.click("#tab-perf")
+        return False
+
+    await eventually(handled_one, timeout=15, interval=0.5, message="My performance shows 1 handled")
     await expect(handled).to_have_text("1")
 
     # a QA specialist scores the conversation; the agent sees it and disputes it
@@ -216,12 +219,3 @@ async def test_login_security(hub: tuple[Hub, FakeTwilio]) -> None:
         assert codes[:5] == [401] * 5 and codes[5] == 429
         right = await http.post(base + "/api/login", json={"username": "bob", "password": PASSWORDS["bob"]})
         assert right.status == 429  # still locked out: rate limiting is not bypassed by the right password
-
-
-async def _until(predicate: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not met in time")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ from omnihub.router.config import parse_routing_config
 from omnihub.router.core import RouterCore
 from omnihub.router.store import StateStore
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import barrier, eventually, read_events
 from omnihub.voice.app import build_app
 from omnihub.voice.config import Menu, VoiceConfig
 from omnihub.voice.handlers import VoiceChannel
@@ -65,16 +65,6 @@ def sid(prefix: str, n: int) -> str:
     return f"{prefix}{n:032d}"
 
 
-async def events(bus: Bus, kind: str) -> list[event_pb2.Event]:
-    sub = await bus.js.subscribe(subjects.event_kind_subject(kind), ordered_consumer=True)
-    out = []
-    with contextlib.suppress(Exception):
-        while True:
-            out.append(event_pb2.Event.FromString((await sub.next_msg(timeout=0.5)).data))
-    await sub.unsubscribe()
-    return out
-
-
 async def call_and_queue(fake: FakeTwilio, url: str, sid: str) -> None:
     for path, extra in (("", {}), ("/gather", {"Digits": "2"})):
         resp = await fake.post_webhook(f"{url}/twilio/voice{path}", {"CallSid": sid, "From": CALLER, "To": OURS, **extra})
@@ -84,22 +74,18 @@ async def call_and_queue(fake: FakeTwilio, url: str, sid: str) -> None:
 async def test_callback_is_placed_when_an_agent_takes_it(bus: Bus, stack: tuple[FakeTwilio, str, RouterCore]) -> None:
     fake, url, core = stack
     await call_and_queue(fake, url, sid("CA", 900))
-    await asyncio.sleep(0.5)
+    await barrier(bus, subjects.DURABLE_ROUTER, stream=subjects.STREAM_CONTACTS_IN)  # the call is queued
     resp = await fake.post_webhook(f"{url}/twilio/voice/callback", {"CallSid": sid("CA", 900), "Digits": "1"})
     assert "Leave" in await resp.text()
     await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": sid("CA", 900), "QueueResult": "leave", "QueueTime": "20"})
-    await asyncio.sleep(0.5)
-    assert not await events(bus, "conversation_abandoned")
+    await barrier(bus, subjects.DURABLE_ROUTER, stream=subjects.STREAM_CONTACTS_IN)  # the callback request is routed
+    assert not await read_events(bus, "conversation_abandoned")
     conv = next(iter(core.records.values())).conv
     assert conv.callback and conv.routing_state == 1  # still QUEUED, as a callback
     await core.set_presence("alice", eng.AVAILABLE)
     res = next(iter(core.reservations.values()))
     await core.accept("alice", res.id)
-    for _ in range(50):
-        placed = [r for r in fake.requests if r[1].endswith("/Calls.json")]
-        if placed:
-            break
-        await asyncio.sleep(0.1)
+    placed = await eventually(lambda: [r for r in fake.requests if r[1].endswith("/Calls.json")], timeout=5)
     assert placed and placed[0][2]["To"] == CALLER and placed[0][2]["From"] == OURS
     assert "<Client>alice</Client>" in placed[0][2]["Twiml"]
 
@@ -108,12 +94,9 @@ async def test_hang_up_while_queued_abandons_with_the_measured_wait(bus: Bus, st
     fake, url, _ = stack
     await call_and_queue(fake, url, sid("CA", 901))
     started = time.monotonic()
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # the caller waits this long (a span to measure, not a wait for a fact)
     await fake.post_webhook(f"{url}/twilio/voice/queue-result", {"CallSid": sid("CA", 901), "QueueResult": "hangup", "QueueTime": "1"})
-    for _ in range(50):
-        abandoned = await events(bus, "conversation_abandoned")
-        if abandoned:
-            break
+    abandoned = await read_events(bus, "conversation_abandoned", count=1)
     wait = abandoned[0].conversation_abandoned.wait_duration.ToNanoseconds() / 1e9
     assert 1.0 <= wait <= time.monotonic() - started + 0.5
     assert abandoned[0].conversation_abandoned.reason == "hangup"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from typing import Any
 
 import pytest
 
@@ -14,6 +14,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery, Reject, Retry, kv_key, new_event
 from omnihub.common.errors import BusError
 from omnihub.common.outgoing import Outgoing
+from omnihub.testkit.waiting import barrier, eventually, read_messages
 
 SMS = contact_pb2.CHANNEL_SMS
 
@@ -74,15 +75,8 @@ async def consume_all(bus: Bus, handler, **kw: object):  # type: ignore[no-untyp
     )
 
 
-async def dead_letters(bus: Bus, expected: int) -> list:  # type: ignore[type-arg]
-    sub = await bus.js.pull_subscribe(subjects.DEADLETTER_ALL, durable="dlq-reader")
-    got: list = []  # type: ignore[type-arg]
-    for _ in range(40):
-        with contextlib.suppress(Exception):
-            got.extend(await sub.fetch(10, timeout=0.5))
-        if len(got) >= expected:
-            break
-    return got
+async def dead_letters(bus: Bus, expected: int) -> list[Any]:  # nats Msg, headers read without None checks
+    return await read_messages(bus, subjects.DEADLETTER_ALL, count=expected, timeout=20)
 
 
 async def test_failing_message_is_dead_lettered_after_max_deliver_and_next_goes_on(bus: Bus) -> None:
@@ -119,10 +113,7 @@ async def test_malformed_proto_is_dead_lettered_with_reason(bus: Bus) -> None:
 
     consumer = await consume_all(bus, handler)
     dlq = await dead_letters(bus, 1)
-    for _ in range(20):
-        if seen:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: seen)
     await consumer.stop()
     assert seen == ["msg_7"]
     assert dlq[0].headers[subjects.HEADER_DLQ_REASON].startswith("decode:")
@@ -161,10 +152,7 @@ async def test_batch_handler_gets_batches(bus: Bus) -> None:
         batch_handler=handle_batch,
         batch=50,
     )
-    for _ in range(50):
-        if sum(sizes) >= 200:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: sum(sizes) >= 200)
     await consumer.stop()
     assert sum(sizes) == 200
     assert max(sizes) > 1
@@ -267,11 +255,8 @@ async def test_pipelined_batches_overlap_start_in_order_and_are_each_acked(bus: 
         stream=subjects.STREAM_CONTACTS_IN, durable="pipelined", subjects=[subjects.INBOUND_ALL],
         message_type=messaging_pb2.InboundMessage, batch_handler=handle_batch, batch=20, pipeline=2,
         prefetch=True, fast_fetch=True)
-    for _ in range(100):
-        info = await bus.js.consumer_info(subjects.STREAM_CONTACTS_IN, "pipelined")
-        if len(order) >= 300 and info.num_ack_pending == 0:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: len(order) >= 300)
+    await barrier(bus, "pipelined", stream=subjects.STREAM_CONTACTS_IN)
     await consumer.stop()
     assert order == [f"msg_{i}" for i in range(300)]  # handled once each, in stream order
     assert overlap["most"] == 2  # a second batch ran while the first was committing, never more

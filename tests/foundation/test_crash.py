@@ -12,6 +12,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery
 from omnihub.common.errors import BusError
 from omnihub.testkit.servers import NatsServer
+from omnihub.testkit.waiting import eventually
 
 SMS = contact_pb2.CHANNEL_SMS
 TOTAL = 600
@@ -52,16 +53,12 @@ async def test_sigkill_restart_keeps_every_acked_publish_once(tmp_path: Path) ->
             i += 1
 
     publisher = asyncio.create_task(publish_all())
-    while len(acked) < TOTAL // 3:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(acked) >= TOTAL // 3, timeout=60, interval=0.01)
     server.kill()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the server stays down a while: publishes fail and are retried meanwhile
     server.start()
     await asyncio.wait_for(publisher, timeout=120)
-    for _ in range(200):
-        if len(set(processed)) >= TOTAL:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: len(set(processed)) >= TOTAL, timeout=20)
     await consumer.stop()
     info = await bus.js.stream_info(subjects.STREAM_CONTACTS_IN)
     await bus.close()

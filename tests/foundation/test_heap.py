@@ -8,6 +8,7 @@ import gc
 import weakref
 
 from omnihub.common import heap
+from omnihub.testkit.waiting import eventually
 
 
 class Node:
@@ -30,7 +31,7 @@ async def test_survivors_are_frozen_and_a_cycle_frozen_while_alive_is_reclaimed_
         gc.unfreeze()
         gc.freeze()  # as the loop leaves things between its full collections
         task = asyncio.create_task(heap.freeze_long_lived(every=0.05, full_every=0.12))
-        await asyncio.sleep(0.4)
+        await eventually(lambda: gone() is None, timeout=5)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from omnihub.common.bus import Bus
 from omnihub.common.leader import LeaderLease
+from omnihub.testkit.waiting import eventually
 
 
 async def test_one_leader_then_handover(bus: Bus) -> None:
@@ -25,16 +26,13 @@ async def test_one_leader_then_handover(bus: Bus) -> None:
     b = LeaderLease(bus, "test_leader", "router", "b", ttl=2.0, renew=0.4)
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     task_a = asyncio.create_task(a.run(*callbacks("a"), stop_a))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: a.is_leader)
     task_b = asyncio.create_task(b.run(*callbacks("b"), stop_b))
-    await asyncio.sleep(3.0)  # longer than the ttl: a keeps renewing, b never wins
+    await asyncio.sleep(3.0)  # a span longer than the ttl, not a wait: a keeps renewing, b never wins
     assert log == ["a+"] and a.is_leader and not b.is_leader
     stop_a.set()
     await task_a
-    for _ in range(30):
-        if b.is_leader:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: b.is_leader, timeout=3)
     assert log == ["a+", "a-", "b+"]
     stop_b.set()
     await task_b
@@ -53,7 +51,7 @@ async def test_crashed_leader_expires_and_standby_takes_over(bus: Bus) -> None:
 
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     task_a = asyncio.create_task(a.run(nothing, nothing, stop_a))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: a.is_leader)
     task_b = asyncio.create_task(b.run(b_won, nothing, stop_b))
     a.is_leader = False  # a crash: a stops renewing without handing over
     task_a.cancel()

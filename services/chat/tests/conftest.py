@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import nats.errors
-import nats.js.errors
 import pytest
 from aiohttp import web
 
@@ -72,28 +68,3 @@ async def chat(bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> Async
     yield RunningChat(service, port, telegram_api)
     await service.stop()
     await runner.cleanup()
-
-
-async def stream_messages(bus: Bus, subject: str) -> list[bytes]:
-    """Every message stored on a subject (non-destructive read via an ephemeral consumer)."""
-    try:
-        sub = await bus.js.subscribe(subject, ordered_consumer=True)
-    except nats.js.errors.NotFoundError:
-        return []
-    out: list[bytes] = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=0.5)
-            out.append(msg.data)
-    except (TimeoutError, nats.errors.TimeoutError):
-        pass
-    finally:
-        await sub.unsubscribe()
-    return out
-
-
-async def wait_for(predicate: Any, within: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)

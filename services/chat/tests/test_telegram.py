@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -10,12 +9,12 @@ import aiohttp
 import pytest
 
 from omnihub.api.contact.v1 import contact_pb2
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
 
-from .conftest import WEBHOOK_SECRET, RunningChat, stream_messages, wait_for
+from .conftest import WEBHOOK_SECRET, RunningChat
 
 TG = contact_pb2.CHANNEL_TELEGRAM
 
@@ -52,15 +51,15 @@ async def post(chat: RunningChat, body: dict[str, Any], secret: str | None = WEB
 async def test_bad_or_missing_secret_is_403_and_publishes_nothing(chat: RunningChat, bus: Bus) -> None:
     assert await post(chat, update(1, text="hi"), secret="wrong") == 403
     assert await post(chat, update(2, text="hi"), secret=None) == 403
-    assert await stream_messages(bus, subjects.inbound(TG)) == []
+    assert await read_messages(bus, subjects.inbound(TG)) == []
 
 
 async def test_duplicate_update_id_makes_one_message(chat: RunningChat, bus: Bus) -> None:
     for _ in range(3):
         assert await post(chat, update(10, text="hello")) == 200
-    raw = await stream_messages(bus, subjects.inbound(TG))
+    raw = await read_messages(bus, subjects.inbound(TG), count=1)
     assert len(raw) == 1
-    msg = messaging_pb2.InboundMessage.FromString(raw[0])
+    msg = messaging_pb2.InboundMessage.FromString(raw[0].data)
     assert msg.text.text == "hello"
     assert msg.identity.source_id == "42"
     assert msg.provider_message_id == "10"
@@ -87,7 +86,7 @@ async def test_photo_document_start_and_edit_become_inbound(chat: RunningChat, b
     edited["edited_message"] = edited.pop("message")
     assert await post(chat, edited) == 200
     msgs = [
-        messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(TG))
+        messaging_pb2.InboundMessage.FromString(m.data) for m in await read_messages(bus, subjects.inbound(TG), count=4)
     ]
     assert len(msgs) == 4
     p, d, s, e = msgs
@@ -112,20 +111,15 @@ def outbound(out_id: str, **extra: Any) -> messaging_pb2.OutboundMessage:
     )
 
 
-async def events(bus: Bus, verb: str) -> list[event_pb2.Event]:
-    raw = await stream_messages(bus, subjects.event("message", verb))
-    return [event_pb2.Event.FromString(r) for r in raw]
-
-
 async def test_outbound_429_is_retried_after_retry_after(chat: RunningChat, bus: Bus) -> None:
     api = chat.telegram
     api.fail("sendMessage", "rate_limited", retry_after=2)
     await bus.publish(subjects.outbound(TG), outbound("out_429"), msg_id="out_429")
-    await wait_for(lambda: len(api.calls("sendMessage")) >= 2)
+    await eventually(lambda: len(api.calls("sendMessage")) >= 2, timeout=15)
     first, second = api.calls("sendMessage")[:2]
     assert second.time - first.time >= 1.9  # honoured retry_after, not the default backoff
     assert second.params["chat_id"] in ("42", 42)
-    sent = await events(bus, "sent")
+    sent = await read_events(bus, "message_sent", count=1)
     assert [e.message_sent.message_id for e in sent] == ["out_429"]
 
 
@@ -133,29 +127,21 @@ async def test_outbound_network_error_is_retried(chat: RunningChat, bus: Bus) ->
     api = chat.telegram
     api.fail("sendMessage", "drop")
     await bus.publish(subjects.outbound(TG), outbound("out_net"), msg_id="out_net")
-    await wait_for(lambda: len(api.calls("sendMessage")) >= 2)
-    for _ in range(100):
-        if await events(bus, "sent"):
-            break
-        await asyncio.sleep(0.1)
-    assert [e.message_sent.message_id for e in await events(bus, "sent")] == ["out_net"]
+    await eventually(lambda: len(api.calls("sendMessage")) >= 2, timeout=15)
+    sent = await read_events(bus, "message_sent", count=1)
+    assert [e.message_sent.message_id for e in sent] == ["out_net"]
 
 
 async def test_outbound_403_is_a_permanent_failure_event(chat: RunningChat, bus: Bus) -> None:
     api = chat.telegram
     api.fail("sendMessage", "forbidden", times=5)
     await bus.publish(subjects.outbound(TG), outbound("out_403"), msg_id="out_403")
-    failed: list[event_pb2.Event] = []
-    for _ in range(100):
-        failed = await events(bus, "failed")
-        if failed:
-            break
-        await asyncio.sleep(0.1)
+    failed = await read_events(bus, "message_failed", count=1)
     assert len(failed) == 1
     f = failed[0].message_failed
     assert f.message_id == "out_403" and f.permanent and f.error_code == "403"
     assert "blocked" in f.error_message
-    await asyncio.sleep(0.5)
+    await barrier(bus, subjects.outbound_durable(TG), stream=subjects.STREAM_CONTACTS_OUT)
     assert len(api.calls("sendMessage")) == 1  # never retried
 
 
@@ -165,7 +151,7 @@ async def test_csat_inline_keyboard_and_button_answer(chat: RunningChat, bus: Bu
     survey.kind = messaging_pb2.OUTBOUND_KIND_SURVEY
     survey.text = ""
     await bus.publish(subjects.outbound(TG), survey, msg_id="out_svy")
-    await wait_for(lambda: len(api.calls("sendMessage")) >= 1)
+    await eventually(lambda: len(api.calls("sendMessage")) >= 1, timeout=15)
     markup = api.calls("sendMessage")[0].params["reply_markup"]
     buttons = [b for row in markup["inline_keyboard"] for b in row]
     assert [b["text"] for b in buttons] == ["1", "2", "3", "4", "5"]
@@ -186,9 +172,9 @@ async def test_csat_inline_keyboard_and_button_answer(chat: RunningChat, bus: Bu
     }
     assert await post(chat, callback) == 200
     assert await post(chat, callback) == 200  # a retry by Telegram: still one answer
-    raw = await stream_messages(bus, subjects.event("survey", "answered"))
+    raw = await read_events(bus, "survey_answered", count=1)
     assert len(raw) == 1
-    answer = event_pb2.Event.FromString(raw[0]).survey_answered
+    answer = raw[0].survey_answered
     assert (answer.survey_id, answer.question, answer.score) == ("svy_1", "csat", 4)
     assert len(api.calls("answerCallbackQuery")) == 1
 
@@ -220,7 +206,7 @@ async def test_outbound_attachments_use_send_photo_and_document(chat: RunningCha
         file_name="b.pdf", content_type="application/pdf", uri="https://files.example.com/b.pdf"
     )
     await bus.publish(subjects.outbound(TG), out, msg_id="out_media")
-    await wait_for(lambda: bool(api.calls("sendDocument")))
+    await eventually(lambda: bool(api.calls("sendDocument")), timeout=15)
     assert api.calls("sendMessage")[0].params["text"] == "hello from agent"
     assert api.calls("sendPhoto")[0].params["photo"] == "AgAC1"
     assert api.calls("sendDocument")[0].params["document"] == "https://files.example.com/b.pdf"
@@ -239,7 +225,7 @@ async def test_the_secret_header_name_is_matched_in_any_case(chat: RunningChat, 
         body = json.dumps(update(30 + n, text="via an HTTP/2 proxy")).encode()
         assert await post_raw(chat, body, {name: WEBHOOK_SECRET, "Content-Type": "application/json"}) == 200
     assert await post_raw(chat, body, {"x-telegram-bot-api-secret-token": WEBHOOK_SECRET.upper()}) == 403
-    assert len(await stream_messages(bus, subjects.inbound(TG))) == 2
+    assert len(await read_messages(bus, subjects.inbound(TG), count=2)) == 2
 
 
 HOSTILE_UPDATES = {
@@ -263,5 +249,5 @@ async def test_a_hostile_update_with_the_right_secret_is_400_and_publishes_nothi
         chat: RunningChat, bus: Bus, body: bytes) -> None:
     status = await post_raw(chat, body, {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})
     assert status == 400
-    assert await stream_messages(bus, subjects.inbound(TG)) == []
+    assert await read_messages(bus, subjects.inbound(TG)) == []
     assert await post(chat, update(50, text="still fine")) == 200

@@ -11,8 +11,9 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.testkit.waiting import eventually, read_events, read_messages
 
-from .conftest import RunningChat, stream_messages, wait_for
+from .conftest import RunningChat
 
 WEB = contact_pb2.CHANNEL_WEBCHAT
 
@@ -66,8 +67,8 @@ async def test_token_history_and_bad_token(chat: RunningChat, bus: Bus) -> None:
         ws3, err = await hello(http, chat, token=tampered)
         assert err == {"type": "error", "code": "bad_token", "message": "invalid visitor token"}
         await ws3.close()
-    raw = await stream_messages(bus, subjects.inbound(WEB))
-    msg = messaging_pb2.InboundMessage.FromString(raw[0])
+    raw = await read_messages(bus, subjects.inbound(WEB), count=1)
+    msg = messaging_pb2.InboundMessage.FromString(raw[0].data)
     assert msg.routing_hints.topic == "billing" and msg.display_name == "Ann"
     assert msg.identity.source_id == visitor
 
@@ -85,7 +86,7 @@ async def test_resume_delivers_offline_messages_in_order_once(chat: RunningChat,
             await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, text), msg_id=f"pub-{i}")
         hub = chat.service.hub
         assert hub is not None
-        await wait_for(lambda: hub.sessions[visitor].seq == 3)
+        await eventually(lambda: hub.sessions[visitor].seq == 3, timeout=15)
         ws2, _ = await hello(http, chat, token=token, ack=first[-1]["seq"])
         got = [await ws2.receive_json(timeout=5) for _ in range(2)]
         assert [(f["seq"], f["text"]) for f in got] == [(2, "two"), (3, "three")]
@@ -94,9 +95,9 @@ async def test_resume_delivers_offline_messages_in_order_once(chat: RunningChat,
         await ws2.send_json({"type": "queue"})  # a round trip: the acks above were handled
         assert all(f["type"] != "msg" for f in await frames_until(ws2, "queue"))
         await ws2.close()
-    delivered = await stream_messages(bus, subjects.event("message", "delivered"))
+    delivered = await read_events(bus, "message_delivered", count=6)
     assert len(delivered) == 6  # three messages, DELIVERED and READ once each
-    sent = await stream_messages(bus, subjects.event("message", "sent"))
+    sent = await read_events(bus, "message_sent", count=3)
     assert len(sent) == 3
 
 
@@ -117,7 +118,7 @@ async def test_size_and_rate_limits_send_error_frames(chat: RunningChat, bus: Bu
                 break
         assert codes == ["rate_limited", "rate_limited"]  # 5 per minute allowed
         await ws.close()
-    assert len(await stream_messages(bus, subjects.inbound(WEB))) == 5
+    assert len(await read_messages(bus, subjects.inbound(WEB), count=5)) == 5
 
 
 async def test_close_while_queued_publishes_session_ended(chat: RunningChat, bus: Bus) -> None:
@@ -131,7 +132,7 @@ async def test_close_while_queued_publishes_session_ended(chat: RunningChat, bus
         await frames_until(ws, "queue")
         await ws.close()
     msgs = [
-        messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(WEB))
+        messaging_pb2.InboundMessage.FromString(m.data) for m in await read_messages(bus, subjects.inbound(WEB), count=2)
     ]
     assert [m.WhichOneof("payload") for m in msgs] == ["text", "session_ended"]
     assert msgs[1].session_ended.reason == "closed"
@@ -187,7 +188,7 @@ async def test_upload_limits_and_attachment_message(chat: RunningChat, bus: Bus)
             assert r.headers["Content-Disposition"] == "attachment"
             assert await r.read() == b"%PDF-1.4 hello"
         await ws.close()
-    msg = messaging_pb2.InboundMessage.FromString((await stream_messages(bus, subjects.inbound(WEB)))[0])
+    msg = messaging_pb2.InboundMessage.FromString((await read_messages(bus, subjects.inbound(WEB), count=1))[0].data)
     assert msg.text.attachments[0].uri == ref["uri"]
     assert msg.text.attachments[0].size_bytes == len(b"%PDF-1.4 hello")
 
@@ -253,8 +254,8 @@ async def test_a_hostile_frame_gets_an_error_frame_and_the_socket_stays_open(
         assert echo[-1]["text"] == "still connected"
         assert not ws.closed
         await ws.close()
-    raw = await stream_messages(bus, subjects.inbound(WEB))
-    assert [messaging_pb2.InboundMessage.FromString(r).text.text for r in raw] == ["still connected"]
+    raw = await read_messages(bus, subjects.inbound(WEB), count=1)
+    assert [messaging_pb2.InboundMessage.FromString(m.data).text.text for m in raw] == ["still connected"]
 
 
 HOSTILE_HELLOS = {

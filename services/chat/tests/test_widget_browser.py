@@ -10,12 +10,12 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from omnihub.api.contact.v1 import contact_pb2
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.testkit.waiting import eventually, read_events, read_messages
 
-from .conftest import REPO, RunningChat, stream_messages, wait_for
+from .conftest import REPO, RunningChat
 
 pytestmark = pytest.mark.browser
 
@@ -81,9 +81,10 @@ def reply(out_id: str, visitor: str, text: str, **extra: Any) -> messaging_pb2.O
     )
 
 
-async def inbound(bus: Bus) -> list[messaging_pb2.InboundMessage]:
-    raw = await stream_messages(bus, subjects.inbound(WEB))
-    return [messaging_pb2.InboundMessage.FromString(r) for r in raw]
+async def inbound(bus: Bus, count: int) -> list[messaging_pb2.InboundMessage]:
+    """The widget's inbound messages, once at least `count` are stored."""
+    raw = await read_messages(bus, subjects.inbound(WEB), count=count)
+    return [messaging_pb2.InboundMessage.FromString(m.data) for m in raw]
 
 
 async def shot(page: Page, name: str) -> None:
@@ -96,7 +97,7 @@ async def test_prechat_send_and_receive_reply(page: Page, bus: Bus) -> None:
     await say(page, "My invoice is wrong")
     await expect(page.locator(".omni-visitor .omni-text")).to_have_text(["My invoice is wrong"])
     await expect(page.locator("#omni-status")).to_contain_text("Waiting")  # no router: degrades
-    msgs = await inbound(bus)
+    msgs = await inbound(bus, 1)
     assert len(msgs) == 1
     assert msgs[0].text.text == "My invoice is wrong"
     assert msgs[0].routing_hints.topic == "billing"
@@ -118,9 +119,9 @@ async def test_xss_is_shown_as_text_both_ways(page: Page, bus: Bus) -> None:
     await expect(page.locator(".omni-visitor .omni-text")).to_have_text([XSS])
     await expect(page.locator(".omni-agent .omni-text")).to_have_text([XSS])
     assert await page.locator("#omni-log img").count() == 0
-    await page.wait_for_timeout(300)
+    await page.wait_for_timeout(300)  # a window in which no script may run (an absence has no event to wait on)
     assert page.dialogs == []  # type: ignore[attr-defined]
-    assert (await inbound(bus))[0].text.text == XSS
+    assert (await inbound(bus, 1))[0].text.text == XSS
     await shot(page, "xss")
 
 
@@ -141,16 +142,16 @@ async def test_reconnect_loses_and_duplicates_nothing(page: Page, bus: Bus, chat
     await page.evaluate("() => window.__omnihubChat.goOffline()")
     for n in (3, 4):
         await bus.publish(subjects.outbound(WEB), reply(f"out_{n}", visitor, f"reply {n}"), msg_id=f"out_{n}")
-    await wait_for(lambda: hub.sessions[visitor].seq == 5)
+    await eventually(lambda: hub.sessions[visitor].seq == 5, timeout=15)
     await say(page, "typed while offline")
     await page.evaluate("() => window.__omnihubChat.goOnline()")
     await expect(page.locator(".omni-visitor")).to_have_count(2)
     await expect(page.locator(".omni-agent .omni-text")).to_have_text(
         ["reply 1", "reply 2", "reply 3", "reply 4"]
     )
-    await page.wait_for_timeout(500)
+    await page.wait_for_timeout(500)  # a window for a duplicate to show up in; then exactly six
     await expect(page.locator(".omni-msg[data-seq]")).to_have_count(6)
-    texts = [m.text.text for m in await inbound(bus)]
+    texts = [m.text.text for m in await inbound(bus, 2)]
     assert texts == ["before", "typed while offline"]
     await shot(page, "reconnect")
     # 3) a reload with the same token shows the whole history once
@@ -167,7 +168,7 @@ async def test_oversize_and_rate_errors_are_shown(page: Page, bus: Bus) -> None:
         await say(page, f"msg {n}")
     await expect(page.locator('[data-error="rate_limited"]')).to_have_count(1)
     await shot(page, "limits")
-    assert len(await inbound(bus)) == 5
+    assert len(await inbound(bus, 5)) == 5
 
 
 async def test_csat_prompt_after_close(page: Page, bus: Bus) -> None:
@@ -186,13 +187,7 @@ async def test_csat_prompt_after_close(page: Page, bus: Bus) -> None:
     await shot(page, "csat")
     await page.click('.omni-survey button[data-score="5"]')
     await expect(page.locator(".omni-survey")).to_have_text("Thank you for your feedback!")
-    raw: list[bytes] = []
-    for _ in range(50):
-        raw = await stream_messages(bus, subjects.event("survey", "answered"))
-        if raw:
-            break
-        await page.wait_for_timeout(100)
-    evt = event_pb2.Event.FromString(raw[0])
+    evt = (await read_events(bus, "survey_answered", count=1))[0]
     assert (evt.survey_answered.survey_id, evt.survey_answered.score) == ("svy_9", 5)
     assert evt.conversation_id == "cnv_b" and evt.identity.source_id == visitor
 
@@ -206,7 +201,7 @@ async def test_agent_typing_and_read_receipt_reach_the_widget(page: Page, bus: B
     typing = json.dumps({"typing": True, "agent": "Alice"}).encode()
     await bus.nc.publish(subjects.chat_typing_agent(visitor), typing)
     await expect(page.locator("#omni-status")).to_have_text("Alice is typing\u2026")
-    message_id = (await inbound(bus))[0].id
+    message_id = (await inbound(bus, 1))[0].id
     receipt = json.dumps({"message_ids": [message_id]}).encode()
     await bus.nc.publish(subjects.chat_read_agent(visitor), receipt)
     await expect(page.locator(".omni-visitor .omni-receipt")).to_have_text(["Read"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import smtplib
 from collections.abc import AsyncIterator
@@ -31,6 +30,7 @@ from omnihub.email.inbound import InboundHandler, smtp_factory
 from omnihub.email.outbound import Sender
 from omnihub.email.store import MailStore
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import read_events, read_messages
 
 CONFIG = EmailConfig(addresses={"support@example.com": Mailbox(queue="support", signature="Support team"),
                                 "sales@example.com": Mailbox(queue="sales")}, default_from="support@example.com")
@@ -62,14 +62,10 @@ async def email_in(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[Har
     await store.close()
 
 
-async def published(bus: Bus) -> list[messaging_pb2.InboundMessage]:
-    sub = await bus.js.subscribe("contacts.inbound.email", ordered_consumer=True)
-    out = []
-    with contextlib.suppress(Exception):
-        while True:
-            out.append(messaging_pb2.InboundMessage.FromString((await sub.next_msg(timeout=0.5)).data))
-    await sub.unsubscribe()
-    return out
+async def published(bus: Bus, count: int | None = None) -> list[messaging_pb2.InboundMessage]:
+    """The inbound email stored now (mail is published before the 250), or once `count` are."""
+    raw = await read_messages(bus, "contacts.inbound.email", count=count)
+    return [messaging_pb2.InboundMessage.FromString(m.data) for m in raw]
 
 
 def mail(body: str, charset: str = "utf-8", subject: str = "Hello", msgid: str = "<m1@example.cn>", **headers: str) -> MIMEText:
@@ -86,7 +82,7 @@ def mail(body: str, charset: str = "utf-8", subject: str = "Hello", msgid: str =
 async def test_gbk_and_big5_mail_and_rfc2047_subject(email_in: Harness) -> None:
     await asyncio.to_thread(email_in.send, mail("您好，我的订单还没有到。", "gbk", "订单问题", "<gbk@example.cn>"))
     await asyncio.to_thread(email_in.send, mail("請問退款什麼時候到帳？", "big5", "退款", "<big5@example.tw>"))
-    msgs = await published(email_in.bus)
+    msgs = await published(email_in.bus, 2)
     assert [m.email.text for m in msgs] == ["您好，我的订单还没有到。", "請問退款什麼時候到帳？"]
     assert msgs[0].email.subject == "订单问题" and msgs[1].email.subject == "退款"
     assert msgs[0].display_name == "李雷" and msgs[0].identity.source_id == "li@example.cn"
@@ -97,7 +93,7 @@ async def test_smtp_sessions_do_not_log_customers_addresses(email_in: Harness,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     await asyncio.to_thread(email_in.send, mail("hello", msgid="<quiet@example.cn>"))
-    assert len(await published(email_in.bus)) == 1
+    assert len(await published(email_in.bus, 1)) == 1
     assert "li@example.cn" not in caplog.text
 
 
@@ -107,7 +103,7 @@ async def test_html_is_sanitised(email_in: Harness) -> None:
     m.attach(MIMEText('<p onclick="x()">Hi<script>alert(1)</script><img src="https://track.example/p.gif">'
                       '<img src=x onerror=alert(2)><a href="javascript:alert(3)">link</a></p>', "html", "utf-8"))
     await asyncio.to_thread(email_in.send, m)
-    (msg,) = await published(email_in.bus)
+    (msg,) = await published(email_in.bus, 1)
     html = msg.email.sanitized_html
     for bad in ("<script", "onerror", "onclick", "track.example", "javascript:", "<img"):
         assert bad not in html
@@ -141,7 +137,7 @@ async def test_reply_threads_and_duplicate_message_id_makes_one_message(email_in
     await asyncio.to_thread(email_in.send, mail("first", msgid="<root@example.cn>"))  # the sender's MTA retried
     await asyncio.to_thread(email_in.send, mail("second", msgid="<reply@example.cn>", In_Reply_To="<root@example.cn>",
                                                 References="<root@example.cn>"))
-    msgs = await published(email_in.bus)
+    msgs = await published(email_in.bus, 2)
     assert [m.email.text for m in msgs] == ["first", "second"]
     assert msgs[0].thread_key == msgs[1].thread_key == "root@example.cn"
 
@@ -193,16 +189,7 @@ async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[st
         identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.cn"),
         text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen", kind=kind)
     await bus.publish(subjects.outbound(out.channel), out, msg_id=out.id)
-    got: list[event_pb2.Event] = []
-    for _ in range(80):
-        sub = await bus.js.subscribe("contacts.events.message.>", ordered_consumer=True)
-        with contextlib.suppress(Exception):
-            while True:
-                got.append(event_pb2.Event.FromString((await sub.next_msg(timeout=0.3)).data))
-        await sub.unsubscribe()
-        if got:
-            break
-        await asyncio.sleep(0.25)
+    got = await read_events(bus, "contacts.events.message.>", count=1, timeout=25)
     await consumer.stop()
     controller.stop()
     await store.close()
@@ -238,9 +225,7 @@ async def test_reply_to_a_survey_email_is_an_answer_not_a_conversation(email_in:
     reply = mail("5\n\nThanks, great help!", msgid="<ans@example.cn>", In_Reply_To="<survey-1@example.com>")
     await asyncio.to_thread(email_in.send, reply)
     assert await published(email_in.bus) == []
-    sub = await email_in.bus.js.subscribe("contacts.events.survey.answered", ordered_consumer=True)
-    evt = event_pb2.Event.FromString((await sub.next_msg(timeout=5)).data)
-    await sub.unsubscribe()
+    evt = (await read_events(email_in.bus, "survey_answered", count=1, timeout=5))[0]
     assert evt.survey_answered.score == 5 and evt.conversation_id == "cnv_9"
 
 

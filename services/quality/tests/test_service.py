@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -22,6 +20,7 @@ from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.queries import KpiQuery
 from omnihub.quality.store import QualityStore
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import barrier, eventually, read_messages
 
 SMS = contact_pb2.CHANNEL_SMS
 T0 = time.time() - 3600
@@ -72,21 +71,11 @@ def stream() -> list[event_pb2.Event]:
     return out
 
 
-async def settled(bus: Bus, durable: str, timeout: float = 30.0) -> None:
-    """Wait until the consumer has been given everything and acked it (held events are not acked)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            info = await bus.js.consumer_info(subjects.STREAM_EVENTS, durable)
-            if info.delivered.stream_seq and info.num_pending == 0 and info.num_ack_pending == 0:
-                return
-            await asyncio.sleep(0.05)
-
-
 async def run_ingest(bus: Bus, ingestor: Ingestor, durable: str) -> None:
     """The service's own consumer over the whole events stream, until it has stored all of it."""
     consumer = await consume_events(bus, ingestor, durable)
     try:
-        await settled(bus, durable)
+        await barrier(bus, durable, stream=subjects.STREAM_EVENTS, timeout=30)
     finally:
         await consumer.stop()
 
@@ -123,11 +112,7 @@ async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo
     assert await store.events.count_documents({}) == 3  # the agent state changes, which have no conversation
 
     # one CSAT survey per resolved conversation, even after the replay
-    sub = await bus.js.subscribe(subjects.outbound(SMS), ordered_consumer=True)
-    surveys = []
-    with contextlib.suppress(Exception):
-        while True:
-            surveys.append(messaging_pb2.OutboundMessage.FromString((await sub.next_msg(timeout=0.5)).data))
+    surveys = [messaging_pb2.OutboundMessage.FromString(m.data) for m in await read_messages(bus, subjects.outbound(SMS))]
     assert sorted(s.conversation_id for s in surveys) == ["c001", "c002"]
     assert all(s.kind == messaging_pb2.OUTBOUND_KIND_SURVEY for s in surveys)
     answer = ev("ans1", 400, "c001", survey_answered=event_pb2.SurveyAnswered(
@@ -173,27 +158,26 @@ async def test_open_conversations_are_held_then_stored_whole_and_never_lost(bus:
                   ev("h2-q", 0, "h002", conversation_queued=queued),
                   ev("h2-x", 9, "h002", conversation_abandoned=event_pb2.ConversationAbandoned(queue="support", wait_duration=dur(9)))):
             await batch.publish_event(e)
-    async with asyncio.timeout(10):
-        while await store.conversation("h002") is None:  # ended: stored at once
-            await asyncio.sleep(0.05)
+    await eventually(lambda: store.conversation("h002"))  # ended: stored at once
     info = await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")
     assert await store.conversation("h001") is None and info.num_ack_pending == 2  # open: held, not acked
 
     await bus.publish_event(ev("h1-w", 60, "h001", conversation_wrapped_up=event_pb2.ConversationWrappedUp(
         agent_id="alice", resolved=True, talk_duration=dur(55))))
-    await settled(bus, "hold")
+    await barrier(bus, "hold", stream=subjects.STREAM_EVENTS, timeout=30)
     h001 = await store.conversation("h001")
     assert h001 is not None and sorted(e["id"] for e in h001["timeline"]) == ["h1-a", "h1-q", "h1-w"]
     assert h001["talk"] == 55 and h001["wait"] == 5
 
     await bus.publish_event(ev("h3-q", 0, "h003", conversation_queued=queued))
-    async with asyncio.timeout(10):
-        while (await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")).num_ack_pending != 1:
-            await asyncio.sleep(0.05)
+    async def one_held() -> bool:
+        return bool((await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")).num_ack_pending == 1)
+
+    await eventually(one_held)
     await consumer.stop()  # held, never stored: handed back to JetStream, not lost
     assert await store.conversation("h003") is None
     consumer = await consume_events(bus, Ingestor(store, bus, surveys=False, hold_seconds=0.2), "hold")
-    await settled(bus, "hold")
+    await barrier(bus, "hold", stream=subjects.STREAM_EVENTS, timeout=30)
     await consumer.stop()
     h003 = await store.conversation("h003")
     assert h003 is not None and h003["queued"] and [e["id"] for e in h003["timeline"]] == ["h3-q"]

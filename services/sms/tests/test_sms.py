@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -11,7 +9,6 @@ import pytest
 from aiohttp import web
 
 from omnihub.api.contact.v1 import contact_pb2
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_id
@@ -20,6 +17,7 @@ from omnihub.sms.app import build_app
 from omnihub.sms.handlers import SMS, SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import read_events, read_messages
 from tests.fakes.twilio_api import Failure, FakeTwilio
 
 OUR_NUMBER = "+15550001111"
@@ -59,25 +57,6 @@ async def sms(bus: Bus) -> AsyncIterator[Harness]:
     await fake.stop()
 
 
-async def stored(bus: Bus, subject: str) -> list[bytes]:
-    sub = await bus.js.subscribe(subject, ordered_consumer=True)
-    out = []
-    with contextlib.suppress(Exception):
-        while True:
-            out.append((await sub.next_msg(timeout=0.5)).data)
-    await sub.unsubscribe()
-    return out
-
-
-async def wait_events(bus: Bus, kind: str, n: int = 1, timeout: float = 10) -> list[event_pb2.Event]:
-    for _ in range(int(timeout / 0.2)):
-        got = [event_pb2.Event.FromString(d) for d in await stored(bus, subjects.event_kind_subject(kind))]
-        if len(got) >= n:
-            return got
-        await asyncio.sleep(0.2)
-    return got
-
-
 async def test_signed_inbound_sms_is_published_once_even_when_retried(sms: Harness) -> None:
     params = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "我的订单在哪里？",
                                   media=[("https://api.twilio.com/media/ME1", "image/jpeg")])
@@ -85,7 +64,7 @@ async def test_signed_inbound_sms_is_published_once_even_when_retried(sms: Harne
     retry = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params)
     assert first.status == retry.status == 200
     assert first.content_type == "application/xml"
-    msgs = [messaging_pb2.InboundMessage.FromString(d) for d in await stored(sms.bus, "contacts.inbound.sms")]
+    msgs = [messaging_pb2.InboundMessage.FromString(m.data) for m in await read_messages(sms.bus, "contacts.inbound.sms")]
     assert len(msgs) == 1
     msg = msgs[0]
     assert msg.text.text == "我的订单在哪里？" and msg.identity.source_id == CUSTOMER
@@ -103,7 +82,7 @@ async def test_bad_or_missing_signature_is_403_and_nothing_published(sms: Harnes
     assert resp.status == 403
     status = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status", {"MessageSid": "SM1"}, signature=signature or "x")
     assert status.status == 403
-    assert await stored(sms.bus, "contacts.>") == []
+    assert await read_messages(sms.bus, "contacts.>") == []
 
 
 async def test_signature_uses_the_public_url_behind_a_proxy(bus: Bus, sms: Harness) -> None:
@@ -128,14 +107,14 @@ async def send(bus: Bus, out: messaging_pb2.OutboundMessage) -> None:
 async def test_outbound_success_then_delivery_callback(sms: Harness) -> None:
     out = outbound("Your parcel ships today.")
     await send(sms.bus, out)
-    sent = await wait_events(sms.bus, "message_sent")
+    sent = await read_events(sms.bus, "message_sent", count=1)
     assert sent[0].message_sent.message_id == out.id
     sid = sent[0].message_sent.provider_message_id
     assert sms.fake.messages[sid]["body"] == "Your parcel ships today."
     assert sms.fake.messages[sid]["from"] == OUR_NUMBER
     resp = await sms.fake.deliver(sid)
     assert resp.status == 204
-    delivered = await wait_events(sms.bus, "message_delivered")
+    delivered = await read_events(sms.bus, "message_delivered", count=1)
     assert delivered[0].message_delivered.message_id == out.id
     assert delivered[0].conversation_id == "cnv_1"
 
@@ -143,7 +122,7 @@ async def test_outbound_success_then_delivery_callback(sms: Harness) -> None:
 async def test_unsubscribed_number_is_a_permanent_failure_without_retry(sms: Harness) -> None:
     sms.fake.unsubscribed.add("+15559990000")
     await send(sms.bus, outbound("hello", to="+15559990000"))
-    failed = await wait_events(sms.bus, "message_failed")
+    failed = await read_events(sms.bus, "message_failed", count=1)
     assert failed[0].message_failed.permanent and failed[0].message_failed.error_code == "21610"
     attempts = [r for r in sms.fake.requests if r[2].get("To") == "+15559990000"]
     assert len(attempts) == 1
@@ -153,14 +132,14 @@ async def test_429_and_500_are_retried_with_backoff_then_succeed(sms: Harness) -
     sms.fake.fail_next += [Failure(429, 20429, "Too Many Requests"), Failure(500, 20500, "Internal Server Error")]
     out = outbound("retry me")
     await send(sms.bus, out)
-    sent = await wait_events(sms.bus, "message_sent", timeout=20)
+    sent = await read_events(sms.bus, "message_sent", count=1, timeout=20)
     assert sent and sent[0].message_sent.message_id == out.id
     assert len([r for r in sms.fake.requests if r[2].get("Body") == "retry me"]) == 3
 
 
 async def test_body_over_1600_is_refused_with_a_clear_error(sms: Harness) -> None:
     await send(sms.bus, outbound("x" * 1601))
-    failed = await wait_events(sms.bus, "message_failed")
+    failed = await read_events(sms.bus, "message_failed", count=1)
     assert "1601 characters" in failed[0].message_failed.error_message
     assert not sms.fake.requests
 
@@ -169,14 +148,14 @@ async def test_stop_opts_out_and_start_opts_back_in(sms: Harness) -> None:
     stop = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, " stop ")
     assert (await sms.fake.post_webhook(f"{sms.url}/twilio/sms", stop)).status == 200
     await send(sms.bus, outbound("promo"))
-    failed = await wait_events(sms.bus, "message_failed")
+    failed = await read_events(sms.bus, "message_failed", count=1)
     assert failed[0].message_failed.error_code == "opted_out"
     assert not sms.fake.requests
     start = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "START")
     await sms.fake.post_webhook(f"{sms.url}/twilio/sms", start)
     await send(sms.bus, outbound("welcome back"))
-    assert (await wait_events(sms.bus, "message_sent"))
-    opts = await wait_events(sms.bus, "customer_opt_out", 2)
+    assert (await read_events(sms.bus, "message_sent", count=1))
+    opts = await read_events(sms.bus, "customer_opt_out", count=2)
     assert [e.customer_opt_out.opted_out for e in opts] == [True, False]
 
 
@@ -184,13 +163,13 @@ async def test_survey_reply_becomes_an_answer_not_a_message(sms: Harness) -> Non
     survey = outbound("", kind=messaging_pb2.OUTBOUND_KIND_SURVEY)
     survey.survey_id, survey.survey_question = "srv_1", "csat"
     await send(sms.bus, survey)
-    sent = await wait_events(sms.bus, "message_sent")
+    sent = await read_events(sms.bus, "message_sent", count=1)
     assert "Reply 1" in sms.fake.messages[sent[0].message_sent.provider_message_id]["body"]
     reply = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "5")
     await sms.fake.post_webhook(f"{sms.url}/twilio/sms", reply)
-    answered = await wait_events(sms.bus, "survey_answered")
+    answered = await read_events(sms.bus, "survey_answered", count=1)
     assert answered[0].survey_answered.score == 5 and answered[0].conversation_id == "cnv_1"
-    assert await stored(sms.bus, "contacts.inbound.sms") == []
+    assert await read_messages(sms.bus, "contacts.inbound.sms") == []
 
 
 HOSTILE_FIELDS = [
@@ -220,11 +199,11 @@ async def test_a_signed_sms_with_a_hostile_field_is_400_and_the_service_stays_co
     resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", params)
     assert resp.status == 400, await resp.text()
     assert (await resp.json())["field"] in bad
-    assert await stored(bus, "contacts.>") == []
+    assert await read_messages(bus, "contacts.>") == []
     assert bus.connected and not bus.lost
     good = await sms.fake.post_webhook(f"{sms.url}/twilio/sms", sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, "still here"))
     assert good.status == 200
-    assert len(await stored(bus, "contacts.inbound.sms")) == 1
+    assert len(await read_messages(bus, "contacts.inbound.sms")) == 1
 
 
 async def test_whatsapp_numbers_and_short_codes_are_accepted(sms: Harness) -> None:
@@ -239,11 +218,11 @@ async def test_a_signed_status_callback_with_a_hostile_field_is_400(bus: Bus, sm
     params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", **bad}
     resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status", params)
     assert resp.status == 400
-    assert await stored(bus, "contacts.>") == []
+    assert await read_messages(bus, "contacts.>") == []
 
 
 async def test_a_hostile_id_in_the_signed_status_url_is_400(bus: Bus, sms: Harness) -> None:
     params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "delivered"}
     resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status?omnihub_id=" + "m" * 5_000, params)
     assert resp.status == 400
-    assert await stored(bus, "contacts.>") == []
+    assert await read_messages(bus, "contacts.>") == []

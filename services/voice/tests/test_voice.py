@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import read_messages
 from omnihub.voice import twiml
 from omnihub.voice.app import build_app
 from omnihub.voice.config import Menu, MenuOption, VoiceConfig
@@ -65,13 +65,8 @@ async def voice(bus: Bus) -> AsyncIterator[Harness]:
 
 
 async def inbound(bus: Bus) -> list[messaging_pb2.InboundMessage]:
-    sub = await bus.js.subscribe("contacts.inbound.voice", ordered_consumer=True)
-    out = []
-    with contextlib.suppress(Exception):
-        while True:
-            out.append(messaging_pb2.InboundMessage.FromString((await sub.next_msg(timeout=0.5)).data))
-    await sub.unsubscribe()
-    return out
+    """What the webhooks published (each publishes before it answers Twilio)."""
+    return [messaging_pb2.InboundMessage.FromString(m.data) for m in await read_messages(bus, "contacts.inbound.voice")]
 
 
 def verbs(doc: str) -> set[str]:

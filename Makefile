@@ -4,8 +4,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 UV := python3 -m uv
 LINT_PATHS := libs cli services tests bench scripts conftest.py
-# Tests mostly wait on sockets and subprocesses, so more workers than cores pays: on 2 cores -n 4
-# measured faster than -n 3 (see docs/architecture.md, "Tests"). PYTEST_WORKERS=0 runs in one process.
+# Tests mostly wait on sockets and subprocesses, so more workers than cores pays (figures for 3 and 4
+# workers in docs/architecture.md, "Tests"). PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 4
 MYPY_PATHS = libs/common/src libs/testkit/src libs/testkit/tests cli/src cli/tests tests bench scripts conftest.py \
 	$(wildcard services/*/src) $(wildcard services/*/tests)
@@ -47,7 +47,7 @@ typecheck: sync
 	$(UV) run --no-sync mypy $(MYPY_PATHS)
 
 pytest: sync browser web
-	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS)
+	$(UV) run --no-sync pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: sync browser web lint typecheck webcheck pytest
 

@@ -9,7 +9,9 @@ import pytest
 from omnihub.cli.sim import model
 from omnihub.cli.sim.runner import run
 
-pytestmark = pytest.mark.slow  # each runs a compressed scenario through a whole hub for a minute or more
+# Each runs a compressed scenario through a whole hub for a minute or more. Their figures depend on timing, so
+# they run one after another on one xdist worker (make test uses --dist loadgroup), never three hubs at once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("simulation")]
 
 
 async def test_single_skill_pool_matches_erlang_c(tmp_path: Path) -> None:

@@ -125,6 +125,10 @@ class MongoServer(_Process):
 
     name = "secantus"
 
+    def start(self, timeout: float = 120.0) -> None:
+        """Start and wait for the port: a Python server that takes tens of seconds on a loaded machine."""
+        super().start(timeout)
+
     @property
     def url(self) -> str:
         """Client URL."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -45,26 +47,37 @@ async def telegram_api() -> AsyncIterator[FakeTelegramApi]:
     await api.stop()
 
 
-@pytest.fixture
-async def chat(bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> AsyncIterator[RunningChat]:
-    """A ChatService wired to the test NATS and the Bot API double."""
-    settings = ChatSettings(
-        nats_url="unused",
-        var_dir=tmp_path,
-        widget_signing_key="test-signing-key",  # type: ignore[arg-type]
-        telegram_bot_token=telegram_api.token,  # type: ignore[arg-type]
-        telegram_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
-        telegram_base_url=telegram_api.base_url,
-        telegram_base_file_url=telegram_api.base_file_url,
-        widget_rate_per_minute=5,
-        widget_max_message_chars=200,
-    )
+@contextlib.asynccontextmanager
+async def running_chat(bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path,
+                       **overrides: Any) -> AsyncIterator[RunningChat]:
+    """A ChatService wired to the test NATS and the Bot API double, settings overridable."""
+    settings = ChatSettings(**{
+        "nats_url": "unused",
+        "var_dir": tmp_path,
+        "widget_signing_key": "test-signing-key",
+        "telegram_bot_token": telegram_api.token,
+        "telegram_webhook_secret": WEBHOOK_SECRET,
+        "telegram_base_url": telegram_api.base_url,
+        "telegram_base_file_url": telegram_api.base_file_url,
+        "widget_rate_per_minute": 5,
+        "widget_max_message_chars": 200,
+        **overrides,
+    })
     service = ChatService(settings, bus)
     app = await service.start()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield RunningChat(service, port, telegram_api)
-    await service.stop()
-    await runner.cleanup()
+    try:
+        yield RunningChat(service, port, telegram_api)
+    finally:
+        await service.stop()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def chat(bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> AsyncIterator[RunningChat]:
+    """A ChatService wired to the test NATS and the Bot API double."""
+    async with running_chat(bus, telegram_api, tmp_path) as running:
+        yield running

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,8 +14,9 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.waiting import eventually, read_events, read_messages
+from tests.fakes.telegram_api import FakeTelegramApi
 
-from .conftest import RunningChat
+from .conftest import RunningChat, running_chat
 
 WEB = contact_pb2.CHANNEL_WEBCHAT
 
@@ -284,4 +287,55 @@ async def test_a_token_that_is_not_ascii_is_refused_as_a_bad_token(chat: Running
     async with aiohttp.ClientSession() as http:
         ws, err = await hello(http, chat, token="v_1.é" + "0" * 63)
         assert err["code"] == "bad_token"
+        await ws.close()
+
+
+async def connect_status(http: aiohttp.ClientSession, chat: RunningChat, forwarded: str = "") -> tuple[int, str]:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    try:
+        ws = await http.ws_connect(f"{chat.base}/ws/chat", headers=headers)
+    except aiohttp.WSServerHandshakeError as exc:
+        answer: Mapping[str, str] = exc.headers if isinstance(exc.headers, Mapping) else {}
+        return exc.status, str(answer.get("Retry-After", ""))
+    await ws.close()
+    return 101, ""
+
+
+async def test_opening_sockets_is_limited_per_client_address_with_retry_after(
+        bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> None:
+    async with running_chat(bus, telegram_api, tmp_path, widget_connects_per_address="5/minute") as chat, \
+            aiohttp.ClientSession() as http:
+        statuses = [await connect_status(http, chat) for _ in range(40)]
+        assert [s for s, _ in statuses[:5]] == [101] * 5
+        assert {s for s, _ in statuses[5:]} == {429}
+        assert 1 <= int(statuses[-1][1]) <= 60
+        # no proxy is trusted: a forged X-Forwarded-For does not buy a fresh budget
+        assert (await connect_status(http, chat, "203.0.113.9"))[0] == 429
+
+
+async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
+        bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> None:
+    async with running_chat(bus, telegram_api, tmp_path, widget_connects_per_address="2/minute",
+                            chat_trusted_proxies="127.0.0.0/8") as chat, aiohttp.ClientSession() as http:
+        one = [await connect_status(http, chat, "198.51.100.7, 127.0.0.1") for _ in range(3)]
+        two = [await connect_status(http, chat, "198.51.100.8") for _ in range(3)]
+        assert [s for s, _ in one] == [s for s, _ in two] == [101, 101, 429]  # a budget per client behind it
+
+
+async def test_new_visitors_are_limited_per_address_but_returning_ones_are_not(
+        bus: Bus, telegram_api: FakeTelegramApi, tmp_path: Path) -> None:
+    async with running_chat(bus, telegram_api, tmp_path, widget_new_visitors_per_address="3/minute") as chat, \
+            aiohttp.ClientSession() as http:
+        tokens = []
+        for _ in range(3):
+            ws, welcome = await hello(http, chat)
+            tokens.append(welcome["token"])
+            await ws.close()
+        ws, refused = await hello(http, chat)
+        assert refused["code"] == "rate_limited" and 1 <= refused["retry_after"] <= 60
+        assert "秒后再试" in refused["message"]
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4429
+        ws, welcome = await hello(http, chat, token=tokens[0])
+        assert welcome["type"] == "welcome"
         await ws.close()

@@ -17,12 +17,14 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.chat import tokens
+from omnihub.chat.admission import Admission
 from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
 from omnihub.chat.messenger import Messenger
 from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
 from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, Retry, backoff, new_event
+from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
 from omnihub.common.errors import ConfigError, PermanentChannelError, RateLimitedError, TransientChannelError
 from omnihub.common.health import Readiness, install_health
@@ -54,6 +56,20 @@ def _static(name: str) -> bytes:
 
 
 MAX_SEQ = 2**31 - 1
+
+
+class Refused(Exception):
+    """A hello that is answered with an error frame and a close code (4401 bad token, 4429 rate limited)."""
+
+    def __init__(self, close_code: int, frame: dict[str, Any]) -> None:
+        super().__init__(frame["message"])
+        self.close_code = close_code
+        self.frame = frame
+
+
+def _too_many(wait: int) -> str:
+    return (f"Too many new chats from your network; please try again in {wait} s. "
+            f"来自您网络的新对话过多，请 {wait} 秒后再试。")
 
 
 def _seq(value: Any) -> int:
@@ -93,6 +109,8 @@ class ChatService:
     read_sub: Any = None
 
     signing_key: bytes = b""
+    admission: Admission | None = None
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def upload_dir(self) -> Path:
@@ -104,6 +122,8 @@ class ChatService:
         kv = await self.bus.kv(subjects.KV_CHAT_SESSIONS, history=1)
         s = self.settings
         self.signing_key = signing_key(s)
+        self.admission = Admission(s.widget_connects_per_address, s.widget_new_visitors_per_address)
+        self.trusted_proxies = parse_networks(s.chat_trusted_proxies)
         self.hub = WebChatHub(
             self.bus,
             kv,
@@ -218,16 +238,24 @@ class ChatService:
 
     async def ws_chat(self, request: web.Request) -> web.StreamResponse:
         """The visitor's socket: hello (token or new visitor), replay, then frames."""
-        assert self.hub is not None
+        assert self.hub is not None and self.admission is not None
+        address = client_address(request, self.trusted_proxies)
+        wait = await self.admission.connect(address)
+        if wait:
+            log.warning("webchat.connects_limited", retry_after=wait)
+            return web.json_response({"error": "rate_limited", "message": _too_many(wait)}, status=429,
+                                     headers={"Retry-After": str(wait)})
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=WS_MAX_FRAME)
         await ws.prepare(request)
         hello = await self._receive_hello(ws)
         if hello is None:
             await ws.close()
             return ws
-        session = await self._hello(ws, hello)
-        if session is None:
-            await ws.close(code=4401, message=b"bad token")
+        try:
+            session = await self._hello(ws, hello, address)
+        except Refused as refused:
+            await ws.send_json(refused.frame)
+            await ws.close(code=refused.close_code, message=refused.frame["code"].encode())
             return ws
         visitor_id = session.visitor_id
         self.hub.sockets.setdefault(visitor_id, set()).add(ws)
@@ -263,18 +291,20 @@ class ChatService:
         await ws.send_json({"type": "error", "code": "bad_hello", "message": "send hello first"})
         return None
 
-    async def _hello(self, ws: web.WebSocketResponse, hello: Any) -> Session | None:
-        assert self.hub is not None
-        if not isinstance(hello, dict) or hello.get("type") != "hello":
-            await ws.send_json({"type": "error", "code": "bad_hello", "message": "send hello first"})
-            return None
+    async def _hello(self, ws: web.WebSocketResponse, hello: dict[str, Any], address: str) -> Session:
+        """The visitor's session: theirs for a valid token, a new one otherwise (limited per address)."""
+        assert self.hub is not None and self.admission is not None
         token = str(hello.get("token") or "")
         if token:
             visitor_id = tokens.verify(token, self.signing_key)
             if visitor_id is None:
-                await ws.send_json({"type": "error", "code": "bad_token", "message": "invalid visitor token"})
-                return None
+                raise Refused(4401, {"type": "error", "code": "bad_token", "message": "invalid visitor token"})
         else:
+            wait = await self.admission.new_visitor(address)
+            if wait:
+                log.warning("webchat.new_visitors_limited", retry_after=wait)
+                raise Refused(4429, {"type": "error", "code": "rate_limited", "message": _too_many(wait),
+                                     "retry_after": wait})
             visitor_id = tokens.new_visitor_id()
             token = tokens.sign(visitor_id, self.signing_key)
         session = await self.hub.load(visitor_id)

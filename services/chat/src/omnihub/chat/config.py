@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 
+from omnihub.chat.admission import valid_limit
+from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import ServiceSettings
 from omnihub.common.errors import ConfigError
 
@@ -31,6 +33,21 @@ class ChatSettings(ServiceSettings):
     widget_rate_per_minute: int = 30
     widget_max_upload_bytes: int = 5 * 1024 * 1024
     widget_entry_point: str = "widget:default"
+    # per client address, in the `limits` library's notation; over them: 429 + Retry-After, or an error frame
+    widget_connects_per_address: str = "30/minute"
+    widget_new_visitors_per_address: str = "10/minute"
+    chat_trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
+
+    @field_validator("widget_connects_per_address", "widget_new_visitors_per_address")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return valid_limit(value)
+
+    @field_validator("chat_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
 
 def telegram_configured(settings: ChatSettings) -> bool:

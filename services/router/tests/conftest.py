@@ -14,9 +14,10 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2_grpc
-from omnihub.common import subjects
+from omnihub.common import identity, subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.common.config import ServiceSettings
+from omnihub.common.identity import Actor, Credentials
 from omnihub.common.service import ServiceContext
 from omnihub.router.app import Router, start_grpc
 from omnihub.router.config import parse_routing_config
@@ -38,11 +39,21 @@ agents:
 """
 
 
+CREDENTIALS = Credentials.generate()
+OPERATOR = Actor("ops", "admin")  # tests not about roles act as an admin, who may act for any agent
+
+
+def router_channel(port: int, actor: Actor | None = OPERATOR) -> grpc.aio.Channel:
+    """A channel to a test router carrying the test credentials and `actor`."""
+    return identity.channel(f"127.0.0.1:{port}", CREDENTIALS, identity.ROUTER_AUDIENCE, actor)
+
+
 @dataclass
 class RouterHarness:
     router: Router
     stub: routing_pb2_grpc.RouterAsyncStub
     bus: Bus
+    port: int
 
     @property
     def core(self) -> RouterCore:
@@ -85,7 +96,7 @@ async def make_router(bus: Bus, config: str = CONFIG) -> tuple[Router, grpc.aio.
     await router.activate()
     port = free_port()
     svc = ServiceContext("router", ServiceSettings(), contextlib.AsyncExitStack())
-    server = await start_grpc(svc, router, port)
+    server = await start_grpc(svc, router, port, CREDENTIALS)
     return router, server, port
 
 
@@ -108,8 +119,8 @@ def fake_clock(core: RouterCore, start: float = 1_000.0) -> list[float]:
 @pytest.fixture
 async def harness(bus: Bus) -> AsyncIterator[RouterHarness]:
     router, server, port = await make_router(bus)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield RouterHarness(router, routing_pb2_grpc.RouterStub(channel), bus)
+    channel = router_channel(port)
+    yield RouterHarness(router, routing_pb2_grpc.RouterStub(channel), bus, port)
     await channel.close(None)
     await server.stop(0)
     await router.deactivate()

@@ -7,15 +7,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import grpc
-
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.services import ServiceProcess
 
-from .conftest import inbound
+from .conftest import CREDENTIALS, inbound, router_channel
 from .test_races import big_config
 
 
@@ -41,7 +39,7 @@ async def test_standby_takes_over_from_a_killed_leader(nats_url: str, tmp_path: 
 
     def router(n: str) -> ServiceProcess:
         return ServiceProcess("router", {
-            "OMNIHUB_NATS_URL": nats_url, "OMNIHUB_ROUTER_CONFIG_FILE": str(config), "OMNIHUB_ROUTER_LEASE_SECONDS": "2",
+            **CREDENTIALS.env(), "OMNIHUB_NATS_URL": nats_url, "OMNIHUB_ROUTER_CONFIG_FILE": str(config), "OMNIHUB_ROUTER_LEASE_SECONDS": "2",
             "OMNIHUB_ROUTER_GRPC_PORT": str(ports[f"g{n}"]), "OMNIHUB_ROUTER_HTTP_PORT": str(ports[f"h{n}"])},
             ready_url=f"http://127.0.0.1:{ports[f'h{n}']}/readyz")
 
@@ -54,7 +52,7 @@ async def test_standby_takes_over_from_a_killed_leader(nats_url: str, tmp_path: 
     second.start()
     await asyncio.sleep(2.0)
     assert ready(ports["h1"]) and not ready(ports["h2"])
-    leader = routing_pb2_grpc.RouterStub(grpc.aio.insecure_channel(f"127.0.0.1:{ports['g1']}"))
+    leader = routing_pb2_grpc.RouterStub(router_channel(ports['g1']))
     for i in range(20):
         await leader.Login(routing_pb2.LoginRequest(agent_id=f"ag{i}"))
     await publish_range(bus, 0, 150)
@@ -67,7 +65,7 @@ async def test_standby_takes_over_from_a_killed_leader(nats_url: str, tmp_path: 
         assert time.monotonic() - started < 15, "the standby did not take over"
         await asyncio.sleep(0.2)
     takeover = time.monotonic() - started
-    standby = routing_pb2_grpc.RouterStub(grpc.aio.insecure_channel(f"127.0.0.1:{ports['g2']}"))
+    standby = routing_pb2_grpc.RouterStub(router_channel(ports['g2']))
     for _ in range(100):
         convs = (await standby.ListConversations(routing_pb2.ListConversationsRequest())).conversations
         if len(convs) >= 300:

@@ -14,7 +14,7 @@ from omnihub.common.bus import Bus
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.services import ServiceProcess
 
-from .conftest import events, inbound, make_router
+from .conftest import CREDENTIALS, events, inbound, make_router, router_channel
 
 AGENTS = 50
 CONVERSATIONS = 500
@@ -31,7 +31,7 @@ def big_config(timeout: int = 5) -> str:
 
 async def test_racing_accepts_and_rejects_never_double_assign(bus: Bus) -> None:
     router, server, port = await make_router(bus, big_config())
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = router_channel(port)
     stub = routing_pb2_grpc.RouterStub(channel)
     rng = random.Random(7)
     done = asyncio.Event()
@@ -92,14 +92,14 @@ async def test_kill_9_mid_load_restores_the_same_conversations(nats_url: str, tm
     config = tmp_path / "routing.yaml"
     config.write_text(big_config(timeout=600))
     grpc_port, http_port = free_port(), free_port()
-    env = {"OMNIHUB_NATS_URL": nats_url, "OMNIHUB_ROUTER_CONFIG_FILE": str(config),
+    env = {**CREDENTIALS.env(), "OMNIHUB_NATS_URL": nats_url, "OMNIHUB_ROUTER_CONFIG_FILE": str(config),
            "OMNIHUB_ROUTER_GRPC_PORT": str(grpc_port), "OMNIHUB_ROUTER_HTTP_PORT": str(http_port)}
     ready = f"http://127.0.0.1:{http_port}/readyz"
     bus = await Bus.connect(nats_url, name="restart-test")
     await bus.ensure_streams()
     proc = ServiceProcess("router", env, ready_url=ready)
     proc.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+    channel = router_channel(grpc_port)
     stub = routing_pb2_grpc.RouterStub(channel)
     for i in range(10):
         await stub.Login(routing_pb2.LoginRequest(agent_id=f"ag{i}"))

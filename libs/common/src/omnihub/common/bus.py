@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import os
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,14 +41,10 @@ CONSUMED = Counter("omnihub_bus_consumed_total", "Messages handled by consumers"
 ACK_TIMEOUT = 10.0
 
 
-_ID_PROCESS = os.urandom(5).hex()  # ids from two processes never collide
-_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(3)))
-
-
 def new_id(prefix: str) -> str:
-    """A unique id sortable by creation time, e.g. "evt_0193c1b2e4f0" + 16 hex: the time in ms, then a
-    per-process random part and a counter (cheap: the router makes several per conversation)."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_ID_PROCESS}{next(_ID_COUNTER) & 0xFFFFFF:06x}"
+    """A unique, unguessable id sortable by creation time, e.g. "cnv_0193c1b2e4f0" + 32 hex: the time in ms,
+    then 128 random bits (ids reach browsers and URLs, so none can be predicted from another)."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(16)}"
 
 
 _KV_UNSAFE = re.compile(r"[^-/_.a-zA-Z0-9]")

@@ -26,6 +26,12 @@ class ServiceSettings(BaseSettings):
     var_dir: Path = Path("var")
     config_dir: Path = Path("config")
     http_host: str = "127.0.0.1"
+    grpc_host: str = "127.0.0.1"  # 0.0.0.0 in Kubernetes; every call needs the service token either way
+
+
+def bind_address(host: str, port: int) -> str:
+    """host:port for a server to listen on (IPv6 hosts in brackets)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 S = TypeVar("S", bound=BaseSettings)

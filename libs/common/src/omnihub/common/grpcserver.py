@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import grpc
 
 # grpc C-core cancels (status CANCELLED) calls the application has not picked up yet once more than
@@ -13,9 +16,10 @@ MAX_PENDING_HARD = 50_000
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-def new_server() -> grpc.aio.Server:
-    """An asyncio gRPC server with omnihub's limits (pending calls, message size)."""
-    return grpc.aio.server(options=[
+def new_server(interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = ()) -> grpc.aio.Server:
+    """An asyncio gRPC server with omnihub's limits (pending calls, message size) and `interceptors`
+    (omnihub.common.identity's service-token check on every API server)."""
+    return grpc.aio.server(interceptors=list(interceptors), options=[
         ("grpc.server.max_pending_requests", MAX_PENDING),
         ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_HARD),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

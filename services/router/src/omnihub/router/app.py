@@ -15,9 +15,10 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery
-from omnihub.common.config import load_settings
+from omnihub.common.config import bind_address, load_settings
 from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
+from omnihub.common.identity import ROUTER_AUDIENCE, Credentials, GrpcIdentity
 from omnihub.common.leader import LeaderLease
 from omnihub.common.service import ServiceContext, service_context
 from omnihub.common.service import run as run_main
@@ -89,15 +90,17 @@ class Router:
             self._stats_sub = None
 
 
-async def start_grpc(svc: ServiceContext, router: Router, port: int) -> grpc.aio.Server:
-    """Serve the Router API and grpc.health.v1 on `port`."""
-    server = new_server()
-    routing_pb2_grpc.add_RouterServicer_to_server(RouterServicer(lambda: router.core, lambda: router.is_active), server)
+async def start_grpc(svc: ServiceContext, router: Router, port: int, credentials: Credentials) -> grpc.aio.Server:
+    """Serve the Router API (service token and signed actor on every call) and grpc.health.v1 on `port`."""
+    identity = GrpcIdentity(credentials, ROUTER_AUDIENCE)
+    server = new_server([identity.interceptor])
+    routing_pb2_grpc.add_RouterServicer_to_server(
+        RouterServicer(lambda: router.core, identity, lambda: router.is_active), server)
     add_grpc_health(server, svc.readiness, ["omnihub.api.routing.v1.Router"])
-    server.add_insecure_port(f"{svc.settings.http_host if svc.settings.http_host != '127.0.0.1' else '[::]'}:{port}")
+    server.add_insecure_port(bind_address(svc.settings.grpc_host, port))
     await server.start()
     svc.stack.push_async_callback(server.stop, 2.0)
-    svc.log.info("grpc.listening", port=port)
+    svc.log.info("grpc.listening", host=svc.settings.grpc_host, port=port)
     return server
 
 
@@ -105,6 +108,7 @@ async def main() -> None:
     """Run the router until SIGTERM."""
     settings = load_settings(RouterSettings)
     loaded = load_routing_config(settings)
+    credentials = Credentials.from_env()
     async with service_context("router", settings) as svc:
         bus = await svc.connect_bus()
         store = StateStore(bus)
@@ -126,7 +130,7 @@ async def main() -> None:
                 await asyncio.wait_for(campaign, timeout=5)
 
         svc.stack.push_async_callback(stop)
-        await start_grpc(svc, router, settings.router_grpc_port)
+        await start_grpc(svc, router, settings.router_grpc_port, credentials)
         app = web.Application()
         install_health(app, svc.readiness, "router")
         await svc.start_http(app, settings.http_host, settings.router_http_port)

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import aiohttp
-import grpc
 import nats
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.cli.sim import model
 from omnihub.cli.sim.hub import Hub, sms_number
+from omnihub.common import identity
 
 
 def pct(values: list[float], p: float) -> float:
@@ -38,6 +38,9 @@ async def bare_round_trip(url: str, n: int = 1000) -> list[float]:
     return out
 
 
+BENCH = identity.Actor("bench", "admin")  # the driver acts for every agent, as an admin may
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=600)
@@ -48,7 +51,8 @@ async def main() -> None:
     try:
         await hub.start_fakes()
         await asyncio.to_thread(hub.start)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{hub.ports['router_grpc']}")
+        channel = identity.channel(f"127.0.0.1:{hub.ports['router_grpc']}", hub.credentials, identity.ROUTER_AUDIENCE,
+                                   BENCH)
         router = routing_pb2_grpc.RouterStub(channel)
         sent: dict[str, float] = {}
         offered: dict[str, float] = {}
@@ -85,7 +89,8 @@ async def main() -> None:
             await asyncio.wait_for(done.wait(), timeout=300)
             all_offered = time.perf_counter() - start
             while True:  # until quality has recorded every wrap-up in MongoDB
-                async with http.get(f"{hub.url('quality')}/api/kpis", params={"from": str(time.time() - 3600)}) as resp:
+                async with http.get(f"{hub.url('quality')}/api/kpis", params={"from": str(time.time() - 3600)},
+                                    headers=hub.credentials.headers(identity.QUALITY_AUDIENCE, BENCH)) as resp:
                     if (await resp.json())["total"]["handled"] >= args.conversations:
                         break
                 await asyncio.sleep(0.2)

@@ -247,22 +247,25 @@ async def e2e(n: int, rate: float | None, auto_accept: bool) -> tuple[float, lis
     Returns (conversations per second, latencies, the router's CPU seconds per conversation)."""
     import tempfile
 
-    import grpc
-
     from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+    from omnihub.common import identity
     from omnihub.testkit.ports import free_port
     from omnihub.testkit.services import ServiceProcess
 
+    credentials = identity.Credentials.generate()
     config = Path(tempfile.mkdtemp(prefix="bench-router-"))
     (config / "routing.yaml").write_text(e2e_config(auto_accept))
     grpc_port, http_port = free_port(), free_port()
     with NatsServer() as server:
-        proc = ServiceProcess("router", {"OMNIHUB_NATS_URL": server.url, "OMNIHUB_CONFIG_DIR": str(config),
+        proc = ServiceProcess("router", {**credentials.env(), "OMNIHUB_NATS_URL": server.url,
+                                         "OMNIHUB_CONFIG_DIR": str(config),
                                          "OMNIHUB_ROUTER_GRPC_PORT": str(grpc_port),
                                          "OMNIHUB_ROUTER_HTTP_PORT": str(http_port), "OMNIHUB_LOG_LEVEL": "WARNING"},
                               ready_url=f"http://127.0.0.1:{http_port}/readyz")
         proc.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+        # Every call carries the service token and a signed actor, as the inbox's do (an admin acting for agents).
+        channel = identity.channel(f"127.0.0.1:{grpc_port}", credentials, identity.ROUTER_AUDIENCE,
+                                   identity.Actor("bench", "admin"))
         stub = routing_pb2_grpc.RouterStub(channel)
         bus = await Bus.connect(server.url, name="bench-e2e")
         await bus.enable_batched(subjects.STREAM_CONTACTS_IN)  # the driver publishes as fast batches

@@ -25,12 +25,15 @@ class Svc:
     hpa: bool = True
     replicas: int = 2
     env: dict[str, str] = field(default_factory=dict)
+    identity: bool = False  # calls between services: the shared token and actor key from the omnihub-identity Secret
 
 
+IDENTITY_SECRET = "omnihub-identity"
+IDENTITY_KEYS = ("OMNIHUB_SERVICE_TOKEN", "OMNIHUB_ACTOR_KEY")
 SERVICES = [
-    Svc("router", 8086, grpc=50051, hpa=False, replicas=2, mongo=False),  # one leader, one hot standby
-    Svc("quality", 8085, grpc=50052, mongo=True, hpa=False),
-    Svc("inbox", 8080, mongo=True, secrets=("OMNIHUB_INBOX_SESSION_KEY",),
+    Svc("router", 8086, grpc=50051, hpa=False, replicas=2, mongo=False, identity=True),  # one leader, one hot standby
+    Svc("quality", 8085, grpc=50052, mongo=True, hpa=False, identity=True),
+    Svc("inbox", 8080, mongo=True, secrets=("OMNIHUB_INBOX_SESSION_KEY",), identity=True,
         env={"OMNIHUB_ROUTER_ADDR": "router:50051", "OMNIHUB_QUALITY_URL": "http://quality:8085",
              "OMNIHUB_INBOX_SECURE_COOKIES": "true"}),
     Svc("chat", 8081, secrets=("OMNIHUB_WIDGET_SIGNING_KEY", "OMNIHUB_TELEGRAM_BOT_TOKEN",
@@ -95,6 +98,10 @@ def container(s: Svc) -> dict[str, object]:
         {"name": "OMNIHUB_STREAM_REPLICAS", "valueFrom": {"configMapKeyRef": {"name": "omnihub-runtime", "key": "stream_replicas"}}},
         {"name": "OMNIHUB_HTTP_HOST", "value": "0.0.0.0"},
     ]
+    if s.grpc:  # reachable from other pods; every call still needs the service token
+        env.append({"name": "OMNIHUB_GRPC_HOST", "value": "0.0.0.0"})
+    if s.identity:
+        env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": IDENTITY_SECRET, "key": k}}} for k in IDENTITY_KEYS]
     if s.mongo:
         env.append({"name": "OMNIHUB_MONGO_URL", "valueFrom": {"secretKeyRef": {"name": "omnihub-mongo", "key": "url"}}})
     for var in s.secrets:

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from argon2 import PasswordHasher
 
+from omnihub.common.identity import Credentials
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.services import ServiceProcess
 
@@ -42,13 +43,14 @@ class Hub:
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     db_prefix: str = field(default_factory=lambda: "e2e" + secrets.token_hex(4))
+    credentials: Credentials = field(default_factory=Credentials.generate)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def env(self, service: str) -> dict[str, str]:
         p = self.ports
-        env = {"OMNIHUB_NATS_URL": self.nats_url, "OMNIHUB_MONGO_URL": self.mongo_url,
+        env = {**self.credentials.env(), "OMNIHUB_NATS_URL": self.nats_url, "OMNIHUB_MONGO_URL": self.mongo_url,
                "OMNIHUB_CONFIG_DIR": str(self.config_dir)}
         if service == "router":
             env |= {"OMNIHUB_ROUTER_GRPC_PORT": str(p["router_grpc"]), "OMNIHUB_ROUTER_HTTP_PORT": str(p["router"])}

@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import subjects
+from omnihub.common import identity, subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.testkit.waiting import barrier, eventually
 from tests.e2e.hub import PASSWORDS, Hub, new_hub
@@ -148,11 +148,12 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await expect(handled).to_have_text("1")
 
     # a QA specialist scores the conversation; the agent sees it and disputes it
-    async with aiohttp.ClientSession() as http:
+    qa1 = h.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("qa1", "supervisor"))
+    async with aiohttp.ClientSession(headers=qa1) as http:
         convs = await (await http.get(f"{h.url('quality')}/api/kpis", params={"group_by": "agent"})).json()
         assert any(r["key"] == "alice" for r in convs["rows"])
         created = await http.post(f"{h.url('quality')}/api/evaluations", json={
-            "conversation_id": "cnv_demo", "agent_id": "alice", "evaluator_id": "qa1", "comments": "Missed the greeting",
+            "conversation_id": "cnv_demo", "agent_id": "alice", "comments": "Missed the greeting",
             "answers": {"greeting": 2, "tone": 5, "no_rudeness": 1, "correct": 5, "policy": 1, "verified": 5,
                         "recorded": 5, "efficient": 5}})
         assert created.status == 201

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials
 from omnihub.common.openapi import undocumented
 from omnihub.quality.app import build_app
 from omnihub.quality.models import openapi
@@ -15,6 +16,8 @@ from omnihub.quality.queries import KpiQuery
 from omnihub.quality.store import QualityStore
 from omnihub.testkit.ports import free_port
 
+CREDENTIALS = Credentials.generate()
+SUPERVISOR = CREDENTIALS.headers(QUALITY_AUDIENCE, Actor("sam", "supervisor"))
 NESTED = b'{"answers":' + b"[" * 2000 + b"]" * 2000 + b"}"
 
 
@@ -22,7 +25,7 @@ NESTED = b'{"answers":' + b"[" * 2000 + b"]" * 2000 + b"}"
 async def base(mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
     store = QualityStore(mongo_url, mongo_db)
     await store.setup()
-    runner = web.AppRunner(build_app(KpiQuery(store, {})))
+    runner = web.AppRunner(build_app(KpiQuery(store, {}), CREDENTIALS))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -33,7 +36,7 @@ async def base(mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
 
 async def test_hostile_bodies_and_parameters_get_400(base: str) -> None:
     json_type = {"Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=SUPERVISOR) as http:
         for path in ("/api/evaluations", "/api/evaluations/x/acknowledge", "/api/qa/sample", "/api/qa/calibration"):
             resp = await http.post(base + path, data=NESTED, headers=json_type)
             assert resp.status == 400, path
@@ -59,4 +62,4 @@ async def test_openapi_is_served_and_covers_every_route(base: str) -> None:
         doc = await (await http.get(f"{base}/api/openapi.json")).json()
     assert doc == openapi()
     assert doc["paths"]["/api/evaluations"]["post"]["responses"]["201"]
-    assert undocumented(build_app(KpiQuery(None, {})), doc) == []  # type: ignore[arg-type]
+    assert undocumented(build_app(KpiQuery(None, {}), CREDENTIALS), doc) == []  # type: ignore[arg-type]

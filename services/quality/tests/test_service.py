@@ -15,6 +15,7 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials
 from omnihub.quality.app import build_app
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.queries import KpiQuery
@@ -24,6 +25,14 @@ from omnihub.testkit.waiting import barrier, eventually, read_messages
 
 SMS = contact_pb2.CHANNEL_SMS
 T0 = time.time() - 3600
+
+
+CREDENTIALS = Credentials.generate()
+
+
+def as_user(sub: str, role: str) -> dict[str, str]:
+    """Headers of a call the inbox makes for `sub`."""
+    return CREDENTIALS.headers(QUALITY_AUDIENCE, Actor(sub, role))
 
 
 def ts(offset: float) -> timestamp_pb2.Timestamp:
@@ -124,10 +133,10 @@ async def test_ingest_replay_surveys_and_kpi_api(bus: Bus, mongo_url: str, mongo
     assert 0 < with_csat.occupancy < 1
 
     port = free_port()
-    runner = web.AppRunner(build_app(query))
+    runner = web.AppRunner(build_app(query, CREDENTIALS))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=as_user("sam", "supervisor")) as http:
         resp = await http.get(f"http://127.0.0.1:{port}/api/kpis", params={"from": str(T0 - 10), "group_by": "agent"})
         body = await resp.json()
         alice = next(r for r in body["rows"] if r["key"] == "alice")
@@ -225,39 +234,58 @@ async def test_evaluation_workflow_and_calibration_over_http(mongo_url: str, mon
     await store.setup()
     query = KpiQuery(store, {})
     port = free_port()
-    runner = web.AppRunner(build_app(query))
+    runner = web.AppRunner(build_app(query, CREDENTIALS))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     base = f"http://127.0.0.1:{port}"
+    qa1, alice, bob, sam = (as_user("qa1", "supervisor"), as_user("alice", "agent"), as_user("bob", "agent"),
+                            as_user("sam", "supervisor"))
     perfect = {"greeting": 5, "tone": 5, "no_rudeness": 1, "correct": 5, "policy": 1, "verified": 5, "recorded": 5, "efficient": 5}
     async with aiohttp.ClientSession() as http:
-        created = await http.post(f"{base}/api/evaluations", json={
-            "conversation_id": "c1", "agent_id": "alice", "evaluator_id": "qa1", "answers": perfect | {"tone": 3}})
+        anonymous = await http.post(f"{base}/api/evaluations", json={
+            "conversation_id": "c1", "agent_id": "alice", "evaluator_id": "qa1", "answers": perfect})
+        assert anonymous.status == 401  # the finding: 201 without any session
+        by_agent = await http.post(f"{base}/api/evaluations", headers=bob, json={
+            "conversation_id": "c1", "agent_id": "alice", "answers": perfect})
+        assert by_agent.status == 403
+        created = await http.post(f"{base}/api/evaluations", headers=qa1, json={
+            "conversation_id": "c1", "agent_id": "alice", "evaluator_id": "someone-else", "answers": perfect | {"tone": 3}})
         assert created.status == 201
         ev1 = await created.json()
-        assert 0 < ev1["score"] < 100 and ev1["status"] == "submitted"
-        critical = await (await http.post(f"{base}/api/evaluations", json={
-            "conversation_id": "c2", "agent_id": "alice", "evaluator_id": "qa1", "answers": perfect | {"policy": 0}})).json()
+        assert 0 < ev1["score"] < 100 and ev1["status"] == "submitted" and ev1["evaluator_id"] == "qa1"
+        critical = await (await http.post(f"{base}/api/evaluations", headers=qa1, json={
+            "conversation_id": "c2", "agent_id": "alice", "answers": perfect | {"policy": 0}})).json()
         assert critical["score"] == 0
-        wrong_actor = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", json={"actor": "bob"})
+        posing = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", json={"actor": "alice"})
+        assert posing.status == 401  # the finding: "as bob" by a body field, 200
+        wrong_actor = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", headers=bob,
+                                      json={"actor": "alice"})
         assert wrong_actor.status == 403
-        no_reason = await http.post(f"{base}/api/evaluations/{ev1['_id']}/dispute", json={"actor": "alice"})
+        no_reason = await http.post(f"{base}/api/evaluations/{ev1['_id']}/dispute", headers=alice, json={})
         assert no_reason.status == 400
-        disputed = await http.post(f"{base}/api/evaluations/{ev1['_id']}/dispute", json={"actor": "alice", "note": "I was polite"})
+        disputed = await http.post(f"{base}/api/evaluations/{ev1['_id']}/dispute", headers=alice,
+                                   json={"note": "I was polite"})
         assert (await disputed.json())["status"] == "disputed"
-        again = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", json={"actor": "alice"})
+        again = await http.post(f"{base}/api/evaluations/{ev1['_id']}/acknowledge", headers=alice, json={})
         assert again.status == 409
-        resolved = await (await http.post(f"{base}/api/evaluations/{ev1['_id']}/resolve",
-                                          json={"actor": "sam", "note": "agreed", "new_score": 95})).json()
+        self_resolve = await http.post(f"{base}/api/evaluations/{ev1['_id']}/resolve", headers=alice,
+                                       json={"note": "fine by me", "new_score": 100})
+        assert self_resolve.status == 403
+        resolved = await (await http.post(f"{base}/api/evaluations/{ev1['_id']}/resolve", headers=sam,
+                                          json={"note": "agreed", "new_score": 95})).json()
         assert resolved["status"] == "resolved" and resolved["score"] == 95
-        mine = await (await http.get(f"{base}/api/evaluations", params={"agent": "alice"})).json()
+        mine = await (await http.get(f"{base}/api/evaluations", headers=alice)).json()
         assert len(mine) == 2
+        assert (await http.get(f"{base}/api/evaluations", params={"agent": "alice"}, headers=bob)).status == 403
+        assert (await http.get(f"{base}/api/evaluations", params={"agent": "alice"})).status == 401
+        assert len(await (await http.get(f"{base}/api/evaluations", headers=bob)).json()) == 0
         for evaluator, tone in (("qa1", 5), ("qa2", 4), ("qa3", 5)):
             for conv, correct in (("k1", 5), ("k2", 2)):
-                await http.post(f"{base}/api/evaluations", json={
-                    "conversation_id": conv, "agent_id": "bob", "evaluator_id": evaluator, "calibration": True,
+                await http.post(f"{base}/api/evaluations", headers=as_user(evaluator, "supervisor"), json={
+                    "conversation_id": conv, "agent_id": "bob", "calibration": True,
                     "answers": perfect | {"tone": tone, "correct": correct}})
-        alpha = await (await http.post(f"{base}/api/qa/calibration", json={"conversation_ids": ["k1", "k2"]})).json()
+        alpha = await (await http.post(f"{base}/api/qa/calibration", headers=sam,
+                                       json={"conversation_ids": ["k1", "k2"]})).json()
         assert alpha["evaluators"] == 3 and alpha["conversations"] == 2 and 0.8 < alpha["krippendorff_alpha"] <= 1
     await runner.cleanup()
     await store.close()

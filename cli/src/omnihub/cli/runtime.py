@@ -14,13 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from omnihub.common.identity import Credentials
+
 SERVICE_URLS = {
     "inbox": ("http://127.0.0.1:8080/", "agent inbox and wallboard"),
     "chat": ("http://127.0.0.1:8081/widget", "web chat widget demo page"),
     "voice": ("http://127.0.0.1:8082/healthz", "Twilio Voice webhooks"),
     "sms": ("http://127.0.0.1:8083/healthz", "Twilio Messaging webhooks"),
     "email": ("http://127.0.0.1:8084/healthz", "SMTP inbound on 127.0.0.1:2525"),
-    "quality": ("http://127.0.0.1:8085/api/kpis", "KPIs (gRPC on 50052)"),
+    "quality": ("http://127.0.0.1:8085/healthz", "KPIs through the inbox (signed calls only; gRPC on 50052)"),
     "router": ("http://127.0.0.1:8086/healthz", "ACD (gRPC on 50051)"),
 }
 
@@ -97,22 +99,27 @@ def seed_config(rt: Runtime) -> list[tuple[str, str, str]]:
 
 
 def dev_secrets(rt: Runtime) -> dict[str, str]:
-    """Per-checkout development secrets (webhook keys for the local provider sandboxes)."""
+    """Per-checkout development secrets: webhook keys for the local provider sandboxes, and the service
+    token and actor key the services call each other with (kept across runs; missing ones are added)."""
     path = rt.var / "dev-secrets.env"
-    if not path.exists():
-        rt.var.mkdir(parents=True, exist_ok=True)
-        values = {
-            "OMNIHUB_TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
-            "OMNIHUB_TWILIO_AUTH_TOKEN": secrets.token_hex(16),
-            "OMNIHUB_TELEGRAM_BOT_TOKEN": f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}",
-            "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
-            "OMNIHUB_WIDGET_SIGNING_KEY": secrets.token_urlsafe(32),
-            "OMNIHUB_INBOX_SESSION_KEY": secrets.token_urlsafe(32),
-        }
+    rt.var.mkdir(parents=True, exist_ok=True)
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line) if path.exists() else ()
+    values = {k: v for k, v in pairs}
+    fresh = {
+        "OMNIHUB_TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+        "OMNIHUB_TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "OMNIHUB_TELEGRAM_BOT_TOKEN": f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}",
+        "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+        "OMNIHUB_WIDGET_SIGNING_KEY": secrets.token_urlsafe(32),
+        "OMNIHUB_INBOX_SESSION_KEY": secrets.token_urlsafe(32),
+        **Credentials.generate().env(),
+    }
+    missing = {k: v for k, v in fresh.items() if k not in values}
+    if missing:
+        values |= missing
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         path.chmod(0o600)
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+    return values
 
 
 SANDBOX_PORT = 8090

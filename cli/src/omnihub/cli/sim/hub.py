@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 
 from omnihub.cli.runtime import find_root
 from omnihub.cli.sim.model import Scenario
+from omnihub.common.identity import Credentials
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.servers import MongoServer, NatsServer
 from omnihub.testkit.services import ServiceProcess
@@ -107,6 +108,7 @@ class Hub:
         self.mail = MailSink()
         self.bot_token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}"
         self.webhook_secret = secrets.token_urlsafe(24)
+        self.credentials = Credentials.generate()  # the service token and actor key of this run's hub
 
     def url(self, name: str) -> str:
         """Base URL of a service's HTTP port."""
@@ -163,7 +165,7 @@ class Hub:
         nats.start()
         mongo.start()
         self.nats_url, self.mongo_url = nats.url, mongo.url
-        base = {"OMNIHUB_NATS_URL": nats.url, "OMNIHUB_MONGO_URL": mongo.url, "OMNIHUB_CONFIG_DIR": str(config_dir),
+        base = {**self.credentials.env(), "OMNIHUB_NATS_URL": nats.url, "OMNIHUB_MONGO_URL": mongo.url, "OMNIHUB_CONFIG_DIR": str(config_dir),
                 "OMNIHUB_VAR_DIR": str(self.work / "var"), "OMNIHUB_LOG_LEVEL": "WARNING"}
         procs = [ServiceProcess(n, self.env(n, base), ready_url=f"{self.url(n)}/readyz") for n in self.services]
         self.procs += procs

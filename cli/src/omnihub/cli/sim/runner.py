@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 from pymongo import AsyncMongoClient
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
@@ -23,6 +22,8 @@ from omnihub.cli.sim.agents import CHANNEL_NAMES, Agent
 from omnihub.cli.sim.customers import Customers
 from omnihub.cli.sim.hub import Hub
 from omnihub.cli.sim.model import Customer, Scenario, Tally, customers, with_strategy
+from omnihub.common import identity
+from omnihub.common.identity import Actor
 
 REF = re.compile(r"\(ref (c\d+)\)")
 
@@ -50,6 +51,9 @@ async def run_once(sc: Scenario, people: list[Customer], progress: bool) -> dict
         await hub.stop()
 
 
+SIMULATOR = Actor("simulator", "admin")
+
+
 class Drive:
     """Customers arriving on schedule, agents working, then the figures collected."""
 
@@ -63,7 +67,9 @@ class Drive:
 
     async def run(self) -> dict[str, Any]:
         """Drive the run and return its section of the report."""
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.hub.ports['router_grpc']}")
+        # The simulator's agents reach the router directly, as an admin acting for each of them.
+        channel = identity.channel(f"127.0.0.1:{self.hub.ports['router_grpc']}", self.hub.credentials,
+                                   identity.ROUTER_AUDIENCE, SIMULATOR)
         router: routing_pb2_grpc.RouterAsyncStub = routing_pb2_grpc.RouterStub(channel)  # type: ignore[assignment]
         async with aiohttp.ClientSession() as http:
             crowd = Customers(self.hub, http, self.tally, self.sc.speed)
@@ -128,7 +134,9 @@ class Drive:
         expected = len(self.tally.handled) + len(self.tally.abandoned)
 
         async def rows(lo: float, hi: float) -> dict[str, Any]:
-            async with http.get(url, params={"from": str(lo), "to": str(hi), "group_by": "queue"}) as resp:
+            headers = self.hub.credentials.headers(identity.QUALITY_AUDIENCE, SIMULATOR)
+            async with http.get(url, params={"from": str(lo), "to": str(hi), "group_by": "queue"},
+                                headers=headers) as resp:
                 resp.raise_for_status()
                 data: dict[str, Any] = await resp.json()
                 return data

@@ -21,6 +21,7 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
+from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting_as
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
@@ -54,6 +55,7 @@ SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "n
                     "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 PUBLIC = {"/api/login", OPENAPI_PATH}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TEAM_READER = Actor("inbox", "supervisor")  # the inbox's own reads of team figures it only shows averaged
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -67,8 +69,12 @@ class Inbox:
 
     def __init__(self, users: dict[str, User], sessions: SessionStore, store: InboxStore, bus: Bus,
                  router: routing_pb2_grpc.RouterAsyncStub, quality_url: str, secure_cookies: bool = False,
-                 limiter: LoginLimiter | None = None, trusted_proxies: tuple[Network, ...] = ()) -> None:
+                 limiter: LoginLimiter | None = None, trusted_proxies: tuple[Network, ...] = (),
+                 credentials: Credentials | None = None) -> None:
         self.users = users
+        # Router calls carry these through the router stub's channel; quality calls through headers here.
+        # Without them (tests that never reach quality) fresh ones are made up, so nothing is ever unsigned.
+        self.credentials = credentials or Credentials.generate()
         self.sessions = sessions
         self.store = store
         self.bus = bus
@@ -98,6 +104,8 @@ class Inbox:
                 raise web.HTTPForbidden(text="supervisors only")
             if path.startswith("/api/admin/") and session.role != "admin":
                 raise web.HTTPForbidden(text="admins only")
+            with acting_as(Actor(session.user, session.role)):  # router and quality calls carry who acts
+                return await handler(request)
         return await handler(request)
 
     # ---- pages and auth ------------------------------------------------------------------
@@ -317,11 +325,12 @@ class Inbox:
         return web.json_response(doc)
 
     # ---- KPIs and wallboard ----------------------------------------------------------------
-    async def _quality(self, **params: str) -> dict[str, Any] | None:
+    async def _quality(self, params: dict[str, str], actor: Actor | None = None) -> dict[str, Any] | None:
         if self.http is None:
             self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        headers = self.credentials.headers(QUALITY_AUDIENCE, actor)
         try:
-            async with self.http.get(f"{self.quality_url}/api/kpis", params=params) as resp:
+            async with self.http.get(f"{self.quality_url}/api/kpis", params=params, headers=headers) as resp:
                 return await resp.json() if resp.status == 200 else None  # type: ignore[no-any-return]
         except (aiohttp.ClientError, TimeoutError):
             return None
@@ -333,10 +342,11 @@ class Inbox:
         today = now - now % 86400
         week = today - 6 * 86400
         results = await asyncio.gather(
-            self._quality(**{"from": str(today), "to": str(now + 1), "agent": s.user}),
-            self._quality(**{"from": str(today), "to": str(now + 1), "group_by": "agent"}),
-            self._quality(**{"from": str(week), "to": str(now + 1), "agent": s.user}),
-            self._quality(**{"from": str(week), "to": str(now + 1), "agent": s.user, "group_by": "interval", "interval": "1d"}))
+            self._quality({"from": str(today), "to": str(now + 1), "agent": s.user}),
+            # Quality shows an agent only their own rows: the inbox itself reads the team's and shows the average.
+            self._quality({"from": str(today), "to": str(now + 1), "group_by": "agent"}, TEAM_READER),
+            self._quality({"from": str(week), "to": str(now + 1), "agent": s.user}),
+            self._quality({"from": str(week), "to": str(now + 1), "agent": s.user, "group_by": "interval", "interval": "1d"}))
         mine, team, mine_week, trend = results
         if mine is None:
             return web.json_response({"available": False})
@@ -359,14 +369,15 @@ class Inbox:
             raise web.HTTPForbidden(text="agents can acknowledge or dispute")
         body = await read_body(request, EvaluationActionBody)
         doc = await self._quality_call("POST", f"/api/evaluations/{request.match_info['id']}/{action}",
-                                       json={"actor": s.user, "note": body.note, "new_score": body.new_score})
+                                       json={"note": body.note, "new_score": body.new_score})
         return web.json_response(doc)
 
     async def _quality_call(self, method: str, path: str, **kwargs: Any) -> Any:
         if self.http is None:
             self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         try:
-            async with self.http.request(method, self.quality_url + path, **kwargs) as resp:
+            async with self.http.request(method, self.quality_url + path,
+                                         headers=self.credentials.headers(QUALITY_AUDIENCE), **kwargs) as resp:
                 if resp.status >= 400:
                     raise _http_error(resp.status, await resp.text())
                 return await resp.json()
@@ -378,7 +389,7 @@ class Inbox:
         stats = await self._rpc(self.router.GetQueueStats(routing_pb2.GetQueueStatsRequest()))
         agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
         now = time.time()
-        hourly = await self._quality(**{"from": str(now - now % 86400), "to": str(now + 1), "group_by": "interval", "interval": "1h"})
+        hourly = await self._quality({"from": str(now - now % 86400), "to": str(now + 1), "group_by": "interval", "interval": "1h"})
         return web.json_response({"queues": [to_dict(q) for q in stats.stats], "agents": [to_dict(a) for a in agents.agents],
                                   "hourly": (hourly or {}).get("rows", []), "time": now})
 
@@ -417,6 +428,10 @@ class Inbox:
             raise web.HTTPForbidden(text="cross-origin socket refused")
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
         await ws.prepare(request)
+        with acting_as(Actor(session.user, session.role)):  # the offer stream and heartbeats act as the user
+            return await self._serve_socket(session, ws)
+
+    async def _serve_socket(self, session: Session, ws: web.WebSocketResponse) -> web.WebSocketResponse:
         self.hub.attach(session.user, session.role, ws)
         try:
             await ws.send_json({"type": "hello", "data": {"user": session.user}})

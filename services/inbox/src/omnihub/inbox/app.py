@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import grpc
 from aiohttp import web
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.routing.v1 import routing_pb2_grpc
-from omnihub.common import subjects
+from omnihub.common import identity, subjects
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
+from omnihub.common.identity import Credentials
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.inbox.api import Inbox
@@ -29,13 +29,14 @@ async def main() -> None:
     """Run until SIGTERM."""
     settings = load_settings(InboxSettings)
     users = load_users(settings)
+    credentials = Credentials.from_env()
     async with service_context("inbox", settings) as svc:
         bus = await svc.connect_bus()
         store = InboxStore(settings.mongo_url, settings.inbox_db)
         svc.stack.push_async_callback(store.close)
         await store.setup()
         svc.readiness.add("mongodb", store.ping)
-        channel = grpc.aio.insecure_channel(settings.router_addr)
+        channel = identity.channel(settings.router_addr, credentials, identity.ROUTER_AUDIENCE)
         svc.stack.push_async_callback(channel.close, None)
         sessions = SessionStore(store.db["sessions"], settings.inbox_session_key.get_secret_value().encode(), users,
                                 settings.inbox_session_hours)
@@ -47,7 +48,7 @@ async def main() -> None:
         limiter = LoginLimiter(limits_storage, settings.inbox_login_limit_account, settings.inbox_login_limit_address)
         inbox = Inbox(users, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
-                      parse_networks(settings.inbox_trusted_proxies))
+                      parse_networks(settings.inbox_trusted_proxies), credentials)
         consumer = await bus.consume(
             stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_INBOX, subjects=[subjects.EVENTS_ALL],
             message_type=event_pb2.Event, batch_handler=inbox.hub.on_events, batch=200, ack_wait=30.0)

@@ -9,10 +9,13 @@ import time
 from aiohttp import web
 
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
-from omnihub.common.config import load_settings
+from omnihub.common import identity
+from omnihub.common.config import bind_address, load_settings
 from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
+from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, request_actor, require_supervisor
 from omnihub.common.jsonbody import read_body
+from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
@@ -42,33 +45,43 @@ async def scorecards(request: web.Request) -> web.Response:
 
 
 async def submit_evaluation(request: web.Request) -> web.Response:
-    """POST /api/evaluations {conversation_id, agent_id, evaluator_id, scorecard_id, answers, calibration}."""
+    """POST /api/evaluations {conversation_id, agent_id, scorecard_id, answers, calibration}: supervisors;
+    the evaluator is the signed actor."""
+    actor = request_actor(request)
+    require_supervisor(actor)
     try:
         body = await read_body(request, EvaluationBody)
-        return web.json_response(await request.app[QA_KEY].submit(body.model_dump()), status=201)
+        doc = body.model_dump() | {"evaluator_id": actor.sub}
+        return web.json_response(await request.app[QA_KEY].submit(doc), status=201)
     except QaError as exc:
         raise _qa_errors(exc) from None
 
 
 async def list_evaluations(request: web.Request) -> web.Response:
-    """GET /api/evaluations?agent=&status=."""
-    docs = await request.app[QA_KEY].store.evaluations_for(request.query.get("agent", ""), request.query.get("status", ""))
+    """GET /api/evaluations?agent=&status=: an agent reads only their own."""
+    agent = _own(request_actor(request), request.query.get("agent", ""), "evaluations")
+    docs = await request.app[QA_KEY].store.evaluations_for(agent, request.query.get("status", ""))
     return web.json_response(docs)
 
 
 async def act_on_evaluation(request: web.Request) -> web.Response:
-    """POST /api/evaluations/{id}/{acknowledge|dispute|resolve} {actor, note, new_score}."""
+    """POST /api/evaluations/{id}/{acknowledge|dispute|resolve} {note, new_score}: the signed actor acts;
+    the evaluated agent acknowledges or disputes, a supervisor resolves."""
+    actor = request_actor(request)
+    if request.match_info["action"] == "resolve":
+        require_supervisor(actor)
     body = await read_body(request, EvaluationActionBody)
     try:
         doc = await request.app[QA_KEY].act(request.match_info["id"], request.match_info["action"],
-                                            body.actor, body.note, body.new_score)
+                                            actor.sub, body.note, body.new_score)
     except QaError as exc:
         raise _qa_errors(exc) from None
     return web.json_response(doc)
 
 
 async def draw_sample(request: web.Request) -> web.Response:
-    """POST /api/qa/sample {from, to, fraction, minimum, seed, stratify_by_channel}."""
+    """POST /api/qa/sample {from, to, fraction, minimum, seed, stratify_by_channel}: supervisors."""
+    require_supervisor(request_actor(request))
     body = await read_body(request, SampleBody)
     now = time.time()
     try:
@@ -82,12 +95,22 @@ async def draw_sample(request: web.Request) -> web.Response:
 
 
 async def calibration(request: web.Request) -> web.Response:
-    """POST /api/qa/calibration {conversation_ids}: Krippendorff's alpha across evaluators."""
+    """POST /api/qa/calibration {conversation_ids}: Krippendorff's alpha across evaluators (supervisors)."""
+    require_supervisor(request_actor(request))
     body = await read_body(request, CalibrationBody)
     try:
         return web.json_response(await request.app[QA_KEY].calibrate(body.conversation_ids))
     except QaError as exc:
         raise _qa_errors(exc) from None
+
+
+def _own(actor: Actor, agent: str, what: str) -> str:
+    """The agent filter a request may use: an agent's own id (the default for them); anyone's for supervisors."""
+    if actor.supervisor:
+        return agent
+    if agent not in ("", actor.sub):
+        raise web.HTTPForbidden(text=f"agents read only their own {what}")
+    return actor.sub
 
 
 def parse_time(value: str | None, default: float) -> float:
@@ -125,8 +148,9 @@ async def kpis(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="interval must be 15m, 30m, 1h or 1d")
     if end <= start or end - start > 400 * 86400:
         raise web.HTTPBadRequest(text="the window must be positive and at most 400 days")
+    agent = _own(request_actor(request), q.get("agent", ""), "KPIs")
     rows, total = await request.app[QUERY_KEY].rows(start, end, group_by, INTERVALS[interval],
-                                                    q.get("agent", ""), q.get("queue", ""))
+                                                    agent, q.get("queue", ""))
     return web.json_response({"from": start, "to": end, "group_by": group_by, "interval": interval,
                               "rows": [as_json(r) for r in rows], "total": as_json(total)})
 
@@ -150,7 +174,9 @@ async def staffing_api(request: web.Request) -> web.Response:
 
 
 async def staffing_plan(request: web.Request) -> web.Response:
-    """GET /api/staffing/plan?queue=&day=&interval=30m&shrinkage=0.3: agents per interval from observed traffic."""
+    """GET /api/staffing/plan?queue=&day=&interval=30m&shrinkage=0.3: agents per interval from observed traffic
+    (supervisors)."""
+    require_supervisor(request_actor(request))
     q = request.query
     now = time.time()
     day = parse_time(q.get("day"), now)
@@ -168,7 +194,8 @@ async def staffing_plan(request: web.Request) -> web.Response:
 
 
 async def chart(request: web.Request) -> web.Response:
-    """GET /kpis: service level and AHT by interval today, as an inline SVG chart."""
+    """GET /kpis: service level and AHT by interval today, as an inline SVG chart (supervisors)."""
+    require_supervisor(request_actor(request))
     now = time.time()
     start = now - now % 86400
     rows, total = await request.app[QUERY_KEY].rows(start, start + 86400, "interval", 3600)
@@ -195,9 +222,11 @@ async def chart(request: web.Request) -> web.Response:
                         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
-def build_app(query: KpiQuery, qa: QaService | None = None) -> web.Application:
-    """HTTP routes (health is added by the caller)."""
-    app = web.Application(client_max_size=64 * 1024)
+def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = None) -> web.Application:
+    """HTTP routes (health is added by the caller); every route but health, metrics and the OpenAPI document
+    needs the service token and a signed actor."""
+    auth = identity.http_middleware(credentials, QUALITY_AUDIENCE, identity.OPEN_HTTP_PATHS | {OPENAPI_PATH})
+    app = web.Application(client_max_size=64 * 1024, middlewares=[auth])
     app[QUERY_KEY] = query
     app[QA_KEY] = qa or QaService(query.store, None)
     app.router.add_get("/api/scorecards", scorecards)
@@ -217,6 +246,7 @@ def build_app(query: KpiQuery, qa: QaService | None = None) -> web.Application:
 async def main() -> None:
     """Run until SIGTERM."""
     settings = load_settings(QualitySettings)
+    credentials = Credentials.from_env()
     async with service_context("quality", settings) as svc:
         bus = await svc.connect_bus()
         store = QualityStore(settings.mongo_url, settings.quality_db)
@@ -227,13 +257,14 @@ async def main() -> None:
         consumer = await consume_events(bus, ingestor)
         svc.stack.push_async_callback(consumer.stop)
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds)
-        server = new_server()
-        quality_pb2_grpc.add_QualityServicer_to_server(QualityServicer(query), server)
+        grpc_identity = identity.GrpcIdentity(credentials, QUALITY_AUDIENCE)
+        server = new_server([grpc_identity.interceptor])
+        quality_pb2_grpc.add_QualityServicer_to_server(QualityServicer(query, grpc_identity), server)
         add_grpc_health(server, svc.readiness, ["omnihub.api.quality.v1.Quality"])
-        server.add_insecure_port(f"[::]:{settings.quality_grpc_port}")
+        server.add_insecure_port(bind_address(settings.grpc_host, settings.quality_grpc_port))
         await server.start()
         svc.stack.push_async_callback(server.stop, 2.0)
-        app = build_app(query, QaService(store, bus))
+        app = build_app(query, credentials, QaService(store, bus))
         install_health(app, svc.readiness, "quality")
         await svc.start_http(app, settings.http_host, settings.quality_http_port)
         await svc.wait()

@@ -18,7 +18,6 @@ class EvaluationBody(Body):
 
     conversation_id: str = Id
     agent_id: str = Field(min_length=1, max_length=64)
-    evaluator_id: str = Field(min_length=1, max_length=64)
     scorecard_id: str = Field(default="default", max_length=64)
     answers: dict[str, float] = Field(default_factory=dict, max_length=100)
     comments: str = Field(default="", max_length=2000)
@@ -26,9 +25,8 @@ class EvaluationBody(Body):
 
 
 class EvaluationActionBody(Body):
-    """POST /api/evaluations/{id}/{action}: acknowledge, dispute or resolve."""
+    """POST /api/evaluations/{id}/{action}: acknowledge, dispute or resolve (who acts is the signed actor)."""
 
-    actor: str = Field(default="", max_length=64)
     note: str = Field(default="", max_length=2000)
     new_score: float | None = Field(default=None, ge=0, le=100)
 

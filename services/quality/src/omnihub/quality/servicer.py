@@ -8,6 +8,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
+from omnihub.common.identity import GrpcIdentity
 from omnihub.quality import erlang
 from omnihub.quality.kpis import Kpi
 from omnihub.quality.queries import KpiQuery
@@ -68,10 +69,14 @@ async def plan(query: KpiQuery, queue: str, day_start: float, interval: int, shr
 class QualityServicer(quality_pb2_grpc.QualityServicer):
     """KPIs and staffing over gRPC."""
 
-    def __init__(self, query: KpiQuery) -> None:
+    def __init__(self, query: KpiQuery, identity: GrpcIdentity) -> None:
         self.query = query
+        self.identity = identity
 
     async def GetKpis(self, request: quality_pb2.GetKpisRequest, context: Any) -> quality_pb2.GetKpisResponse:
+        actor = await self.identity.actor(context)
+        if not actor.supervisor and request.agent_id != actor.sub:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "agents read only their own KPIs")
         start = request.from_time.ToNanoseconds() / 1e9
         end = request.to_time.ToNanoseconds() / 1e9
         if end <= start:
@@ -81,14 +86,18 @@ class QualityServicer(quality_pb2_grpc.QualityServicer):
         return quality_pb2.GetKpisResponse(rows=[kpi_row(r) for r in rows], total=kpi_row(total))
 
     async def ComputeStaffing(self, request: quality_pb2.StaffingRequest, context: Any) -> quality_pb2.StaffingResponse:
+        await self.identity.actor(context)
         if request.arrivals < 0 or request.interval_seconds <= 0 or request.aht_seconds <= 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "arrivals, interval and aht must be positive")
         return staffing(request)
 
     async def _unimplemented(self, context: Any) -> Any:
+        await self.identity.actor(context)
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "QA evaluations are served over HTTP in this version")
 
     async def PlanStaffing(self, request: quality_pb2.StaffingPlanRequest, context: Any) -> quality_pb2.StaffingPlanResponse:
+        if not (await self.identity.actor(context)).supervisor:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "supervisors and admins only")
         day = request.day.ToNanoseconds() / 1e9
         return await plan(self.query, request.queue, day - day % 86400, request.interval_seconds or 1800,
                           request.shrinkage)

@@ -121,7 +121,7 @@ async def test_an_agent_merges_only_into_their_own_customer_and_never_takes_a_co
     into_bobs = routing_pb2.MergeCustomersRequest(agent_id="alice", customer_id=bobs.customer_id,
                                                   merged_customer_id=alices.customer_id)
     assert await code_of(alice.MergeCustomers(into_bobs)) == grpc.StatusCode.PERMISSION_DENIED
-    assert harness.core.customers[bobs.customer_id].get("merged_into", "") == ""
+    assert harness.core.customer_proto(bobs.customer_id).merged_into == ""
     merged = await sam.MergeCustomers(steal)
     assert merged.id == alices.customer_id
-    assert harness.core.customers[bobs.customer_id]["merged_into"] == alices.customer_id
+    assert harness.core.customer_proto(bobs.customer_id).merged_into == alices.customer_id

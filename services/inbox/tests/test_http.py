@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiohttp
 import grpc
@@ -12,6 +13,9 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from yarl import URL
 
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common.bus import Bus
 from omnihub.common.openapi import undocumented
@@ -19,6 +23,7 @@ from omnihub.inbox.api import Inbox
 from omnihub.inbox.app import build_app
 from omnihub.inbox.auth import COOKIE, LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.config import User
+from omnihub.inbox.live import consume_events
 from omnihub.inbox.models import openapi
 from omnihub.inbox.store import InboxStore
 from omnihub.testkit.ports import free_port
@@ -30,9 +35,20 @@ USERS = {u.id: u for u in (User("alice", "Alice", "agent", _hash("alice-pw")),
 NESTED = b'{"username":' + b"[" * 2000 + b"]" * 2000 + b"}"
 
 
+@dataclass
+class Served:
+    base: str
+    inbox: Inbox
+
+
 @pytest.fixture
-async def base(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
-    """An inbox on a free port; its router address answers nothing (calls that reach it get 503)."""
+async def base(served: Served) -> str:
+    return served.base
+
+
+@pytest.fixture
+async def served(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[Served]:
+    """An inbox on a free port with its event consumer; its router address answers nothing (calls to it get 503)."""
     store = InboxStore(mongo_url, mongo_db)
     await store.setup()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
@@ -45,7 +61,9 @@ async def base(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
+    consumer = await consume_events(bus, inbox.hub.on_events)
+    yield Served(f"http://127.0.0.1:{port}", inbox)
+    await consumer.stop()
     await runner.cleanup()
     await channel.close(None)
     counters.storage.close()
@@ -149,3 +167,37 @@ async def test_concurrent_wrong_passwords_are_not_all_checked(base: str) -> None
         assert right.status == 429  # still locked: the right password does not bypass the limit
         sam = await http.post(f"{base}/api/login", json={"username": "sam", "password": "sam-pw"})
         assert sam.status == 200  # the same address is not locked out for everyone
+
+
+def event(eid: str, **kind: object) -> event_pb2.Event:
+    e = event_pb2.Event(id=eid, conversation_id="conv1", customer_id="cus1", channel=contact_pb2.CHANNEL_SMS,
+                        queue="support", source="test")
+    for name, value in kind.items():
+        getattr(e, name).CopyFrom(value)
+    return e
+
+
+async def test_events_are_stored_in_batches_and_pushed_in_stream_order(served: Served, bus: Bus) -> None:
+    out = messaging_pb2.Message(id="m1", text="hi", direction=messaging_pb2.DIRECTION_OUTGOING, agent_id="alice")
+    inbound = messaging_pb2.Message(id="m2", text="thanks", direction=messaging_pb2.DIRECTION_INCOMING)
+    stream = [
+        event("e1", message_created=event_pb2.MessageCreated(message=out)),
+        event("e2", message_delivered=event_pb2.MessageDelivered(message_id="m1")),  # callbacks out of order
+        event("e3", message_sent=event_pb2.MessageSent(message_id="m1")),
+        event("e4", message_created=event_pb2.MessageCreated(message=out)),  # the same message again
+        event("e5", message_created=event_pb2.MessageCreated(message=inbound)),
+        event("e6", conversation_resolved=event_pb2.ConversationResolved(agent_id="alice", resolved=True)),
+    ]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await login(http, served.base, "sam")
+        async with http.ws_connect(f"{served.base}/ws/agent") as ws:
+            assert (await ws.receive_json(timeout=10))["type"] == "hello"
+            async with bus.batch() as batch:
+                for e in stream:
+                    await batch.publish_event(e)
+            pushed = [await ws.receive_json(timeout=20) for _ in range(5)]
+    assert [(p["type"], p["data"].get("_id") or p["data"].get("id") or p["data"]["kind"]) for p in pushed] == [
+        ("message", "m1"), ("status", "m1"), ("status", "m1"), ("message", "m2"), ("event", "conversation_resolved")]
+    assert [p["data"]["status"] for p in pushed[1:3]] == ["delivered", "sent"]
+    history = await served.inbox.store.customer_history("cus1")
+    assert [(m["_id"], m["status"]) for m in history] == [("m1", "delivered"), ("m2", "received")]

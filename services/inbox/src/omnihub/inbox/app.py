@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common import identity, subjects
 from omnihub.common.config import load_settings
@@ -15,6 +14,7 @@ from omnihub.common.service import service_context
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters, parse_networks
 from omnihub.inbox.config import InboxSettings, load_users
+from omnihub.inbox.live import consume_events
 from omnihub.inbox.store import InboxStore
 
 
@@ -49,9 +49,7 @@ async def main() -> None:
         inbox = Inbox(users, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
                       parse_networks(settings.inbox_trusted_proxies), credentials)
-        consumer = await bus.consume(
-            stream=subjects.STREAM_EVENTS, durable=subjects.DURABLE_INBOX, subjects=[subjects.EVENTS_ALL],
-            message_type=event_pb2.Event, batch_handler=inbox.hub.on_events, batch=200, ack_wait=30.0)
+        consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)
         app = build_app(inbox)

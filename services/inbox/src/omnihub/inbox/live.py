@@ -17,11 +17,12 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
-from omnihub.common.bus import Delivery
+from omnihub.common.bus import BatchHandler, Bus, Consumer, Delivery
 from omnihub.common.logging import get_logger
 from omnihub.inbox.store import InboxStore
 
 log = get_logger("omnihub.inbox")
+EVENT_BATCH = 1_000
 STATUS = {"message_sent": "sent", "message_delivered": "delivered", "message_failed": "failed"}
 
 
@@ -55,6 +56,7 @@ class Hub:
         self.holder: dict[str, str] = {}
         self.watch_tasks: dict[str, asyncio.Task[None]] = {}
         self.visitors: dict[str, str] = {}  # web-chat visitor id -> conversation id
+        self._last_batch: asyncio.Future[None] | None = None
 
     async def on_visitor_typing(self, msg: Any) -> None:
         """A web-chat visitor is typing: tell the agent holding their conversation."""
@@ -118,7 +120,17 @@ class Hub:
             await asyncio.sleep(1.0)
 
     async def on_events(self, batch: list[Delivery[event_pb2.Event]]) -> None:
-        """Persist messages and push conversation changes to whoever should see them."""
+        """Persist a batch with one write per kind, then push each change, in stream order, to whoever should see it.
+
+        Messages and delivery states go in with one unordered insert_many each (redeliveries are skipped as
+        duplicates), while the next batch may already be writing (the consumer's pipeline of 2); merges and
+        pushes wait for the previous batch's, so they keep stream order. Who holds a conversation is taken
+        as of each event.
+        """
+        docs: list[dict[str, Any]] = []
+        statuses: list[tuple[str, str, str]] = []
+        merges: list[tuple[str, str]] = []
+        pushes: list[tuple[str | None, dict[str, Any]]] = []  # (holder at that point, payload)
         for d in batch:
             evt = d.message
             kind = evt.WhichOneof("kind") or ""
@@ -129,22 +141,37 @@ class Hub:
                 if evt.channel == contact_pb2.CHANNEL_WEBCHAT and evt.identity.source_id:
                     self.visitors[evt.identity.source_id] = cid
                 doc = message_doc(evt)
-                if await self.store.add_message(doc):
-                    await self._fan_out(cid, {"type": "message", "data": doc})
+                docs.append(doc)
+                pushes.append((self.holder.get(cid), {"type": "message", "data": doc}))
             elif kind in STATUS:
                 payload = getattr(evt, kind)
                 error = evt.message_failed.error_message if kind == "message_failed" else ""
-                await self.store.set_status(payload.message_id, STATUS[kind], error)
-                await self._fan_out(cid, {"type": "status", "data": {"id": payload.message_id, "status": STATUS[kind], "error": error}})
+                statuses.append((payload.message_id, STATUS[kind], error))
+                pushes.append((self.holder.get(cid), {"type": "status", "data": {
+                    "id": payload.message_id, "status": STATUS[kind], "error": error}}))
             elif kind == "customer_merged":
-                m = evt.customer_merged
-                await self.store.merge_customer(m.merged_customer_id, m.customer_id)
+                merges.append((evt.customer_merged.merged_customer_id, evt.customer_merged.customer_id))
             elif kind.startswith("conversation_") or kind == "agent_state_changed":
-                await self._fan_out(cid, {"type": "event", "data": {"kind": kind, "conversation_id": cid,
-                                                                     "queue": evt.queue}})
+                pushes.append((self.holder.get(cid), {"type": "event", "data": {
+                    "kind": kind, "conversation_id": cid, "queue": evt.queue}}))
+        previous, self._last_batch = self._last_batch, asyncio.get_running_loop().create_future()
+        done = self._last_batch
+        try:
+            new, _ = await asyncio.gather(self.store.add_messages(docs), self.store.set_statuses(statuses))
+            if previous is not None:
+                await previous  # what follows happens in stream order, batch after batch
+            for merged, keep in merges:
+                await self.store.merge_customer(merged, keep)
+            for holder, payload in pushes if self.sockets else ():
+                if payload["type"] == "message":
+                    if payload["data"]["_id"] not in new:
+                        continue  # a redelivery: agents saw it already
+                    new.discard(payload["data"]["_id"])
+                await self._push(holder, payload)
+        finally:
+            done.set_result(None)
 
-    async def _fan_out(self, conversation_id: str, payload: dict[str, Any]) -> None:
-        holder = self.holder.get(conversation_id)
+    async def _push(self, holder: str | None, payload: dict[str, Any]) -> None:
         if holder:
             await self.send(holder, payload)
         await self.to_supervisors(payload)
@@ -152,3 +179,12 @@ class Hub:
     def users(self) -> Iterable[str]:
         """Users with an open socket."""
         return [u for u, s in self.sockets.items() if s]
+
+
+async def consume_events(bus: Bus, handler: BatchHandler[event_pb2.Event],
+                         durable: str = subjects.DURABLE_INBOX) -> Consumer[event_pb2.Event]:
+    """The inbox's durable consumer of contacts.events.>: batches of up to EVENT_BATCH into `handler` (`Hub.on_events`)."""
+    return await bus.consume(stream=subjects.STREAM_EVENTS, durable=durable, subjects=[subjects.EVENTS_ALL],
+                             message_type=event_pb2.Event, batch_handler=handler, batch=EVENT_BATCH,
+                             max_ack_pending=4 * EVENT_BATCH, ack_wait=60.0, prefetch=True, fast_fetch=True,
+                             pipeline=2)

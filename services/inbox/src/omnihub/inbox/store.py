@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+DUPLICATE_KEY = 11000
+STATE_RANK = {"sent": 1, "delivered": 2, "failed": 3}  # the furthest state wins, whatever order they came in
 
 
 class InboxStore:
@@ -16,11 +20,11 @@ class InboxStore:
         self.client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
         self.db = self.client[database]
         self.messages = self.db["messages"]
+        self.states = self.db["delivery_states"]  # one document per (message, state): inserts, never updates
         self.kb = self.db["knowledge"]
 
     async def setup(self) -> None:
-        """Indexes for timelines."""
-        await self.messages.create_index([("conversation_id", ASCENDING), ("time", ASCENDING)])
+        """The index for customer timelines (the only read of messages; each index slows every insert)."""
         await self.messages.create_index([("customer_id", ASCENDING), ("time", ASCENDING)])
 
     async def ping(self) -> bool:
@@ -36,17 +40,49 @@ class InboxStore:
             return False
         return True
 
-    async def set_status(self, message_id: str, status: str, error: str = "") -> None:
-        """Record delivery progress of an outgoing message."""
-        await self.messages.update_one({"_id": message_id}, {"$set": {"status": status, "error": error}})
+    async def add_messages(self, docs: Sequence[dict[str, Any]]) -> set[str]:
+        """Store many messages in one unordered write; the ids that were new (duplicates are skipped)."""
+        if not docs:
+            return set()
+        try:
+            await self.messages.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            duplicates = {int(e["index"]) for e in errors}
+            return {str(d["_id"]) for i, d in enumerate(docs) if i not in duplicates}
+        return {str(d["_id"]) for d in docs}
 
-    async def conversation_messages(self, conversation_id: str, limit: int = 500) -> list[dict[str, Any]]:
-        """A conversation's messages, oldest first."""
-        return await self.messages.find({"conversation_id": conversation_id}).sort("time", 1).to_list(limit)
+    async def set_statuses(self, updates: Sequence[tuple[str, str, str]]) -> None:
+        """Record (message id, state, error) delivery progress with one unordered insert; repeats are skipped.
+
+        States are inserted beside the messages rather than updated into them: an insert costs a fraction
+        of an update, and reading takes the furthest state, whatever order the provider's callbacks came in.
+        """
+        if not updates:
+            return
+        docs = {f"{mid}:{state}": {"_id": f"{mid}:{state}", "state": state, "error": error}
+                for mid, state, error in updates}
+        try:
+            await self.states.insert_many(list(docs.values()), ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def _with_states(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        outgoing = {m["_id"]: m for m in messages if m.get("status") == "pending"}
+        if outgoing:
+            ids = [f"{mid}:{state}" for mid in outgoing for state in STATE_RANK]
+            found = await self.states.find({"_id": {"$in": ids}}).to_list(None)
+            for doc in sorted(found, key=lambda d: STATE_RANK.get(d["state"], 0)):
+                message = outgoing[doc["_id"].rpartition(":")[0]]
+                message["status"], message["error"] = doc["state"], doc.get("error", "")
+        return messages
 
     async def customer_history(self, customer_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Every message of a customer across channels, oldest first."""
-        return await self.messages.find({"customer_id": customer_id}).sort("time", 1).to_list(limit)
+        return await self._with_states(await self.messages.find({"customer_id": customer_id}).sort("time", 1).to_list(limit))
 
     async def merge_customer(self, merged: str, keep: str) -> None:
         """Move a merged customer's history to the surviving record."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -24,6 +23,7 @@ from omnihub.router.config import parse_routing_config
 from omnihub.router.core import RouterCore
 from omnihub.router.store import StateStore
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import barrier, read_events
 
 CONFIG = """
 version: 1
@@ -72,20 +72,16 @@ async def publish(bus: Bus, msg: messaging_pb2.InboundMessage) -> None:
     await bus.publish(subjects.inbound(msg.channel), msg, msg_id=f"test:{msg.provider_message_id}")
 
 
-async def events(bus: Bus, kind: str, count: int, timeout: float = 10.0) -> list[event_pb2.Event]:
-    """Read events of one kind from the EVENTS stream until `count` are seen."""
-    sub = await bus.js.subscribe(subjects.event_kind_subject(kind), ordered_consumer=True)
-    got: list[event_pb2.Event] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    try:
-        while len(got) < count and loop.time() < deadline:
-            with contextlib.suppress(Exception):
-                msg = await sub.next_msg(timeout=0.5)
-                got.append(event_pb2.Event.FromString(msg.data))
-    finally:
-        await sub.unsubscribe()
-    return got
+async def events(bus: Bus, kind: str, count: int, timeout: float = 10.0,
+                 until: Callable[[list[event_pb2.Event]], object] | None = None) -> list[event_pb2.Event]:
+    """The first `count` events of one kind in the EVENTS stream, once that many are stored (and `until`
+    holds, when given); fails after `timeout` seconds naming what it read."""
+    return (await read_events(bus, kind, count=count, until=until, timeout=timeout))[:count]
+
+
+async def processed(bus: Bus) -> None:
+    """Wait until the router has processed every inbound message published so far (its consumer acked them)."""
+    await barrier(bus, subjects.DURABLE_ROUTER, stream=subjects.STREAM_CONTACTS_IN)
 
 
 async def make_router(bus: Bus, config: str = CONFIG) -> tuple[Router, grpc.aio.Server, int]:

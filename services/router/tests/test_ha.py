@@ -12,14 +12,15 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.services import ServiceProcess
+from omnihub.testkit.waiting import eventually, read_events
 
 from .conftest import CREDENTIALS, inbound, router_channel
 from .test_races import big_config
 
 
-def ready(port: int) -> bool:
+def ready(port: int, path: str = "/readyz") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -50,27 +51,26 @@ async def test_standby_takes_over_from_a_killed_leader(nats_url: str, tmp_path: 
     second = router("2")
     second.ready_url = None  # a standby is alive but not ready
     second.start()
-    await asyncio.sleep(2.0)
+    await eventually(lambda: ready(ports["h2"], "/healthz"), message="the standby serves")
     assert ready(ports["h1"]) and not ready(ports["h2"])
     leader = routing_pb2_grpc.RouterStub(router_channel(ports['g1']))
     for i in range(20):
         await leader.Login(routing_pb2.LoginRequest(agent_id=f"ag{i}"))
     await publish_range(bus, 0, 150)
     load = asyncio.create_task(publish_range(bus, 150, 300))  # still arriving while the leader dies
-    await asyncio.sleep(0.3)
+    await read_events(bus, "conversation_created", count=1)  # the leader is routing
     first.kill()
     await load
     started = time.monotonic()
-    while not ready(ports["h2"]):
-        assert time.monotonic() - started < 15, "the standby did not take over"
-        await asyncio.sleep(0.2)
+    await eventually(lambda: ready(ports["h2"]), timeout=15, message="the standby did not take over")
     takeover = time.monotonic() - started
     standby = routing_pb2_grpc.RouterStub(router_channel(ports['g2']))
-    for _ in range(100):
+
+    async def all_there() -> list[routing_pb2.Conversation]:
         convs = (await standby.ListConversations(routing_pb2.ListConversationsRequest())).conversations
-        if len(convs) >= 300:
-            break
-        await asyncio.sleep(0.2)
+        return list(convs) if len(convs) >= 300 else []
+
+    convs = await eventually(all_there, timeout=20, message="300 conversations on the standby")
     assert sorted(c.thread_key for c in convs) == sorted(f"ha-{i}" for i in range(300))  # none lost, none doubled
     holders: dict[str, str] = {}
     for agent in (await standby.ListAgents(routing_pb2.ListAgentsRequest())).agents:

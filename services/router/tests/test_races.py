@@ -13,6 +13,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.services import ServiceProcess
+from omnihub.testkit.waiting import eventually, read_events
 
 from .conftest import CREDENTIALS, events, inbound, make_router, router_channel
 
@@ -37,6 +38,7 @@ async def test_racing_accepts_and_rejects_never_double_assign(bus: Bus) -> None:
     done = asyncio.Event()
     handled: set[str] = set()
     stale: list[tuple[str, str]] = []
+    deciding: set[asyncio.Task[None]] = set()
 
     async def agent(agent_id: str) -> None:
         await stub.Login(routing_pb2.LoginRequest(agent_id=agent_id))
@@ -44,7 +46,7 @@ async def test_racing_accepts_and_rejects_never_double_assign(bus: Bus) -> None:
             if notice.WhichOneof("kind") != "offer":
                 continue
             offer = notice.offer
-            asyncio.create_task(decide(agent_id, offer))
+            deciding.add(asyncio.create_task(decide(agent_id, offer)))
 
     async def decide(agent_id: str, offer: routing_pb2.Offer) -> None:
         await asyncio.sleep(rng.random() * 0.05)
@@ -69,20 +71,21 @@ async def test_racing_accepts_and_rejects_never_double_assign(bus: Bus) -> None:
             pass  # the offer expired or was withdrawn while deciding: the router re-routes it
 
     tasks = [asyncio.create_task(agent(f"ag{i}")) for i in range(AGENTS)]
-    await asyncio.sleep(0.5)
+    await events(bus, "agent_state_changed", AGENTS)  # every agent logged in
     async with bus.batch() as batch:
         for i in range(CONVERSATIONS):
             msg = inbound(f"visitor-{i}")
             await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"t:{i}")
     await asyncio.wait_for(done.wait(), timeout=120)
-    assigned = await events(bus, "conversation_assigned", CONVERSATIONS + 50, timeout=5)
+    for t in tasks:
+        t.cancel()  # no new offers taken; every decision in flight runs to its end, its events stored
+    await asyncio.gather(*deciding, return_exceptions=True)
+    assigned = await read_events(bus, "conversation_assigned")
     per_conv: dict[str, int] = {}
     for e in assigned:
         per_conv[e.conversation_id] = per_conv.get(e.conversation_id, 0) + 1
     assert len(per_conv) == CONVERSATIONS
     assert set(per_conv.values()) == {1}
-    for t in tasks:
-        t.cancel()
     await channel.close(None)
     await server.stop(0)
     await router.deactivate()
@@ -108,11 +111,12 @@ async def test_kill_9_mid_load_restores_the_same_conversations(nats_url: str, tm
             msg = inbound(f"r-{i}")
             await batch.publish(subjects.inbound(msg.channel), msg, msg_id=f"r:{i}")
     accepted = 0
-    for _ in range(100):
+
+    async def listed(count: int) -> list[routing_pb2.Conversation]:
         convs = (await stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations
-        if len(convs) == 200:
-            break
-        await asyncio.sleep(0.1)
+        return list(convs) if len(convs) >= count else []
+
+    convs = await eventually(lambda: listed(200), timeout=10, message="200 conversations")
     for conv in convs:
         if conv.routing_state == routing_pb2.ROUTING_STATE_OFFERED and accepted < 20:
             res = next(r for r in (await _reservations(stub, conv.assigned_agent)) if r.conversation.id == conv.id)
@@ -129,11 +133,7 @@ async def test_kill_9_mid_load_restores_the_same_conversations(nats_url: str, tm
     proc.kill()
     proc = ServiceProcess("router", env, ready_url=ready)
     proc.start()
-    for _ in range(400):
-        after_list = (await stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations
-        if len(after_list) >= 300:
-            break
-        await asyncio.sleep(0.1)
+    after_list = await eventually(lambda: listed(300), timeout=40, message="300 conversations after the restart")
     after = {c.id: (c.routing_state, c.assigned_agent) for c in after_list}
     assert len(after) == 300  # every published message is in exactly one conversation
     assert {c.thread_key for c in after_list} == {f"r-{i}" for i in range(300)}

@@ -8,11 +8,18 @@ import grpc
 import pytest
 
 from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common.bus import Bus
+from omnihub.testkit.waiting import read_events
 
-from .conftest import RouterHarness, events, inbound, make_router, publish
+from .conftest import RouterHarness, events, inbound, make_router, processed, publish
+
+
+async def offers(bus: Bus, count: int) -> list[event_pb2.ConversationOffered]:
+    """The first `count` offers the router made (from its events)."""
+    return [e.conversation_offered for e in await events(bus, "conversation_offered", count)]
 
 
 async def next_notice(stream: object, kind: str, timeout: float = 10.0) -> routing_pb2.AgentNotice:
@@ -49,9 +56,8 @@ async def test_intake_offer_accept_assigned(harness: RouterHarness) -> None:
 async def test_second_message_goes_to_the_assigned_agent(harness: RouterHarness) -> None:
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
     await publish(harness.bus, inbound("v2", "first"))
-    await asyncio.sleep(0.5)
-    res = next(iter(harness.core.reservations.values()))
-    await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=res.id))
+    (res,) = await offers(harness.bus, 1)
+    await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=res.reservation_id))
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
     await publish(harness.bus, inbound("v2", "second"))
     msgs = await events(harness.bus, "message_created", 2)
@@ -64,13 +70,13 @@ async def test_reject_reroutes_to_next_agent(harness: RouterHarness) -> None:
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
     await publish(harness.bus, inbound("v3"))
-    await asyncio.sleep(0.5)
-    first = next(iter(harness.core.reservations.values()))
-    await harness.stub.Reject(routing_pb2.RejectRequest(agent_id=first.agent_id, reservation_id=first.id))
-    second = next(iter(harness.core.reservations.values()))
+    (first,) = await offers(harness.bus, 1)
+    await harness.stub.Reject(routing_pb2.RejectRequest(agent_id=first.agent_id, reservation_id=first.reservation_id))
+    second = next(iter(harness.core.reservations.values()))  # the Reject returned: its re-offer is made
     assert second.agent_id != first.agent_id
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id=first.agent_id, reservation_id=first.id))
+        await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id=first.agent_id,
+                                                            reservation_id=first.reservation_id))
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -78,7 +84,8 @@ async def test_missed_offers_set_agent_away_and_requeue(harness: RouterHarness) 
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
     await publish(harness.bus, inbound("v4"))
     await publish(harness.bus, inbound("v4b"))
-    changes = await events(harness.bus, "agent_state_changed", 10, timeout=8)
+    changes = await read_events(harness.bus, "agent_state_changed", until=lambda evs: any(
+        e.agent_state_changed.to_state == routing_pb2.AGENT_STATE_AWAY for e in evs))
     away = [e for e in changes if e.agent_state_changed.to_state == routing_pb2.AGENT_STATE_AWAY]
     assert away and away[0].agent_state_changed.reason == "missed_offers"
     ended = await events(harness.bus, "conversation_offer_ended", 2)
@@ -89,7 +96,8 @@ async def test_missed_offers_set_agent_away_and_requeue(harness: RouterHarness) 
 
 async def test_customer_leaving_the_queue_is_an_abandon_with_its_wait(harness: RouterHarness) -> None:
     await publish(harness.bus, inbound("v5"))
-    await asyncio.sleep(1.0)
+    await events(harness.bus, "conversation_queued", 1)
+    await asyncio.sleep(1.0)  # the customer waits a second in the queue (the input, not a wait for a fact)
     left = inbound("v5")
     left.ClearField("text")
     left.session_ended.reason = "closed"
@@ -105,16 +113,15 @@ async def test_wrap_up_then_returning_customer_goes_to_same_agent(harness: Route
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="bob"))
     await publish(harness.bus, inbound("v6", thread="t1"))
-    await asyncio.sleep(0.5)
-    res = next(iter(harness.core.reservations.values()))
-    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id=res.agent_id, reservation_id=res.id))
+    (res,) = await offers(harness.bus, 1)
+    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id=res.agent_id,
+                                                                reservation_id=res.reservation_id))
     await harness.stub.WrapUp(routing_pb2.WrapUpRequest(agent_id=res.agent_id, conversation_id=conv.id,
                                                         disposition="order_status", resolved=True))
     wrapped = await events(harness.bus, "conversation_wrapped_up", 1)
     assert wrapped[0].conversation_wrapped_up.resolved
     await publish(harness.bus, inbound("v6", "me again", thread="t2"))
-    await asyncio.sleep(0.5)
-    again = next(iter(harness.core.reservations.values()))
+    again = (await offers(harness.bus, 2))[1]
     assert again.agent_id == res.agent_id
     decided = await events(harness.bus, "routing_decided", 2)
     assert decided[1].routing_decided.reason == "returning_customer"
@@ -123,9 +130,8 @@ async def test_wrap_up_then_returning_customer_goes_to_same_agent(harness: Route
 async def test_transfer_to_queue_keeps_history(harness: RouterHarness) -> None:
     await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
     await publish(harness.bus, inbound("v7"))
-    await asyncio.sleep(0.5)
-    res = next(iter(harness.core.reservations.values()))
-    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=res.id))
+    (res,) = await offers(harness.bus, 1)
+    conv = await harness.stub.Accept(routing_pb2.AcceptRequest(agent_id="alice", reservation_id=res.reservation_id))
     moved = await harness.stub.Transfer(routing_pb2.TransferRequest(
         agent_id="alice", conversation_id=conv.id, to_queue="sales", note="wants a quote"))
     assert moved.id == conv.id and moved.queue == "sales"
@@ -137,7 +143,7 @@ async def test_queue_stats_over_nats_request_reply(harness: RouterHarness) -> No
     from omnihub.common import subjects
 
     await publish(harness.bus, inbound("v8", thread="sess-8"))
-    await asyncio.sleep(0.5)
+    await processed(harness.bus)
     req = routing_pb2.GetQueueStatsRequest(thread_key="sess-8", channel=contact_pb2.CHANNEL_WEBCHAT)
     reply = await harness.bus.nc.request(subjects.QUEUE_STATS_REQUEST, req.SerializeToString(), timeout=2)
     stats = routing_pb2.GetQueueStatsResponse.FromString(reply.data)
@@ -150,7 +156,7 @@ async def test_automated_email_opens_nothing(harness: RouterHarness) -> None:
     msg.ClearField("text")
     msg.email.CopyFrom(messaging_pb2.EmailPayload(subject="Out of office", automated=True))
     await publish(harness.bus, msg)
-    await asyncio.sleep(0.7)
+    await processed(harness.bus)  # the router has taken the message (fails if intake never runs)
     assert not harness.core.records
 
 
@@ -158,7 +164,7 @@ async def test_merge_customers_moves_identities_and_history(harness: RouterHarne
     await publish(harness.bus, inbound("+8613800000001", channel=contact_pb2.CHANNEL_SMS))
     email = inbound("li@example.com", channel=contact_pb2.CHANNEL_EMAIL)
     await publish(harness.bus, email)
-    await asyncio.sleep(0.6)
+    await processed(harness.bus)
     convs = {c.channel: c for c in (await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations}
     keep, gone = convs[contact_pb2.CHANNEL_SMS].customer_id, convs[contact_pb2.CHANNEL_EMAIL].customer_id
     assert keep != gone
@@ -171,7 +177,7 @@ async def test_merge_customers_moves_identities_and_history(harness: RouterHarne
     evt = await events(harness.bus, "customer_merged", 1)
     assert evt[0].customer_merged.merged_customer_id == gone
     await publish(harness.bus, inbound("li@example.com", "again", channel=contact_pb2.CHANNEL_EMAIL, thread="new-thread"))
-    await asyncio.sleep(0.5)
+    await processed(harness.bus)
     newest = (await harness.stub.ListConversations(routing_pb2.ListConversationsRequest())).conversations
     assert {c.customer_id for c in newest} == {keep}
 

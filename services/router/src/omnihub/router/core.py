@@ -242,9 +242,17 @@ class RouterCore:
         """The public view of an agent."""
         return self.state.agent_proto(agent)
 
-    def holder(self, conversation_id: str) -> str:
-        """The agent holding the conversation now, or ""."""
-        return self.transfers.holder(conversation_id)
+    def held_by(self, conversation_id: str) -> str:
+        """The agent holding the conversation now (assigned, or wrapping up), or ""."""
+        return self.state.held_by(conversation_id)
+
+    def has_conversation(self, conversation_id: str) -> bool:
+        """True for a conversation the router knows."""
+        return conversation_id in self.state.records
+
+    def merge_refusal(self, agent_id: str, keep: str, merged: str, identity: contact_pb2.Identity | None) -> str:
+        """Why an agent (not a supervisor) may not merge these customers, or "" when they may."""
+        return self.customers.merge_refusal(agent_id, keep, merged, identity)
 
     def conversation(self, conversation_id: str) -> routing_pb2.Conversation:
         """One conversation, or NOT_FOUND."""

@@ -58,6 +58,20 @@ class Customers:
             customer["last_agent"], customer["last_close"] = agent_id, now
             self._save(customer_id)
 
+    def merge_refusal(self, agent_id: str, keep: str, merged: str, identity: contact_pb2.Identity | None) -> str:
+        """Why an agent (not a supervisor) may not fold `merged` into `keep`, or "" when they may: only into
+        the customer of a conversation they hold, and not a customer whose conversation another agent holds."""
+        if not merged and identity is not None and identity.source_id:
+            merged = self.identities.get(f"{subjects.channel_token(identity.channel)}:{identity.source_id}", "")
+        records, held_by = self.state.records, self.state.held_by
+        if agent_id not in {held_by(cid) for cid, r in records.items() if r.conv.customer_id == keep}:
+            return "agents merge only into the customer of a conversation they hold"
+        for cid, rec in records.items():
+            holder = held_by(cid)
+            if merged and rec.conv.customer_id == merged and holder and holder != agent_id:
+                return "that customer's open conversation is held by another agent; ask a supervisor"
+        return ""
+
     def customer_proto(self, customer_id: str) -> contact_pb2.Customer:
         """A customer with every identity resolved to it."""
         data = self.customers.get(customer_id)

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 import grpc
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
-from omnihub.common import subjects
 from omnihub.common.identity import Actor, GrpcIdentity
 from omnihub.router import engine as eng
 from omnihub.router.core import RouterCore, RouterError
@@ -65,13 +64,6 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
         if not actor.supervisor:
             await _deny(context, "supervisors and admins only")
         return actor
-
-    def _holder(self, conversation_id: str) -> str:
-        """Who holds the conversation now (assigned or wrapping up), or ""."""
-        rec = self.core.records.get(conversation_id)
-        held = rec is not None and rec.conv.routing_state in (routing_pb2.ROUTING_STATE_ASSIGNED,
-                                                              routing_pb2.ROUTING_STATE_WRAP_UP)
-        return rec.conv.assigned_agent if rec is not None and held else ""
 
     async def Login(self, request: routing_pb2.LoginRequest, context: Any) -> routing_pb2.Agent:
         await self._guard(context)
@@ -138,8 +130,8 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
         actor = await self._as(context, request.agent_id)
         if request.WhichOneof("target") is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "give to_agent or to_queue")
-        holder = self._holder(request.conversation_id)
-        if not actor.supervisor and holder != actor.sub and request.conversation_id in self.core.records:
+        holder = self.core.held_by(request.conversation_id)
+        if not actor.supervisor and holder != actor.sub and self.core.has_conversation(request.conversation_id):
             await _deny(context, "agents transfer only conversations they hold; ask a supervisor to reassign")
         # A supervisor moving someone else's conversation is a reassignment, recorded with their name.
         requested_by = "" if actor.sub == holder else actor.sub
@@ -186,24 +178,11 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
         actor = await self._as(context, request.agent_id)
         identity = request.merged_identity if request.HasField("merged_identity") else None
         if not actor.supervisor:
-            why = self._merge_refusal(actor.sub, request.customer_id, request.merged_customer_id, identity)
+            why = self.core.merge_refusal(actor.sub, request.customer_id, request.merged_customer_id, identity)
             if why:
                 await _deny(context, why)
         return await _call(context, lambda: self.core.merge_customers(
             actor.sub, request.customer_id, request.merged_customer_id, identity))
-
-    def _merge_refusal(self, agent_id: str, keep: str, merged: str, identity: Any) -> str:
-        """Why an agent may not fold `merged` into `keep`, or "" when they may."""
-        if not merged and identity is not None and identity.source_id:
-            merged = self.core.identities.get(f"{subjects.channel_token(identity.channel)}:{identity.source_id}", "")
-        records = self.core.records
-        if agent_id not in {self._holder(cid) for cid, r in records.items() if r.conv.customer_id == keep}:
-            return "agents merge only into the customer of a conversation they hold"
-        for cid, rec in records.items():
-            holder = self._holder(cid)
-            if merged and rec.conv.customer_id == merged and holder and holder != agent_id:
-                return "that customer's open conversation is held by another agent; ask a supervisor"
-        return ""
 
     async def GetCustomer(self, request: routing_pb2.GetCustomerRequest, context: Any) -> Any:
         await self.identity.actor(context)  # the inbox checks which customers an agent may read

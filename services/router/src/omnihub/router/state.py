@@ -22,6 +22,8 @@ STATE_VALUE = {
     eng.AWAY: routing_pb2.AGENT_STATE_AWAY,
 }
 
+_HELD = (routing_pb2.ROUTING_STATE_ASSIGNED, routing_pb2.ROUTING_STATE_WRAP_UP)
+
 
 class RouterState:
     """The state the router's jobs change under the outbox's lock, and how each change is staged."""
@@ -63,6 +65,12 @@ class RouterState:
         if res is not None:
             self.reservations.pop(res.id, None)
         return res
+
+    def held_by(self, conversation_id: str) -> str:
+        """The agent holding the conversation now (assigned, or wrapping up), or ""."""
+        rec = self.records.get(conversation_id)
+        held = rec is not None and rec.conv.routing_state in _HELD
+        return rec.conv.assigned_agent if rec is not None and held else ""
 
     def agent_proto(self, agent: eng.Agent) -> routing_pb2.Agent:
         """The public view of an agent."""

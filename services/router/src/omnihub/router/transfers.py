@@ -16,11 +16,6 @@ class Transfers:
         self.state = state
         self.offers = offers
 
-    def holder(self, conversation_id: str) -> str:
-        """The agent holding (offered or assigned) the conversation now, or ""."""
-        rec = self.state.records.get(conversation_id)
-        return rec.conv.assigned_agent if rec else ""
-
     def transfer(self, agent_id: str, conversation_id: str, to_agent: str, to_queue: str, note: str,
                  requested_by: str) -> routing_pb2.Conversation:
         """Move the conversation; an agent named is offered it (whatever their queues) for the transfer

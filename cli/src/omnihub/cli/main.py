@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -43,17 +43,34 @@ def staffing(
 ) -> None:
     """Agents needed for a service-level target (Erlang C, or Erlang A with --patience)."""
     import json
+    import time
 
     from omnihub.quality import erlang
 
-    seconds = {"15m": 900, "30m": 1800, "1h": 3600}.get(interval) or int(interval)
-    fraction, _, threshold = target.partition("/")
-    if agents:
-        pred = (erlang.predict_erlang_a(arrivals, seconds, aht, agents, float(threshold), patience) if patience
-                else erlang.predict(arrivals, seconds, aht, agents, float(threshold)))
-    else:
-        pred = erlang.required_agents(arrivals, seconds, aht, float(fraction), float(threshold),
-                                      max_occupancy or 1.0, patience)
+    def refuse(message: str) -> NoReturn:
+        typer.echo(f"omnihub staffing: {message}", err=True)
+        raise typer.Exit(2)
+
+    seconds_by_name = {"15m": 900, "30m": 1800, "1h": 3600}
+    if interval not in seconds_by_name and not interval.isdigit():
+        refuse(f"interval must be 15m, 30m, 1h or a number of seconds; got {interval!r}")
+    seconds = seconds_by_name.get(interval) or int(interval)
+    fraction_text, _, threshold_text = target.partition("/")
+    try:
+        fraction, threshold = float(fraction_text), float(threshold_text or 20)
+    except ValueError:
+        refuse(f"target must be fraction/seconds, e.g. 0.8/20; got {target!r}")
+    deadline = time.monotonic() + 30.0
+    try:
+        erlang.check_inputs(arrivals, seconds, aht, fraction, threshold, shrinkage, max_occupancy, patience, agents)
+        if agents:
+            pred = (erlang.predict_erlang_a(arrivals, seconds, aht, agents, threshold, patience, deadline) if patience
+                    else erlang.predict(arrivals, seconds, aht, agents, threshold))
+        else:
+            pred = erlang.required_agents(arrivals, seconds, aht, fraction, threshold, max_occupancy or 1.0, patience,
+                                          deadline)
+    except erlang.StaffingError as exc:
+        refuse(str(exc))
     scheduled = erlang.with_shrinkage(pred.agents, shrinkage)
     result = {"model": pred.model, "traffic_erlangs": round(pred.traffic, 3), "agents": pred.agents,
               "scheduled_agents": scheduled, "probability_wait": round(pred.probability_wait, 4),
@@ -64,7 +81,7 @@ def staffing(
         return
     typer.echo(f"Offered load        {pred.traffic:.2f} Erlangs ({pred.model.replace('_', ' ')})")
     typer.echo(f"Agents on the phones {pred.agents}  (schedule {scheduled} with {shrinkage:.0%} shrinkage)")
-    typer.echo(f"Service level       {pred.service_level:.1%} within {threshold}s (target {float(fraction):.0%})")
+    typer.echo(f"Service level       {pred.service_level:.1%} within {threshold:g}s (target {fraction:.0%})")
     typer.echo(f"ASA                 {pred.asa:.1f}s    P(wait) {pred.probability_wait:.1%}")
     typer.echo(f"Occupancy           {pred.occupancy:.1%}" + (f"    abandonment {pred.abandonment:.1%}" if patience else ""))
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from aiohttp import web
+from google.protobuf.json_format import MessageToDict
 
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common import identity
@@ -19,9 +22,12 @@ from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
+from omnihub.quality import erlang
 from omnihub.quality.config import QualitySettings, queue_targets
+from omnihub.quality.erlang import StaffingError
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
+from omnihub.quality.offload import Busy, Offload
 from omnihub.quality.qa import QaError, QaService
 from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
@@ -32,6 +38,8 @@ INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
 GROUP_BYS = {"", "queue", "agent", "channel", "interval"}
 QUERY_KEY: web.AppKey[KpiQuery] = web.AppKey("kpi_query")
 QA_KEY: web.AppKey[QaService] = web.AppKey("qa")
+OFFLOAD_KEY: web.AppKey[Offload] = web.AppKey("offload")
+T = TypeVar("T")
 
 
 def _qa_errors(exc: QaError) -> web.HTTPException:
@@ -155,21 +163,47 @@ async def kpis(request: web.Request) -> web.Response:
                               "rows": [as_json(r) for r in rows], "total": as_json(total)})
 
 
+def _number(q: Mapping[str, str], name: str, default: str | None = None) -> float:
+    raw = q.get(name, default)
+    if raw is None:
+        raise web.HTTPBadRequest(text=f"{name} is required")
+    try:
+        return float(raw[:32])
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name} must be a number; got {raw[:32]!r}") from None
+
+
+def _interval(q: Mapping[str, str]) -> int:
+    name = q.get("interval", "30m")
+    if name not in INTERVALS:
+        raise web.HTTPBadRequest(text="interval must be 15m, 30m, 1h or 1d")
+    return INTERVALS[name]
+
+
+async def _offloaded(fn: Callable[[], Awaitable[T]]) -> T:
+    """Staffing maths off the event loop: 400 for a question out of bounds or too slow, 503 when busy."""
+    try:
+        return await fn()
+    except StaffingError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    except Busy as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc), headers={"Retry-After": "5"}) from None
+
+
 async def staffing_api(request: web.Request) -> web.Response:
     """GET /api/staffing?arrivals=100&interval=30m&aht=180&target=0.8/20&shrinkage=0.3[&patience=][&agents=]."""
     q = request.query
-    try:
-        target, _, seconds = q.get("target", "0.8/20").partition("/")
-        req = quality_pb2.StaffingRequest(
-            arrivals=float(q["arrivals"]), interval_seconds=INTERVALS.get(q.get("interval", "30m"), 1800),
-            aht_seconds=float(q["aht"]), target_fraction=float(target), target_seconds=float(seconds or 20),
-            shrinkage=float(q.get("shrinkage", 0)), max_occupancy=float(q.get("max_occupancy", 0)),
-            patience_seconds=float(q.get("patience", 0)), agents=int(q.get("agents", 0)))
-    except (KeyError, ValueError) as exc:
-        raise web.HTTPBadRequest(text=f"bad staffing parameters: {exc}") from None
-    from google.protobuf.json_format import MessageToDict
-
-    return web.json_response(MessageToDict(staffing(req), preserving_proto_field_name=True,
+    target, _, seconds = q.get("target", "0.8/20").partition("/")
+    agents = _number(q, "agents", "0")
+    if not agents.is_integer() or not 0 <= agents <= erlang.MAX_AGENTS:
+        raise web.HTTPBadRequest(text=f"agents must be a whole number from 0 to {erlang.MAX_AGENTS}")
+    req = quality_pb2.StaffingRequest(
+        arrivals=_number(q, "arrivals"), interval_seconds=_interval(q), aht_seconds=_number(q, "aht"),
+        target_fraction=_number({"target": target}, "target"), target_seconds=_number({"seconds": seconds or "20"}, "seconds"),
+        shrinkage=_number(q, "shrinkage", "0"), max_occupancy=_number(q, "max_occupancy", "0"),
+        patience_seconds=_number(q, "patience", "0"), agents=int(agents))
+    result = await _offloaded(lambda: request.app[OFFLOAD_KEY].run(lambda deadline: staffing(req, deadline)))
+    return web.json_response(MessageToDict(result, preserving_proto_field_name=True,
                                            always_print_fields_with_no_presence=True))
 
 
@@ -180,16 +214,11 @@ async def staffing_plan(request: web.Request) -> web.Response:
     q = request.query
     now = time.time()
     day = parse_time(q.get("day"), now)
-    try:
-        shrinkage = float(q.get("shrinkage", 0))
-        if not 0 <= shrinkage < 1:
-            raise ValueError
-    except ValueError:
-        raise web.HTTPBadRequest(text="shrinkage must be in [0, 1)") from None
-    result = await plan(request.app[QUERY_KEY], q.get("queue", ""), day - day % 86400,
-                        INTERVALS.get(q.get("interval", "30m"), 1800), shrinkage)
-    from google.protobuf.json_format import MessageToDict
-
+    shrinkage = _number(q, "shrinkage", "0")
+    if not 0 <= shrinkage < 1:
+        raise web.HTTPBadRequest(text="shrinkage must be in [0, 1)")
+    result = await _offloaded(lambda: plan(request.app[QUERY_KEY], request.app[OFFLOAD_KEY],
+                                                    q.get("queue", "")[:64], day - day % 86400, _interval(q), shrinkage))
     return web.json_response(MessageToDict(result, preserving_proto_field_name=True))
 
 
@@ -222,13 +251,15 @@ async def chart(request: web.Request) -> web.Response:
                         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
-def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = None) -> web.Application:
+def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = None,
+              offload: Offload | None = None) -> web.Application:
     """HTTP routes (health is added by the caller); every route but health, metrics and the OpenAPI document
     needs the service token and a signed actor."""
     auth = identity.http_middleware(credentials, QUALITY_AUDIENCE, identity.OPEN_HTTP_PATHS | {OPENAPI_PATH})
     app = web.Application(client_max_size=64 * 1024, middlewares=[auth])
     app[QUERY_KEY] = query
     app[QA_KEY] = qa or QaService(query.store, None)
+    app[OFFLOAD_KEY] = offload or Offload()
     app.router.add_get("/api/scorecards", scorecards)
     app.router.add_post("/api/evaluations", submit_evaluation)
     app.router.add_get("/api/evaluations", list_evaluations)
@@ -259,12 +290,13 @@ async def main() -> None:
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds)
         grpc_identity = identity.GrpcIdentity(credentials, QUALITY_AUDIENCE)
         server = new_server([grpc_identity.interceptor])
-        quality_pb2_grpc.add_QualityServicer_to_server(QualityServicer(query, grpc_identity), server)
+        offload = Offload()  # one set of worker slots for the HTTP and gRPC staffing questions
+        quality_pb2_grpc.add_QualityServicer_to_server(QualityServicer(query, grpc_identity, offload), server)
         add_grpc_health(server, svc.readiness, ["omnihub.api.quality.v1.Quality"])
         server.add_insecure_port(bind_address(settings.grpc_host, settings.quality_grpc_port))
         await server.start()
         svc.stack.push_async_callback(server.stop, 2.0)
-        app = build_app(query, credentials, QaService(store, bus))
+        app = build_app(query, credentials, QaService(store, bus), offload)
         install_health(app, svc.readiness, "quality")
         await svc.start_http(app, settings.http_host, settings.quality_http_port)
         await svc.wait()

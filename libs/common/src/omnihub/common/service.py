@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -12,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from omnihub.common import heap
+from omnihub.common import heap, subjects
+from omnihub.common.backpressure import backpressure
 from omnihub.common.bus import Bus
 from omnihub.common.config import ServiceSettings
 from omnihub.common.health import Readiness
@@ -20,6 +22,13 @@ from omnihub.common.logging import configure_logging, get_logger
 
 SHUTDOWN_GRACE_SECONDS = 4.0
 
+
+
+def stream_specs(settings: ServiceSettings) -> tuple[subjects.StreamSpec, ...]:
+    """omnihub's streams, CONTACTS_IN with the configured limits (past them the edges answer 503)."""
+    return tuple(dataclasses.replace(spec, max_msgs=settings.stream_inbound_max_msgs,
+                                     max_bytes=settings.stream_inbound_max_bytes)
+                 if spec.name == subjects.STREAM_CONTACTS_IN else spec for spec in subjects.STREAMS)
 
 class ServiceContext:
     """What a running service holds: its stack, readiness checks and the quit event."""
@@ -45,7 +54,7 @@ class ServiceContext:
         )
         self.stack.push_async_callback(bus.close)
         if ensure_streams:
-            await bus.ensure_streams()
+            await bus.ensure_streams(stream_specs(self.settings))
         self.readiness.add("nats", lambda: bus.connected)
         self.readiness.add_liveness("nats", lambda: not bus.lost)
         return bus
@@ -56,7 +65,8 @@ class ServiceContext:
         self.quit.set()
 
     async def start_http(self, app: web.Application, host: str, port: int) -> web.AppRunner:
-        """Serve an aiohttp application until the service stops."""
+        """Serve an aiohttp application until the service stops; a publish the stream refused answers 503."""
+        app.middlewares.insert(0, backpressure)  # outermost: a refused publish anywhere is a 503
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port)

@@ -1,4 +1,4 @@
-"""Pure parts: visitor tokens, the rate limiter, survey callback data and configuration rules."""
+"""Pure parts: visitor tokens, survey callback data and configuration rules."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from omnihub.chat import tokens
 from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
-from omnihub.chat.limits import TokenBucket
 from omnihub.chat.telegram_gateway import parse_survey_callback, survey_callback
 from omnihub.common.errors import ConfigError
 
@@ -20,13 +19,6 @@ def test_token_roundtrip_and_tampering() -> None:
     assert tokens.verify("v_abd." + token.rpartition(".")[2], b"k1") is None
     assert tokens.verify("", b"k1") is None
     assert tokens.verify("no-dot", b"k1") is None
-
-
-def test_token_bucket_allows_rate_then_refills() -> None:
-    bucket = TokenBucket(rate_per_minute=3)
-    assert [bucket.allow(0.0) for _ in range(4)] == [True, True, True, False]
-    assert bucket.allow(20.0)  # one token per 20 s
-    assert not bucket.allow(20.1)
 
 
 def test_survey_callback_roundtrip_fits_64_bytes() -> None:

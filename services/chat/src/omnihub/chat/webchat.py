@@ -11,13 +11,15 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 from aiohttp import web
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from nats.js.kv import KeyValue
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
-from omnihub.chat.limits import TokenBucket
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery, kv_key, new_event, new_id, now_timestamp
 from omnihub.common.logging import get_logger
@@ -135,7 +137,9 @@ class WebChatHub:
         self.entry_point = entry_point
         self.sessions: dict[str, Session] = {}
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
-        self.buckets: dict[str, TokenBucket] = {}
+        # per-visitor message rate, moving window in memory (the `limits` library expires idle visitors' counts)
+        self.message_rate = parse(f"{rate_per_minute}/minute")
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.locks: dict[str, asyncio.Lock] = {}
 
     # Sessions ---------------------------------------------------------------------------
@@ -201,8 +205,7 @@ class WebChatHub:
         async with self.lock(session.visitor_id):
             if session.has_id(client_id):
                 return  # a resend after reconnect: the echo already went out in the log
-            bucket = self.buckets.setdefault(session.visitor_id, TokenBucket(self.rate_per_minute))
-            if not bucket.allow(time.monotonic()):
+            if not await self.limiter.hit(self.message_rate, "webchat", "message", session.visitor_id):
                 raise ErrorFrame(
                     "rate_limited",
                     f"too many messages: at most {self.rate_per_minute} per minute, slow down",

@@ -51,7 +51,7 @@ async def test_standby_takes_over_from_a_killed_leader(nats_url: str, tmp_path: 
     second = router("2")
     second.ready_url = None  # a standby is alive but not ready
     second.start()
-    await eventually(lambda: ready(ports["h2"], "/healthz"), message="the standby serves")
+    await eventually(lambda: ready(ports["h2"], "/healthz"), timeout=30, message="the standby serves")
     assert ready(ports["h1"]) and not ready(ports["h2"])
     leader = routing_pb2_grpc.RouterStub(router_channel(ports['g1']))
     for i in range(20):

@@ -25,7 +25,7 @@ def abandoned(i: int, wait: float) -> Conv:
 def test_no_contacts() -> None:
     row = compute("t", [])
     assert (row.offered, row.answered, row.asa, row.aht, row.abandonment_rate, row.fcr) == (0, 0, 0, 0, 0, 0)
-    assert row.service_level_a == row.service_level_b == 1.0
+    assert row.service_level_a is None and row.service_level_b is None  # nothing answered: no figure, never 1.0
 
 
 def test_service_level_both_formulas_with_short_abandons_excluded() -> None:

@@ -338,15 +338,13 @@ class Inbox:
     async def my_kpis(self, request: web.Request) -> web.Response:
         """GET /api/kpis/me: my figures today and this week, beside the team, with hourly trend."""
         s: Session = request["session"]
-        now = time.time()
-        today = now - now % 86400
-        week = today - 6 * 86400
+        # quality cuts "today" and the ISO week at the center's local midnight
         results = await asyncio.gather(
-            self._quality({"from": str(today), "to": str(now + 1), "agent": s.user}),
+            self._quality({"period": "today", "agent": s.user}),
             # Quality shows an agent only their own rows: the inbox itself reads the team's and shows the average.
-            self._quality({"from": str(today), "to": str(now + 1), "group_by": "agent"}, TEAM_READER),
-            self._quality({"from": str(week), "to": str(now + 1), "agent": s.user}),
-            self._quality({"from": str(week), "to": str(now + 1), "agent": s.user, "group_by": "interval", "interval": "1d"}))
+            self._quality({"period": "today", "group_by": "agent"}, TEAM_READER),
+            self._quality({"period": "week", "agent": s.user}),
+            self._quality({"period": "week", "agent": s.user, "group_by": "day"}))
         mine, team, mine_week, trend = results
         if mine is None:
             return web.json_response({"available": False})
@@ -389,7 +387,7 @@ class Inbox:
         stats = await self._rpc(self.router.GetQueueStats(routing_pb2.GetQueueStatsRequest()))
         agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
         now = time.time()
-        hourly = await self._quality({"from": str(now - now % 86400), "to": str(now + 1), "group_by": "interval", "interval": "1h"})
+        hourly = await self._quality({"period": "today", "group_by": "interval", "interval": "1h"})  # the center's day
         return web.json_response({"queues": [to_dict(q) for q in stats.stats], "agents": [to_dict(a) for a in agents.agents],
                                   "hourly": (hourly or {}).get("rows", []), "time": now})
 

@@ -6,7 +6,7 @@ import datetime as dt
 import html
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
@@ -22,8 +22,8 @@ from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
-from omnihub.quality import erlang
-from omnihub.quality.config import QualitySettings, queue_targets
+from omnihub.quality import calendar, erlang
+from omnihub.quality.config import QualitySettings, queue_targets, queue_zones
 from omnihub.quality.erlang import StaffingError
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
@@ -35,7 +35,7 @@ from omnihub.quality.servicer import QualityServicer, plan, staffing
 from omnihub.quality.store import QualityStore
 
 INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
-GROUP_BYS = {"", "queue", "agent", "channel", "interval"}
+GROUP_BYS = {"", "queue", "agent", "channel", "interval", "day", "month"}
 QUERY_KEY: web.AppKey[KpiQuery] = web.AppKey("kpi_query")
 QA_KEY: web.AppKey[QaService] = web.AppKey("qa")
 OFFLOAD_KEY: web.AppKey[Offload] = web.AppKey("offload")
@@ -142,25 +142,44 @@ def parse_time(value: str | None, default: float) -> float:
     return parsed.timestamp()
 
 
-async def kpis(request: web.Request) -> web.Response:
-    """GET /api/kpis?from=&to=&group_by=queue|agent|channel|interval&interval=15m|30m|1h|1d."""
+def kpi_window(query: KpiQuery, params: Any, now: float) -> tuple[float, float, Any]:
+    """[from, to) and the time zone of a KPI request: `period` (today, week, ...) or `from`/`to` in ISO 8601
+    (a time without an offset is local to the center, or to the queue's own zone)."""
+    tz = query.zone_for(params.get("queue", ""))
+    try:
+        if params.get("period"):
+            start, end = calendar.period(params["period"], now, tz)
+        else:
+            start = calendar.parse(params["from"], tz) if params.get("from") else now - 86400
+            end = calendar.parse(params["to"], tz) if params.get("to") else now + 1
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{exc}; times are ISO 8601 (or epoch seconds)") from None
+    if not end > start or end - start > 400 * 86400:
+        raise web.HTTPBadRequest(text="the window must be positive and at most 400 days")
+    return start, end, tz
+
+
+async def kpi_answer(request: web.Request) -> dict[str, Any]:
+    """The JSON answer of GET /api/kpis (the exports are made from it, so they hold the same numbers)."""
     q = request.query
-    now = time.time()
-    start = parse_time(q.get("from"), now - 86400)
-    end = parse_time(q.get("to"), now + 1)
+    query = request.app[QUERY_KEY]
+    start, end, tz = kpi_window(query, q, time.time())
     group_by = q.get("group_by", "")
     if group_by not in GROUP_BYS:
-        raise web.HTTPBadRequest(text="group_by must be queue, agent, channel or interval")
+        raise web.HTTPBadRequest(text="group_by must be queue, agent, channel, interval, day or month")
     interval = q.get("interval", "1h")
     if interval not in INTERVALS:
         raise web.HTTPBadRequest(text="interval must be 15m, 30m, 1h or 1d")
-    if end <= start or end - start > 400 * 86400:
-        raise web.HTTPBadRequest(text="the window must be positive and at most 400 days")
     agent = _own(request_actor(request), q.get("agent", ""), "KPIs")
-    rows, total = await request.app[QUERY_KEY].rows(start, end, group_by, INTERVALS[interval],
-                                                    agent, q.get("queue", ""))
-    return web.json_response({"from": start, "to": end, "group_by": group_by, "interval": interval,
-                              "rows": [as_json(r) for r in rows], "total": as_json(total)})
+    rows, total = await query.rows(start, end, group_by, INTERVALS[interval], agent, q.get("queue", ""))
+    return {"from": calendar.iso(start, tz), "to": calendar.iso(end, tz), "time_zone": tz.key,
+            "group_by": group_by, "interval": interval, "rows": [as_json(r) for r in rows], "total": as_json(total)}
+
+
+async def kpis(request: web.Request) -> web.Response:
+    """GET /api/kpis?period=today|yesterday|week|last_week|month|last_month or from=&to= (ISO 8601, [from, to))
+    &group_by=queue|agent|channel|interval|day|month&interval=15m|30m|1h|1d&agent=&queue=."""
+    return web.json_response(await kpi_answer(request))
 
 
 def _number(q: Mapping[str, str], name: str, default: str | None = None) -> float:
@@ -217,38 +236,43 @@ async def staffing_plan(request: web.Request) -> web.Response:
     shrinkage = _number(q, "shrinkage", "0")
     if not 0 <= shrinkage < 1:
         raise web.HTTPBadRequest(text="shrinkage must be in [0, 1)")
-    result = await _offloaded(lambda: plan(request.app[QUERY_KEY], request.app[OFFLOAD_KEY],
-                                                    q.get("queue", "")[:64], day - day % 86400, _interval(q), shrinkage))
+    query, queue = request.app[QUERY_KEY], q.get("queue", "")[:64]
+    result = await _offloaded(lambda: plan(query, request.app[OFFLOAD_KEY], queue,
+                                           calendar.day_start(day, query.zone_for(queue)), _interval(q), shrinkage))
     return web.json_response(MessageToDict(result, preserving_proto_field_name=True))
 
 
 async def chart(request: web.Request) -> web.Response:
-    """GET /kpis: service level and AHT by interval today, as an inline SVG chart (supervisors)."""
+    """GET /kpis: service level and AHT by interval today (the center's day), as an inline SVG chart (supervisors)."""
     require_supervisor(request_actor(request))
-    now = time.time()
-    start = now - now % 86400
-    rows, total = await request.app[QUERY_KEY].rows(start, start + 86400, "interval", 3600)
+    query = request.app[QUERY_KEY]
+    start, end = calendar.period("today", time.time(), query.zone_for())
+    rows, total = await query.rows(start, end, "interval", 3600)
     width, height, pad = 720, 240, 30
     step = (width - 2 * pad) / 24
     bars = []
     for r in rows:
-        hour = int(dt.datetime.fromisoformat(r.key.replace("Z", "+00:00")).hour)
-        h = (height - 2 * pad) * r.service_level_b
+        hour = int(dt.datetime.fromisoformat(r.key).hour)
+        h = (height - 2 * pad) * (r.service_level_b or 0.0)
         x = pad + hour * step
-        colour = "#2e7d32" if r.service_level_b >= r.target else "#c62828"
+        colour = "#2e7d32" if (r.service_level_b or 0.0) >= r.target else "#c62828"
         bars.append(f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{step * 0.8:.1f}" height="{h:.1f}" '
-                    f'fill="{colour}"><title>{html.escape(r.key)}: SL {r.service_level_b:.0%}, '
+                    f'fill="{colour}"><title>{html.escape(r.key)}: SL {_pct(r.service_level_b)}, '
                     f'AHT {r.aht:.0f}s, {r.offered} offered</title></rect>')
     target_y = height - pad - (height - 2 * pad) * 0.8
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
            f'aria-label="Service level by hour">{"".join(bars)}'
            f'<line x1="{pad}" x2="{width - pad}" y1="{target_y:.1f}" y2="{target_y:.1f}" stroke="#555" '
            f'stroke-dasharray="4"/><text x="{pad}" y="{pad - 8}" font-size="12">Service level by hour '
-           f'(target line 80%) - today: SL {total.service_level_b:.0%}, ASA {total.asa:.0f}s, '
+           f'(target line 80%) - today: SL {_pct(total.service_level_b)}, ASA {total.asa:.0f}s, '
            f'AHT {total.aht:.0f}s, abandonment {total.abandonment_rate:.0%}</text></svg>')
     page = f"<!doctype html><meta charset=utf-8><title>omnihub KPIs</title><body>{svg}</body>"
     return web.Response(text=page, content_type="text/html",
                         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = None,
@@ -284,10 +308,13 @@ async def main() -> None:
         svc.stack.push_async_callback(store.close)
         await store.setup()
         svc.readiness.add("mongodb", store.ping)
-        ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps, settings.quality_hold_seconds)
+        query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,
+                         settings.center_timezone, queue_zones(settings.config_dir))
+        ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps, settings.quality_hold_seconds,
+                            query.config)
+        await ingestor.rollups.ensure()  # data stored before rollups existed (or under other settings): once
         consumer = await consume_events(bus, ingestor)
         svc.stack.push_async_callback(consumer.stop)
-        query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds)
         grpc_identity = identity.GrpcIdentity(credentials, QUALITY_AUDIENCE)
         server = new_server([grpc_identity.interceptor])
         offload = Offload()  # one set of worker slots for the HTTP and gRPC staffing questions

@@ -1,12 +1,14 @@
-"""Quality settings (OMNIHUB_QUALITY_*) and queue service-level targets from routing.yaml."""
+"""Quality settings (OMNIHUB_QUALITY_*, OMNIHUB_CENTER_TIMEZONE) and queue targets and zones from routing.yaml."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
+from pydantic import field_validator
 
 from omnihub.common.config import ServiceSettings
+from omnihub.quality.calendar import zone
 
 
 class QualitySettings(ServiceSettings):
@@ -20,6 +22,13 @@ class QualitySettings(ServiceSettings):
     quality_surveys: bool = True
     quality_nps: bool = False
     quality_hold_seconds: float = 3.0  # how long an open conversation's events may wait to be stored together
+    center_timezone: str = "UTC"  # OMNIHUB_CENTER_TIMEZONE: IANA name; local days, weeks and months of reports
+
+    @field_validator("center_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
 
 
 def queue_targets(config_dir: Path) -> dict[str, tuple[float, float]]:
@@ -32,4 +41,17 @@ def queue_targets(config_dir: Path) -> dict[str, tuple[float, float]]:
     for q in data.get("queues", []):
         sl = q.get("service_level") or {}
         out[str(q["name"])] = (float(sl.get("target", 0.8)), float(sl.get("threshold_seconds", 20)))
+    return out
+
+
+def queue_zones(config_dir: Path) -> dict[str, str]:
+    """queue -> IANA time zone for queues whose `timezone` in routing.yaml differs from the center's."""
+    path = config_dir / "routing.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    out = {}
+    for q in data.get("queues", []):
+        if q.get("report_time_zone"):
+            out[str(q["name"])] = zone(str(q["report_time_zone"])).key
     return out

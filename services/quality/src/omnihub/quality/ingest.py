@@ -19,6 +19,8 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Consumer, Delivery, now_timestamp
 from omnihub.common.logging import get_logger
+from omnihub.quality.rollup_writer import RollupWriter
+from omnihub.quality.rollups import RollupConfig
 from omnihub.quality.store import QualityStore
 
 log = get_logger("omnihub.quality")
@@ -110,26 +112,38 @@ class _Change:
             set_["channel"] = _channel(evt)
         if evt.customer_id:
             set_["customer_id"] = evt.customer_id
+        key = field_key(evt.id)
         if kind == "conversation_queued":
             set_["queued"] = True
             set_["queue"] = evt.conversation_queued.queue
+            set_[f"offers.{key}"] = [t, evt.conversation_queued.queue]
         elif kind == "conversation_assigned":
             a = evt.conversation_assigned
             set_["agent"] = a.agent_id
+            set_[f"assigns.{key}"] = [t, a.agent_id, a.first_answer, _secs(a.wait_duration), a.callback]
             if a.first_answer:
                 self.min.setdefault("answered", t)
                 set_["wait"] = _secs(a.wait_duration)
                 set_["first_queue"] = a.queue
+        elif kind == "conversation_transferred":
+            set_[f"transfers.{key}"] = [t, evt.conversation_transferred.from_agent]
+        elif kind == "conversation_reopened":
+            self.max["reopened"] = t
         elif kind == "conversation_abandoned":
             set_["abandoned"] = t
             set_["abandon_wait"] = _secs(evt.conversation_abandoned.wait_duration)
+            set_[f"abandons.{key}"] = [t, _secs(evt.conversation_abandoned.wait_duration)]
             set_["queue"] = evt.conversation_abandoned.queue
         elif kind == "conversation_wrapped_up":
             w = evt.conversation_wrapped_up
             set_.update(talk=_secs(w.talk_duration), hold=_secs(w.hold_duration), wrap=_secs(w.wrap_up_duration),
                         handled=True, resolved=w.resolved, disposition=w.disposition, agent=w.agent_id)
+            set_[f"wraps.{key}"] = [t, w.agent_id, _secs(w.talk_duration), _secs(w.hold_duration),
+                                    _secs(w.wrap_up_duration)]
+            set_[f"outcomes.{key}"] = [t, w.resolved]
         elif kind == "conversation_resolved":
             set_["resolved"] = evt.conversation_resolved.resolved
+            set_[f"outcomes.{key}"] = [t, evt.conversation_resolved.resolved]
             self.max["closed"] = t
         elif kind == "recording_available":
             set_["recording_uri"] = evt.recording_available.recording_uri
@@ -138,6 +152,11 @@ class _Change:
             self.messages.append({"id": m.id, "direction": messaging_pb2.Direction.Name(m.direction), "time": t})
         if evt.queue and kind not in ("conversation_abandoned", "conversation_queued"):
             set_["queue"] = evt.queue  # the latest event's queue: a transfer moves the conversation
+
+
+def field_key(event_id: str) -> str:
+    """An event id usable as a MongoDB field name (no dots, no leading $)."""
+    return event_id.replace(".", "_").replace("$", "_")
 
 
 def timeline_entry(evt: event_pb2.Event, kind: str, t: float) -> dict[str, Any]:
@@ -168,8 +187,9 @@ class Ingestor:
     """
 
     def __init__(self, store: QualityStore, bus: Bus, surveys: bool = True, nps: bool = False,
-                 hold_seconds: float = 0.0) -> None:
+                 hold_seconds: float = 0.0, rollup: RollupConfig | None = None) -> None:
         self.store = store
+        self.rollups = RollupWriter(store, rollup or RollupConfig())
         self.bus = bus
         self.surveys = surveys
         self.nps = nps
@@ -182,8 +202,17 @@ class Ingestor:
         held = [e for e in events if e.conversation_id in holding] if holding else []
         if held:
             events = [e for e in events if e.conversation_id not in holding]
-        await self.store.insert_events([event_doc(e) for e in events if not e.conversation_id])
-        await self.store.record_conversations(conversation_changes(events))
+        new = await self.store.insert_events([event_doc(e) for e in events if not e.conversation_id])
+        changes = conversation_changes(events)
+        await self.store.record_conversations(changes)
+        merges = [(d["data"]["merged_customer_id"], d["data"]["customer_id"]) for d in new
+                  if d["kind"] == "customer_merged" and d["data"].get("merged_customer_id") and d["data"].get("customer_id")]
+        if merges:
+            await self.rollups.merges(merges)
+        await self.rollups.conversations(list(changes))
+        states = [d for d in new if d["kind"] == "agent_state_changed"]
+        if states:
+            await self.rollups.states(states)
         await self._effects(events)
         return held
 
@@ -215,7 +244,9 @@ class Ingestor:
             kind = evt.WhichOneof("kind")
             if kind == "survey_answered":
                 a = evt.survey_answered
-                await self.store.answer_survey(a.survey_id, a.question or "csat", a.score, _secs(evt.time))
+                change = await self.store.answer_survey(a.survey_id, a.question or "csat", a.score, _secs(evt.time))
+                if change is not None:
+                    await self.rollups.survey(*change)
             elif kind == "customer_opt_out":
                 o = evt.customer_opt_out
                 await self.store.set_optout(f"{subjects.channel_token(o.identity.channel)}:{o.identity.source_id}",

@@ -1,8 +1,9 @@
-"""Contact-center KPIs as pure functions over conversation and agent-state records.
+"""Contact-center KPIs as pure functions over conversation and agent-state records (the full-scan reference;
+the service answers from rollups, see rollups.py and queries.py).
 
 Definitions (the README repeats them):
 - Service level A = answered within T / (answered + abandoned after T); B = answered within T / answered.
-  Abandons shorter than the short-abandon threshold are excluded everywhere.
+  Abandons shorter than the short-abandon threshold are excluded everywhere. None when the denominator is 0.
 - ASA = mean wait of answered contacts. AHT = mean(talk + hold + wrap-up) of handled contacts.
 - Abandonment rate = abandoned (after the short-abandon threshold) / offered (short abandons excluded).
 - FCR = resolved conversations with no repeat contact from the same customer, on any channel, within
@@ -18,6 +19,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from omnihub.quality.rollups import COUNTERS
 
 FCR_WINDOW = 7 * 86_400.0
 
@@ -78,8 +81,8 @@ class Kpi:
     abandoned: int = 0
     short_abandoned: int = 0
     answered_within: int = 0
-    service_level_a: float = 0.0
-    service_level_b: float = 0.0
+    service_level_a: float | None = None  # None (shown "—") when nothing was answered or abandoned after T
+    service_level_b: float | None = None
     asa: float = 0.0
     aht: float = 0.0
     talk: float = 0.0
@@ -98,7 +101,38 @@ class Kpi:
     target: float = 0.8
     qa_score: float = 0.0
     qa_evaluations: int = 0
+    transfers: int = 0
+    reopens: int = 0
+    callbacks: int = 0
     volume: dict[str, int] = field(default_factory=dict)
+
+
+def from_counters(key: str, c: dict[str, int], *, threshold: float = 20.0, target: float = 0.8,
+                  volume: dict[str, int] | None = None, occupancy: bool = True) -> Kpi:
+    """A KPI row from summed rollup counters (see rollups.COUNTERS); `occupancy` False when not attributable."""
+    g = {k: c.get(k, 0) for k in COUNTERS}
+    row = Kpi(key=key, threshold=int(threshold), target=target, offered=g["offered"], answered=g["answered"],
+              abandoned=g["abandoned"], short_abandoned=g["short_abandoned"], answered_within=g["answered_within"],
+              handled=g["handled"], fcr_eligible=g["fcr_eligible"], csat_responses=g["csat_n"],
+              nps_responses=g["nps_n"], transfers=g["transfers"], reopens=g["reopens"], callbacks=g["callbacks"],
+              volume=dict(volume or {}))
+    denominator_a = g["answered"] + g["abandoned_after_threshold"]
+    row.service_level_a = g["answered_within"] / denominator_a if denominator_a else None
+    row.service_level_b = g["answered_within"] / g["answered"] if g["answered"] else None
+    row.asa = g["wait_ms"] / 1000 / g["answered"] if g["answered"] else 0.0
+    if g["handled"]:
+        row.aht = g["handle_ms"] / 1000 / g["handled"]
+        row.talk = g["talk_ms"] / 1000 / g["handled"]
+        row.wrap = g["wrap_ms"] / 1000 / g["handled"]
+    row.abandonment_rate = g["abandoned"] / g["offered"] if g["offered"] else 0.0
+    row.fcr = g["fcr_ok"] / g["fcr_eligible"] if g["fcr_eligible"] else 0.0
+    row.csat = g["csat_good"] / g["csat_n"] if g["csat_n"] else 0.0
+    row.nps = 100.0 * (g["nps_promoters"] - g["nps_detractors"]) / g["nps_n"] if g["nps_n"] else 0.0
+    if occupancy:
+        busy, avail, logged = g["busy_ms"], g["available_ms"], g["logged_ms"]
+        row.occupancy = busy / (busy + avail) if busy + avail else 0.0
+        row.availability = (busy + avail) / logged if logged else 0.0
+    return row
 
 
 def _mean(values: list[float]) -> float:
@@ -146,8 +180,8 @@ def compute(key: str, convs: list[Conv], *, threshold: float = 20.0, target: flo
     denominator_a = row.answered + sum(
         1 for c in convs if c.abandoned is not None and c.answered is None
         and (c.abandon_wait or 0.0) >= max((thresholds or {}).get(c.queue, threshold), short_abandon))
-    row.service_level_a = row.answered_within / denominator_a if denominator_a else 1.0
-    row.service_level_b = row.answered_within / row.answered if row.answered else 1.0
+    row.service_level_a = row.answered_within / denominator_a if denominator_a else None
+    row.service_level_b = row.answered_within / row.answered if row.answered else None
     del abandoned_after_t
     row.asa = _mean(waits)
     row.aht = _mean(handle)

@@ -1,13 +1,32 @@
-"""KPI queries: load a window from the store and compute rows per group."""
+"""KPI queries: rows per group for a window, from the rollups (RollupQuery) or by a full scan (ScanQuery)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from omnihub.quality.kpis import FCR_WINDOW, Conv, Kpi, Survey, compute, grouper, interval_key, spans_from_changes
+from omnihub.quality import calendar, rollups
+from omnihub.quality.calendar import SLOT
+from omnihub.quality.kpis import (
+    FCR_WINDOW,
+    Conv,
+    Kpi,
+    Survey,
+    compute,
+    from_counters,
+    grouper,
+    interval_key,
+    spans_from_changes,
+)
+from omnihub.quality.rollups import RollupConfig
 from omnihub.quality.store import QualityStore
+
+WIDTHS = {900: "15m", 1800: "30m", 3600: "1h", 86400: "day"}
+GROUPINGS = ("", "queue", "agent", "channel", "interval", "day", "month")
 
 
 def to_conv(doc: dict[str, Any]) -> Conv:
@@ -22,7 +41,130 @@ def to_conv(doc: dict[str, Any]) -> Conv:
 
 
 class KpiQuery:
-    """Answers KPI questions for a window and a grouping."""
+    """Answers KPI questions for a window and a grouping from the rollups, in the center's time zone.
+
+    The window [start, end) takes every 15-minute interval that starts in [start rounded down to 15 minutes,
+    end): a contact counts in the interval it was offered. Whole local days of the center are read from the
+    day buckets, the rest from the 15-minute ones, and agents' still-open state spans are added up to now.
+    """
+
+    def __init__(self, store: QualityStore, targets: dict[str, tuple[float, float]],
+                 short_abandon: float = 5.0, timezone: str = "UTC", zones: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.targets = targets  # queue -> (target fraction, threshold seconds)
+        self.short_abandon = short_abandon
+        self.timezone = timezone
+        self.zones = zones or {}  # queue -> IANA zone, where it differs from the center's
+        self.config = RollupConfig(thresholds={q: t[1] for q, t in targets.items()}, short_abandon=short_abandon,
+                                   timezone=timezone)
+        self.clock: Callable[[], float] = time.time
+
+    def zone_for(self, queue: str = "") -> ZoneInfo:
+        """The time zone of a queue's calendar (the center's unless routing.yaml sets one)."""
+        return calendar.zone(self.zones.get(queue, self.timezone) if queue else self.timezone)
+
+    async def rows(self, start: float, end: float, group_by: str = "", interval: int = 3600,
+                   agent: str = "", queue: str = "") -> tuple[list[Kpi], Kpi]:
+        """(rows per group, total row) for contacts offered in [start, end); keys are ISO 8601 local times for
+        interval, day and month groupings."""
+        if group_by not in GROUPINGS:
+            raise ValueError(f"group_by must be one of {', '.join(g for g in GROUPINGS if g)}")
+        tz = self.zone_for(queue)
+        width = WIDTHS.get(interval, "1h")
+        if group_by == "interval" and width == "day":
+            group_by = "day"
+        kind = "a" if agent else "q"
+        name = agent or queue
+        sums: dict[str, dict[str, int]] = defaultdict(dict)
+        volume: dict[str, dict[str, int]] = defaultdict(dict)
+        total: dict[str, int] = {}
+        total_volume: dict[str, int] = {}
+        key = self._key(group_by, width, tz)
+        for ch, n, t, counters in await self._buckets(kind, name, start, end, group_by, tz):
+            if n == "" and kind == "q" and group_by in ("queue", "channel"):
+                _inc(total, counters)  # agent time belongs to the center, not to a queue or channel
+                continue
+            _inc(total, counters)
+            if counters.get("conversations") and ch:
+                total_volume[ch] = total_volume.get(ch, 0) + counters["conversations"]
+            if group_by and group_by != "agent":
+                k = key(ch, n, t)
+                _inc(sums[k], counters)
+                if counters.get("conversations") and ch:
+                    volume[k][ch] = volume[k].get(ch, 0) + counters["conversations"]
+        if group_by == "agent":
+            for ch, n, _t, counters in await self._buckets("a", agent, start, end, "agent", tz):
+                _inc(sums[n], counters)
+                if counters.get("conversations") and ch:
+                    volume[n][ch] = volume[n].get(ch, 0) + counters["conversations"]
+        no_occupancy = group_by in ("queue", "channel")
+        out = []
+        for k in sorted(sums):
+            target, threshold = self.targets.get(k, (0.8, 20.0)) if group_by == "queue" else (0.8, 20.0)
+            out.append(from_counters(k, sums[k], threshold=threshold, target=target, volume=volume.get(k),
+                                     occupancy=not no_occupancy))
+        target, threshold = self.targets.get(queue, (0.8, 20.0))
+        total_row = from_counters("total", total, threshold=threshold, target=target, volume=total_volume,
+                                  occupancy=not queue)
+        scores = await self.store.qa_scores(start, end)
+        if agent:
+            scores = [d for d in scores if d.get("agent_id") == agent]
+        _qa(total_row, [d["score"] for d in scores])
+        if group_by == "agent":
+            for row in out:
+                _qa(row, [d["score"] for d in scores if d.get("agent_id") == row.key])
+        return out, total_row
+
+    def _key(self, group_by: str, width: str, tz: ZoneInfo) -> Callable[[str, str, int], str]:
+        if group_by == "queue":
+            return lambda ch, n, t: n
+        if group_by == "channel":
+            return lambda ch, n, t: ch
+        if group_by in ("interval", "day", "month"):
+            w = width if group_by == "interval" else group_by
+            return lambda ch, n, t: calendar.iso(calendar.bucket(t, w, tz), tz)
+        return lambda ch, n, t: "total"
+
+    async def _buckets(self, kind: str, name: str, start: float, end: float, group_by: str,
+                       tz: ZoneInfo) -> list[tuple[str, str, int, dict[str, int]]]:
+        """(channel, queue or agent, start, counters) of every bucket in the window, open spans included."""
+        lo = start - start % SLOT
+        center = calendar.zone(self.timezone)
+
+        day_ok = group_by != "interval" and tz.key == center.key
+        d0 = calendar.day_start(lo, center)
+        if day_ok and d0 < lo:
+            d0 = calendar.next_day(d0, center)
+        d1 = d0
+        if day_ok:
+            while calendar.next_day(d1, center) <= end:
+                d1 = calendar.next_day(d1, center)
+        pieces = [("s", lo, d0), ("d", d0, d1), ("s", d1, end)] if d1 > d0 else [("s", lo, end)]
+        out: list[tuple[str, str, int, dict[str, int]]] = []
+        for level, a, b in pieces:
+            if b > a:
+                out += [(d["ch"], d["n"], d["t"], d["c"]) for d in await self.store.buckets(level, kind, a, b, name)]
+        now = self.clock()
+        if now > lo:
+            for last in await self.store.last_states():
+                if kind == "a" and name and last["_id"] != name:
+                    continue
+                open_span = rollups.span(last["_id"], last["state"], max(last["t"], lo), min(now, end), self.config)
+                for bid, counters in open_span.items():
+                    meta = rollups.bucket_meta(bid)
+                    if meta["l"] == "s" and meta["k"] == kind and lo <= meta["t"] < end and (
+                            not name or meta["n"] == name):
+                        out.append((meta["ch"], meta["n"], meta["t"], counters))
+        return out
+
+
+def _inc(into: dict[str, int], counters: dict[str, int]) -> None:
+    for k, v in counters.items():
+        into[k] = into.get(k, 0) + v
+
+
+class ScanQuery:
+    """The reference: loads every conversation of the window and computes rows per group (slow at scale)."""
 
     def __init__(self, store: QualityStore, targets: dict[str, tuple[float, float]],
                  short_abandon: float = 5.0) -> None:

@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common.identity import GrpcIdentity
-from omnihub.quality import erlang
+from omnihub.quality import calendar, erlang
 from omnihub.quality.kpis import Kpi
 from omnihub.quality.offload import Busy, Offload
 from omnihub.quality.queries import KpiQuery
@@ -20,12 +20,17 @@ GROUPS = {quality_pb2.GROUP_BY_QUEUE: "queue", quality_pb2.GROUP_BY_AGENT: "agen
           quality_pb2.GROUP_BY_CHANNEL: "channel", quality_pb2.GROUP_BY_INTERVAL: "interval"}
 
 
+def _or_nan(value: float | None) -> float:
+    """Service level with nothing answered is not a number (JSON says null)."""
+    return float("nan") if value is None else value
+
+
 def kpi_row(row: Kpi) -> quality_pb2.KpiRow:
     """A KPI row as protobuf."""
     return quality_pb2.KpiRow(
         key=row.key, offered=row.offered, answered=row.answered, abandoned=row.abandoned,
         short_abandoned=row.short_abandoned, answered_within_threshold=row.answered_within,
-        service_level_a=row.service_level_a, service_level_b=row.service_level_b, asa_seconds=row.asa,
+        service_level_a=_or_nan(row.service_level_a), service_level_b=_or_nan(row.service_level_b), asa_seconds=row.asa,
         aht_seconds=row.aht, abandonment_rate=row.abandonment_rate, fcr=row.fcr, csat=row.csat, nps=row.nps,
         occupancy=row.occupancy, availability=row.availability, handled=row.handled,
         csat_responses=row.csat_responses, nps_responses=row.nps_responses, fcr_eligible=row.fcr_eligible,
@@ -60,7 +65,8 @@ async def plan(query: KpiQuery, offload: Offload, queue: str, day_start: float, 
         raise erlang.StaffingError("interval must be 15m, 30m, 1h or 1d")
     if not 0 <= shrinkage < 1:
         raise erlang.StaffingError("shrinkage must be in [0, 1)")
-    rows, total = await query.rows(day_start, day_start + 86400, "interval", interval, queue=queue)
+    rows, total = await query.rows(day_start, calendar.next_day(day_start, query.zone_for(queue)), "interval", interval,
+                                   queue=queue)
     target, threshold = query.targets.get(queue, (0.8, 20.0))
     return await offload.run(lambda deadline: _plan(rows, total.aht or 180.0, interval, target, threshold,
                                                     shrinkage, deadline))
@@ -122,7 +128,8 @@ class QualityServicer(quality_pb2_grpc.QualityServicer):
         if not (await self.identity.actor(context)).supervisor:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "supervisors and admins only")
         day = request.day.ToNanoseconds() / 1e9
-        return await self._staffing(context, lambda: plan(self.query, self.offload, request.queue, day - day % 86400,
+        day = calendar.day_start(day, self.query.zone_for(request.queue))
+        return await self._staffing(context, lambda: plan(self.query, self.offload, request.queue, day,
                                                           request.interval_seconds or 1800, request.shrinkage))
 
     async def SubmitEvaluation(self, request: Any, context: Any) -> Any:

@@ -6,8 +6,10 @@ import contextlib
 from collections import OrderedDict
 from typing import Any
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from omnihub.quality.rollups import bucket_meta
 
 KNOWN_CONVERSATIONS = 200_000  # ids remembered as stored, so their next events go straight to an update
 
@@ -28,6 +30,10 @@ class QualityStore:
         self.surveys = self.db["surveys"]
         self.optouts = self.db["optouts"]
         self.evaluations = self.db["evaluations"]
+        self.rollups = self.db["rollups"]
+        self.customers = self.db["customers"]
+        self.agents = self.db["agent_states"]
+        self.meta = self.db["meta"]
         self._known: OrderedDict[str, None] = OrderedDict()
 
     async def setup(self) -> None:
@@ -44,24 +50,29 @@ class QualityStore:
         await self.surveys.create_index("answered_at")
         await self.evaluations.create_index([("agent_id", 1), ("status", 1)])
         await self.evaluations.create_index("conversation_id")
+        await self.events.create_index([("agent", 1), ("time", 1)], name="agent_states_by_agent",
+                                       partialFilterExpression={"kind": "agent_state_changed"})
+        await self.rollups.create_index([("l", 1), ("k", 1), ("t", 1)])
+        await self.rollups.create_index([("l", 1), ("k", 1), ("n", 1), ("t", 1)])
 
     async def ping(self) -> bool:
         """True while MongoDB answers."""
         await self.client.admin.command("ping")
         return True
 
-    async def insert_events(self, docs: list[dict[str, Any]]) -> int:
-        """Insert events, skipping ids already stored (replays); returns how many were new."""
+    async def insert_events(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert events, skipping ids already stored (replays); returns the new ones."""
         if not docs:
-            return 0
+            return []
         try:
-            result = await self.events.insert_many(docs, ordered=False)
-            return len(result.inserted_ids)
+            await self.events.insert_many(docs, ordered=False)
+            return docs
         except BulkWriteError as exc:
-            dup = [e for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
-            if len(dup) != len(exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
                 raise
-            return int(exc.details.get("nInserted", 0))
+            dup = {e["index"] for e in errors}
+            return [d for i, d in enumerate(docs) if i not in dup]
 
     async def record_conversations(self, changes: dict[str, dict[str, Any]]) -> None:
         """Apply a batch's idempotent change per conversation ($min/$max/$set, $addToSet timeline).
@@ -91,6 +102,122 @@ class QualityStore:
             self._known.move_to_end(cid)
         while len(self._known) > KNOWN_CONVERSATIONS:
             self._known.popitem(last=False)
+
+    # ---- rollups ------------------------------------------------------------------------
+    async def kpi_documents(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Conversations by id without their timelines and messages (what contributions are computed from)."""
+        if not ids:
+            return []
+        return await self.conversations.find({"_id": {"$in": ids}}, {"timeline": 0, "messages": 0}).to_list(None)
+
+    async def apply_rollups(self, deltas: dict[str, dict[str, int]], applied: dict[str, list[Any]]) -> None:
+        """Add counter deltas to their buckets, then record each conversation's applied contribution."""
+        if deltas:
+            await self.rollups.bulk_write([
+                UpdateOne({"_id": bid}, {"$inc": {f"c.{k}": v for k, v in counters.items()},
+                                         "$setOnInsert": bucket_meta(bid)}, upsert=True)
+                for bid, counters in deltas.items()], ordered=False)
+        if applied:
+            await self.conversations.bulk_write([UpdateOne({"_id": cid}, {"$set": {"kpi": kpi}})
+                                                 for cid, kpi in applied.items()], ordered=False)
+
+    async def buckets(self, level: str, kind: str, start: float, end: float, name: str = "") -> list[dict[str, Any]]:
+        """Rollup buckets of a level and kind starting in [start, end), optionally of one queue or agent."""
+        query: dict[str, Any] = {"l": level, "k": kind, "t": {"$gte": int(start), "$lt": int(end)}}
+        if name:
+            query["n"] = name
+        return await self.rollups.find(query, {"ch": 1, "n": 1, "t": 1, "c": 1, "_id": 0}).to_list(None)
+
+    async def customer_roots(self, customers: list[str]) -> dict[str, str]:
+        """customer -> the customer it was merged into (followed to the end), for merged ones only."""
+        out: dict[str, str] = {}
+        pending = list(customers)
+        for _hop in range(8):
+            if not pending:
+                break
+            docs = await self.customers.find({"_id": {"$in": pending}, "into": {"$exists": True}},
+                                             {"into": 1}).to_list(None)
+            step = {d["_id"]: d["into"] for d in docs}
+            for c, root in list(out.items()):
+                if root in step:
+                    out[c] = step[root]
+            for c in pending:
+                if c in step and c not in out:
+                    out[c] = step[c]
+            pending = [r for r in set(step.values()) if r not in out]
+        return out
+
+    async def record_contacts(self, updates: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply per-customer $min contacts / $max closes updates and return the customers' documents."""
+        if not updates:
+            return []
+        await self.customers.bulk_write([UpdateOne({"_id": c}, u, upsert=True) for c, u in updates.items()],
+                                        ordered=False)
+        return await self.customers.find({"_id": {"$in": list(updates)}}).to_list(None)
+
+    async def merge_customer(self, merged: str, survivor: str) -> None:
+        """Point `merged` at `survivor` and copy its contacts and closes there."""
+        doc = await self.customers.find_one_and_update({"_id": merged}, {"$set": {"into": survivor}}, upsert=True,
+                                                       return_document=ReturnDocument.AFTER)
+        update: dict[str, Any] = {}
+        for f, op in (("contacts", "$min"), ("closes", "$max")):
+            for k, v in (doc or {}).get(f, {}).items():
+                update.setdefault(op, {})[f"{f}.{k}"] = v
+        if update:
+            await self.customers.update_one({"_id": survivor}, update, upsert=True)
+
+    async def customer(self, customer: str) -> dict[str, Any] | None:
+        """One customer's contacts document."""
+        return await self.customers.find_one({"_id": customer})
+
+    async def state_neighbours(self, agent: str, lo: float, hi: float) -> list[dict[str, Any]]:
+        """An agent's state changes in [lo, hi] and the one just before and just after, oldest first."""
+        base = {"kind": "agent_state_changed", "agent": agent}
+        fields = {"time": 1, "to_state": 1}
+        before = await self.events.find({**base, "time": {"$lt": lo}}, fields).sort(
+            [("time", -1), ("_id", -1)]).limit(1).to_list(None)
+        inside = await self.events.find({**base, "time": {"$gte": lo, "$lte": hi}}, fields).to_list(None)
+        after = await self.events.find({**base, "time": {"$gt": hi}}, fields).sort(
+            [("time", 1), ("_id", 1)]).limit(1).to_list(None)
+        return before + sorted(inside, key=lambda d: (d["time"], d["_id"])) + after
+
+    async def note_last_state(self, agent: str, t: float, state: str) -> None:
+        """Remember an agent's latest state change (its span is still open)."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self.agents.update_one({"_id": agent, "t": {"$lt": t}}, {"$set": {"t": t, "state": state}},
+                                         upsert=True)
+
+    async def last_states(self) -> list[dict[str, Any]]:
+        """Every agent's latest state change."""
+        return await self.agents.find({}).to_list(None)
+
+    async def get_meta(self, key: str) -> dict[str, Any] | None:
+        """A bookkeeping document (rollup version and the like)."""
+        return await self.meta.find_one({"_id": key})
+
+    async def set_meta(self, key: str, **fields: Any) -> None:
+        """Set fields of a bookkeeping document."""
+        await self.meta.update_one({"_id": key}, {"$set": fields}, upsert=True)
+
+    async def conversations_since(self, after: str, limit: int) -> list[dict[str, Any]]:
+        """Conversations in `_id` order after `after` (rebuilds), without timelines and messages."""
+        return await self.conversations.find({"_id": {"$gt": after}}, {"timeline": 0, "messages": 0}).sort(
+            "_id", 1).limit(limit).to_list(None)
+
+    async def all_state_changes(self) -> list[dict[str, Any]]:
+        """Every agent state change (rebuilds)."""
+        return await self.events.find({"kind": "agent_state_changed"},
+                                      {"agent": 1, "time": 1, "to_state": 1}).to_list(None)
+
+    async def all_surveys(self) -> list[dict[str, Any]]:
+        """Every answered survey (rebuilds)."""
+        return await self.surveys.find({"answers": {"$ne": {}}}).to_list(None)
+
+    async def clear_rollups(self) -> None:
+        """Drop every bucket and every conversation's applied contribution (before a rebuild)."""
+        await self.rollups.delete_many({})
+        await self.conversations.update_many({"kpi": {"$exists": True}}, {"$unset": {"kpi": ""}})
+        await self.agents.delete_many({})
 
     async def conversations_between(self, start: float, end: float) -> list[dict[str, Any]]:
         """Conversations created in [start, end)."""
@@ -137,9 +264,23 @@ class QualityStore:
             return False
         return True
 
-    async def answer_survey(self, survey_id: str, question: str, score: int, when: float) -> None:
-        """Record a survey answer (the latest answer per question wins)."""
-        await self.surveys.update_one({"_id": survey_id}, {"$set": {f"answers.{question}": score, "answered_at": when}})
+    async def answer_survey(self, survey_id: str, question: str, score: int,
+                            when: float) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Record a survey answer (the latest answer per question wins, whatever the order they come in).
+
+        Returns the survey before and after, or None when nothing changed (a replay, an older answer, an
+        unknown survey).
+        """
+        question = question.replace(".", "_").replace("$", "_")
+        before = await self.surveys.find_one_and_update(
+            {"_id": survey_id, "$or": [{f"answer_times.{question}": {"$lt": when}},
+                                       {f"answer_times.{question}": {"$exists": False}}]},
+            {"$set": {f"answers.{question}": score, f"answer_times.{question}": when},
+             "$max": {"answered_at": when}})
+        if before is None:
+            return None
+        after = await self.surveys.find_one({"_id": survey_id})
+        return (before, after) if after is not None else None
 
     async def set_optout(self, identity: str, opted_out: bool) -> None:
         """Remember an identity's opt-out (SMS STOP and the like)."""
@@ -202,7 +343,12 @@ def created_document(conversation_id: str, change: dict[str, Any]) -> dict[str, 
     """The document an upsert of `change` into a missing conversation would create."""
     doc: dict[str, Any] = {"_id": conversation_id}
     for op in ("$min", "$max", "$set"):
-        doc.update(change.get(op, {}))
+        for path, value in change.get(op, {}).items():
+            *parents, leaf = path.split(".")
+            into = doc
+            for p in parents:
+                into = into.setdefault(p, {})
+            into[leaf] = value
     for field, spec in change.get("$addToSet", {}).items():
         items: list[Any] = []
         for value in spec["$each"]:

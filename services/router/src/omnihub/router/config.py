@@ -124,6 +124,15 @@ class QueueConfig(_Strict):
     closed_message: str = "We are closed right now. We will answer as soon as we open."
     relaxation: list[Relaxation] = Field(default_factory=list)
     returning_agent_seconds: int = Field(30, ge=0)
+    report_time_zone: str = ""  # IANA zone of the queue's reports (quality); empty: the center's
+
+    @field_validator("report_time_zone")
+    @classmethod
+    def _report_zone(cls, value: str) -> str:
+        try:
+            return ZoneInfo(value).key if value else value
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
 
     @field_validator("strategy")
     @classmethod

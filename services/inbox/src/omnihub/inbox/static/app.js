@@ -362,7 +362,7 @@ $("tab-inbox").addEventListener("click", () => show("inbox"));
 $("tab-perf").addEventListener("click", () => show("perf"));
 $("tab-wall").addEventListener("click", () => show("wall"));
 
-const pct = (x) => `${Math.round((x || 0) * 100)}%`;
+const pct = (x) => (x === null ? "—" : `${Math.round((x || 0) * 100)}%`);  // null: nothing answered
 const secs = (x) => `${Math.round(x || 0)}s`;
 
 let performanceLoad = 0;

@@ -1,0 +1,171 @@
+"""Keeps the KPI rollups current as events are stored, and builds them from stored data when they are missing."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from omnihub.common.logging import get_logger
+from omnihub.quality import rollups
+from omnihub.quality.rollups import FCR_WINDOW, Contribution, RollupConfig
+from omnihub.quality.store import QualityStore
+
+log = get_logger("omnihub.quality.rollups")
+
+META = "rollups"
+REBUILD_PAGE = 5_000
+
+
+def _key(conversation_id: str) -> str:
+    """A conversation id usable as a field name (the customer document maps it back when they differ)."""
+    return conversation_id.replace(".", "_").replace("$", "_")
+
+
+class RollupWriter:
+    """Applies the difference between each changed item's new and stored contribution to the buckets."""
+
+    def __init__(self, store: QualityStore, config: RollupConfig) -> None:
+        self.store = store
+        self.config = config
+
+    async def conversations(self, ids: list[str], extra: set[str] | None = None) -> None:
+        """Recompute the contribution of conversations just written (and of the same customers' earlier ones
+        whose first-contact resolution a new contact may have changed)."""
+        if not ids and not extra:
+            return
+        docs = await self.store.kpi_documents(ids)
+        contacts, affected = await self._contacts(docs)
+        affected |= extra or set()
+        affected -= set(ids)
+        if affected:
+            docs += await self.store.kpi_documents(sorted(affected))
+        await self._apply(docs, contacts)
+
+    async def _contacts(self, docs: list[dict[str, Any]]) -> tuple[dict[str, list[float]], set[str]]:
+        """Record the docs' contacts and closes with their (root) customers; return each customer's contact
+        times and the other conversations whose 7-day window a new contact falls in."""
+        customers = sorted({d["customer_id"] for d in docs if d.get("customer_id")})
+        if not customers:
+            return {}, set()
+        roots = await self.store.customer_roots(customers)
+        updates: dict[str, dict[str, Any]] = {}
+        new_contacts: dict[str, list[float]] = defaultdict(list)
+        for d in docs:
+            cid = d.get("customer_id")
+            if not cid:
+                continue
+            root = roots.get(cid, cid)
+            u = updates.setdefault(root, {})
+            key = _key(d["_id"])
+            if d.get("created") is not None:
+                u.setdefault("$min", {})[f"contacts.{key}"] = d["created"]
+                new_contacts[root].append(float(d["created"]))
+            if d.get("closed") is not None:
+                u.setdefault("$max", {})[f"closes.{key}"] = d["closed"]
+            if key != d["_id"]:
+                u.setdefault("$set", {})[f"ids.{key}"] = d["_id"]
+        out: dict[str, list[float]] = {}
+        affected: set[str] = set()
+        for doc in await self.store.record_contacts(updates):
+            times = [float(t) for t in doc.get("contacts", {}).values()]
+            ids = doc.get("ids", {})
+            for c in customers:
+                if roots.get(c, c) == doc["_id"]:
+                    out[c] = times
+            new = new_contacts.get(doc["_id"], [])
+            if new:
+                lo, hi = min(new) - FCR_WINDOW, max(new)
+                affected |= {ids.get(k, k) for k, closed in doc.get("closes", {}).items() if lo <= closed < hi}
+        return out, affected
+
+    async def _apply(self, docs: list[dict[str, Any]], contacts: dict[str, list[float]]) -> None:
+        deltas: list[Contribution] = []
+        applied: dict[str, list[Any]] = {}
+        for d in docs:
+            new = rollups.conversation(d, self.config, contacts.get(d.get("customer_id", ""), ()))
+            change = rollups.diff(new, rollups.loaded(d.get("kpi")))
+            if change:
+                deltas.append(change)
+                applied[d["_id"]] = rollups.stored(new)
+        await self.store.apply_rollups(rollups.merge(deltas), applied)
+
+    async def merges(self, pairs: list[tuple[str, str]]) -> None:
+        """Customers merged (merged -> survivor): their conversations' FCR is recomputed as one customer's."""
+        for merged, survivor in pairs:
+            await self.store.merge_customer(merged, survivor)
+            doc = await self.store.customer(survivor)
+            if doc:
+                ids = doc.get("ids", {})
+                await self.conversations([], {ids.get(k, k) for k in doc.get("closes", {})})
+
+    async def survey(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """A survey answer changed."""
+        await self.store.apply_rollups(rollups.diff(rollups.survey(after, self.config),
+                                                    rollups.survey(before, self.config)), {})
+
+    async def states(self, docs: list[dict[str, Any]]) -> None:
+        """New agent state changes: the spans they split or join, recomputed."""
+        by_agent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for d in docs:
+            by_agent[d["agent"]].append(d)
+        deltas: list[Contribution] = []
+        for agent, new in by_agent.items():
+            fresh = {d["_id"] for d in new}
+            around = await self.store.state_neighbours(agent, min(d["time"] for d in new), max(d["time"] for d in new))
+            old = [(d["time"], d["to_state"]) for d in around if d["_id"] not in fresh]
+            now = [(d["time"], d["to_state"]) for d in around]
+            deltas.append(rollups.diff(rollups.spans(agent, now, self.config), rollups.spans(agent, old, self.config)))
+            last = around[-1]
+            await self.store.note_last_state(agent, last["time"], last["to_state"])
+        await self.store.apply_rollups(rollups.merge(deltas), {})
+
+    async def ensure(self) -> bool:
+        """Build the rollups from stored data when they were never built or their definition changed.
+
+        Returns True when a rebuild ran.
+        """
+        meta = await self.store.get_meta(META)
+        if meta and meta.get("fingerprint") == self.config.fingerprint():
+            return False
+        await self.rebuild("missing" if meta is None else "definition changed")
+        return True
+
+    async def rebuild(self, reason: str = "asked") -> None:
+        """Recompute every bucket from the stored conversations, state changes and surveys (logs progress)."""
+        started = time.monotonic()
+        total = await self.store.conversations.estimated_document_count()
+        log.info("quality.rollups.rebuild_started", reason=reason, conversations=total)
+        await self.store.clear_rollups()
+        for d in await self.store.events.find({"kind": "customer_merged"}, {"data": 1}).to_list(None):
+            data = d.get("data", {})
+            if data.get("merged_customer_id") and data.get("customer_id"):
+                await self.store.merge_customer(data["merged_customer_id"], data["customer_id"])
+        done = 0
+        after = ""
+        # first every contact, so each conversation's first-contact resolution sees its customer's later ones
+        for pass_ in ("contacts", "contributions"):
+            after, done = "", 0
+            while True:
+                page = await self.store.conversations_since(after, REBUILD_PAGE)
+                if not page:
+                    break
+                after = page[-1]["_id"]
+                contacts, _ = await self._contacts(page)
+                if pass_ == "contributions":
+                    await self._apply(page, contacts)
+                done += len(page)
+                log.info("quality.rollups.rebuild_progress", step=pass_, done=done, total=total)
+        by_agent: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+        for d in await self.store.all_state_changes():
+            by_agent[d["agent"]].append((d["time"], d["_id"], d["to_state"]))
+        deltas: list[Contribution] = []
+        for agent, changes in by_agent.items():
+            changes.sort()
+            chain = [(t, s) for t, _id, s in changes]
+            deltas.append(rollups.spans(agent, chain, self.config))
+            await self.store.note_last_state(agent, chain[-1][0], chain[-1][1])
+        deltas += [rollups.survey(s, self.config) for s in await self.store.all_surveys()]
+        await self.store.apply_rollups(rollups.merge(deltas), {})
+        await self.store.set_meta(META, fingerprint=self.config.fingerprint(), built=time.time())
+        log.info("quality.rollups.rebuild_finished", conversations=done, seconds=round(time.monotonic() - started, 1))

@@ -1,0 +1,257 @@
+"""KPI rollups: each conversation's, survey answer's and agent-state span's contribution to interval counters.
+
+A contribution maps bucket ids to integer counters (durations in milliseconds, so sums are exact). Buckets are
+15-minute slots ("s") and the center's local days ("d"), each per queue × channel ("q") and per agent ×
+channel ("a"). A conversation counts wholly in the interval it was first offered (queued; else created).
+Ingest stores each conversation's applied contribution with it and adds the difference to the buckets when
+the conversation changes, so replays add nothing and the order of events does not matter.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from omnihub.quality.calendar import SLOT, day_start, zone
+
+FCR_WINDOW = 7 * 86_400.0
+
+Counters = dict[str, int]
+Contribution = dict[str, Counters]
+
+# Every counter a bucket may hold (a missing one is 0).
+COUNTERS = ("conversations", "offered", "answered", "abandoned", "short_abandoned", "abandoned_after_threshold",
+            "answered_within", "wait_ms", "assigned", "handled", "handle_ms", "talk_ms", "hold_ms", "wrap_ms",
+            "transfers", "reopens", "callbacks", "fcr_eligible", "fcr_ok", "csat_n", "csat_good", "nps_n",
+            "nps_promoters", "nps_detractors", "busy_ms", "available_ms", "logged_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class RollupConfig:
+    """What contributions depend on: a change needs a rebuild (see `fingerprint`)."""
+
+    thresholds: dict[str, float] = field(default_factory=dict)  # queue -> service-level threshold seconds
+    default_threshold: float = 20.0
+    short_abandon: float = 5.0
+    timezone: str = "UTC"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The center's time zone (its local days are the day buckets)."""
+        return zone(self.timezone)
+
+    def threshold(self, queue: str) -> float:
+        """The service-level threshold of a queue."""
+        return self.thresholds.get(queue, self.default_threshold)
+
+    def fingerprint(self) -> str:
+        """A string that changes whenever stored rollups would come out differently."""
+        return repr((sorted(self.thresholds.items()), self.default_threshold, self.short_abandon, self.timezone))
+
+
+def bucket_id(level: str, kind: str, t: float, channel: str, name: str) -> str:
+    """'s|q|<epoch>|<channel>|<queue>' and the like; the name comes last so it may hold any character."""
+    return f"{level}|{kind}|{int(t)}|{channel}|{name}"
+
+
+def bucket_meta(bid: str) -> dict[str, Any]:
+    """The searchable fields of a bucket document, parsed from its id."""
+    level, kind, t, channel, name = bid.split("|", 4)
+    return {"l": level, "k": kind, "t": int(t), "ch": channel, "n": name}
+
+
+def _inc(into: Counters, counters: Counters) -> None:
+    for k, v in counters.items():
+        if v:
+            into[k] = into.get(k, 0) + v
+
+
+def _add(out: Contribution, bid: str, counters: Counters) -> None:
+    _inc(out.setdefault(bid, {}), counters)
+
+
+def _both(out: Contribution, cfg: RollupConfig, t: float, kind: str, channel: str, name: str, c: Counters) -> None:
+    """Add counters to the 15-minute slot and the local day holding `t`."""
+    _add(out, bucket_id("s", kind, t - t % SLOT, channel, name), c)
+    _add(out, bucket_id("d", kind, day_start(t - t % SLOT, cfg.tz), channel, name), c)
+
+
+def _ms(seconds: float | None) -> int:
+    return round((seconds or 0.0) * 1000)
+
+
+def conversation(doc: dict[str, Any], cfg: RollupConfig, contacts: Iterable[float] = ()) -> Contribution:
+    """A conversation document's contribution (`contacts`: creation times of the same customer's conversations)."""
+    offers = sorted(tuple(v) for v in (doc.get("offers") or {}).values())
+    created = float(doc.get("created") or 0.0)
+    if offers:
+        offered_at, first_queue = float(offers[0][0]), str(offers[0][1])
+    else:
+        offered_at, first_queue = created, str(doc.get("first_queue") or doc.get("queue") or "")
+    channel = str(doc.get("channel") or "")
+    queued = bool(offers) or bool(doc.get("queued"))
+    q: Counters = {"conversations": 1}
+    agents: dict[str, Counters] = {}
+
+    def agent(name: str) -> Counters:
+        return agents.setdefault(name, {})
+
+    assigns = sorted(tuple(v) for v in (doc.get("assigns") or {}).values())  # (t, agent, first, wait, callback)
+    first = next((a for a in assigns if a[2]), None)
+    if first is None and doc.get("answered") is not None:  # stored before assignment lists existed
+        first = (float(doc["answered"]), str(doc.get("agent") or ""), True, float(doc.get("wait") or 0.0), False)
+    abandons = sorted(tuple(v) for v in (doc.get("abandons") or {}).values())  # (t, wait): the first counts
+    if not abandons and doc.get("abandoned") is not None:
+        abandons = [(float(doc["abandoned"]), float(doc.get("abandon_wait") or 0.0))]
+    if abandons and first is None:
+        waited = float(abandons[0][1])
+        if waited < cfg.short_abandon:
+            q["short_abandoned"] = 1
+        else:
+            q["abandoned"] = q["offered"] = 1
+            if waited >= max(cfg.threshold(first_queue), cfg.short_abandon):
+                q["abandoned_after_threshold"] = 1
+    elif queued:
+        q["offered"] = 1
+    if first is not None:
+        answer = {"answered": 1, "wait_ms": _ms(first[3]),
+                  "answered_within": int(first[3] <= cfg.threshold(first_queue)), "callbacks": int(bool(first[4]))}
+        _inc(q, answer)
+        _inc(agent(str(first[1])), answer)
+    for name in {str(a[1]) for a in assigns}:
+        agent(name)["assigned"] = 1
+    # handling: each agent's wrap-ups, and the time from their assignment to a transfer away from them
+    handle: dict[str, list[int]] = {}  # agent -> [handle, talk, hold, wrap]
+    wraps = sorted(tuple(v) for v in (doc.get("wraps") or {}).values())  # (t, agent, talk, hold, wrap)
+    if not wraps and doc.get("handled"):
+        wraps = [(0.0, str(doc.get("agent") or ""), doc.get("talk", 0.0), doc.get("hold", 0.0), doc.get("wrap", 0.0))]
+    for _t, who, talk, hold, wrap in wraps:
+        h = handle.setdefault(str(who), [0, 0, 0, 0])
+        h[0] += _ms(talk) + _ms(hold) + _ms(wrap)
+        h[1] += _ms(talk)
+        h[2] += _ms(hold)
+        h[3] += _ms(wrap)
+    transfers = sorted(tuple(v) for v in (doc.get("transfers") or {}).values())  # (t, from_agent)
+    for t, who in transfers:
+        since = max((a[0] for a in assigns if a[1] == who and a[0] <= t), default=None)
+        if who and since is not None:
+            h = handle.setdefault(str(who), [0, 0, 0, 0])
+            h[0] += _ms(t - since)
+            h[1] += _ms(t - since)
+    if transfers:
+        q["transfers"] = len(transfers)
+    if doc.get("reopened"):
+        q["reopens"] = 1
+    if wraps:
+        total = [sum(h[i] for h in handle.values()) for i in range(4)]
+        _inc(q, {"handled": 1, "handle_ms": total[0], "talk_ms": total[1], "hold_ms": total[2],
+                             "wrap_ms": total[3]})
+    for who, h in handle.items():
+        _inc(agent(who), {"handled": 1, "handle_ms": h[0], "talk_ms": h[1], "hold_ms": h[2],
+                                      "wrap_ms": h[3]})
+    closed = doc.get("closed")
+    if wraps and closed is not None:  # every issue handled to a close counts; resolved ones may score
+        closed = float(closed)
+        outcomes = sorted(tuple(v) for v in (doc.get("outcomes") or {}).values())  # (t, resolved): the last
+        resolved = bool(outcomes[-1][1]) if outcomes else bool(doc.get("resolved"))
+        ok = resolved and not doc.get("reopened") and not any(
+            closed < t <= closed + FCR_WINDOW for t in contacts)
+        fcr = {"fcr_eligible": 1, "fcr_ok": int(ok)}
+        _inc(q, fcr)
+        _inc(agent(str(wraps[-1][1])), fcr)
+    out: Contribution = {}
+    _both(out, cfg, offered_at, "q", channel, first_queue, q)
+    for who, c in agents.items():
+        if who:
+            _both(out, cfg, offered_at, "a", channel, who, c)
+    return {k: v for k, v in out.items() if v}
+
+
+def survey(doc: dict[str, Any], cfg: RollupConfig) -> Contribution:
+    """A survey's answers, each in the interval it was answered (CSAT 1-5: 4-5 good; NPS 0-10)."""
+    out: Contribution = {}
+    times = doc.get("answer_times") or {}
+    for question, score in (doc.get("answers") or {}).items():
+        t = float(times.get(question, doc.get("answered_at") or 0.0))
+        score = int(score)
+        if question == "csat":
+            c = {"csat_n": 1, "csat_good": int(score >= 4)}
+        elif question == "nps":
+            c = {"nps_n": 1, "nps_promoters": int(score >= 9), "nps_detractors": int(score <= 6)}
+        else:
+            continue
+        channel = str(doc.get("channel") or "")
+        _both(out, cfg, t, "q", channel, str(doc.get("queue") or ""), c)
+        if doc.get("agent"):
+            _both(out, cfg, t, "a", channel, str(doc["agent"]), c)
+    return out
+
+
+STATE_COUNTERS = {"BUSY": ("busy_ms", "logged_ms"), "WRAP_UP": ("busy_ms", "logged_ms"),
+                  "AVAILABLE": ("available_ms", "logged_ms")}
+
+
+def span(agent: str, state: str, start: float, end: float, cfg: RollupConfig) -> Contribution:
+    """An agent's time in one state, cut at 15-minute marks (each piece also counted in its local day), in the
+    agent's buckets and in the center's (queue "" and channel "": occupancy belongs to no queue)."""
+    names = STATE_COUNTERS.get(state, () if state in ("OFFLINE", "UNSPECIFIED", "") else ("logged_ms",))
+    out: Contribution = {}
+    if not names or end <= start:
+        return out
+    t = start
+    while t < end:
+        slot = t - t % SLOT
+        piece = min(end, slot + SLOT)
+        ms = round(piece * 1000) - round(t * 1000)
+        counters = dict.fromkeys(names, ms)
+        _both(out, cfg, slot, "a", "", agent, counters)
+        _both(out, cfg, slot, "q", "", "", counters)  # the whole center's, beside the queues'
+        t = piece
+    return out
+
+
+def spans(agent: str, changes: list[tuple[float, str]], cfg: RollupConfig) -> Contribution:
+    """Spans between consecutive (time, to_state) changes of one agent, sorted; the last one stays open."""
+    out: Contribution = {}
+    for (t, state), (t_next, _s) in itertools.pairwise(changes):
+        for bid, c in span(agent, state, t, t_next, cfg).items():
+            _add(out, bid, c)
+    return out
+
+
+def merge(parts: Iterable[Contribution]) -> Contribution:
+    """The sum of contributions."""
+    out: Contribution = {}
+    for part in parts:
+        for bid, c in part.items():
+            _add(out, bid, c)
+    return out
+
+
+def diff(new: Contribution, old: Contribution) -> Contribution:
+    """new - old, without zero counters or empty buckets."""
+    out: Contribution = {}
+    for bid in new.keys() | old.keys():
+        n, o = new.get(bid, {}), old.get(bid, {})
+        d = {k: n.get(k, 0) - o.get(k, 0) for k in n.keys() | o.keys()}
+        d = {k: v for k, v in d.items() if v}
+        if d:
+            out[bid] = d
+    return out
+
+
+def stored(contribution: Contribution) -> list[list[Any]]:
+    """A contribution as stored in its conversation ([bucket id, counters] pairs: ids may hold dots)."""
+    return [[bid, c] for bid, c in sorted(contribution.items())]
+
+
+def loaded(value: Any) -> Contribution:
+    """The inverse of `stored`."""
+    return {str(bid): dict(c) for bid, c in value or []}
+
+
+__all__ = ["COUNTERS", "FCR_WINDOW", "Contribution", "Counters", "RollupConfig", "bucket_id", "bucket_meta",
+           "conversation", "diff", "loaded", "merge", "span", "spans", "stored", "survey"]

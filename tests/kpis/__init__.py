@@ -1,0 +1,1 @@
+"""KPI test vectors: event streams and the figures they must produce."""

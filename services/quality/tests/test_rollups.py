@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
@@ -109,7 +109,7 @@ async def check(url: str, specs: list[dict[str, Any]], seed: int) -> None:
             await store.close()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=streams(), seed=st.integers(0, 2**16))
 def test_rollups_equal_full_recomputation_in_any_order_and_after_replays(mongo_url: str, specs: list[dict[str, Any]],
                                                                          seed: int) -> None:

@@ -167,9 +167,12 @@ async def test_open_conversations_are_held_then_stored_whole_and_never_lost(bus:
                   ev("h2-q", 0, "h002", conversation_queued=queued),
                   ev("h2-x", 9, "h002", conversation_abandoned=event_pb2.ConversationAbandoned(queue="support", wait_duration=dur(9)))):
             await batch.publish_event(e)
-    await eventually(lambda: store.conversation("h002"))  # ended: stored at once
-    info = await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")
-    assert await store.conversation("h001") is None and info.num_ack_pending == 2  # open: held, not acked
+    async def h002_stored_and_acked() -> bool:  # ended: stored (with its rollups) and acked at once
+        info = await bus.js.consumer_info(subjects.STREAM_EVENTS, "hold")
+        return await store.conversation("h002") is not None and info.num_ack_pending == 2
+
+    await eventually(h002_stored_and_acked, timeout=10)
+    assert await store.conversation("h001") is None  # open: held, not acked
 
     await bus.publish_event(ev("h1-w", 60, "h001", conversation_wrapped_up=event_pb2.ConversationWrappedUp(
         agent_id="alice", resolved=True, talk_duration=dur(55))))

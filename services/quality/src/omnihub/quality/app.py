@@ -22,7 +22,7 @@ from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
-from omnihub.quality import calendar, erlang
+from omnihub.quality import calendar, erlang, export
 from omnihub.quality.config import QualitySettings, queue_targets, queue_zones
 from omnihub.quality.erlang import StaffingError
 from omnihub.quality.ingest import Ingestor, consume_events
@@ -178,8 +178,20 @@ async def kpi_answer(request: web.Request) -> dict[str, Any]:
 
 async def kpis(request: web.Request) -> web.Response:
     """GET /api/kpis?period=today|yesterday|week|last_week|month|last_month or from=&to= (ISO 8601, [from, to))
-    &group_by=queue|agent|channel|interval|day|month&interval=15m|30m|1h|1d&agent=&queue=."""
-    return web.json_response(await kpi_answer(request))
+    &group_by=queue|agent|channel|interval|day|month&interval=15m|30m|1h|1d&agent=&queue=[&format=csv|xlsx&lang=]."""
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv", "xlsx"):
+        raise web.HTTPBadRequest(text="format must be json, csv or xlsx")
+    answer = await kpi_answer(request)
+    if fmt == "json":
+        return web.json_response(answer)
+    lang = request.query.get("lang", "en")
+    name = f"kpis_{answer['from'][:10]}_{answer['to'][:10]}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "csv":
+        return web.Response(text=export.to_csv(answer, lang), content_type="text/csv", charset="utf-8", headers=headers)
+    return web.Response(body=export.to_xlsx(answer, lang), headers=headers,
+                        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def _number(q: Mapping[str, str], name: str, default: str | None = None) -> float:

@@ -98,10 +98,12 @@ def bucket(t: float, width: str, tz: ZoneInfo) -> float:
 def parse(value: str, tz: ZoneInfo) -> float:
     """ISO 8601 (a time without an offset is local to `tz`) or epoch seconds; ValueError otherwise."""
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.timestamp()
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        seconds = parsed.timestamp()
+    if not 0 <= seconds < 1e11:  # also refuses nan and infinities
+        raise ValueError(f"bad time {value!r}: it must be finite and after 1970")
+    return seconds

@@ -56,11 +56,14 @@ class EvaluationsQuery(BaseModel):
 
 
 class KpiQuery(BaseModel):
-    """GET /api/kpis."""
+    """GET /api/kpis: a period or [from, to) in ISO 8601 (no offset: the center's local time)."""
 
+    period: str = Field(default="", max_length=16, description="today, yesterday, week, last_week, month, last_month")
     start: str = Field(default="", alias="from", max_length=40)
     to: str = Field(default="", max_length=40)
-    group_by: str = Field(default="", max_length=16)
+    group_by: str = Field(default="", max_length=16, description="queue, agent, channel, interval, day or month")
+    format: str = Field(default="json", max_length=8, description="json, csv or xlsx (the same numbers)")
+    lang: str = Field(default="en", max_length=8, description="column titles of exports: en or zh-CN")
     interval: str = Field(default="1h", max_length=8)
     agent: str = Field(default="", max_length=64)
     queue: str = Field(default="", max_length=64)
@@ -93,7 +96,7 @@ OPERATIONS = [
               body=EvaluationActionBody, tags=("qa",)),
     Operation("POST", "/api/qa/sample", "Draw a QA sample", body=SampleBody, tags=("qa",)),
     Operation("POST", "/api/qa/calibration", "Calibration across evaluators", body=CalibrationBody, tags=("qa",)),
-    Operation("GET", "/api/kpis", "KPIs by queue, agent, channel or interval", query=KpiQuery, tags=("kpis",)),
+    Operation("GET", "/api/kpis", "KPIs by queue, agent, channel, interval, day or month", query=KpiQuery, tags=("kpis",)),
     Operation("GET", "/api/staffing", "Erlang C/A staffing", query=StaffingQuery, tags=("staffing",)),
     Operation("GET", "/api/staffing/plan", "Agents per interval from observed traffic", query=PlanQuery,
               tags=("staffing",)),

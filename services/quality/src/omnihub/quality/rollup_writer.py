@@ -39,7 +39,9 @@ class RollupWriter:
         affected |= extra or set()
         affected -= set(ids)
         if affected:
-            docs += await self.store.kpi_documents(sorted(affected))
+            more = await self.store.kpi_documents(sorted(affected))
+            contacts.update((await self._contacts(more))[0])  # their customers may be other (merged) ids
+            docs += more
         await self._apply(docs, contacts)
 
     async def _contacts(self, docs: list[dict[str, Any]]) -> tuple[dict[str, list[float]], set[str]]:

@@ -180,7 +180,7 @@ def parse_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise
     except (ValueError, RecursionError) as exc:
         raise InvalidField("json", f"not JSON: {str(exc)[:120]}") from None
-    _check(value, 0, max_depth)
+    _check(value, 1, max_depth)  # the outermost value is level 1
     return value
 
 

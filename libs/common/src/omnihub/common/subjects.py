@@ -48,6 +48,7 @@ KV_CHAT_SESSIONS = "chat_sessions"
 KV_SMS_SURVEYS = "sms_surveys"
 KV_SMS_SENDERS = "sms_senders"
 KV_VOICE_CALLS = "voice_calls"
+KV_WECHAT = "wechat"  # access token, 48-hour windows, pending surveys, received media ids
 
 # Core (non-JetStream) request subjects for live, ephemeral data.
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"

@@ -1,4 +1,4 @@
-"""The chat service: HTTP routes, the widget WebSocket, the Telegram webhook and outbound workers."""
+"""The chat service: HTTP routes, the widget WebSocket, the Telegram and WeChat webhooks and outbound workers."""
 
 from __future__ import annotations
 
@@ -18,15 +18,23 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.chat import tokens
 from omnihub.chat.admission import Admission
-from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
+from omnihub.chat.config import ChatSettings, signing_key, telegram_configured, wechat_configured
 from omnihub.chat.messenger import Messenger
 from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
+from omnihub.chat.wechat_api import WeChatApi
+from omnihub.chat.wechat_gateway import WeChatAdapter
 from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, Retry, backoff, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
-from omnihub.common.errors import ConfigError, PermanentChannelError, RateLimitedError, TransientChannelError
+from omnihub.common.errors import (
+    ChannelError,
+    ConfigError,
+    PermanentChannelError,
+    RateLimitedError,
+    TransientChannelError,
+)
 from omnihub.common.health import Readiness, install_health
 from omnihub.common.logging import get_logger
 from omnihub.common.service import run as run_main
@@ -42,6 +50,7 @@ CSP = (
 HELLO_TIMEOUT = 15.0
 WS_MAX_FRAME = 64 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024
+WECHAT_MAX_BYTES = 64 * 1024
 UPLOAD_TYPES = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -103,6 +112,7 @@ class ChatService:
     bus: Bus
     hub: WebChatHub | None = None
     telegram: Messenger | None = None
+    wechat: WeChatAdapter | None = None
     consumers: list[Consumer[Any]] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     typing_sub: Any = None
@@ -172,6 +182,8 @@ class ChatService:
                     max_deliver=10,
                 )
             )
+        if wechat_configured(s):
+            await self._start_wechat()
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         app = web.Application(client_max_size=s.widget_max_upload_bytes + 64 * 1024)
         install_health(app, readiness or Readiness(), "chat")
@@ -182,7 +194,30 @@ class ChatService:
         app.router.add_post("/widget/upload", self.upload)
         app.router.add_get("/widget/uploads/{name}", self.uploaded)
         app.router.add_post("/telegram/webhook", self.telegram_webhook)
+        app.router.add_get("/wechat/callback", self.wechat_verify)
+        app.router.add_post("/wechat/callback", self.wechat_callback)
+        app.router.add_get("/wechat/media/{media_id}", self.wechat_media)
         return app
+
+    async def _start_wechat(self) -> None:
+        s = self.settings
+        assert s.wechat_app_secret is not None and s.wechat_token is not None
+        state = await self.bus.kv(subjects.KV_WECHAT, history=1)
+        api = WeChatApi(s.wechat_api_base_url, s.wechat_app_id, s.wechat_app_secret.get_secret_value(), state)
+        aes_key = s.wechat_encoding_aes_key.get_secret_value() if s.wechat_encoding_aes_key else None
+        self.wechat = WeChatAdapter(api, s.wechat_token.get_secret_value(), aes_key, state,
+                                    s.var_dir / "chat-wechat-media")
+        self.consumers.append(
+            await self.bus.consume(
+                stream=subjects.STREAM_CONTACTS_OUT,
+                durable=subjects.outbound_durable(subjects.Channel.CHANNEL_WECHAT),
+                subjects=[subjects.outbound(subjects.Channel.CHANNEL_WECHAT)],
+                message_type=messaging_pb2.OutboundMessage,
+                handler=self.handle_messenger_outbound,
+                max_deliver=10,
+            )
+        )
+        log.info("wechat.ready", app_id=s.wechat_app_id, safe_mode=self.wechat.safe_mode)
 
     async def _agent_typing(self, msg: Any) -> None:
         assert self.hub is not None
@@ -218,6 +253,9 @@ class ChatService:
         adapter, self.telegram = self.telegram, None
         if isinstance(adapter, TelegramAdapter):
             await adapter.bot.shutdown()
+        wechat, self.wechat = self.wechat, None
+        if wechat is not None:
+            await wechat.api.close()
 
     # Static pages -----------------------------------------------------------------------
 
@@ -474,21 +512,21 @@ class ChatService:
         return web.json_response({"ok": True})
 
     async def handle_messenger_outbound(self, delivery: Delivery[messaging_pb2.OutboundMessage]) -> None:
-        """Send via the messenger; map errors to retry, or to a permanent failure event."""
-        adapter = self.telegram
-        assert adapter is not None
+        """Send via the message's messenger; map errors to retry, or to a permanent failure event."""
         out = delivery.message
+        adapter: Messenger | None = self.wechat if out.channel == contact_pb2.CHANNEL_WECHAT else self.telegram
+        assert adapter is not None
         try:
             result = await adapter.send(out)
         except RateLimitedError as exc:
             delay = exc.retry_after or 1.0
-            log.warning("telegram.rate_limited", message_id=out.id, retry_after=delay)
+            log.warning("messenger.rate_limited", channel=out.channel, message_id=out.id, retry_after=delay)
             raise Retry("429", delay=delay) from exc
         except TransientChannelError as exc:
-            log.warning("telegram.transient", message_id=out.id, error=str(exc))
+            log.warning("messenger.transient", channel=out.channel, message_id=out.id, error=str(exc))
             raise Retry(str(exc), delay=backoff(delivery.num_delivered)) from exc
         except PermanentChannelError as exc:
-            log.warning("telegram.permanent", message_id=out.id, error=str(exc))
+            log.warning("messenger.permanent", channel=out.channel, message_id=out.id, error=str(exc))
             await self._outbound_event(
                 out,
                 message_failed=event_pb2.MessageFailed(
@@ -505,6 +543,80 @@ class ChatService:
                 message_id=out.id, provider_message_id=result.provider_message_id
             ),
         )
+
+    # WeChat ---------------------------------------------------------------------------------
+
+    async def wechat_verify(self, request: web.Request) -> web.StreamResponse:
+        """GET /wechat/callback: the console's URL check; echo `echostr` when the signature holds."""
+        adapter = self.wechat
+        if adapter is None:
+            raise web.HTTPNotFound()
+        if not adapter.check_signature(dict(request.query)):
+            log.warning("wechat.bad_signature", remote=request.remote, method="GET")
+            return web.Response(status=403, text="forbidden")
+        return web.Response(text=request.query.get("echostr", "")[:256])
+
+    async def wechat_callback(self, request: web.Request) -> web.StreamResponse:
+        """POST /wechat/callback: verify (and decrypt), publish once per MsgId, answer `success`."""
+        adapter = self.wechat
+        if adapter is None:
+            raise web.HTTPNotFound()
+        if (request.content_length or 0) > WECHAT_MAX_BYTES:
+            return web.Response(status=413, text="too large")
+        body = await request.content.read(WECHAT_MAX_BYTES + 1)
+        if len(body) > WECHAT_MAX_BYTES:
+            return web.Response(status=413, text="too large")
+        query = dict(request.query)
+        if not adapter.verify(query, body):
+            log.warning("wechat.bad_signature", remote=request.remote, method="POST")
+            return web.Response(status=403, text="forbidden")
+        try:
+            result = await adapter.receive(adapter.open(query, body))
+        except ValueError as exc:
+            log.warning("wechat.bad_message", error=str(exc)[:200])
+            return web.Response(status=400, text="bad message")
+        if result.inbound is not None:
+            ack = await self.bus.publish(subjects.inbound(adapter.channel), result.inbound, msg_id=result.msg_id)
+            if not ack.duplicate:
+                for att in result.inbound.text.attachments:
+                    self._spawn(self._prefetch_wechat_media(att.uri.removeprefix("wechat-media://")))
+        elif result.survey is not None:
+            evt = new_event("chat", channel=adapter.channel, thread_key=result.thread_key,
+                            conversation_id=result.conversation_id, survey_answered=result.survey)
+            evt.identity.CopyFrom(contact_pb2.Identity(channel=adapter.channel,  # type: ignore[arg-type]
+                                                       source_id=result.identity_source))
+            evt.id = f"evt_{result.msg_id.replace(':', '_')}"
+            await self.bus.publish_event(evt)
+        return web.Response(text="success")  # WeChat's acknowledgement; anything else makes it retry
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _prefetch_wechat_media(self, media_id: str) -> None:
+        """Download a follower's media through media/get now: WeChat keeps it for three days only."""
+        assert self.wechat is not None
+        try:
+            await self.wechat.media(media_id)
+        except ChannelError as exc:
+            log.warning("wechat.media_failed", media_id=media_id[:64], error=str(exc)[:200])
+
+    async def wechat_media(self, request: web.Request) -> web.StreamResponse:
+        """GET /wechat/media/{media_id}: a follower's image, voice or video, as a download."""
+        adapter = self.wechat
+        if adapter is None:
+            raise web.HTTPNotFound()
+        try:
+            found = await adapter.media(request.match_info["media_id"][:128])
+        except ChannelError as exc:
+            return web.json_response({"error": str(exc)[:200]}, status=502)
+        if found is None:
+            raise web.HTTPNotFound()
+        path, content_type = found
+        resp = web.FileResponse(path, headers={"Content-Type": content_type})
+        resp.headers["Content-Disposition"] = "attachment"
+        return _secure_headers(resp)
 
     async def _outbound_event(self, out: messaging_pb2.OutboundMessage, **kind: Any) -> None:
         evt = new_event(
@@ -524,6 +636,7 @@ async def main() -> None:
     settings = load_settings(ChatSettings)
     try:
         telegram_configured(settings)
+        wechat_configured(settings)
     except ConfigError as exc:
         fail(f"invalid configuration: {exc}")
     async with service_context("chat", settings) as svc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 
@@ -18,6 +19,8 @@ class ChatSettings(ServiceSettings):
 
     Without a signing key, a random one is generated once and kept in the var dir. Telegram
     runs only when both its token and webhook secret are set; one without the other is an error.
+    WeChat runs when its app id, app secret and callback token are set; with an EncodingAESKey
+    its callbacks must come in safe mode (AES-encrypted, with msg_signature).
     """
 
     chat_http_port: int = 8081
@@ -33,6 +36,12 @@ class ChatSettings(ServiceSettings):
     widget_rate_per_minute: int = 30
     widget_max_upload_bytes: int = 5 * 1024 * 1024
     widget_entry_point: str = "widget:default"
+    wechat_app_id: str = ""
+    wechat_app_secret: SecretStr | None = None
+    wechat_token: SecretStr | None = None
+    wechat_encoding_aes_key: SecretStr | None = None
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_enabled: bool = True
     # per client address, in the `limits` library's notation; over them: 429 + Retry-After, or an error frame
     widget_connects_per_address: str = "30/minute"
     widget_new_visitors_per_address: str = "10/minute"
@@ -74,3 +83,30 @@ def signing_key(settings: ChatSettings) -> bytes:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+def wechat_configured(settings: ChatSettings) -> bool:
+    """True when WeChat should run; raises ConfigError when half-configured or the AES key is malformed."""
+    values = {
+        "OMNIHUB_WECHAT_APP_ID": settings.wechat_app_id or None,
+        "OMNIHUB_WECHAT_APP_SECRET": settings.wechat_app_secret,
+        "OMNIHUB_WECHAT_TOKEN": settings.wechat_token,
+    }
+    if not settings.wechat_enabled or all(v is None for v in values.values()):
+        return False
+    missing = [name for name, v in values.items() if v is None]
+    if missing:
+        raise ConfigError(f"{missing[0]} is required when WeChat is configured")
+    token = settings.wechat_token.get_secret_value() if settings.wechat_token else ""
+    if not 3 <= len(token) <= 32 or not token.isalnum():
+        raise ConfigError("OMNIHUB_WECHAT_TOKEN must be 3-32 letters or digits (as the WeChat console requires)")
+    key = settings.wechat_encoding_aes_key
+    if key is not None:
+        raw = key.get_secret_value()
+        try:
+            ok = len(raw) == 43 and len(base64.b64decode(raw + "=", validate=True)) == 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError("OMNIHUB_WECHAT_ENCODING_AES_KEY must be the console's 43-character key")
+    return True

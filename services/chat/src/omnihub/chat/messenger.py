@@ -19,6 +19,7 @@ class Normalised:
     msg_id: str = ""
     thread_key: str = ""
     identity_source: str = ""
+    conversation_id: str = ""  # of the survey being answered, when the channel knows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class SendResult:
 
 
 class Messenger(Protocol):
-    """A social messenger channel (Telegram today; WhatsApp or Messenger beside it).
+    """A social messenger channel (Telegram and WeChat; others beside them).
 
     `normalise` turns a provider webhook payload into our protos; `send` delivers an
     OutboundMessage and raises omnihub.common.errors ChannelError subclasses on failure.
@@ -37,8 +38,9 @@ class Messenger(Protocol):
 
     channel: int
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
-        """True when the webhook request is authentic (header names in any case)."""
+    def verify(self, meta: Mapping[str, str], body: bytes) -> bool:
+        """True when the webhook request is authentic; `meta` is what the provider signs beside the body
+        (Telegram: the headers, names in any case; WeChat: the query string)."""
         ...
 
     def normalise(self, payload: dict[str, Any]) -> Normalised:

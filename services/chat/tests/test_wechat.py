@@ -23,9 +23,8 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.common.errors import ConfigError
 from omnihub.testkit.ports import free_port
+from omnihub.testkit.waiting import eventually, read_events, read_messages
 from tests.fakes.wechat_api import FakeWeChatApi, message_xml
-
-from .conftest import stream_messages, wait_for
 
 WX = contact_pb2.CHANNEL_WECHAT
 OPENID = "oWx_customer_0001"
@@ -96,20 +95,15 @@ async def wechat(bus: Bus, wechat_api: FakeWeChatApi, tmp_path: Path) -> AsyncIt
 
 
 async def inbound(bus: Bus) -> list[messaging_pb2.InboundMessage]:
-    return [messaging_pb2.InboundMessage.FromString(r) for r in await stream_messages(bus, subjects.inbound(WX))]
+    return [messaging_pb2.InboundMessage.FromString(m.data) for m in await read_messages(bus, subjects.inbound(WX))]
 
 
 async def events(bus: Bus, entity: str, verb: str) -> list[event_pb2.Event]:
-    return [event_pb2.Event.FromString(r) for r in await stream_messages(bus, subjects.event(entity, verb))]
+    return await read_events(bus, f"{entity}_{verb}")
 
 
 async def eventually_events(bus: Bus, entity: str, verb: str, count: int = 1) -> list[event_pb2.Event]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while True:
-        got = await events(bus, entity, verb)
-        if len(got) >= count or loop.time() > deadline:
-            return got
+    return await read_events(bus, f"{entity}_{verb}", count=count, timeout=30)
 
 
 def text(content: str, msg_id: int, openid: str = OPENID) -> str:
@@ -203,7 +197,7 @@ async def test_message_kinds_and_the_subscribe_event_become_inbound(wechat_modes
     assert link.text.text == "🔗 订单详情\n订单 123\nhttps://shop.example/o/123"
     assert subscribe.identity.source_id == "oWx_newcomer" and subscribe.provider_message_id == "oWx_newcomer:1700000000"
     # Media are downloaded through media/get (WeChat keeps them three days) and served from here.
-    await wait_for(lambda: {c.params["media_id"] for c in api.calls("media/get")} >= {"IMG_1", "VOICE_1"})
+    await eventually(lambda: {c.params["media_id"] for c in api.calls("media/get")} >= {"IMG_1", "VOICE_1"})
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{wechat_modes.port}/wechat/media/IMG_1") as resp:
             assert resp.status == 200 and await resp.read() == b"\xff\xd8jpeg-bytes"

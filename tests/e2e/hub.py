@@ -27,7 +27,7 @@ ROUTING = {
         {"id": "bob", "display_name": "Bob Li", "skills": {"support": 5}, "queues": ["support", "general"]},
     ],
 }
-PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1", "sam": "sam-pass-1"}
+PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1", "sam": "sam-pass-1", "ada": "ada-pass-1"}
 
 
 @dataclass
@@ -85,7 +85,8 @@ def write_config(directory: Path) -> None:
     hasher = PasswordHasher()
     users = [{"id": "alice", "display_name": "Alice Chen", "role": "agent"},
              {"id": "bob", "display_name": "Bob Li", "role": "agent"},
-             {"id": "sam", "display_name": "Sam Wong", "role": "supervisor"}]
+             {"id": "sam", "display_name": "Sam Wong", "role": "supervisor"},
+             {"id": "ada", "display_name": "Ada Lin", "role": "admin"}]
     for u in users:
         u["password_hash"] = hasher.hash(PASSWORDS[u["id"]])
     (directory / "users.yaml").write_text(yaml.safe_dump({"users": users}))

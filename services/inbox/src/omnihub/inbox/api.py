@@ -206,16 +206,18 @@ class Inbox:
         resp = await self._rpc(self.router.ListConversations(routing_pb2.ListConversationsRequest(agent_id=agent)))
         return web.json_response([to_dict(c) for c in resp.conversations])
 
-    async def _conversation(self, s: Session, cid: str) -> routing_pb2.Conversation:
+    async def _conversation(self, s: Session, cid: str, held_before: bool = False) -> routing_pb2.Conversation:
+        """The conversation, for its holder (or, to read, an agent who held it before) and supervisors."""
         conv = await self._rpc(self.router.GetConversation(routing_pb2.GetConversationRequest(conversation_id=cid)))
-        if s.role == "agent" and conv.assigned_agent != s.user:
+        if s.role == "agent" and conv.assigned_agent != s.user and not (
+                held_before and await self.store.has_held(s.user, conversation_id=cid)):
             raise web.HTTPForbidden(text="this conversation is not yours")
         return conv  # type: ignore[no-any-return]
 
     async def messages(self, request: web.Request) -> web.Response:
         """GET /api/conversations/{id}/messages: the customer's history across every channel."""
         s: Session = request["session"]
-        conv = await self._conversation(s, request.match_info["id"])
+        conv = await self._conversation(s, request.match_info["id"], held_before=True)
         history = await self.store.customer_history(conv.customer_id)
         if conv.channel == contact_pb2.CHANNEL_WEBCHAT and s.user == conv.assigned_agent:
             seen = [m["_id"] for m in history if m.get("conversation_id") == conv.id and m.get("direction") == "incoming"]
@@ -288,9 +290,21 @@ class Inbox:
         return web.json_response([to_dict(a) for a in resp.agents])
 
     async def customer(self, request: web.Request) -> web.Response:
-        """GET /api/customers/{id}: the customer and every identity resolved to them."""
-        cust = await self._rpc(self.router.GetCustomer(routing_pb2.GetCustomerRequest(customer_id=request.match_info["id"])))
+        """GET /api/customers/{id}: the customer and every identity resolved to them (an agent: only customers of
+        conversations they hold or held)."""
+        s: Session = request["session"]
+        customer_id = request.match_info["id"]
+        if s.role == "agent" and not await self._served(s.user, customer_id):
+            raise web.HTTPForbidden(text="this customer is not one of yours")
+        cust = await self._rpc(self.router.GetCustomer(routing_pb2.GetCustomerRequest(customer_id=customer_id)))
         return web.json_response(to_dict(cust))
+
+    async def _served(self, agent: str, customer_id: str) -> bool:
+        """Whether the agent holds or held a conversation of this customer."""
+        if await self.store.has_held(agent, customer_id=customer_id):
+            return True
+        mine = await self._rpc(self.router.ListConversations(routing_pb2.ListConversationsRequest(agent_id=agent)))
+        return any(c.customer_id == customer_id for c in mine.conversations)  # accepted just now: no event yet
 
     async def merge(self, request: web.Request) -> web.Response:
         """POST /api/customers/{id}/merge {channel, source_id} or {customer_id}: fold another record into this one."""

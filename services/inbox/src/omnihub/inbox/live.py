@@ -130,6 +130,7 @@ class Hub:
         docs: list[dict[str, Any]] = []
         statuses: list[tuple[str, str, str]] = []
         merges: list[tuple[str, str]] = []
+        held: list[tuple[str, str, str]] = []  # (conversation, customer, agent): who may read them later
         pushes: list[tuple[str | None, dict[str, Any]]] = []  # (holder at that point, payload)
         for d in batch:
             evt = d.message
@@ -137,6 +138,8 @@ class Hub:
             cid = evt.conversation_id
             if kind in ("conversation_assigned", "conversation_offered"):
                 self.holder[cid] = getattr(evt, kind).agent_id
+            if kind == "conversation_assigned":
+                held.append((cid, evt.customer_id, evt.conversation_assigned.agent_id))
             if kind == "message_created":
                 if evt.channel == contact_pb2.CHANNEL_WEBCHAT and evt.identity.source_id:
                     self.visitors[evt.identity.source_id] = cid
@@ -157,7 +160,8 @@ class Hub:
         previous, self._last_batch = self._last_batch, asyncio.get_running_loop().create_future()
         done = self._last_batch
         try:
-            new, _ = await asyncio.gather(self.store.add_messages(docs), self.store.set_statuses(statuses))
+            new, _, _ = await asyncio.gather(self.store.add_messages(docs), self.store.set_statuses(statuses),
+                                             self.store.add_holders(held))
             if previous is not None:
                 await previous  # what follows happens in stream order, batch after batch
             for merged, keep in merges:

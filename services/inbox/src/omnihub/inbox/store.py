@@ -22,10 +22,12 @@ class InboxStore:
         self.messages = self.db["messages"]
         self.states = self.db["delivery_states"]  # one document per (message, state): inserts, never updates
         self.kb = self.db["knowledge"]
+        self.held = self.db["held"]  # one document per (conversation, agent) ever assigned: who may read what
 
     async def setup(self) -> None:
         """The index for customer timelines (the only read of messages; each index slows every insert)."""
         await self.messages.create_index([("customer_id", ASCENDING), ("time", ASCENDING)])
+        await self.held.create_index([("agent", ASCENDING), ("customer_id", ASCENDING)])
 
     async def ping(self) -> bool:
         """True while MongoDB answers."""
@@ -85,8 +87,26 @@ class InboxStore:
         return await self._with_states(await self.messages.find({"customer_id": customer_id}).sort("time", 1).to_list(limit))
 
     async def merge_customer(self, merged: str, keep: str) -> None:
-        """Move a merged customer's history to the surviving record."""
+        """Move a merged customer's history (and who held their conversations) to the surviving record."""
         await self.messages.update_many({"customer_id": merged}, {"$set": {"customer_id": keep}})
+        await self.held.update_many({"customer_id": merged}, {"$set": {"customer_id": keep}})
+
+    async def add_holders(self, held: Sequence[tuple[str, str, str]]) -> None:
+        """Remember (conversation, customer, agent) assignments; repeats are skipped."""
+        if not held:
+            return
+        docs = [{"_id": f"{cid}|{agent}", "conversation_id": cid, "customer_id": customer, "agent": agent}
+                for cid, customer, agent in held]
+        try:
+            await self.held.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def has_held(self, agent: str, conversation_id: str = "", customer_id: str = "") -> bool:
+        """Whether `agent` holds or held the conversation, or any conversation of the customer."""
+        query = {"_id": f"{conversation_id}|{agent}"} if conversation_id else {"agent": agent, "customer_id": customer_id}
+        return await self.held.find_one(query, projection={"_id": 1}) is not None
 
     async def search_kb(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Canned answers whose title or body contains the query (case-insensitive)."""

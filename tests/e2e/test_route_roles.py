@@ -1,0 +1,306 @@
+"""Every route x role (#18 item 12): each HTTP route of inbox and quality and each gRPC method of router and quality,
+called as anonymous, an agent (alice, who holds conversation A of customer CA), another agent (bob), a supervisor
+and an admin, against a real hub; also object-level access (item 7: bob cannot read alice's customer or messages)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from aiohttp import web
+from google.protobuf import timestamp_pb2
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.common import identity, subjects
+from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.common.identity import Actor
+from omnihub.inbox.api import Inbox
+from omnihub.inbox.app import build_app as build_inbox
+from omnihub.quality.app import build_app as build_quality
+from omnihub.quality.queries import KpiQuery
+from omnihub.testkit.waiting import eventually
+from tests.e2e.hub import PASSWORDS, Hub, new_hub
+
+pytestmark = pytest.mark.slow
+
+ROLES = ("anonymous", "agent", "other", "supervisor", "admin")  # agent = alice (holds A), other = bob
+USERS = {"agent": "alice", "other": "bob", "supervisor": "sam", "admin": "ada"}
+ACTORS = {"agent": Actor("alice", "agent"), "other": Actor("bob", "agent"), "supervisor": Actor("sam", "supervisor"),
+          "admin": Actor("ada", "admin")}
+OK = "ok"  # passed authentication and authorization: any answer but 401/403 (or UNAUTHENTICATED/PERMISSION_DENIED), never 5xx
+U, F = 401, 403
+ALL_IN = (U, OK, OK, OK, OK)  # any signed-in user
+OWNER = (U, OK, F, OK, OK)  # the agent who holds the object, and supervisors
+SUPER = (U, F, F, OK, OK)
+ADMIN = (U, F, F, F, OK)
+OPEN = (OK, OK, OK, OK, OK)
+PAGE = "page"  # public, and 503 while the desktop is not built (`make` builds it): anything but 401/403
+PAGES = (PAGE,) * 5
+
+# ADDING A ROUTE OR AN RPC? Add a row here, or this test fails: (method, route as registered) -> [(path or
+# request, body, expected per role in ROLES order)]. "{A}" is alice's conversation, "{CA}" her customer.
+INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
+    ("GET", "/"): [("/", None, OPEN)],
+    ("GET", "/static"): [("/static/app.js", None, OPEN)],
+    ("GET", "/app"): [("/app", None, PAGES)],  # the desktop's page and assets: public, its API calls are not
+    ("GET", "/app/"): [("/app/", None, PAGES)],
+    ("GET", "/app/assets/{name}"): [("/app/assets/missing.js", None, PAGES)],
+    ("POST", "/api/login"): [("/api/login", {"username": "x"}, OPEN)],  # a 400: the form is public
+    ("GET", "/api/openapi.json"): [("/api/openapi.json", None, OPEN)],
+    ("GET", "/api/me"): [("/api/me", None, ALL_IN)],
+    ("POST", "/api/admin/users/{id}/logout"): [("/api/admin/users/nobody/logout", {}, ADMIN)],
+    ("POST", "/api/state"): [("/api/state", {"state": "AWAY"}, ALL_IN)],
+    ("POST", "/api/heartbeat"): [("/api/heartbeat", {}, ALL_IN)],
+    ("POST", "/api/offers/{reservation}/accept"): [("/api/offers/res_missing/accept", {}, ALL_IN)],
+    ("POST", "/api/offers/{reservation}/reject"): [("/api/offers/res_missing/reject", {}, ALL_IN)],
+    ("GET", "/api/conversations"): [("/api/conversations", None, ALL_IN)],
+    ("GET", "/api/conversations/{id}/messages"): [("/api/conversations/{A}/messages", None, OWNER)],
+    ("POST", "/api/conversations/{id}/reply"): [("/api/conversations/{A}/reply", {"text": "hello", "private": True}, OWNER)],
+    ("POST", "/api/conversations/{id}/typing"): [("/api/conversations/{A}/typing", {"typing": True}, OWNER)],
+    # bob may not wrap up alice's conversation: the router says it is not his (409); None: not asked
+    ("POST", "/api/conversations/{id}/wrapup"): [("/api/conversations/cnv_missing/wrapup", {}, ALL_IN),
+                                                 ("/api/conversations/{A}/wrapup", {}, (U, None, 409, None, None))],
+    ("POST", "/api/conversations/{id}/transfer"): [("/api/conversations/{A}/transfer", {"to_agent": "nobody"}, OWNER)],
+    ("GET", "/api/agents"): [("/api/agents", None, ALL_IN)],
+    ("GET", "/api/customers/{id}"): [("/api/customers/{CA}", None, OWNER)],
+    ("POST", "/api/customers/{id}/merge"): [("/api/customers/{CA}/merge", {"customer_id": "cus_missing"}, OWNER)],
+    ("GET", "/api/kb"): [("/api/kb", None, ALL_IN)],
+    ("POST", "/api/supervisor/kb"): [("/api/supervisor/kb", {"title": "t", "body": "b"}, SUPER)],
+    ("GET", "/api/kpis/me"): [("/api/kpis/me", None, ALL_IN)],
+    ("GET", "/api/evaluations/me"): [("/api/evaluations/me", None, ALL_IN)],
+    ("POST", "/api/evaluations/{id}/{action}"): [("/api/evaluations/qa_missing/acknowledge", {}, ALL_IN),
+                                                 ("/api/evaluations/qa_missing/resolve", {}, SUPER)],
+    ("GET", "/api/supervisor/wallboard"): [("/api/supervisor/wallboard", None, SUPER)],
+    ("POST", "/api/supervisor/agents/{id}/state"): [("/api/supervisor/agents/nobody/state", {"state": "AWAY"}, SUPER)],
+    ("POST", "/api/supervisor/conversations/{id}/reassign"): [
+        ("/api/supervisor/conversations/{A}/reassign", {"to_agent": "nobody"}, SUPER)],
+    ("GET", "/api/supervisor/conversations/{id}/why"): [("/api/supervisor/conversations/{A}/why", None, SUPER)],
+    ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
+    ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
+}
+QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
+    ("GET", "/api/openapi.json"): [("/api/openapi.json", None, OPEN)],
+    ("GET", "/api/scorecards"): [("/api/scorecards", None, ALL_IN)],
+    ("POST", "/api/evaluations"): [("/api/evaluations", {}, SUPER)],
+    ("GET", "/api/evaluations"): [("/api/evaluations?agent=alice", None, OWNER)],
+    ("POST", "/api/evaluations/{id}/{action}"): [("/api/evaluations/qa_missing/dispute", {"note": "n"}, ALL_IN),
+                                                 ("/api/evaluations/qa_missing/resolve", {}, SUPER)],
+    ("POST", "/api/qa/sample"): [("/api/qa/sample", {}, SUPER)],
+    ("POST", "/api/qa/calibration"): [("/api/qa/calibration", {"conversation_ids": []}, SUPER)],
+    ("GET", "/api/kpis"): [("/api/kpis?agent=alice", None, OWNER), ("/api/kpis", None, (U, OK, OK, OK, OK))],
+    ("GET", "/api/staffing"): [("/api/staffing?arrivals=100&aht=180", None, ALL_IN)],
+    ("GET", "/api/staffing/plan"): [("/api/staffing/plan", None, SUPER)],
+    ("GET", "/kpis"): [("/kpis", None, SUPER)],
+}
+OPEN_PROBES = ("/healthz", "/readyz", "/metrics")  # added by install_health beside every app
+UNAUTH, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
+G_ALL, G_OWNER, G_SUPER = (UNAUTH, OK, OK, OK, OK), (UNAUTH, OK, DENIED, OK, OK), (UNAUTH, DENIED, DENIED, OK, OK)
+R = routing_pb2
+ROUTER: dict[str, tuple[Callable[[dict[str, str]], Any], tuple[Any, ...]]] = {
+    "Login": (lambda ids: R.LoginRequest(agent_id="alice"), G_OWNER),
+    "Logout": (lambda ids: R.LogoutRequest(agent_id="nobody"), (UNAUTH, DENIED, DENIED, OK, OK)),
+    "SetState": (lambda ids: R.SetStateRequest(agent_id="alice", state=R.AGENT_STATE_AWAY), G_OWNER),
+    "Heartbeat": (lambda ids: R.HeartbeatRequest(agent_id="alice"), G_OWNER),
+    "WatchOffers": (lambda ids: R.WatchOffersRequest(agent_id="alice"), G_OWNER),
+    "Accept": (lambda ids: R.AcceptRequest(agent_id="alice", reservation_id="res_missing"), G_OWNER),
+    "Reject": (lambda ids: R.RejectRequest(agent_id="alice", reservation_id="res_missing"), G_OWNER),
+    "Transfer": (lambda ids: R.TransferRequest(agent_id="alice", conversation_id=ids["A"], to_agent="nobody"), G_OWNER),
+    "WrapUp": (lambda ids: R.WrapUpRequest(agent_id="alice", conversation_id="cnv_missing"), G_OWNER),
+    "GetQueueStats": (lambda ids: R.GetQueueStatsRequest(), G_ALL),
+    "ListAgents": (lambda ids: R.ListAgentsRequest(), G_ALL),
+    "ListConversations": (lambda ids: R.ListConversationsRequest(agent_id="alice"), G_OWNER),
+    "GetConversation": (lambda ids: R.GetConversationRequest(conversation_id=ids["A"]), G_ALL),  # the inbox decides
+    "MergeCustomers": (lambda ids: R.MergeCustomersRequest(agent_id="alice", customer_id=ids["CA"],
+                                                           merged_customer_id="cus_missing"), G_OWNER),
+    "GetCustomer": (lambda ids: R.GetCustomerRequest(customer_id=ids["CA"]), G_ALL),  # the inbox decides
+    "ExplainRouting": (lambda ids: R.ExplainRoutingRequest(conversation_id=ids["A"]), G_SUPER),
+}
+Q = quality_pb2
+DAY = timestamp_pb2.Timestamp(seconds=86_400 * 20_000)
+QUALITY_RPC: dict[str, tuple[Callable[[dict[str, str]], Any], tuple[Any, ...]]] = {
+    "GetKpis": (lambda ids: Q.GetKpisRequest(agent_id="alice", from_time=DAY, to_time=timestamp_pb2.Timestamp(
+        seconds=DAY.seconds + 3600)), G_OWNER),
+    "ComputeStaffing": (lambda ids: Q.StaffingRequest(arrivals=100, interval_seconds=1800, aht_seconds=180,
+                                                      target_fraction=0.8, target_seconds=20), G_ALL),
+    "PlanStaffing": (lambda ids: Q.StaffingPlanRequest(day=DAY), G_SUPER),
+    "SubmitEvaluation": (lambda ids: Q.SubmitEvaluationRequest(), G_ALL),  # UNIMPLEMENTED once signed in
+    "UpdateEvaluation": (lambda ids: Q.UpdateEvaluationRequest(), G_ALL),
+    "ListEvaluations": (lambda ids: Q.ListEvaluationsRequest(), G_ALL),
+    "DrawSample": (lambda ids: Q.SampleRequest(), G_ALL),
+    "Calibrate": (lambda ids: Q.CalibrationRequest(), G_ALL),
+}
+
+
+def http_routes(app: web.Application) -> set[tuple[str, str]]:
+    """(method, route) of every route the app registers (HEAD beside GET is aiohttp's own)."""
+    out = set()
+    for resource in app.router.resources():
+        for route in resource:
+            if route.method != "HEAD":
+                out.add((route.method, resource.canonical))
+    return out
+
+
+def grpc_methods(module: Any, service: str) -> set[str]:
+    return {m.name for m in module.DESCRIPTOR.services_by_name[service].methods}
+
+
+def test_every_route_and_rpc_has_a_row() -> None:
+    inbox = build_inbox(Inbox({}, None, None, None, None, ""))  # type: ignore[arg-type]
+    quality = build_quality(KpiQuery(None, {}), identity.Credentials.generate())  # type: ignore[arg-type]
+    assert http_routes(inbox) - set(INBOX) == set(), "inbox routes missing from INBOX"
+    assert http_routes(quality) - set(QUALITY) == set(), "quality routes missing from QUALITY"
+    assert grpc_methods(routing_pb2, "Router") - set(ROUTER) == set(), "router RPCs missing from ROUTER"
+    assert grpc_methods(quality_pb2, "Quality") - set(QUALITY_RPC) == set(), "quality RPCs missing from QUALITY_RPC"
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[Hub]:
+    h = new_hub(tmp_path, nats_url, mongo_url)
+    try:
+        for service in ("router", "quality", "inbox"):
+            h.start(service)
+        yield h
+    finally:
+        h.stop()
+
+
+async def held_by(hub: Hub, bus: Bus, agent: str, phone: str) -> routing_pb2.Conversation:
+    """An SMS conversation offered to `agent` (the only one available) and accepted by them."""
+    async with identity.channel(f"127.0.0.1:{hub.ports['router_grpc']}", hub.credentials, identity.ROUTER_AUDIENCE,
+                                Actor(agent, "agent")) as ch:
+        stub = routing_pb2_grpc.RouterStub(ch)  # type: ignore[no-untyped-call]
+        await stub.Login(routing_pb2.LoginRequest(agent_id=agent))
+        stream = stub.WatchOffers(routing_pb2.WatchOffersRequest(agent_id=agent))
+        msg = messaging_pb2.InboundMessage(
+            id=new_id("msg"), channel=contact_pb2.CHANNEL_SMS, identity=contact_pb2.Identity(
+                channel=contact_pb2.CHANNEL_SMS, source_id=phone), thread_key=phone, receive_time=now_timestamp(),
+            provider_message_id=new_id("p"), routing_hints=messaging_pb2.RoutingHints(queue="support"),
+            text=messaging_pb2.TextPayload(text="hello"))
+        await bus.publish(subjects.inbound(msg.channel), msg, msg_id=msg.provider_message_id)
+        async for notice in stream:
+            if notice.WhichOneof("kind") == "offer":
+                conv = await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent,
+                                                                   reservation_id=notice.offer.reservation_id))
+                stream.cancel()
+                await stub.SetState(routing_pb2.SetStateRequest(agent_id=agent, state=routing_pb2.AGENT_STATE_AWAY))
+                return conv  # type: ignore[no-any-return]
+    raise AssertionError(f"no offer reached {agent}")
+
+
+def matches(expected: Any, got: Any, refused: tuple[Any, ...], broken: Callable[[Any], bool]) -> bool:
+    if expected is None:
+        return True
+    if expected == PAGE:
+        return got not in refused
+    if expected == OK:
+        return got not in refused and not broken(got)
+    return bool(got == expected)
+
+
+async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bus) -> None:
+    a = await held_by(hub, bus, "alice", "+8613800000001")
+    b = await held_by(hub, bus, "bob", "+8613800000002")
+    ids = {"A": a.id, "CA": a.customer_id, "B": b.id, "CB": b.customer_id}
+    failures: list[str] = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as anon:
+        sessions: dict[str, tuple[aiohttp.ClientSession, dict[str, str]]] = {"anonymous": (anon, {})}
+        for role, user in USERS.items():
+            http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+            resp = await http.post(f"{hub.url('inbox')}/api/login", json={"username": user, "password": PASSWORDS[user]})
+            assert resp.status == 200, await resp.text()
+            sessions[role] = (http, {"X-CSRF-Token": (await resp.json())["csrf"]})
+        try:
+            # Item 7 directly: alice reads her customer; bob gets 403 for it (the finding: 200 with phone numbers).
+            own = await sessions["agent"][0].get(f"{hub.url('inbox')}/api/customers/{ids['CA']}")
+            assert own.status == 200 and "+8613800000001" in await own.text()
+            theirs = await sessions["other"][0].get(f"{hub.url('inbox')}/api/customers/{ids['CA']}")
+            assert theirs.status == 403
+            sam, csrf = sessions["supervisor"]  # B goes back to a queue: bob held it before, nobody holds it now
+            moved = await sam.post(f"{hub.url('inbox')}/api/supervisor/conversations/{ids['B']}/reassign",
+                                   json={"to_queue": "sales"}, headers=csrf)
+            assert moved.status == 200, await moved.text()
+            for table, base, quality in ((INBOX, hub.url("inbox"), False), (QUALITY, hub.url("quality"), True)):
+                for rows in table.values():
+                    for path, body, expected in rows:
+                        url = base + path.format(**ids)
+                        for role, want in zip(ROLES, expected, strict=True):
+                            if want is None:
+                                continue  # not asked (it would change what later rows rely on)
+                            http, headers = sessions[role]
+                            if quality:
+                                headers = {} if role == "anonymous" else hub.credentials.headers(
+                                    identity.QUALITY_AUDIENCE, ACTORS[role])
+                            method = "GET" if body is None else "POST"
+                            async with http.request(method, url, json=body, headers=headers) as resp:
+                                got = resp.status
+                            if not matches(want, got, (401, 403), lambda s: s >= 500):
+                                failures.append(f"{method} {path} as {role}: {got}, wanted {want}")
+            for probe in OPEN_PROBES:
+                for base in (hub.url("inbox"), hub.url("quality")):
+                    async with anon.get(base + probe) as resp:
+                        if resp.status in (401, 403) or resp.status >= 500:
+                            failures.append(f"GET {probe} anonymous: {resp.status}")
+        finally:
+            for role, (http, _) in sessions.items():
+                if role != "anonymous":
+                    await http.close()
+    failures += await grpc_table(hub, ids)
+    assert not failures, "\n".join(failures)
+    # bob held B before the supervisor moved it to a queue: he may still read it (alice, who never held it, may not).
+    await eventually(lambda: _reads(hub, "bob", ids["B"]), timeout=15)
+    assert not await _reads(hub, "alice", ids["B"])
+
+
+async def _reads(hub: Hub, user: str, conversation_id: str) -> bool:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await http.post(f"{hub.url('inbox')}/api/login", json={"username": user, "password": PASSWORDS[user]})
+        async with http.get(f"{hub.url('inbox')}/api/conversations/{conversation_id}/messages") as resp:
+            return resp.status == 200
+
+
+async def grpc_table(hub: Hub, ids: dict[str, str]) -> list[str]:
+    failures = []
+    for port, audience, stub_class, table in (
+            (hub.ports["router_grpc"], identity.ROUTER_AUDIENCE, routing_pb2_grpc.RouterStub, ROUTER),
+            (hub.ports["quality_grpc"], identity.QUALITY_AUDIENCE, quality_pb2_grpc.QualityStub, QUALITY_RPC)):
+        for method, (make, expected) in table.items():
+            for role, want in zip(ROLES, expected, strict=True):
+                target = f"127.0.0.1:{port}"
+                channel = (grpc.aio.insecure_channel(target) if role == "anonymous" else
+                           identity.channel(target, hub.credentials, audience, ACTORS[role]))
+                async with channel:
+                    got = await _code(getattr(stub_class(channel), method), make(ids))
+                if not matches(want, got, (UNAUTH, DENIED), _broken):
+                    failures.append(f"{method} as {role}: {got}, wanted {want}")
+    return failures
+
+
+def _broken(code: Any) -> bool:
+    return code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+
+
+async def _code(rpc: Callable[[Any], Any], request: Any) -> grpc.StatusCode:
+    try:
+        call = rpc(request)
+        if hasattr(call, "__aiter__"):  # a stream: its first message (or its refusal) is the answer
+            async for _ in call:
+                break
+            call.cancel()
+        else:
+            await asyncio.wait_for(_awaited(call), 10)
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+async def _awaited(call: Awaitable[Any]) -> Any:
+    return await call

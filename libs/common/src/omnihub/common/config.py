@@ -21,8 +21,10 @@ class ServiceSettings(BaseSettings):
 
     nats_url: str = "nats://127.0.0.1:4222"
     stream_replicas: int = 1
-    stream_inbound_max_msgs: int = 5_000_000  # CONTACTS_IN holds at most this many messages...
-    stream_inbound_max_bytes: int = 4 * 1024**3  # ...and bytes; past either, publishes are refused (edges answer 503)
+    # CONTACTS_IN keeps at most this many messages / bytes (all it retains, routed or not: limits retention, 30 days);
+    # past either, publishes are refused and the edges answer 503. -1: no limit.
+    stream_inbound_max_msgs: int = -1
+    stream_inbound_max_bytes: int = 10 * 1024**3
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     var_dir: Path = Path("var")

@@ -137,8 +137,8 @@ DAY = 86_400.0
 # 2-day window covers every provider's retry horizon (SMTP queues retry up to 5 days,
 # but email dedupes on Message-ID in MongoDB as the backstop).
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec(STREAM_CONTACTS_IN, (INBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024, max_msgs=5_000_000,
-               max_bytes=4 * 1024**3, discard_new=True),
+    StreamSpec(STREAM_CONTACTS_IN, (INBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024, max_bytes=10 * 1024**3,
+               discard_new=True),
     StreamSpec(STREAM_CONTACTS_OUT, (OUTBOUND_ALL,), 2 * DAY, 30 * DAY, 4 * 1024 * 1024),
     StreamSpec(STREAM_EVENTS, (EVENTS_ALL,), 2 * DAY, 90 * DAY, 1024 * 1024, batched=True),
     StreamSpec(STREAM_DEADLETTER, (DEADLETTER_ALL,), 2 * DAY, 90 * DAY, 16 * 1024 * 1024),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 DUPLICATE_KEY = 11000
 STATE_RANK = {"sent": 1, "delivered": 2, "failed": 3}  # the furthest state wins, whatever order they came in
@@ -32,14 +32,6 @@ class InboxStore:
     async def ping(self) -> bool:
         """True while MongoDB answers."""
         await self.client.admin.command("ping")
-        return True
-
-    async def add_message(self, doc: dict[str, Any]) -> bool:
-        """Store a message once (its id is the key); False for a duplicate."""
-        try:
-            await self.messages.insert_one(doc)
-        except DuplicateKeyError:
-            return False
         return True
 
     async def add_messages(self, docs: Sequence[dict[str, Any]]) -> set[str]:

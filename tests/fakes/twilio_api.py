@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from twilio.request_validator import RequestValidator
 from omnihub.testkit.ports import free_port
 
 API = "/2010-04-01/Accounts/{account}"
+TEMPLATE_SID = "HX" + "0" * 31 + "1"  # an approved demo template
+WHATSAPP = "whatsapp:"
 
 
 @dataclass
@@ -40,6 +43,9 @@ class FakeTwilio:
     fail_next: list[Failure] = field(default_factory=list)
     unsubscribed: set[str] = field(default_factory=set)
     invalid: set[str] = field(default_factory=set)
+    # Approved WhatsApp templates of the Content API: ContentSid -> body with {{1}}-style placeholders.
+    templates: dict[str, str] = field(default_factory=lambda: {
+        TEMPLATE_SID: "Hello {{1}}, your case {{2}} has an update. Reply to continue. / 您好 {{1}}，您的工单 {{2}} 有新进展。"})
     _runner: web.AppRunner | None = None
 
     @property
@@ -83,29 +89,47 @@ class FakeTwilio:
                                   "status": f.status}, status=f.status)
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        form = {k: str(v) for k, v in (await request.post()).items()}
+        raw = await request.post()
+        form = {k: str(v) for k, v in raw.items()}
         self.requests.append(("POST", request.path, form))
         if (denied := self._auth(request)) is not None:
             return denied
         if self.fail_next:
             return self._error(self.fail_next.pop(0))
         to = form.get("To", "")
+        content_sid = form.get("ContentSid", "")
+        body = form.get("Body", "")
+        if content_sid:
+            template = self.templates.get(content_sid)
+            if template is None:
+                return self._error(Failure(400, 21655, "The ContentSid is Invalid"))
+            try:
+                variables = json.loads(form.get("ContentVariables", "") or "{}")
+            except ValueError:
+                return self._error(Failure(400, 21656, "The ContentVariables Parameter is invalid"))
+            for key, value in variables.items():
+                template = template.replace("{{" + str(key) + "}}", str(value))
+            body = template
+        if to.startswith(WHATSAPP) != form.get("From", "").startswith(WHATSAPP):
+            return self._error(Failure(400, 63007, "Twilio could not find a Channel with the specified From address"))
         if to in self.unsubscribed:
             return self._error(Failure(400, 21610, "Attempt to send to unsubscribed recipient"))
-        if to in self.invalid or not to.startswith("+"):
+        if to in self.invalid or not to.removeprefix(WHATSAPP).startswith("+"):
             return self._error(Failure(400, 21211, f"The 'To' number {to} is not a valid phone number."))
         if len(form.get("Body", "")) > 1600:
             return self._error(Failure(400, 21617, "The concatenated message body exceeds the 1600 character limit."))
         sid = "SM" + secrets.token_hex(16)
         now = formatdate(usegmt=True)
         msg = {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form.get("Body", ""),
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": body,
             "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
             "error_code": None, "error_message": None, "from": form.get("From"), "messaging_service_sid": None,
             "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
             "status": "queued", "subresource_uris": {"media": f"{API.format(account=self.account_sid)}/Messages/{sid}/Media.json"},
             "to": to, "uri": f"{API.format(account=self.account_sid)}/Messages/{sid}.json",
             "status_callback": form.get("StatusCallback"),
+            "content_sid": content_sid or None, "content_variables": form.get("ContentVariables"),
+            "media_url": [str(v) for v in raw.getall("MediaUrl", [])],
         }
         self.messages[sid] = msg
         return web.json_response(msg, status=201)

@@ -47,6 +47,7 @@ KV_SMS_OPTOUT = "sms_optout"
 KV_CHAT_SESSIONS = "chat_sessions"
 KV_SMS_SURVEYS = "sms_surveys"
 KV_SMS_SENDERS = "sms_senders"
+KV_WHATSAPP_WINDOWS = "whatsapp_windows"  # WhatsApp address -> its last message (the 24-hour window)
 KV_VOICE_CALLS = "voice_calls"
 KV_WECHAT = "wechat"  # access token, 48-hour windows, pending surveys, received media ids
 

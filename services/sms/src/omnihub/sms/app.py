@@ -1,4 +1,4 @@
-"""SMS service wiring: Twilio webhooks over aiohttp and the contacts.outbound.sms worker."""
+"""SMS service wiring: Twilio webhooks over aiohttp and the contacts.outbound.sms and .whatsapp workers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.sms.config import SmsSettings
-from omnihub.sms.handlers import SMS, SmsChannel
+from omnihub.sms.handlers import SMS, WHATSAPP, SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
 
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -22,6 +22,7 @@ def build_app(channel: SmsChannel) -> web.Application:
     app = web.Application(client_max_size=MAX_WEBHOOK_BYTES, middlewares=[untrusted.reject_invalid])
     app.router.add_post("/twilio/sms", channel.inbound)
     app.router.add_post("/twilio/sms/status", channel.status)
+    app.router.add_post("/twilio/whatsapp", channel.inbound)  # the same handler: From says which channel
     return app
 
 
@@ -36,12 +37,14 @@ async def main() -> None:
         channel = SmsChannel(bus, gateway, settings.twilio_auth_token.get_secret_value(),
                              settings.sms_public_base_url, settings.sms_from_number,
                              await bus.kv(subjects.KV_SMS_OPTOUT), await bus.kv(subjects.KV_SMS_SURVEYS),
-                             settings.sms_max_body, await bus.kv(subjects.KV_SMS_SENDERS))
-        consumer = await bus.consume(
-            stream=subjects.STREAM_CONTACTS_OUT, durable=subjects.outbound_durable(SMS),
-            subjects=[subjects.outbound(SMS)], message_type=messaging_pb2.OutboundMessage,
-            handler=channel.deliver, max_deliver=8, ack_wait=60.0)
-        svc.stack.push_async_callback(consumer.stop)
+                             settings.sms_max_body, await bus.kv(subjects.KV_SMS_SENDERS),
+                             await bus.kv(subjects.KV_WHATSAPP_WINDOWS), settings.whatsapp_from)
+        for ch in (SMS, WHATSAPP):
+            consumer = await bus.consume(
+                stream=subjects.STREAM_CONTACTS_OUT, durable=subjects.outbound_durable(ch),
+                subjects=[subjects.outbound(ch)], message_type=messaging_pb2.OutboundMessage,
+                handler=channel.deliver, max_deliver=8, ack_wait=60.0)
+            svc.stack.push_async_callback(consumer.stop)
         app = build_app(channel)
         install_health(app, svc.readiness, "sms")
         await svc.start_http(app, settings.http_host, settings.sms_http_port)

@@ -16,4 +16,5 @@ class SmsSettings(ServiceSettings):
     sms_max_body: int = 1600
     twilio_account_sid: str
     twilio_auth_token: SecretStr
+    whatsapp_from: str = ""  # our WhatsApp sender, "whatsapp:+E.164"; empty = whatsapp:<SMS_FROM_NUMBER>
     twilio_api_base_url: str = ""  # empty = https://api.twilio.com; tests point it at the fake

@@ -1,11 +1,13 @@
-"""Twilio webhooks (inbound SMS, delivery status) and the outbound worker."""
+"""Twilio webhooks (inbound SMS and WhatsApp, delivery and read status) and the outbound worker of both."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
+import nats.js.errors
 from aiohttp import web
 from nats.js.kv import KeyValue
 from twilio.request_validator import RequestValidator
@@ -23,6 +25,9 @@ from omnihub.sms.twilio_gateway import TwilioMessaging
 
 log = get_logger("omnihub.sms")
 SMS = contact_pb2.CHANNEL_SMS
+WHATSAPP = contact_pb2.CHANNEL_WHATSAPP
+WHATSAPP_PREFIX = "whatsapp:"
+WHATSAPP_WINDOW = 24 * 3600.0  # WhatsApp's customer-service window: free-form replies only this long after
 SURVEY_WINDOW = 86_400.0
 EMPTY_TWIML = str(MessagingResponse())
 MESSAGE_SIDS = ("SM", "MM")
@@ -36,7 +41,8 @@ class SmsChannel:
 
     def __init__(self, bus: Bus, gateway: TwilioMessaging, auth_token: str, public_base_url: str,
                  from_number: str, optouts: KeyValue, surveys: KeyValue, max_body: int = 1600,
-                 senders: KeyValue | None = None) -> None:
+                 senders: KeyValue | None = None, windows: KeyValue | None = None,
+                 whatsapp_from: str = "", clock: Callable[[], float] = time.time) -> None:
         self.bus = bus
         self.gateway = gateway
         self.validator = RequestValidator(auth_token)
@@ -46,6 +52,9 @@ class SmsChannel:
         self.surveys = surveys
         self.max_body = max_body
         self.senders = senders  # customer number -> our number they last texted, to reply from it
+        self.windows = windows  # WhatsApp address -> time of the customer's last message (24-hour window)
+        self.whatsapp_from = whatsapp_from
+        self.clock = clock
 
     # ---- webhooks --------------------------------------------------------------------
     async def verified_form(self, request: web.Request) -> dict[str, str]:
@@ -73,20 +82,24 @@ class SmsChannel:
             uri=untrusted.url(form.get(f"MediaUrl{i}"), f"MediaUrl{i}", required=True),
             content_type=untrusted.media_type(form.get(f"MediaContentType{i}"), f"MediaContentType{i}"),
             file_name=f"media-{i}") for i in range(media)]
-        identity = contact_pb2.Identity(channel=SMS, source_id=from_)
+        channel = WHATSAPP if from_.startswith(WHATSAPP_PREFIX) else SMS
+        token = subjects.channel_token(channel)
+        identity = contact_pb2.Identity(channel=channel, source_id=from_)
+        if channel == WHATSAPP and self.windows is not None:
+            await self.windows.put(kv_key(from_), str(self.clock()).encode())
         if keywords.is_opt_out(body) or keywords.is_opt_in(body):
             await self._opt(identity, body, sid)
         elif await self._survey_answer(identity, body, sid):
             return web.Response(text=EMPTY_TWIML, content_type="application/xml")
         msg = messaging_pb2.InboundMessage(
-            id=new_id("msg"), channel=SMS, identity=identity, thread_key=from_, receive_time=now_timestamp(),
+            id=new_id("msg"), channel=channel, identity=identity, thread_key=from_, receive_time=now_timestamp(),
             provider_message_id=sid, recipient=to,
-            routing_hints=messaging_pb2.RoutingHints(entry_point=f"sms:{to}"),
+            routing_hints=messaging_pb2.RoutingHints(entry_point=f"{token}:{to.removeprefix(WHATSAPP_PREFIX)}"),
             text=messaging_pb2.TextPayload(text=body, attachments=attachments))
         if self.senders is not None and to:
             await self.senders.put(kv_key(from_), to.encode())
-        ack = await self.bus.publish(subjects.inbound(SMS), msg, msg_id=f"sms:{sid}")
-        log.info("sms.inbound", sid=sid, duplicate=ack.duplicate)
+        ack = await self.bus.publish(subjects.inbound(channel), msg, msg_id=f"{token}:{sid}")
+        log.info("sms.inbound", sid=sid, channel=token, duplicate=ack.duplicate)
         return web.Response(text=EMPTY_TWIML, content_type="application/xml")
 
     async def _opt(self, identity: contact_pb2.Identity, body: str, sid: str) -> None:
@@ -96,7 +109,7 @@ class SmsChannel:
             await self.optouts.put(key, str(time.time()).encode())
         else:
             await self.optouts.delete(key)
-        evt = new_event("sms", identity=identity, channel=SMS, customer_opt_out=event_pb2.CustomerOptOut(
+        evt = new_event("sms", identity=identity, channel=identity.channel, customer_opt_out=event_pb2.CustomerOptOut(
             identity=identity, opted_out=opted_out, keyword=keywords.keyword(body)))
         evt.id = f"evt_optout_{sid}"
         await self.bus.publish_event(evt)
@@ -113,7 +126,8 @@ class SmsChannel:
         score = keywords.survey_score(body, low, high)
         if score is None:
             return False
-        evt = new_event("sms", conversation_id=pending.get("conversation_id", ""), channel=SMS, identity=identity,
+        evt = new_event("sms", conversation_id=pending.get("conversation_id", ""), channel=identity.channel,
+                        identity=identity,
                         survey_answered=event_pb2.SurveyAnswered(
                             survey_id=pending["survey_id"], question=pending.get("question", "csat"), score=score))
         evt.id = f"evt_survey_{sid}"
@@ -128,14 +142,15 @@ class SmsChannel:
         conversation_id = untrusted.token(request.query.get("conversation_id"), "conversation_id", required=False)
         sid = untrusted.twilio_sid(form.get("MessageSid"), "MessageSid", MESSAGE_SIDS)
         status = untrusted.token(form.get("MessageStatus"), "MessageStatus", max_len=32)
+        channel = WHATSAPP if form.get("To", "").startswith(WHATSAPP_PREFIX) else SMS
         error_code = untrusted.token(form.get("ErrorCode"), "ErrorCode", max_len=16, required=False)
         if status in ("delivered", "read"):
             delivery = (messaging_pb2.DELIVERY_STATUS_READ if status == "read"
                         else messaging_pb2.DELIVERY_STATUS_DELIVERED)
-            evt = new_event("sms", conversation_id=conversation_id, channel=SMS, message_delivered=event_pb2.MessageDelivered(
+            evt = new_event("sms", conversation_id=conversation_id, channel=channel, message_delivered=event_pb2.MessageDelivered(
                 message_id=out_id, provider_message_id=sid, status=delivery))
         elif status in ("failed", "undelivered"):
-            evt = new_event("sms", conversation_id=conversation_id, channel=SMS, message_failed=event_pb2.MessageFailed(
+            evt = new_event("sms", conversation_id=conversation_id, channel=channel, message_failed=event_pb2.MessageFailed(
                 message_id=out_id, provider_message_id=sid, error_code=error_code,
                 error_message=f"Twilio status {status}", permanent=True))
         else:
@@ -156,9 +171,18 @@ class SmsChannel:
             if len(body) > self.max_body:
                 raise PermanentChannelError(
                     f"body is {len(body)} characters; SMS allows at most {self.max_body}", code="body_too_long")
+            if out.channel == WHATSAPP and not out.template_id and not await self._window_open(to):
+                raise PermanentChannelError(
+                    "WhatsApp allows free-form replies only within 24 hours of the customer's last message; "
+                    "outside it, send an approved template", code="window_closed")
             callback = f"{self.public_base_url}/twilio/sms/status?" + urlencode(
                 {"omnihub_id": out.id, "conversation_id": out.conversation_id})
-            sid = await self.gateway.send(to, out.sender or await self._our_number(to), body, callback)
+            media = [a.uri for a in out.attachments if a.uri.startswith(("https://", "http://"))]
+            if len(media) != len(out.attachments):
+                raise PermanentChannelError("attachments must be http(s) URLs Twilio can fetch", code="media")
+            sid = await self.gateway.send(
+                to, out.sender or await self._our_number(to), "" if out.template_id else body, callback, media,
+                content_sid=out.template_id, content_variables=dict(out.template_variables))
         except PermanentChannelError as exc:
             await self._event(out, message_failed=event_pb2.MessageFailed(
                 message_id=out.id, error_code=exc.code, error_message=exc.message, permanent=True))
@@ -182,6 +206,16 @@ class SmsChannel:
             return "How satisfied were you with our help today? Reply 1 (poor) to 5 (excellent)."
         return out.text
 
+    async def _window_open(self, address: str) -> bool:
+        """True while a WhatsApp customer's last message is less than 24 hours old."""
+        if self.windows is None:
+            return False
+        try:
+            entry = await self.windows.get(kv_key(address))
+            return self.clock() - float((entry.value or b"0").decode()) < WHATSAPP_WINDOW
+        except (nats.js.errors.KeyNotFoundError, ValueError):
+            return False
+
     async def _our_number(self, customer: str) -> str:
         """Reply from the number the customer wrote to; the configured one otherwise."""
         if self.senders is not None:
@@ -191,6 +225,8 @@ class SmsChannel:
                     return entry.value.decode()
             except Exception:
                 pass
+        if customer.startswith(WHATSAPP_PREFIX):
+            return self.whatsapp_from or WHATSAPP_PREFIX + self.from_number
         return self.from_number
 
     async def _opted_out(self, number: str) -> bool:
@@ -201,7 +237,7 @@ class SmsChannel:
         return True
 
     async def _event(self, out: messaging_pb2.OutboundMessage, **kind: object) -> None:
-        evt = new_event("sms", conversation_id=out.conversation_id, channel=SMS, identity=out.identity,
+        evt = new_event("sms", conversation_id=out.conversation_id, channel=out.channel or SMS, identity=out.identity,
                         thread_key=out.thread_key, **kind)
         evt.id = f"evt_{next(iter(kind))}_{out.id}"
         await self.bus.publish_event(evt)

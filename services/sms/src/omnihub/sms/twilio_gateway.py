@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -22,10 +24,16 @@ class TwilioMessaging:
         if api_base_url:
             self.client.api.base_url = api_base_url.rstrip("/")
 
-    async def send(self, to: str, from_: str, body: str, status_callback: str, media: list[str] | None = None) -> str:
-        """Send one message; returns its MessageSid or raises a ChannelError."""
+    async def send(self, to: str, from_: str, body: str, status_callback: str, media: list[str] | None = None, *,
+                   content_sid: str = "", content_variables: dict[str, str] | None = None) -> str:
+        """Send one message (or a Content API template by ContentSid); returns its MessageSid or raises a ChannelError."""
         try:
-            kwargs: dict[str, object] = {"to": to, "from_": from_, "body": body, "status_callback": status_callback}
+            kwargs: dict[str, object] = {"to": to, "from_": from_, "status_callback": status_callback}
+            if content_sid:
+                kwargs["content_sid"] = content_sid
+                kwargs["content_variables"] = json.dumps(content_variables or {}, ensure_ascii=False)
+            else:
+                kwargs["body"] = body
             if media:
                 kwargs["media_url"] = media
             msg = await self.client.messages.create_async(**kwargs)  # type: ignore[arg-type]

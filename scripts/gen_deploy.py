@@ -37,7 +37,8 @@ SERVICES = [
         env={"OMNIHUB_ROUTER_ADDR": "router:50051", "OMNIHUB_QUALITY_URL": "http://quality:8085",
              "OMNIHUB_INBOX_SECURE_COOKIES": "true"}),
     Svc("chat", 8081, secrets=("OMNIHUB_WIDGET_SIGNING_KEY", "OMNIHUB_TELEGRAM_BOT_TOKEN",
-                               "OMNIHUB_TELEGRAM_WEBHOOK_SECRET")),
+                               "OMNIHUB_TELEGRAM_WEBHOOK_SECRET", "OMNIHUB_WECHAT_APP_ID", "OMNIHUB_WECHAT_APP_SECRET",
+                               "OMNIHUB_WECHAT_TOKEN", "OMNIHUB_WECHAT_ENCODING_AES_KEY")),
     Svc("sms", 8083, secrets=("OMNIHUB_TWILIO_ACCOUNT_SID", "OMNIHUB_TWILIO_AUTH_TOKEN")),
     Svc("voice", 8082, secrets=("OMNIHUB_TWILIO_ACCOUNT_SID", "OMNIHUB_TWILIO_AUTH_TOKEN")),
     Svc("email", 8084, extra_ports={"smtp": 2525}, mongo=True,
@@ -105,7 +106,7 @@ def container(s: Svc) -> dict[str, object]:
     if s.mongo:
         env.append({"name": "OMNIHUB_MONGO_URL", "valueFrom": {"secretKeyRef": {"name": "omnihub-mongo", "key": "url"}}})
     for var in s.secrets:
-        env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": f"omnihub-{s.name}", "key": var, "optional": "TELEGRAM" in var}}})
+        env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": f"omnihub-{s.name}", "key": var, "optional": "TELEGRAM" in var or "WECHAT" in var}}})
     env += [{"name": k, "value": v} for k, v in s.env.items()]
     probe_http = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
     readiness: dict[str, object] = {"grpc": {"port": s.grpc}, "periodSeconds": 5} if s.grpc else probe_http

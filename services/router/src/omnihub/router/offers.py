@@ -34,6 +34,8 @@ class Offers:
         self._candidate_bytes: dict[Candidate, bytes] = {}
 
     def enqueue(self, rec: Record, now: float, reason: str = "", restore: bool = False) -> None:
+        """Queue the conversation (its record's own `routing` entry) and route it; `restore` re-queues stored
+        state silently (no events, no routing)."""
         conv = rec.conv
         qconf = self.engine.queues[conv.queue]
         w = rec.routing  # where it waits comes from the conversation (a transfer or overflow moves it)
@@ -69,6 +71,7 @@ class Offers:
             create_time=ts(self.state.clock())))
 
     def route_conversation(self, conversation_id: str, now: float) -> None:
+        """Offer a waiting conversation to the engine's choice, if its queue is open (or it is sent to an agent by name)."""
         rec = self.records[conversation_id]
         qconf = self.engine.queues[rec.conv.queue]
         if not rec.routing.direct and not self.stats.open_now(qconf, now):  # sent to an agent by name: hours do not apply
@@ -78,6 +81,7 @@ class Offers:
             self._apply(decision, now)
 
     def route_agent(self, agent_id: str, now: float) -> None:
+        """Fill a freed agent's spare capacity from the backlog of their open queues."""
         agent = self.engine.agents.get(agent_id)
         if agent is None:
             return
@@ -145,6 +149,8 @@ class Offers:
         return b"".join(out)
 
     def withdraw(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
+        """End the conversation's offer (`outcome`) and free the agent; `exclude` keeps it from them for
+        `offer_exclusion_seconds`. Returns the agent's id."""
         conv = rec.conv
         res = self.state.end_reservation(rec)
         agent_id = conv.assigned_agent
@@ -163,6 +169,7 @@ class Offers:
         return agent_id
 
     def overflow(self, o: eng.Overflow, now: float) -> None:
+        """Move a waiting conversation to its overflow queue, or mark it a callback in its own."""
         rec = self.records[o.conversation_id]
         conv = rec.conv
         self.engine.remove(conv.id)
@@ -208,6 +215,8 @@ class Offers:
         return conv
 
     def end_offer(self, agent_id: str, reservation_id: str, outcome: str, now: float) -> None:
+        """The agent rejected the offer or let it time out: re-queue it (not to them for a while); missed
+        offers past the limit set the agent AWAY."""
         res = self.reservations.get(reservation_id)
         if res is None or res.agent_id != agent_id:
             raise RouterError("FAILED_PRECONDITION", "the offer is no longer valid")

@@ -9,6 +9,7 @@ import pytest
 from omnihub.chat import tokens
 from omnihub.chat.config import ChatSettings, signing_key, telegram_configured
 from omnihub.chat.telegram_gateway import parse_survey_callback, survey_callback
+from omnihub.common.bus import new_id
 from omnihub.common.errors import ConfigError
 
 
@@ -22,10 +23,12 @@ def test_token_roundtrip_and_tampering() -> None:
 
 
 def test_survey_callback_roundtrip_fits_64_bytes() -> None:
-    data = survey_callback("csat", 4, "svy_" + "a" * 28)
-    assert len(data.encode()) <= 64
-    answer = parse_survey_callback(data)
-    assert answer is not None and (answer.question, answer.score) == ("csat", 4)
+    survey_id = f"srv_{new_id('cnv')}"  # quality's survey id: the conversation's (128 random bits) prefixed
+    for question, score in (("csat", 4), ("nps", 10)):
+        data = survey_callback(question, score, survey_id)
+        assert len(data.encode()) <= 64
+        answer = parse_survey_callback(data)
+        assert answer is not None and (answer.question, answer.score, answer.survey_id) == (question, score, survey_id)
     assert parse_survey_callback("other|x") is None
 
 
@@ -41,3 +44,10 @@ def test_generated_signing_key_is_persisted_privately(tmp_path: Path) -> None:
     first = signing_key(settings)
     assert len(first) == 64 and signing_key(settings) == first
     assert (tmp_path / "chat-widget-signing-key").stat().st_mode & 0o077 == 0
+
+
+def test_visitor_ids_carry_128_random_bits() -> None:
+    from omnihub.chat import tokens
+
+    ids = {tokens.new_visitor_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 2 + 32 for i in ids)

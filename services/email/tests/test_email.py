@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -308,3 +309,16 @@ async def test_the_csat_survey_mail_threads_with_plain_message_ids(bus: Bus, mon
     sent = message_from_bytes(raw, policy=policy.default)
     assert sent["In-Reply-To"] == f"<{parent}>"
     assert sent["References"].split() == ["<root@example.cn>", f"<{parent}>"]
+
+
+async def test_attachment_ids_are_unguessable(mongo_url: str, mongo_db: str) -> None:
+    store = MailStore(mongo_url, mongo_db)
+    try:
+        first = await store.put_file("a.txt", b"one", "text/plain")
+        second = await store.put_file("b.txt", b"two", "text/plain")
+        assert re.fullmatch(r"att_[0-9a-f]{44}", first) and re.fullmatch(r"att_[0-9a-f]{44}", second)
+        tail_a, tail_b = first[16:], second[16:]  # after the millisecond: 128 random bits, not a counter
+        assert sum(x == y for x, y in zip(tail_a, tail_b, strict=True)) < 16
+        assert await store.get_file(first) == (b"one", "a.txt", "text/plain")
+    finally:
+        await store.close()

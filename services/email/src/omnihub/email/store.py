@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
-from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
+
+from omnihub.common.bus import new_id
+
+FILE_ID = re.compile(r"att_[0-9a-f]{44}")  # new_id("att"): the only shape ever stored
 
 
 class MailStore:
@@ -31,16 +35,17 @@ class MailStore:
         return True
 
     async def put_file(self, name: str, data: bytes, content_type: str, **meta: Any) -> str:
-        """Store bytes in GridFS; returns the file id."""
-        file_id = await self.files.upload_from_stream(name, data, metadata={"content_type": content_type, **meta})
-        return str(file_id)
+        """Store bytes in GridFS under an unguessable id (128 random bits; ObjectIds are a time and a counter)."""
+        file_id = new_id("att")
+        await self.files.upload_from_stream_with_id(file_id, name, data, metadata={"content_type": content_type, **meta})
+        return file_id
 
     async def get_file(self, file_id: str) -> tuple[bytes, str, str] | None:
-        """(bytes, name, content type) of a stored file, or None (also for an id that is not an ObjectId)."""
-        if not ObjectId.is_valid(file_id):
+        """(bytes, name, content type) of a stored file, or None (also for an id of any other shape)."""
+        if not FILE_ID.fullmatch(file_id):
             return None
         try:
-            stream = await self.files.open_download_stream(ObjectId(file_id))
+            stream = await self.files.open_download_stream(file_id)
         except NoFile:
             return None
         data = await stream.read()

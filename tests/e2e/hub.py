@@ -44,6 +44,7 @@ class Hub:
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
     db_prefix: str = field(default_factory=lambda: "e2e" + secrets.token_hex(4))
     credentials: Credentials = field(default_factory=Credentials.generate)
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. the chat service's
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -65,7 +66,7 @@ class Hub:
             env |= {"OMNIHUB_INBOX_HTTP_PORT": str(p["inbox"]), "OMNIHUB_INBOX_SESSION_KEY": "k" * 32,
                     "OMNIHUB_ROUTER_ADDR": f"127.0.0.1:{p['router_grpc']}", "OMNIHUB_QUALITY_URL": self.url("quality"),
                     "OMNIHUB_INBOX_DB": f"{self.db_prefix}_inbox"}
-        return env
+        return env | self.extra_env.get(service, {})
 
     def start(self, service: str) -> ServiceProcess:
         proc = ServiceProcess(service, self.env(service), ready_url=f"{self.url(service)}/readyz")

@@ -231,6 +231,10 @@ class Inbox:
         conv = await self._conversation(s, request.match_info["id"])
         body = await read_body(request, ReplyBody)
         text = body.text.strip()
+        if body.template_id:
+            if conv.channel != contact_pb2.CHANNEL_WHATSAPP or body.private:
+                raise web.HTTPBadRequest(text="templates are for WhatsApp replies only")
+            text = text or f"[template {body.template_id}] " + " · ".join(body.template_variables.values())
         if not text:
             raise web.HTTPBadRequest(text="the reply is empty")
         private = body.private
@@ -243,7 +247,8 @@ class Inbox:
                 id=message.id, channel=conv.channel, identity=conv.identity, conversation_id=conv.id,
                 thread_key=conv.thread_key, text=text, subject=message.subject or _re(conv.subject),
                 agent_id=s.user, agent_display_name=s.name, kind=messaging_pb2.OUTBOUND_KIND_REPLY,
-                create_time=message.create_time)
+                create_time=message.create_time, template_id=body.template_id,
+                template_variables=body.template_variables)
             await self.bus.publish(subjects.outbound(conv.channel), out, msg_id=out.id)
         evt = new_event("inbox", conversation_id=conv.id, customer_id=conv.customer_id, channel=conv.channel,
                         thread_key=conv.thread_key, identity=conv.identity, queue=conv.queue,

@@ -41,9 +41,21 @@ class ForceStateBody(StateBody):
 class ReplyBody(Body):
     """POST /api/conversations/{id}/reply: a reply to the customer, or a private note."""
 
-    text: str = Field(max_length=MAX_REPLY)
+    text: str = Field(default="", max_length=MAX_REPLY)
     subject: str = Field(default="", max_length=300)
     private: bool = False
+    # WhatsApp only: an approved Content API template (ContentSid) and its variables, the one kind of
+    # message WhatsApp delivers outside the 24-hour customer-service window.
+    template_id: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
+    template_variables: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+    @field_validator("template_variables")
+    @classmethod
+    def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key.isdigit() or len(key) > 2 or len(item) > 1024:
+                raise ValueError("template variables are numbered placeholders (\"1\") of at most 1024 characters")
+        return value
 
 
 class TypingBody(Body):

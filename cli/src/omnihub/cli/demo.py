@@ -15,6 +15,8 @@ from email.utils import formataddr, make_msgid
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from omnihub.cli.sim.hub import fakes_module
+
 CUSTOMERS = [("王芳", "+8613800138001", "wang.fang@example.cn"), ("Maria Garcia", "+15555550101", "maria@example.com"),
              ("李伟", "+8613900139002", "li.wei@example.cn"), ("Tom Baker", "+447700900123", "tom@example.co.uk")]
 QUESTIONS = ["我的订单什么时候发货？", "Where is my parcel? It was due yesterday.", "我想申请退款。",
@@ -37,6 +39,27 @@ async def sms(session: aiohttp.ClientSession, base: str, name: str, phone: str) 
     params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": os.environ.get("OMNIHUB_TWILIO_ACCOUNT_SID", ""),
               "From": phone, "To": "+15550000000", "Body": random.choice(QUESTIONS), "NumMedia": "0"}
     print(f"demo: SMS from {name} -> {await _signed_post(session, f'{base}/twilio/sms', params)}", flush=True)
+
+
+async def whatsapp(session: aiohttp.ClientSession, base: str, name: str, phone: str) -> None:
+    """A signed Twilio inbound WhatsApp webhook (whatsapp:+E.164 addresses)."""
+    params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": os.environ.get("OMNIHUB_TWILIO_ACCOUNT_SID", ""),
+              "From": f"whatsapp:{phone}", "To": "whatsapp:+15550000000", "Body": random.choice(QUESTIONS),
+              "NumMedia": "0", "ProfileName": name}
+    print(f"demo: WhatsApp from {name} -> {await _signed_post(session, f'{base}/twilio/whatsapp', params)}", flush=True)
+
+
+async def wechat(session: aiohttp.ClientSession, base: str, name: str) -> None:
+    """A message to the Official Account, signed and AES-encrypted as WeChat sends it (safe mode)."""
+    fake = fakes_module("wechat_api")
+    api = fake.FakeWeChatApi(app_id=os.environ.get("OMNIHUB_WECHAT_APP_ID", ""),
+                             callback_token=os.environ.get("OMNIHUB_WECHAT_TOKEN", ""),
+                             encoding_aes_key=os.environ.get("OMNIHUB_WECHAT_ENCODING_AES_KEY", ""))
+    openid = "oDemo" + "".join(f"{ord(c):x}" for c in name)[:20]
+    xml = fake.message_xml("text", openid, msg_id=next(UPDATE_IDS), Content=random.choice(QUESTIONS))
+    cb = api.sign(xml, safe=bool(api.encoding_aes_key))
+    async with session.post(f"{base}/wechat/callback", params=cb.params, data=cb.body) as resp:
+        print(f"demo: WeChat from {name} -> {resp.status}", flush=True)
 
 
 async def call(session: aiohttp.ClientSession, base: str, name: str, phone: str) -> None:
@@ -99,7 +122,8 @@ async def main() -> None:
     async with aiohttp.ClientSession() as session:
         while True:
             name, phone, address = random.choice(CUSTOMERS)
-            kind = random.choices(["sms", "email", "voice", "chat", "telegram"], [3, 2, 2, 2, 1])[0]
+            kind = random.choices(["sms", "email", "voice", "chat", "telegram", "whatsapp", "wechat"],
+                                  [3, 2, 2, 2, 1, 2, 2])[0]
             try:
                 if kind == "sms":
                     await sms(session, sms_base, name, phone)
@@ -111,6 +135,10 @@ async def main() -> None:
                     task.add_done_callback(TASKS.discard)
                 elif kind == "telegram":
                     await telegram(session, chat_base, name)
+                elif kind == "whatsapp":
+                    await whatsapp(session, sms_base, name, phone)
+                elif kind == "wechat":
+                    await wechat(session, chat_base, name)
                 else:
                     await asyncio.to_thread(email, smtp_port, name, address)
             except (aiohttp.ClientError, OSError) as exc:

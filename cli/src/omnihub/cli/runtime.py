@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import secrets
@@ -111,6 +112,10 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
         "OMNIHUB_TELEGRAM_BOT_TOKEN": f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}",
         "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
         "OMNIHUB_WIDGET_SIGNING_KEY": secrets.token_urlsafe(32),
+        "OMNIHUB_WECHAT_APP_ID": "wx" + secrets.token_hex(8),
+        "OMNIHUB_WECHAT_APP_SECRET": secrets.token_hex(16),
+        "OMNIHUB_WECHAT_TOKEN": secrets.token_hex(16),
+        "OMNIHUB_WECHAT_ENCODING_AES_KEY": base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="),
         "OMNIHUB_INBOX_SESSION_KEY": secrets.token_urlsafe(32),
         **Credentials.generate().env(),
     }
@@ -124,6 +129,7 @@ def dev_secrets(rt: Runtime) -> dict[str, str]:
 
 SANDBOX_PORT = 8090
 TELEGRAM_SANDBOX_PORT = 8091
+WECHAT_SANDBOX_PORT = 8092
 SMTP_SINK_PORT = 2526
 
 # supervisord starts lower priorities first and stops higher ones first, one group at a time: NATS and
@@ -156,6 +162,7 @@ def runtime_env(rt: Runtime, nats_port: int, mongo_port: int, demo: bool = True)
         env["OMNIHUB_EMAIL_RELAY_PORT"] = str(SMTP_SINK_PORT)
         env["OMNIHUB_TELEGRAM_BASE_URL"] = f"http://127.0.0.1:{TELEGRAM_SANDBOX_PORT}/bot"
         env["OMNIHUB_TELEGRAM_BASE_FILE_URL"] = f"http://127.0.0.1:{TELEGRAM_SANDBOX_PORT}/file/bot"
+        env["OMNIHUB_WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{WECHAT_SANDBOX_PORT}"
     for key, value in dev_secrets(rt).items():
         env.setdefault(key, value)
     return env
@@ -177,6 +184,8 @@ def programs(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> list[P
         out += [
             Program("twilio-sandbox", [py, str(fakes / "twilio_api.py"), "--port", str(SANDBOX_PORT)], SANDBOXES),
             Program("telegram-sandbox", [py, str(fakes / "telegram_api.py"), "--port", str(TELEGRAM_SANDBOX_PORT)],
+                    SANDBOXES),
+            Program("wechat-sandbox", [py, str(fakes / "wechat_api.py"), "--port", str(WECHAT_SANDBOX_PORT)],
                     SANDBOXES),
             Program("smtp-sink", [str(bindir / "aiosmtpd"), "-n", "-l", f"127.0.0.1:{SMTP_SINK_PORT}",
                                   "-c", "aiosmtpd.handlers.Debugging"], SANDBOXES),
@@ -269,9 +278,9 @@ def banner(rt: Runtime, created: list[tuple[str, str, str]], nats_port: int, mon
         url, what = SERVICE_URLS.get(name, ("", ""))
         out.append(f"  {name:<11} {url:<36} {what}")
     out.append("")
-    out.append("  Demo: simulated customers call, text, mail, chat and write on Telegram a few times a minute")
-    out.append("  (OMNIHUB_DEMO=0 stops it); agents' replies go to local Twilio and Telegram sandboxes and an SMTP")
-    out.append("  sink that print them.")
+    out.append("  Demo: simulated customers call, text, mail, chat and write on WhatsApp, WeChat and Telegram a few")
+    out.append("  times a minute (OMNIHUB_DEMO=0 stops it); agents' replies go to local Twilio, WeChat and Telegram")
+    out.append("  sandboxes and an SMTP sink that print them.")
     if created:
         out += ["", "  Demo logins (shown once; delete var/config/users.yaml to make new ones):"]
         out += [f"    {user:<8} {role:<11} {password}" for user, role, password in created]

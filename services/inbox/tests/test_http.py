@@ -143,6 +143,8 @@ async def test_logout_and_forced_logout_end_sessions(base: str) -> None:
         alice_headers = await login(alice, base, "alice")
         await login(alice2, base, "alice")
         assert (await alice.get(f"{base}/api/me")).status == 200
+        socket = await alice.ws_connect(f"{base}/ws/agent")
+        assert (await socket.receive_json(timeout=10))["type"] == "hello"
         refused = await alice.post(f"{base}/api/admin/users/sam/logout", headers=alice_headers)
         assert refused.status == 403  # admins only
         root_headers = await login(root, base, "root")
@@ -150,6 +152,12 @@ async def test_logout_and_forced_logout_end_sessions(base: str) -> None:
         assert ended.status == 200 and await ended.json() == {"ended": 2}
         assert (await alice.get(f"{base}/api/me")).status == 401
         assert (await alice2.get(f"{base}/api/me")).status == 401
+        closed = await socket.receive(timeout=10)
+        assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4401  # her open socket is closed too
+        refused = await alice.get(f"{base}/ws/agent", headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                                              "Sec-WebSocket-Version": "13",
+                                                              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        assert refused.status == 401
         unknown = await root.post(f"{base}/api/admin/users/nobody/logout", headers=root_headers)
         assert unknown.status == 404
 

@@ -17,7 +17,12 @@ from omnihub.quality.store import QualityStore
 from omnihub.testkit.ports import free_port
 
 CREDENTIALS = Credentials.generate()
-SUPERVISOR = CREDENTIALS.headers(QUALITY_AUDIENCE, Actor("sam", "supervisor"))
+
+
+def supervisor() -> dict[str, str]:
+    """Signed when used: an assertion signed at import expires (120 s) before a late test runs."""
+    return CREDENTIALS.headers(QUALITY_AUDIENCE, Actor("sam", "supervisor"))
+
 NESTED = b'{"answers":' + b"[" * 2000 + b"]" * 2000 + b"}"
 
 
@@ -36,7 +41,7 @@ async def base(mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
 
 async def test_hostile_bodies_and_parameters_get_400(base: str) -> None:
     json_type = {"Content-Type": "application/json"}
-    async with aiohttp.ClientSession(headers=SUPERVISOR) as http:
+    async with aiohttp.ClientSession(headers=supervisor()) as http:
         for path in ("/api/evaluations", "/api/evaluations/x/acknowledge", "/api/qa/sample", "/api/qa/calibration"):
             resp = await http.post(base + path, data=NESTED, headers=json_type)
             assert resp.status == 400, path

@@ -69,10 +69,10 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
 async def buckets(store: QualityStore) -> dict[str, dict[str, int]]:
     """Every bucket's non-zero counters."""
     out = {}
-    async for d in store.rollups.find({}):
-        counters = {k: v for k, v in d.get("c", {}).items() if v}
+    for bid, c in (await store.bucket_counters()).items():
+        counters = {k: v for k, v in c.items() if v}
         if counters:
-            out[d["_id"]] = counters
+            out[bid] = counters
     return out
 
 

@@ -143,10 +143,10 @@ class KpiQuery:
         out: list[tuple[str, str, int, dict[str, int]]] = []
         for level, a, b in pieces:
             if b > a:
-                out += [(d["ch"], d["n"], d["t"], d["c"]) for d in await self.store.buckets(level, kind, a, b, name)]
+                out += await self.store.buckets(level, kind, a, b, name)
         now = self.clock()
         if now > lo:
-            for last in await self.store.last_states():
+            for last in await self.store.last_states(min(now, end)):
                 if kind == "a" and name and last["_id"] != name:
                     continue
                 open_span = rollups.span(last["_id"], last["state"], max(last["t"], lo), min(now, end), self.config)

@@ -9,7 +9,44 @@ from typing import Any
 from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from omnihub.quality.rollups import bucket_meta
+from omnihub.quality.rollups import bucket_id
+
+# Rollup storage: one document per interval for all queues × channels ("s|q|<t>", fields "<queue>|<channel>") and
+# one per interval and agent ("s|a|<t>|<agent>", fields "<channel>"), so a question reads few documents.
+
+
+def _enc(name: str) -> str:
+    """A name usable as a field name (no dots, no $; "" is "-")."""
+    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24").replace("-", "%2D") or "-"
+
+
+def _dec(field: str) -> str:
+    return "" if field == "-" else field.replace("%2D", "-").replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+def storage_key(bid: str) -> tuple[str, dict[str, Any], str]:
+    """(document id, its searchable fields, field name) of a bucket id."""
+    level, kind, t, channel, name = bid.split("|", 4)
+    if kind == "q":
+        return f"{level}|q|{t}", {"l": level, "k": kind, "t": int(t), "n": ""}, f"{_enc(name)}|{_enc(channel)}"
+    return f"{level}|a|{t}|{name}", {"l": level, "k": kind, "t": int(t), "n": name}, _enc(channel)
+
+
+def split_field(kind: str, field: str) -> tuple[str, str]:
+    """(channel, queue) of a bucket document's field."""
+    if kind == "q":
+        queue, _, channel = field.rpartition("|")
+        return _dec(channel), _dec(queue)
+    return _dec(field), ""
+
+
+def bucket_documents(total: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The documents `apply_rollups` would leave for `total` in an empty collection (bulk loads)."""
+    docs: dict[str, dict[str, Any]] = {}
+    for bid, counters in total.items():
+        doc_id, meta, field = storage_key(bid)
+        docs.setdefault(doc_id, {"_id": doc_id, **meta, "c": {}})["c"][field] = dict(counters)
+    return list(docs.values())
 
 KNOWN_CONVERSATIONS = 200_000  # ids remembered as stored, so their next events go straight to an update
 
@@ -54,6 +91,7 @@ class QualityStore:
                                        partialFilterExpression={"kind": "agent_state_changed"})
         await self.rollups.create_index([("l", 1), ("k", 1), ("t", 1)])
         await self.rollups.create_index([("l", 1), ("k", 1), ("n", 1), ("t", 1)])
+        await self.agents.create_index("t")
 
     async def ping(self) -> bool:
         """True while MongoDB answers."""
@@ -113,20 +151,44 @@ class QualityStore:
     async def apply_rollups(self, deltas: dict[str, dict[str, int]], applied: dict[str, list[Any]]) -> None:
         """Add counter deltas to their buckets, then record each conversation's applied contribution."""
         if deltas:
-            await self.rollups.bulk_write([
-                UpdateOne({"_id": bid}, {"$inc": {f"c.{k}": v for k, v in counters.items()},
-                                         "$setOnInsert": bucket_meta(bid)}, upsert=True)
-                for bid, counters in deltas.items()], ordered=False)
+            ops: dict[str, dict[str, Any]] = {}
+            for bid, counters in deltas.items():
+                doc_id, meta, field = storage_key(bid)
+                op = ops.setdefault(doc_id, {"$inc": {}, "$setOnInsert": meta})
+                for k, v in counters.items():
+                    op["$inc"][f"c.{field}.{k}"] = v
+            await self.rollups.bulk_write([UpdateOne({"_id": d}, op, upsert=True) for d, op in ops.items()],
+                                          ordered=False)
         if applied:
             await self.conversations.bulk_write([UpdateOne({"_id": cid}, {"$set": {"kpi": kpi}})
                                                  for cid, kpi in applied.items()], ordered=False)
 
-    async def buckets(self, level: str, kind: str, start: float, end: float, name: str = "") -> list[dict[str, Any]]:
-        """Rollup buckets of a level and kind starting in [start, end), optionally of one queue or agent."""
+    async def buckets(self, level: str, kind: str, start: float, end: float,
+                      name: str = "") -> list[tuple[str, str, int, dict[str, int]]]:
+        """(channel, queue or agent, start, counters) of the buckets of a level and kind starting in [start, end),
+        optionally of one queue or agent."""
         query: dict[str, Any] = {"l": level, "k": kind, "t": {"$gte": int(start), "$lt": int(end)}}
-        if name:
+        if name and kind == "a":
             query["n"] = name
-        return await self.rollups.find(query, {"ch": 1, "n": 1, "t": 1, "c": 1, "_id": 0}).to_list(None)
+        out = []
+        async for doc in self.rollups.find(query, {"n": 1, "t": 1, "c": 1, "_id": 0}):
+            for field, counters in doc.get("c", {}).items():
+                channel, queue = split_field(kind, field)
+                n = doc.get("n", "") if kind == "a" else queue
+                if kind == "q" and name and n != name:
+                    continue
+                out.append((channel, n, doc["t"], counters))
+        return out
+
+    async def bucket_counters(self) -> dict[str, dict[str, int]]:
+        """Every bucket's counters by bucket id (tests and rebuild checks)."""
+        out: dict[str, dict[str, int]] = {}
+        async for doc in self.rollups.find({}):
+            for field, counters in doc.get("c", {}).items():
+                channel, queue = split_field(doc["k"], field)
+                name = doc.get("n", "") if doc["k"] == "a" else queue
+                out[bucket_id(doc["l"], doc["k"], doc["t"], channel, name)] = counters
+        return out
 
     async def customer_roots(self, customers: list[str]) -> dict[str, str]:
         """customer -> the customer it was merged into (followed to the end), for merged ones only."""
@@ -187,9 +249,9 @@ class QualityStore:
             await self.agents.update_one({"_id": agent, "t": {"$lt": t}}, {"$set": {"t": t, "state": state}},
                                          upsert=True)
 
-    async def last_states(self) -> list[dict[str, Any]]:
-        """Every agent's latest state change."""
-        return await self.agents.find({}).to_list(None)
+    async def last_states(self, before: float) -> list[dict[str, Any]]:
+        """Every agent's latest state change, of those made before `before` (the spans still open then)."""
+        return await self.agents.find({"t": {"$lt": before}}).to_list(None)
 
     async def get_meta(self, key: str) -> dict[str, Any] | None:
         """A bookkeeping document (rollup version and the like)."""

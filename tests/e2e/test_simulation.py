@@ -38,12 +38,14 @@ async def test_every_channel_with_abandonment_loses_nothing(tmp_path: Path) -> N
                  model.Stream("support", "webchat", 1.0, 120, patience_seconds=40),
                  model.Stream("support", "email", 0.4, 120),
                  model.Stream("sales", "sms", 0.8, 60),
-                 model.Stream("sales", "telegram", 0.8, 60)),
+                 model.Stream("sales", "telegram", 0.8, 60),
+                 model.Stream("sales", "whatsapp", 0.5, 60),
+                 model.Stream("sales", "wechat", 0.5, 60)),
         minutes=12, speed=40, seed=4, interval_minutes=6, name="every channel")
     result = await run(sc, tmp_path, progress=False)
     (only,) = result["runs"]
     people = model.customers(sc)
-    assert {c.stream.channel for c in people} == {"voice", "webchat", "email", "sms", "telegram"}
+    assert {c.stream.channel for c in people} == {"voice", "webchat", "email", "sms", "telegram", "whatsapp", "wechat"}
     assert only["lost_or_duplicated"] == 0, only["problems"]
     assert only["conversations"] == only["arrivals"] == len(people) and not only["errors"]
     # every customer who was answered on a text channel received the agent's reply on that channel

@@ -92,7 +92,7 @@ def simulate(
     arrivals: float = typer.Option(3.0, help="single-skill pool: arrivals per minute"),
     agents: int = typer.Option(5, help="single-skill pool: agents logged in"),
     aht: float = typer.Option(60.0, help="single-skill pool: mean handle time, seconds"),
-    channel: str = typer.Option("sms", help="single-skill pool: sms, voice, email, webchat or telegram"),
+    channel: str = typer.Option("sms", help="single-skill pool: sms, voice, email, webchat, telegram, whatsapp or wechat"),
     patience: float = typer.Option(0.0, help="single-skill pool: mean patience in seconds (voice, webchat)"),
     minutes: float = typer.Option(0, help="simulated minutes (overrides the scenario)"),
     speed: float = typer.Option(0, help="speed-up factor (overrides the scenario)"),

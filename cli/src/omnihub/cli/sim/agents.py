@@ -16,7 +16,8 @@ from omnihub.cli.sim.hub import PASSWORD, Hub
 from omnihub.cli.sim.model import AgentGroup, Scenario, Tally, proficiency_factor
 
 CHANNEL_NAMES = {contact_pb2.CHANNEL_SMS: "sms", contact_pb2.CHANNEL_VOICE: "voice", contact_pb2.CHANNEL_EMAIL: "email",
-                 contact_pb2.CHANNEL_WEBCHAT: "webchat", contact_pb2.CHANNEL_TELEGRAM: "telegram"}
+                 contact_pb2.CHANNEL_WEBCHAT: "webchat", contact_pb2.CHANNEL_TELEGRAM: "telegram",
+                 contact_pb2.CHANNEL_WHATSAPP: "whatsapp", contact_pb2.CHANNEL_WECHAT: "wechat"}
 
 
 class Agent:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 
-from omnihub.cli.sim.hub import Hub, mailbox, sms_number
+from omnihub.cli.sim.hub import OFFICIAL_ACCOUNT, Hub, fakes_module, mailbox, sms_number
 from omnihub.cli.sim.model import Customer, Tally
 
 
@@ -54,7 +54,7 @@ class Customers:
         channel = c.stream.channel
         self.tally.sent[c.key] = 0
         handler = {"sms": self._sms, "voice": self._voice, "email": self._email, "webchat": self._webchat,
-                   "telegram": self._telegram}[channel]
+                   "telegram": self._telegram, "whatsapp": self._whatsapp, "wechat": self._wechat}[channel]
         await handler(c)
 
     async def _twilio_post(self, service: str, path: str, params: dict[str, str]) -> int:
@@ -72,6 +72,25 @@ class Customers:
         params["AccountSid"] = self.hub.twilio.account_sid
         if await self._twilio_post("sms", "/twilio/sms", params) == 200:
             self.tally.sent[c.key] += 1
+
+    async def _whatsapp(self, c: Customer) -> None:
+        address = f"whatsapp:+1888{c.index:07d}"
+        self._register("whatsapp", address, c)
+        params = self.hub.twilio.inbound_sms("whatsapp:" + sms_number(self.queue_index[c.stream.queue]), address,
+                                             f"Hello, I need help with my order. (ref {c.key})", sid=f"SM{c.index:032d}")
+        params["AccountSid"] = self.hub.twilio.account_sid
+        if await self._twilio_post("sms", "/twilio/whatsapp", params) == 200:
+            self.tally.sent[c.key] += 1
+
+    async def _wechat(self, c: Customer) -> None:
+        openid = f"oSim{c.index:012d}"
+        self._register("wechat", openid, c)
+        xml = fakes_module("wechat_api").message_xml(
+            "text", openid, to_user=OFFICIAL_ACCOUNT, msg_id=c.index + 1, Content=f"你好，我的订单呢？(ref {c.key})")
+        cb = self.hub.wechat.sign(xml, safe=True)  # signed and AES-encrypted as WeChat sends it
+        async with self.http.post(f"{self.hub.url('chat')}/wechat/callback", params=cb.params, data=cb.body) as resp:
+            if resp.status == 200:
+                self.tally.sent[c.key] += 1
 
     async def _email(self, c: Customer) -> None:
         address = f"{c.key}@customers.example"

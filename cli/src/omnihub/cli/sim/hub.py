@@ -24,6 +24,9 @@ BOT = "omnihub_sim_bot"
 PASSWORD = secrets.token_urlsafe(12)  # every synthetic agent's inbox password, for this process only
 
 
+OFFICIAL_ACCOUNT = "gh_omnihub"  # the WeChat double's original id (ToUserName)
+
+
 def sms_number(queue_index: int) -> str:
     """The number customers text (or call) for a queue."""
     return f"+1555000{queue_index:04d}"
@@ -48,7 +51,9 @@ def routing_config(sc: Scenario, capacity: int = 1) -> dict[str, Any]:
                "capacity": dict.fromkeys(channels, capacity)} for g in sc.agents for agent_id in g.ids()]
     entries = [{"match": f"sms:{sms_number(i)}", "queue": q.name} for i, q in enumerate(sc.queues)]
     entries += [{"match": f"bot:{BOT}", "queue": s.queue} for s in sc.streams if s.channel == "telegram"][:1]
-    timeouts = dict.fromkeys(("sms", "voice", "email", "webchat", "telegram"), 600)
+    entries += [{"match": f"whatsapp:{sms_number(i)}", "queue": q.name} for i, q in enumerate(sc.queues)]
+    entries += [{"match": f"wechat:{OFFICIAL_ACCOUNT}", "queue": s.queue} for s in sc.streams if s.channel == "wechat"][:1]
+    timeouts = dict.fromkeys(("sms", "voice", "email", "webchat", "telegram", "whatsapp", "wechat"), 600)
     return {"version": 1, "defaults": {"reservation_timeout_seconds": timeouts}, "queues": queues,
             "agents": agents, "entry_points": entries}
 
@@ -105,6 +110,7 @@ class Hub:
         self.nats_url = self.mongo_url = ""  # set by start()
         self.twilio: Any = None
         self.telegram: Any = None
+        self.wechat: Any = None
         self.mail = MailSink()
         self.bot_token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}"
         self.webhook_secret = secrets.token_urlsafe(24)
@@ -118,8 +124,10 @@ class Hub:
     def services(self) -> list[str]:
         """The services this scenario exercises (router, quality and inbox always)."""
         wanted = ["router", "quality", "inbox"]
-        wanted += [s for s in ("sms", "voice", "email") if s in self.channels]
-        if self.channels & {"webchat", "telegram"}:
+        wanted += [s for s in ("voice", "email") if s in self.channels]
+        if self.channels & {"sms", "whatsapp"}:
+            wanted.append("sms")
+        if self.channels & {"webchat", "telegram", "wechat"}:
             wanted.append("chat")
         return wanted
 
@@ -129,6 +137,8 @@ class Hub:
         await self.twilio.start()
         self.telegram = fakes_module("telegram_api").FakeTelegramApi(token=self.bot_token)
         await self.telegram.start()
+        self.wechat = fakes_module("wechat_api").FakeWeChatApi(original_id=OFFICIAL_ACCOUNT)
+        await self.wechat.start()
         self.mail.controller.start()
 
     def env(self, name: str, base: dict[str, str]) -> dict[str, str]:
@@ -155,7 +165,11 @@ class Hub:
                      "OMNIHUB_WIDGET_NEW_VISITORS_PER_ADDRESS": "1000000/minute",
                      "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": self.webhook_secret,
                      "OMNIHUB_TELEGRAM_BOT_USERNAME": BOT, "OMNIHUB_TELEGRAM_BASE_URL": self.telegram.base_url,
-                     "OMNIHUB_TELEGRAM_BASE_FILE_URL": self.telegram.base_file_url},
+                     "OMNIHUB_TELEGRAM_BASE_FILE_URL": self.telegram.base_file_url,
+                     "OMNIHUB_WECHAT_APP_ID": self.wechat.app_id, "OMNIHUB_WECHAT_APP_SECRET": self.wechat.app_secret,
+                     "OMNIHUB_WECHAT_TOKEN": self.wechat.callback_token,
+                     "OMNIHUB_WECHAT_ENCODING_AES_KEY": self.wechat.encoding_aes_key,
+                     "OMNIHUB_WECHAT_API_BASE_URL": self.wechat.base_url},
         }
         return base | per[name]
 
@@ -180,7 +194,7 @@ class Hub:
         for proc in reversed(self.procs):
             with contextlib.suppress(Exception):
                 proc.stop() if isinstance(proc, ServiceProcess) else proc.cleanup()
-        for fake in (self.twilio, self.telegram):
+        for fake in (self.twilio, self.telegram, self.wechat):
             if fake is not None:
                 with contextlib.suppress(Exception):
                     await fake.stop()

@@ -10,7 +10,7 @@ from typing import Any
 # Relative arrival intensity by hour of the day: a morning peak and a lunch dip.
 DAILY_CURVE = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.3, 1.5, 1.4, 1.2,
                0.8, 0.9, 1.2, 1.3, 1.2, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]
-CHANNELS = ("sms", "voice", "email", "webchat", "telegram")
+CHANNELS = ("sms", "voice", "email", "webchat", "telegram", "whatsapp", "wechat")
 PATIENT_CHANNELS = ("voice", "webchat")  # customers there hang up or close the chat; elsewhere they wait
 
 
@@ -176,6 +176,9 @@ def validate(sc: Scenario) -> None:
     telegram = {s.queue for s in sc.streams if s.channel == "telegram"}
     if len(telegram) > 1:
         raise ValueError("one bot serves one queue: telegram streams must all target the same queue")
+    wechat = {s.queue for s in sc.streams if s.channel == "wechat"}
+    if len(wechat) > 1:
+        raise ValueError("one Official Account serves one queue: wechat streams must all target the same queue")
 
 
 def with_strategy(sc: Scenario, strategy: str) -> Scenario:

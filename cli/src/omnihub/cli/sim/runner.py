@@ -197,7 +197,9 @@ class Drive:
     def _delivered(self, crowd: Customers) -> set[str]:
         """Customer keys whose channel received an agent's reply (provider doubles, SMTP sink, chat socket)."""
         keys = set(self.tally.replies_seen)
-        identities = [("sms", str(m.get("to", ""))) for m in self.hub.twilio.messages.values()]
+        identities = [("whatsapp" if str(m.get("to", "")).startswith("whatsapp:") else "sms", str(m.get("to", "")))
+                      for m in self.hub.twilio.messages.values()]
+        identities += [("wechat", str(m.get("touser", ""))) for m in self.hub.wechat.sent]
         identities += [("email", r) for r in self.hub.mail.recipients]
         identities += [("telegram", str(r.params.get("chat_id", ""))) for r in self.hub.telegram.calls("sendMessage")]
         for channel, source in identities:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 from argon2 import PasswordHasher
+from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from omnihub.inbox.auth import (
@@ -19,7 +21,7 @@ from omnihub.inbox.auth import (
     parse_networks,
     verify_password,
 )
-from omnihub.inbox.config import User
+from omnihub.inbox.config import InboxSettings, User
 
 USER = User("alice", "Alice", "agent", PasswordHasher().hash("s3cret!"))
 
@@ -115,3 +117,12 @@ def test_client_address_believes_only_trusted_proxies() -> None:
     assert client_address(make_mocked_request("GET", "/").clone(remote="1.1.1.1"), ()) == "1.1.1.1"
     with pytest.raises(ValueError):
         parse_networks("10.0.0.0/33")
+
+
+def test_limit_and_proxy_settings_are_checked_at_start() -> None:
+    ok = InboxSettings(inbox_session_key="k" * 32, inbox_trusted_proxies="10.0.0.0/8, ::1",
+                       inbox_login_limit_address="100/10 minutes")
+    assert parse_networks(ok.inbox_trusted_proxies)[1] == ipaddress.ip_network("::1/128")
+    for bad in ({"inbox_trusted_proxies": "10.0.0.0/33"}, {"inbox_login_limit_account": "five a minute"}):
+        with pytest.raises(ValidationError):
+            InboxSettings(inbox_session_key="k" * 32, **bad)  # type: ignore[arg-type]

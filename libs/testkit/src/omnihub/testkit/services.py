@@ -13,6 +13,10 @@ from pathlib import Path
 
 from omnihub.testkit.servers import ChildProcess
 
+# A service imports grpc, protobuf and pydantic before it logs a line: on two cores shared with three other
+# test workers' hubs that took over 60 s (the log was still empty), so a start waits up to two minutes.
+READY_TIMEOUT_SECONDS = 120.0
+
 
 class ServiceProcess(ChildProcess):
     """`python -m omnihub.<name>` with the given environment, ready once /readyz answers 200."""
@@ -23,7 +27,7 @@ class ServiceProcess(ChildProcess):
         self.ready_url = ready_url
         self.log_path = Path(tempfile.mkdtemp(prefix=f"omnihub-{name}-")) / f"{name}.log"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         """Start the service and wait until it is ready (or its port answers)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
@@ -32,7 +36,7 @@ class ServiceProcess(ChildProcess):
         if self.ready_url:
             self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         """Poll the readiness URL until it answers 200, or fail with the service's log tail."""
         assert self.ready_url
         deadline = time.monotonic() + timeout

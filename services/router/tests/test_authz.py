@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -12,6 +11,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import identity
 from omnihub.common.identity import Actor, Credentials
+from omnihub.testkit.waiting import eventually
 
 from .conftest import CREDENTIALS, RouterHarness, events, inbound, publish, router_channel
 
@@ -39,12 +39,10 @@ async def held_by(harness: RouterHarness, stub: routing_pb2_grpc.RouterAsyncStub
                   ) -> routing_pb2.Conversation:
     """A conversation from `source`, offered to and accepted by `agent` (the only one available)."""
     await publish(harness.bus, inbound(source, channel=channel))
-    for _ in range(200):
-        res = next((r for r in harness.core.reservations.values() if r.agent_id == agent), None)
-        if res is not None:
-            return await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent, reservation_id=res.id))
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no offer reached {agent}")
+    res = await eventually(lambda: next((r for r in harness.core.reservations.values() if r.agent_id == agent), None),
+                           message=f"an offer to {agent}")
+    assert res is not None  # eventually() returns the first truthy value
+    return await stub.Accept(routing_pb2.AcceptRequest(agent_id=agent, reservation_id=res.id))
 
 
 async def test_calls_without_the_service_token_or_a_signed_actor_are_refused(harness: RouterHarness) -> None:

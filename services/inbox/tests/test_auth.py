@@ -13,14 +13,8 @@ from argon2 import PasswordHasher
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from omnihub.inbox.auth import (
-    LoginLimiter,
-    SessionStore,
-    SharedCounters,
-    client_address,
-    parse_networks,
-    verify_password,
-)
+from omnihub.common.clientaddr import client_address, parse_networks
+from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters, verify_password
 from omnihub.inbox.config import InboxSettings, User
 
 USER = User("alice", "Alice", "agent", PasswordHasher().hash("s3cret!"))

@@ -21,11 +21,12 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
+from omnihub.common.clientaddr import Network, client_address
 from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting_as
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox.auth import COOKIE, LoginLimiter, Network, Session, SessionStore, client_address, verify_password
+from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
 from omnihub.inbox.models import (

@@ -6,13 +6,14 @@ from aiohttp import web
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common import identity, subjects
+from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.identity import Credentials
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.inbox.api import Inbox
-from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters, parse_networks
+from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.store import InboxStore

@@ -6,13 +6,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from limits import RateLimitItem, parse
@@ -27,7 +25,6 @@ from omnihub.inbox.config import User
 COOKIE = "omnihub_session"
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not-a-password")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,37 +166,3 @@ class SharedCounters(MongoDBStorage):
             return await super().incr(key, expiry, amount)
         except TypeError:
             return await self.get(key)
-
-
-def parse_networks(value: str) -> tuple[Network, ...]:
-    """Comma-separated CIDRs (a bare address is a /32 or /128); ValueError names a bad one."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
-
-
-def client_address(request: web.Request, trusted: Sequence[Network]) -> str:
-    """The client's address: X-Forwarded-For is believed only when the peer is a trusted proxy.
-
-    The header is read from the right, skipping trusted proxies; the first other address is the client.
-    """
-    peer = request.remote or ""
-    if not trusted or not _within(peer, trusted):
-        return peer
-    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
-    client = peer
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # garbage from the client side: keep the last good hop
-        client = hop
-        if not _within(hop, trusted):
-            break
-    return client
-
-
-def _within(address: str, networks: Sequence[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import yaml
 from limits import parse
 from pydantic import SecretStr, field_validator
 
+from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import ServiceSettings, fail
 
 ROLES = ("agent", "supervisor", "admin")
@@ -40,9 +40,7 @@ class InboxSettings(ServiceSettings):
     @field_validator("inbox_trusted_proxies")
     @classmethod
     def _cidrs(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                ipaddress.ip_network(part.strip(), strict=False)
+        parse_networks(value)  # ValueError names a bad one
         return value
 
 

@@ -251,6 +251,20 @@ async def test_outside_the_48_hour_window_the_reply_fails_clearly(wechat: Runnin
     assert wechat.api.sent == []  # refused before reaching WeChat
 
 
+async def test_unsubscribing_is_an_opt_out_and_closes_the_window(wechat: RunningWeChat, bus: Bus) -> None:
+    await wechat.push(text("hi", 150))
+    for _ in range(2):  # a retried event is one opt-out
+        assert await wechat.push(message_xml("event", OPENID, create_time=1_700_000_500, Event="unsubscribe")) == (
+            200, "success")
+    [evt] = await read_events(bus, "customer_opt_out", count=1)
+    assert evt.customer_opt_out.opted_out and evt.customer_opt_out.identity.source_id == OPENID
+    assert evt.channel == WX
+    await bus.publish(subjects.outbound(WX), reply("out_gone"), msg_id="out_gone")
+    failed = await eventually_events(bus, "message", "failed")
+    assert failed[0].message_failed.error_code == "window_closed" and wechat.api.sent == []
+    assert len(await read_events(bus, "customer_opt_out")) == 1
+
+
 @pytest.mark.parametrize("errcode", [45015, 40003])
 async def test_window_and_unknown_user_errcodes_are_permanent(wechat: RunningWeChat, bus: Bus, errcode: int) -> None:
     await wechat.push(text("hi", 200))

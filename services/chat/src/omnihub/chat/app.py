@@ -587,6 +587,12 @@ class ChatService:
                                                        source_id=result.identity_source))
             evt.id = f"evt_{result.msg_id.replace(':', '_')}"
             await self.bus.publish_event(evt)
+        elif result.opted_out:
+            who = contact_pb2.Identity(channel=adapter.channel, source_id=result.identity_source)  # type: ignore[arg-type]
+            evt = new_event("chat", channel=adapter.channel, identity=who, customer_opt_out=event_pb2.CustomerOptOut(
+                identity=who, opted_out=True, keyword="unsubscribe"))
+            evt.id = f"evt_optout_{result.msg_id.replace(':', '_')}"
+            await self.bus.publish_event(evt)
         return web.Response(text="success")  # WeChat's acknowledgement; anything else makes it retry
 
     def _spawn(self, coro: Any) -> None:

@@ -20,6 +20,7 @@ class Normalised:
     thread_key: str = ""
     identity_source: str = ""
     conversation_id: str = ""  # of the survey being answered, when the channel knows it
+    opted_out: bool = False  # the customer left the channel (WeChat's unsubscribe): no more messages to them
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,8 @@ class WeChatAdapter:
             msg_id = f"{TOKEN}:{openid}:{create_time}"
             event = _field(payload, "Event", 64).lower()
             if event != "subscribe":
-                return Normalised(msg_id=msg_id, thread_key=thread_key, identity_source=openid)
+                return Normalised(msg_id=msg_id, thread_key=thread_key, identity_source=openid,
+                                  opted_out=event == "unsubscribe")
             text = messaging_pb2.TextPayload(text="")
             provider_id = f"{openid}:{create_time}"
         else:
@@ -202,6 +203,9 @@ class WeChatAdapter:
         """Normalise, open the 48-hour window, and turn a bare score after a survey into its answer."""
         result = self.normalise(payload)
         openid = result.identity_source
+        if result.opted_out:  # an unfollower cannot be messaged: close their window at once
+            await self.state.delete(f"seen.{kv_key(openid)}")
+            return result
         await self.state.put(f"seen.{kv_key(openid)}", str(self.clock()).encode())
         inbound = result.inbound
         if inbound is None:

@@ -14,9 +14,10 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import identity, subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import barrier, eventually
-from tests.e2e.hub import PASSWORDS, Hub, new_hub
-from tests.fakes.twilio_api import FakeTwilio
+from tests.e2e.hub import PASSWORDS, new_hub
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,7 @@ CUSTOMER = "+8613800138000"
 async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
     fake = FakeTwilio()
     await fake.start()
-    h = new_hub(tmp_path, nats_url, mongo_url)
-    h.twilio_api, h.twilio_sid, h.twilio_token = fake.base_url, fake.account_sid, fake.auth_token
+    h = new_hub(tmp_path, nats_url, mongo_url, fake)
     try:
         for service in ("router", "sms", "quality", "inbox"):
             h.start(service)

@@ -12,11 +12,10 @@ import aiohttp
 import pytest
 import yaml
 
-from omnihub.testkit.ports import free_port
+from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
+from omnihub.testkit.fakes.wechat_api import FakeWeChatApi, message_xml
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, ROUTING, Hub, new_hub
-from tests.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
-from tests.fakes.wechat_api import FakeWeChatApi, message_xml
 
 pytestmark = pytest.mark.slow
 OPENID = "oWx_e2e_customer"
@@ -36,14 +35,12 @@ async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator
     twilio, wechat = FakeTwilio(), FakeWeChatApi()
     await twilio.start()
     await wechat.start()
-    h = new_hub(tmp_path, nats_url, mongo_url)
+    h = new_hub(tmp_path, nats_url, mongo_url, twilio)
     routing = json.loads(json.dumps(ROUTING))
     routing["agents"] = [{**routing["agents"][0], "auto_accept": True}]  # alice takes what she is offered
     (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
-    h.twilio_api, h.twilio_sid, h.twilio_token = twilio.base_url, twilio.account_sid, twilio.auth_token
-    h.ports["chat"] = free_port()
-    h.extra_env["chat"] = {
-        "OMNIHUB_CHAT_HTTP_PORT": str(h.ports["chat"]), "OMNIHUB_VAR_DIR": str(tmp_path / "chat-var"),
+    h.extra["chat"] = {
+        "OMNIHUB_VAR_DIR": str(tmp_path / "chat-var"),
         "OMNIHUB_TELEGRAM_ENABLED": "false", "OMNIHUB_WECHAT_APP_ID": wechat.app_id,
         "OMNIHUB_WECHAT_APP_SECRET": wechat.app_secret, "OMNIHUB_WECHAT_TOKEN": wechat.callback_token,
         "OMNIHUB_WECHAT_ENCODING_AES_KEY": wechat.encoding_aes_key, "OMNIHUB_WECHAT_API_BASE_URL": wechat.base_url}

@@ -17,12 +17,12 @@ from omnihub.router.app import Router
 from omnihub.router.config import parse_routing_config
 from omnihub.router.core import RouterCore
 from omnihub.router.store import StateStore
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import barrier, eventually, read_events
 from omnihub.voice.app import build_app
 from omnihub.voice.config import Menu, VoiceConfig
 from omnihub.voice.handlers import VoiceChannel
-from tests.fakes.twilio_api import FakeTwilio
 
 OURS, CALLER = "+15550003333", "+8613700137000"
 ROUTING = """

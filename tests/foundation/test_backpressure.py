@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+from tests.fakes.twilio_api import FakeTwilio
+
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.config import ServiceSettings
@@ -13,7 +15,6 @@ from omnihub.sms.handlers import SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_messages
-from tests.fakes.twilio_api import FakeTwilio
 
 OUR_NUMBER = "+15550001111"
 

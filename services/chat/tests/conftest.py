@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +11,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from omnihub.chat.app import ChatService
+from omnihub.chat.config import ChatSettings
+from omnihub.common.bus import Bus
+from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
+from omnihub.testkit.ports import free_port
+
 REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:  # tests.fakes lives at the repo root
-    sys.path.insert(0, str(REPO))
-
-from omnihub.chat.app import ChatService  # noqa: E402
-from omnihub.chat.config import ChatSettings  # noqa: E402
-from omnihub.common.bus import Bus  # noqa: E402
-from omnihub.testkit.ports import free_port  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramApi  # noqa: E402
-
 WEBHOOK_SECRET = "test-webhook-secret"
 
 

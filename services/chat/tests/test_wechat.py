@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
+from tests.fakes.wechat_api import FakeWeChatApi, message_xml
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -24,7 +25,6 @@ from omnihub.common.bus import Bus
 from omnihub.common.errors import ConfigError
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import eventually, read_events, read_messages
-from tests.fakes.wechat_api import FakeWeChatApi, message_xml
 
 WX = contact_pb2.CHANNEL_WECHAT
 OPENID = "oWx_customer_0001"

@@ -16,9 +16,9 @@ from omnihub.common.health import Readiness, install_health
 from omnihub.sms.app import build_app
 from omnihub.sms.handlers import SMS, SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
+from omnihub.testkit.fakes.twilio_api import Failure, FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_events, read_messages
-from tests.fakes.twilio_api import Failure, FakeTwilio
 
 OUR_NUMBER = "+15550001111"
 CUSTOMER = "+8613800138000"

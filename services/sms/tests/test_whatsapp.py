@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
+from tests.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -19,7 +20,6 @@ from omnihub.sms.handlers import SMS, WHATSAPP, SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_events, read_messages
-from tests.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
 
 OUR = "whatsapp:+15550001111"
 CUSTOMER = "whatsapp:+8613800138000"

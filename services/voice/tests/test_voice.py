@@ -15,13 +15,13 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_messages
 from omnihub.voice import twiml
 from omnihub.voice.app import build_app
 from omnihub.voice.config import Menu, MenuOption, VoiceConfig
 from omnihub.voice.handlers import VoiceChannel
-from tests.fakes.twilio_api import FakeTwilio
 
 OURS = "+15550002222"
 CALLER = "+8613900139000"

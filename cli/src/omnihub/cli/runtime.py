@@ -180,10 +180,10 @@ def programs(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> list[P
     ]
     out += [Program(name, [py, "-m", f"omnihub.{name}"], SERVICES) for name in built_services(rt.root)]
     if demo:
-        fakes = rt.root / "tests" / "fakes"
+        fakes = "omnihub.testkit.fakes"
         out += [
-            Program("twilio-sandbox", [py, str(fakes / "twilio_api.py"), "--port", str(SANDBOX_PORT)], SANDBOXES),
-            Program("telegram-sandbox", [py, str(fakes / "telegram_api.py"), "--port", str(TELEGRAM_SANDBOX_PORT)],
+            Program("twilio-sandbox", [py, "-m", f"{fakes}.twilio_api", "--port", str(SANDBOX_PORT)], SANDBOXES),
+            Program("telegram-sandbox", [py, "-m", f"{fakes}.telegram_api", "--port", str(TELEGRAM_SANDBOX_PORT)],
                     SANDBOXES),
             Program("wechat-sandbox", [py, str(fakes / "wechat_api.py"), "--port", str(WECHAT_SANDBOX_PORT)],
                     SANDBOXES),

@@ -7,7 +7,7 @@ LINT_PATHS := libs cli services tests bench scripts conftest.py
 # Tests mostly wait on sockets and subprocesses, so more workers than cores pays (figures for 3 and 4
 # workers in docs/architecture.md, "Tests"). PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 4
-MYPY_PATHS = libs/common/src libs/testkit/src libs/testkit/tests cli/src cli/tests tests bench scripts conftest.py \
+MYPY_PATHS = libs/common/src libs/erlang/src libs/erlang/tests libs/testkit/src libs/testkit/tests cli/src cli/tests tests bench scripts conftest.py \
 	$(wildcard services/*/src) $(wildcard services/*/tests)
 
 WEB := services/inbox/web

@@ -57,6 +57,7 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 COPY libs/proto/pyproject.toml libs/proto/
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/erlang/pyproject.toml libs/erlang/
 COPY libs/testkit/pyproject.toml libs/testkit/
 COPY cli/pyproject.toml cli/
 COPY services/ services/

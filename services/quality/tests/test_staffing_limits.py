@@ -12,11 +12,11 @@ import grpc
 import pytest
 from aiohttp import web
 
+from omnihub import erlang
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common import identity
 from omnihub.common.grpcserver import new_server
 from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials
-from omnihub.quality import erlang
 from omnihub.quality.app import build_app
 from omnihub.quality.offload import Offload
 from omnihub.quality.queries import KpiQuery

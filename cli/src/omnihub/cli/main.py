@@ -45,7 +45,7 @@ def staffing(
     import json
     import time
 
-    from omnihub.quality import erlang
+    from omnihub import erlang
 
     def refuse(message: str) -> NoReturn:
         typer.echo(f"omnihub staffing: {message}", err=True)

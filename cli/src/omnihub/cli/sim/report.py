@@ -8,9 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from omnihub import erlang
 from omnihub.cli.sim import charts
 from omnihub.cli.sim.model import Customer, Scenario, tolerance
-from omnihub.quality import erlang
 
 FIGURES = ("service_level", "asa_seconds", "aht_seconds", "abandonment_rate", "occupancy", "fcr")
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
+from omnihub import erlang
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common import identity
 from omnihub.common.config import bind_address, load_settings
@@ -22,9 +23,9 @@ from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
-from omnihub.quality import calendar, erlang, export
+from omnihub.erlang import StaffingError
+from omnihub.quality import calendar, export
 from omnihub.quality.config import QualitySettings, queue_targets, queue_zones
-from omnihub.quality.erlang import StaffingError
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
 from omnihub.quality.offload import Busy, Offload

@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import timestamp_pb2
 
+from omnihub import erlang
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
 from omnihub.common.identity import GrpcIdentity
-from omnihub.quality import calendar, erlang
+from omnihub.quality import calendar
 from omnihub.quality.kpis import Kpi
 from omnihub.quality.offload import Busy, Offload
 from omnihub.quality.queries import KpiQuery

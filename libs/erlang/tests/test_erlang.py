@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omnihub.quality.erlang import erlang_b, erlang_c, predict, predict_erlang_a, required_agents, with_shrinkage
+from omnihub.erlang import erlang_b, erlang_c, predict, predict_erlang_a, required_agents, with_shrinkage
 
 
 def test_erlang_b_matches_the_classic_table() -> None:

@@ -19,6 +19,7 @@ import nats
 
 from omnihub.common import subjects
 from omnihub.common.logging import configure_logging
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.servers import MongoServer, NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,14 +82,13 @@ async def main() -> None:
     parser.add_argument("--inbound-max-bytes", type=int, default=1024 * 1024,
                         help="CONTACTS_IN limit for this run (small, so the 503 path is reached)")
     args = parser.parse_args()
-    hub_mod, twilio = repo_module("tests.e2e.hub"), repo_module("tests.fakes.twilio_api")
+    hub_mod = repo_module("tests.e2e.hub")
     os.environ["OMNIHUB_STREAM_INBOUND_MAX_BYTES"] = str(args.inbound_max_bytes)
     os.environ["OMNIHUB_LOG_LEVEL"] = "WARNING"
     with NatsServer() as nats_server, MongoServer() as mongo:
-        fake = twilio.FakeTwilio()
+        fake = FakeTwilio()
         await fake.start()
-        hub = hub_mod.new_hub(Path(tempfile.mkdtemp(prefix="omnihub-overload-")), nats_server.url, mongo.url)
-        hub.twilio_api, hub.twilio_sid, hub.twilio_token = fake.base_url, fake.account_sid, fake.auth_token
+        hub = hub_mod.new_hub(Path(tempfile.mkdtemp(prefix="omnihub-overload-")), nats_server.url, mongo.url, fake)
         try:
             for service in ("router", "sms", "quality", "inbox"):
                 hub.start(service)

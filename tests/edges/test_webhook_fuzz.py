@@ -29,12 +29,12 @@ from omnihub.common.bus import Bus
 from omnihub.sms.app import build_app as sms_app
 from omnihub.sms.handlers import SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
+from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.voice.app import build_app as voice_app
 from omnihub.voice.config import Menu, MenuOption, VoiceConfig
 from omnihub.voice.handlers import VoiceChannel
-from tests.fakes.telegram_api import FakeTelegramApi
-from tests.fakes.twilio_api import FakeTwilio
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 OURS = "+15550004444"

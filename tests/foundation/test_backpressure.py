@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.fakes.twilio_api import FakeTwilio
-
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.config import ServiceSettings
@@ -13,6 +11,7 @@ from omnihub.common.service import ServiceContext
 from omnihub.sms.app import build_app
 from omnihub.sms.handlers import SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_messages
 

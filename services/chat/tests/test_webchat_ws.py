@@ -8,12 +8,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.fakes.telegram_api import FakeTelegramApi
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
 from omnihub.testkit.waiting import eventually, read_events, read_messages
 
 from .conftest import RunningChat, running_chat

@@ -23,6 +23,7 @@ from omnihub.chat.wechat_api import WeChatApi
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.common.errors import ConfigError
+from omnihub.testkit.fakes.wechat_api import FakeWeChatApi, message_xml
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import eventually, read_events, read_messages
 

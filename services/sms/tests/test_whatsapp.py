@@ -18,6 +18,7 @@ from omnihub.common.health import Readiness, install_health
 from omnihub.sms.app import build_app
 from omnihub.sms.handlers import SMS, WHATSAPP, SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
+from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_events, read_messages
 

@@ -1,1 +1,1 @@
-"""Local HTTP doubles of the providers omnihub talks to (Twilio, Telegram), for tests, `omnihub simulate` and `make run`."""
+"""Local HTTP doubles of the providers omnihub talks to (Twilio, Telegram, WeChat), for tests, `omnihub simulate` and `make run`."""

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
-from tests.fakes.wechat_api import FakeWeChatApi, message_xml
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2

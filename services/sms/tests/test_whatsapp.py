@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
-from tests.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2

@@ -15,7 +15,7 @@ from email.utils import formataddr, make_msgid
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-from omnihub.cli.sim.hub import fakes_module
+from omnihub.testkit.fakes import wechat_api
 
 CUSTOMERS = [("王芳", "+8613800138001", "wang.fang@example.cn"), ("Maria Garcia", "+15555550101", "maria@example.com"),
              ("李伟", "+8613900139002", "li.wei@example.cn"), ("Tom Baker", "+447700900123", "tom@example.co.uk")]
@@ -51,12 +51,11 @@ async def whatsapp(session: aiohttp.ClientSession, base: str, name: str, phone: 
 
 async def wechat(session: aiohttp.ClientSession, base: str, name: str) -> None:
     """A message to the Official Account, signed and AES-encrypted as WeChat sends it (safe mode)."""
-    fake = fakes_module("wechat_api")
-    api = fake.FakeWeChatApi(app_id=os.environ.get("OMNIHUB_WECHAT_APP_ID", ""),
+    api = wechat_api.FakeWeChatApi(app_id=os.environ.get("OMNIHUB_WECHAT_APP_ID", ""),
                              callback_token=os.environ.get("OMNIHUB_WECHAT_TOKEN", ""),
                              encoding_aes_key=os.environ.get("OMNIHUB_WECHAT_ENCODING_AES_KEY", ""))
     openid = "oDemo" + "".join(f"{ord(c):x}" for c in name)[:20]
-    xml = fake.message_xml("text", openid, msg_id=next(UPDATE_IDS), Content=random.choice(QUESTIONS))
+    xml = wechat_api.message_xml("text", openid, msg_id=next(UPDATE_IDS), Content=random.choice(QUESTIONS))
     cb = api.sign(xml, safe=bool(api.encoding_aes_key))
     async with session.post(f"{base}/wechat/callback", params=cb.params, data=cb.body) as resp:
         print(f"demo: WeChat from {name} -> {resp.status}", flush=True)

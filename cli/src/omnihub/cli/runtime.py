@@ -185,7 +185,7 @@ def programs(rt: Runtime, nats_port: int, mongo_port: int, demo: bool) -> list[P
             Program("twilio-sandbox", [py, "-m", f"{fakes}.twilio_api", "--port", str(SANDBOX_PORT)], SANDBOXES),
             Program("telegram-sandbox", [py, "-m", f"{fakes}.telegram_api", "--port", str(TELEGRAM_SANDBOX_PORT)],
                     SANDBOXES),
-            Program("wechat-sandbox", [py, str(fakes / "wechat_api.py"), "--port", str(WECHAT_SANDBOX_PORT)],
+            Program("wechat-sandbox", [py, "-m", f"{fakes}.wechat_api", "--port", str(WECHAT_SANDBOX_PORT)],
                     SANDBOXES),
             Program("smtp-sink", [str(bindir / "aiosmtpd"), "-n", "-l", f"127.0.0.1:{SMTP_SINK_PORT}",
                                   "-c", "aiosmtpd.handlers.Debugging"], SANDBOXES),

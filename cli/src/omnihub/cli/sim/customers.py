@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 
-from omnihub.cli.sim.hub import OFFICIAL_ACCOUNT, Hub, fakes_module, mailbox, sms_number
+from omnihub.cli.sim.hub import OFFICIAL_ACCOUNT, Hub, mailbox, sms_number
 from omnihub.cli.sim.model import Customer, Tally
+from omnihub.testkit.fakes.wechat_api import message_xml
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Customers:
     async def _wechat(self, c: Customer) -> None:
         openid = f"oSim{c.index:012d}"
         self._register("wechat", openid, c)
-        xml = fakes_module("wechat_api").message_xml(
+        xml = message_xml(
             "text", openid, to_user=OFFICIAL_ACCOUNT, msg_id=c.index + 1, Content=f"你好，我的订单呢？(ref {c.key})")
         cb = self.hub.wechat.sign(xml, safe=True)  # signed and AES-encrypted as WeChat sends it
         async with self.http.post(f"{self.hub.url('chat')}/wechat/callback", params=cb.params, data=cb.body) as resp:

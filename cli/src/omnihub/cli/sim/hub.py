@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import secrets
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiosmtpd.controller import Controller
 
-from omnihub.cli.runtime import find_root
 from omnihub.cli.sim.model import Scenario
 from omnihub.common.identity import Credentials
+from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.fakes.wechat_api import FakeWeChatApi
+from omnihub.testkit.hub import PORTS, SERVICES, ServiceHub, telegram_env, twilio_env
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.servers import MongoServer, NatsServer
-from omnihub.testkit.services import ServiceProcess
 
 BOT = "omnihub_sim_bot"
 PASSWORD = secrets.token_urlsafe(12)  # every synthetic agent's inbox password, for this process only
@@ -74,14 +73,6 @@ def write_config(sc: Scenario, directory: Path, capacity: int = 1) -> None:
     (directory / "users.yaml").write_text(yaml.safe_dump({"users": users}))
 
 
-def fakes_module(name: str) -> Any:
-    """A provider double from tests/fakes of this checkout (the simulator runs inside the repository)."""
-    root = str(find_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"tests.fakes.{name}")
-
-
 class MailSink:
     """The SMTP relay the email service sends agents' replies to: it records each recipient."""
 
@@ -103,16 +94,15 @@ class Hub:
         self.capacity = capacity
         self.work = work
         self.channels = {s.channel for s in sc.streams}
-        names = ["router", "router_grpc", "quality", "quality_grpc", "inbox", "sms", "voice", "email", "email_smtp",
-                 "chat"]
-        self.ports = {k: free_port() for k in names}
-        self.procs: list[Any] = []
+        self.services_hub: ServiceHub | None = None  # set by start(), once NATS and SecantusDB run
+        self.ports = {k: free_port() for s in SERVICES for k in PORTS[s]}
+        self.servers: list[NatsServer | MongoServer] = []
         self.nats_url = self.mongo_url = ""  # set by start()
-        self.twilio: Any = None
-        self.telegram: Any = None
-        self.wechat: Any = None
-        self.mail = MailSink()
         self.bot_token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(26)}"
+        self.twilio = FakeTwilio()  # the doubles are served by start_fakes()
+        self.telegram = FakeTelegramApi(token=self.bot_token)
+        self.wechat = FakeWeChatApi(original_id=OFFICIAL_ACCOUNT)
+        self.mail = MailSink()
         self.webhook_secret = secrets.token_urlsafe(24)
         self.credentials = Credentials.generate()  # the service token and actor key of this run's hub
 
@@ -132,71 +122,58 @@ class Hub:
         return wanted
 
     async def start_fakes(self) -> None:
-        """The Twilio and Telegram doubles and the SMTP sink, served from this process."""
-        self.twilio = fakes_module("twilio_api").FakeTwilio()
+        """The Twilio, Telegram and WeChat doubles and the SMTP sink, served from this process."""
         await self.twilio.start()
-        self.telegram = fakes_module("telegram_api").FakeTelegramApi(token=self.bot_token)
         await self.telegram.start()
-        self.wechat = fakes_module("wechat_api").FakeWeChatApi(original_id=OFFICIAL_ACCOUNT)
         await self.wechat.start()
         self.mail.controller.start()
 
-    def env(self, name: str, base: dict[str, str]) -> dict[str, str]:
-        """Each service's settings."""
-        p, tw = self.ports, self.twilio
-        twilio = {"OMNIHUB_TWILIO_ACCOUNT_SID": tw.account_sid, "OMNIHUB_TWILIO_AUTH_TOKEN": tw.auth_token,
-                  "OMNIHUB_TWILIO_API_BASE_URL": tw.base_url}
-        per: dict[str, dict[str, str]] = {
-            "router": {"OMNIHUB_ROUTER_GRPC_PORT": str(p["router_grpc"]), "OMNIHUB_ROUTER_HTTP_PORT": str(p["router"]),
-                       "OMNIHUB_ROUTER_TICK_SECONDS": "0.05"},
-            "quality": {"OMNIHUB_QUALITY_HTTP_PORT": str(p["quality"]), "OMNIHUB_QUALITY_GRPC_PORT": str(p["quality_grpc"]),
-                        "OMNIHUB_QUALITY_SURVEYS": "false", "OMNIHUB_QUALITY_SHORT_ABANDON_SECONDS": "0"},
-            "inbox": {"OMNIHUB_INBOX_HTTP_PORT": str(p["inbox"]), "OMNIHUB_INBOX_SESSION_KEY": secrets.token_hex(32),
-                      "OMNIHUB_ROUTER_ADDR": f"127.0.0.1:{p['router_grpc']}", "OMNIHUB_QUALITY_URL": self.url("quality")},
-            "sms": {"OMNIHUB_SMS_HTTP_PORT": str(p["sms"]), "OMNIHUB_SMS_PUBLIC_BASE_URL": self.url("sms"), **twilio},
-            "voice": {"OMNIHUB_VOICE_HTTP_PORT": str(p["voice"]), "OMNIHUB_VOICE_PUBLIC_BASE_URL": self.url("voice"),
-                      **twilio},
-            "email": {"OMNIHUB_EMAIL_HTTP_PORT": str(p["email"]), "OMNIHUB_EMAIL_SMTP_PORT": str(p["email_smtp"]),
-                      "OMNIHUB_EMAIL_RELAY_PORT": str(self.mail.port)},
-            "chat": {"OMNIHUB_CHAT_HTTP_PORT": str(p["chat"]), "OMNIHUB_WIDGET_SIGNING_KEY": secrets.token_hex(32),
-                     "OMNIHUB_WIDGET_RATE_PER_MINUTE": "600", "OMNIHUB_TELEGRAM_BOT_TOKEN": self.bot_token,
+    def extra_env(self) -> dict[str, dict[str, str]]:
+        """The simulation's own settings per service (ports and URLs between services come from the launcher)."""
+        twilio = twilio_env(self.twilio)
+        wechat = self.wechat
+        return {
+            "router": {"OMNIHUB_ROUTER_TICK_SECONDS": "0.05"},
+            "quality": {"OMNIHUB_QUALITY_SURVEYS": "false", "OMNIHUB_QUALITY_SHORT_ABANDON_SECONDS": "0"},
+            "inbox": {"OMNIHUB_INBOX_SESSION_KEY": secrets.token_hex(32)},
+            "sms": twilio,
+            "voice": twilio,
+            "email": {"OMNIHUB_EMAIL_RELAY_PORT": str(self.mail.port)},
+            "chat": {"OMNIHUB_WIDGET_SIGNING_KEY": secrets.token_hex(32), "OMNIHUB_WIDGET_RATE_PER_MINUTE": "600",
                      # every simulated visitor comes from 127.0.0.1: lift the per-address limits
                      "OMNIHUB_WIDGET_CONNECTS_PER_ADDRESS": "1000000/minute",
                      "OMNIHUB_WIDGET_NEW_VISITORS_PER_ADDRESS": "1000000/minute",
-                     "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": self.webhook_secret,
-                     "OMNIHUB_TELEGRAM_BOT_USERNAME": BOT, "OMNIHUB_TELEGRAM_BASE_URL": self.telegram.base_url,
-                     "OMNIHUB_TELEGRAM_BASE_FILE_URL": self.telegram.base_file_url,
-                     "OMNIHUB_WECHAT_APP_ID": self.wechat.app_id, "OMNIHUB_WECHAT_APP_SECRET": self.wechat.app_secret,
-                     "OMNIHUB_WECHAT_TOKEN": self.wechat.callback_token,
-                     "OMNIHUB_WECHAT_ENCODING_AES_KEY": self.wechat.encoding_aes_key,
-                     "OMNIHUB_WECHAT_API_BASE_URL": self.wechat.base_url},
+                     "OMNIHUB_TELEGRAM_BOT_USERNAME": BOT, **telegram_env(self.telegram, self.webhook_secret),
+                     "OMNIHUB_WECHAT_APP_ID": wechat.app_id, "OMNIHUB_WECHAT_APP_SECRET": wechat.app_secret,
+                     "OMNIHUB_WECHAT_TOKEN": wechat.callback_token,
+                     "OMNIHUB_WECHAT_ENCODING_AES_KEY": wechat.encoding_aes_key,
+                     "OMNIHUB_WECHAT_API_BASE_URL": wechat.base_url},
         }
-        return base | per[name]
 
     def start(self) -> None:
         """Write the config, start NATS and SecantusDB, then every needed service in parallel (blocking)."""
         config_dir = self.work / "config"
         write_config(self.sc, config_dir, self.capacity)
         nats, mongo = NatsServer(self.work / "nats"), MongoServer(self.work / "mongo")
-        self.procs += [nats, mongo]
+        self.servers += [nats, mongo]
         nats.start()
         mongo.start()
         self.nats_url, self.mongo_url = nats.url, mongo.url
-        base = {**self.credentials.env(), "OMNIHUB_NATS_URL": nats.url, "OMNIHUB_MONGO_URL": mongo.url, "OMNIHUB_CONFIG_DIR": str(config_dir),
-                "OMNIHUB_VAR_DIR": str(self.work / "var"), "OMNIHUB_LOG_LEVEL": "WARNING"}
-        procs = [ServiceProcess(n, self.env(n, base), ready_url=f"{self.url(n)}/readyz") for n in self.services]
-        self.procs += procs
-        with ThreadPoolExecutor(len(procs)) as pool:
-            list(pool.map(lambda proc: proc.start(), procs))
+        self.services_hub = ServiceHub(
+            config_dir, nats.url, mongo.url, ports=self.ports, extra=self.extra_env(), credentials=self.credentials,
+            env={"OMNIHUB_VAR_DIR": str(self.work / "var"), "OMNIHUB_LOG_LEVEL": "WARNING"})
+        self.services_hub.start(*self.services)
 
     async def stop(self) -> None:
         """Stop services, servers and doubles; never raises."""
-        for proc in reversed(self.procs):
+        if self.services_hub is not None:
             with contextlib.suppress(Exception):
-                proc.stop() if isinstance(proc, ServiceProcess) else proc.cleanup()
+                self.services_hub.stop()
+        for server in reversed(self.servers):
+            with contextlib.suppress(Exception):
+                server.cleanup()
         for fake in (self.twilio, self.telegram, self.wechat):
-            if fake is not None:
-                with contextlib.suppress(Exception):
-                    await fake.stop()
+            with contextlib.suppress(Exception):
+                await fake.stop()
         with contextlib.suppress(Exception):
             self.mail.controller.stop()

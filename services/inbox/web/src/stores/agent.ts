@@ -1,0 +1,55 @@
+// The agent's routing state as the router reports it (Available, Busy, Wrap-up, Away with reason, Offline).
+import { defineStore } from "pinia";
+import { computed, ref } from "vue";
+import { request } from "../api/http";
+import { epoch, type Agent, type AgentStateName } from "../api/types";
+import { useClockStore } from "./clock";
+
+export type ShortState = "AVAILABLE" | "BUSY" | "WRAP_UP" | "AWAY" | "OFFLINE";
+export type Choice = "AVAILABLE" | "AWAY" | "OFFLINE";
+/** Away reasons the agent picks; any other Away reason was the router's or a supervisor's doing. */
+export const OWN_REASONS = ["break", "lunch", "training", "meeting"] as const;
+
+function short(state: AgentStateName | undefined): ShortState {
+  return (state ?? "AGENT_STATE_OFFLINE").replace("AGENT_STATE_", "") as ShortState;
+}
+
+export const useAgentStore = defineStore("agent", () => {
+  const agent = ref<Agent | null>(null);
+  const since = ref(Date.now() / 1000);
+  const error = ref("");
+  const clock = useClockStore();
+
+  const state = computed<ShortState>(() => short(agent.value?.state));
+  const reason = computed(() => agent.value?.state_reason ?? "");
+  const secondsInState = computed(() => Math.max(0, clock.now - since.value));
+  /** Away not by the agent's own choice: missed offers, a supervisor, a lost connection. */
+  const autopaused = computed(
+    () => state.value === "AWAY" && reason.value !== "" && !(OWN_REASONS as readonly string[]).includes(reason.value),
+  );
+  /** What the state selector shows: Busy and Wrap-up are Available to the router's eyes. */
+  const choice = computed<Choice>(() =>
+    state.value === "AWAY" ? "AWAY" : state.value === "OFFLINE" ? "OFFLINE" : "AVAILABLE",
+  );
+
+  /** The router told us the agent's state (socket notice or an answer to SetState). */
+  function update(next: Agent): void {
+    const changed = short(next.state) !== state.value || (next.state_reason ?? "") !== reason.value;
+    if (changed || agent.value === null) since.value = next.state_time ? epoch(next.state_time) : clock.now;
+    agent.value = next;
+  }
+
+  /** Ask the router for a state; Away needs a reason. */
+  async function setState(choice: Choice, awayReason = ""): Promise<boolean> {
+    error.value = "";
+    try {
+      update(await request<Agent>("/api/state", { method: "POST", body: { state: choice, reason: choice === "AWAY" ? awayReason : "" } }));
+      return true;
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+      return false;
+    }
+  }
+
+  return { agent, since, error, state, reason, secondsInState, autopaused, choice, update, setState };
+});

@@ -1,0 +1,157 @@
+// The agent's open work on every channel, the open conversation's cross-channel history, and what the agent does to it.
+import { defineStore } from "pinia";
+import { computed, ref } from "vue";
+import { ApiError, request, seg } from "../api/http";
+import { epoch, type Conversation, type Message } from "../api/types";
+
+export interface Filters {
+  channel: string;
+  queue: string;
+}
+
+export interface ReplyDraft {
+  text: string;
+  private: boolean;
+  subject: string;
+}
+
+export interface WrapUp {
+  disposition: string;
+  resolved: boolean;
+  notes: string;
+}
+
+export const useConversationsStore = defineStore("conversations", () => {
+  const items = ref<Record<string, Conversation>>({});
+  const unread = ref<Record<string, number>>({});
+  const filters = ref<Filters>({ channel: "", queue: "" });
+  const currentId = ref<string | null>(null);
+  const current = ref<Conversation | null>(null);
+  const messages = ref<Message[]>([]);
+  const typing = ref(false);
+  const error = ref("");
+
+  /** Open work sorted by wait (the longest waiting first). */
+  const sorted = computed(() =>
+    Object.values(items.value).sort(
+      (a, b) => epoch(a.enqueue_time || a.create_time) - epoch(b.enqueue_time || b.create_time),
+    ),
+  );
+  const visible = computed(() =>
+    sorted.value.filter(
+      (c) => (!filters.value.channel || c.channel === filters.value.channel) && (!filters.value.queue || c.queue === filters.value.queue),
+    ),
+  );
+  const channels = computed(() => [...new Set(sorted.value.map((c) => c.channel ?? ""))].filter(Boolean).sort());
+  const queues = computed(() => [...new Set(sorted.value.map((c) => c.queue ?? ""))].filter(Boolean).sort());
+
+  /** Reload the list from the router (after a reconnect, or when something changed). */
+  async function refresh(): Promise<void> {
+    try {
+      const list = await request<Conversation[]>("/api/conversations");
+      items.value = Object.fromEntries(list.filter((c) => c.routing_state !== "ROUTING_STATE_OFFERED").map((c) => [c.id, c]));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) location.reload();
+    }
+  }
+
+  function upsert(conv: Conversation): void {
+    items.value = { ...items.value, [conv.id]: conv };
+  }
+
+  function remove(id: string): void {
+    const { [id]: _gone, ...rest } = items.value;
+    void _gone;
+    items.value = rest;
+    if (currentId.value === id) close();
+  }
+
+  function close(): void {
+    currentId.value = null;
+    current.value = null;
+    messages.value = [];
+    typing.value = false;
+  }
+
+  /** Open a conversation: its customer's whole history across channels. */
+  async function open(id: string): Promise<void> {
+    currentId.value = id;
+    unread.value = { ...unread.value, [id]: 0 };
+    typing.value = false;
+    error.value = "";
+    try {
+      const data = await request<{ conversation: Conversation; messages: Message[] }>(`/api/conversations/${seg(id)}/messages`);
+      if (currentId.value !== id) return; // the agent moved on meanwhile
+      current.value = data.conversation;
+      messages.value = data.messages;
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /** A message arrived on the socket. */
+  function onMessage(m: Message): void {
+    const shown = current.value !== null && (m.conversation_id === current.value.id || m.customer_id === current.value.customer_id);
+    if (shown && !messages.value.some((x) => x._id === m._id)) messages.value = [...messages.value, m];
+    if (m.conversation_id !== currentId.value && m.direction === "incoming")
+      unread.value = { ...unread.value, [m.conversation_id]: (unread.value[m.conversation_id] ?? 0) + 1 };
+    const conv = items.value[m.conversation_id];
+    if (conv && m.direction === "incoming") upsert({ ...conv, preview: m.text || conv.preview });
+  }
+
+  /** Delivery progress of an outgoing message. */
+  function onStatus(s: { id: string; status: string; error?: string }): void {
+    messages.value = messages.value.map((m) => (m._id === s.id ? { ...m, status: s.status, error: s.error ?? "" } : m));
+  }
+
+  function onTyping(t: { conversation_id: string; typing: boolean }): void {
+    if (t.conversation_id === currentId.value) typing.value = t.typing;
+  }
+
+  function unreadOf(id: string): number {
+    return id === currentId.value ? 0 : (unread.value[id] ?? 0);
+  }
+
+  async function act<T>(path: string, body: unknown): Promise<T | null> {
+    error.value = "";
+    try {
+      return await request<T>(path, { method: "POST", body });
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+      return null;
+    }
+  }
+
+  /** Send a reply, or save an internal note (never sent to the customer). */
+  async function reply(draft: ReplyDraft): Promise<boolean> {
+    if (!currentId.value || !draft.text.trim()) return false;
+    return (await act(`/api/conversations/${seg(currentId.value)}/reply`, draft)) !== null;
+  }
+
+  /** Tell a web-chat visitor the agent is typing. */
+  async function sendTyping(on: boolean): Promise<void> {
+    if (currentId.value && current.value?.channel === "CHANNEL_WEBCHAT")
+      await request(`/api/conversations/${seg(currentId.value)}/typing`, { method: "POST", body: { typing: on } }).catch(() => undefined);
+  }
+
+  /** End the talk with a disposition; the router starts the wrap-up timer. */
+  async function wrapUp(w: WrapUp): Promise<boolean> {
+    const id = currentId.value;
+    if (!id || (await act(`/api/conversations/${seg(id)}/wrapup`, w)) === null) return false;
+    remove(id);
+    return true;
+  }
+
+  /** Hand the conversation to a queue or a colleague. */
+  async function transfer(target: { to_queue?: string; to_agent?: string; note?: string }): Promise<boolean> {
+    const id = currentId.value;
+    if (!id || (await act(`/api/conversations/${seg(id)}/transfer`, target)) === null) return false;
+    remove(id);
+    return true;
+  }
+
+  return {
+    items, unread, filters, currentId, current, messages, typing, error, sorted, visible, channels, queues,
+    refresh, upsert, remove, close, open, onMessage, onStatus, onTyping, unreadOf, reply, sendTyping, wrapUp, transfer,
+  };
+});

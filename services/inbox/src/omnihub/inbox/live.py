@@ -129,7 +129,7 @@ class Hub:
         """
         docs: list[dict[str, Any]] = []
         statuses: list[tuple[str, str, str]] = []
-        merges: list[tuple[str, str]] = []
+        merges: list[tuple[str, str, str]] = []  # merged customer, surviving customer, agent who merged
         held: list[tuple[str, str, str]] = []  # (conversation, customer, agent): who may read them later
         pushes: list[tuple[str | None, dict[str, Any]]] = []  # (holder at that point, payload)
         for d in batch:
@@ -153,7 +153,8 @@ class Hub:
                 pushes.append((self.holder.get(cid), {"type": "status", "data": {
                     "id": payload.message_id, "status": STATUS[kind], "error": error}}))
             elif kind == "customer_merged":
-                merges.append((evt.customer_merged.merged_customer_id, evt.customer_merged.customer_id))
+                m = evt.customer_merged
+                merges.append((m.merged_customer_id, m.customer_id, m.agent_id))
             elif kind.startswith("conversation_") or kind == "agent_state_changed":
                 pushes.append((self.holder.get(cid), {"type": "event", "data": {
                     "kind": kind, "conversation_id": cid, "queue": evt.queue}}))
@@ -164,8 +165,11 @@ class Hub:
                                              self.store.add_holders(held))
             if previous is not None:
                 await previous  # what follows happens in stream order, batch after batch
-            for merged, keep in merges:
+            for merged, keep, agent in merges:
                 await self.store.merge_customer(merged, keep)
+                if agent:  # the agent who merged reloads the history once it is one
+                    await self.send(agent, {"type": "customer_merged", "data": {
+                        "customer_id": keep, "merged_customer_id": merged}})
             for holder, payload in pushes if self.sockets else ():
                 if payload["type"] == "message":
                     if payload["data"]["_id"] not in new:

@@ -4,6 +4,7 @@ import { ref } from "vue";
 import type { Agent, Conversation, Message, Offer } from "../api/types";
 import { useAgentStore } from "./agent";
 import { useConversationsStore } from "./conversations";
+import { useCustomersStore } from "./customers";
 import { useOffersStore } from "./offers";
 import { useWallboardStore } from "./wallboard";
 
@@ -54,6 +55,15 @@ export const useLiveStore = defineStore("live", () => {
       case "visitor_typing":
         conversations.onTyping(msg.data as { conversation_id: string; typing: boolean });
         break;
+      case "customer_merged": {
+        const merged = msg.data as { customer_id: string; merged_customer_id: string };
+        const customer = conversations.current?.customer_id;
+        if (conversations.currentId && (customer === merged.customer_id || customer === merged.merged_customer_id)) {
+          void conversations.open(conversations.currentId);
+          void useCustomersStore().load(merged.customer_id);
+        }
+        break;
+      }
       case "event":
         void conversations.refresh();
         if (wallboardWatched) void useWallboardStore().load();

@@ -1,0 +1,138 @@
+// The stores on their own: offers (all at once, why they ended), agent state, the conversation list, the socket's dispatch.
+import { createPinia, setActivePinia } from "pinia";
+import type { Conversation, Message, Offer } from "../src/api/types";
+import { useAgentStore } from "../src/stores/agent";
+import { useClockStore } from "../src/stores/clock";
+import { useConversationsStore } from "../src/stores/conversations";
+import { useLiveStore } from "../src/stores/live";
+import { useOffersStore } from "../src/stores/offers";
+
+const iso = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString();
+
+function offer(id: string, expiresAt: number, name = `Customer ${id}`): Offer {
+  return {
+    reservation_id: id,
+    expire_time: iso(expiresAt),
+    conversation: { id: `cnv_${id}`, channel: "CHANNEL_SMS", queue: "support", customer_display_name: name },
+  };
+}
+
+function message(id: string, conversation: string, direction = "incoming"): Message {
+  return { _id: id, conversation_id: conversation, customer_id: `cus_${conversation}`, channel: "sms", direction, text: id, time: 1 };
+}
+
+describe("offers store", () => {
+  beforeEach(() => setActivePinia(createPinia()));
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("keeps every pending offer, each with its own countdown, and ignores replays", () => {
+    const offers = useOffersStore();
+    const clock = useClockStore();
+    clock.now = 1000;
+    for (let i = 0; i < 5; i++) expect(offers.add(offer(`r${i}`, 1010 + i))).toBe(true);
+    expect(offers.add(offer("r2", 1012))).toBe(false); // the socket replays pending offers on reconnect
+    expect(offers.count).toBe(5);
+    expect(offers.pending.map((o) => offers.secondsLeft(o))).toEqual([10, 11, 12, 13, 14]);
+    expect(offers.arrivals).toBe(5);
+    expect(offers.latest).toBe("r4");
+  });
+
+  it("says whether an offer expired or was withdrawn", () => {
+    const offers = useOffersStore();
+    const clock = useClockStore();
+    clock.now = 1000;
+    offers.add(offer("a", 1005, "Mei"));
+    offers.add(offer("b", 1030, "Li"));
+    offers.withdrawn("b"); // time left: the customer left or someone else got it
+    clock.now = 1006;
+    offers.expire();
+    expect(offers.pending).toEqual([]);
+    expect(offers.ended.map((e) => [e.customer, e.why])).toEqual([["Mei", "expired"], ["Li", "withdrawn"]]);
+    offers.dismiss("a");
+    expect(offers.ended.map((e) => e.customer)).toEqual(["Li"]);
+  });
+
+  it("accepts through the API; a vanished offer says it expired", async () => {
+    const offers = useOffersStore();
+    useClockStore().now = 1000;
+    offers.add(offer("ok", 1060));
+    offers.add(offer("gone", 1060));
+    vi.stubGlobal("fetch", async (path: string) =>
+      path.includes("/gone/") ? new Response("no such reservation", { status: 404 }) : new Response(JSON.stringify({ id: "cnv_ok" })),
+    );
+    expect(await offers.accept("ok")).toEqual({ id: "cnv_ok" });
+    expect(await offers.accept("gone")).toBeNull();
+    expect(offers.pending).toEqual([]);
+    expect(offers.ended.map((e) => e.why)).toEqual(["expired"]);
+  });
+});
+
+describe("agent store", () => {
+  beforeEach(() => setActivePinia(createPinia()));
+
+  it("shows the router's state, the time in it, and autopause apart from the agent's own breaks", () => {
+    const agent = useAgentStore();
+    const clock = useClockStore();
+    clock.now = 500;
+    expect(agent.state).toBe("OFFLINE");
+    agent.update({ id: "alice", state: "AGENT_STATE_BUSY" });
+    expect(agent.choice).toBe("AVAILABLE");
+    clock.now = 530;
+    agent.update({ id: "alice", state: "AGENT_STATE_BUSY" }); // same state: the clock keeps running
+    expect(agent.secondsInState).toBe(30);
+    agent.update({ id: "alice", state: "AGENT_STATE_AWAY", state_reason: "lunch" });
+    expect(agent.secondsInState).toBe(0);
+    expect(agent.autopaused).toBe(false);
+    agent.update({ id: "alice", state: "AGENT_STATE_AWAY", state_reason: "missed_offers", missed_offers: 3 });
+    expect(agent.autopaused).toBe(true);
+    expect(agent.choice).toBe("AWAY");
+  });
+});
+
+describe("conversations store", () => {
+  beforeEach(() => setActivePinia(createPinia()));
+
+  it("sorts by wait, filters by channel and queue, counts unread", () => {
+    const conversations = useConversationsStore();
+    const convs: Conversation[] = [
+      { id: "new", channel: "CHANNEL_EMAIL", queue: "sales", enqueue_time: iso(300) },
+      { id: "old", channel: "CHANNEL_SMS", queue: "support", enqueue_time: iso(100) },
+      { id: "mid", channel: "CHANNEL_SMS", queue: "sales", enqueue_time: iso(200) },
+    ];
+    convs.forEach((c) => conversations.upsert(c));
+    expect(conversations.sorted.map((c) => c.id)).toEqual(["old", "mid", "new"]);
+    conversations.filters.channel = "CHANNEL_SMS";
+    expect(conversations.visible.map((c) => c.id)).toEqual(["old", "mid"]);
+    conversations.filters.queue = "sales";
+    expect(conversations.visible.map((c) => c.id)).toEqual(["mid"]);
+    expect(conversations.channels).toEqual(["CHANNEL_EMAIL", "CHANNEL_SMS"]);
+    conversations.onMessage(message("m1", "old"));
+    conversations.onMessage(message("m2", "old"));
+    conversations.onMessage(message("m3", "old", "outgoing"));
+    expect(conversations.unreadOf("old")).toBe(2);
+    conversations.remove("old");
+    expect(conversations.items.old).toBeUndefined();
+  });
+});
+
+describe("live dispatch", () => {
+  beforeEach(() => setActivePinia(createPinia()));
+
+  it("routes each socket message to its store", () => {
+    const live = useLiveStore();
+    const offers = useOffersStore();
+    const conversations = useConversationsStore();
+    useClockStore().now = 1000;
+    live.dispatch({ type: "offer", data: offer("r1", 1060) });
+    live.dispatch({ type: "agent", data: { id: "alice", state: "AGENT_STATE_BUSY" } });
+    expect(offers.count).toBe(1);
+    expect(useAgentStore().state).toBe("BUSY");
+    live.dispatch({ type: "assigned", data: { id: "cnv_r1", queue: "support" } });
+    expect(offers.count).toBe(0); // accepted elsewhere (another tab): the offer is done, not "withdrawn"
+    expect(offers.ended).toEqual([]);
+    expect(Object.keys(conversations.items)).toEqual(["cnv_r1"]);
+    live.dispatch({ type: "unassigned", data: "cnv_r1" });
+    expect(conversations.items).toEqual({});
+    live.dispatch({ type: "nonsense", data: null }); // unknown messages are ignored
+  });
+});

@@ -16,18 +16,19 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import subjects
+from omnihub.common import identity, subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
-from omnihub.testkit.waiting import eventually
-from tests.e2e.hub import PASSWORDS, Hub, new_hub
-from tests.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.hub import ServiceHub as Hub
+from omnihub.testkit.waiting import barrier, eventually
+from tests.e2e.hub import PASSWORDS, new_hub
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "services" / "inbox" / "web"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-APP = "/app/"
+APP = "/"
 OUR_NUMBER = "+15550001111"
 CUSTOMER = "+8613800138000"
 
@@ -48,8 +49,7 @@ ZH = _flatten(json.loads((WEB / "src" / "i18n" / "zh-CN.json").read_text()))
 async def hub(tmp_path: Path, nats_url: str, mongo_url: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
     fake = FakeTwilio()
     await fake.start()
-    h = new_hub(tmp_path, nats_url, mongo_url)
-    h.twilio_api, h.twilio_sid, h.twilio_token = fake.base_url, fake.account_sid, fake.auth_token
+    h = new_hub(tmp_path, nats_url, mongo_url, fake)
     routing_change = getattr(request, "param", None)
     if routing_change:  # a test that needs other routing rules (short offers, autopause after one miss)
         routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
@@ -143,6 +143,32 @@ async def test_login_under_a_strict_csp_in_both_languages(hub: tuple[Hub, FakeTw
     assert [p for p in problems if "401" not in p] == []
 
 
+async def test_login_security(hub: tuple[Hub, FakeTwilio]) -> None:
+    """CSP on the page, HttpOnly SameSite cookie, CSRF on changes, login rate limit (ported from the old client's tests)."""
+    h, _ = hub
+    base = h.url("inbox")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        page = await http.get(base + "/")
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert (await http.get(base + "/api/conversations")).status == 401
+        ok = await http.post(base + "/api/login", json={"username": "alice", "password": PASSWORDS["alice"]})
+        assert ok.status == 200
+        cookie = ok.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        csrf = (await ok.json())["csrf"]
+        no_csrf = await http.post(base + "/api/state", json={"state": "AWAY"})
+        assert no_csrf.status == 403
+        with_csrf = await http.post(base + "/api/state", json={"state": "AWAY"}, headers={"X-CSRF-Token": csrf})
+        assert with_csrf.status == 200
+    async with aiohttp.ClientSession() as http:
+        codes = [(await http.post(base + "/api/login", json={"username": "bob", "password": "wrong"})).status
+                 for _ in range(6)]
+        assert codes[:5] == [401] * 5 and codes[5] == 429
+        right = await http.post(base + "/api/login", json={"username": "bob", "password": PASSWORDS["bob"]})
+        assert right.status == 429  # still locked out: rate limiting is not bypassed by the right password
+
+
 async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
     h, fake = hub
     base = h.url("inbox")
@@ -202,16 +228,15 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
         email=messaging_pb2.EmailPayload(subject="Order 1234", text="I also wrote by email"))
     bus = await Bus.connect(h.nats_url, name="e2e")
     await bus.publish(subjects.inbound(email.channel), email, msg_id="email:<root@mail.example.com>")
+    await barrier(bus, subjects.DURABLE_ROUTER, stream=subjects.STREAM_CONTACTS_IN, timeout=15)  # the email is routed
+    await barrier(bus, subjects.DURABLE_INBOX, stream=subjects.STREAM_EVENTS, timeout=15)  # and its history stored
     await bus.close()
     await page.select_option("#merge-channel", "email")
     await page.fill("#merge-identity", "li@example.com")
     await page.click("#merge")
     await expect(page.locator("#merge-question")).to_contain_text("li@example.com")
-    async def merged() -> bool:
-        if await page.locator("#merge-confirm").count():
-            await page.click("#merge-confirm")
-        return await page.locator("#customer .identity").count() == 2
-    await eventually(merged, timeout=15)
+    await page.click("#merge-confirm")
+    await expect(page.locator("#customer .identity")).to_have_count(2, timeout=10_000)
     await expect(page.locator(".msg.history .body").filter(has_text="I also wrote by email")).to_be_visible(timeout=10_000)
 
     # 5. Wrap up with a disposition from the list; the agent's own KPIs and the supervisor's wallboard show it.
@@ -233,11 +258,12 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await expect(page.locator("#perf-trend")).to_be_visible()
 
     # a QA specialist scores the conversation; the agent sees it and disputes it
-    async with aiohttp.ClientSession() as http:
+    qa1 = h.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("qa1", "supervisor"))
+    async with aiohttp.ClientSession(headers=qa1) as http:
         convs = await (await http.get(f"{h.url('quality')}/api/kpis", params={"group_by": "agent"})).json()
         assert any(r["key"] == "alice" for r in convs["rows"])
         created = await http.post(f"{h.url('quality')}/api/evaluations", json={
-            "conversation_id": "cnv_demo", "agent_id": "alice", "evaluator_id": "qa1", "comments": "Missed the greeting",
+            "conversation_id": "cnv_demo", "agent_id": "alice", "comments": "Missed the greeting",
             "answers": {"greeting": 2, "tone": 5, "no_rudeness": 1, "correct": 5, "policy": 1, "verified": 5,
                         "recorded": 5, "efficient": 5}})
         assert created.status == 201

@@ -25,9 +25,10 @@ async def test_serves_the_built_app(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("not served")
     client = await _client(tmp_path)
     try:
-        page = await client.get("/app/")
-        assert page.status == 200 and "index-abc.js" in await page.text()
-        assert page.headers["Cache-Control"] == "no-cache"
+        for path in ("/", "/app/"):
+            page = await client.get(path)
+            assert page.status == 200 and "index-abc.js" in await page.text()
+            assert page.headers["Cache-Control"] == "no-cache"
         asset = await client.get("/app/assets/index-abc.js")
         assert asset.status == 200 and "immutable" in asset.headers["Cache-Control"]
         assert asset.headers["Content-Type"].startswith(("text/javascript", "application/javascript"))
@@ -40,7 +41,7 @@ async def test_serves_the_built_app(tmp_path: Path) -> None:
 async def test_says_how_to_build_when_not_built(tmp_path: Path) -> None:
     client = await _client(tmp_path / "nothing")
     try:
-        page = await client.get("/app/")
+        page = await client.get("/")
         assert page.status == 503 and await page.text() == NOT_BUILT
     finally:
         await client.close()

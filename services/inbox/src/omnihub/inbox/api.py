@@ -7,7 +7,6 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -46,7 +45,6 @@ from omnihub.inbox.models import (
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.web import Desktop
 
-STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
@@ -110,10 +108,6 @@ class Inbox:
         return await handler(request)
 
     # ---- pages and auth ------------------------------------------------------------------
-    async def index(self, request: web.Request) -> web.StreamResponse:
-        """The single-page client."""
-        return web.FileResponse(STATIC / "index.html")
-
     async def login(self, request: web.Request) -> web.Response:
         """POST /api/login {username, password}: sets the session cookie."""
         body = await read_body(request, LoginBody, max_bytes=4096)
@@ -464,9 +458,7 @@ class Inbox:
     def routes(self, app: web.Application) -> None:
         """Register every route."""
         r = app.router
-        r.add_get("/", self.index)
-        r.add_static("/static/", STATIC, append_version=True)
-        Desktop().routes(app)
+        Desktop().routes(app)  # the agent desktop at / (built from services/inbox/web)
         r.add_post("/api/login", self.login)
         r.add_get("/api/me", self.me)
         r.add_post("/api/logout", self.logout)

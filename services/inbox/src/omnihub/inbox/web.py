@@ -36,7 +36,8 @@ class Desktop:
         return resp
 
     def routes(self, app: web.Application) -> None:
-        """Register /app/ (the new desktop) and its assets."""
+        """Register the desktop at / (and /app/, where its assets live)."""
+        app.router.add_get("/", self.index)
         app.router.add_get("/app", self.index)
         app.router.add_get("/app/", self.index)
         app.router.add_get("/app/assets/{name:[A-Za-z0-9._-]+}", self.asset)

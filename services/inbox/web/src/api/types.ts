@@ -101,15 +101,16 @@ export interface KbDoc {
   body: string;
 }
 
+/** KPI figures; null where there is nothing to measure (e.g. service level with nothing answered). */
 export interface KpiRow {
   key?: string;
   handled?: number;
-  aht?: number;
-  fcr?: number;
-  csat?: number;
+  aht?: number | null;
+  fcr?: number | null;
+  csat?: number | null;
   csat_responses?: number;
-  occupancy?: number;
-  service_level_b?: number;
+  occupancy?: number | null;
+  service_level_b?: number | null;
 }
 
 export interface MyKpis {

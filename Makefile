@@ -14,7 +14,7 @@ WEB := services/inbox/web
 WEB_OUT := services/inbox/src/omnihub/inbox/webapp
 WEB_SOURCES = $(shell find $(WEB)/src -type f) $(wildcard $(WEB)/*.json $(WEB)/*.ts $(WEB)/index.html)
 
-.PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean node web webcheck
+.PHONY: help bootstrap sync run test lint typecheck pytest browser protos bench images clean node web webcheck api-types
 
 help:
 	@echo "make run    start NATS, SecantusDB and every service (demo config, logins printed)"
@@ -65,6 +65,12 @@ $(WEB_OUT)/.omnihub-build: $(WEB)/node_modules/.omnihub-npm-ci $(WEB_SOURCES)
 	@touch $@
 
 web: $(WEB_OUT)/.omnihub-build
+
+# The desktop's API types from the inbox's OpenAPI document (tests fail until this is rerun after a model change).
+api-types: sync $(WEB)/node_modules/.omnihub-npm-ci
+	$(UV) run --no-sync python -c "import json; from omnihub.inbox.models import openapi; \
+	  print(json.dumps(openapi(), indent=2, sort_keys=True))" > $(WEB)/src/api/openapi.json
+	cd $(WEB) && npx openapi-typescript src/api/openapi.json -o src/api/schema.d.ts --default-non-nullable=false
 
 webcheck: web
 	cd $(WEB) && npm run --silent typecheck && npm run --silent lint && npm run --silent test

@@ -97,7 +97,7 @@ async def login(browser: Browser, base: str, user: str, **kwargs: Any) -> Page:
     await page.fill("#username", user)
     await page.fill("#password", PASSWORDS[user])
     await page.click("#login-button")
-    await expect(page.locator("#who")).to_be_visible()
+    await expect(page.locator("#who")).to_be_visible(timeout=20_000)  # argon2 and a session write, on a busy CI box
     return page
 
 

@@ -1,4 +1,6 @@
 // Shapes of the inbox API's JSON (protobuf messages rendered with their .proto field names).
+import type { MeResponse } from "./schemas";
+
 export type Channel =
   | "CHANNEL_SMS"
   | "CHANNEL_EMAIL"
@@ -16,12 +18,8 @@ export type AgentStateName =
   | "AGENT_STATE_WRAP_UP"
   | "AGENT_STATE_AWAY";
 
-export interface Me {
-  id: string;
-  name: string;
-  role: "agent" | "supervisor" | "admin";
-  csrf: string;
-}
+/** Who is logged in (the generated response model of /api/me and /api/login). */
+export type Me = MeResponse;
 
 export interface Identity {
   channel?: Channel;

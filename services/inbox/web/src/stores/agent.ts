@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { request } from "../api/http";
+import type { StateBody } from "../api/schemas";
 import { epoch, type Agent, type AgentStateName } from "../api/types";
 import { useClockStore } from "./clock";
 
@@ -43,7 +44,8 @@ export const useAgentStore = defineStore("agent", () => {
   async function setState(choice: Choice, awayReason = ""): Promise<boolean> {
     error.value = "";
     try {
-      update(await request<Agent>("/api/state", { method: "POST", body: { state: choice, reason: choice === "AWAY" ? awayReason : "" } }));
+      const body: StateBody = { state: choice, reason: choice === "AWAY" ? awayReason : "" };
+      update(await request<Agent>("/api/state", { method: "POST", body }));
       return true;
     } catch (err) {
       error.value = err instanceof Error ? err.message : String(err);

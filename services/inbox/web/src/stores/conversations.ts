@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { ApiError, request, seg } from "../api/http";
+import type { ReplyBody, TransferBody, TypingBody, WrapUpBody } from "../api/schemas";
 import { epoch, type Conversation, type Message } from "../api/types";
 
 export interface Filters {
@@ -9,17 +10,6 @@ export interface Filters {
   queue: string;
 }
 
-export interface ReplyDraft {
-  text: string;
-  private: boolean;
-  subject: string;
-}
-
-export interface WrapUp {
-  disposition: string;
-  resolved: boolean;
-  notes: string;
-}
 
 export const useConversationsStore = defineStore("conversations", () => {
   const items = ref<Record<string, Conversation>>({});
@@ -123,7 +113,7 @@ export const useConversationsStore = defineStore("conversations", () => {
   }
 
   /** Send a reply, or save an internal note (never sent to the customer). */
-  async function reply(draft: ReplyDraft): Promise<boolean> {
+  async function reply(draft: ReplyBody): Promise<boolean> {
     if (!currentId.value || !draft.text.trim()) return false;
     return (await act(`/api/conversations/${seg(currentId.value)}/reply`, draft)) !== null;
   }
@@ -131,11 +121,13 @@ export const useConversationsStore = defineStore("conversations", () => {
   /** Tell a web-chat visitor the agent is typing. */
   async function sendTyping(on: boolean): Promise<void> {
     if (currentId.value && current.value?.channel === "CHANNEL_WEBCHAT")
-      await request(`/api/conversations/${seg(currentId.value)}/typing`, { method: "POST", body: { typing: on } }).catch(() => undefined);
+      await request(`/api/conversations/${seg(currentId.value)}/typing`, { method: "POST", body: { typing: on } satisfies TypingBody }).catch(
+        () => undefined,
+      );
   }
 
   /** End the talk with a disposition; the router starts the wrap-up timer. */
-  async function wrapUp(w: WrapUp): Promise<boolean> {
+  async function wrapUp(w: WrapUpBody): Promise<boolean> {
     const id = currentId.value;
     if (!id || (await act(`/api/conversations/${seg(id)}/wrapup`, w)) === null) return false;
     remove(id);
@@ -143,7 +135,7 @@ export const useConversationsStore = defineStore("conversations", () => {
   }
 
   /** Hand the conversation to a queue or a colleague. */
-  async function transfer(target: { to_queue?: string; to_agent?: string; note?: string }): Promise<boolean> {
+  async function transfer(target: TransferBody): Promise<boolean> {
     const id = currentId.value;
     if (!id || (await act(`/api/conversations/${seg(id)}/transfer`, target)) === null) return false;
     remove(id);

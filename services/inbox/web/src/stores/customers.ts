@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request, seg } from "../api/http";
+import type { MergeBody } from "../api/schemas";
 import type { Customer } from "../api/types";
 
 export const useCustomersStore = defineStore("customers", () => {
@@ -25,7 +26,7 @@ export const useCustomersStore = defineStore("customers", () => {
     try {
       customer.value = await request<Customer>(`/api/customers/${seg(customerId.value)}/merge`, {
         method: "POST",
-        body: { channel, source_id: sourceId },
+        body: { channel, source_id: sourceId } satisfies MergeBody,
       });
       return true;
     } catch (err) {

@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request } from "../api/http";
+import type { KbBody } from "../api/schemas";
 import type { KbDoc } from "../api/types";
 
 export const useKbStore = defineStore("kb", () => {
@@ -17,7 +18,7 @@ export const useKbStore = defineStore("kb", () => {
   /** Supervisors add or replace an answer. */
   async function save(title: string, body: string): Promise<boolean> {
     try {
-      await request("/api/supervisor/kb", { method: "POST", body: { title, body } });
+      await request("/api/supervisor/kb", { method: "POST", body: { title, body } satisfies KbBody });
       await search("");
       return true;
     } catch {

@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request, seg } from "../api/http";
+import type { EvaluationActionBody } from "../api/schemas";
 import type { Evaluation, MyKpis } from "../api/types";
 
 export const usePerformanceStore = defineStore("performance", () => {
@@ -25,7 +26,10 @@ export const usePerformanceStore = defineStore("performance", () => {
   async function answer(id: string, action: "acknowledge" | "dispute"): Promise<void> {
     error.value = "";
     try {
-      await request(`/api/evaluations/${seg(id)}/${action}`, { method: "POST", body: { note: drafts.value[id] ?? "" } });
+      await request(`/api/evaluations/${seg(id)}/${action}`, {
+        method: "POST",
+        body: { note: drafts.value[id] ?? "" } satisfies EvaluationActionBody,
+      });
       await load();
     } catch (err) {
       error.value = err instanceof Error ? err.message : String(err);

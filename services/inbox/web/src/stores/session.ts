@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { ApiError, request, setCsrf } from "../api/http";
+import type { LoginBody } from "../api/schemas";
 import type { Me } from "../api/types";
 
 export type LoginError = "" | "wrong" | "tooMany" | "unavailable";
@@ -32,7 +33,8 @@ export const useSessionStore = defineStore("session", () => {
   async function login(username: string, password: string): Promise<boolean> {
     loginError.value = "";
     try {
-      adopt(await request<Me>("/api/login", { method: "POST", body: { username, password } }));
+      const body: LoginBody = { username, password };
+      adopt(await request<Me>("/api/login", { method: "POST", body }));
       return true;
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 0;

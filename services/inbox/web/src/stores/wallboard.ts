@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request, seg } from "../api/http";
+import type { ForceStateBody } from "../api/schemas";
 import type { RoutingDecision, Wallboard } from "../api/types";
 
 export const useWallboardStore = defineStore("wallboard", () => {
@@ -18,8 +19,8 @@ export const useWallboardStore = defineStore("wallboard", () => {
     }
   }
 
-  async function forceState(agentId: string, state: string): Promise<void> {
-    await request(`/api/supervisor/agents/${seg(agentId)}/state`, { method: "POST", body: { state } }).catch((err: Error) => {
+  async function forceState(agentId: string, state: ForceStateBody["state"]): Promise<void> {
+    await request(`/api/supervisor/agents/${seg(agentId)}/state`, { method: "POST", body: { state } satisfies ForceStateBody }).catch((err: Error) => {
       error.value = err.message;
     });
     await load();

@@ -1,0 +1,17 @@
+// Request and response types of the inbox API, generated from its OpenAPI document (`make api-types`):
+// the pydantic models, /api/openapi.json and this client cannot drift apart (tests fail when they do).
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
+export type LoginBody = Schemas["LoginBody"];
+export type StateBody = Schemas["StateBody"];
+export type ForceStateBody = Schemas["ForceStateBody"];
+export type ReplyBody = Schemas["ReplyBody"];
+export type TypingBody = Schemas["TypingBody"];
+export type WrapUpBody = Schemas["WrapUpBody"];
+export type TransferBody = Schemas["TransferBody"];
+export type ReassignBody = Schemas["ReassignBody"];
+export type MergeBody = Schemas["MergeBody"];
+export type KbBody = Schemas["KbBody"];
+export type EvaluationActionBody = Schemas["EvaluationActionBody"];
+export type MeResponse = Schemas["Me"];

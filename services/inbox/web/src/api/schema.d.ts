@@ -597,8 +597,20 @@ export interface components {
              * @default
              */
             subject?: string;
-            /** Text */
-            text: string;
+            /**
+             * Template Id
+             * @default
+             */
+            template_id?: string;
+            /** Template Variables */
+            template_variables?: {
+                [key: string]: string;
+            };
+            /**
+             * Text
+             * @default
+             */
+            text?: string;
         };
         /**
          * StateBody

@@ -114,7 +114,7 @@ export const useConversationsStore = defineStore("conversations", () => {
 
   /** Send a reply, or save an internal note (never sent to the customer). */
   async function reply(draft: ReplyBody): Promise<boolean> {
-    if (!currentId.value || !draft.text.trim()) return false;
+    if (!currentId.value || !(draft.text ?? "").trim()) return false;
     return (await act(`/api/conversations/${seg(currentId.value)}/reply`, draft)) !== null;
   }
 

@@ -56,8 +56,7 @@ async def hub(tmp_path: Path, nats_url: str, mongo_url: str, request: pytest.Fix
         routing_change(routing)
         (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
     try:
-        for service in ("router", "sms", "quality", "inbox"):
-            h.start(service)
+        h.start("router", "sms", "quality", "inbox")
         yield h, fake
     finally:
         h.stop()

@@ -166,8 +166,7 @@ def test_every_route_and_rpc_has_a_row() -> None:
 async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[Hub]:
     h = new_hub(tmp_path, nats_url, mongo_url)
     try:
-        for service in ("router", "quality", "inbox"):
-            h.start(service)
+        h.start("router", "quality", "inbox")
         yield h
     finally:
         h.stop()

@@ -45,8 +45,7 @@ async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator
         "OMNIHUB_WECHAT_APP_SECRET": wechat.app_secret, "OMNIHUB_WECHAT_TOKEN": wechat.callback_token,
         "OMNIHUB_WECHAT_ENCODING_AES_KEY": wechat.encoding_aes_key, "OMNIHUB_WECHAT_API_BASE_URL": wechat.base_url}
     try:
-        for service in ("router", "sms", "chat", "inbox"):
-            h.start(service)
+        h.start("router", "sms", "chat", "inbox")
         yield SocialHub(h, twilio, wechat)
     finally:
         h.stop()

@@ -87,7 +87,9 @@ async def test_callback_is_placed_when_an_agent_takes_it(bus: Bus, stack: tuple[
     await core.accept("alice", res.id)
     placed = await eventually(lambda: [r for r in fake.requests if r[1].endswith("/Calls.json")], timeout=5)
     assert placed and placed[0][2]["To"] == CALLER and placed[0][2]["From"] == OURS
-    assert "<Client>alice</Client>" in placed[0][2]["Twiml"]
+    assert f">{conv.id}</Conference>" in placed[0][2]["Twiml"]  # the customer is called into the call's conference
+    agent = await eventually(lambda: [r for r in fake.requests if r[1].endswith("/Participants.json")], timeout=5)
+    assert agent[0][2]["To"] == "client:alice"  # and the agent joins it
 
 
 async def test_hang_up_while_queued_abandons_with_the_measured_wait(bus: Bus, stack: tuple[FakeTwilio, str, RouterCore]) -> None:

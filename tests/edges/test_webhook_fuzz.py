@@ -77,11 +77,12 @@ SMS_STATUS_FIELDS = {"MessageSid": sid("SM"), "MessageStatus": STATUS, "ErrorCod
 VOICE_FIELDS = {"CallSid": sid("CA"), "From": PHONE, "To": PHONE, "Digits": st.one_of(INTEGERS, st.just("1")),
                 "SpeechResult": NOISE, "QueuePosition": INTEGERS, "QueueTime": SECONDS, "QueueResult": STATUS,
                 "CallStatus": STATUS, "CallDuration": INTEGERS, "RecordingSid": sid("RE"), "RecordingUrl": URLS,
-                "RecordingDuration": SECONDS, "TranscriptionText": NOISE}
+                "RecordingDuration": SECONDS, "TranscriptionText": NOISE, "ConferenceSid": sid("CF"),
+                "StatusCallbackEvent": STATUS}
 VOICE_PATHS = ["", "/gather", "/wait", "/callback", "/queue-result", "/status", "/recording", "/voicemail",
-               "/transcription"]
+               "/transcription", "/conference", "/conference-recording", "/dtmf"]
 QUERY = st.one_of(st.just(""), st.builds(lambda k, v: f"?{k}={v}", st.sampled_from(
-    ["thread", "conversation_id", "omnihub_id"]), st.one_of(HEX32.map(lambda h: "CA" + h),
+    ["thread", "conversation_id", "omnihub_id", "digits"]), st.one_of(HEX32.map(lambda h: "CA" + h),
                                                             st.text(alphabet="abc_", min_size=1, max_size=3_000))))
 
 # Telegram: JSON of any shape, and updates whose every field may be wrong.

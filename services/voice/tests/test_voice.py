@@ -9,12 +9,10 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from omnihub.api.contact.v1 import contact_pb2
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
-from omnihub.common.bus import Bus, new_event
+from omnihub.common.bus import Bus
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import read_messages
@@ -132,18 +130,8 @@ async def test_closed_hours_go_to_voicemail(voice: Harness) -> None:
     assert vm[0].voice.recording_uri.endswith("RE400") and vm[1].voice.transcript.startswith("Please call")
 
 
-async def test_assigned_call_is_bridged_and_recorded(voice: Harness) -> None:
+async def test_a_call_recording_is_stored_on_the_conversation(voice: Harness) -> None:
     await voice.post("", CallSid=sid("CA", 500), From=CALLER, To=OURS)
-    await voice.post("/gather", CallSid=sid("CA", 500), Digits="2", From=CALLER, To=OURS)
-    evt = new_event("router", conversation_id="cnv_5", channel=contact_pb2.CHANNEL_VOICE, thread_key=sid("CA", 500),
-                    identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_VOICE, source_id=CALLER),
-                    conversation_assigned=event_pb2.ConversationAssigned(agent_id="alice", agent_destination="client:alice"))
-    from omnihub.common.bus import Delivery
-
-    await voice.channel.on_assigned(Delivery(evt, "", {}, 1, evt.id, None))  # type: ignore[arg-type]
-    update = [r for r in voice.fake.requests if r[1].endswith(f"/Calls/{sid('CA', 500)}.json")]
-    assert update and "<Client>alice</Client>" in update[0][2]["Twiml"]
-    assert 'record="record-from-answer-dual"' in update[0][2]["Twiml"]
     status, _ = await voice.post("/recording?conversation_id=cnv_5", CallSid=sid("CA", 500), RecordingSid=sid("RE", 500),
                                  RecordingUrl="https://api.twilio.com/RE500", RecordingDuration="61")
     assert status == 204
@@ -156,7 +144,7 @@ def test_every_twiml_document_parses_and_uses_only_twilio_verbs() -> None:
     docs = [twiml.greeting(menu, "https://hub"), twiml.enqueue("support", "https://hub", "en-US"),
             twiml.waiting(2, 90, "https://hub", "1", "en-US"), twiml.callback_confirmed("en-US"),
             twiml.voicemail("https://hub", "en-US"), twiml.empty()]
-    docs += [twiml.connect_agent(d, "https://hub", "cnv") for d in ("client:alice", "sip:alice@pbx.example.com", "+15551234567")]
+    docs += [twiml.join_conference("cnv_1", "https://hub", "thread=CA1&conversation_id=cnv_1"), twiml.play_digits("12#w")]
     for doc in docs:
         assert verbs(doc) <= twiml.TWILIO_VERBS, doc
 

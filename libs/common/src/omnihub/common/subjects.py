@@ -53,6 +53,8 @@ KV_WECHAT = "wechat"  # access token, 48-hour windows, pending surveys, received
 
 # Core (non-JetStream) request subjects for live, ephemeral data.
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"
+VOICE_CONTROL_REQUEST = "omnihub.voice.control"  # CallControlRequest -> CallControlReply (voice_pb2)
+VOICE_CONTROL_QUEUE = "voice"  # the voice replicas share the requests
 
 
 # Channel value -> subject token, e.g. CHANNEL_SMS -> "sms" (every channel but CHANNEL_UNSPECIFIED).

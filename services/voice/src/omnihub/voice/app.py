@@ -22,6 +22,9 @@ def build_app(channel: VoiceChannel) -> web.Application:
                           ("/status", channel.status), ("/recording", channel.recording),
                           ("/voicemail", channel.voicemail), ("/transcription", channel.transcription)):
         app.router.add_post(f"/twilio/voice{path}", handler)
+    for path, handler in (("/conference", channel.conference.status),
+                          ("/conference-recording", channel.conference.recording), ("/dtmf", channel.conference.dtmf)):
+        app.router.add_post(f"/twilio/voice{path}", handler)
     return app
 
 
@@ -40,6 +43,9 @@ async def main() -> None:
             subjects=[subjects.event("conversation", "assigned")], message_type=event_pb2.Event,
             handler=channel.on_assigned, max_deliver=8, ack_wait=30.0)
         svc.stack.push_async_callback(consumer.stop)
+        controls = await bus.nc.subscribe(subjects.VOICE_CONTROL_REQUEST, queue=subjects.VOICE_CONTROL_QUEUE,
+                                          cb=channel.conference.on_request)
+        svc.stack.push_async_callback(controls.unsubscribe)
         app = build_app(channel)
         install_health(app, svc.readiness, "voice")
         await svc.start_http(app, settings.http_host, settings.voice_http_port)

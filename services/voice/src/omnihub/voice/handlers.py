@@ -24,6 +24,7 @@ from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Delivery, Retry, kv_key, new_event, new_id, now_timestamp
 from omnihub.common.logging import get_logger
 from omnihub.voice import twiml
+from omnihub.voice.conference import Conference
 from omnihub.voice.config import Menu, VoiceConfig
 
 log = get_logger("omnihub.voice")
@@ -62,6 +63,7 @@ class VoiceChannel:
         self.client = Client(account_sid, auth_token, http_client=self._http)
         if api_base_url:
             self.client.api.base_url = api_base_url.rstrip("/")
+        self.conference = Conference(self)
 
     async def close(self) -> None:
         """Close the Twilio HTTP session."""
@@ -264,20 +266,24 @@ class VoiceChannel:
             return
         a = evt.conversation_assigned
         call = await self.state(evt.thread_key)
-        doc = twiml.connect_agent(a.agent_destination or f"client:{a.agent_id}", self.base, evt.conversation_id)
+        destination = a.agent_destination or f"client:{a.agent_id}"
+        query = urlencode({"thread": evt.thread_key, "conversation_id": evt.conversation_id})
         try:
-            if a.callback or call.get("callback"):
-                status = f"{self.base}/twilio/voice/status?" + urlencode({"thread": evt.thread_key,
-                                                                          "conversation_id": evt.conversation_id})
+            if call.get("conference") and not call.get("ended"):  # transferred: the next agent joins the same call
+                await self.conference.add_agent(evt.thread_key, evt.conversation_id, a.agent_id, destination)
+            elif a.callback or call.get("callback"):
                 placed = await self.client.calls.create_async(
-                    to=call.get("caller") or evt.identity.source_id, from_=self.caller_id, twiml=doc,
-                    status_callback=status)
+                    to=call.get("caller") or evt.identity.source_id, from_=self.caller_id,
+                    twiml=twiml.join_conference(evt.conversation_id, self.base, query),
+                    status_callback=f"{self.base}/twilio/voice/status?{query}")
                 await self.remember(evt.thread_key, bridged_at=time.time(), callback_call=placed.sid,
                                     conversation_id=evt.conversation_id)
+                await self.conference.connect(evt.thread_key, evt.conversation_id, a.agent_id, destination,
+                                              customer_call=placed.sid)
                 log.info("voice.callback_placed", conversation_id=evt.conversation_id, call_sid=placed.sid)
             else:
-                await self.client.calls(evt.thread_key).update_async(twiml=doc)
                 await self.remember(evt.thread_key, bridged_at=time.time(), conversation_id=evt.conversation_id)
+                await self.conference.connect(evt.thread_key, evt.conversation_id, a.agent_id, destination)
                 log.info("voice.bridged", conversation_id=evt.conversation_id, agent=a.agent_id)
         except TwilioRestException as exc:
             if exc.status == 429 or exc.status >= 500:

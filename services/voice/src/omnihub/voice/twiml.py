@@ -65,19 +65,26 @@ def voicemail(base: str, language: str) -> str:
     return str(r)
 
 
-def connect_agent(destination: str, base: str, conversation_id: str) -> str:
-    """Bridge to the agent (Twilio Client, SIP or a phone number), recording both legs."""
+def join_conference(name: str, base: str, query: str) -> str:
+    """Put the customer in the call's conference (the model Flex uses): the conference ends when they leave, is
+    recorded from the start, and reports its participants' joins, leaves, holds and mutes to us."""
     r = VoiceResponse()
-    dial = Dial(record="record-from-answer-dual",
-                recording_status_callback=f"{base}/twilio/voice/recording?conversation_id={conversation_id}",
-                recording_status_callback_event="completed")
-    if destination.startswith("client:"):
-        dial.client(destination.removeprefix("client:"))
-    elif destination.startswith("sip:"):
-        dial.sip(destination)
-    else:
-        dial.number(destination)
+    dial = Dial()
+    dial.conference(name, start_conference_on_enter=True, end_conference_on_exit=True, beep=False,
+                    wait_url="http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3",
+                    status_callback=f"{base}/twilio/voice/conference?{query}", status_callback_method="POST",
+                    status_callback_event="start end join leave mute hold",
+                    record="record-from-start",
+                    recording_status_callback=f"{base}/twilio/voice/conference-recording?{query}",
+                    recording_status_callback_event="completed")
     r.append(dial)
+    return str(r)
+
+
+def play_digits(digits: str) -> str:
+    """DTMF tones played into the conference to one participant (an announcement)."""
+    r = VoiceResponse()
+    r.play(digits=digits)
     return str(r)
 
 

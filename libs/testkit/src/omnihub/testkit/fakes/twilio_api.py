@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from omnihub.testkit.fakes.twilio_conference import Conferences
 from omnihub.testkit.ports import free_port
 
 API = "/2010-04-01/Accounts/{account}"
@@ -47,6 +48,11 @@ class FakeTwilio:
     templates: dict[str, str] = field(default_factory=lambda: {
         TEMPLATE_SID: "Hello {{1}}, your case {{2}} has an update. Reply to continue. / 您好 {{1}}，您的工单 {{2}} 有新进展。"})
     _runner: web.AppRunner | None = None
+    conferences: Conferences = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conferences = Conferences(self.account_sid, lambda status, code, message: self._error(
+            Failure(status, code, message)), self._record)
 
     @property
     def base_url(self) -> str:
@@ -67,6 +73,7 @@ class FakeTwilio:
         app.router.add_post(f"{base}/Calls.json", self._create_call)
         app.router.add_post(f"{base}/Calls/{{sid}}.json", self._update_call)
         app.router.add_get(f"{base}/Queues/{{queue}}/Members.json", self._queue_members)
+        self.conferences.routes(app, base)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -82,6 +89,13 @@ class FakeTwilio:
         if request.headers.get("Authorization") != expected or request.match_info["account"] != self.account_sid:
             return self._error(Failure(401, 20003, "Authenticate"))
         return None
+
+    def _record(self, request: web.Request, form: dict[str, str]) -> web.Response | None:
+        """Log a request; answer an authentication failure or the next programmed failure, if any."""
+        self.requests.append((request.method, request.path, form))
+        if (denied := self._auth(request)) is not None:
+            return denied
+        return self._error(self.fail_next.pop(0)) if self.fail_next else None
 
     def _error(self, f: Failure) -> web.Response:
         return web.json_response({"code": f.code, "message": f.message,
@@ -155,6 +169,8 @@ class FakeTwilio:
                 "uri": f"{API.format(account=self.account_sid)}/Calls/{sid}.json", "twiml": form.get("Twiml"),
                 "url": form.get("Url"), "date_created": formatdate(usegmt=True)}
         self.calls[sid] = call
+        if form.get("Twiml"):
+            self.conferences.join_from_twiml(sid, form["Twiml"])
         return web.json_response(call, status=201)
 
     async def _update_call(self, request: web.Request) -> web.Response:
@@ -162,8 +178,12 @@ class FakeTwilio:
         self.requests.append(("POST", request.path, form))
         if (denied := self._auth(request)) is not None:
             return denied
+        if self.fail_next:
+            return self._error(self.fail_next.pop(0))
         call = self.calls.setdefault(request.match_info["sid"], {"sid": request.match_info["sid"]})
         call.update({k.lower(): v for k, v in form.items()})
+        if "Twiml" in form:
+            self.conferences.join_from_twiml(request.match_info["sid"], form["Twiml"])
         return web.json_response(call)
 
     async def _queue_members(self, request: web.Request) -> web.Response:

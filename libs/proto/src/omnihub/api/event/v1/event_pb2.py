@@ -27,69 +27,70 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from omnihub.api.contact.v1 import contact_pb2 as omnihub_dot_api_dot_contact_dot_v1_dot_contact__pb2
 from omnihub.api.messaging.v1 import messaging_pb2 as omnihub_dot_api_dot_messaging_dot_v1_dot_messaging__pb2
 from omnihub.api.routing.v1 import routing_pb2 as omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2
+from omnihub.api.voice.v1 import voice_pb2 as omnihub_dot_api_dot_voice_dot_v1_dot_voice__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n omnihub/api/event/v1/event.proto\x12\x14omnihub.api.event.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$omnihub/api/contact/v1/contact.proto\x1a(omnihub/api/messaging/v1/messaging.proto\x1a$omnihub/api/routing/v1/routing.proto\"Q\n\x13\x43onversationCreated\x12:\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32$.omnihub.api.routing.v1.Conversation\"W\n\x12\x43onversationQueued\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08open_now\x18\x04 \x01(\x08\"\x87\x01\n\x13\x43onversationOffered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rauto_accepted\x18\x04 \x01(\x08\"S\n\x16\x43onversationOfferEnded\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\"\xac\x01\n\x14\x43onversationAssigned\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x30\n\rwait_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x66irst_answer\x18\x04 \x01(\x08\x12\x19\n\x11\x61gent_destination\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61llback\x18\x06 \x01(\x08\"u\n\x17\x43onversationTransferred\x12\x12\n\nfrom_agent\x18\x01 \x01(\t\x12\x10\n\x08to_agent\x18\x02 \x01(\t\x12\x10\n\x08to_queue\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"5\n\x10\x43onversationHold\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07on_hold\x18\x02 \x01(\x08\"_\n\x19\x43onversationWrapUpStarted\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x30\n\rtalk_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf8\x01\n\x15\x43onversationWrappedUp\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64isposition\x18\x02 \x01(\t\x12\x10\n\x08resolved\x18\x03 \x01(\x08\x12\x33\n\x10wrap_up_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rtalk_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rhold_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05notes\x18\x07 \x01(\t\"O\n\x14\x43onversationResolved\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08resolved\x18\x02 \x01(\x08\x12\x13\n\x0b\x64isposition\x18\x03 \x01(\t\"h\n\x15\x43onversationAbandoned\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x30\n\rwait_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06reason\x18\x03 \x01(\t\"N\n\x16\x43onversationOverflowed\x12\x12\n\nfrom_queue\x18\x01 \x01(\t\x12\x10\n\x08to_queue\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\".\n\x14\x43onversationReopened\x12\x16\n\x0eprevious_agent\x18\x01 \x01(\t\"\x94\x01\n\x19\x43onversationStatusChanged\x12:\n\x06status\x18\x01 \x01(\x0e\x32*.omnihub.api.routing.v1.ConversationStatus\x12;\n\rrouting_state\x18\x02 \x01(\x0e\x32$.omnihub.api.routing.v1.RoutingState\"7\n\x13\x43onversationFlagged\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"D\n\x0eMessageCreated\x12\x32\n\x07message\x18\x01 \x01(\x0b\x32!.omnihub.api.messaging.v1.Message\"}\n\x10MessageDelivered\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x02 \x01(\t\x12\x38\n\x06status\x18\x03 \x01(\x0e\x32(.omnihub.api.messaging.v1.DeliveryStatus\">\n\x0bMessageSent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x02 \x01(\t\"~\n\rMessageFailed\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x11\n\tpermanent\x18\x05 \x01(\x08\"\xd4\x01\n\x11\x41gentStateChanged\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x36\n\nfrom_state\x18\x02 \x01(\x0e\x32\".omnihub.api.routing.v1.AgentState\x12\x34\n\x08to_state\x18\x03 \x01(\x0e\x32\".omnihub.api.routing.v1.AgentState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x11\n\tforced_by\x18\x05 \x01(\t\x12\x1c\n\x14\x61\x63tive_conversations\x18\x06 \x01(\x05\"\x95\x01\n\rCallCompleted\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x30\n\rtalk_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rhold_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06status\x18\x04 \x01(\t\"j\n\x12RecordingAvailable\x12\x15\n\rrecording_uri\x18\x01 \x01(\t\x12+\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x63\x61ll_sid\x18\x03 \x01(\t\"d\n\nSurveySent\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x11\n\tquestions\x18\x02 \x03(\t\x12\x30\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x1f.omnihub.api.contact.v1.Channel\"D\n\x0eSurveyAnswered\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x05\"S\n\x0e\x43ustomerMerged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x1a\n\x12merged_customer_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"h\n\x0e\x43ustomerOptOut\x12\x32\n\x08identity\x18\x01 \x01(\x0b\x32 .omnihub.api.contact.v1.Identity\x12\x11\n\topted_out\x18\x02 \x01(\x08\x12\x0f\n\x07keyword\x18\x03 \x01(\t\"[\n\x11\x45valuationUpdated\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\"\x80\x12\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x30\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x1f.omnihub.api.contact.v1.Channel\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\nthread_key\x18\x07 \x01(\t\x12\x32\n\x08identity\x18\x08 \x01(\x0b\x32 .omnihub.api.contact.v1.Identity\x12\r\n\x05queue\x18\t \x01(\t\x12I\n\x14\x63onversation_created\x18\x14 \x01(\x0b\x32).omnihub.api.event.v1.ConversationCreatedH\x00\x12G\n\x13\x63onversation_queued\x18\x15 \x01(\x0b\x32(.omnihub.api.event.v1.ConversationQueuedH\x00\x12I\n\x14\x63onversation_offered\x18\x16 \x01(\x0b\x32).omnihub.api.event.v1.ConversationOfferedH\x00\x12P\n\x18\x63onversation_offer_ended\x18\x17 \x01(\x0b\x32,.omnihub.api.event.v1.ConversationOfferEndedH\x00\x12K\n\x15\x63onversation_assigned\x18\x18 \x01(\x0b\x32*.omnihub.api.event.v1.ConversationAssignedH\x00\x12Q\n\x18\x63onversation_transferred\x18\x19 \x01(\x0b\x32-.omnihub.api.event.v1.ConversationTransferredH\x00\x12\x43\n\x11\x63onversation_hold\x18\x1a \x01(\x0b\x32&.omnihub.api.event.v1.ConversationHoldH\x00\x12W\n\x1c\x63onversation_wrap_up_started\x18\x1b \x01(\x0b\x32/.omnihub.api.event.v1.ConversationWrapUpStartedH\x00\x12N\n\x17\x63onversation_wrapped_up\x18\x1c \x01(\x0b\x32+.omnihub.api.event.v1.ConversationWrappedUpH\x00\x12K\n\x15\x63onversation_resolved\x18\x1d \x01(\x0b\x32*.omnihub.api.event.v1.ConversationResolvedH\x00\x12M\n\x16\x63onversation_abandoned\x18\x1e \x01(\x0b\x32+.omnihub.api.event.v1.ConversationAbandonedH\x00\x12O\n\x17\x63onversation_overflowed\x18\x1f \x01(\x0b\x32,.omnihub.api.event.v1.ConversationOverflowedH\x00\x12K\n\x15\x63onversation_reopened\x18  \x01(\x0b\x32*.omnihub.api.event.v1.ConversationReopenedH\x00\x12V\n\x1b\x63onversation_status_changed\x18! \x01(\x0b\x32/.omnihub.api.event.v1.ConversationStatusChangedH\x00\x12I\n\x14\x63onversation_flagged\x18\" \x01(\x0b\x32).omnihub.api.event.v1.ConversationFlaggedH\x00\x12\x42\n\x0frouting_decided\x18( \x01(\x0b\x32\'.omnihub.api.routing.v1.RoutingDecisionH\x00\x12?\n\x0fmessage_created\x18\x32 \x01(\x0b\x32$.omnihub.api.event.v1.MessageCreatedH\x00\x12\x39\n\x0cmessage_sent\x18\x33 \x01(\x0b\x32!.omnihub.api.event.v1.MessageSentH\x00\x12\x43\n\x11message_delivered\x18\x34 \x01(\x0b\x32&.omnihub.api.event.v1.MessageDeliveredH\x00\x12=\n\x0emessage_failed\x18\x35 \x01(\x0b\x32#.omnihub.api.event.v1.MessageFailedH\x00\x12\x46\n\x13\x61gent_state_changed\x18< \x01(\x0b\x32\'.omnihub.api.event.v1.AgentStateChangedH\x00\x12=\n\x0e\x63\x61ll_completed\x18\x46 \x01(\x0b\x32#.omnihub.api.event.v1.CallCompletedH\x00\x12G\n\x13recording_available\x18G \x01(\x0b\x32(.omnihub.api.event.v1.RecordingAvailableH\x00\x12\x37\n\x0bsurvey_sent\x18P \x01(\x0b\x32 .omnihub.api.event.v1.SurveySentH\x00\x12?\n\x0fsurvey_answered\x18Q \x01(\x0b\x32$.omnihub.api.event.v1.SurveyAnsweredH\x00\x12?\n\x0f\x63ustomer_merged\x18Z \x01(\x0b\x32$.omnihub.api.event.v1.CustomerMergedH\x00\x12@\n\x10\x63ustomer_opt_out\x18[ \x01(\x0b\x32$.omnihub.api.event.v1.CustomerOptOutH\x00\x12\x45\n\x12\x65valuation_updated\x18\x64 \x01(\x0b\x32\'.omnihub.api.event.v1.EvaluationUpdatedH\x00\x42\x06\n\x04kindb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n omnihub/api/event/v1/event.proto\x12\x14omnihub.api.event.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$omnihub/api/contact/v1/contact.proto\x1a(omnihub/api/messaging/v1/messaging.proto\x1a$omnihub/api/routing/v1/routing.proto\x1a omnihub/api/voice/v1/voice.proto\"Q\n\x13\x43onversationCreated\x12:\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32$.omnihub.api.routing.v1.Conversation\"W\n\x12\x43onversationQueued\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08open_now\x18\x04 \x01(\x08\"\x87\x01\n\x13\x43onversationOffered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rauto_accepted\x18\x04 \x01(\x08\"S\n\x16\x43onversationOfferEnded\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\"\xac\x01\n\x14\x43onversationAssigned\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x30\n\rwait_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x66irst_answer\x18\x04 \x01(\x08\x12\x19\n\x11\x61gent_destination\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61llback\x18\x06 \x01(\x08\"u\n\x17\x43onversationTransferred\x12\x12\n\nfrom_agent\x18\x01 \x01(\t\x12\x10\n\x08to_agent\x18\x02 \x01(\t\x12\x10\n\x08to_queue\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"5\n\x10\x43onversationHold\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07on_hold\x18\x02 \x01(\x08\"_\n\x19\x43onversationWrapUpStarted\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x30\n\rtalk_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf8\x01\n\x15\x43onversationWrappedUp\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64isposition\x18\x02 \x01(\t\x12\x10\n\x08resolved\x18\x03 \x01(\x08\x12\x33\n\x10wrap_up_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rtalk_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rhold_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05notes\x18\x07 \x01(\t\"O\n\x14\x43onversationResolved\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08resolved\x18\x02 \x01(\x08\x12\x13\n\x0b\x64isposition\x18\x03 \x01(\t\"h\n\x15\x43onversationAbandoned\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x30\n\rwait_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06reason\x18\x03 \x01(\t\"N\n\x16\x43onversationOverflowed\x12\x12\n\nfrom_queue\x18\x01 \x01(\t\x12\x10\n\x08to_queue\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\".\n\x14\x43onversationReopened\x12\x16\n\x0eprevious_agent\x18\x01 \x01(\t\"\x94\x01\n\x19\x43onversationStatusChanged\x12:\n\x06status\x18\x01 \x01(\x0e\x32*.omnihub.api.routing.v1.ConversationStatus\x12;\n\rrouting_state\x18\x02 \x01(\x0e\x32$.omnihub.api.routing.v1.RoutingState\"7\n\x13\x43onversationFlagged\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"D\n\x0eMessageCreated\x12\x32\n\x07message\x18\x01 \x01(\x0b\x32!.omnihub.api.messaging.v1.Message\"}\n\x10MessageDelivered\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x02 \x01(\t\x12\x38\n\x06status\x18\x03 \x01(\x0e\x32(.omnihub.api.messaging.v1.DeliveryStatus\">\n\x0bMessageSent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x02 \x01(\t\"~\n\rMessageFailed\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x11\n\tpermanent\x18\x05 \x01(\x08\"\xd4\x01\n\x11\x41gentStateChanged\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x36\n\nfrom_state\x18\x02 \x01(\x0e\x32\".omnihub.api.routing.v1.AgentState\x12\x34\n\x08to_state\x18\x03 \x01(\x0e\x32\".omnihub.api.routing.v1.AgentState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x11\n\tforced_by\x18\x05 \x01(\t\x12\x1c\n\x14\x61\x63tive_conversations\x18\x06 \x01(\x05\"\x95\x01\n\rCallCompleted\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x30\n\rtalk_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rhold_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06status\x18\x04 \x01(\t\"j\n\x12RecordingAvailable\x12\x15\n\rrecording_uri\x18\x01 \x01(\t\x12+\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x63\x61ll_sid\x18\x03 \x01(\t\"d\n\nSurveySent\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x11\n\tquestions\x18\x02 \x03(\t\x12\x30\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x1f.omnihub.api.contact.v1.Channel\"D\n\x0eSurveyAnswered\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x05\"S\n\x0e\x43ustomerMerged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x1a\n\x12merged_customer_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"h\n\x0e\x43ustomerOptOut\x12\x32\n\x08identity\x18\x01 \x01(\x0b\x32 .omnihub.api.contact.v1.Identity\x12\x11\n\topted_out\x18\x02 \x01(\x08\x12\x0f\n\x07keyword\x18\x03 \x01(\t\"[\n\x11\x45valuationUpdated\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\"\xc1\x12\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x30\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x1f.omnihub.api.contact.v1.Channel\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\nthread_key\x18\x07 \x01(\t\x12\x32\n\x08identity\x18\x08 \x01(\x0b\x32 .omnihub.api.contact.v1.Identity\x12\r\n\x05queue\x18\t \x01(\t\x12I\n\x14\x63onversation_created\x18\x14 \x01(\x0b\x32).omnihub.api.event.v1.ConversationCreatedH\x00\x12G\n\x13\x63onversation_queued\x18\x15 \x01(\x0b\x32(.omnihub.api.event.v1.ConversationQueuedH\x00\x12I\n\x14\x63onversation_offered\x18\x16 \x01(\x0b\x32).omnihub.api.event.v1.ConversationOfferedH\x00\x12P\n\x18\x63onversation_offer_ended\x18\x17 \x01(\x0b\x32,.omnihub.api.event.v1.ConversationOfferEndedH\x00\x12K\n\x15\x63onversation_assigned\x18\x18 \x01(\x0b\x32*.omnihub.api.event.v1.ConversationAssignedH\x00\x12Q\n\x18\x63onversation_transferred\x18\x19 \x01(\x0b\x32-.omnihub.api.event.v1.ConversationTransferredH\x00\x12\x43\n\x11\x63onversation_hold\x18\x1a \x01(\x0b\x32&.omnihub.api.event.v1.ConversationHoldH\x00\x12W\n\x1c\x63onversation_wrap_up_started\x18\x1b \x01(\x0b\x32/.omnihub.api.event.v1.ConversationWrapUpStartedH\x00\x12N\n\x17\x63onversation_wrapped_up\x18\x1c \x01(\x0b\x32+.omnihub.api.event.v1.ConversationWrappedUpH\x00\x12K\n\x15\x63onversation_resolved\x18\x1d \x01(\x0b\x32*.omnihub.api.event.v1.ConversationResolvedH\x00\x12M\n\x16\x63onversation_abandoned\x18\x1e \x01(\x0b\x32+.omnihub.api.event.v1.ConversationAbandonedH\x00\x12O\n\x17\x63onversation_overflowed\x18\x1f \x01(\x0b\x32,.omnihub.api.event.v1.ConversationOverflowedH\x00\x12K\n\x15\x63onversation_reopened\x18  \x01(\x0b\x32*.omnihub.api.event.v1.ConversationReopenedH\x00\x12V\n\x1b\x63onversation_status_changed\x18! \x01(\x0b\x32/.omnihub.api.event.v1.ConversationStatusChangedH\x00\x12I\n\x14\x63onversation_flagged\x18\" \x01(\x0b\x32).omnihub.api.event.v1.ConversationFlaggedH\x00\x12\x42\n\x0frouting_decided\x18( \x01(\x0b\x32\'.omnihub.api.routing.v1.RoutingDecisionH\x00\x12?\n\x0fmessage_created\x18\x32 \x01(\x0b\x32$.omnihub.api.event.v1.MessageCreatedH\x00\x12\x39\n\x0cmessage_sent\x18\x33 \x01(\x0b\x32!.omnihub.api.event.v1.MessageSentH\x00\x12\x43\n\x11message_delivered\x18\x34 \x01(\x0b\x32&.omnihub.api.event.v1.MessageDeliveredH\x00\x12=\n\x0emessage_failed\x18\x35 \x01(\x0b\x32#.omnihub.api.event.v1.MessageFailedH\x00\x12\x46\n\x13\x61gent_state_changed\x18< \x01(\x0b\x32\'.omnihub.api.event.v1.AgentStateChangedH\x00\x12=\n\x0e\x63\x61ll_completed\x18\x46 \x01(\x0b\x32#.omnihub.api.event.v1.CallCompletedH\x00\x12G\n\x13recording_available\x18G \x01(\x0b\x32(.omnihub.api.event.v1.RecordingAvailableH\x00\x12?\n\x0f\x63\x61ll_controlled\x18H \x01(\x0b\x32$.omnihub.api.voice.v1.CallControlledH\x00\x12\x37\n\x0bsurvey_sent\x18P \x01(\x0b\x32 .omnihub.api.event.v1.SurveySentH\x00\x12?\n\x0fsurvey_answered\x18Q \x01(\x0b\x32$.omnihub.api.event.v1.SurveyAnsweredH\x00\x12?\n\x0f\x63ustomer_merged\x18Z \x01(\x0b\x32$.omnihub.api.event.v1.CustomerMergedH\x00\x12@\n\x10\x63ustomer_opt_out\x18[ \x01(\x0b\x32$.omnihub.api.event.v1.CustomerOptOutH\x00\x12\x45\n\x12\x65valuation_updated\x18\x64 \x01(\x0b\x32\'.omnihub.api.event.v1.EvaluationUpdatedH\x00\x42\x06\n\x04kindb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'omnihub.api.event.v1.event_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONVERSATIONCREATED']._serialized_start=241
-  _globals['_CONVERSATIONCREATED']._serialized_end=322
-  _globals['_CONVERSATIONQUEUED']._serialized_start=324
-  _globals['_CONVERSATIONQUEUED']._serialized_end=411
-  _globals['_CONVERSATIONOFFERED']._serialized_start=414
-  _globals['_CONVERSATIONOFFERED']._serialized_end=549
-  _globals['_CONVERSATIONOFFERENDED']._serialized_start=551
-  _globals['_CONVERSATIONOFFERENDED']._serialized_end=634
-  _globals['_CONVERSATIONASSIGNED']._serialized_start=637
-  _globals['_CONVERSATIONASSIGNED']._serialized_end=809
-  _globals['_CONVERSATIONTRANSFERRED']._serialized_start=811
-  _globals['_CONVERSATIONTRANSFERRED']._serialized_end=928
-  _globals['_CONVERSATIONHOLD']._serialized_start=930
-  _globals['_CONVERSATIONHOLD']._serialized_end=983
-  _globals['_CONVERSATIONWRAPUPSTARTED']._serialized_start=985
-  _globals['_CONVERSATIONWRAPUPSTARTED']._serialized_end=1080
-  _globals['_CONVERSATIONWRAPPEDUP']._serialized_start=1083
-  _globals['_CONVERSATIONWRAPPEDUP']._serialized_end=1331
-  _globals['_CONVERSATIONRESOLVED']._serialized_start=1333
-  _globals['_CONVERSATIONRESOLVED']._serialized_end=1412
-  _globals['_CONVERSATIONABANDONED']._serialized_start=1414
-  _globals['_CONVERSATIONABANDONED']._serialized_end=1518
-  _globals['_CONVERSATIONOVERFLOWED']._serialized_start=1520
-  _globals['_CONVERSATIONOVERFLOWED']._serialized_end=1598
-  _globals['_CONVERSATIONREOPENED']._serialized_start=1600
-  _globals['_CONVERSATIONREOPENED']._serialized_end=1646
-  _globals['_CONVERSATIONSTATUSCHANGED']._serialized_start=1649
-  _globals['_CONVERSATIONSTATUSCHANGED']._serialized_end=1797
-  _globals['_CONVERSATIONFLAGGED']._serialized_start=1799
-  _globals['_CONVERSATIONFLAGGED']._serialized_end=1854
-  _globals['_MESSAGECREATED']._serialized_start=1856
-  _globals['_MESSAGECREATED']._serialized_end=1924
-  _globals['_MESSAGEDELIVERED']._serialized_start=1926
-  _globals['_MESSAGEDELIVERED']._serialized_end=2051
-  _globals['_MESSAGESENT']._serialized_start=2053
-  _globals['_MESSAGESENT']._serialized_end=2115
-  _globals['_MESSAGEFAILED']._serialized_start=2117
-  _globals['_MESSAGEFAILED']._serialized_end=2243
-  _globals['_AGENTSTATECHANGED']._serialized_start=2246
-  _globals['_AGENTSTATECHANGED']._serialized_end=2458
-  _globals['_CALLCOMPLETED']._serialized_start=2461
-  _globals['_CALLCOMPLETED']._serialized_end=2610
-  _globals['_RECORDINGAVAILABLE']._serialized_start=2612
-  _globals['_RECORDINGAVAILABLE']._serialized_end=2718
-  _globals['_SURVEYSENT']._serialized_start=2720
-  _globals['_SURVEYSENT']._serialized_end=2820
-  _globals['_SURVEYANSWERED']._serialized_start=2822
-  _globals['_SURVEYANSWERED']._serialized_end=2890
-  _globals['_CUSTOMERMERGED']._serialized_start=2892
-  _globals['_CUSTOMERMERGED']._serialized_end=2975
-  _globals['_CUSTOMEROPTOUT']._serialized_start=2977
-  _globals['_CUSTOMEROPTOUT']._serialized_end=3081
-  _globals['_EVALUATIONUPDATED']._serialized_start=3083
-  _globals['_EVALUATIONUPDATED']._serialized_end=3174
-  _globals['_EVENT']._serialized_start=3177
-  _globals['_EVENT']._serialized_end=5481
+  _globals['_CONVERSATIONCREATED']._serialized_start=275
+  _globals['_CONVERSATIONCREATED']._serialized_end=356
+  _globals['_CONVERSATIONQUEUED']._serialized_start=358
+  _globals['_CONVERSATIONQUEUED']._serialized_end=445
+  _globals['_CONVERSATIONOFFERED']._serialized_start=448
+  _globals['_CONVERSATIONOFFERED']._serialized_end=583
+  _globals['_CONVERSATIONOFFERENDED']._serialized_start=585
+  _globals['_CONVERSATIONOFFERENDED']._serialized_end=668
+  _globals['_CONVERSATIONASSIGNED']._serialized_start=671
+  _globals['_CONVERSATIONASSIGNED']._serialized_end=843
+  _globals['_CONVERSATIONTRANSFERRED']._serialized_start=845
+  _globals['_CONVERSATIONTRANSFERRED']._serialized_end=962
+  _globals['_CONVERSATIONHOLD']._serialized_start=964
+  _globals['_CONVERSATIONHOLD']._serialized_end=1017
+  _globals['_CONVERSATIONWRAPUPSTARTED']._serialized_start=1019
+  _globals['_CONVERSATIONWRAPUPSTARTED']._serialized_end=1114
+  _globals['_CONVERSATIONWRAPPEDUP']._serialized_start=1117
+  _globals['_CONVERSATIONWRAPPEDUP']._serialized_end=1365
+  _globals['_CONVERSATIONRESOLVED']._serialized_start=1367
+  _globals['_CONVERSATIONRESOLVED']._serialized_end=1446
+  _globals['_CONVERSATIONABANDONED']._serialized_start=1448
+  _globals['_CONVERSATIONABANDONED']._serialized_end=1552
+  _globals['_CONVERSATIONOVERFLOWED']._serialized_start=1554
+  _globals['_CONVERSATIONOVERFLOWED']._serialized_end=1632
+  _globals['_CONVERSATIONREOPENED']._serialized_start=1634
+  _globals['_CONVERSATIONREOPENED']._serialized_end=1680
+  _globals['_CONVERSATIONSTATUSCHANGED']._serialized_start=1683
+  _globals['_CONVERSATIONSTATUSCHANGED']._serialized_end=1831
+  _globals['_CONVERSATIONFLAGGED']._serialized_start=1833
+  _globals['_CONVERSATIONFLAGGED']._serialized_end=1888
+  _globals['_MESSAGECREATED']._serialized_start=1890
+  _globals['_MESSAGECREATED']._serialized_end=1958
+  _globals['_MESSAGEDELIVERED']._serialized_start=1960
+  _globals['_MESSAGEDELIVERED']._serialized_end=2085
+  _globals['_MESSAGESENT']._serialized_start=2087
+  _globals['_MESSAGESENT']._serialized_end=2149
+  _globals['_MESSAGEFAILED']._serialized_start=2151
+  _globals['_MESSAGEFAILED']._serialized_end=2277
+  _globals['_AGENTSTATECHANGED']._serialized_start=2280
+  _globals['_AGENTSTATECHANGED']._serialized_end=2492
+  _globals['_CALLCOMPLETED']._serialized_start=2495
+  _globals['_CALLCOMPLETED']._serialized_end=2644
+  _globals['_RECORDINGAVAILABLE']._serialized_start=2646
+  _globals['_RECORDINGAVAILABLE']._serialized_end=2752
+  _globals['_SURVEYSENT']._serialized_start=2754
+  _globals['_SURVEYSENT']._serialized_end=2854
+  _globals['_SURVEYANSWERED']._serialized_start=2856
+  _globals['_SURVEYANSWERED']._serialized_end=2924
+  _globals['_CUSTOMERMERGED']._serialized_start=2926
+  _globals['_CUSTOMERMERGED']._serialized_end=3009
+  _globals['_CUSTOMEROPTOUT']._serialized_start=3011
+  _globals['_CUSTOMEROPTOUT']._serialized_end=3115
+  _globals['_EVALUATIONUPDATED']._serialized_start=3117
+  _globals['_EVALUATIONUPDATED']._serialized_end=3208
+  _globals['_EVENT']._serialized_start=3211
+  _globals['_EVENT']._serialized_end=5580
 # @@protoc_insertion_point(module_scope)

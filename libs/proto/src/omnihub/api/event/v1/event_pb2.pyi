@@ -12,6 +12,7 @@ from google.protobuf.internal import containers as _containers
 from omnihub.api.contact.v1 import contact_pb2 as _contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2 as _messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2 as _routing_pb2
+from omnihub.api.voice.v1 import voice_pb2 as _voice_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -927,6 +928,7 @@ class Event(_message.Message):
     AGENT_STATE_CHANGED_FIELD_NUMBER: _builtins.int
     CALL_COMPLETED_FIELD_NUMBER: _builtins.int
     RECORDING_AVAILABLE_FIELD_NUMBER: _builtins.int
+    CALL_CONTROLLED_FIELD_NUMBER: _builtins.int
     SURVEY_SENT_FIELD_NUMBER: _builtins.int
     SURVEY_ANSWERED_FIELD_NUMBER: _builtins.int
     CUSTOMER_MERGED_FIELD_NUMBER: _builtins.int
@@ -1047,6 +1049,10 @@ class Event(_message.Message):
         """recording.available"""
 
     @_builtins.property
+    def call_controlled(self) -> _voice_pb2.CallControlled:
+        """call.controlled"""
+
+    @_builtins.property
     def survey_sent(self) -> Global___SurveySent:
         """survey.sent"""
 
@@ -1101,17 +1107,18 @@ class Event(_message.Message):
         agent_state_changed: Global___AgentStateChanged | None = ...,
         call_completed: Global___CallCompleted | None = ...,
         recording_available: Global___RecordingAvailable | None = ...,
+        call_controlled: _voice_pb2.CallControlled | None = ...,
         survey_sent: Global___SurveySent | None = ...,
         survey_answered: Global___SurveyAnswered | None = ...,
         customer_merged: Global___CustomerMerged | None = ...,
         customer_opt_out: Global___CustomerOptOut | None = ...,
         evaluation_updated: Global___EvaluationUpdated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "call_controlled", b"call_controlled", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "channel", b"channel", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_id", b"conversation_id", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_id", b"customer_id", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "id", b"id", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "queue", b"queue", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "source", b"source", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "thread_key", b"thread_key", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "call_controlled", b"call_controlled", "channel", b"channel", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_id", b"conversation_id", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_id", b"customer_id", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "id", b"id", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "queue", b"queue", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "source", b"source", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "thread_key", b"thread_key", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["conversation_created", "conversation_queued", "conversation_offered", "conversation_offer_ended", "conversation_assigned", "conversation_transferred", "conversation_hold", "conversation_wrap_up_started", "conversation_wrapped_up", "conversation_resolved", "conversation_abandoned", "conversation_overflowed", "conversation_reopened", "conversation_status_changed", "conversation_flagged", "routing_decided", "message_created", "message_sent", "message_delivered", "message_failed", "agent_state_changed", "call_completed", "recording_available", "survey_sent", "survey_answered", "customer_merged", "customer_opt_out", "evaluation_updated"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["conversation_created", "conversation_queued", "conversation_offered", "conversation_offer_ended", "conversation_assigned", "conversation_transferred", "conversation_hold", "conversation_wrap_up_started", "conversation_wrapped_up", "conversation_resolved", "conversation_abandoned", "conversation_overflowed", "conversation_reopened", "conversation_status_changed", "conversation_flagged", "routing_decided", "message_created", "message_sent", "message_delivered", "message_failed", "agent_state_changed", "call_completed", "recording_available", "call_controlled", "survey_sent", "survey_answered", "customer_merged", "customer_opt_out", "evaluation_updated"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -25,22 +25,25 @@ from nats.js import JetStreamContext, api
 
 from omnihub.common.errors import BusError
 from omnihub.common.outgoing import Outgoing, frame
+from omnihub.common.retry import PUBLISH_RETRY
 
-PUBLISH_ATTEMPTS = 5
+
+def _ack_lost(exc: BaseException) -> bool:
+    return isinstance(exc, nats.errors.TimeoutError | nats.js.errors.NoStreamResponseError)
 
 
 async def publish_retrying(js: JetStreamContext, subject: str, payload: bytes,
                            headers: dict[str, str] | None) -> api.PubAck:
-    """Publish one message and wait for its ack, trying again (0.2 s apart, doubling up to 2 s) when the ack
-    is lost or no stream answers yet. A Nats-Msg-Id makes a repeat harmless; so does a key-value write."""
-    last: Exception | None = None
-    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-        try:
-            return await js.publish(subject, payload, headers=headers)
-        except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
-            last = exc
-            await asyncio.sleep(min(2.0, 0.2 * 2 ** (attempt - 1)))
-    raise BusError(f"publish to {subject} failed after {PUBLISH_ATTEMPTS} attempts: {last!r}")
+    """Publish one message and wait for its ack, trying again (PUBLISH_RETRY: 0.2 s apart, doubling up to 2 s)
+    when the ack is lost or no stream answers yet. A Nats-Msg-Id makes a repeat harmless; so does a
+    key-value write."""
+    try:
+        async for attempt in PUBLISH_RETRY.retrying(_ack_lost):
+            with attempt:
+                return await js.publish(subject, payload, headers=headers)
+    except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError) as exc:
+        raise BusError(f"publish to {subject} failed after {PUBLISH_RETRY.attempts} attempts: {exc!r}") from exc
+    raise AssertionError("unreachable: tenacity re-raises the last error")
 
 
 @dataclass(slots=True)

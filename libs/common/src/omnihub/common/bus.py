@@ -30,6 +30,7 @@ from omnihub.common.fastbatch import MIN_BATCH, FastPublisher
 from omnihub.common.fetch import fetch_batch
 from omnihub.common.logging import get_logger
 from omnihub.common.outgoing import Outgoing
+from omnihub.common.retry import HANDLER_RETRY, STREAM_RETRY
 
 log = get_logger("omnihub.bus")
 
@@ -111,9 +112,8 @@ Handler = Callable[[Delivery[M]], Awaitable[None]]
 BatchHandler = Callable[[list[Delivery[M]]], Awaitable[Sequence[Delivery[M]] | None]]
 
 
-def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff for redelivery: 0.5 s, 1 s, 2 s ... capped."""
-    return float(min(cap, base * (2 ** max(0, attempt - 1))))
+def _store_busy(exc: BaseException) -> bool:
+    return isinstance(exc, nats.js.errors.ServerError) and exc.err_code == 10049
 
 
 class Bus:
@@ -250,21 +250,15 @@ class Bus:
         """An Event envelope as a batch message on its subject, its id as Nats-Msg-Id."""
         return Outgoing(subjects.event_subject(evt), evt.SerializeToString(), {subjects.HEADER_MSG_ID: evt.id})
 
-    async def _add_or_update_stream(self, config: api.StreamConfig, attempts: int = 5) -> None:
+    async def _add_or_update_stream(self, config: api.StreamConfig) -> None:
         """Create a stream, or update it when it exists. nats-server answers 500 "error creating store"
         (10049) while a just-deleted stream of the same name is still being removed: retried."""
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.js.add_stream(config)
-                return
-            except nats.js.errors.BadRequestError:
-                await self.js.update_stream(config)
-                return
-            except nats.js.errors.ServerError as exc:
-                if exc.err_code != 10049 or attempt == attempts:
-                    raise
-                log.warning("bus.stream_store_busy", stream=config.name, attempt=attempt)
-                await asyncio.sleep(0.2 * attempt)
+        async for attempt in STREAM_RETRY.retrying(_store_busy):
+            with attempt:
+                try:
+                    await self.js.add_stream(config)
+                except nats.js.errors.BadRequestError:
+                    await self.js.update_stream(config)
 
     async def publish(
         self,
@@ -636,7 +630,7 @@ class Consumer(Generic[M]):
                 subject=d.subject,
                 attempt=d.num_delivered,
             )
-            await self._failed(d, repr(exc), backoff(d.num_delivered))
+            await self._failed(d, repr(exc), HANDLER_RETRY.delay(d.num_delivered))
         else:
             if held:
                 self._held.append(d)

@@ -11,8 +11,9 @@ OmnihubError
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, TypeAlias
 
 
 class OmnihubError(Exception):
@@ -58,11 +59,17 @@ class PermanentChannelError(ChannelError):
     retryable = False
 
 
+# What a library error becomes: one of our classes (built from its text) or a function that reads it
+# (a status code, say) and returns ours.
+ErrorMap: TypeAlias = Mapping[type[BaseException], type[OmnihubError] | Callable[[Any], OmnihubError]]
+
+
 @contextmanager
-def map_exceptions(mapping: Mapping[type[BaseException], type[OmnihubError]]) -> Iterator[None]:
+def map_exceptions(mapping: ErrorMap) -> Iterator[None]:
     """Re-raise library exceptions as omnihub ones, keeping the original as the cause.
 
-    The first matching entry (in mapping order) wins, so list subclasses first.
+    The first matching entry (in mapping order) wins, so list subclasses first. The gateways use it to
+    say which provider errors a retry can help (TransientChannelError) and which it cannot.
     """
     try:
         yield
@@ -71,5 +78,7 @@ def map_exceptions(mapping: Mapping[type[BaseException], type[OmnihubError]]) ->
     except Exception as exc:
         for source, target in mapping.items():
             if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__) from exc
+                if isinstance(target, type):
+                    raise target(str(exc) or type(exc).__name__) from exc
+                raise target(exc) from exc
         raise

@@ -25,22 +25,19 @@ from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
 from omnihub.chat.wechat_api import WeChatApi
 from omnihub.chat.wechat_gateway import WeChatAdapter
 from omnihub.common import subjects, untrusted
-from omnihub.common.bus import Bus, Consumer, Delivery, Retry, backoff, new_event
+from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
-from omnihub.common.errors import (
-    ChannelError,
-    ConfigError,
-    PermanentChannelError,
-    RateLimitedError,
-    TransientChannelError,
-)
+from omnihub.common.errors import ChannelError, ConfigError
 from omnihub.common.health import Readiness, install_health
 from omnihub.common.logging import get_logger
+from omnihub.common.outbound import deliver_outbound
+from omnihub.common.retry import RetryPolicy
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 
 log = get_logger("omnihub.chat")
+MESSENGER_RETRY = RetryPolicy(first=0.5, cap=30.0)  # Telegram/WeChat busy or unreachable (Retry-After wins)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -512,37 +509,15 @@ class ChatService:
         return web.json_response({"ok": True})
 
     async def handle_messenger_outbound(self, delivery: Delivery[messaging_pb2.OutboundMessage]) -> None:
-        """Send via the message's messenger; map errors to retry, or to a permanent failure event."""
+        """Send via the message's messenger (Telegram or WeChat) through the common outbound path."""
         out = delivery.message
         adapter: Messenger | None = self.wechat if out.channel == contact_pb2.CHANNEL_WECHAT else self.telegram
         assert adapter is not None
-        try:
-            result = await adapter.send(out)
-        except RateLimitedError as exc:
-            delay = exc.retry_after or 1.0
-            log.warning("messenger.rate_limited", channel=out.channel, message_id=out.id, retry_after=delay)
-            raise Retry("429", delay=delay) from exc
-        except TransientChannelError as exc:
-            log.warning("messenger.transient", channel=out.channel, message_id=out.id, error=str(exc))
-            raise Retry(str(exc), delay=backoff(delivery.num_delivered)) from exc
-        except PermanentChannelError as exc:
-            log.warning("messenger.permanent", channel=out.channel, message_id=out.id, error=str(exc))
-            await self._outbound_event(
-                out,
-                message_failed=event_pb2.MessageFailed(
-                    message_id=out.id,
-                    error_code=exc.code,
-                    error_message=exc.message,
-                    permanent=True,
-                ),
-            )
-            return
-        await self._outbound_event(
-            out,
-            message_sent=event_pb2.MessageSent(
-                message_id=out.id, provider_message_id=result.provider_message_id
-            ),
-        )
+
+        async def send() -> str:
+            return (await adapter.send(out)).provider_message_id
+
+        await deliver_outbound(self.bus, delivery, send, source="chat", policy=MESSENGER_RETRY)
 
     # WeChat ---------------------------------------------------------------------------------
 
@@ -623,18 +598,6 @@ class ChatService:
         resp = web.FileResponse(path, headers={"Content-Type": content_type})
         resp.headers["Content-Disposition"] = "attachment"
         return _secure_headers(resp)
-
-    async def _outbound_event(self, out: messaging_pb2.OutboundMessage, **kind: Any) -> None:
-        evt = new_event(
-            "chat",
-            conversation_id=out.conversation_id,
-            channel=out.channel,
-            thread_key=out.thread_key,
-            identity=out.identity,
-            **kind,
-        )
-        evt.id = f"evt_{next(iter(kind))}_{out.id}"
-        await self.bus.publish_event(evt)
 
 
 async def main() -> None:

@@ -20,9 +20,12 @@ from omnihub.chat.messenger import Normalised, SendResult
 from omnihub.common import subjects
 from omnihub.common.bus import new_id, now_timestamp
 from omnihub.common.errors import (
+    ChannelError,
+    ErrorMap,
     PermanentChannelError,
     RateLimitedError,
     TransientChannelError,
+    map_exceptions,
 )
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -57,7 +60,7 @@ def _seconds(value: int | dt.timedelta) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
-def map_telegram_error(exc: Exception) -> Exception:
+def map_telegram_error(exc: Exception) -> ChannelError:
     """Our ChannelError for a python-telegram-bot/httpx failure (Forbidden is permanent)."""
     if isinstance(exc, telegram.error.Forbidden):
         return PermanentChannelError(exc.message, code="403")
@@ -74,7 +77,11 @@ def map_telegram_error(exc: Exception) -> Exception:
         return TransientChannelError(str(exc) or type(exc).__name__, code="network")
     if isinstance(exc, telegram.error.TelegramError):
         return TransientChannelError(exc.message, code="telegram")
-    return exc
+    return TransientChannelError(str(exc) or type(exc).__name__, code="telegram")
+
+
+TELEGRAM_ERRORS: ErrorMap = {telegram.error.TelegramError: map_telegram_error, httpx.HTTPError: map_telegram_error,
+                             OSError: map_telegram_error}
 
 
 class TelegramAdapter:
@@ -193,8 +200,8 @@ class TelegramAdapter:
             rows = [buttons[i : i + 6] for i in range(0, len(buttons), 6)]
             markup = InlineKeyboardMarkup(rows)
             text = text or "How satisfied were you with our service? (1 = poor, 5 = excellent)"
-        try:
-            sent = None
+        sent = None
+        with map_exceptions(TELEGRAM_ERRORS):
             if text or markup is not None or not message.attachments:
                 sent = await self.bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
             for att in message.attachments:
@@ -203,11 +210,6 @@ class TelegramAdapter:
                     sent = await self.bot.send_photo(chat_id=chat_id, photo=ref)
                 else:
                     sent = await self.bot.send_document(chat_id=chat_id, document=ref)
-        except Exception as exc:
-            mapped = map_telegram_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         assert sent is not None
         return SendResult(provider_message_id=str(sent.message_id))
 

@@ -22,7 +22,9 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery, kv_key, new_event, new_id, now_timestamp
+from omnihub.common.errors import PermanentChannelError
 from omnihub.common.logging import get_logger
+from omnihub.common.outbound import deliver_outbound
 
 log = get_logger("omnihub.chat.webchat")
 
@@ -359,62 +361,50 @@ class WebChatHub:
     # Us -> visitor ----------------------------------------------------------------------
 
     async def handle_outbound(self, delivery: Delivery[messaging_pb2.OutboundMessage]) -> None:
-        """Log an outbound message in the visitor's outbox, push it live, publish message.sent."""
+        """Log an outbound message in the visitor's outbox and push it live, through the common outbound
+        path (message.sent, or message.failed when it names no visitor)."""
         out = delivery.message
         visitor_id = out.identity.source_id or out.thread_key
-        if not visitor_id:
-            await self._failed(out, "no_recipient", "outbound message names no visitor")
-            return
-        session = await self.load(visitor_id)
         kind = {
             messaging_pb2.OUTBOUND_KIND_SURVEY: "survey",
             messaging_pb2.OUTBOUND_KIND_STATUS: "status",
         }.get(out.kind, "text")
-        text = out.text
-        if kind == "survey" and not text:
-            text = "How satisfied were you with our service?"
-        async with self.lock(visitor_id):
-            if session.has_id(out.id):
-                return  # redelivery after a crash between save and ack
-            if kind == "text":
-                session.agent_seen = True
-            entry = session.append(
-                id=out.id,
-                sender="agent" if out.agent_id or kind == "text" else "system",
-                text=text,
-                agent=out.agent_display_name or out.agent_id,
-                kind=kind,
-                survey_id=out.survey_id,
-                question=out.survey_question or ("csat" if kind == "survey" else ""),
-                conversation_id=out.conversation_id,
-                attachments=[
-                    {"file_name": a.file_name, "content_type": a.content_type, "uri": a.uri}
-                    for a in out.attachments
-                ],
-            )
-            await self.save(session)
-        reached = await self.push(visitor_id, entry.frame())
-        evt = new_event(
-            "chat",
-            conversation_id=out.conversation_id,
-            channel=CHANNEL,
-            thread_key=visitor_id,
-            identity=self.identity(visitor_id),
-            message_sent=event_pb2.MessageSent(
-                message_id=out.id, provider_message_id=f"{visitor_id}:{entry.seq}"
-            ),
-        )
-        evt.id = f"evt_sent_{out.id}"
-        await self.bus.publish_event(evt)
-        log.info("webchat.outbound", visitor_id=visitor_id, seq=entry.seq, live=reached > 0)
+        reached = 0
 
-    async def _failed(self, out: messaging_pb2.OutboundMessage, code: str, reason: str) -> None:
-        evt = new_event(
-            "chat",
-            conversation_id=out.conversation_id,
-            channel=CHANNEL,
-            message_failed=event_pb2.MessageFailed(
-                message_id=out.id, error_code=code, error_message=reason, permanent=True
-            ),
-        )
-        await self.bus.publish_event(evt)
+        async def send() -> str:
+            nonlocal reached
+            if not visitor_id:
+                raise PermanentChannelError("outbound message names no visitor", code="no_recipient")
+            session = await self.load(visitor_id)
+            text = out.text
+            if kind == "survey" and not text:
+                text = "How satisfied were you with our service?"
+            async with self.lock(visitor_id):
+                logged = next((e for e in session.entries if e.id == out.id), None)
+                if logged is not None:
+                    return f"{visitor_id}:{logged.seq}"  # redelivery after a crash between save and ack
+                if kind == "text":
+                    session.agent_seen = True
+                entry = session.append(
+                    id=out.id,
+                    sender="agent" if out.agent_id or kind == "text" else "system",
+                    text=text,
+                    agent=out.agent_display_name or out.agent_id,
+                    kind=kind,
+                    survey_id=out.survey_id,
+                    question=out.survey_question or ("csat" if kind == "survey" else ""),
+                    conversation_id=out.conversation_id,
+                    attachments=[
+                        {"file_name": a.file_name, "content_type": a.content_type, "uri": a.uri}
+                        for a in out.attachments
+                    ],
+                )
+                await self.save(session)
+            reached = await self.push(visitor_id, entry.frame())
+            return f"{visitor_id}:{entry.seq}"
+
+        sent = await deliver_outbound(self.bus, delivery, send, source="chat", channel=CHANNEL,
+                                      identity=self.identity(visitor_id) if visitor_id else out.identity,
+                                      thread_key=visitor_id)
+        if sent is not None:
+            log.info("webchat.outbound", visitor_id=visitor_id, provider_id=sent, live=reached > 0)

@@ -15,7 +15,7 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from omnihub.common.bus import kv_key, new_id
-from omnihub.common.errors import ChannelError, PermanentChannelError, TransientChannelError
+from omnihub.common.errors import ChannelError, ErrorMap, PermanentChannelError, TransientChannelError, map_exceptions
 from omnihub.common.logging import get_logger
 
 log = get_logger("omnihub.chat.wechat")
@@ -28,6 +28,13 @@ PERMANENT_HINTS = {
     40003: "unknown OpenID for this Official Account",
 }
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
+
+
+def _unreachable(exc: BaseException) -> ChannelError:
+    return TransientChannelError(f"cannot reach WeChat: {exc!r}", code="network")
+
+
+HTTP_ERRORS: ErrorMap = {httpx.HTTPError: _unreachable}
 
 
 def map_errcode(errcode: int, errmsg: str) -> ChannelError:
@@ -153,10 +160,8 @@ class WeChatApi:
         return str(body["access_token"]), float(body.get("expires_in", 7200))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
+        with map_exceptions(HTTP_ERRORS):
             resp = await self.http.request(method, self.base_url + path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise TransientChannelError(f"cannot reach WeChat: {exc!r}", code="network") from exc
         if resp.status_code >= 500:
             raise TransientChannelError(f"WeChat answered HTTP {resp.status_code}", code=str(resp.status_code))
         return resp

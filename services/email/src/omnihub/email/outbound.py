@@ -9,18 +9,19 @@ from email.utils import formataddr, formatdate, make_msgid
 import aiosmtplib
 
 from omnihub.api.contact.v1 import contact_pb2
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common.bus import Bus, Delivery, Retry, new_event
-from omnihub.common.logging import get_logger
+from omnihub.common.bus import Bus, Delivery
+from omnihub.common.errors import ChannelError, ErrorMap, PermanentChannelError, TransientChannelError
+from omnihub.common.outbound import deliver_outbound
+from omnihub.common.retry import RetryPolicy
 from omnihub.email.config import EmailConfig, EmailSettings
 from omnihub.email.headers import OUTBOUND_POLICY, message_id_ok
 from omnihub.email.store import MailStore
 
-log = get_logger("omnihub.email")
 EMAIL = contact_pb2.CHANNEL_EMAIL
 SURVEY_TEXT = ("How satisfied were you with our help? Reply to this email with a number from 1 (poor) "
                "to 5 (excellent).")
+EMAIL_RETRY = RetryPolicy(first=5.0, cap=300.0)  # relays greylist for minutes: 5 s, 10 s ... 5 min
 
 
 class Sender:
@@ -71,37 +72,43 @@ class Sender:
         return msg
 
     async def deliver(self, d: Delivery[messaging_pb2.OutboundMessage]) -> None:
-        """Send; 4xx and connection errors retry with backoff, 5xx is a permanent failure event."""
+        """Send through the common outbound path: SMTP 4xx and connection errors retry (EMAIL_RETRY),
+        5xx is a permanent failure event."""
         out = d.message
         msg = await self.build(out)
         s = self.settings
-        try:
+
+        async def send() -> str:
             await aiosmtplib.send(msg, hostname=s.email_relay_host, port=s.email_relay_port,
                                   start_tls=s.email_relay_starttls, use_tls=s.email_relay_tls,
                                   username=s.email_relay_username or None,
                                   password=s.email_relay_password.get_secret_value() or None, timeout=30)
-        except aiosmtplib.SMTPResponseException as exc:
-            if 400 <= exc.code < 500:
-                raise Retry(f"SMTP {exc.code} {exc.message}", delay=min(300.0, 5.0 * 2 ** (d.num_delivered - 1))) from exc
-            await self._event(out, message_failed=event_pb2.MessageFailed(
-                message_id=out.id, error_code=str(exc.code), error_message=exc.message, permanent=True))
-            log.warning("email.failed", id=out.id, code=exc.code, reply=exc.message)
-            return
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise Retry(f"relay unreachable: {exc!r}", delay=min(300.0, 5.0 * 2 ** (d.num_delivered - 1))) from exc
-        message_id = str(msg["Message-ID"]).strip("<>")
-        record = {"_id": message_id, "thread": out.thread_key or message_id, "direction": "out",
-                  "from": str(msg["From"]).rpartition("<")[2].rstrip(">"), "to": out.identity.source_id,
-                  "subject": str(msg["Subject"])}
-        if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
-            record |= {"survey_id": out.survey_id, "question": out.survey_question or "csat",
-                       "conversation_id": out.conversation_id}
-        await self.store.record(record)
-        await self._event(out, message_sent=event_pb2.MessageSent(message_id=out.id, provider_message_id=message_id))
-        log.info("email.sent", id=out.id, message_id=message_id)
+            return str(msg["Message-ID"]).strip("<>")
 
-    async def _event(self, out: messaging_pb2.OutboundMessage, **kind: object) -> None:
-        evt = new_event("email", conversation_id=out.conversation_id, channel=EMAIL, identity=out.identity,
-                        thread_key=out.thread_key, **kind)
-        evt.id = f"evt_{next(iter(kind))}_{out.id}"
-        await self.bus.publish_event(evt)
+        async def record(message_id: str) -> None:
+            doc = {"_id": message_id, "thread": out.thread_key or message_id, "direction": "out",
+                   "from": str(msg["From"]).rpartition("<")[2].rstrip(">"), "to": out.identity.source_id,
+                   "subject": str(msg["Subject"])}
+            if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
+                doc |= {"survey_id": out.survey_id, "question": out.survey_question or "csat",
+                        "conversation_id": out.conversation_id}
+            await self.store.record(doc)
+
+        await deliver_outbound(self.bus, d, send, source="email", policy=EMAIL_RETRY, errors=SMTP_ERRORS,
+                               on_sent=record, channel=EMAIL)
+
+
+def smtp_reply(exc: aiosmtplib.SMTPResponseException) -> ChannelError:
+    """A relay's 4xx asks us to try later; a 5xx refuses the message for good."""
+    if 400 <= exc.code < 500:
+        return TransientChannelError(f"SMTP {exc.code} {exc.message}", code=str(exc.code))
+    return PermanentChannelError(exc.message, code=str(exc.code))
+
+
+def unreachable(exc: BaseException) -> ChannelError:
+    """The relay could not be reached or broke off: a retry can help."""
+    return TransientChannelError(f"relay unreachable: {exc!r}", code="network")
+
+
+SMTP_ERRORS: ErrorMap = {aiosmtplib.SMTPResponseException: smtp_reply, aiosmtplib.SMTPException: unreachable,
+                         OSError: unreachable}

@@ -17,9 +17,11 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects, untrusted
-from omnihub.common.bus import Bus, Delivery, Retry, kv_key, new_event, new_id, now_timestamp
-from omnihub.common.errors import ChannelError, PermanentChannelError
+from omnihub.common.bus import Bus, Delivery, kv_key, new_event, new_id, now_timestamp
+from omnihub.common.errors import PermanentChannelError
 from omnihub.common.logging import get_logger
+from omnihub.common.outbound import deliver_outbound
+from omnihub.common.retry import RetryPolicy
 from omnihub.sms import keywords
 from omnihub.sms.twilio_gateway import TwilioMessaging
 
@@ -34,6 +36,7 @@ MESSAGE_SIDS = ("SM", "MM")
 NUMBER_SCHEMES = ("whatsapp",)  # Twilio's WhatsApp senders come as whatsapp:+E.164
 MAX_MEDIA = 10
 MAX_INBOUND_BODY = 4096
+SMS_RETRY = RetryPolicy(first=2.0, cap=60.0)  # Twilio's 429/5xx: 2 s, 4 s ... 1 min (its Retry-After wins)
 
 
 class SmsChannel:
@@ -161,13 +164,15 @@ class SmsChannel:
 
     # ---- outbound ----------------------------------------------------------------------
     async def deliver(self, d: Delivery[messaging_pb2.OutboundMessage]) -> None:
-        """Send one OutboundMessage; permanent problems become message.failed, transient ones retry."""
+        """Send one OutboundMessage through the common outbound path (`deliver_outbound`): permanent
+        problems become message.failed, transient ones retry after SMS_RETRY's delay."""
         out = d.message
         to = out.identity.source_id
-        try:
+        body = self._body(out)
+
+        async def send() -> str:
             if await self._opted_out(to):
                 raise PermanentChannelError("the recipient replied STOP and has opted out", code="opted_out")
-            body = self._body(out)
             if len(body) > self.max_body:
                 raise PermanentChannelError(
                     f"body is {len(body)} characters; SMS allows at most {self.max_body}", code="body_too_long")
@@ -180,24 +185,20 @@ class SmsChannel:
             media = [a.uri for a in out.attachments if a.uri.startswith(("https://", "http://"))]
             if len(media) != len(out.attachments):
                 raise PermanentChannelError("attachments must be http(s) URLs Twilio can fetch", code="media")
-            sid = await self.gateway.send(
+            return await self.gateway.send(
                 to, out.sender or await self._our_number(to), "" if out.template_id else body, callback, media,
                 content_sid=out.template_id, content_variables=dict(out.template_variables))
-        except PermanentChannelError as exc:
-            await self._event(out, message_failed=event_pb2.MessageFailed(
-                message_id=out.id, error_code=exc.code, error_message=exc.message, permanent=True))
-            log.warning("sms.failed", id=out.id, code=exc.code, reason=exc.message)
-            return
-        except ChannelError as exc:
-            delay = exc.retry_after or min(60.0, 2.0 ** d.num_delivered)
-            log.info("sms.retry", id=out.id, code=exc.code, delay=delay, attempt=d.num_delivered)
-            raise Retry(str(exc), delay=delay) from exc
-        if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
-            await self.surveys.put(kv_key(to), json.dumps({
-                "survey_id": out.survey_id, "question": out.survey_question or "csat",
-                "conversation_id": out.conversation_id, "sent": time.time()}).encode())
-        await self._event(out, message_sent=event_pb2.MessageSent(message_id=out.id, provider_message_id=sid))
-        log.info("sms.sent", id=out.id, sid=sid, segments=keywords.segments(body))
+
+        async def remember_survey(_: str) -> None:
+            if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
+                await self.surveys.put(kv_key(to), json.dumps({
+                    "survey_id": out.survey_id, "question": out.survey_question or "csat",
+                    "conversation_id": out.conversation_id, "sent": time.time()}).encode())
+
+        sid = await deliver_outbound(self.bus, d, send, source="sms", policy=SMS_RETRY, on_sent=remember_survey,
+                                     channel=out.channel or SMS)
+        if sid is not None:
+            log.info("sms.sent", id=out.id, sid=sid, segments=keywords.segments(body))
 
     def _body(self, out: messaging_pb2.OutboundMessage) -> str:
         if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY and not out.text:
@@ -235,9 +236,3 @@ class SmsChannel:
         except Exception:
             return False
         return True
-
-    async def _event(self, out: messaging_pb2.OutboundMessage, **kind: object) -> None:
-        evt = new_event("sms", conversation_id=out.conversation_id, channel=out.channel or SMS, identity=out.identity,
-                        thread_key=out.thread_key, **kind)
-        evt.id = f"evt_{next(iter(kind))}_{out.id}"
-        await self.bus.publish_event(evt)

@@ -21,8 +21,11 @@ from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects, untrusted
-from omnihub.common.bus import Bus, Delivery, Retry, kv_key, new_event, new_id, now_timestamp
+from omnihub.common.bus import Bus, Delivery, kv_key, new_event, new_id, now_timestamp
+from omnihub.common.errors import ChannelError, ErrorMap, PermanentChannelError, TransientChannelError
 from omnihub.common.logging import get_logger
+from omnihub.common.outbound import attempt
+from omnihub.common.retry import RetryPolicy
 from omnihub.voice import twiml
 from omnihub.voice.conference import Conference
 from omnihub.voice.config import Menu, VoiceConfig
@@ -33,6 +36,22 @@ Event = messaging_pb2.CallEventType
 XML = "application/xml"
 MAX_SPEECH = 4000
 MAX_QUEUE_POSITION = 100_000
+VOICE_RETRY = RetryPolicy(first=2.0, cap=30.0)  # bridging a waiting caller: 2 s, 4 s ... 30 s
+
+
+def _rest_error(exc: TwilioRestException) -> ChannelError:
+    """429 and 5xx from Twilio's REST API can be retried; other 4xx (the call ended, say) cannot."""
+    if exc.status == 429 or exc.status >= 500:
+        return TransientChannelError(f"Twilio {exc.status}: {exc.msg}", code=str(exc.code or exc.status))
+    return PermanentChannelError(str(exc.msg), code=str(exc.code or exc.status))
+
+
+def _unreachable(exc: BaseException) -> ChannelError:
+    return TransientChannelError(f"cannot reach Twilio: {exc!r}", code="network")
+
+
+TWILIO_REST_ERRORS: ErrorMap = {TwilioRestException: _rest_error, aiohttp.ClientError: _unreachable,
+                                TimeoutError: _unreachable}
 
 
 def call_sid(value: str | None, field: str = "CallSid", *, required: bool = True) -> str:
@@ -268,7 +287,8 @@ class VoiceChannel:
         call = await self.state(evt.thread_key)
         destination = a.agent_destination or f"client:{a.agent_id}"
         query = urlencode({"thread": evt.thread_key, "conversation_id": evt.conversation_id})
-        try:
+
+        async def bridge() -> None:
             if call.get("conference") and not call.get("ended"):  # transferred: the next agent joins the same call
                 await self.conference.add_agent(evt.thread_key, evt.conversation_id, a.agent_id, destination)
             elif a.callback or call.get("callback"):
@@ -285,9 +305,8 @@ class VoiceChannel:
                 await self.remember(evt.thread_key, bridged_at=time.time(), conversation_id=evt.conversation_id)
                 await self.conference.connect(evt.thread_key, evt.conversation_id, a.agent_id, destination)
                 log.info("voice.bridged", conversation_id=evt.conversation_id, agent=a.agent_id)
-        except TwilioRestException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                raise Retry(f"Twilio {exc.status}: {exc.msg}", delay=min(30.0, 2.0 ** d.num_delivered)) from exc
-            log.warning("voice.bridge_failed", conversation_id=evt.conversation_id, code=exc.code, reason=exc.msg)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Retry(f"cannot reach Twilio: {exc!r}", delay=2.0) from exc
+
+        try:  # the common outbound attempt: 429/5xx/unreachable retry later (VOICE_RETRY), other 4xx are final
+            await attempt(d, bridge, policy=VOICE_RETRY, errors=TWILIO_REST_ERRORS)
+        except PermanentChannelError as exc:
+            log.warning("voice.bridge_failed", conversation_id=evt.conversation_id, code=exc.code, reason=exc.message)

@@ -8,7 +8,13 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Consumer, Delivery
-from omnihub.common.errors import ChannelError, PermanentChannelError, TransientChannelError, map_exceptions
+from omnihub.common.errors import (
+    ChannelError,
+    ErrorMap,
+    PermanentChannelError,
+    TransientChannelError,
+    map_exceptions,
+)
 from omnihub.common.outbound import deliver_outbound
 from omnihub.common.retry import RetryPolicy
 from omnihub.testkit.waiting import barrier, read_events
@@ -25,7 +31,7 @@ class ProviderRefused(Exception):
     """What a provider library raises for an address it will never deliver to."""
 
 
-ERRORS = {ProviderDown: TransientChannelError, ProviderRefused: PermanentChannelError}
+ERRORS: ErrorMap = {ProviderDown: TransientChannelError, ProviderRefused: PermanentChannelError}
 
 
 class FlakyProvider:

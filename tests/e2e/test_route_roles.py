@@ -83,6 +83,12 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/supervisor/conversations/{id}/reassign"): [
         ("/api/supervisor/conversations/{A}/reassign", {"to_agent": "nobody"}, SUPER)],
     ("GET", "/api/supervisor/conversations/{id}/why"): [("/api/supervisor/conversations/{A}/why", None, SUPER)],
+    # reports (#21): historical KPIs and their CSV/XLSX, supervisors and admins only
+    ("GET", "/api/supervisor/reports"): [("/api/supervisor/reports?period=today&group_by=queue", None, SUPER),
+                                         ("/api/supervisor/reports?period=week&group_by=agent", None, SUPER)],
+    ("GET", "/api/supervisor/reports/export"): [("/api/supervisor/reports/export?period=today&format=csv", None, SUPER),
+                                                ("/api/supervisor/reports/export?period=month&format=xlsx&lang=zh-CN",
+                                                 None, SUPER)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }

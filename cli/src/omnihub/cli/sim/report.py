@@ -17,9 +17,11 @@ FIGURES = ("service_level", "asa_seconds", "aht_seconds", "abandonment_rate", "o
 
 def measured(row: dict[str, Any], speed: float) -> dict[str, Any]:
     """A quality KPI row with its times scaled back to simulated seconds."""
-    return {"service_level": row["service_level_b"], "asa_seconds": row["asa"] * speed,
-            "aht_seconds": row["aht"] * speed, "abandonment_rate": row["abandonment_rate"],
-            "occupancy": row["occupancy"], "fcr": row["fcr"], "handled": row["handled"],
+    def figure(name: str) -> float:  # the API's null (nothing to measure) counts as 0 beside Erlang's prediction
+        return float(row[name] or 0.0)
+    return {"service_level": row["service_level_b"], "asa_seconds": figure("asa") * speed,
+            "aht_seconds": figure("aht") * speed, "abandonment_rate": figure("abandonment_rate"),
+            "occupancy": figure("occupancy"), "fcr": figure("fcr"), "handled": row["handled"],
             "answered": row["answered"], "abandoned": row["abandoned"], "offered": row["offered"]}
 
 

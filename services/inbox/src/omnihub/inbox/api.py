@@ -25,6 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
+from omnihub.inbox import reports
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -363,7 +364,7 @@ class Inbox:
         if mine is None:
             return web.json_response({"available": False})
         rows = [r for r in (team or {}).get("rows", []) if r["key"] != "(unanswered)"]
-        avg = {k: sum(r[k] for r in rows) / len(rows) for k in ("handled", "aht", "fcr", "csat", "occupancy")} if rows else {}
+        avg = {k: _mean([r[k] for r in rows]) for k in ("handled", "aht", "fcr", "csat", "occupancy")} if rows else {}
         return web.json_response({"available": True, "today": mine["total"], "week": (mine_week or {}).get("total"),
                                   "team": avg, "trend": (trend or {}).get("rows", [])})
 
@@ -486,6 +487,7 @@ class Inbox:
         r.add_post("/api/supervisor/conversations/{id}/reassign", self.reassign)
         r.add_get("/api/supervisor/conversations/{id}/why", self.why)
         r.add_get("/ws/agent", self.socket)
+        reports.register(r, self)
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 
@@ -494,6 +496,12 @@ def _http_error(status: int, text: str) -> web.HTTPException:
     cls: type[web.HTTPException] = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
                                     409: web.HTTPConflict}.get(status, web.HTTPServiceUnavailable)
     return cls(text=text)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    """The mean of the measured values (null ones had nothing to measure), or None."""
+    measured = [v for v in values if v is not None]
+    return sum(measured) / len(measured) if measured else None
 
 
 def _re(subject: str) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
+from omnihub.inbox.report_models import OPERATIONS as REPORTS
 
 MAX_REPLY = 20_000
 Name = Field(default="", max_length=64)
@@ -186,6 +187,7 @@ OPERATIONS = [
     _op("POST", "/api/supervisor/conversations/{id}/reassign", "Reassign a conversation", "supervisor",
         body=ReassignBody),
     _op("GET", "/api/supervisor/conversations/{id}/why", "Every routing decision of a conversation", "supervisor"),
+    *REPORTS,
 ]
 
 SECURITY = {

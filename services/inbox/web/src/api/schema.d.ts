@@ -429,6 +429,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/supervisor/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Historical KPIs for a window, grouped (supervisors and admins) */
+        get: operations["get_api_supervisor_reports"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/reports/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The same report as a CSV or XLSX download */
+        get: operations["get_api_supervisor_reports_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/supervisor/wallboard": {
         parameters: {
             query?: never;
@@ -611,6 +645,177 @@ export interface components {
              * @default
              */
             text?: string;
+        };
+        /**
+         * Report
+         * @description A report: its window with offsets, the center's time zone, rows per group and the total.
+         */
+        Report: {
+            /** From */
+            from: string;
+            /** Group By */
+            group_by: string;
+            /** Interval */
+            interval: string;
+            /** Rows */
+            rows: components["schemas"]["ReportRow"][];
+            /** Time Zone */
+            time_zone: string;
+            /** To */
+            to: string;
+            total: components["schemas"]["ReportRow"];
+        };
+        /**
+         * ReportRow
+         * @description One group's figures (ratios 0-1, times in seconds); null where there is nothing to measure.
+         */
+        ReportRow: {
+            /**
+             * Abandoned
+             * @default 0
+             */
+            abandoned?: number;
+            /**
+             * Abandonment Rate
+             * @default null
+             */
+            abandonment_rate?: number | null;
+            /**
+             * Aht
+             * @default null
+             */
+            aht?: number | null;
+            /**
+             * Answered
+             * @default 0
+             */
+            answered?: number;
+            /**
+             * Answered Within
+             * @default 0
+             */
+            answered_within?: number;
+            /**
+             * Asa
+             * @default null
+             */
+            asa?: number | null;
+            /**
+             * Availability
+             * @default null
+             */
+            availability?: number | null;
+            /**
+             * Callbacks
+             * @default 0
+             */
+            callbacks?: number;
+            /**
+             * Csat
+             * @default null
+             */
+            csat?: number | null;
+            /**
+             * Csat Responses
+             * @default 0
+             */
+            csat_responses?: number;
+            /**
+             * Fcr
+             * @default null
+             */
+            fcr?: number | null;
+            /**
+             * Fcr Eligible
+             * @default 0
+             */
+            fcr_eligible?: number;
+            /**
+             * Handled
+             * @default 0
+             */
+            handled?: number;
+            /** Key */
+            key: string;
+            /**
+             * Nps
+             * @default null
+             */
+            nps?: number | null;
+            /**
+             * Nps Responses
+             * @default 0
+             */
+            nps_responses?: number;
+            /**
+             * Occupancy
+             * @default null
+             */
+            occupancy?: number | null;
+            /**
+             * Offered
+             * @default 0
+             */
+            offered?: number;
+            /**
+             * Qa Evaluations
+             * @default 0
+             */
+            qa_evaluations?: number;
+            /**
+             * Qa Score
+             * @default null
+             */
+            qa_score?: number | null;
+            /**
+             * Reopens
+             * @default 0
+             */
+            reopens?: number;
+            /**
+             * Service Level A
+             * @default null
+             */
+            service_level_a?: number | null;
+            /**
+             * Service Level B
+             * @default null
+             */
+            service_level_b?: number | null;
+            /**
+             * Short Abandoned
+             * @default 0
+             */
+            short_abandoned?: number;
+            /**
+             * Talk
+             * @default null
+             */
+            talk?: number | null;
+            /**
+             * Target
+             * @default 0.8
+             */
+            target?: number;
+            /**
+             * Threshold
+             * @default 20
+             */
+            threshold?: number;
+            /**
+             * Transfers
+             * @default 0
+             */
+            transfers?: number;
+            /** Volume */
+            volume?: {
+                [key: string]: number;
+            };
+            /**
+             * Wrap
+             * @default null
+             */
+            wrap?: number | null;
         };
         /**
          * StateBody
@@ -2599,6 +2804,176 @@ export interface operations {
                 "application/json": components["schemas"]["KbBody"];
             };
         };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_reports: {
+        parameters: {
+            query?: {
+                period?: string;
+                from?: string;
+                to?: string;
+                group_by?: string;
+                interval?: string;
+                queue?: string;
+                agent?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_reports_export: {
+        parameters: {
+            query: {
+                period?: string;
+                from?: string;
+                to?: string;
+                group_by?: string;
+                interval?: string;
+                queue?: string;
+                agent?: string;
+                format: string;
+                lang?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description OK */
             200: {

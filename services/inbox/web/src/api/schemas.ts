@@ -15,3 +15,5 @@ export type MergeBody = Schemas["MergeBody"];
 export type KbBody = Schemas["KbBody"];
 export type EvaluationActionBody = Schemas["EvaluationActionBody"];
 export type MeResponse = Schemas["Me"];
+export type Report = Schemas["Report"];
+export type ReportRow = Schemas["ReportRow"];

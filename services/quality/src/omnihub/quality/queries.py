@@ -242,12 +242,21 @@ def _survey_key(s: Survey, group_by: str, interval: int) -> str | None:
     return None
 
 
+# A figure with nothing to measure it on is null (shown "—"), never 0: ASA with nothing answered, CSAT with no answer.
+UNMEASURED = {"asa": "answered", "aht": "handled", "talk": "handled", "wrap": "handled", "abandonment_rate": "offered",
+              "fcr": "fcr_eligible", "csat": "csat_responses", "nps": "nps_responses", "qa_score": "qa_evaluations",
+              "occupancy": "availability"}  # no available or busy time at all (as on queue rows): no occupancy
+
+
 def as_json(row: Kpi) -> dict[str, Any]:
-    """A KPI row as the HTTP API returns it."""
+    """A KPI row as the HTTP API (and its CSV/XLSX exports) return it: rounded, null where nothing was measured."""
     out = asdict(row)
     for k, v in out.items():
         if isinstance(v, float):
             out[k] = round(v, 4)
+    for figure, denominator in UNMEASURED.items():
+        if not out[denominator]:
+            out[figure] = None
     return out
 
 

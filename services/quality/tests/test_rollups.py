@@ -93,6 +93,7 @@ async def check(url: str, specs: list[dict[str, Any]], seed: int) -> None:
     shuffled = QualityStore(url, f"r_shuffled_{seed}")
     try:
         by_time = sorted(range(len(specs)), key=lambda i: specs[i]["at"])
+        ordered.inc_fields = 0  # every interval document read, added to and replaced (the shuffled one: $inc)
         await ingest(ordered, specs, [by_time])
         order = list(range(len(specs))) + rng.sample(range(len(specs)), k=len(specs) // 2)  # with replays
         rng.shuffle(order)

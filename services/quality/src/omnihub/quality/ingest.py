@@ -7,10 +7,12 @@ changes, opt-outs) go to the `events` collection, unique by event id.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -34,6 +36,7 @@ INGEST_BATCH = 10_000
 # A conversation's last lifecycle events: nothing more is worth waiting for after these.
 ENDING = frozenset({"conversation_wrapped_up", "conversation_abandoned"})
 MAX_HELD = INGEST_BATCH
+DUPLICATE_RETRIES = 3
 
 
 def _secs(d: Any) -> float:
@@ -154,6 +157,13 @@ class _Change:
             set_["queue"] = evt.queue  # the latest event's queue: a transfer moves the conversation
 
 
+def _duplicate(exc: BulkWriteError | DuplicateKeyError) -> bool:
+    """Whether a write failed on an existing `_id`."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return any(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
+
+
 def field_key(event_id: str) -> str:
     """An event id usable as a MongoDB field name (no dots, no leading $)."""
     return event_id.replace(".", "_").replace("$", "_")
@@ -202,19 +212,47 @@ class Ingestor:
         held = [e for e in events if e.conversation_id in holding] if holding else []
         if held:
             events = [e for e in events if e.conversation_id not in holding]
-        new = await self.store.insert_events([event_doc(e) for e in events if not e.conversation_id])
         changes = conversation_changes(events)
-        await self.store.record_conversations(changes)
+        stored: set[str] = set()
+        for attempt in range(DUPLICATE_RETRIES + 1):
+            try:
+                await self.store.transaction(functools.partial(self._write, events, changes, stored))
+                break
+            except (BulkWriteError, DuplicateKeyError) as exc:
+                # a conversation (or customer) taken for new was stored meanwhile (a replay, the other replica):
+                # the transaction wrote nothing; look which are stored and write again
+                if attempt == DUPLICATE_RETRIES or not _duplicate(exc):
+                    raise
+                stored.update(await self.store.stored_ids(self.store.unknown(changes)))
+        self.store.remember(changes)
+        await self._effects(events)
+        return held
+
+    async def _write(self, events: list[event_pb2.Event], changes: dict[str, dict[str, Any]],
+                     stored: set[str]) -> list[str]:
+        """Every write of a batch, in the store's transaction: the events, the conversations with their
+        contributions, the customers' contacts, survey answers and the bucket deltas land together or not at all."""
+        new = await self.store.insert_events([event_doc(e) for e in events if not e.conversation_id])
         merges = [(d["data"]["merged_customer_id"], d["data"]["customer_id"]) for d in new
                   if d["kind"] == "customer_merged" and d["data"].get("merged_customer_id") and d["data"].get("customer_id")]
         if merges:
             await self.rollups.merges(merges)
-        await self.rollups.conversations(list(changes))
+        inserted = await self.rollups.record(changes, stored)
         states = [d for d in new if d["kind"] == "agent_state_changed"]
         if states:
             await self.rollups.states(states)
-        await self._effects(events)
-        return held
+        for evt in events:
+            kind = evt.WhichOneof("kind")
+            if kind == "survey_answered":
+                a = evt.survey_answered
+                change = await self.store.answer_survey(a.survey_id, a.question or "csat", a.score, _secs(evt.time))
+                if change is not None:
+                    await self.rollups.survey(*change)
+            elif kind == "customer_opt_out":
+                o = evt.customer_opt_out
+                await self.store.set_optout(f"{subjects.channel_token(o.identity.channel)}:{o.identity.source_id}",
+                                            o.opted_out)
+        return inserted
 
     def _to_hold(self, events: list[event_pb2.Event]) -> set[str]:
         """Conversations in this batch still open and held for less than hold_seconds (at most a batch's worth)."""
@@ -240,18 +278,11 @@ class Ingestor:
         return held
 
     async def _effects(self, events: list[event_pb2.Event]) -> None:
+        """What follows a stored batch outside the database: surveys sent (at most one per conversation)."""
+        if not self.surveys:
+            return
         for evt in events:
-            kind = evt.WhichOneof("kind")
-            if kind == "survey_answered":
-                a = evt.survey_answered
-                change = await self.store.answer_survey(a.survey_id, a.question or "csat", a.score, _secs(evt.time))
-                if change is not None:
-                    await self.rollups.survey(*change)
-            elif kind == "customer_opt_out":
-                o = evt.customer_opt_out
-                await self.store.set_optout(f"{subjects.channel_token(o.identity.channel)}:{o.identity.source_id}",
-                                            o.opted_out)
-            elif kind == "conversation_resolved" and self.surveys:
+            if evt.WhichOneof("kind") == "conversation_resolved":
                 await self._send_survey(evt)
 
     async def _send_survey(self, evt: event_pb2.Event) -> None:

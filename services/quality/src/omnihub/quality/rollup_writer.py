@@ -9,7 +9,7 @@ from typing import Any
 from omnihub.common.logging import get_logger
 from omnihub.quality import rollups
 from omnihub.quality.rollups import FCR_WINDOW, Contribution, RollupConfig
-from omnihub.quality.store import QualityStore
+from omnihub.quality.store import LAYOUT, QualityStore, created_document
 
 log = get_logger("omnihub.quality.rollups")
 
@@ -28,6 +28,37 @@ class RollupWriter:
     def __init__(self, store: QualityStore, config: RollupConfig) -> None:
         self.store = store
         self.config = config
+
+    async def record(self, changes: dict[str, dict[str, Any]],
+                     stored: frozenset[str] | set[str] = frozenset()) -> list[str]:
+        """Write a batch's conversation changes with their contributions, the customers' contacts and the bucket
+        deltas (call inside the store's transaction). Returns the conversations inserted whole.
+
+        Conversations this process has not seen stored (and not in `stored`) are inserted whole with their
+        contribution computed beforehand: no read-back, no second write. Only stored ones are updated, read
+        back and their contribution's difference applied. An insert that meets an existing conversation
+        raises; the caller retries with its id in `stored`.
+        """
+        if not changes:
+            return []
+        fresh = {cid: created_document(cid, changes[cid]) for cid in self.store.unknown(changes) if cid not in stored}
+        old = {cid: change for cid, change in changes.items() if cid not in fresh}
+        await self.store.update_conversations(old)
+        docs = await self.store.kpi_documents(list(old))
+        contacts, affected = await self._contacts([*fresh.values(), *docs])
+        affected -= set(changes)
+        if affected:
+            more = await self.store.kpi_documents(sorted(affected))
+            contacts.update((await self._contacts(more))[0])  # their customers may be other (merged) ids
+            docs += more
+        parts: list[Contribution] = []
+        for doc in fresh.values():
+            new = rollups.conversation(doc, self.config, contacts.get(doc.get("customer_id", ""), ()))
+            doc["kpi"] = rollups.stored(new)
+            parts.append(new)
+        await self.store.insert_conversations(list(fresh.values()))
+        await self._apply(docs, contacts, parts)
+        return list(fresh)
 
     async def conversations(self, ids: list[str], extra: set[str] | None = None) -> None:
         """Recompute the contribution of conversations just written (and of the same customers' earlier ones
@@ -50,7 +81,10 @@ class RollupWriter:
         customers = sorted({d["customer_id"] for d in docs if d.get("customer_id")})
         if not customers:
             return {}, set()
-        roots = await self.store.customer_roots(customers)
+        stored = await self.store.customer_docs(customers)
+        roots = await self._roots(customers, stored)
+        # each root's document as it will be after this batch: stored contacts/closes merged with the batch's
+        merged: dict[str, dict[str, Any]] = {}
         updates: dict[str, dict[str, Any]] = {}
         new_contacts: dict[str, list[float]] = defaultdict(list)
         for d in docs:
@@ -58,31 +92,54 @@ class RollupWriter:
             if not cid:
                 continue
             root = roots.get(cid, cid)
+            now = merged.get(root)
+            if now is None:
+                was = stored.get(root, {})
+                now = merged[root] = {"_id": root, "contacts": dict(was.get("contacts", {})),
+                                      "closes": dict(was.get("closes", {})), "ids": dict(was.get("ids", {}))}
             u = updates.setdefault(root, {})
             key = _key(d["_id"])
             if d.get("created") is not None:
                 u.setdefault("$min", {})[f"contacts.{key}"] = d["created"]
+                now["contacts"][key] = min(d["created"], now["contacts"].get(key, d["created"]))
                 new_contacts[root].append(float(d["created"]))
             if d.get("closed") is not None:
                 u.setdefault("$max", {})[f"closes.{key}"] = d["closed"]
+                now["closes"][key] = max(d["closed"], now["closes"].get(key, d["closed"]))
             if key != d["_id"]:
                 u.setdefault("$set", {})[f"ids.{key}"] = d["_id"]
-        out: dict[str, list[float]] = {}
+                now["ids"][key] = d["_id"]
+        new = [{k: v for k, v in merged[r].items() if v or k == "_id"} for r in updates if r not in stored]
+        await self.store.write_customers(new, {r: u for r, u in updates.items() if r in stored})
+        times = {root: [float(t) for t in doc["contacts"].values()] for root, doc in merged.items()}
+        out = {c: times[roots.get(c, c)] for c in customers if roots.get(c, c) in times}
         affected: set[str] = set()
-        for doc in await self.store.record_contacts(updates):
-            times = [float(t) for t in doc.get("contacts", {}).values()]
-            ids = doc.get("ids", {})
-            for c in customers:
-                if roots.get(c, c) == doc["_id"]:
-                    out[c] = times
-            new = new_contacts.get(doc["_id"], [])
-            if new:
-                lo, hi = min(new) - FCR_WINDOW, max(new)
-                affected |= {ids.get(k, k) for k, closed in doc.get("closes", {}).items() if lo <= closed < hi}
+        for doc in merged.values():
+            ids = doc["ids"]
+            fresh = new_contacts.get(doc["_id"], [])
+            if fresh:
+                lo, hi = min(fresh) - FCR_WINDOW, max(fresh)
+                affected |= {ids.get(k, k) for k, closed in doc["closes"].items() if lo <= closed < hi}
         return out, affected
 
-    async def _apply(self, docs: list[dict[str, Any]], contacts: dict[str, list[float]]) -> None:
-        deltas: list[Contribution] = []
+    async def _roots(self, customers: list[str], stored: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """customer -> the customer it was merged into (followed to the end), for merged ones only; reads the
+        roots' documents into `stored`."""
+        out: dict[str, str] = {}
+        for c in customers:
+            root, hops = c, 0
+            while stored.get(root, {}).get("into") and hops < 8:
+                root, hops = stored[root]["into"], hops + 1
+                if root not in stored:
+                    stored.update(await self.store.customer_docs([root]))
+            if root != c:
+                out[c] = root
+        return out
+
+    async def _apply(self, docs: list[dict[str, Any]], contacts: dict[str, list[float]],
+                     fresh: list[Contribution] | None = None) -> None:
+        """Apply the change of each stored doc's contribution (and the whole of `fresh` ones) to the buckets."""
+        deltas: list[Contribution] = list(fresh or [])
         applied: dict[str, list[Any]] = {}
         for d in docs:
             new = rollups.conversation(d, self.config, contacts.get(d.get("customer_id", ""), ()))
@@ -122,13 +179,17 @@ class RollupWriter:
             await self.store.note_last_state(agent, last["time"], last["to_state"])
         await self.store.apply_rollups(rollups.merge(deltas), {})
 
+    def _fingerprint(self) -> str:
+        """The definition and the storage layout the stored rollups were built with."""
+        return f"{self.config.fingerprint()} {LAYOUT}"
+
     async def ensure(self) -> bool:
         """Build the rollups from stored data when they were never built or their definition changed.
 
         Returns True when a rebuild ran.
         """
         meta = await self.store.get_meta(META)
-        if meta and meta.get("fingerprint") == self.config.fingerprint():
+        if meta and meta.get("fingerprint") == self._fingerprint():
             return False
         await self.rebuild("missing" if meta is None else "definition changed")
         return True
@@ -169,5 +230,5 @@ class RollupWriter:
             await self.store.note_last_state(agent, chain[-1][0], chain[-1][1])
         deltas += [rollups.survey(s, self.config) for s in await self.store.all_surveys()]
         await self.store.apply_rollups(rollups.merge(deltas), {})
-        await self.store.set_meta(META, fingerprint=self.config.fingerprint(), built=time.time())
+        await self.store.set_meta(META, fingerprint=self._fingerprint(), built=time.time())
         log.info("quality.rollups.rebuild_finished", conversations=done, seconds=round(time.monotonic() - started, 1))

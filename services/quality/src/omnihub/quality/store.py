@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
-from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
+from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, ReturnDocument, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from omnihub.quality.rollups import bucket_id
 
-# Rollup storage: one document per interval for all queues × channels ("s|q|<t>", fields "<queue>|<channel>") and
-# one per interval and agent ("s|a|<t>|<agent>", fields "<channel>"), so a question reads few documents.
+T = TypeVar("T")
+
+# The transaction the current task writes in (ingest): set by QualityStore.transaction, read by every method the
+# ingest path calls, so HTTP questions running in other tasks never see it.
+_SESSION: ContextVar[AsyncClientSession | None] = ContextVar("quality_session", default=None)
+
+
+def _s() -> AsyncClientSession | None:
+    return _SESSION.get()
+
+# Rollup storage: one document per interval ("s|<t>": 15 minutes, "d|<t>": local day) holding every queue × channel
+# (q.<queue>|<channel>) and every agent × channel (a.<agent>.<channel>), so a batch of events updates one document
+# per interval it touches and a question reads one per interval (an agent's questions project a.<agent> only).
+LAYOUT = "interval documents v2"
+INC_FIELDS = 64  # counters one update may $inc in a document; more: the document is read, added to and replaced
 
 
 def _enc(name: str) -> str:
@@ -24,28 +40,38 @@ def _dec(field: str) -> str:
     return "" if field == "-" else field.replace("%2D", "-").replace("%24", "$").replace("%2E", ".").replace("%25", "%")
 
 
-def storage_key(bid: str) -> tuple[str, dict[str, Any], str]:
-    """(document id, its searchable fields, field name) of a bucket id."""
+def storage_key(bid: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """(document id, its searchable fields, path of its counters in the document) of a bucket id."""
     level, kind, t, channel, name = bid.split("|", 4)
+    meta = {"l": level, "t": int(t)}
     if kind == "q":
-        return f"{level}|q|{t}", {"l": level, "k": kind, "t": int(t), "n": ""}, f"{_enc(name)}|{_enc(channel)}"
-    return f"{level}|a|{t}|{name}", {"l": level, "k": kind, "t": int(t), "n": name}, _enc(channel)
+        return f"{level}|{t}", meta, ("q", f"{_enc(name)}|{_enc(channel)}")
+    return f"{level}|{t}", meta, ("a", _enc(name), _enc(channel))
 
 
-def split_field(kind: str, field: str) -> tuple[str, str]:
-    """(channel, queue) of a bucket document's field."""
+def stored_buckets(doc: dict[str, Any], kind: str) -> list[tuple[str, str, dict[str, int]]]:
+    """(channel, queue or agent, counters) of one kind of bucket in an interval document."""
+    out = []
     if kind == "q":
-        queue, _, channel = field.rpartition("|")
-        return _dec(channel), _dec(queue)
-    return _dec(field), ""
+        for field, counters in doc.get("q", {}).items():
+            queue, _, channel = field.rpartition("|")
+            out.append((_dec(channel), _dec(queue), counters))
+    else:
+        for agent, channels in doc.get("a", {}).items():
+            for channel, counters in channels.items():
+                out.append((_dec(channel), _dec(agent), counters))
+    return out
 
 
 def bucket_documents(total: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """The documents `apply_rollups` would leave for `total` in an empty collection (bulk loads)."""
     docs: dict[str, dict[str, Any]] = {}
     for bid, counters in total.items():
-        doc_id, meta, field = storage_key(bid)
-        docs.setdefault(doc_id, {"_id": doc_id, **meta, "c": {}})["c"][field] = dict(counters)
+        doc_id, meta, path = storage_key(bid)
+        into = docs.setdefault(doc_id, {"_id": doc_id, **meta})
+        for part in path[:-1]:
+            into = into.setdefault(part, {})
+        into[path[-1]] = dict(counters)
     return list(docs.values())
 
 KNOWN_CONVERSATIONS = 200_000  # ids remembered as stored, so their next events go straight to an update
@@ -72,6 +98,7 @@ class QualityStore:
         self.agents = self.db["agent_states"]
         self.meta = self.db["meta"]
         self._known: OrderedDict[str, None] = OrderedDict()
+        self.inc_fields = INC_FIELDS
 
     async def setup(self) -> None:
         """Create indexes; event ids are unique by `_id`, one survey per conversation."""
@@ -89,8 +116,10 @@ class QualityStore:
         await self.evaluations.create_index("conversation_id")
         await self.events.create_index([("agent", 1), ("time", 1)], name="agent_states_by_agent",
                                        partialFilterExpression={"kind": "agent_state_changed"})
-        await self.rollups.create_index([("l", 1), ("k", 1), ("t", 1)])
-        await self.rollups.create_index([("l", 1), ("k", 1), ("n", 1), ("t", 1)])
+        for old in ("l_1_k_1_t_1", "l_1_k_1_n_1_t_1"):  # the layout of one document per kind and agent
+            with contextlib.suppress(OperationFailure):
+                await self.rollups.drop_index(old)
+        await self.rollups.create_index([("l", 1), ("t", 1)])
         await self.agents.create_index("t")
 
     async def ping(self) -> bool:
@@ -98,30 +127,69 @@ class QualityStore:
         await self.client.admin.command("ping")
         return True
 
+    async def transaction(self, body: Callable[[], Awaitable[T]]) -> T:
+        """Run `body` in one multi-document transaction (retried whole on transient errors such as a write
+        conflict with another replica): every write it makes through this store lands together or not at all."""
+        async with self.client.start_session() as session:
+            token = _SESSION.set(session)
+            try:
+                async def callback(_session: AsyncClientSession) -> T:
+                    return await body()
+                return await session.with_transaction(callback)
+            finally:
+                _SESSION.reset(token)
+
     async def insert_events(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Insert events, skipping ids already stored (replays); returns the new ones."""
+        """Insert events, skipping ids already stored (replays); returns the new ones.
+
+        The stored ids are read first: a duplicate-key error would abort the ingest transaction.
+        """
         if not docs:
             return []
-        try:
-            await self.events.insert_many(docs, ordered=False)
-            return docs
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            dup = {e["index"] for e in errors}
-            return [d for i, d in enumerate(docs) if i not in dup]
+        seen = {d["_id"] async for d in self.events.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1},
+                                                           session=_s())}
+        new = []
+        for d in docs:  # a batch may hold an event twice (a redelivery)
+            if d["_id"] not in seen:
+                seen.add(d["_id"])
+                new.append(d)
+        if new:
+            await self.events.insert_many(new, ordered=False, session=_s())
+        return new
+
+    def unknown(self, ids: Iterable[str]) -> list[str]:
+        """The conversation ids this process has not seen stored (most likely new: they are inserted whole)."""
+        return [cid for cid in ids if cid not in self._known]
+
+    async def stored_ids(self, ids: list[str]) -> set[str]:
+        """Which of these conversations are stored (after an insert met an existing one)."""
+        return {d["_id"] async for d in self.conversations.find({"_id": {"$in": ids}}, {"_id": 1}, session=_s())}
+
+    async def insert_conversations(self, docs: list[dict[str, Any]]) -> None:
+        """Insert new conversation documents whole (far cheaper than upserts); raises on an existing `_id`."""
+        if docs:
+            await self.conversations.insert_many(docs, ordered=False, session=_s())
+
+    async def update_conversations(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Apply a batch's idempotent change per stored conversation ($min/$max/$set, $addToSet timeline)."""
+        if changes:
+            await self.conversations.bulk_write([UpdateOne({"_id": cid}, change, upsert=True)
+                                                 for cid, change in changes.items()], ordered=False, session=_s())
+
+    def remember(self, ids: Iterable[str]) -> None:
+        """Note conversations as stored (after the transaction that wrote them committed)."""
+        for cid in ids:
+            self._known[cid] = None
+            self._known.move_to_end(cid)
+        while len(self._known) > KNOWN_CONVERSATIONS:
+            self._known.popitem(last=False)
 
     async def record_conversations(self, changes: dict[str, dict[str, Any]]) -> None:
-        """Apply a batch's idempotent change per conversation ($min/$max/$set, $addToSet timeline).
-
-        A conversation not yet known is inserted whole, which costs far less than an upsert; when it
-        exists after all (a replay, another replica), the insert fails on `_id` and the change is applied
-        as an update instead. Both end in the same document.
-        """
+        """Apply a batch's idempotent change per conversation without rollups (the path before rollups existed,
+        kept for bench/quality.py's baseline): new ones inserted whole, an existing one updated instead."""
         if not changes:
             return
-        fresh = [cid for cid in changes if cid not in self._known]
+        fresh = self.unknown(changes)
         updates = [UpdateOne({"_id": cid}, changes[cid], upsert=True) for cid in changes if cid in self._known]
         if fresh:
             try:
@@ -135,47 +203,66 @@ class QualityStore:
                             for e in errors]
         if updates:
             await self.conversations.bulk_write(updates, ordered=False)
-        for cid in changes:
-            self._known[cid] = None
-            self._known.move_to_end(cid)
-        while len(self._known) > KNOWN_CONVERSATIONS:
-            self._known.popitem(last=False)
+        self.remember(changes)
 
     # ---- rollups ------------------------------------------------------------------------
     async def kpi_documents(self, ids: list[str]) -> list[dict[str, Any]]:
         """Conversations by id without their timelines and messages (what contributions are computed from)."""
         if not ids:
             return []
-        return await self.conversations.find({"_id": {"$in": ids}}, {"timeline": 0, "messages": 0}).to_list(None)
+        return await self.conversations.find({"_id": {"$in": ids}}, {"timeline": 0, "messages": 0},
+                                             session=_s()).to_list(None)
 
     async def apply_rollups(self, deltas: dict[str, dict[str, int]], applied: dict[str, list[Any]]) -> None:
-        """Add counter deltas to their buckets, then record each conversation's applied contribution."""
+        """Add counter deltas to their interval documents (one write each), then record each conversation's
+        applied contribution.
+
+        In a transaction, a document that gets many counters is read, added to and replaced whole: SecantusDB's
+        cost per `$inc`ed field grows with the document, so a batch spanning hours of 200 agents would spend
+        seconds on field updates. The transaction's snapshot makes the read-add-replace safe beside the other
+        replica (a conflict retries the transaction). Few counters, or no transaction, use `$inc`.
+        """
         if deltas:
-            ops: dict[str, dict[str, Any]] = {}
+            incs: dict[str, dict[str, int]] = {}
+            metas: dict[str, dict[str, Any]] = {}
             for bid, counters in deltas.items():
-                doc_id, meta, field = storage_key(bid)
-                op = ops.setdefault(doc_id, {"$inc": {}, "$setOnInsert": meta})
+                doc_id, meta, path = storage_key(bid)
+                metas[doc_id] = meta
+                prefix = ".".join(path)
+                inc = incs.setdefault(doc_id, {})
                 for k, v in counters.items():
-                    op["$inc"][f"c.{field}.{k}"] = v
-            await self.rollups.bulk_write([UpdateOne({"_id": d}, op, upsert=True) for d, op in ops.items()],
-                                          ordered=False)
+                    inc[f"{prefix}.{k}"] = v
+            session = _s()
+            whole = [d for d, inc in incs.items() if len(inc) > self.inc_fields] if session is not None else []
+            ops: list[UpdateOne | ReplaceOne[dict[str, Any]]] = []
+            if whole:
+                stored = {d["_id"]: d async for d in self.rollups.find({"_id": {"$in": whole}}, session=session)}
+                for doc_id in whole:
+                    doc = stored.get(doc_id) or {"_id": doc_id, **metas[doc_id]}
+                    for field, v in incs.pop(doc_id).items():
+                        *parents, leaf = field.split(".")
+                        into = doc
+                        for part in parents:
+                            into = into.setdefault(part, {})
+                        into[leaf] = into.get(leaf, 0) + v
+                    ops.append(ReplaceOne({"_id": doc_id}, doc, upsert=True))
+            ops += [UpdateOne({"_id": d}, {"$inc": inc, "$setOnInsert": metas[d]}, upsert=True)
+                    for d, inc in incs.items()]
+            await self.rollups.bulk_write(ops, ordered=False, session=session)
         if applied:
             await self.conversations.bulk_write([UpdateOne({"_id": cid}, {"$set": {"kpi": kpi}})
-                                                 for cid, kpi in applied.items()], ordered=False)
+                                                 for cid, kpi in applied.items()], ordered=False, session=_s())
 
     async def buckets(self, level: str, kind: str, start: float, end: float,
                       name: str = "") -> list[tuple[str, str, int, dict[str, int]]]:
         """(channel, queue or agent, start, counters) of the buckets of a level and kind starting in [start, end),
         optionally of one queue or agent."""
-        query: dict[str, Any] = {"l": level, "k": kind, "t": {"$gte": int(start), "$lt": int(end)}}
-        if name and kind == "a":
-            query["n"] = name
+        query: dict[str, Any] = {"l": level, "t": {"$gte": int(start), "$lt": int(end)}}
+        part = f"a.{_enc(name)}" if name and kind == "a" else kind
         out = []
-        async for doc in self.rollups.find(query, {"n": 1, "t": 1, "c": 1, "_id": 0}):
-            for field, counters in doc.get("c", {}).items():
-                channel, queue = split_field(kind, field)
-                n = doc.get("n", "") if kind == "a" else queue
-                if kind == "q" and name and n != name:
+        async for doc in self.rollups.find(query, {"t": 1, part: 1, "_id": 0}):
+            for channel, n, counters in stored_buckets(doc, kind):
+                if name and n != name:
                     continue
                 out.append((channel, n, doc["t"], counters))
         return out
@@ -184,70 +271,58 @@ class QualityStore:
         """Every bucket's counters by bucket id (tests and rebuild checks)."""
         out: dict[str, dict[str, int]] = {}
         async for doc in self.rollups.find({}):
-            for field, counters in doc.get("c", {}).items():
-                channel, queue = split_field(doc["k"], field)
-                name = doc.get("n", "") if doc["k"] == "a" else queue
-                out[bucket_id(doc["l"], doc["k"], doc["t"], channel, name)] = counters
+            for kind in ("q", "a"):
+                for channel, name, counters in stored_buckets(doc, kind):
+                    out[bucket_id(doc["l"], kind, doc["t"], channel, name)] = counters
         return out
 
-    async def customer_roots(self, customers: list[str]) -> dict[str, str]:
-        """customer -> the customer it was merged into (followed to the end), for merged ones only."""
-        out: dict[str, str] = {}
-        pending = list(customers)
-        for _hop in range(8):
-            if not pending:
-                break
-            docs = await self.customers.find({"_id": {"$in": pending}, "into": {"$exists": True}},
-                                             {"into": 1}).to_list(None)
-            step = {d["_id"]: d["into"] for d in docs}
-            for c, root in list(out.items()):
-                if root in step:
-                    out[c] = step[root]
-            for c in pending:
-                if c in step and c not in out:
-                    out[c] = step[c]
-            pending = [r for r in set(step.values()) if r not in out]
-        return out
+    async def customer_docs(self, customers: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored contact documents of these customers (missing ones are new customers)."""
+        if not customers:
+            return {}
+        return {d["_id"]: d async for d in self.customers.find({"_id": {"$in": customers}}, session=_s())}
 
-    async def record_contacts(self, updates: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Apply per-customer $min contacts / $max closes updates and return the customers' documents."""
-        if not updates:
-            return []
-        await self.customers.bulk_write([UpdateOne({"_id": c}, u, upsert=True) for c, u in updates.items()],
-                                        ordered=False)
-        return await self.customers.find({"_id": {"$in": list(updates)}}).to_list(None)
+    async def write_customers(self, new: list[dict[str, Any]], updates: dict[str, dict[str, Any]]) -> None:
+        """Insert new customers' documents and apply $min contacts / $max closes updates to stored ones, in one
+        bulk write."""
+        ops: list[InsertOne[dict[str, Any]] | UpdateOne] = [InsertOne(d) for d in new]
+        ops += [UpdateOne({"_id": c}, u, upsert=True) for c, u in updates.items()]
+        if ops:
+            await self.customers.bulk_write(ops, ordered=False, session=_s())
 
     async def merge_customer(self, merged: str, survivor: str) -> None:
         """Point `merged` at `survivor` and copy its contacts and closes there."""
         doc = await self.customers.find_one_and_update({"_id": merged}, {"$set": {"into": survivor}}, upsert=True,
-                                                       return_document=ReturnDocument.AFTER)
+                                                       return_document=ReturnDocument.AFTER, session=_s())
         update: dict[str, Any] = {}
         for f, op in (("contacts", "$min"), ("closes", "$max")):
             for k, v in (doc or {}).get(f, {}).items():
                 update.setdefault(op, {})[f"{f}.{k}"] = v
         if update:
-            await self.customers.update_one({"_id": survivor}, update, upsert=True)
+            await self.customers.update_one({"_id": survivor}, update, upsert=True, session=_s())
 
     async def customer(self, customer: str) -> dict[str, Any] | None:
         """One customer's contacts document."""
-        return await self.customers.find_one({"_id": customer})
+        return await self.customers.find_one({"_id": customer}, session=_s())
 
     async def state_neighbours(self, agent: str, lo: float, hi: float) -> list[dict[str, Any]]:
         """An agent's state changes in [lo, hi] and the one just before and just after, oldest first."""
         base = {"kind": "agent_state_changed", "agent": agent}
         fields = {"time": 1, "to_state": 1}
-        before = await self.events.find({**base, "time": {"$lt": lo}}, fields).sort(
+        before = await self.events.find({**base, "time": {"$lt": lo}}, fields, session=_s()).sort(
             [("time", -1), ("_id", -1)]).limit(1).to_list(None)
-        inside = await self.events.find({**base, "time": {"$gte": lo, "$lte": hi}}, fields).to_list(None)
-        after = await self.events.find({**base, "time": {"$gt": hi}}, fields).sort(
+        inside = await self.events.find({**base, "time": {"$gte": lo, "$lte": hi}}, fields,
+                                        session=_s()).to_list(None)
+        after = await self.events.find({**base, "time": {"$gt": hi}}, fields, session=_s()).sort(
             [("time", 1), ("_id", 1)]).limit(1).to_list(None)
         return before + sorted(inside, key=lambda d: (d["time"], d["_id"])) + after
 
     async def note_last_state(self, agent: str, t: float, state: str) -> None:
         """Remember an agent's latest state change (its span is still open)."""
-        with contextlib.suppress(DuplicateKeyError):
-            await self.agents.update_one({"_id": agent, "t": {"$lt": t}}, {"$set": {"t": t, "state": state}},
-                                         upsert=True)
+        known = await self.agents.find_one({"_id": agent}, {"t": 1}, session=_s())
+        if known is None or known["t"] < t:  # read first: a duplicate-key upsert would abort the transaction
+            await self.agents.update_one({"_id": agent}, {"$set": {"t": t, "state": state}}, upsert=True,
+                                         session=_s())
 
     async def last_states(self, before: float) -> list[dict[str, Any]]:
         """Every agent's latest state change, of those made before `before` (the spans still open then)."""
@@ -338,15 +413,16 @@ class QualityStore:
             {"_id": survey_id, "$or": [{f"answer_times.{question}": {"$lt": when}},
                                        {f"answer_times.{question}": {"$exists": False}}]},
             {"$set": {f"answers.{question}": score, f"answer_times.{question}": when},
-             "$max": {"answered_at": when}})
+             "$max": {"answered_at": when}}, session=_s())
         if before is None:
             return None
-        after = await self.surveys.find_one({"_id": survey_id})
+        after = await self.surveys.find_one({"_id": survey_id}, session=_s())
         return (before, after) if after is not None else None
 
     async def set_optout(self, identity: str, opted_out: bool) -> None:
         """Remember an identity's opt-out (SMS STOP and the like)."""
-        await self.optouts.update_one({"_id": identity}, {"$set": {"opted_out": opted_out}}, upsert=True)
+        await self.optouts.update_one({"_id": identity}, {"$set": {"opted_out": opted_out}}, upsert=True,
+                                      session=_s())
 
     async def opted_out(self, identity: str) -> bool:
         """True if the identity asked not to be contacted."""

@@ -290,11 +290,14 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await expect(tile).to_be_visible(timeout=10_000)
     await expect(tile.locator(".sl")).to_contain_text("answered 1 · abandoned 0")
     await expect(sup.locator("#wall-agents tbody tr")).to_have_count(2)
+    await shot(sup, "desktop-wallboard")
+    await sup.click("#tab-kb")  # answers are written on the knowledge-base page
+    await sup.click("#kb-new")
     await sup.fill("#kb-title", "Delivery times")
     await sup.fill("#kb-body", "Orders ship within 24 hours; delivery takes 2-3 working days.")
     await sup.click("#kb-save")
     await expect(sup.locator("#toast")).to_have_text("Saved")
-    await shot(sup, "desktop-wallboard")
+    await sup.click("#tab-wall")
     answers = await page.evaluate("fetch('/api/kb?q=delivery').then(r => r.json())")  # the agent finds it
     assert [a["title"] for a in answers] == ["Delivery times"]
     await sup.select_option("#lang", "zh-CN")

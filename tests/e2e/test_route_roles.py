@@ -46,7 +46,8 @@ PAGE = "page"  # public, and 503 while the desktop is not built (`make` builds i
 PAGES = (PAGE,) * 5
 
 # ADDING A ROUTE OR AN RPC? Add a row here, or this test fails: (method, route as registered) -> [(path or
-# request, body, expected per role in ROLES order)]. "{A}" is alice's conversation, "{CA}" her customer.
+# request, body, expected per role in ROLES order)], called with the key's method. "{A}" is alice's conversation,
+# "{CA}" her customer.
 INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/"): [("/", None, OPEN)],
     ("GET", "/static"): [("/static/app.js", None, OPEN)],
@@ -74,6 +75,11 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/customers/{id}/merge"): [("/api/customers/{CA}/merge", {"customer_id": "cus_missing"}, OWNER)],
     ("GET", "/api/kb"): [("/api/kb", None, ALL_IN)],
     ("POST", "/api/supervisor/kb"): [("/api/supervisor/kb", {"title": "t", "body": "b"}, SUPER)],
+    # qakb: the knowledge base (agents read, supervisors and admins write)
+    ("GET", "/api/kb/categories"): [("/api/kb/categories", None, ALL_IN)],
+    ("GET", "/api/kb/{id}"): [("/api/kb/kb_missing", None, ALL_IN)],
+    ("PUT", "/api/supervisor/kb/{id}"): [("/api/supervisor/kb/kb_missing", {"title": "t", "body": "b"}, SUPER)],
+    ("DELETE", "/api/supervisor/kb/{id}"): [("/api/supervisor/kb/kb_missing", {}, SUPER)],
     ("GET", "/api/kpis/me"): [("/api/kpis/me", None, ALL_IN)],
     ("GET", "/api/evaluations/me"): [("/api/evaluations/me", None, ALL_IN)],
     ("POST", "/api/evaluations/{id}/{action}"): [("/api/evaluations/qa_missing/acknowledge", {}, ALL_IN),
@@ -234,7 +240,7 @@ async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bu
                                    json={"to_queue": "sales"}, headers=csrf)
             assert moved.status == 200, await moved.text()
             for table, base, quality in ((INBOX, hub.url("inbox"), False), (QUALITY, hub.url("quality"), True)):
-                for rows in table.values():
+                for (method, _), rows in table.items():
                     for path, body, expected in rows:
                         url = base + path.format(**ids)
                         for role, want in zip(ROLES, expected, strict=True):
@@ -244,7 +250,6 @@ async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bu
                             if quality:
                                 headers = {} if role == "anonymous" else hub.credentials.headers(
                                     identity.QUALITY_AUDIENCE, ACTORS[role])
-                            method = "GET" if body is None else "POST"
                             async with http.request(method, url, json=body, headers=headers) as resp:
                                 got = resp.status
                             if not matches(want, got, (401, 403), lambda s: s >= 500):

@@ -25,14 +25,13 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import reports
+from omnihub.inbox import kb, reports
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
 from omnihub.inbox.models import (
     EvaluationActionBody,
     ForceStateBody,
-    KbBody,
     LoginBody,
     MergeBody,
     ReassignBody,
@@ -322,23 +321,6 @@ class Inbox:
         cust = await self._rpc(self.router.MergeCustomers(req))
         return web.json_response(to_dict(cust))
 
-    # ---- knowledge base -----------------------------------------------------------------
-    async def kb(self, request: web.Request) -> web.Response:
-        """GET /api/kb?q=: canned responses and answers."""
-        docs = await self.store.search_kb(request.query.get("q", "")[:100])
-        return web.json_response(docs)
-
-    async def kb_save(self, request: web.Request) -> web.Response:
-        """POST /api/supervisor/kb {title, body}: supervisors manage answers."""
-        body = await read_body(request, KbBody)
-        title, text = body.title.strip(), body.body.strip()
-        if not title or not text:
-            raise web.HTTPBadRequest(text="title and body are required")
-        doc = {"_id": body.id or new_id("kb"), "title": title, "body": text,
-               "updated_by": request["session"].user, "updated": time.time()}
-        await self.store.save_kb(doc)
-        return web.json_response(doc)
-
     # ---- KPIs and wallboard ----------------------------------------------------------------
     async def _quality(self, params: dict[str, str], actor: Actor | None = None) -> dict[str, Any] | None:
         if self.http is None:
@@ -477,8 +459,7 @@ class Inbox:
         r.add_get("/api/agents", self.agents)
         r.add_get("/api/customers/{id}", self.customer)
         r.add_post("/api/customers/{id}/merge", self.merge)
-        r.add_get("/api/kb", self.kb)
-        r.add_post("/api/supervisor/kb", self.kb_save)
+        kb.register(app, self.store)
         r.add_get("/api/kpis/me", self.my_kpis)
         r.add_get("/api/evaluations/me", self.my_evaluations)
         r.add_post("/api/evaluations/{id}/{action}", self.evaluation_action)

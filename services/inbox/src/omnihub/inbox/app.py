@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
@@ -12,6 +14,7 @@ from omnihub.common.health import install_health
 from omnihub.common.identity import Credentials
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
+from omnihub.inbox import kb, kbsearch
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.config import InboxSettings, load_users
@@ -36,6 +39,10 @@ async def main() -> None:
         store = InboxStore(settings.mongo_url, settings.inbox_db)
         svc.stack.push_async_callback(store.close)
         await store.setup()
+        await kb.seed(store, settings.config_dir / "kb.yaml")  # the demo's articles, once per database
+        # jieba's dictionary loads in the background (seconds on a busy machine): the first search waits for it
+        warm = asyncio.create_task(asyncio.to_thread(kbsearch.prepare))
+        svc.stack.push_async_callback(lambda: asyncio.wait([warm]))
         svc.readiness.add("mongodb", store.ping)
         channel = identity.channel(settings.router_addr, credentials, identity.ROUTER_AUDIENCE)
         svc.stack.push_async_callback(channel.close, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, RootModel, field_validator
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
@@ -96,12 +96,52 @@ class MergeBody(Body):
     source_id: str = Field(default="", max_length=320)
 
 
-class KbBody(Body):
-    """POST /api/supervisor/kb: add or replace a canned answer."""
+KbKind = Literal["article", "canned"]
+KbLanguage = Literal["en", "zh-CN"]
+SHORTCUT = r"^([a-z0-9][a-z0-9_-]{0,31})?$"
 
-    id: str = Field(default="", max_length=64)
+
+class KbBody(Body):
+    """POST /api/supervisor/kb (add; with an id, add or replace) and PUT /api/supervisor/kb/{id} (edit):
+    a knowledge-base article or a canned response (with the shortcut the composer's `/` expands)."""
+
+    id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    kind: KbKind = "article"
     title: str = Field(max_length=200)
     body: str = Field(max_length=5000)
+    category: str = Field(default="", max_length=64)
+    language: KbLanguage = "en"
+    shortcut: str = Field(default="", max_length=32, pattern=SHORTCUT, description="canned responses only")
+
+
+class KbDoc(BaseModel):
+    """An article or canned response; `score` is its BM25 relevance when the list answers a search."""
+
+    id: str = Field(alias="_id")
+    kind: KbKind = "article"
+    title: str
+    body: str
+    category: str = ""
+    language: KbLanguage = "en"
+    shortcut: str = ""
+    updated_by: str = ""
+    updated: float = 0
+    score: float | None = None
+
+
+class KbCategory(BaseModel):
+    """A category and how many articles and canned responses it holds."""
+
+    category: str
+    count: int
+
+
+class KbList(RootModel[list[KbDoc]]):
+    """Articles and canned responses."""
+
+
+class KbCategories(RootModel[list[KbCategory]]):
+    """Every category of the knowledge base."""
 
 
 class EvaluationActionBody(Body):
@@ -118,9 +158,14 @@ class ConversationsQuery(BaseModel):
 
 
 class KbQuery(BaseModel):
-    """GET /api/kb."""
+    """GET /api/kb: ranked by relevance with `q`, else by kind, category and title; filters narrow either."""
 
     q: str = Field(default="", max_length=100)
+    kind: Literal["", "article", "canned"] = ""
+    category: str = Field(default="", max_length=64)
+    language: Literal["", "en", "zh-CN"] = ""
+    shortcut: str = Field(default="", max_length=32, description="canned responses whose shortcut starts so")
+    limit: int = Field(default=20, ge=1, le=100)
 
 
 class Me(BaseModel):
@@ -176,8 +221,15 @@ OPERATIONS = [
     _op("GET", "/api/agents", "Colleagues and their states", "agent"),
     _op("GET", "/api/customers/{id}", "A customer and their identities", "customers"),
     _op("POST", "/api/customers/{id}/merge", "Merge another record into this customer", "customers", body=MergeBody),
-    _op("GET", "/api/kb", "Search canned answers", "knowledge", query=KbQuery),
-    _op("POST", "/api/supervisor/kb", "Add or replace a canned answer", "knowledge", body=KbBody),
+    _op("GET", "/api/kb", "List or search articles and canned responses", "knowledge", query=KbQuery,
+        response=KbList),
+    _op("GET", "/api/kb/categories", "Categories of the knowledge base", "knowledge", response=KbCategories),
+    _op("GET", "/api/kb/{id}", "One article or canned response", "knowledge", response=KbDoc),
+    _op("POST", "/api/supervisor/kb", "Add (or replace) an article or canned response", "knowledge", body=KbBody,
+        response=KbDoc),
+    _op("PUT", "/api/supervisor/kb/{id}", "Edit an article or canned response", "knowledge", body=KbBody,
+        response=KbDoc),
+    _op("DELETE", "/api/supervisor/kb/{id}", "Delete an article or canned response", "knowledge", response=Ok),
     _op("GET", "/api/kpis/me", "My KPIs today and this week beside the team", "kpis"),
     _op("GET", "/api/evaluations/me", "My QA evaluations", "kpis"),
     _op("POST", "/api/evaluations/{id}/{action}", "Acknowledge, dispute or resolve an evaluation", "kpis",

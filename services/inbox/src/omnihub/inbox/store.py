@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 DUPLICATE_KEY = 11000
 STATE_RANK = {"sent": 1, "delivered": 2, "failed": 3}  # the furthest state wins, whatever order they came in
@@ -100,15 +100,52 @@ class InboxStore:
         query = {"_id": f"{conversation_id}|{agent}"} if conversation_id else {"agent": agent, "customer_id": customer_id}
         return await self.held.find_one(query, projection={"_id": 1}) is not None
 
-    async def search_kb(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Canned answers whose title or body contains the query (case-insensitive)."""
-        pattern = {"$regex": re.escape(query), "$options": "i"}
-        cursor = self.kb.find({"$or": [{"title": pattern}, {"body": pattern}]} if query else {})
-        return await cursor.limit(limit).to_list(limit)
+    async def kb_documents(self, kind: str = "", category: str = "", language: str = "", shortcut: str = "",
+                           limit: int = 5000) -> list[dict[str, Any]]:
+        """Articles and canned responses matching the filters (a shortcut by its beginning), with their words."""
+        query: dict[str, Any] = {}
+        for name, value in (("kind", kind), ("category", category), ("language", language)):
+            if value:
+                query[name] = value
+        if shortcut:
+            query["shortcut"] = {"$regex": "^" + re.escape(shortcut)}
+        return await self.kb.find(query).sort([("kind", 1), ("category", 1), ("title", 1)]).to_list(limit)
+
+    async def kb_document(self, doc_id: str) -> dict[str, Any] | None:
+        """One article or canned response."""
+        return await self.kb.find_one({"_id": doc_id})
+
+    async def kb_shortcut_owner(self, shortcut: str, language: str) -> str | None:
+        """The id of the canned response that already uses this shortcut in this language, if any."""
+        doc = await self.kb.find_one({"shortcut": shortcut, "language": language}, projection={"_id": 1})
+        return None if doc is None else str(doc["_id"])
+
+    async def kb_count(self) -> int:
+        """How many articles and canned responses there are."""
+        return await self.kb.count_documents({})
+
+    async def kb_categories(self) -> list[dict[str, Any]]:
+        """Every category with its number of entries."""
+        cursor = await self.kb.aggregate([{"$group": {"_id": "$category", "count": {"$sum": 1}}},
+                                          {"$sort": {"_id": 1}}])
+        rows = await cursor.to_list(None)
+        return [{"category": r["_id"] or "", "count": r["count"]} for r in rows]
 
     async def save_kb(self, doc: dict[str, Any]) -> None:
-        """Add or replace a canned answer."""
+        """Add or replace an article or canned response."""
         await self.kb.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def delete_kb(self, doc_id: str) -> bool:
+        """Delete one; False when there was none."""
+        return (await self.kb.delete_one({"_id": doc_id})).deleted_count == 1
+
+    async def claim_kb_seed(self) -> bool:
+        """True once per database: whether the demo articles are still to be added (never again after)."""
+        try:
+            await self.db["meta"].insert_one({"_id": "kb_seeded"})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Close the client."""

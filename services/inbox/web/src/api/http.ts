@@ -17,7 +17,7 @@ export function setCsrf(token: string): void {
 }
 
 export interface RequestOptions {
-  method?: "GET" | "POST";
+  method?: "GET" | "POST" | "PUT" | "DELETE";
   body?: unknown;
 }
 

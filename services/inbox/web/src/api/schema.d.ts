@@ -232,8 +232,42 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search canned answers */
+        /** List or search articles and canned responses */
         get: operations["get_api_kb"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/kb/categories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Categories of the knowledge base */
+        get: operations["get_api_kb_categories"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/kb/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One article or canned response */
+        get: operations["get_api_kb_id"];
         put?: never;
         post?: never;
         delete?: never;
@@ -421,9 +455,27 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add or replace a canned answer */
+        /** Add (or replace) an article or canned response */
         post: operations["post_api_supervisor_kb"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/kb/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Edit an article or canned response */
+        put: operations["put_api_supervisor_kb_id"];
+        post?: never;
+        /** Delete an article or canned response */
+        delete: operations["delete_api_supervisor_kb_id"];
         options?: never;
         head?: never;
         patch?: never;
@@ -526,19 +578,112 @@ export interface components {
         };
         /**
          * KbBody
-         * @description POST /api/supervisor/kb: add or replace a canned answer.
+         * @description POST /api/supervisor/kb (add; with an id, add or replace) and PUT /api/supervisor/kb/{id} (edit):
+         *     a knowledge-base article or a canned response (with the shortcut the composer's `/` expands).
          */
         KbBody: {
             /** Body */
             body: string;
             /**
+             * Category
+             * @default
+             */
+            category?: string;
+            /**
              * Id
              * @default
              */
             id?: string;
+            /**
+             * Kind
+             * @default article
+             * @enum {string}
+             */
+            kind?: "article" | "canned";
+            /**
+             * Language
+             * @default en
+             * @enum {string}
+             */
+            language?: "en" | "zh-CN";
+            /**
+             * Shortcut
+             * @description canned responses only
+             * @default
+             */
+            shortcut?: string;
             /** Title */
             title: string;
         };
+        /**
+         * KbCategories
+         * @description Every category of the knowledge base.
+         */
+        KbCategories: components["schemas"]["KbCategory"][];
+        /**
+         * KbCategory
+         * @description A category and how many articles and canned responses it holds.
+         */
+        KbCategory: {
+            /** Category */
+            category: string;
+            /** Count */
+            count: number;
+        };
+        /**
+         * KbDoc
+         * @description An article or canned response; `score` is its BM25 relevance when the list answers a search.
+         */
+        KbDoc: {
+            /** Id */
+            _id: string;
+            /** Body */
+            body: string;
+            /**
+             * Category
+             * @default
+             */
+            category?: string;
+            /**
+             * Kind
+             * @default article
+             * @enum {string}
+             */
+            kind?: "article" | "canned";
+            /**
+             * Language
+             * @default en
+             * @enum {string}
+             */
+            language?: "en" | "zh-CN";
+            /**
+             * Score
+             * @default null
+             */
+            score?: number | null;
+            /**
+             * Shortcut
+             * @default
+             */
+            shortcut?: string;
+            /** Title */
+            title: string;
+            /**
+             * Updated
+             * @default 0
+             */
+            updated?: number;
+            /**
+             * Updated By
+             * @default
+             */
+            updated_by?: string;
+        };
+        /**
+         * KbList
+         * @description Articles and canned responses.
+         */
+        KbList: components["schemas"]["KbDoc"][];
         /**
          * LoginBody
          * @description POST /api/login.
@@ -1932,6 +2077,11 @@ export interface operations {
         parameters: {
             query?: {
                 q?: string;
+                kind?: "" | "article" | "canned";
+                category?: string;
+                language?: "" | "en" | "zh-CN";
+                shortcut?: string;
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -1945,7 +2095,161 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["KbList"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_kb_categories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbCategories"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_kb_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbDoc"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -2811,7 +3115,167 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["KbDoc"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    put_api_supervisor_kb_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KbBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbDoc"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_api_supervisor_kb_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ok"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -17,3 +17,5 @@ export type EvaluationActionBody = Schemas["EvaluationActionBody"];
 export type MeResponse = Schemas["Me"];
 export type Report = Schemas["Report"];
 export type ReportRow = Schemas["ReportRow"];
+export type KbEntry = Schemas["KbDoc"];
+export type KbCategory = Schemas["KbCategory"];

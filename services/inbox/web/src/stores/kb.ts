@@ -1,8 +1,7 @@
-// Canned responses and knowledge-base answers.
+// Canned responses and knowledge-base answers for the composer (the knowledge-base page has its own store).
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request } from "../api/http";
-import type { KbBody } from "../api/schemas";
 import type { KbDoc } from "../api/types";
 
 export const useKbStore = defineStore("kb", () => {
@@ -15,16 +14,5 @@ export const useKbStore = defineStore("kb", () => {
     if (mine === asked) results.value = docs;
   }
 
-  /** Supervisors add or replace an answer. */
-  async function save(title: string, body: string): Promise<boolean> {
-    try {
-      await request("/api/supervisor/kb", { method: "POST", body: { title, body } satisfies KbBody });
-      await search("");
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  return { results, search, save };
+  return { results, search };
 });

@@ -107,6 +107,7 @@ async def helpers(url: str, msgs: list[messaging_pb2.InboundMessage]) -> dict[st
     (ack_all, one buffer) with fast_fetch vs nats-py's fetch."""
     bus = await Bus.connect(url, name="bench-helpers")
     await bus.ensure_streams()
+    await bus.enable_batched(subjects.STREAM_CONTACTS_IN)  # as the events stream and the router's KV buckets
     subject = subjects.inbound(SMS)
     rates: dict[str, float] = {}
 

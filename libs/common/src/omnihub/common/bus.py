@@ -7,15 +7,14 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import nats
 import nats.errors
 import nats.js.errors
 from google.protobuf import timestamp_pb2
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
@@ -24,20 +23,32 @@ from prometheus_client import Counter
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common import subjects
-from omnihub.common.acked import AckedPublisher, publish_retrying
+from omnihub.common._nats import MIN_BATCH, Publisher, PullReader, num_delivered, publish_retrying
+from omnihub.common.consumer import BatchHandler, Consumer, Delivery, Handler, M, Reject, Retry
 from omnihub.common.errors import BusError
-from omnihub.common.fastbatch import MIN_BATCH, FastPublisher
-from omnihub.common.fetch import fetch_batch
 from omnihub.common.logging import get_logger
 from omnihub.common.outgoing import Outgoing
-from omnihub.common.retry import HANDLER_RETRY, STREAM_RETRY
+from omnihub.common.retry import STREAM_RETRY
 
 log = get_logger("omnihub.bus")
 
-M = TypeVar("M", bound=Message)
+# The consumer's names, where every service has imported them from (they live in omnihub.common.consumer).
+__all__ = [
+    "BatchHandler",
+    "BatchPublisher",
+    "Bus",
+    "Consumer",
+    "Delivery",
+    "Handler",
+    "Reject",
+    "Retry",
+    "kv_key",
+    "new_event",
+    "new_id",
+    "now_timestamp",
+]
 
 PUBLISHED = Counter("omnihub_bus_published_total", "Messages published to JetStream", ["stream"])
-CONSUMED = Counter("omnihub_bus_consumed_total", "Messages handled by consumers", ["durable", "outcome"])
 
 ACK_TIMEOUT = 10.0
 
@@ -77,41 +88,6 @@ def new_event(source: str, **fields: Any) -> event_pb2.Event:
     return event_pb2.Event(source=source, **fields)
 
 
-class Retry(Exception):
-    """Raise from a handler to nak the message for redelivery after `delay` seconds."""
-
-    def __init__(self, reason: str, delay: float = 1.0) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
-
-
-class Reject(Exception):
-    """Raise from a handler to dead-letter the message now: no retry can help."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(slots=True)
-class Delivery(Generic[M]):
-    """One decoded message handed to a consumer's handler."""
-
-    message: M
-    subject: str
-    headers: dict[str, str]
-    num_delivered: int
-    msg_id: str
-    raw: Msg = field(repr=False)
-
-
-Handler = Callable[[Delivery[M]], Awaitable[None]]
-# A batch handler may return deliveries it has not stored yet: they stay un-acked and come back at the
-# head of the next batch (see `Consumer`).
-BatchHandler = Callable[[list[Delivery[M]]], Awaitable[Sequence[Delivery[M]] | None]]
-
-
 def _store_busy(exc: BaseException) -> bool:
     return isinstance(exc, nats.js.errors.ServerError) and exc.err_code == 10049
 
@@ -123,8 +99,7 @@ class Bus:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=ACK_TIMEOUT)
         self.replicas = replicas
-        self._acked: AckedPublisher | None = None
-        self._fast: FastPublisher | None = None
+        self._publisher = Publisher(nc, ACK_TIMEOUT)
         self.closing = False  # set by close(): a closed connection is then expected
 
     @classmethod
@@ -227,23 +202,12 @@ class Bus:
 
     async def publish_many(self, stream: str, messages: Sequence[Outgoing], *, min_batch: int = MIN_BATCH) -> int:
         """Store messages bound for `stream`, in order: `min_batch` or more as a fast batch, acked every few
-        hundred (`omnihub.common.fastbatch`), fewer with an ack each, which is back sooner
-        (`omnihub.common.acked`). Raises BusError when the stream refuses one."""
-        if not messages:
-            return 0
-        if len(messages) < min_batch:
-            stored = await self._publish_acked(messages)
-        else:
-            if self._fast is None:
-                self._fast = FastPublisher(self.nc, each=self._publish_acked)
-            stored = await self._fast.publish(messages, ACK_TIMEOUT)
-        PUBLISHED.labels(stream).inc(stored)
+        hundred, fewer with an ack each, which is back sooner (`omnihub.common._nats.Publisher`). Raises
+        BusError when the stream refuses one."""
+        stored = await self._publisher.publish(messages, min_batch=min_batch)
+        if stored:
+            PUBLISHED.labels(stream).inc(stored)
         return stored
-
-    async def _publish_acked(self, messages: Sequence[Outgoing]) -> int:
-        if self._acked is None:
-            self._acked = AckedPublisher(self.nc)
-        return await self._acked.publish(messages, ACK_TIMEOUT)
 
     @staticmethod
     def event_message(evt: event_pb2.Event) -> Outgoing:
@@ -320,7 +284,7 @@ class Bus:
 
         With `prefetch`, the next batch is fetched and decoded while the handler works on the current
         one (batches are still handled one after another, in order). `fast_fetch` takes each batch off
-        the subscription's queue in bursts (`omnihub.common.fetch`), about 2.5x nats-py's fetch; the
+        the subscription's queue in bursts (`omnihub.common._nats.fetch`), about 2.5x nats-py's fetch; the
         high-volume consumers use it (the router's intake, quality's ingest). With `pipeline` > 1, a
         batch handler may start on the next batch while earlier ones still wait (for a group commit,
         say); the handler must keep their effects in order itself (the router's lock does), and each
@@ -344,8 +308,8 @@ class Bus:
             config=config,
         )
         consumer = Consumer(
-            self, psub, stream, durable, message_type, handler, batch_handler, max_deliver, batch, prefetch,
-            fast_fetch, pipeline,
+            self, PullReader(self.nc, psub, fast_fetch), stream, durable, message_type, handler, batch_handler,
+            max_deliver, batch, prefetch, pipeline,
         )
         consumer.start()
         return consumer
@@ -359,7 +323,7 @@ class Bus:
                 subjects.HEADER_DLQ_REASON: reason[:1000],
                 subjects.HEADER_DLQ_SUBJECT: msg.subject,
                 subjects.HEADER_DLQ_STREAM: stream,
-                subjects.HEADER_DLQ_DELIVERIES: str(_num_delivered(msg)),
+                subjects.HEADER_DLQ_DELIVERIES: str(num_delivered(msg)),
                 subjects.HEADER_MSG_ID: f"dlq:{stream}:{_stream_seq(msg)}:{original_id}",
             }
         )
@@ -419,260 +383,8 @@ class BatchPublisher:
         return acks
 
 
-async def ack_all(nc: NATS, msgs: Sequence[Msg]) -> None:
-    """Ack JetStream deliveries as `Msg.ack` does, written as one buffer rather than one publish each."""
-    if not nc.is_connected:  # nats-py buffers or refuses them while reconnecting, one by one
-        for msg in msgs:
-            await msg.ack()
-        return
-    frames = []
-    for msg in msgs:
-        msg._check_reply()
-        frames.append(f"PUB {msg.reply} 0\r\n\r\n")
-        msg._ackd = True
-    if frames:
-        await nc._send_command("".join(frames).encode())
-        await nc._flush_pending()
-
-
-def _num_delivered(msg: Msg) -> int:
-    """The delivery count from the JetStream ack subject (v1 `$JS.ACK.<stream>.<consumer>.<n>...` or v2 with
-    domain and account hash), read without building nats-py's full metadata, which is slow per message."""
-    tokens = (msg.reply or "").split(".")
-    try:
-        if len(tokens) == 9:
-            return int(tokens[4])
-        if len(tokens) >= 11:
-            return int(tokens[6])
-    except ValueError:
-        pass
-    return 1
-
-
 def _stream_seq(msg: Msg) -> int:
     try:
         return int(msg.metadata.sequence.stream)
     except Exception:
         return 0
-
-
-class Consumer(Generic[M]):
-    """A running durable pull consumer.
-
-    A batch handler may return some of its deliveries to *hold* them: they are not acked, and they are
-    handed back at the head of the next batch (or alone within the fetch timeout when no more come),
-    so a handler can group related messages across fetches. Held messages are nak'ed on stop.
-
-    Handler contract: return to ack; raise `Retry` to nak with its delay; raise `Reject` to
-    dead-letter at once; any other exception naks with exponential backoff. A message that
-    fails its `max_deliver`-th attempt, or cannot be decoded, goes to deadletter.<stream>
-    with the reason in a header, and the consumer moves on.
-    """
-
-    def __init__(
-        self,
-        bus: Bus,
-        psub: JetStreamContext.PullSubscription,
-        stream: str,
-        durable: str,
-        message_type: type[M],
-        handler: Handler[M] | None,
-        batch_handler: BatchHandler[M] | None,
-        max_deliver: int,
-        batch: int,
-        prefetch: bool = False,
-        fast_fetch: bool = False,
-        pipeline: int = 1,
-    ) -> None:
-        self._bus = bus
-        self._pipeline = max(1, pipeline)
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._prefetch = prefetch
-        self._fast_fetch = fast_fetch
-        self._held: list[Delivery[M]] = []
-        self._psub = psub
-        self.stream = stream
-        self.durable = durable
-        self._type = message_type
-        self._handler = handler
-        self._batch_handler = batch_handler
-        self.max_deliver = max_deliver
-        self._batch = batch
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._acked = CONSUMED.labels(durable, "ack")  # bound once: label lookups are slow per message
-
-    def start(self) -> None:
-        """Begin fetching in a background task."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"consumer:{self.durable}")
-
-    async def stop(self) -> None:
-        """Stop fetching and wait for the in-flight batch to finish."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._psub.unsubscribe(), timeout=2.0)
-
-    async def _run(self) -> None:
-        ahead: asyncio.Task[list[Msg]] | None = None
-        try:
-            while not self._stopping.is_set():
-                msgs = await (ahead or self._fetch())
-                ahead = None
-                if self._prefetch and msgs and not self._stopping.is_set():
-                    ahead = asyncio.get_running_loop().create_task(self._fetch())
-                if not msgs and not self._held:
-                    continue
-                if self._pipeline > 1 and self._batch_handler is not None:
-                    await self._start(msgs)
-                    continue
-                await self._guarded(self._process(msgs))
-        finally:
-            if self._inflight:
-                await asyncio.wait(self._inflight)
-            await self._hand_back(ahead)
-
-    async def _guarded(self, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except Exception as exc:  # never let one batch kill the consumer
-            log.error("bus.batch_failed", durable=self.durable, error=repr(exc))
-
-    async def _start(self, msgs: list[Msg]) -> None:
-        """Handle a batch in its own task; wait while `pipeline` batches are in flight. Decoding (and
-        dead-lettering what cannot be decoded) happens here, so handlers start in fetch order."""
-        deliveries = await self._decode_all(msgs)
-        task = asyncio.get_running_loop().create_task(self._guarded(self._run_batch(deliveries)))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-        await asyncio.sleep(0)  # let it start (and take its place in the handler's order) first
-        while len(self._inflight) >= self._pipeline:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-
-    async def _hand_back(self, ahead: asyncio.Task[list[Msg]] | None) -> None:
-        """Nak what was held or fetched ahead but never handled, so it is redelivered at once."""
-        held, self._held = [d.raw for d in self._held], []
-        if ahead is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait({ahead}, timeout=1.0)  # a fetch in flight ends within its 0.5 s timeout
-            if ahead.done() and not ahead.cancelled() and ahead.exception() is None:
-                held += ahead.result()
-            else:
-                ahead.cancel()
-        with contextlib.suppress(Exception):
-            for msg in held:
-                await msg.nak()
-
-    async def _fetch(self) -> list[Msg]:
-        """The next batch, or [] after a timeout or a connection problem (logged, retried by the caller)."""
-        try:
-            if self._fast_fetch:
-                return await fetch_batch(self._psub, self._batch, 0.5)
-            return await self._psub.fetch(self._batch, timeout=0.5)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-            if not self._stopping.is_set():
-                await asyncio.sleep(0.5)
-            return []
-        except Exception as exc:
-            log.warning("bus.fetch_failed", durable=self.durable, error=repr(exc))
-            await asyncio.sleep(0.5)
-            return []
-
-    async def _decode_all(self, msgs: list[Msg]) -> list[Delivery[M]]:
-        deliveries: list[Delivery[M]] = []
-        for msg in msgs:
-            delivery = await self._decode(msg)
-            if delivery is not None:
-                deliveries.append(delivery)
-        return deliveries
-
-    async def _process(self, msgs: list[Msg]) -> None:
-        deliveries = await self._decode_all(msgs)
-        if self._batch_handler is not None:
-            held, self._held = self._held, []
-            await self._run_batch(held + deliveries)
-            return
-        assert self._handler is not None
-        for delivery in deliveries:
-            await self._run_one(self._handler, delivery)
-
-    async def _decode(self, msg: Msg) -> Delivery[M] | None:
-        n = _num_delivered(msg)
-        if n > self.max_deliver:
-            await self._dead(msg, f"exceeded max_deliver={self.max_deliver}")
-            return None
-        try:
-            message = self._type.FromString(msg.data)
-        except (DecodeError, ValueError) as exc:
-            await self._dead(msg, f"decode: cannot parse {self._type.__name__}: {exc}")
-            return None
-        headers = msg.headers or {}
-        return Delivery(message, msg.subject, headers, n, headers.get(subjects.HEADER_MSG_ID, ""), msg)
-
-    async def _run_one(self, handler: Callable[[Delivery[M]], Awaitable[object]], d: Delivery[M]) -> None:
-        try:
-            held = await handler(d)
-        except Reject as exc:
-            await self._dead(d.raw, exc.reason)
-        except Retry as exc:
-            await self._failed(d, exc.reason, exc.delay)
-        except Exception as exc:
-            log.warning(
-                "bus.handler_failed",
-                durable=self.durable,
-                error=repr(exc),
-                subject=d.subject,
-                attempt=d.num_delivered,
-            )
-            await self._failed(d, repr(exc), HANDLER_RETRY.delay(d.num_delivered))
-        else:
-            if held:
-                self._held.append(d)
-                return
-            await d.raw.ack()
-            self._acked.inc()
-
-    async def _run_batch(self, deliveries: list[Delivery[M]]) -> None:
-        if not deliveries:
-            return
-        assert self._batch_handler is not None
-        try:
-            held = await self._batch_handler(deliveries)
-        except Exception as exc:
-            log.warning("bus.batch_handler_failed", durable=self.durable, error=repr(exc))
-            # Fall back to one at a time so a single poison message cannot block the batch.
-            handler = self._batch_handler
-
-            async def single(d: Delivery[M]) -> bool:
-                return bool(await handler([d]))
-
-            for d in deliveries:
-                await self._run_one(single, d)
-            return
-        keep = {id(d) for d in held or ()}
-        done = []
-        for d in deliveries:
-            if id(d) in keep:
-                self._held.append(d)
-            else:
-                done.append(d.raw)
-        await ack_all(self._bus.nc, done)
-        self._acked.inc(len(done))
-
-    async def _failed(self, d: Delivery[M], reason: str, delay: float) -> None:
-        if d.num_delivered >= self.max_deliver:
-            await self._dead(d.raw, f"failed {d.num_delivered} deliveries; last error: {reason}")
-            return
-        await d.raw.nak(delay=delay)
-        CONSUMED.labels(self.durable, "nak").inc()
-
-    async def _dead(self, msg: Msg, reason: str) -> None:
-        await self._bus.dead_letter(msg, self.stream, reason)
-        await msg.term()
-        CONSUMED.labels(self.durable, "deadletter").inc()

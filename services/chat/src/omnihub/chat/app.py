@@ -14,21 +14,21 @@ import telegram
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from omnihub.api.contact.v1 import contact_pb2
-from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.chat import tokens
 from omnihub.chat.admission import Admission
 from omnihub.chat.config import ChatSettings, signing_key, telegram_configured, wechat_configured
+from omnihub.chat.headers import secure_headers
 from omnihub.chat.messenger import Messenger
 from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
-from omnihub.chat.wechat_api import WeChatApi
 from omnihub.chat.wechat_gateway import WeChatAdapter
+from omnihub.chat.wechat_routes import WeChatRoutes
 from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
-from omnihub.common.errors import ChannelError, ConfigError
+from omnihub.common.errors import ConfigError
 from omnihub.common.health import Readiness, install_health
 from omnihub.common.logging import get_logger
 from omnihub.common.outbound import deliver_outbound
@@ -39,15 +39,9 @@ from omnihub.common.service import service_context
 log = get_logger("omnihub.chat")
 MESSENGER_RETRY = RetryPolicy(first=0.5, cap=30.0)  # Telegram/WeChat busy or unreachable (Retry-After wins)
 
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
-    "object-src 'none'"
-)
 HELLO_TIMEOUT = 15.0
 WS_MAX_FRAME = 64 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024
-WECHAT_MAX_BYTES = 64 * 1024
 UPLOAD_TYPES = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -94,15 +88,8 @@ def _score(value: Any) -> int:
     return value
 
 
-def _secure_headers(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @dataclass
-class ChatService:
+class ChatService(WeChatRoutes):
     """Everything the chat service runs, buildable in tests without a process."""
 
     settings: ChatSettings
@@ -191,30 +178,8 @@ class ChatService:
         app.router.add_post("/widget/upload", self.upload)
         app.router.add_get("/widget/uploads/{name}", self.uploaded)
         app.router.add_post("/telegram/webhook", self.telegram_webhook)
-        app.router.add_get("/wechat/callback", self.wechat_verify)
-        app.router.add_post("/wechat/callback", self.wechat_callback)
-        app.router.add_get("/wechat/media/{media_id}", self.wechat_media)
+        self.add_wechat_routes(app)
         return app
-
-    async def _start_wechat(self) -> None:
-        s = self.settings
-        assert s.wechat_app_secret is not None and s.wechat_token is not None
-        state = await self.bus.kv(subjects.KV_WECHAT, history=1)
-        api = WeChatApi(s.wechat_api_base_url, s.wechat_app_id, s.wechat_app_secret.get_secret_value(), state)
-        aes_key = s.wechat_encoding_aes_key.get_secret_value() if s.wechat_encoding_aes_key else None
-        self.wechat = WeChatAdapter(api, s.wechat_token.get_secret_value(), aes_key, state,
-                                    s.var_dir / "chat-wechat-media")
-        self.consumers.append(
-            await self.bus.consume(
-                stream=subjects.STREAM_CONTACTS_OUT,
-                durable=subjects.outbound_durable(subjects.Channel.CHANNEL_WECHAT),
-                subjects=[subjects.outbound(subjects.Channel.CHANNEL_WECHAT)],
-                message_type=messaging_pb2.OutboundMessage,
-                handler=self.handle_messenger_outbound,
-                max_deliver=10,
-            )
-        )
-        log.info("wechat.ready", app_id=s.wechat_app_id, safe_mode=self.wechat.safe_mode)
 
     async def _agent_typing(self, msg: Any) -> None:
         assert self.hub is not None
@@ -258,16 +223,16 @@ class ChatService:
 
     async def widget_page(self, _: web.Request) -> web.StreamResponse:
         """The demo page embedding the widget."""
-        return _secure_headers(web.Response(body=_static("widget.html"), content_type="text/html"))
+        return secure_headers(web.Response(body=_static("widget.html"), content_type="text/html"))
 
     async def widget_js(self, _: web.Request) -> web.StreamResponse:
         """The embeddable widget script."""
         resp = web.Response(body=_static("widget.js"), content_type="text/javascript")
-        return _secure_headers(resp)
+        return secure_headers(resp)
 
     async def widget_css(self, _: web.Request) -> web.StreamResponse:
         """The widget's stylesheet (no inline styles: the CSP forbids them)."""
-        return _secure_headers(web.Response(body=_static("widget.css"), content_type="text/css"))
+        return secure_headers(web.Response(body=_static("widget.css"), content_type="text/css"))
 
     # WebSocket --------------------------------------------------------------------------
 
@@ -463,7 +428,7 @@ class ChatService:
             raise web.HTTPNotFound()
         resp = web.FileResponse(path)
         resp.headers["Content-Disposition"] = "attachment"
-        return _secure_headers(resp)
+        return secure_headers(resp)
 
     # Telegram ---------------------------------------------------------------------------
 
@@ -518,86 +483,6 @@ class ChatService:
             return (await adapter.send(out)).provider_message_id
 
         await deliver_outbound(self.bus, delivery, send, source="chat", policy=MESSENGER_RETRY)
-
-    # WeChat ---------------------------------------------------------------------------------
-
-    async def wechat_verify(self, request: web.Request) -> web.StreamResponse:
-        """GET /wechat/callback: the console's URL check; echo `echostr` when the signature holds."""
-        adapter = self.wechat
-        if adapter is None:
-            raise web.HTTPNotFound()
-        if not adapter.check_signature(dict(request.query)):
-            log.warning("wechat.bad_signature", remote=request.remote, method="GET")
-            return web.Response(status=403, text="forbidden")
-        return web.Response(text=request.query.get("echostr", "")[:256])
-
-    async def wechat_callback(self, request: web.Request) -> web.StreamResponse:
-        """POST /wechat/callback: verify (and decrypt), publish once per MsgId, answer `success`."""
-        adapter = self.wechat
-        if adapter is None:
-            raise web.HTTPNotFound()
-        if (request.content_length or 0) > WECHAT_MAX_BYTES:
-            return web.Response(status=413, text="too large")
-        body = await request.content.read(WECHAT_MAX_BYTES + 1)
-        if len(body) > WECHAT_MAX_BYTES:
-            return web.Response(status=413, text="too large")
-        query = dict(request.query)
-        if not adapter.verify(query, body):
-            log.warning("wechat.bad_signature", remote=request.remote, method="POST")
-            return web.Response(status=403, text="forbidden")
-        try:
-            result = await adapter.receive(adapter.open(query, body))
-        except ValueError as exc:
-            log.warning("wechat.bad_message", error=str(exc)[:200])
-            return web.Response(status=400, text="bad message")
-        if result.inbound is not None:
-            ack = await self.bus.publish(subjects.inbound(adapter.channel), result.inbound, msg_id=result.msg_id)
-            if not ack.duplicate:
-                for att in result.inbound.text.attachments:
-                    self._spawn(self._prefetch_wechat_media(att.uri.removeprefix("wechat-media://")))
-        elif result.survey is not None:
-            evt = new_event("chat", channel=adapter.channel, thread_key=result.thread_key,
-                            conversation_id=result.conversation_id, survey_answered=result.survey)
-            evt.identity.CopyFrom(contact_pb2.Identity(channel=adapter.channel,  # type: ignore[arg-type]
-                                                       source_id=result.identity_source))
-            evt.id = f"evt_{result.msg_id.replace(':', '_')}"
-            await self.bus.publish_event(evt)
-        elif result.opted_out:
-            who = contact_pb2.Identity(channel=adapter.channel, source_id=result.identity_source)  # type: ignore[arg-type]
-            evt = new_event("chat", channel=adapter.channel, identity=who, customer_opt_out=event_pb2.CustomerOptOut(
-                identity=who, opted_out=True, keyword="unsubscribe"))
-            evt.id = f"evt_optout_{result.msg_id.replace(':', '_')}"
-            await self.bus.publish_event(evt)
-        return web.Response(text="success")  # WeChat's acknowledgement; anything else makes it retry
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _prefetch_wechat_media(self, media_id: str) -> None:
-        """Download a follower's media through media/get now: WeChat keeps it for three days only."""
-        assert self.wechat is not None
-        try:
-            await self.wechat.media(media_id)
-        except ChannelError as exc:
-            log.warning("wechat.media_failed", media_id=media_id[:64], error=str(exc)[:200])
-
-    async def wechat_media(self, request: web.Request) -> web.StreamResponse:
-        """GET /wechat/media/{media_id}: a follower's image, voice or video, as a download."""
-        adapter = self.wechat
-        if adapter is None:
-            raise web.HTTPNotFound()
-        try:
-            found = await adapter.media(request.match_info["media_id"][:128])
-        except ChannelError as exc:
-            return web.json_response({"error": str(exc)[:200]}, status=502)
-        if found is None:
-            raise web.HTTPNotFound()
-        path, content_type = found
-        resp = web.FileResponse(path, headers={"Content-Type": content_type})
-        resp.headers["Content-Disposition"] = "attachment"
-        return _secure_headers(resp)
 
 
 async def main() -> None:

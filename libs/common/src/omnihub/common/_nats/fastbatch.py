@@ -11,6 +11,9 @@ already holds is dropped and counted, as a plain publish is.
 Measured here against the atomic batches used before (same file stream, 200-byte messages): a batch
 of 64 took 2.5 ms instead of 12.4 ms and 17 us of nats-server CPU per message instead of 94 (an
 atomic commit stages the batch in a temporary store and syncs it), with the same client CPU.
+
+Kept because it pays (bench/bus.py, 500 messages a call on a batched stream, shared machine): 13,632-16,961/s
+against 8,103-14,925/s with an ack each and 3,536-3,819/s with publish_async.
 """
 
 from __future__ import annotations

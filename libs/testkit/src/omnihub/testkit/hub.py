@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,11 +71,19 @@ class ServiceHub:
 
     def start(self, *services: str) -> None:
         """Start the services at once and return when every one is ready (blocking; run it in a thread
-        from async code). A service that fails to start raises with its log's tail."""
+        from async code). A service that fails to start raises with its log's tail, after every service
+        of the hub has been stopped (a caller whose start failed never reaches its own stop)."""
         procs = [ServiceProcess(s, self.service_env(s), ready_url=f"{self.url(s)}/readyz") for s in services]
         self.procs.update(zip(services, procs, strict=True))
         with ThreadPoolExecutor(max(1, len(procs))) as pool:
-            list(pool.map(lambda proc: proc.start(), procs))
+            starts = [pool.submit(proc.start) for proc in procs]
+            done, _ = wait(starts, return_when=FIRST_EXCEPTION)
+            failed = next((f.exception() for f in starts if f in done and f.exception() is not None), None)
+            if failed is not None:
+                self.stop()  # the others need not get ready first: a stopped one ends its own wait
+        if failed is not None:
+            self.stop()  # again, for a process that was spawned while the first stop ran
+            raise failed
 
     def stop(self) -> None:
         """Stop every started service, last started first."""

@@ -14,6 +14,7 @@ import yaml
 
 from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
 from omnihub.testkit.fakes.wechat_api import FakeWeChatApi, message_xml
+from omnihub.testkit.hub import wechat_env
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, ROUTING, Hub, new_hub
 
@@ -39,11 +40,7 @@ async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator
     routing = json.loads(json.dumps(ROUTING))
     routing["agents"] = [{**routing["agents"][0], "auto_accept": True}]  # alice takes what she is offered
     (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
-    h.extra["chat"] = {
-        "OMNIHUB_VAR_DIR": str(tmp_path / "chat-var"),
-        "OMNIHUB_TELEGRAM_ENABLED": "false", "OMNIHUB_WECHAT_APP_ID": wechat.app_id,
-        "OMNIHUB_WECHAT_APP_SECRET": wechat.app_secret, "OMNIHUB_WECHAT_TOKEN": wechat.callback_token,
-        "OMNIHUB_WECHAT_ENCODING_AES_KEY": wechat.encoding_aes_key, "OMNIHUB_WECHAT_API_BASE_URL": wechat.base_url}
+    h.extra["chat"] = wechat_env(wechat, tmp_path / "chat-var")
     try:
         h.start("router", "sms", "chat", "inbox")
         yield SocialHub(h, twilio, wechat)

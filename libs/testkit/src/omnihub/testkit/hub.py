@@ -9,6 +9,7 @@ from pathlib import Path
 from omnihub.common.identity import Credentials
 from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.fakes.wechat_api import FakeWeChatApi
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.services import ServiceProcess
 
@@ -28,6 +29,14 @@ def telegram_env(fake: FakeTelegramApi, webhook_secret: str) -> dict[str, str]:
     """Settings that point the chat service's bot at a Telegram Bot API double."""
     return {"OMNIHUB_TELEGRAM_BOT_TOKEN": fake.token, "OMNIHUB_TELEGRAM_WEBHOOK_SECRET": webhook_secret,
             "OMNIHUB_TELEGRAM_BASE_URL": fake.base_url, "OMNIHUB_TELEGRAM_BASE_FILE_URL": fake.base_file_url}
+
+
+def wechat_env(fake: FakeWeChatApi, var_dir: Path) -> dict[str, str]:
+    """Settings that point the chat service's WeChat Official Account (safe mode) at a WeChat API double."""
+    return {"OMNIHUB_VAR_DIR": str(var_dir), "OMNIHUB_TELEGRAM_ENABLED": "false",
+            "OMNIHUB_WECHAT_APP_ID": fake.app_id, "OMNIHUB_WECHAT_APP_SECRET": fake.app_secret,
+            "OMNIHUB_WECHAT_TOKEN": fake.callback_token, "OMNIHUB_WECHAT_ENCODING_AES_KEY": fake.encoding_aes_key,
+            "OMNIHUB_WECHAT_API_BASE_URL": fake.base_url}
 
 
 @dataclass

@@ -95,6 +95,12 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/supervisor/reports/export"): [("/api/supervisor/reports/export?period=today&format=csv", None, SUPER),
                                                 ("/api/supervisor/reports/export?period=month&format=xlsx&lang=zh-CN",
                                                  None, SUPER)],
+    # voice (calls.py): call panel controls (A is an SMS conversation: a 400 once allowed), supervisor interventions,
+    # the softphone token (404 here: Twilio is not configured)
+    ("GET", "/api/calls/{id}"): [("/api/calls/{A}", None, OWNER)],
+    ("POST", "/api/calls/{id}/{action}"): [("/api/calls/{A}/hold", {}, OWNER)],
+    ("POST", "/api/supervisor/calls/{id}/{mode}"): [("/api/supervisor/calls/{A}/listen", {}, SUPER)],
+    ("GET", "/api/voice/token"): [("/api/voice/token", None, ALL_IN)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }

@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import kb, reports
+from omnihub.inbox import calls, kb, reports
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -84,6 +84,7 @@ class Inbox:
         self.trusted_proxies = trusted_proxies
         self.hub = Hub(store, router)
         self.http: aiohttp.ClientSession | None = None
+        self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
 
     # ---- middleware -------------------------------------------------------------------
     @web.middleware
@@ -469,6 +470,7 @@ class Inbox:
         r.add_get("/api/supervisor/conversations/{id}/why", self.why)
         r.add_get("/ws/agent", self.socket)
         reports.register(r, self)
+        calls.register(app, self)
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

@@ -17,9 +17,18 @@ from omnihub.common.service import service_context
 from omnihub.inbox import kb, kbsearch
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
+from omnihub.inbox.calls import Softphone
 from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.store import InboxStore
+
+
+def softphone(settings: InboxSettings) -> Softphone | None:
+    """The softphone's Twilio settings, when all four are given."""
+    secret = settings.twilio_api_secret.get_secret_value()
+    if not (settings.twilio_account_sid and settings.twilio_api_key and secret and settings.twilio_twiml_app_sid):
+        return None
+    return Softphone(settings.twilio_account_sid, settings.twilio_api_key, secret, settings.twilio_twiml_app_sid)
 
 
 def build_app(inbox: Inbox) -> web.Application:
@@ -57,6 +66,7 @@ async def main() -> None:
         inbox = Inbox(users, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
                       parse_networks(settings.inbox_trusted_proxies), credentials)
+        inbox.softphone = softphone(settings)
         consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)

@@ -30,6 +30,11 @@ class InboxSettings(ServiceSettings):
     inbox_login_limit_account: str = "5/5 minutes"  # failed logins per account (limits' notation)
     inbox_login_limit_address: str = "50/5 minutes"  # failed logins per client address
     inbox_trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
+    # Browser softphones (Twilio Voice access tokens): all four, or none (calls then ring the agents' phones).
+    twilio_account_sid: str = ""
+    twilio_api_key: str = ""
+    twilio_api_secret: SecretStr = SecretStr("")
+    twilio_twiml_app_sid: str = ""
 
     @field_validator("inbox_login_limit_account", "inbox_login_limit_address")
     @classmethod

@@ -19,6 +19,7 @@ from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import BatchHandler, Bus, Consumer, Delivery
 from omnihub.common.logging import get_logger
+from omnihub.inbox.calls import call_notice
 from omnihub.inbox.store import InboxStore
 
 log = get_logger("omnihub.inbox")
@@ -155,6 +156,8 @@ class Hub:
             elif kind == "customer_merged":
                 m = evt.customer_merged
                 merges.append((m.merged_customer_id, m.customer_id, m.agent_id))
+            elif kind == "call_controlled":  # the call panel's state and who is on the call (a supervisor...)
+                pushes.append((self.holder.get(cid), {"type": "call", "data": call_notice(evt)}))
             elif kind.startswith("conversation_") or kind == "agent_state_changed":
                 pushes.append((self.holder.get(cid), {"type": "event", "data": {
                     "kind": kind, "conversation_id": cid, "queue": evt.queue}}))

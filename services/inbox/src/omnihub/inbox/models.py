@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, RootModel, field_validator
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
+from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 
 MAX_REPLY = 20_000
@@ -240,6 +241,7 @@ OPERATIONS = [
         body=ReassignBody),
     _op("GET", "/api/supervisor/conversations/{id}/why", "Every routing decision of a conversation", "supervisor"),
     *REPORTS,
+    *CALL_OPERATIONS,
 ]
 
 SECURITY = {

@@ -38,6 +38,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The call of a voice conversation (its holder and supervisors) */
+        get: operations["get_api_calls_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calls/{id}/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hang up, hold, resume, transfer, consult, complete, cancel, dtmf, recording-pause or recording-resume on my call */
+        post: operations["post_api_calls_id_action"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations": {
         parameters: {
             query?: never;
@@ -412,6 +446,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/supervisor/calls/{id}/{mode}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Listen, coach, barge or leave a live call (supervisors) */
+        post: operations["post_api_supervisor_calls_id_mode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/supervisor/conversations/{id}/reassign": {
         parameters: {
             query?: never;
@@ -532,10 +583,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/voice/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A Twilio Voice access token for my softphone (404 when Twilio is not configured) */
+        get: operations["get_api_voice_token"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * CallControlBody
+         * @description POST /api/calls/{id}/{action}: the target of a transfer or consult, or the DTMF digits.
+         */
+        CallControlBody: {
+            /**
+             * Digits
+             * @default
+             */
+            digits?: string;
+            /**
+             * To Agent
+             * @default
+             */
+            to_agent?: string;
+            /**
+             * To Number
+             * @default
+             */
+            to_number?: string;
+            /**
+             * To Queue
+             * @default
+             */
+            to_queue?: string;
+        };
+        /**
+         * CallView
+         * @description A voice conversation's call as the desk shows it.
+         */
+        CallView: {
+            /** Agent Id */
+            agent_id: string;
+            /** Consult Target */
+            consult_target: string;
+            /** Conversation Id */
+            conversation_id: string;
+            /** On Hold */
+            on_hold: boolean;
+            /** Recording Paused */
+            recording_paused: boolean;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "connecting" | "connected" | "on_hold" | "transferring" | "waiting" | "ended";
+            /** Supervisor Id */
+            supervisor_id: string;
+            /**
+             * Supervisor Mode
+             * @enum {string}
+             */
+            supervisor_mode: "" | "listen" | "coach" | "barge";
+        };
         /**
          * Ended
          * @description How many sessions were ended.
@@ -979,6 +1101,17 @@ export interface components {
             state: "AVAILABLE" | "AWAY" | "OFFLINE";
         };
         /**
+         * SupervisorCallBody
+         * @description POST /api/supervisor/calls/{id}/{mode}: where the supervisor's leg rings (default: their softphone).
+         */
+        SupervisorCallBody: {
+            /**
+             * Destination
+             * @default
+             */
+            destination?: string;
+        };
+        /**
          * TransferBody
          * @description POST /api/conversations/{id}/transfer: to an agent or a queue.
          */
@@ -1009,6 +1142,18 @@ export interface components {
              * @default false
              */
             typing?: boolean;
+        };
+        /**
+         * VoiceToken
+         * @description A Twilio Voice access token for the browser softphone.
+         */
+        VoiceToken: {
+            /** Identity */
+            identity: string;
+            /** Token */
+            token: string;
+            /** Ttl */
+            ttl: number;
         };
         /**
          * WrapUpBody
@@ -1134,6 +1279,167 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_calls_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallView"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_calls_id_action: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                action: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallControlBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallView"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -2936,6 +3242,89 @@ export interface operations {
             };
         };
     };
+    post_api_supervisor_calls_id_mode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                mode: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SupervisorCallBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallView"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     post_api_supervisor_conversations_id_reassign: {
         parameters: {
             query?: never;
@@ -3522,6 +3911,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_voice_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceToken"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -19,3 +19,7 @@ export type Report = Schemas["Report"];
 export type ReportRow = Schemas["ReportRow"];
 export type KbEntry = Schemas["KbDoc"];
 export type KbCategory = Schemas["KbCategory"];
+export type CallControlBody = Schemas["CallControlBody"];
+export type SupervisorCallBody = Schemas["SupervisorCallBody"];
+export type CallView = Schemas["CallView"];
+export type VoiceToken = Schemas["VoiceToken"];

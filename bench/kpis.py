@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import time
@@ -165,7 +166,9 @@ async def main() -> None:
     parser.add_argument("--scan-conversations", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=QUERIES)
+    parser.add_argument("--skip-ingest", action="store_true", help="no ingest comparison (bench/quality.py has it)")
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     t0 = time.time() - DAYS * 86400
     with MongoServer() as mongo:
         store, seconds = await build(mongo.url, "bench_kpis", args.conversations, t0, conversations=False)
@@ -186,6 +189,9 @@ async def main() -> None:
         for s in (store, scan_store):
             await s.client.drop_database(s.db.name)
             await s.close()
+        print(f"load average after the questions: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if args.skip_ingest:
+            return
         await ingest_rate(mongo.url, "warm", WithoutRollups, events(args.events, 20, tag="warm"))
         print(f"ingest of {args.events:,} events ({args.events // 4:,} conversations), bench/quality.py's direct path, "
               f"best of {RUNS}:")

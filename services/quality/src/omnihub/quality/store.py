@@ -24,10 +24,11 @@ _SESSION: ContextVar[AsyncClientSession | None] = ContextVar("quality_session", 
 def _s() -> AsyncClientSession | None:
     return _SESSION.get()
 
-# Rollup storage: one document per interval ("s|<t>": 15 minutes, "d|<t>": local day) holding every queue × channel
-# (q.<queue>|<channel>) and every agent × channel (a.<agent>.<channel>), so a batch of events updates one document
-# per interval it touches and a question reads one per interval (an agent's questions project a.<agent> only).
-LAYOUT = "interval documents v2"
+# Rollup storage: two documents per interval ("s|q|<t>" / "s|a|<t>": 15 minutes, "d|q|<t>" / "d|a|<t>": local day),
+# one holding every queue × channel (q.<queue>|<channel>), the other every agent × channel (a.<agent>.<channel>),
+# so a batch of events updates two documents per interval it touches, a center question reads the small queue
+# documents of its intervals and an agent's question projects a.<agent> of the agent documents.
+LAYOUT = "interval documents v3"
 INC_FIELDS = 64  # counters one update may $inc in a document; more: the document is read, added to and replaced
 
 
@@ -43,10 +44,10 @@ def _dec(field: str) -> str:
 def storage_key(bid: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
     """(document id, its searchable fields, path of its counters in the document) of a bucket id."""
     level, kind, t, channel, name = bid.split("|", 4)
-    meta = {"l": level, "t": int(t)}
+    meta = {"l": level, "k": kind, "t": int(t)}
     if kind == "q":
-        return f"{level}|{t}", meta, ("q", f"{_enc(name)}|{_enc(channel)}")
-    return f"{level}|{t}", meta, ("a", _enc(name), _enc(channel))
+        return f"{level}|q|{t}", meta, ("q", f"{_enc(name)}|{_enc(channel)}")
+    return f"{level}|a|{t}", meta, ("a", _enc(name), _enc(channel))
 
 
 def stored_buckets(doc: dict[str, Any], kind: str) -> list[tuple[str, str, dict[str, int]]]:
@@ -116,10 +117,12 @@ class QualityStore:
         await self.evaluations.create_index("conversation_id")
         await self.events.create_index([("agent", 1), ("time", 1)], name="agent_states_by_agent",
                                        partialFilterExpression={"kind": "agent_state_changed"})
-        for old in ("l_1_k_1_t_1", "l_1_k_1_n_1_t_1"):  # the layout of one document per kind and agent
+        for old in ("l_1_k_1_n_1_t_1",):  # the layout of one document per agent and interval
             with contextlib.suppress(OperationFailure):
                 await self.rollups.drop_index(old)
-        await self.rollups.create_index([("l", 1), ("t", 1)])
+        with contextlib.suppress(OperationFailure):
+            await self.rollups.drop_index("l_1_t_1")  # interval documents v2
+        await self.rollups.create_index([("l", 1), ("k", 1), ("t", 1)])
         await self.agents.create_index("t")
 
     async def ping(self) -> bool:
@@ -257,7 +260,7 @@ class QualityStore:
                       name: str = "") -> list[tuple[str, str, int, dict[str, int]]]:
         """(channel, queue or agent, start, counters) of the buckets of a level and kind starting in [start, end),
         optionally of one queue or agent."""
-        query: dict[str, Any] = {"l": level, "t": {"$gte": int(start), "$lt": int(end)}}
+        query: dict[str, Any] = {"l": level, "k": kind, "t": {"$gte": int(start), "$lt": int(end)}}
         part = f"a.{_enc(name)}" if name and kind == "a" else kind
         out = []
         async for doc in self.rollups.find(query, {"t": 1, part: 1, "_id": 0}):
@@ -272,7 +275,7 @@ class QualityStore:
         out: dict[str, dict[str, int]] = {}
         async for doc in self.rollups.find({}):
             for kind in ("q", "a"):
-                for channel, name, counters in stored_buckets(doc, kind):
+                for channel, name, counters in stored_buckets(doc, kind):  # a document holds one of them
                     out[bucket_id(doc["l"], kind, doc["t"], channel, name)] = counters
         return out
 

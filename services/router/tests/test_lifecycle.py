@@ -223,6 +223,8 @@ async def test_queue_stats_count_waiting_agents_service_level_and_estimated_wait
     now = fake_clock(core)
     await core.set_presence("bob", eng.AWAY, "lunch")
     await core.set_presence("alice", eng.AVAILABLE)  # one web chat at a time
+    [before] = core.queue_stats(RS.GetQueueStatsRequest(queues=["support"])).stats
+    assert before.answered_today == 0 and not before.HasField("service_level_today")  # "—", not 100%
     first = await offered_and_accepted(core, "alice", "v1")  # answered at once
     await core.intake([inbound_chat("v2")])
     second = core.threads["webchat:v2"]

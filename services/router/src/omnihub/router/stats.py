@@ -138,7 +138,7 @@ class Stats:
         active = sum(1 for r in state.records.values() if r.conv.queue == name and r.conv.routing_state in _ACTIVE)
         return routing_pb2.QueueStats(
             queue=name, waiting=len(waiting), longest_wait=dur(longest), agents_by_state=by_state,
-            service_level_today=(day.within / day.answered) if day.answered else 1.0,
+            service_level_today=(day.within / day.answered) if day.answered else None,  # None: unset
             service_level_target=qconf.service_level.target,
             service_level_threshold_seconds=round(qconf.service_level.threshold_seconds),
             estimated_wait=dur(self._ewt(name, len(waiting) + 1)), answered_today=day.answered,

@@ -580,7 +580,9 @@ class QueueStats(_message.Message):
     waiting: _builtins.int
     """Conversations waiting."""
     service_level_today: _builtins.float
-    """Today's service level so far (formula B, answered within threshold / answered)."""
+    """Today's service level so far (formula B, answered within threshold / answered); unset while nothing was
+    answered today (shown "—", never 100%).
+    """
     service_level_target: _builtins.float
     """Target fraction."""
     answered_today: _builtins.int
@@ -612,7 +614,7 @@ class QueueStats(_message.Message):
         waiting: _builtins.int = ...,
         longest_wait: _duration_pb2.Duration | None = ...,
         agents_by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
-        service_level_today: _builtins.float = ...,
+        service_level_today: _builtins.float | None = ...,
         service_level_target: _builtins.float = ...,
         estimated_wait: _duration_pb2.Duration | None = ...,
         answered_today: _builtins.int = ...,
@@ -621,11 +623,13 @@ class QueueStats(_message.Message):
         open_now: _builtins.bool = ...,
         service_level_threshold_seconds: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["estimated_wait", b"estimated_wait", "longest_wait", b"longest_wait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_service_level_today", b"_service_level_today", "estimated_wait", b"estimated_wait", "longest_wait", b"longest_wait", "service_level_today", b"service_level_today"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned_today", b"abandoned_today", "active", b"active", "agents_by_state", b"agents_by_state", "answered_today", b"answered_today", "estimated_wait", b"estimated_wait", "longest_wait", b"longest_wait", "open_now", b"open_now", "queue", b"queue", "service_level_target", b"service_level_target", "service_level_threshold_seconds", b"service_level_threshold_seconds", "service_level_today", b"service_level_today", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_level_today", b"_service_level_today", "abandoned_today", b"abandoned_today", "active", b"active", "agents_by_state", b"agents_by_state", "answered_today", b"answered_today", "estimated_wait", b"estimated_wait", "longest_wait", b"longest_wait", "open_now", b"open_now", "queue", b"queue", "service_level_target", b"service_level_target", "service_level_threshold_seconds", b"service_level_threshold_seconds", "service_level_today", b"service_level_today", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__service_level_today: _TypeAlias = _typing.Literal["service_level_today"]  # noqa: Y015
+    _WhichOneofArgType__service_level_today: _TypeAlias = _typing.Literal["_service_level_today", b"_service_level_today"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level_today) -> _WhichOneofReturnType__service_level_today | None: ...
 
 Global___QueueStats: _TypeAlias = QueueStats  # noqa: Y015
 

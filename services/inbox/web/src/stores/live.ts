@@ -3,6 +3,7 @@ import { defineStore } from "pinia";
 import { ref } from "vue";
 import type { Agent, Conversation, Message, Offer } from "../api/types";
 import { useAgentStore } from "./agent";
+import { type CallNotice, useCallsStore } from "./calls";
 import { useConversationsStore } from "./conversations";
 import { useCustomersStore } from "./customers";
 import { useOffersStore } from "./offers";
@@ -64,6 +65,9 @@ export const useLiveStore = defineStore("live", () => {
         }
         break;
       }
+      case "call":
+        useCallsStore().onNotice(msg.data as CallNotice);
+        break;
       case "event":
         void conversations.refresh();
         if (wallboardWatched) void useWallboardStore().load();

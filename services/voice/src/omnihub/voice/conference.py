@@ -98,7 +98,16 @@ class Conference:
             changes["on_hold"] = False
         log.info("voice.conference_joined", conversation_id=conversation_id, agent=agent_id,
                  conference_sid=participant.conference_sid)
-        return await self.channel.remember(thread, **changes)
+        call = await self.channel.remember(thread, **changes)
+        await self._publish(conversation_id, thread, voice_pb2.CallControlled(  # the desk's panel learns the call is up
+            action=A.CALL_ACTION_UNSPECIFIED, actor_id=agent_id, actor_role="agent", target=destination,
+            state=call_state(call)))
+        return call
+
+    async def _publish(self, conversation_id: str, thread: str, controlled: voice_pb2.CallControlled) -> None:
+        evt = new_event("voice", conversation_id=conversation_id, channel=VOICE, thread_key=thread,
+                        call_controlled=controlled)
+        await self.channel.bus.publish_event(evt)
 
     # ---- controls ------------------------------------------------------------------------
     async def on_request(self, msg: Msg) -> None:
@@ -135,11 +144,9 @@ class Conference:
         target = untrusted.caller(req.target, "target", required=False)
         changes = await self._act(req, call, target)
         call = await self.channel.remember(thread, **changes)
-        evt = new_event("voice", conversation_id=req.conversation_id, channel=VOICE,
-                        thread_key=thread, call_controlled=voice_pb2.CallControlled(
-                            action=req.action, actor_id=req.actor_id, actor_role=req.actor_role,
-                            target=target or changes.get("coached", ""), state=call_state(call)))
-        await self.channel.bus.publish_event(evt)
+        await self._publish(req.conversation_id, thread, voice_pb2.CallControlled(
+            action=req.action, actor_id=req.actor_id, actor_role=req.actor_role,
+            target=target or changes.get("coached", ""), state=call_state(call)))
         log.info("voice.controlled", conversation_id=req.conversation_id, action=A.Name(req.action), actor=req.actor_id)
         return call
 

@@ -1,0 +1,81 @@
+"""The call panel in real headless Chromium: a voice offer accepted in the desktop shows the panel, and Hold reaches
+the Twilio double's conference as Hold=true."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.hub import ServiceHub as Hub
+from omnihub.testkit.hub import twilio_env
+from omnihub.testkit.waiting import eventually
+from tests.e2e.hub import PASSWORDS, new_hub
+from tests.e2e.test_desktop_browser import CHROMIUM, _axe, go_available, open_app
+
+pytestmark = pytest.mark.browser
+CALL = "CA" + "8" * 32
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+    fake = FakeTwilio()
+    await fake.start()
+    h = new_hub(tmp_path, nats_url, mongo_url, fake)
+    h.extra["voice"] = twilio_env(fake)
+    try:
+        h.start("router", "voice", "inbox")
+        yield h, fake
+    finally:
+        h.stop()
+        await fake.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        await b.close()
+
+
+async def test_a_voice_offer_opens_the_call_panel_and_hold_reaches_twilio(hub: tuple[Hub, FakeTwilio],
+                                                                          browser: Browser) -> None:
+    h, fake = hub
+    problems: list[str] = []
+    page = await open_app(browser, h.url("inbox"), problems=problems, bypass_csp=True)  # bypass: axe is injected
+    await page.fill("#username", "alice")
+    await page.fill("#password", PASSWORDS["alice"])
+    await page.click("#login-button")
+    await go_available(page)
+    for path, extra in (("", {}), ("/gather", {"Digits": "2"})):
+        resp = await fake.post_webhook(f"{h.url('voice')}/twilio/voice{path}",
+                                       {"CallSid": CALL, "From": "+8613800138999", "To": "+15550001111", **extra})
+        assert resp.status == 200
+    await expect(page.locator(".offer")).to_have_count(1, timeout=15_000)
+    await page.locator(".offer .accept").click()
+
+    panel = page.locator("#call-panel")
+    await expect(panel).to_be_visible(timeout=10_000)
+    assert await page.locator("#reply").count() == 0  # the panel replaces the reply box
+    await expect(page.locator("#call-state")).to_have_attribute("data-state", "connected", timeout=15_000)
+    await expect(page.locator("#call-timer")).to_have_text(re.compile(r"^\d+:\d\d$"))
+    await expect(page.locator("#softphone-note")).to_be_visible()  # no Twilio API key here: calls ring the phone
+    assert await _axe(page) == []
+
+    await page.locator("#call-hold").focus()
+    await page.keyboard.press("Enter")  # keyboard reachable
+    await expect(page.locator("#call-state")).to_have_attribute("data-state", "on_hold", timeout=10_000)
+    held = await eventually(lambda: [f for _, p, f in fake.requests if p.endswith(f"/Participants/{CALL}.json")],
+                            timeout=10)
+    assert held[-1]["Hold"] == "true"
+    await page.locator("#call-resume").click()
+    await expect(page.locator("#call-state")).to_have_attribute("data-state", "connected", timeout=10_000)
+    await page.locator("#dtmf-keypad [data-digit='5']").click()
+    await expect(page.locator("#dtmf-sent")).to_contain_text("5")
+    assert not [p for p in problems if "Content Security Policy" in p]

@@ -101,6 +101,8 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/calls/{id}/{action}"): [("/api/calls/{A}/hold", {}, OWNER)],
     ("POST", "/api/supervisor/calls/{id}/{mode}"): [("/api/supervisor/calls/{A}/listen", {}, SUPER)],
     ("GET", "/api/voice/token"): [("/api/voice/token", None, ALL_IN)],
+    # desktop (#20): the agent desktop's own routes
+    ("GET", "/api/dispositions"): [("/api/dispositions", None, ALL_IN)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }

@@ -98,3 +98,24 @@ async def test_writing_during_wrap_up_ends_it_and_reopens_to_the_same_agent_firs
     assert [(w.agent_id, w.wrap_up_duration.seconds) for w in kinds(events, "conversation_wrapped_up")] == [
         ("alice", 5)]
     assert [r.previous_agent for r in kinds(events, "conversation_reopened")] == ["alice"]
+
+
+async def test_the_agent_view_carries_the_time_in_state_and_the_wrap_up_deadline(core: RouterCore) -> None:
+    now = fake_clock(core)
+    await core.set_presence("alice", eng.AVAILABLE)
+    alice = core.engine.agents["alice"]
+    view = core.agent_proto(alice)
+    assert view.state_time.ToSeconds() == 1_000 and not view.HasField("wrap_up_end_time")
+    now[0] += 5
+    cid = await offered_and_accepted(core, "alice", "erin")
+    assert core.agent_proto(alice).state_time.ToSeconds() == 1_005  # BUSY since the offer
+    now[0] += 60
+    await core.wrap_up("alice", cid, "refund", True)
+    view = core.agent_proto(alice)
+    assert view.state == routing_pb2.AGENT_STATE_WRAP_UP
+    assert (view.state_time.ToSeconds(), view.wrap_up_end_time.ToSeconds()) == (1_065, 1_095)  # queue: 30 s
+    now[0] += 31
+    await core.tick()
+    view = core.agent_proto(alice)
+    assert view.state == routing_pb2.AGENT_STATE_AVAILABLE and view.state_time.ToSeconds() == 1_096
+    assert not view.HasField("wrap_up_end_time")

@@ -39,16 +39,6 @@ export const STATUS_KEYS: Record<string, string> = {
   read: "delivery.read",
 };
 
-/** Disposition codes offered at wrap-up (a list, not free text). */
-export const DISPOSITIONS: Record<string, string> = {
-  question_answered: "dispositions.questionAnswered",
-  order_status: "dispositions.orderStatus",
-  refund: "dispositions.refund",
-  complaint: "dispositions.complaint",
-  sale: "dispositions.sale",
-  no_action: "dispositions.noAction",
-};
-
 export const EVALUATION_KEYS: Record<string, string> = {
   submitted: "performance.qaSubmitted",
   acknowledged: "performance.qaAcknowledged",

@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, reports
+from omnihub.inbox import calls, kb, reports, wrapup
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -39,11 +39,11 @@ from omnihub.inbox.models import (
     StateBody,
     TransferBody,
     TypingBody,
-    WrapUpBody,
     openapi,
 )
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.web import Desktop
+from omnihub.inbox.wrapup import DEFAULT as DEFAULT_DISPOSITIONS
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -83,6 +83,7 @@ class Inbox:
         self.limiter = limiter or LoginLimiter(MemoryStorage())
         self.trusted_proxies = trusted_proxies
         self.hub = Hub(store, router)
+        self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
         self.http: aiohttp.ClientSession | None = None
         self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
 
@@ -261,15 +262,6 @@ class Inbox:
             payload = json.dumps({"typing": body.typing, "agent": s.name}).encode()
             await self.bus.nc.publish(subjects.chat_typing_agent(conv.identity.source_id), payload)
         return web.json_response({"ok": True})
-
-    async def wrap_up(self, request: web.Request) -> web.Response:
-        """POST /api/conversations/{id}/wrapup {disposition, resolved, notes}."""
-        s: Session = request["session"]
-        body = await read_body(request, WrapUpBody)
-        conv = await self._rpc(self.router.WrapUp(routing_pb2.WrapUpRequest(
-            agent_id=s.user, conversation_id=request.match_info["id"], disposition=body.disposition,
-            resolved=body.resolved, notes=body.notes)))
-        return web.json_response(to_dict(conv))
 
     async def transfer(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/transfer {to_agent | to_queue, note}."""
@@ -454,7 +446,7 @@ class Inbox:
         r.add_get("/api/conversations", self.conversations)
         r.add_get("/api/conversations/{id}/messages", self.messages)
         r.add_post("/api/conversations/{id}/reply", self.reply)
-        r.add_post("/api/conversations/{id}/wrapup", self.wrap_up)
+        wrapup.register(r, self)  # dispositions from configuration, and the wrap-up that uses them
         r.add_post("/api/conversations/{id}/typing", self.typing)
         r.add_post("/api/conversations/{id}/transfer", self.transfer)
         r.add_get("/api/agents", self.agents)

@@ -21,6 +21,7 @@ from omnihub.inbox.calls import Softphone
 from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.store import InboxStore
+from omnihub.inbox.wrapup import load_dispositions
 
 
 def softphone(settings: InboxSettings) -> Softphone | None:
@@ -67,6 +68,7 @@ async def main() -> None:
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
                       parse_networks(settings.inbox_trusted_proxies), credentials)
         inbox.softphone = softphone(settings)
+        inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
         consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)

@@ -23,6 +23,7 @@ class InboxSettings(ServiceSettings):
     inbox_session_hours: int = 12
     inbox_secure_cookies: bool = False  # set true behind TLS
     inbox_users_file: Path | None = None
+    inbox_desktop_file: Path | None = None  # the desktop's settings (disposition codes); default config/desktop.yaml
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     inbox_db: str = "omnihub_inbox"
     router_addr: str = "127.0.0.1:50051"

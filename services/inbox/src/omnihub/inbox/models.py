@@ -152,6 +152,19 @@ class EvaluationActionBody(Body):
     new_score: float | None = Field(default=None, ge=0, le=100)
 
 
+class Disposition(BaseModel):
+    """One disposition code and its label in each language of the desktop."""
+
+    code: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    labels: dict[str, str] = Field(description="label per language: en and zh-CN")
+
+
+class Dispositions(BaseModel):
+    """GET /api/dispositions: the codes an agent picks from at wrap-up, in configuration order."""
+
+    dispositions: list[Disposition]
+
+
 class ConversationsQuery(BaseModel):
     """GET /api/conversations: supervisors may ask for every open conversation."""
 
@@ -214,7 +227,10 @@ OPERATIONS = [
     _op("GET", "/api/conversations/{id}/messages", "A conversation and the customer's history", "conversations"),
     _op("POST", "/api/conversations/{id}/reply", "Reply or add a private note", "conversations", body=ReplyBody,
         response=MessageId),
-    _op("POST", "/api/conversations/{id}/wrapup", "Wrap up", "conversations", body=WrapUpBody),
+    _op("POST", "/api/conversations/{id}/wrapup", "Wrap up with a configured disposition", "conversations",
+        body=WrapUpBody),
+    _op("GET", "/api/dispositions", "The disposition codes to pick from at wrap-up", "conversations",
+        response=Dispositions),
     _op("POST", "/api/conversations/{id}/typing", "Tell a web-chat visitor I am typing", "conversations",
         body=TypingBody, response=Ok),
     _op("POST", "/api/conversations/{id}/transfer", "Transfer to an agent or a queue", "conversations",

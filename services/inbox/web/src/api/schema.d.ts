@@ -166,7 +166,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Wrap up */
+        /** Wrap up with a configured disposition */
         post: operations["post_api_conversations_id_wrapup"];
         delete?: never;
         options?: never;
@@ -202,6 +202,23 @@ export interface paths {
         put?: never;
         /** Merge another record into this customer */
         post: operations["post_api_customers_id_merge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dispositions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The disposition codes to pick from at wrap-up */
+        get: operations["get_api_dispositions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -657,6 +674,29 @@ export interface components {
              * @enum {string}
              */
             supervisor_mode: "" | "listen" | "coach" | "barge";
+        };
+        /**
+         * Disposition
+         * @description One disposition code and its label in each language of the desktop.
+         */
+        Disposition: {
+            /** Code */
+            code: string;
+            /**
+             * Labels
+             * @description label per language: en and zh-CN
+             */
+            labels: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * Dispositions
+         * @description GET /api/dispositions: the codes an agent picks from at wrap-up, in configuration order.
+         */
+        Dispositions: {
+            /** Dispositions */
+            dispositions: components["schemas"]["Disposition"][];
         };
         /**
          * Ended
@@ -2084,6 +2124,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_dispositions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dispositions"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -23,3 +23,5 @@ export type CallControlBody = Schemas["CallControlBody"];
 export type SupervisorCallBody = Schemas["SupervisorCallBody"];
 export type CallView = Schemas["CallView"];
 export type VoiceToken = Schemas["VoiceToken"];
+export type Disposition = Schemas["Disposition"];
+export type Dispositions = Schemas["Dispositions"];

@@ -60,6 +60,7 @@ export interface Agent {
   state?: AgentStateName;
   state_reason?: string;
   state_time?: string;
+  wrap_up_end_time?: string;
   queues?: string[];
   missed_offers?: number;
   conversation_ids?: string[];

@@ -24,6 +24,11 @@ export const useAgentStore = defineStore("agent", () => {
   const state = computed<ShortState>(() => short(agent.value?.state));
   const reason = computed(() => agent.value?.state_reason ?? "");
   const secondsInState = computed(() => Math.max(0, clock.now - since.value));
+  /** Seconds until the router ends the wrap-up (its deadline), or null outside wrap-up. */
+  const wrapUpLeft = computed(() => {
+    const end = agent.value?.wrap_up_end_time;
+    return state.value === "WRAP_UP" && end ? Math.max(0, epoch(end) - clock.now) : null;
+  });
   /** Away not by the agent's own choice: missed offers, a supervisor, a lost connection. */
   const autopaused = computed(
     () => state.value === "AWAY" && reason.value !== "" && !(OWN_REASONS as readonly string[]).includes(reason.value),
@@ -36,7 +41,9 @@ export const useAgentStore = defineStore("agent", () => {
   /** The router told us the agent's state (socket notice or an answer to SetState). */
   function update(next: Agent): void {
     const changed = short(next.state) !== state.value || (next.state_reason ?? "") !== reason.value;
-    if (changed || agent.value === null) since.value = next.state_time ? epoch(next.state_time) : clock.now;
+    // The router's own time of the change survives a reconnect; the client clock is the fallback.
+    if (next.state_time) since.value = epoch(next.state_time);
+    else if (changed || agent.value === null) since.value = clock.now;
     agent.value = next;
   }
 
@@ -53,5 +60,5 @@ export const useAgentStore = defineStore("agent", () => {
     }
   }
 
-  return { agent, since, error, state, reason, secondsInState, autopaused, choice, update, setState };
+  return { agent, since, error, state, reason, secondsInState, wrapUpLeft, autopaused, choice, update, setState };
 });

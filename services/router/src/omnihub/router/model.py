@@ -22,6 +22,7 @@ class Agent:
     max_concurrent: int = 0  # across channels; 0 = only the per-channel capacities apply
     presence: str = OFFLINE
     reason: str = ""
+    since: float = 0.0  # when the reported state last changed (0: not since this router knew the agent)
     last_idle: float = 0.0
     last_offer: int = 0
     missed: int = 0

@@ -25,6 +25,7 @@ class Presence:
         agent.reason = value.get("reason", "")
         self.state.engine.set_idle(agent, value.get("last_idle", now))
         agent.missed = value.get("missed", 0)
+        agent.since = value.get("since", 0.0)
         self.heartbeats[agent.id] = now  # a fresh grace period after a restart
 
     def set_presence(self, agent_id: str, presence: str, reason: str, forced_by: str) -> routing_pb2.Agent:

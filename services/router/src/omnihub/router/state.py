@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from google.protobuf import timestamp_pb2
+
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
@@ -48,7 +50,7 @@ class RouterState:
         """Stage the agent's presence and idle time for the next write."""
         def dump() -> dict[str, Any]:
             return {"id": agent.id, "presence": agent.presence, "reason": agent.reason,
-                    "last_idle": agent.last_idle, "missed": agent.missed}
+                    "last_idle": agent.last_idle, "missed": agent.missed, "since": agent.since}
 
         self.store.put(f"a.{agent.id}", dump)
 
@@ -84,12 +86,20 @@ class RouterState:
             state=STATE_VALUE[agent.state], state_reason=agent.reason, queues=sorted(agent.queues),
             voice_destination=(conf.voice_destination if conf else "") or f"client:{agent.id}",
             last_idle_time=ts(agent.last_idle), missed_offers=agent.missed,
-            conversation_ids=sorted([*agent.handling, *agent.wrapping]))
+            conversation_ids=sorted([*agent.handling, *agent.wrapping]),
+            state_time=ts(agent.since) if agent.since else None, wrap_up_end_time=self._wrap_up_end(agent))
+
+    def _wrap_up_end(self, agent: eng.Agent) -> timestamp_pb2.Timestamp | None:
+        """The latest wrap-up deadline of the agent's conversations in wrap-up, or None."""
+        ends = [rec.wrap_until for cid in agent.wrapping if (rec := self.records.get(cid)) is not None]
+        return ts(max(ends)) if ends else None
 
     def agent_state_event(self, agent: eng.Agent, before: str, forced_by: str = "") -> None:
         """Stage agent_state_changed (and the watchers' notice) when the agent's reported state moved."""
         if agent.state == before:
             return
+        agent.since = self.clock()
+        self.save_agent(agent)  # the time in state survives a restart
         self.outbox.event(None, agent_state_changed=event_pb2.AgentStateChanged(
             agent_id=agent.id, from_state=STATE_VALUE[before], to_state=STATE_VALUE[agent.state],
             reason=agent.reason, forced_by=forced_by, active_conversations=agent.open_work()))

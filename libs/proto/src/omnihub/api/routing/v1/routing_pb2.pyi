@@ -341,6 +341,7 @@ class Agent(_message.Message):
     LAST_IDLE_TIME_FIELD_NUMBER: _builtins.int
     MISSED_OFFERS_FIELD_NUMBER: _builtins.int
     CONVERSATION_IDS_FIELD_NUMBER: _builtins.int
+    WRAP_UP_END_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id (login name)."""
     display_name: _builtins.str
@@ -377,6 +378,10 @@ class Agent(_message.Message):
     def conversation_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Conversations held now."""
 
+    @_builtins.property
+    def wrap_up_end_time(self) -> _timestamp_pb2.Timestamp:
+        """When the agent's wrap-up ends (the latest deadline of the conversations in wrap-up); unset otherwise."""
+
     def __init__(
         self,
         *,
@@ -392,10 +397,11 @@ class Agent(_message.Message):
         last_idle_time: _timestamp_pb2.Timestamp | None = ...,
         missed_offers: _builtins.int = ...,
         conversation_ids: _abc.Iterable[_builtins.str] | None = ...,
+        wrap_up_end_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_idle_time", b"last_idle_time", "state_time", b"state_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_idle_time", b"last_idle_time", "state_time", b"state_time", "wrap_up_end_time", b"wrap_up_end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "conversation_ids", b"conversation_ids", "display_name", b"display_name", "id", b"id", "last_idle_time", b"last_idle_time", "missed_offers", b"missed_offers", "queues", b"queues", "skills", b"skills", "state", b"state", "state_reason", b"state_reason", "state_time", b"state_time", "voice_destination", b"voice_destination"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "conversation_ids", b"conversation_ids", "display_name", b"display_name", "id", b"id", "last_idle_time", b"last_idle_time", "missed_offers", b"missed_offers", "queues", b"queues", "skills", b"skills", "state", b"state", "state_reason", b"state_reason", "state_time", b"state_time", "voice_destination", b"voice_destination", "wrap_up_end_time", b"wrap_up_end_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,111 @@
+"""The agent desktop's work tools in real Chromium on one hub: wrap-up from the router (countdown, time in state,
+dispositions from configuration), the conversation list (filters, snooze, labels)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.common import identity
+from omnihub.common.identity import Actor
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.hub import ServiceHub as Hub
+from omnihub.testkit.pytest_plugin import _wipe_jetstream
+from tests.e2e.hub import new_hub
+from tests.e2e.test_desktop_browser import CHROMIUM, go_available, login, sms_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+WRAP_UP_SECONDS = 120
+DESKTOP = {"dispositions": [
+    {"code": "callback_booked", "labels": {"en": "Callback booked", "zh-CN": "已预约回电"}},
+    {"code": "refund", "labels": {"en": "Refund", "zh-CN": "退款"}},
+]}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
+              mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+    """One hub for the module: support wraps up for two minutes; the desktop file names two dispositions."""
+    await _wipe_jetstream(nats_session_url)
+    fake = FakeTwilio()
+    await fake.start()
+    h = new_hub(tmp_path_factory.mktemp("work"), nats_session_url, mongo_url, fake)
+    routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
+    for queue in routing["queues"]:
+        queue["wrap_up_seconds"] = WRAP_UP_SECONDS
+    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+    (h.config_dir / "desktop.yaml").write_text(yaml.safe_dump(DESKTOP, allow_unicode=True))
+    try:
+        h.start("router", "sms", "quality", "inbox")
+        yield h, fake
+    finally:
+        h.stop()
+        await fake.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        await b.close()
+
+
+async def get(page: Page, path: str) -> Any:
+    resp = await page.request.get(page.url.split("/", 3)[0] + "//" + page.url.split("/", 3)[2] + path)
+    assert resp.ok, await resp.text()
+    return await resp.json()
+
+
+async def router_agent(h: Hub, agent_id: str) -> routing_pb2.Agent:
+    """The router's own view of the agent (the inbox shows colleagues less)."""
+    async with identity.channel(f"127.0.0.1:{h.ports['router_grpc']}", h.credentials, identity.ROUTER_AUDIENCE,
+                                Actor("sam", "supervisor")) as channel:
+        agents = await routing_pb2_grpc.RouterStub(channel).ListAgents(routing_pb2.ListAgentsRequest())
+    return next(a for a in agents.agents if a.id == agent_id)
+
+
+async def test_wrap_up_counts_down_to_the_routers_deadline_with_a_configured_disposition(
+        hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, fake = hub
+    page = await login(browser, h.url("inbox"), "alice")
+    await go_available(page)
+    await sms_in(h, fake, "Please call me back tomorrow", sender="+8613800138011")
+    await page.locator(".offer .accept").click()
+    await expect(page.locator("#agent-state")).to_have_attribute("data-state", "BUSY", timeout=10_000)
+    [conv] = [c for c in await get(page, "/api/conversations") if c["assigned_agent"] == "alice"]
+
+    options = page.locator("#disposition option:not([disabled])")
+    await expect(options).to_have_text(["Callback booked", "Refund"])  # the desktop file's, in its order
+    await page.select_option("#disposition", "callback_booked")
+    await page.click("#wrapup")
+    await expect(page.locator("#agent-state")).to_have_attribute("data-state", "WRAP_UP", timeout=10_000)
+    router = await router_agent(h, "alice")
+    deadline = router.wrap_up_end_time.ToNanoseconds() / 1e9
+    countdown = page.locator("#wrapup-countdown")
+    await expect(countdown).to_have_text(re.compile(r"\d+:\d\d left"))
+    shown = await countdown.text_content() or ""
+    minutes, seconds = re.findall(r"(\d+):(\d\d)", shown)[0]
+    left = await page.evaluate(f"{deadline} - Date.now() / 1000")
+    assert abs(int(minutes) * 60 + int(seconds) - left) <= 2, (shown, left)  # the router's deadline, not a guess
+    assert left > WRAP_UP_SECONDS - 30
+
+    # the time in state is the router's: a reload (a new socket) keeps it
+    since = float(await page.locator("#agent-state .meta").first.get_attribute("data-since") or 0)
+    assert abs(since - router.state_time.ToNanoseconds() / 1e9) < 0.01
+    await page.reload()
+    await expect(page.locator("#agent-state")).to_have_attribute("data-state", "WRAP_UP", timeout=20_000)
+    await expect(page.locator("#agent-state .meta").first).to_have_attribute("data-since", str(since))
+    await expect(page.locator("#wrapup-countdown")).to_be_visible()
+
+    stored = await get(page, f"/api/conversations/{conv['id']}/messages")
+    assert stored["conversation"]["disposition"] == "callback_booked"
+    await page.context.close()

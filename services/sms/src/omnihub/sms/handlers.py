@@ -23,6 +23,7 @@ from omnihub.common.logging import get_logger
 from omnihub.common.outbound import deliver_outbound
 from omnihub.common.retry import RetryPolicy
 from omnihub.sms import keywords
+from omnihub.sms.segments import segments
 from omnihub.sms.twilio_gateway import TwilioMessaging
 
 log = get_logger("omnihub.sms")
@@ -198,7 +199,7 @@ class SmsChannel:
         sid = await deliver_outbound(self.bus, d, send, source="sms", policy=SMS_RETRY, on_sent=remember_survey,
                                      channel=out.channel or SMS)
         if sid is not None:
-            log.info("sms.sent", id=out.id, sid=sid, segments=keywords.segments(body))
+            log.info("sms.sent", id=out.id, sid=sid, segments=segments(body))
 
     def _body(self, out: messaging_pb2.OutboundMessage) -> str:
         if out.kind == messaging_pb2.OUTBOUND_KIND_SURVEY and not out.text:

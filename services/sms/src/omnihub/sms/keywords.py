@@ -33,10 +33,3 @@ def survey_score(body: str, low: int, high: int) -> int | None:
     value = int(m.group(1))
     return value if low <= value <= high else None
 
-
-def segments(body: str) -> int:
-    """SMS segments: 160/153 GSM-7 characters, or 70/67 UCS-2 when any character is outside GSM-7."""
-    gsm = all(ord(c) < 128 for c in body)
-    single, multi = (160, 153) if gsm else (70, 67)
-    n = len(body)
-    return 1 if n <= single else -(-n // multi)

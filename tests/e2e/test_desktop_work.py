@@ -4,7 +4,8 @@ dispositions from configuration), the conversation list (filters, snooze, labels
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from omnihub.common.identity import Actor
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.pytest_plugin import _wipe_jetstream
+from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import new_hub
 from tests.e2e.test_desktop_browser import CHROMIUM, go_available, login, sms_in
 
@@ -60,7 +62,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def get(page: Page, path: str) -> Any:
-    resp = await page.request.get(page.url.split("/", 3)[0] + "//" + page.url.split("/", 3)[2] + path)
+    resp = await page.request.get(base_of(page) + path)
     assert resp.ok, await resp.text()
     return await resp.json()
 
@@ -108,4 +110,83 @@ async def test_wrap_up_counts_down_to_the_routers_deadline_with_a_configured_dis
 
     stored = await get(page, f"/api/conversations/{conv['id']}/messages")
     assert stored["conversation"]["disposition"] == "callback_booked"
+    await page.select_option("#state", "OFFLINE")  # the next tests' offers go to bob
+    await expect(page.locator("#agent-state")).to_have_attribute("data-state", "OFFLINE", timeout=10_000)
     await page.context.close()
+
+
+async def post(page: Page, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    csrf = (await get(page, "/api/me"))["csrf"]
+    resp = await page.request.post(base_of(page) + path, data=body, headers={"X-CSRF-Token": csrf})
+    return resp.status, await resp.json() if resp.ok else await resp.text()
+
+
+async def organised(page: Page, query: str = "") -> dict[str, Any]:
+    return (await get(page, "/api/organise" + query))["conversations"]  # type: ignore[no-any-return]
+
+
+async def test_snooze_comes_back_by_time_or_by_the_customer_and_labels_filter_the_list(
+        hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, fake = hub
+    page = await login(browser, h.url("inbox"), "bob")
+    await go_available(page)
+    senders = {"early": "+8613800138021", "later": "+8613800138022"}
+    for name, sender in senders.items():
+        await sms_in(h, fake, f"Question from {name}", sender=sender)
+        await page.locator(".offer .accept").first.click()
+        await expect(page.locator(".offer")).to_have_count(0, timeout=15_000)
+    rows = page.locator("#conv-list button.conv")
+    await expect(rows).to_have_count(2, timeout=10_000)
+    ids = {c["preview"].split()[-1]: c["id"] for c in await get(page, "/api/conversations")}
+    early, later = ids["early"], ids["later"]
+
+    # labels: added, filtered on (API and list), removed
+    assert (await post(page, f"/api/conversations/{early}/labels", {"add": [" vip ", "refund"]}))[1] == {
+        "labels": ["vip", "refund"]}
+    assert set(await organised(page, "?label=vip")) == {early}
+    await page.goto(page.url)  # a fresh page reads the labels; the filter offers them
+    await page.select_option("#filter-label", "vip")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Question from early")
+    await expect(rows.first.locator(".label-chip")).to_have_text(["vip", "refund"])
+    await page.select_option("#filter-label", "")
+    await rows.filter(has_text="Question from early").click()
+    await page.get_by_role("button", name="Remove label vip").click()
+    await expect(page.locator(".organise .label-chip")).to_have_count(1)
+    assert await organised(page, "?label=vip") == {}
+    assert (await post(page, f"/api/conversations/{early}/labels", {"add": ["x" * 41]}))[0] == 400
+
+    # snooze from the page: the conversation leaves the list and shows under Snoozed
+    await page.click("#snooze")
+    await expect(rows).to_have_count(1, timeout=10_000)
+    await page.select_option("#filter-status", "snoozed")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Question from early")
+    assert (await organised(page))[early]["status"] == "snoozed"
+    # ... and it comes back when the customer writes, in the page (live) and in the API
+    await sms_in(h, fake, "Any news?", sender=senders["early"])
+    await expect(rows).to_have_count(0, timeout=15_000)
+    await page.select_option("#filter-status", "open")
+    await expect(rows.filter(has_text="Any news?")).to_have_count(1)
+    assert (await organised(page))[early]["status"] == "open"
+
+    # our reply is the last word: pending; a snooze ends when its time passes, and it is pending again
+    assert (await post(page, f"/api/conversations/{later}/reply", {"text": "Looking into it"}))[0] == 200
+    await eventually(async_has(page, "?status=pending", later), timeout=15)
+    assert (await post(page, f"/api/conversations/{later}/snooze", {"until": time.time() - 5}))[0] == 400
+    until = time.time() + 3
+    assert (await post(page, f"/api/conversations/{later}/snooze", {"until": until}))[0] == 200
+    assert (await organised(page, "?status=snoozed")).keys() == {later}
+    await eventually(async_has(page, "?status=pending", later), timeout=15)
+    assert time.time() >= until
+    await page.context.close()
+
+
+def base_of(page: Page) -> str:
+    return "/".join(page.url.split("/", 3)[:3])
+
+
+def async_has(page: Page, query: str, cid: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return cid in await organised(page, query)
+    return check

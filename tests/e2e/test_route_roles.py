@@ -103,6 +103,9 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/voice/token"): [("/api/voice/token", None, ALL_IN)],
     # desktop (#20): the agent desktop's own routes
     ("GET", "/api/dispositions"): [("/api/dispositions", None, ALL_IN)],
+    ("GET", "/api/organise"): [("/api/organise", None, ALL_IN)],
+    ("POST", "/api/conversations/{id}/labels"): [("/api/conversations/{A}/labels", {"add": ["vip"]}, OWNER)],
+    ("POST", "/api/conversations/{id}/snooze"): [("/api/conversations/{A}/snooze", {"until": None}, OWNER)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }

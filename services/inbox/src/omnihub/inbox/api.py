@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, reports, wrapup
+from omnihub.inbox import calls, kb, organise, reports, wrapup
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -447,6 +447,7 @@ class Inbox:
         r.add_get("/api/conversations/{id}/messages", self.messages)
         r.add_post("/api/conversations/{id}/reply", self.reply)
         wrapup.register(r, self)  # dispositions from configuration, and the wrap-up that uses them
+        organise.register(r, self)  # labels, snooze and status of conversations
         r.add_post("/api/conversations/{id}/typing", self.typing)
         r.add_post("/api/conversations/{id}/transfer", self.transfer)
         r.add_get("/api/agents", self.agents)

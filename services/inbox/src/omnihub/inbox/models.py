@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel, field_validator
+from pydantic import BaseModel, Field, RootModel, StringConstraints, field_validator
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
@@ -165,6 +165,57 @@ class Dispositions(BaseModel):
     dispositions: list[Disposition]
 
 
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+class LabelsBody(Body):
+    """POST /api/conversations/{id}/labels: labels to add and to remove."""
+
+    add: list[Label] = Field(default_factory=list, max_length=20)
+    remove: list[Label] = Field(default_factory=list, max_length=20)
+
+
+class Labels(BaseModel):
+    """A conversation's labels."""
+
+    labels: list[str]
+
+
+class SnoozeBody(Body):
+    """POST /api/conversations/{id}/snooze: until when (epoch seconds, within 30 days), or null to wake it now."""
+
+    until: float | None = None
+
+
+class Snoozed(BaseModel):
+    """Until when a conversation is snoozed (null: not snoozed)."""
+
+    snoozed_until: float | None
+
+
+class OrganiseQuery(BaseModel):
+    """GET /api/organise: only conversations in this status, or with this label."""
+
+    status: Literal["", "open", "pending", "snoozed"] = ""
+    label: str = Field(default="", max_length=40)
+    all: str = Field(default="", max_length=8)
+
+
+class OrganisedConversation(BaseModel):
+    """A conversation's labels, derived status and snooze time."""
+
+    labels: list[str]
+    status: Literal["open", "pending", "snoozed"]
+    snoozed_until: float | None
+
+
+class Organised(BaseModel):
+    """GET /api/organise: per conversation id, and every label in use on them."""
+
+    conversations: dict[str, OrganisedConversation]
+    labels: list[str]
+
+
 class ConversationsQuery(BaseModel):
     """GET /api/conversations: supervisors may ask for every open conversation."""
 
@@ -229,6 +280,12 @@ OPERATIONS = [
         response=MessageId),
     _op("POST", "/api/conversations/{id}/wrapup", "Wrap up with a configured disposition", "conversations",
         body=WrapUpBody),
+    _op("GET", "/api/organise", "Labels, snooze and status of my conversations", "conversations",
+        query=OrganiseQuery, response=Organised),
+    _op("POST", "/api/conversations/{id}/labels", "Add and remove labels", "conversations", body=LabelsBody,
+        response=Labels),
+    _op("POST", "/api/conversations/{id}/snooze", "Snooze until a time (null wakes it)", "conversations",
+        body=SnoozeBody, response=Snoozed),
     _op("GET", "/api/dispositions", "The disposition codes to pick from at wrap-up", "conversations",
         response=Dispositions),
     _op("POST", "/api/conversations/{id}/typing", "Tell a web-chat visitor I am typing", "conversations",

@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add and remove labels */
+        post: operations["post_api_conversations_id_labels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/messages": {
         parameters: {
             query?: never;
@@ -117,6 +134,23 @@ export interface paths {
         put?: never;
         /** Reply or add a private note */
         post: operations["post_api_conversations_id_reply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/conversations/{id}/snooze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Snooze until a time (null wakes it) */
+        post: operations["post_api_conversations_id_snooze"];
         delete?: never;
         options?: never;
         head?: never;
@@ -423,6 +457,23 @@ export interface paths {
         put?: never;
         /** Reject an offer */
         post: operations["post_api_offers_reservation_reject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/organise": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Labels, snooze and status of my conversations */
+        get: operations["get_api_organise"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -847,6 +898,24 @@ export interface components {
          */
         KbList: components["schemas"]["KbDoc"][];
         /**
+         * Labels
+         * @description A conversation's labels.
+         */
+        Labels: {
+            /** Labels */
+            labels: string[];
+        };
+        /**
+         * LabelsBody
+         * @description POST /api/conversations/{id}/labels: labels to add and to remove.
+         */
+        LabelsBody: {
+            /** Add */
+            add?: string[];
+            /** Remove */
+            remove?: string[];
+        };
+        /**
          * LoginBody
          * @description POST /api/login.
          */
@@ -906,6 +975,33 @@ export interface components {
         Ok: {
             /** Ok */
             ok: boolean;
+        };
+        /**
+         * Organised
+         * @description GET /api/organise: per conversation id, and every label in use on them.
+         */
+        Organised: {
+            /** Conversations */
+            conversations: {
+                [key: string]: components["schemas"]["OrganisedConversation"];
+            };
+            /** Labels */
+            labels: string[];
+        };
+        /**
+         * OrganisedConversation
+         * @description A conversation's labels, derived status and snooze time.
+         */
+        OrganisedConversation: {
+            /** Labels */
+            labels: string[];
+            /** Snoozed Until */
+            snoozed_until: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "pending" | "snoozed";
         };
         /**
          * ReassignBody
@@ -1123,6 +1219,25 @@ export interface components {
              * @default null
              */
             wrap?: number | null;
+        };
+        /**
+         * SnoozeBody
+         * @description POST /api/conversations/{id}/snooze: until when (epoch seconds, within 30 days), or null to wake it now.
+         */
+        SnoozeBody: {
+            /**
+             * Until
+             * @default null
+             */
+            until?: number | null;
+        };
+        /**
+         * Snoozed
+         * @description Until when a conversation is snoozed (null: not snoozed).
+         */
+        Snoozed: {
+            /** Snoozed Until */
+            snoozed_until: number | null;
         };
         /**
          * StateBody
@@ -1618,6 +1733,88 @@ export interface operations {
             };
         };
     };
+    post_api_conversations_id_labels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LabelsBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Labels"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     get_api_conversations_id_messages: {
         parameters: {
             query?: never;
@@ -1718,6 +1915,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageId"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_conversations_id_snooze: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SnoozeBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snoozed"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -3136,6 +3415,86 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Ok"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_organise: {
+        parameters: {
+            query?: {
+                status?: "" | "open" | "pending" | "snoozed";
+                label?: string;
+                all?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organised"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -4,22 +4,27 @@ import { computed, ref } from "vue";
 import { ApiError, request, seg } from "../api/http";
 import type { ReplyBody, TransferBody, TypingBody, WrapUpBody } from "../api/schemas";
 import { epoch, type Conversation, type Message } from "../api/types";
+import { useOrganiseStore } from "./organise";
 
 export interface Filters {
   channel: string;
   queue: string;
+  /** "" = open and pending (snoozed ones hidden); or exactly one status. */
+  status: "" | "open" | "pending" | "snoozed";
+  label: string;
 }
 
 
 export const useConversationsStore = defineStore("conversations", () => {
   const items = ref<Record<string, Conversation>>({});
   const unread = ref<Record<string, number>>({});
-  const filters = ref<Filters>({ channel: "", queue: "" });
+  const filters = ref<Filters>({ channel: "", queue: "", status: "", label: "" });
   const currentId = ref<string | null>(null);
   const current = ref<Conversation | null>(null);
   const messages = ref<Message[]>([]);
   const typing = ref(false);
   const error = ref("");
+  const organise = useOrganiseStore();
 
   /** Open work sorted by wait (the longest waiting first). */
   const sorted = computed(() =>
@@ -27,11 +32,18 @@ export const useConversationsStore = defineStore("conversations", () => {
       (a, b) => epoch(a.enqueue_time || a.create_time) - epoch(b.enqueue_time || b.create_time),
     ),
   );
-  const visible = computed(() =>
-    sorted.value.filter(
-      (c) => (!filters.value.channel || c.channel === filters.value.channel) && (!filters.value.queue || c.queue === filters.value.queue),
-    ),
-  );
+  const visible = computed(() => {
+    const f = filters.value;
+    return sorted.value.filter((c) => {
+      const status = organise.statusOf(c.id);
+      return (
+        (!f.channel || c.channel === f.channel) &&
+        (!f.queue || c.queue === f.queue) &&
+        (f.status ? status === f.status : status !== "snoozed") &&
+        (!f.label || organise.labelsOf(c.id).includes(f.label))
+      );
+    });
+  });
   const channels = computed(() => [...new Set(sorted.value.map((c) => c.channel ?? ""))].filter(Boolean).sort());
   const queues = computed(() => [...new Set(sorted.value.map((c) => c.queue ?? ""))].filter(Boolean).sort());
 
@@ -40,6 +52,7 @@ export const useConversationsStore = defineStore("conversations", () => {
     try {
       const list = await request<Conversation[]>("/api/conversations");
       items.value = Object.fromEntries(list.filter((c) => c.routing_state !== "ROUTING_STATE_OFFERED").map((c) => [c.id, c]));
+      void organise.refresh();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) location.reload();
     }
@@ -85,6 +98,7 @@ export const useConversationsStore = defineStore("conversations", () => {
     if (shown && !messages.value.some((x) => x._id === m._id)) messages.value = [...messages.value, m];
     if (m.conversation_id !== currentId.value && m.direction === "incoming")
       unread.value = { ...unread.value, [m.conversation_id]: (unread.value[m.conversation_id] ?? 0) + 1 };
+    if (!m.private) organise.onMessage(m.conversation_id, m.direction);
     const conv = items.value[m.conversation_id];
     if (conv && m.direction === "incoming") upsert({ ...conv, preview: m.text || conv.preview });
   }

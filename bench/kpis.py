@@ -100,8 +100,8 @@ async def build(url: str, database: str, n: int, t0: float, conversations: bool)
     if conversations:
         await store.events.insert_many(states, ordered=False)
     buckets = bucket_documents(total)
-    for lo in range(0, len(buckets), 5000):
-        await store.rollups.insert_many(buckets[lo:lo + 5000], ordered=False)
+    for lo in range(0, len(buckets), 100):  # interval documents hold every queue or agent: ~10-100 KB each
+        await store.rollups.insert_many(buckets[lo:lo + 100], ordered=False)
     return store, time.perf_counter() - started
 
 

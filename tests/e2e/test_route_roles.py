@@ -106,6 +106,8 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/organise"): [("/api/organise", None, ALL_IN)],
     ("POST", "/api/conversations/{id}/labels"): [("/api/conversations/{A}/labels", {"add": ["vip"]}, OWNER)],
     ("POST", "/api/conversations/{id}/snooze"): [("/api/conversations/{A}/snooze", {"until": None}, OWNER)],
+    # outbound (#24): the composer's WhatsApp templates and window; {A} is an SMS conversation, so its holder gets a 400
+    ("GET", "/api/conversations/{id}/whatsapp"): [("/api/conversations/{A}/whatsapp", None, OWNER)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }

@@ -260,6 +260,24 @@ class MessageId(BaseModel):
     id: str
 
 
+class WhatsAppTemplate(BaseModel):
+    """An approved WhatsApp template (Twilio Content API), from config/whatsapp_templates.yaml."""
+
+    sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$")  # the ContentSid
+    name: str = Field(min_length=1, max_length=100)
+    language: str = Field(min_length=2, max_length=16)
+    body: str = Field(default="", max_length=1024)  # its text with {{1}}, {{2}} ... shown as a preview
+    variables: list[str] = Field(default_factory=list, max_length=20)  # a label per numbered placeholder
+
+
+class WhatsAppComposer(BaseModel):
+    """What the composer needs for a WhatsApp conversation."""
+
+    window_open: bool  # free text may be sent (the customer wrote within 24 hours)
+    window_closes_at: float | None  # seconds since the epoch; None: the customer never wrote
+    templates: list[WhatsAppTemplate]
+
+
 def _op(method: str, path: str, summary: str, tag: str, **kw: Any) -> Operation:
     return Operation(method, path, summary, tags=(tag,), **kw)
 
@@ -312,6 +330,8 @@ OPERATIONS = [
     _op("POST", "/api/supervisor/agents/{id}/state", "Force an agent's state", "supervisor", body=ForceStateBody),
     _op("POST", "/api/supervisor/conversations/{id}/reassign", "Reassign a conversation", "supervisor",
         body=ReassignBody),
+    _op("GET", "/api/conversations/{id}/whatsapp", "WhatsApp templates and the 24-hour window", "conversations",
+        response=WhatsAppComposer),
     _op("GET", "/api/supervisor/conversations/{id}/why", "Every routing decision of a conversation", "supervisor"),
     *REPORTS,
     *CALL_OPERATIONS,

@@ -191,6 +191,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/whatsapp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WhatsApp templates and the 24-hour window */
+        get: operations["get_api_conversations_id_whatsapp"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/wrapup": {
         parameters: {
             query?: never;
@@ -1311,6 +1328,37 @@ export interface components {
             ttl: number;
         };
         /**
+         * WhatsAppComposer
+         * @description What the composer needs for a WhatsApp conversation.
+         */
+        WhatsAppComposer: {
+            /** Templates */
+            templates: components["schemas"]["WhatsAppTemplate"][];
+            /** Window Closes At */
+            window_closes_at: number | null;
+            /** Window Open */
+            window_open: boolean;
+        };
+        /**
+         * WhatsAppTemplate
+         * @description An approved WhatsApp template (Twilio Content API), from config/whatsapp_templates.yaml.
+         */
+        WhatsAppTemplate: {
+            /**
+             * Body
+             * @default
+             */
+            body?: string;
+            /** Language */
+            language: string;
+            /** Name */
+            name: string;
+            /** Sid */
+            sid: string;
+            /** Variables */
+            variables?: string[];
+        };
+        /**
          * WrapUpBody
          * @description POST /api/conversations/{id}/wrapup.
          */
@@ -2161,6 +2209,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Ok"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_conversations_id_whatsapp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhatsAppComposer"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -31,3 +31,4 @@ export type SnoozeBody = Schemas["SnoozeBody"];
 export type Snoozed = Schemas["Snoozed"];
 export type Organised = Schemas["Organised"];
 export type OrganisedConversation = Schemas["OrganisedConversation"];
+export type WhatsAppComposer = Schemas["WhatsAppComposer"];

@@ -14,12 +14,11 @@ from playwright.async_api import Browser, async_playwright, expect
 
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, kv_key
-from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID, FakeTwilio
-from omnihub.testkit.fakes.wechat_api import FakeWeChatApi, message_xml
-from omnihub.testkit.hub import wechat_env
+from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID
+from omnihub.testkit.fakes.wechat_api import message_xml
 from omnihub.testkit.waiting import eventually
-from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_social_channels import SocialHub
+from tests.e2e.hub import PASSWORDS, Hub
+from tests.e2e.test_social_channels import SocialHub, social_hub
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -33,21 +32,14 @@ TEMPLATES = {"templates": [{"sid": TEMPLATE_SID, "name": "case_update", "languag
                             "variables": ["customer name", "case number"]}]}
 
 
+def _templates(h: Hub) -> None:
+    (h.config_dir / "whatsapp_templates.yaml").write_text(yaml.safe_dump(TEMPLATES))
+
+
 @pytest.fixture
 async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[SocialHub]:
-    twilio, wechat = FakeTwilio(), FakeWeChatApi()
-    await twilio.start()
-    await wechat.start()
-    h = new_hub(tmp_path, nats_url, mongo_url, twilio)
-    (h.config_dir / "whatsapp_templates.yaml").write_text(yaml.safe_dump(TEMPLATES))
-    h.extra["chat"] = wechat_env(wechat, tmp_path / "chat-var")
-    try:
-        h.start("router", "sms", "chat", "inbox")
-        yield SocialHub(h, twilio, wechat)
-    finally:
-        h.stop()
-        await twilio.stop()
-        await wechat.stop()
+    async with social_hub(tmp_path, nats_url, mongo_url, _templates) as hub:
+        yield hub
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,17 @@ class SocialHub:
     wechat: FakeWeChatApi
 
 
-@pytest.fixture
-async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[SocialHub]:
+@asynccontextmanager
+async def social_hub(tmp_path: Path, nats_url: str, mongo_url: str,
+                     configure: Callable[[Hub], None]) -> AsyncIterator[SocialHub]:
+    """Router, sms, chat (a WeChat Official Account in safe mode) and inbox against a Twilio and a WeChat double;
+    `configure` changes the hub's configuration before it starts."""
     twilio, wechat = FakeTwilio(), FakeWeChatApi()
     await twilio.start()
     await wechat.start()
     h = new_hub(tmp_path, nats_url, mongo_url, twilio)
-    routing = json.loads(json.dumps(ROUTING))
-    routing["agents"] = [{**routing["agents"][0], "auto_accept": True}]  # alice takes what she is offered
-    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
     h.extra["chat"] = wechat_env(wechat, tmp_path / "chat-var")
+    configure(h)
     try:
         h.start("router", "sms", "chat", "inbox")
         yield SocialHub(h, twilio, wechat)
@@ -48,6 +50,18 @@ async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator
         h.stop()
         await twilio.stop()
         await wechat.stop()
+
+
+def _auto_accept(h: Hub) -> None:
+    routing = json.loads(json.dumps(ROUTING))
+    routing["agents"] = [{**routing["agents"][0], "auto_accept": True}]  # alice takes what she is offered
+    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+
+
+@pytest.fixture
+async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[SocialHub]:
+    async with social_hub(tmp_path, nats_url, mongo_url, _auto_accept) as hub:
+        yield hub
 
 
 async def agent(hub: Hub, http: aiohttp.ClientSession) -> dict[str, str]:

@@ -2,7 +2,7 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { ApiError, request, seg } from "../api/http";
-import type { WhatsAppComposer } from "../api/schemas";
+import type { ReplyBody, WhatsAppComposer } from "../api/schemas";
 import { useClockStore } from "./clock";
 import { useConversationsStore } from "./conversations";
 
@@ -33,10 +33,19 @@ export const useWhatsAppStore = defineStore("whatsapp", () => {
     }
   }
 
-  /** Send an approved template with its numbered variables ("1", "2", ...). */
+  /** Send an approved template with its numbered variables ("1", "2", ...) as the reply (no free text). */
   async function send(sid: string, values: string[]): Promise<boolean> {
-    const variables = Object.fromEntries(values.map((v, i) => [String(i + 1), v]));
-    return useConversationsStore().reply({ text: "", private: false, subject: "", template_id: sid, template_variables: variables });
+    const id = useConversationsStore().currentId;
+    if (!id) return false;
+    const body: ReplyBody = { template_id: sid, template_variables: Object.fromEntries(values.map((v, i) => [String(i + 1), v])) };
+    error.value = "";
+    try {
+      await request(`/api/conversations/${seg(id)}/reply`, { method: "POST", body });
+      return true;
+    } catch (e) {
+      error.value = e instanceof ApiError ? e.message : String(e);
+      return false;
+    }
   }
 
   return { info, error, windowOpen, templateOnly, load, send };

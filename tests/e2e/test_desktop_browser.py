@@ -387,7 +387,7 @@ async def test_keyboard_only_agent_flow(hub: tuple[Hub, FakeTwilio], browser: Br
     await eventually(lambda: any(m["body"] == "Yes, I can." for m in fake.messages.values()), timeout=15)
 
     # the list: ↑/↓ move between conversations, Enter opens
-    await _tab_to(page, "filter-queue")
+    await _tab_to(page, "filter-label")  # the last filter before the list
     await page.keyboard.press("Tab")
     await expect(page.locator("#conv-list button.conv").first).to_be_focused()
     await page.keyboard.press("Enter")

@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, organise, reports, whatsapp, wrapup
+from omnihub.inbox import calls, kb, organise, performance, reports, whatsapp, wrapup
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -54,7 +54,6 @@ SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "n
                     "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 PUBLIC = {"/api/login", OPENAPI_PATH}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-TEAM_READER = Actor("inbox", "supervisor")  # the inbox's own reads of team figures it only shows averaged
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -69,8 +68,9 @@ class Inbox:
     def __init__(self, users: dict[str, User], sessions: SessionStore, store: InboxStore, bus: Bus,
                  router: routing_pb2_grpc.RouterAsyncStub, quality_url: str, secure_cookies: bool = False,
                  limiter: LoginLimiter | None = None, trusted_proxies: tuple[Network, ...] = (),
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, aht_target: float = 300.0) -> None:
         self.users = users
+        self.aht_target = aht_target  # seconds: the AHT target "My performance" shows
         # Router calls carry these through the router stub's channel; quality calls through headers here.
         # Without them (tests that never reach quality) fresh ones are made up, so nothing is ever unsigned.
         self.credentials = credentials or Credentials.generate()
@@ -315,7 +315,7 @@ class Inbox:
         return web.json_response(to_dict(cust))
 
     # ---- KPIs and wallboard ----------------------------------------------------------------
-    async def _quality(self, params: dict[str, str], actor: Actor | None = None) -> dict[str, Any] | None:
+    async def quality_kpis(self, params: dict[str, str], actor: Actor | None = None) -> dict[str, Any] | None:
         if self.http is None:
             self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         headers = self.credentials.headers(QUALITY_AUDIENCE, actor)
@@ -324,24 +324,6 @@ class Inbox:
                 return await resp.json() if resp.status == 200 else None  # type: ignore[no-any-return]
         except (aiohttp.ClientError, TimeoutError):
             return None
-
-    async def my_kpis(self, request: web.Request) -> web.Response:
-        """GET /api/kpis/me: my figures today and this week, beside the team, with hourly trend."""
-        s: Session = request["session"]
-        # quality cuts "today" and the ISO week at the center's local midnight
-        results = await asyncio.gather(
-            self._quality({"period": "today", "agent": s.user}),
-            # Quality shows an agent only their own rows: the inbox itself reads the team's and shows the average.
-            self._quality({"period": "today", "group_by": "agent"}, TEAM_READER),
-            self._quality({"period": "week", "agent": s.user}),
-            self._quality({"period": "week", "agent": s.user, "group_by": "day"}))
-        mine, team, mine_week, trend = results
-        if mine is None:
-            return web.json_response({"available": False})
-        rows = [r for r in (team or {}).get("rows", []) if r["key"] != "(unanswered)"]
-        avg = {k: _mean([r[k] for r in rows]) for k in ("handled", "aht", "fcr", "csat", "occupancy")} if rows else {}
-        return web.json_response({"available": True, "today": mine["total"], "week": (mine_week or {}).get("total"),
-                                  "team": avg, "trend": (trend or {}).get("rows", [])})
 
     async def my_evaluations(self, request: web.Request) -> web.Response:
         """GET /api/evaluations/me: my QA evaluations."""
@@ -377,7 +359,7 @@ class Inbox:
         stats = await self._rpc(self.router.GetQueueStats(routing_pb2.GetQueueStatsRequest()))
         agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
         now = time.time()
-        hourly = await self._quality({"period": "today", "group_by": "interval", "interval": "1h"})  # the center's day
+        hourly = await self.quality_kpis({"period": "today", "group_by": "interval", "interval": "1h"})  # the center's day
         return web.json_response({"queues": [to_dict(q) for q in stats.stats], "agents": [to_dict(a) for a in agents.agents],
                                   "hourly": (hourly or {}).get("rows", []), "time": now})
 
@@ -454,7 +436,6 @@ class Inbox:
         r.add_get("/api/customers/{id}", self.customer)
         r.add_post("/api/customers/{id}/merge", self.merge)
         kb.register(app, self.store)
-        r.add_get("/api/kpis/me", self.my_kpis)
         r.add_get("/api/evaluations/me", self.my_evaluations)
         r.add_post("/api/evaluations/{id}/{action}", self.evaluation_action)
         r.add_get("/api/supervisor/wallboard", self.wallboard)
@@ -465,6 +446,7 @@ class Inbox:
         reports.register(r, self)
         calls.register(app, self)
         whatsapp.register(r, self)
+        performance.register(r, self, self.aht_target)
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 
@@ -473,12 +455,6 @@ def _http_error(status: int, text: str) -> web.HTTPException:
     cls: type[web.HTTPException] = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
                                     409: web.HTTPConflict}.get(status, web.HTTPServiceUnavailable)
     return cls(text=text)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    """The mean of the measured values (null ones had nothing to measure), or None."""
-    measured = [v for v in values if v is not None]
-    return sum(measured) / len(measured) if measured else None
 
 
 def _re(subject: str) -> str:

@@ -66,7 +66,7 @@ async def main() -> None:
         limiter = LoginLimiter(limits_storage, settings.inbox_login_limit_account, settings.inbox_login_limit_address)
         inbox = Inbox(users, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
-                      parse_networks(settings.inbox_trusted_proxies), credentials)
+                      parse_networks(settings.inbox_trusted_proxies), credentials, settings.inbox_aht_target_seconds)
         inbox.softphone = softphone(settings)
         inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
         consumer = await consume_events(bus, inbox.hub.on_events)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 from limits import parse
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import ServiceSettings, fail
@@ -31,6 +31,7 @@ class InboxSettings(ServiceSettings):
     inbox_login_limit_account: str = "5/5 minutes"  # failed logins per account (limits' notation)
     inbox_login_limit_address: str = "50/5 minutes"  # failed logins per client address
     inbox_trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
+    inbox_aht_target_seconds: float = Field(default=300.0, ge=0)  # "My performance" target; 0: none
     # Browser softphones (Twilio Voice access tokens): all four, or none (calls then ring the agents' phones).
     twilio_account_sid: str = ""
     twilio_api_key: str = ""

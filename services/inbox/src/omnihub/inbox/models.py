@@ -10,6 +10,7 @@ from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
+from omnihub.inbox.report_models import MyPerformance
 
 MAX_REPLY = 20_000
 Name = Field(default="", max_length=64)
@@ -322,7 +323,8 @@ OPERATIONS = [
     _op("PUT", "/api/supervisor/kb/{id}", "Edit an article or canned response", "knowledge", body=KbBody,
         response=KbDoc),
     _op("DELETE", "/api/supervisor/kb/{id}", "Delete an article or canned response", "knowledge", response=Ok),
-    _op("GET", "/api/kpis/me", "My KPIs today and this week beside the team", "kpis"),
+    _op("GET", "/api/kpis/me", "My KPIs today, this week and this month beside the team and the targets", "kpis",
+        response=MyPerformance),
     _op("GET", "/api/evaluations/me", "My QA evaluations", "kpis"),
     _op("POST", "/api/evaluations/{id}/{action}", "Acknowledge, dispute or resolve an evaluation", "kpis",
         body=EvaluationActionBody),

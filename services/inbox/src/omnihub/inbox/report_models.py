@@ -1,4 +1,4 @@
-"""Query and answer models of the historical reports API (GET /api/supervisor/reports[/export])."""
+"""Query and answer models of the historical reports API and of "My performance" (GET /api/kpis/me)."""
 
 from __future__ import annotations
 
@@ -88,3 +88,34 @@ OPERATIONS = [
     Operation("GET", "/api/supervisor/reports/export", "The same report as a CSV or XLSX download",
               query=ExportQuery, tags=("reports",)),
 ]
+
+
+class TeamFigures(BaseModel):
+    """The team beside me: conversations handled per agent who handled any, and the team's pooled figures."""
+
+    agents: int
+    handled: float
+    aht: float | None = None
+    service_level_b: float | None = None
+    fcr: float | None = None
+    csat: float | None = None
+    csat_responses: int = 0
+    occupancy: float | None = None
+
+
+class PeriodFigures(BaseModel):
+    """My figures and the team's for one period (null: no data yet)."""
+
+    mine: ReportRow | None = None
+    team: TeamFigures | None = None
+
+
+class MyPerformance(BaseModel):
+    """GET /api/kpis/me: today, this week and this month (the center's local calendar), targets, my daily trend."""
+
+    available: bool
+    time_zone: str = ""
+    periods: dict[str, PeriodFigures] = Field(default_factory=dict, description="today, week and month")
+    service_level_target: float | None = Field(default=None, description="the strictest target of my queues")
+    aht_target: float | None = Field(default=None, description="seconds (OMNIHUB_INBOX_AHT_TARGET_SECONDS)")
+    trend: list[ReportRow] = Field(default_factory=list, description="this month by local day")

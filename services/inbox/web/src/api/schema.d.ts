@@ -385,7 +385,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** My KPIs today and this week beside the team */
+        /** My KPIs today, this week and this month beside the team and the targets */
         get: operations["get_api_kpis_me"];
         put?: never;
         post?: never;
@@ -986,6 +986,43 @@ export interface components {
             id: string;
         };
         /**
+         * MyPerformance
+         * @description GET /api/kpis/me: today, this week and this month (the center's local calendar), targets, my daily trend.
+         */
+        MyPerformance: {
+            /**
+             * Aht Target
+             * @description seconds (OMNIHUB_INBOX_AHT_TARGET_SECONDS)
+             * @default null
+             */
+            aht_target?: number | null;
+            /** Available */
+            available: boolean;
+            /**
+             * Periods
+             * @description today, week and month
+             */
+            periods?: {
+                [key: string]: components["schemas"]["PeriodFigures"];
+            };
+            /**
+             * Service Level Target
+             * @description the strictest target of my queues
+             * @default null
+             */
+            service_level_target?: number | null;
+            /**
+             * Time Zone
+             * @default
+             */
+            time_zone?: string;
+            /**
+             * Trend
+             * @description this month by local day
+             */
+            trend?: components["schemas"]["ReportRow"][];
+        };
+        /**
          * Ok
          * @description A plain acknowledgement.
          */
@@ -1019,6 +1056,16 @@ export interface components {
              * @enum {string}
              */
             status: "open" | "pending" | "snoozed";
+        };
+        /**
+         * PeriodFigures
+         * @description My figures and the team's for one period (null: no data yet).
+         */
+        PeriodFigures: {
+            /** @default null */
+            mine?: components["schemas"]["ReportRow"] | null;
+            /** @default null */
+            team?: components["schemas"]["TeamFigures"] | null;
         };
         /**
          * ReassignBody
@@ -1282,6 +1329,46 @@ export interface components {
              * @default
              */
             destination?: string;
+        };
+        /**
+         * TeamFigures
+         * @description The team beside me: conversations handled per agent who handled any, and the team's pooled figures.
+         */
+        TeamFigures: {
+            /** Agents */
+            agents: number;
+            /**
+             * Aht
+             * @default null
+             */
+            aht?: number | null;
+            /**
+             * Csat
+             * @default null
+             */
+            csat?: number | null;
+            /**
+             * Csat Responses
+             * @default 0
+             */
+            csat_responses?: number;
+            /**
+             * Fcr
+             * @default null
+             */
+            fcr?: number | null;
+            /** Handled */
+            handled: number;
+            /**
+             * Occupancy
+             * @default null
+             */
+            occupancy?: number | null;
+            /**
+             * Service Level B
+             * @default null
+             */
+            service_level_b?: number | null;
         };
         /**
          * TransferBody
@@ -3152,7 +3239,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["MyPerformance"];
                 };
             };
             /** @description invalid input (the message names the field) */

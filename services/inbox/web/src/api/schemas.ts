@@ -32,3 +32,5 @@ export type Snoozed = Schemas["Snoozed"];
 export type Organised = Schemas["Organised"];
 export type OrganisedConversation = Schemas["OrganisedConversation"];
 export type WhatsAppComposer = Schemas["WhatsAppComposer"];
+export type MyPerformance = Schemas["MyPerformance"];
+export type TeamFigures = Schemas["TeamFigures"];

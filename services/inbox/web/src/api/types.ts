@@ -112,13 +112,6 @@ export interface KpiRow {
   service_level_b?: number | null;
 }
 
-export interface MyKpis {
-  available: boolean;
-  today?: KpiRow;
-  week?: KpiRow | null;
-  team?: KpiRow;
-  trend?: KpiRow[];
-}
 
 export interface Evaluation {
   _id: string;

@@ -2,11 +2,11 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request, seg } from "../api/http";
-import type { EvaluationActionBody } from "../api/schemas";
-import type { Evaluation, MyKpis } from "../api/types";
+import type { EvaluationActionBody, MyPerformance } from "../api/schemas";
+import type { Evaluation } from "../api/types";
 
 export const usePerformanceStore = defineStore("performance", () => {
-  const kpis = ref<MyKpis | null>(null);
+  const kpis = ref<MyPerformance | null>(null);
   const evaluations = ref<Evaluation[]>([]);
   const drafts = ref<Record<string, string>>({}); // dispute reasons being typed survive a refresh
   const error = ref("");
@@ -15,7 +15,7 @@ export const usePerformanceStore = defineStore("performance", () => {
   async function load(): Promise<void> {
     const mine = ++loads;
     const [k, e] = await Promise.all([
-      request<MyKpis>("/api/kpis/me").catch(() => ({ available: false }) as MyKpis),
+      request<MyPerformance>("/api/kpis/me").catch((): MyPerformance => ({ available: false })),
       request<Evaluation[]>("/api/evaluations/me").catch(() => null),
     ]);
     if (mine !== loads) return; // a newer load answers; a stale one must not overwrite it

@@ -108,6 +108,12 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/conversations/{id}/snooze"): [("/api/conversations/{A}/snooze", {"until": None}, OWNER)],
     # outbound (#24): the composer's WhatsApp templates and window; {A} is an SMS conversation, so its holder gets a 400
     ("GET", "/api/conversations/{id}/whatsapp"): [("/api/conversations/{A}/whatsapp", None, OWNER)],
+    # supervisor (#22): live conversations; agents may not open any conversation through these, not even their own
+    ("GET", "/api/supervisor/live"): [("/api/supervisor/live", None, SUPER),
+                                      ("/api/supervisor/live?min_wait=-1", None, (U, F, F, 400, 400))],
+    ("GET", "/api/supervisor/conversations/{id}"): [("/api/supervisor/conversations/{A}", None, SUPER)],
+    ("GET", "/api/supervisor/conversations/{id}/waiting"): [
+        ("/api/supervisor/conversations/{A}/waiting", None, SUPER)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
@@ -147,6 +153,7 @@ ROUTER: dict[str, tuple[Callable[[dict[str, str]], Any], tuple[Any, ...]]] = {
                                                            merged_customer_id="cus_missing"), G_OWNER),
     "GetCustomer": (lambda ids: R.GetCustomerRequest(customer_id=ids["CA"]), G_ALL),  # the inbox decides
     "ExplainRouting": (lambda ids: R.ExplainRoutingRequest(conversation_id=ids["A"]), G_SUPER),
+    "ExplainWaiting": (lambda ids: R.ExplainWaitingRequest(conversation_id=ids["A"]), G_SUPER),  # supervisor (#22)
 }
 Q = quality_pb2
 DAY = timestamp_pb2.Timestamp(seconds=86_400 * 20_000)

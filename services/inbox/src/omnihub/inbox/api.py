@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, organise, performance, reports, whatsapp, wrapup
+from omnihub.inbox import calls, kb, organise, performance, reports, supervision, whatsapp, wrapup
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -447,6 +447,7 @@ class Inbox:
         calls.register(app, self)
         whatsapp.register(r, self)
         performance.register(r, self, self.aht_target)
+        supervision.register(app, self)  # live conversations, monitor, whisper, barge
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

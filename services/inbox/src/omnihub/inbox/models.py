@@ -11,6 +11,7 @@ from omnihub.common.openapi import Operation, document
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
+from omnihub.inbox.supervision_models import OPERATIONS as SUPERVISION_OPERATIONS
 
 MAX_REPLY = 20_000
 Name = Field(default="", max_length=64)
@@ -337,6 +338,7 @@ OPERATIONS = [
     _op("GET", "/api/supervisor/conversations/{id}/why", "Every routing decision of a conversation", "supervisor"),
     *REPORTS,
     *CALL_OPERATIONS,
+    *SUPERVISION_OPERATIONS,
 ]
 
 SECURITY = {

@@ -548,6 +548,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/supervisor/conversations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation and its history, read-only */
+        get: operations["get_api_supervisor_conversations_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/supervisor/conversations/{id}/reassign": {
         parameters: {
             query?: never;
@@ -559,6 +576,23 @@ export interface paths {
         put?: never;
         /** Reassign a conversation */
         post: operations["post_api_supervisor_conversations_id_reassign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/conversations/{id}/waiting": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Why a conversation is still waiting */
+        get: operations["get_api_supervisor_conversations_id_waiting"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -612,6 +646,23 @@ export interface paths {
         post?: never;
         /** Delete an article or canned response */
         delete: operations["delete_api_supervisor_kb_id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every open conversation, filtered and sorted by wait */
+        get: operations["get_api_supervisor_live"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -931,6 +982,68 @@ export interface components {
             add?: string[];
             /** Remove */
             remove?: string[];
+        };
+        /**
+         * LiveAgent
+         * @description An agent for the filters, the reassign target list and the forced state.
+         */
+        LiveAgent: {
+            /** Conversations */
+            conversations: number;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Queues */
+            queues: string[];
+            /** Reason */
+            reason: string;
+            /** State */
+            state: string;
+        };
+        /**
+         * LiveBoard
+         * @description GET /api/supervisor/live.
+         */
+        LiveBoard: {
+            /** Agents */
+            agents: components["schemas"]["LiveAgent"][];
+            /** Conversations */
+            conversations: components["schemas"]["LiveConversation"][];
+            /** Queues */
+            queues: string[];
+            /** Time */
+            time: number;
+        };
+        /**
+         * LiveConversation
+         * @description One open conversation as the supervisor's live list shows it.
+         */
+        LiveConversation: {
+            /** Age Seconds */
+            age_seconds: number;
+            /** Agent */
+            agent: string;
+            /** Agent Name */
+            agent_name: string;
+            /** Channel */
+            channel: string;
+            /** Customer */
+            customer: string;
+            /** Flagged */
+            flagged: boolean;
+            /** Id */
+            id: string;
+            /** Preview */
+            preview: string;
+            /** Queue */
+            queue: string;
+            /** State */
+            state: string;
+            /** Subject */
+            subject: string;
+            /** Wait Seconds */
+            wait_seconds: number;
         };
         /**
          * LoginBody
@@ -4013,6 +4126,84 @@ export interface operations {
             };
         };
     };
+    get_api_supervisor_conversations_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     post_api_supervisor_conversations_id_reassign: {
         parameters: {
             query?: never;
@@ -4027,6 +4218,84 @@ export interface operations {
                 "application/json": components["schemas"]["ReassignBody"];
             };
         };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_conversations_id_waiting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description OK */
             200: {
@@ -4353,6 +4622,89 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Ok"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_live: {
+        parameters: {
+            query?: {
+                queue?: string;
+                agent?: string;
+                channel?: string;
+                state?: "" | "queued" | "offered" | "assigned" | "wrap_up";
+                min_wait?: number;
+                sort?: "wait" | "newest";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveBoard"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -34,3 +34,6 @@ export type OrganisedConversation = Schemas["OrganisedConversation"];
 export type WhatsAppComposer = Schemas["WhatsAppComposer"];
 export type MyPerformance = Schemas["MyPerformance"];
 export type TeamFigures = Schemas["TeamFigures"];
+export type LiveBoard = Schemas["LiveBoard"];
+export type LiveConversation = Schemas["LiveConversation"];
+export type LiveAgent = Schemas["LiveAgent"];

@@ -171,3 +171,31 @@ export function epoch(ts: string | undefined): number {
 export function durationSeconds(d: string | undefined): number {
   return d ? Number.parseFloat(d) || 0 : 0;
 }
+
+/** One queue member with the skills, and why they have not got the waiting conversation. */
+export interface WaitingAgent {
+  agent_id: string;
+  state?: AgentStateName;
+  detail?: string; // in English, for logs: the page shows `cause` in the user's language
+  cause?: string; // offline, away, on_call, at_capacity, excluded, free
+  away_reason?: string;
+  used?: number;
+  max?: number;
+  excluded_until?: string;
+}
+
+/** "Why still waiting" (GET /api/supervisor/conversations/{id}/waiting): the router's first cause now. */
+export interface WaitingExplanation {
+  conversation_id: string;
+  queue?: string;
+  reason: string; // not_waiting, held_for_agent, queue_closed, no_agent_with_skill, none_logged_in, all_away, ...
+  waited_seconds: number;
+  position?: number;
+  relaxation_step?: number;
+  next_step_time?: string;
+  held_for_agent?: string;
+  held_until?: string;
+  agents?: WaitingAgent[];
+  agents_with_skill?: number;
+  required_skills?: { name?: string; min_level?: number }[];
+}

@@ -7,6 +7,7 @@ import { type CallNotice, useCallsStore } from "./calls";
 import { useConversationsStore } from "./conversations";
 import { useCustomersStore } from "./customers";
 import { useOffersStore } from "./offers";
+import { useSupervisionStore } from "./supervision";
 import { useWallboardStore } from "./wallboard";
 
 export interface LiveMessage {
@@ -49,6 +50,7 @@ export const useLiveStore = defineStore("live", () => {
         break;
       case "message":
         conversations.onMessage(msg.data as Message);
+        useSupervisionStore().onMessage(msg.data as Message);
         break;
       case "status":
         conversations.onStatus(msg.data as { id: string; status: string; error?: string });
@@ -70,6 +72,7 @@ export const useLiveStore = defineStore("live", () => {
         break;
       case "event":
         void conversations.refresh();
+        useSupervisionStore().changed((msg.data as { conversation_id?: string }).conversation_id);
         if (wallboardWatched) void useWallboardStore().load();
         break;
     }

@@ -24,6 +24,7 @@ from omnihub.router.stats import Stats
 from omnihub.router.store import StateStore
 from omnihub.router.timers import WrapUps
 from omnihub.router.transfers import Transfers
+from omnihub.router.waiting import WaitingExplainer
 
 __all__ = ["Record", "RouterCore", "RouterError", "log", "ts"]
 
@@ -47,6 +48,7 @@ class RouterCore:
         self.wrapups = WrapUps(self.state, self.offers, self.stats, self.customers)
         self.transfers = Transfers(self.state, self.offers)
         self.intakes = Intake(self.state, self.customers, self.offers, self.wrapups, self.stats)
+        self.waiting = WaitingExplainer(self.state, self.stats)
         self._next_purge = 0.0
 
     # ---- what tests and the app read -----------------------------------------------------
@@ -294,3 +296,6 @@ class RouterCore:
             raise RouterError("NOT_FOUND", f"unknown conversation {conversation_id!r}")
         return [routing_pb2.RoutingDecision.FromString(base64.b64decode(d)) for d in rec.decisions]
 
+    def explain_waiting(self, conversation_id: str) -> routing_pb2.ExplainWaitingResponse:
+        """Why a conversation is still waiting, from the state now (NOT_FOUND for an unknown one)."""
+        return self.waiting.explain(conversation_id)

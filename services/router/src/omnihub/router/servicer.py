@@ -194,6 +194,11 @@ class RouterServicer(routing_pb2_grpc.RouterServicer):
         decisions = await _call(context, lambda: _async(self.core.explain(request.conversation_id)))
         return routing_pb2.ExplainRoutingResponse(decisions=decisions)
 
+    async def ExplainWaiting(self, request: routing_pb2.ExplainWaitingRequest, context: Any,
+                             ) -> routing_pb2.ExplainWaitingResponse:
+        await self._supervisor(context)
+        return await _call(context, lambda: _async(self.core.explain_waiting(request.conversation_id)))
+
 
 async def _customer(core: RouterCore, customer_id: str) -> Any:
     return core.customer_proto(customer_id)

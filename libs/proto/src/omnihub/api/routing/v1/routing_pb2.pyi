@@ -131,6 +131,58 @@ AGENT_STATE_AWAY: AgentState.ValueType  # 5
 """Logged in but not taking work; see reason."""
 Global___AgentState: _TypeAlias = AgentState  # noqa: Y015
 
+class _WaitingReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WaitingReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WaitingReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WAITING_REASON_UNSPECIFIED: _WaitingReason.ValueType  # 0
+    """Not set."""
+    WAITING_REASON_NOT_WAITING: _WaitingReason.ValueType  # 1
+    """It is not waiting: offered, assigned, wrapping up or closed."""
+    WAITING_REASON_HELD_FOR_AGENT: _WaitingReason.ValueType  # 2
+    """Held for one agent (a returning customer's agent, or a transfer by name) until held_until."""
+    WAITING_REASON_QUEUE_CLOSED: _WaitingReason.ValueType  # 3
+    """Its queue is outside business hours."""
+    WAITING_REASON_NO_AGENT_WITH_SKILL: _WaitingReason.ValueType  # 4
+    """No member of the queue has the skills required at this step."""
+    WAITING_REASON_NONE_LOGGED_IN: _WaitingReason.ValueType  # 5
+    """Agents with the skills exist, but none is logged in."""
+    WAITING_REASON_ALL_AWAY: _WaitingReason.ValueType  # 6
+    """Every logged-in agent with the skills is away."""
+    WAITING_REASON_ALL_AT_CAPACITY: _WaitingReason.ValueType  # 7
+    """Every available agent with the skills is at capacity on this channel (or on a call)."""
+    WAITING_REASON_EXCLUDED: _WaitingReason.ValueType  # 8
+    """The only free agents with the skills rejected or missed it recently."""
+    WAITING_REASON_ABOUT_TO_BE_OFFERED: _WaitingReason.ValueType  # 9
+    """An agent is free for it: it is offered at the router's next pass."""
+
+class WaitingReason(_WaitingReason, metaclass=_WaitingReasonEnumTypeWrapper):
+    """Why a waiting conversation has not been offered, from the router's state now (first cause that applies)."""
+
+WAITING_REASON_UNSPECIFIED: WaitingReason.ValueType  # 0
+"""Not set."""
+WAITING_REASON_NOT_WAITING: WaitingReason.ValueType  # 1
+"""It is not waiting: offered, assigned, wrapping up or closed."""
+WAITING_REASON_HELD_FOR_AGENT: WaitingReason.ValueType  # 2
+"""Held for one agent (a returning customer's agent, or a transfer by name) until held_until."""
+WAITING_REASON_QUEUE_CLOSED: WaitingReason.ValueType  # 3
+"""Its queue is outside business hours."""
+WAITING_REASON_NO_AGENT_WITH_SKILL: WaitingReason.ValueType  # 4
+"""No member of the queue has the skills required at this step."""
+WAITING_REASON_NONE_LOGGED_IN: WaitingReason.ValueType  # 5
+"""Agents with the skills exist, but none is logged in."""
+WAITING_REASON_ALL_AWAY: WaitingReason.ValueType  # 6
+"""Every logged-in agent with the skills is away."""
+WAITING_REASON_ALL_AT_CAPACITY: WaitingReason.ValueType  # 7
+"""Every available agent with the skills is at capacity on this channel (or on a call)."""
+WAITING_REASON_EXCLUDED: WaitingReason.ValueType  # 8
+"""The only free agents with the skills rejected or missed it recently."""
+WAITING_REASON_ABOUT_TO_BE_OFFERED: WaitingReason.ValueType  # 9
+"""An agent is free for it: it is offered at the router's next pass."""
+Global___WaitingReason: _TypeAlias = WaitingReason  # noqa: Y015
+
 @_typing.final
 class Conversation(_message.Message):
     """One interaction with a customer on one channel."""
@@ -1254,6 +1306,156 @@ class ExplainRoutingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExplainRoutingResponse: _TypeAlias = ExplainRoutingResponse  # noqa: Y015
+
+@_typing.final
+class ExplainWaitingRequest(_message.Message):
+    """ExplainWaiting request: "why still waiting"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.str
+    """Conversation id."""
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainWaitingRequest: _TypeAlias = ExplainWaitingRequest  # noqa: Y015
+
+@_typing.final
+class WaitingAgent(_message.Message):
+    """One agent considered for a waiting conversation, and why they have not got it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
+    AWAY_REASON_FIELD_NUMBER: _builtins.int
+    USED_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    EXCLUDED_UNTIL_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Agent id."""
+    state: Global___AgentState.ValueType
+    """Reported state."""
+    detail: _builtins.str
+    """In words, for logs and API users: "offline", "away: break", "at capacity 3/3 on sms", "free"."""
+    cause: _builtins.str
+    """The same as a token: offline, away, on_call, at_capacity, excluded, free."""
+    away_reason: _builtins.str
+    """AWAY's reason code."""
+    used: _builtins.int
+    """Slots used and allowed (at_capacity): on the channel, or across channels when that cap is reached."""
+    max: _builtins.int
+    """See used."""
+    @_builtins.property
+    def excluded_until(self) -> _timestamp_pb2.Timestamp:
+        """Until when the agent is kept from it (excluded)."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        state: Global___AgentState.ValueType = ...,
+        detail: _builtins.str = ...,
+        cause: _builtins.str = ...,
+        away_reason: _builtins.str = ...,
+        used: _builtins.int = ...,
+        max: _builtins.int = ...,
+        excluded_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["excluded_until", b"excluded_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "away_reason", b"away_reason", "cause", b"cause", "detail", b"detail", "excluded_until", b"excluded_until", "max", b"max", "state", b"state", "used", b"used"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WaitingAgent: _TypeAlias = WaitingAgent  # noqa: Y015
+
+@_typing.final
+class ExplainWaitingResponse(_message.Message):
+    """ExplainWaiting response."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    WAITED_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILLS_FIELD_NUMBER: _builtins.int
+    RELAXATION_STEP_FIELD_NUMBER: _builtins.int
+    NEXT_STEP_TIME_FIELD_NUMBER: _builtins.int
+    HELD_FOR_AGENT_FIELD_NUMBER: _builtins.int
+    HELD_UNTIL_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    AGENTS_WITH_SKILL_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.str
+    """Conversation id."""
+    queue: _builtins.str
+    """Queue it waits in."""
+    reason: Global___WaitingReason.ValueType
+    """The first cause that applies."""
+    position: _builtins.int
+    """1-based position in its queue (0 when not waiting)."""
+    relaxation_step: _builtins.int
+    """Relaxation step index."""
+    held_for_agent: _builtins.str
+    """The agent it is held for (HELD_FOR_AGENT)."""
+    agents_with_skill: _builtins.int
+    """How many queue members have the required skills."""
+    @_builtins.property
+    def waited(self) -> _duration_pb2.Duration:
+        """Time waited since it first entered a queue."""
+
+    @_builtins.property
+    def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[_messaging_pb2.SkillRequirement]:
+        """Skills required at the current relaxation step."""
+
+    @_builtins.property
+    def next_step_time(self) -> _timestamp_pb2.Timestamp:
+        """When the next relaxation step applies (unset when none is left)."""
+
+    @_builtins.property
+    def held_until(self) -> _timestamp_pb2.Timestamp:
+        """Until when it is held for them."""
+
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___WaitingAgent]:
+        """Queue members with the required skills, and why each has not got it (up to fifty)."""
+
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.str = ...,
+        queue: _builtins.str = ...,
+        reason: Global___WaitingReason.ValueType = ...,
+        waited: _duration_pb2.Duration | None = ...,
+        position: _builtins.int = ...,
+        required_skills: _abc.Iterable[_messaging_pb2.SkillRequirement] | None = ...,
+        relaxation_step: _builtins.int = ...,
+        next_step_time: _timestamp_pb2.Timestamp | None = ...,
+        held_for_agent: _builtins.str = ...,
+        held_until: _timestamp_pb2.Timestamp | None = ...,
+        agents: _abc.Iterable[Global___WaitingAgent] | None = ...,
+        agents_with_skill: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["held_until", b"held_until", "next_step_time", b"next_step_time", "waited", b"waited"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "agents_with_skill", b"agents_with_skill", "conversation_id", b"conversation_id", "held_for_agent", b"held_for_agent", "held_until", b"held_until", "next_step_time", b"next_step_time", "position", b"position", "queue", b"queue", "reason", b"reason", "relaxation_step", b"relaxation_step", "required_skills", b"required_skills", "waited", b"waited"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainWaitingResponse: _TypeAlias = ExplainWaitingResponse  # noqa: Y015
 
 @_typing.final
 class CandidateScore(_message.Message):

@@ -106,6 +106,11 @@ class RouterStub:
                 request_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingRequest.SerializeToString,
                 response_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingResponse.FromString,
                 _registered_method=True)
+        self.ExplainWaiting = channel.unary_unary(
+                '/omnihub.api.routing.v1.Router/ExplainWaiting',
+                request_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainWaitingRequest.SerializeToString,
+                response_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainWaitingResponse.FromString,
+                _registered_method=True)
         self.MergeCustomers = channel.unary_unary(
                 '/omnihub.api.routing.v1.Router/MergeCustomers',
                 request_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.MergeCustomersRequest.SerializeToString,
@@ -220,6 +225,13 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainWaiting(self, request, context):
+        """Why a conversation is still waiting, from the router's state now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MergeCustomers(self, request, context):
         """Merge two customer records; identities and conversations move to the surviving one.
         """
@@ -306,6 +318,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ExplainRouting,
                     request_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingRequest.FromString,
                     response_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingResponse.SerializeToString,
+            ),
+            'ExplainWaiting': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainWaiting,
+                    request_deserializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainWaitingRequest.FromString,
+                    response_serializer=omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainWaitingResponse.SerializeToString,
             ),
             'MergeCustomers': grpc.unary_unary_rpc_method_handler(
                     servicer.MergeCustomers,
@@ -697,6 +714,33 @@ class Router:
             '/omnihub.api.routing.v1.Router/ExplainRouting',
             omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingRequest.SerializeToString,
             omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainRoutingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainWaiting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/omnihub.api.routing.v1.Router/ExplainWaiting',
+            omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainWaitingRequest.SerializeToString,
+            omnihub_dot_api_dot_routing_dot_v1_dot_routing__pb2.ExplainWaitingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,8 @@ class RouterStub:
     """One conversation."""
     ExplainRouting: _grpc.UnaryUnaryMultiCallable[_routing_pb2.ExplainRoutingRequest, _routing_pb2.ExplainRoutingResponse]
     """The routing decisions behind a conversation."""
+    ExplainWaiting: _grpc.UnaryUnaryMultiCallable[_routing_pb2.ExplainWaitingRequest, _routing_pb2.ExplainWaitingResponse]
+    """Why a conversation is still waiting, from the router's state now."""
     MergeCustomers: _grpc.UnaryUnaryMultiCallable[_routing_pb2.MergeCustomersRequest, _contact_pb2.Customer]
     """Merge two customer records; identities and conversations move to the surviving one."""
     GetCustomer: _grpc.UnaryUnaryMultiCallable[_routing_pb2.GetCustomerRequest, _contact_pb2.Customer]
@@ -100,6 +102,8 @@ class RouterAsyncStub(RouterStub):
     """One conversation."""
     ExplainRouting: _aio.UnaryUnaryMultiCallable[_routing_pb2.ExplainRoutingRequest, _routing_pb2.ExplainRoutingResponse]  # type: ignore[assignment]
     """The routing decisions behind a conversation."""
+    ExplainWaiting: _aio.UnaryUnaryMultiCallable[_routing_pb2.ExplainWaitingRequest, _routing_pb2.ExplainWaitingResponse]  # type: ignore[assignment]
+    """Why a conversation is still waiting, from the router's state now."""
     MergeCustomers: _aio.UnaryUnaryMultiCallable[_routing_pb2.MergeCustomersRequest, _contact_pb2.Customer]  # type: ignore[assignment]
     """Merge two customer records; identities and conversations move to the surviving one."""
     GetCustomer: _aio.UnaryUnaryMultiCallable[_routing_pb2.GetCustomerRequest, _contact_pb2.Customer]  # type: ignore[assignment]
@@ -219,6 +223,14 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_routing_pb2.ExplainRoutingResponse, _abc.Awaitable[_routing_pb2.ExplainRoutingResponse]]:
         """The routing decisions behind a conversation."""
+
+    @_abc_1.abstractmethod
+    def ExplainWaiting(
+        self,
+        request: _routing_pb2.ExplainWaitingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_pb2.ExplainWaitingResponse, _abc.Awaitable[_routing_pb2.ExplainWaitingResponse]]:
+        """Why a conversation is still waiting, from the router's state now."""
 
     @_abc_1.abstractmethod
     def MergeCustomers(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
+from pymongo import MongoClient
 
+from omnihub.common import identity
 from omnihub.testkit.hub import ServiceHub as Hub
-from tests.e2e.hub import new_hub
+from tests.e2e.hub import PASSWORDS, new_hub
 from tests.e2e.test_desktop_browser import CHROMIUM, _axe, _english_leftovers, _visible_ui_text, login, shot
 
 pytestmark = pytest.mark.browser
@@ -104,3 +109,92 @@ async def test_knowledge_base_page_is_accessible_and_translated(hub: Hub, browse
         await expect(sup.locator("#kb-list .kb-entry")).to_have_count(6)
         assert _english_leftovers(await _visible_ui_text(sup)) == []
         await shot(sup, "kb-zh")
+
+
+def seed_conversation(hub: Hub, mongo_url: str, cid: str, agent: str, customer: str, text: str) -> None:
+    """A handled conversation as quality stores it, and its messages as the inbox stores them (the ingest paths
+    have their own tests; this page reads what they write)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
+    try:
+        client[hub.extra["quality"]["OMNIHUB_QUALITY_DB"]]["conversations"].insert_one({
+            "_id": cid, "agent": agent, "channel": "sms", "queue": "support", "customer_id": customer,
+            "created": time.time() - 600, "handled": True, "recording_uri": ""})
+        client[hub.extra["inbox"]["OMNIHUB_INBOX_DB"]]["messages"].insert_many([
+            {"_id": f"{cid}_in", "conversation_id": cid, "customer_id": customer, "time": time.time() - 590,
+             "text": text, "direction": "incoming"},
+            {"_id": f"{cid}_out", "conversation_id": cid, "customer_id": customer, "time": time.time() - 580,
+             "text": "Let me check that for you.", "direction": "outgoing", "agent_id": agent}])
+    finally:
+        client.close()
+
+
+async def test_qa_workspace_evaluation_in_the_browser_carries_the_logged_in_evaluator(
+        hub: Hub, browser: Browser, mongo_url: str) -> None:
+    seed_conversation(hub, mongo_url, "cnv_qa_alice", "alice", "cus_qa_1", "Where is my parcel?")
+    seed_conversation(hub, mongo_url, "cnv_qa_bob", "bob", "cus_qa_2", "I want a refund")
+    sup = await login(browser, hub.url("inbox"), "sam")
+    await sup.click("#tab-qa")
+    await sup.select_option("#qa-policy", "weekly")
+    await sup.fill("#qa-seed", "7")
+    await sup.click("#qa-draw")
+    item = sup.locator('#qa-queue li[data-conversation="cnv_qa_alice"]')
+    await expect(item).to_be_visible(timeout=10_000)
+    await expect(item.locator(".qa-seed")).to_have_text("Weekly sample, seed 7")
+    await item.locator(".qa-open").click()
+    await expect(sup.locator("#qa-transcript li")).to_have_count(2)
+    await expect(sup.locator("#qa-transcript")).to_contain_text("Where is my parcel?")
+    for select in await sup.locator("#qa-scorecard select").all():
+        options = await select.locator("option:not([disabled])").all_inner_texts()
+        await select.select_option(label=options[-1])  # full marks
+    await sup.select_option("#qa-q-tone", label="3 of 5")
+    await sup.fill("#qa-comments", "Friendly, a little curt at the end")
+    await sup.click("#qa-submit")
+    await expect(sup.locator("#qa-result")).to_contain_text("by sam")
+    await expect(item).to_have_count(0)  # scored: no longer in sam's queue
+    async with aiohttp.ClientSession() as http:  # what quality stored, read as an admin
+        resp = await http.get(f"{hub.url('quality')}/api/evaluations", params={"agent": "alice"},
+                              headers=hub.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("ada", "admin")))
+        stored = await resp.json()
+    assert [(e["evaluator_id"], e["agent_id"], e["conversation_id"]) for e in stored] == [
+        ("sam", "alice", "cnv_qa_alice")]
+    assert 0 < stored[0]["score"] < 100
+    # a calibration session over both conversations: no alpha yet, and the page says so
+    await sup.fill("#qa-cal-name", "Monday calibration")
+    await sup.fill("#qa-cal-ids", "cnv_qa_alice, cnv_qa_bob")
+    await sup.click("#qa-cal-open")
+    row = sup.locator("#qa-calibrations tbody tr", has_text="Monday calibration")
+    await expect(row.locator(".qa-reading")).to_have_text("not enough scores yet")
+    await expect(row.locator(".qa-alpha")).to_have_text("—")
+    # alice disputes; sam sees the dispute and resolves it
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as alice:
+        resp = await alice.post(f"{hub.url('inbox')}/api/login", json={"username": "alice",
+                                                                     "password": PASSWORDS["alice"]})
+        csrf = {"X-CSRF-Token": (await resp.json())["csrf"]}
+        disputed = await alice.post(f"{hub.url('inbox')}/api/evaluations/{stored[0]['_id']}/dispute", headers=csrf,
+                                    json={"note": "I answered every question"})
+        assert disputed.status == 200, await disputed.text()
+    await sup.click("#tab-inbox")
+    await sup.click("#tab-qa")
+    dispute = sup.locator(f'#qa-disputes li[data-eval="{stored[0]["_id"]}"]')
+    await expect(dispute).to_contain_text("I answered every question")
+    await dispute.get_by_label("Resolution").fill("Re-scored after listening again")
+    await dispute.get_by_label("New score (optional)").fill("92")
+    await dispute.locator(".qa-resolve").click()
+    await expect(sup.locator("#toast")).to_have_text("Dispute resolved")
+    await expect(dispute).to_have_count(0)
+    await shot(sup, "qa-workspace")
+
+
+@pytest.mark.parametrize("lang", ["en-US", "zh-CN"])
+async def test_qa_workspace_is_accessible_and_translated(hub: Hub, browser: Browser, lang: str, mongo_url: str) -> None:
+    cid = f"cnv_qa_axe_{lang}"
+    seed_conversation(hub, mongo_url, cid, "alice", f"cus_{lang}", "你好，我的包裹在哪里？")
+    sup = await login(browser, hub.url("inbox"), "sam", lang=lang, bypass_csp=True)
+    await sup.click("#tab-qa")
+    await sup.click("#qa-draw")
+    await sup.locator(f'#qa-queue li[data-conversation="{cid}"] .qa-open').click()
+    await expect(sup.locator("#qa-scorecard")).to_be_visible(timeout=10_000)
+    assert await _axe(sup) == []
+    if lang == "zh-CN":
+        assert _english_leftovers(await _visible_ui_text(sup)) == []
+        await shot(sup, "qa-workspace-zh")

@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, organise, performance, reports, supervision, whatsapp, wrapup
+from omnihub.inbox import calls, kb, organise, performance, qa, reports, supervision, whatsapp, wrapup
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -41,6 +41,7 @@ from omnihub.inbox.models import (
     TypingBody,
     openapi,
 )
+from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.web import Desktop
 from omnihub.inbox.wrapup import DEFAULT as DEFAULT_DISPOSITIONS
@@ -86,6 +87,7 @@ class Inbox:
         self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
         self.http: aiohttp.ClientSession | None = None
         self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
+        self.recordings: TwilioRecordings | None = None  # set when a Twilio account is configured
 
     # ---- middleware -------------------------------------------------------------------
     @web.middleware
@@ -436,6 +438,7 @@ class Inbox:
         r.add_get("/api/customers/{id}", self.customer)
         r.add_post("/api/customers/{id}/merge", self.merge)
         kb.register(app, self.store)
+        qa.register(app, self)
         r.add_get("/api/evaluations/me", self.my_evaluations)
         r.add_post("/api/evaluations/{id}/{action}", self.evaluation_action)
         r.add_get("/api/supervisor/wallboard", self.wallboard)

@@ -20,6 +20,7 @@ from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.calls import Softphone
 from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.live import consume_events
+from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.wrapup import load_dispositions
 
@@ -69,6 +70,10 @@ async def main() -> None:
                       parse_networks(settings.inbox_trusted_proxies), credentials, settings.inbox_aht_target_seconds)
         inbox.softphone = softphone(settings)
         inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
+        if settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value():
+            inbox.recordings = TwilioRecordings(settings.twilio_account_sid,
+                                                settings.twilio_auth_token.get_secret_value(),
+                                                settings.twilio_api_base_url or "https://api.twilio.com")
         consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)

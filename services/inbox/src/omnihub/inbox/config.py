@@ -37,6 +37,9 @@ class InboxSettings(ServiceSettings):
     twilio_api_key: str = ""
     twilio_api_secret: SecretStr = SecretStr("")
     twilio_twiml_app_sid: str = ""
+    # With the account's auth token, evaluators play its call recordings through the inbox (QA workspace).
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_api_base_url: str = ""  # empty = https://api.twilio.com; tests point it at the double
 
     @field_validator("inbox_login_limit_account", "inbox_login_limit_address")
     @classmethod

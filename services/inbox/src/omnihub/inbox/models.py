@@ -218,6 +218,31 @@ class Organised(BaseModel):
     labels: list[str]
 
 
+class QaDrawBody(Body):
+    """POST /api/supervisor/qa/samples: draw a sample by a sampling policy (the same seed draws it again)."""
+
+    policy: str = Field(default="weekly", max_length=32)
+    seed: int | None = Field(default=None, ge=0, lt=2**63)
+
+
+class QaEvaluationBody(Body):
+    """POST /api/supervisor/qa/evaluations: a filled scorecard; the evaluator is the logged-in user (no field
+    names it) and the agent is whoever handled the conversation."""
+
+    conversation_id: str = Field(min_length=1, max_length=128)
+    scorecard_id: str = Field(default="default", max_length=64)
+    answers: dict[str, float] = Field(default_factory=dict, max_length=100)
+    comments: str = Field(default="", max_length=2000)
+    calibration_id: str = Field(default="", max_length=64)
+
+
+class QaCalibrationBody(Body):
+    """POST /api/supervisor/qa/calibrations: several evaluators score these conversations."""
+
+    name: str = Field(default="", max_length=200)
+    conversation_ids: list[str] = Field(min_length=1, max_length=50)
+
+
 class ConversationsQuery(BaseModel):
     """GET /api/conversations: supervisors may ask for every open conversation."""
 
@@ -329,6 +354,21 @@ OPERATIONS = [
     _op("GET", "/api/evaluations/me", "My QA evaluations", "kpis"),
     _op("POST", "/api/evaluations/{id}/{action}", "Acknowledge, dispute or resolve an evaluation", "kpis",
         body=EvaluationActionBody),
+    # qakb: the QA workspace (supervisors and admins; quality acts as the logged-in user)
+    _op("GET", "/api/supervisor/qa/policies", "QA sampling policies", "qa"),
+    _op("GET", "/api/supervisor/qa/scorecards", "QA scorecards", "qa"),
+    _op("POST", "/api/supervisor/qa/samples", "Draw a QA sample by a policy", "qa", body=QaDrawBody),
+    _op("GET", "/api/supervisor/qa/queue", "My QA queue, each item with its sample's seed", "qa"),
+    _op("GET", "/api/supervisor/qa/conversations/{id}", "A sampled conversation's QA record and transcript", "qa"),
+    _op("GET", "/api/supervisor/qa/conversations/{id}/recording", "The call recording, streamed through the inbox",
+        "qa"),
+    _op("POST", "/api/supervisor/qa/evaluations", "Submit a filled scorecard as the logged-in evaluator", "qa",
+        body=QaEvaluationBody, status=201),
+    _op("GET", "/api/supervisor/qa/evaluations", "Evaluations (e.g. the disputes to resolve)", "qa"),
+    _op("GET", "/api/supervisor/qa/calibrations", "Calibration sessions with Krippendorff's alpha", "qa"),
+    _op("POST", "/api/supervisor/qa/calibrations", "Open a calibration session", "qa", body=QaCalibrationBody,
+        status=201),
+    _op("GET", "/api/supervisor/qa/calibrations/{id}", "One calibration session", "qa"),
     _op("GET", "/api/supervisor/wallboard", "Queues, agents and SL by hour", "supervisor"),
     _op("POST", "/api/supervisor/agents/{id}/state", "Force an agent's state", "supervisor", body=ForceStateBody),
     _op("POST", "/api/supervisor/conversations/{id}/reassign", "Reassign a conversation", "supervisor",

@@ -37,3 +37,6 @@ export type TeamFigures = Schemas["TeamFigures"];
 export type LiveBoard = Schemas["LiveBoard"];
 export type LiveConversation = Schemas["LiveConversation"];
 export type LiveAgent = Schemas["LiveAgent"];
+export type QaDrawBody = Schemas["QaDrawBody"];
+export type QaEvaluationBody = Schemas["QaEvaluationBody"];
+export type QaCalibrationBody = Schemas["QaCalibrationBody"];

@@ -24,16 +24,18 @@ from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.erlang import StaffingError
-from omnihub.quality import calendar, export
+from omnihub.quality import calendar, export, workspace
 from omnihub.quality.config import QualitySettings, queue_targets, queue_zones
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
 from omnihub.quality.offload import Busy, Offload
 from omnihub.quality.qa import QaError, QaService
+from omnihub.quality.qastore import QaStore
 from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
 from omnihub.quality.servicer import QualityServicer, plan, staffing
 from omnihub.quality.store import QualityStore
+from omnihub.quality.workspace import QA_STORE_KEY
 
 INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
 GROUP_BYS = {"", "queue", "agent", "channel", "interval", "day", "month"}
@@ -61,6 +63,11 @@ async def submit_evaluation(request: web.Request) -> web.Response:
     try:
         body = await read_body(request, EvaluationBody)
         doc = body.model_dump() | {"evaluator_id": actor.sub}
+        if body.calibration_id:
+            session = await request.app[QA_STORE_KEY].calibration(body.calibration_id)
+            if session is None or body.conversation_id not in session["conversation_ids"]:
+                raise QaError("the conversation is not part of that calibration session")
+            doc["calibration"] = True
         return web.json_response(await request.app[QA_KEY].submit(doc), status=201)
     except QaError as exc:
         raise _qa_errors(exc) from None
@@ -307,6 +314,7 @@ def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = 
     app.router.add_get("/api/staffing", staffing_api)
     app.router.add_get("/api/staffing/plan", staffing_plan)
     app.router.add_get("/kpis", chart)
+    workspace.register(app, app[QA_KEY], QaStore(query.store))
     serve_openapi(app, openapi())
     return app
 
@@ -320,6 +328,7 @@ async def main() -> None:
         store = QualityStore(settings.mongo_url, settings.quality_db)
         svc.stack.push_async_callback(store.close)
         await store.setup()
+        await QaStore(store).setup()
         svc.readiness.add("mongodb", store.ping)
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,
                          settings.center_timezone, queue_zones(settings.config_dir))

@@ -17,11 +17,12 @@ class EvaluationBody(Body):
     """POST /api/evaluations: score a conversation with a scorecard."""
 
     conversation_id: str = Id
-    agent_id: str = Field(min_length=1, max_length=64)
+    agent_id: str = Field(default="", max_length=64, description="taken from the conversation when it is known")
     scorecard_id: str = Field(default="default", max_length=64)
     answers: dict[str, float] = Field(default_factory=dict, max_length=100)
     comments: str = Field(default="", max_length=2000)
     calibration: bool = False
+    calibration_id: str = Field(default="", max_length=64, description="a calibration session this scores for")
 
 
 class EvaluationActionBody(Body):
@@ -46,6 +47,22 @@ class CalibrationBody(Body):
     """POST /api/qa/calibration: Krippendorff's alpha across evaluators of these conversations."""
 
     conversation_ids: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class DrawBody(Body):
+    """POST /api/qa/samples: draw a sample by a sampling policy; the same seed and window draw it again."""
+
+    policy: str = Field(default="weekly", max_length=32)
+    seed: int | None = Field(default=None, ge=0, lt=2**63)
+    start: float = Field(default=0, alias="from", ge=0, lt=1e11, description="epoch seconds; default: the policy's")
+    end: float = Field(default=0, alias="to", ge=0, lt=1e11)
+
+
+class CalibrationSessionBody(Body):
+    """POST /api/qa/calibrations: a calibration session over these conversations."""
+
+    name: str = Field(default="", max_length=200)
+    conversation_ids: list[str] = Field(min_length=1, max_length=50)
 
 
 class EvaluationsQuery(BaseModel):
@@ -96,6 +113,16 @@ OPERATIONS = [
               body=EvaluationActionBody, tags=("qa",)),
     Operation("POST", "/api/qa/sample", "Draw a QA sample", body=SampleBody, tags=("qa",)),
     Operation("POST", "/api/qa/calibration", "Calibration across evaluators", body=CalibrationBody, tags=("qa",)),
+    Operation("GET", "/api/qa/policies", "Sampling policies", tags=("qa",)),
+    Operation("POST", "/api/qa/samples", "Draw and keep a sample by a policy", body=DrawBody, status=201,
+              tags=("qa",)),
+    Operation("GET", "/api/qa/samples", "The newest drawn samples", tags=("qa",)),
+    Operation("GET", "/api/qa/queue", "The calling evaluator's queue", tags=("qa",)),
+    Operation("GET", "/api/qa/conversations/{id}", "A conversation's QA record", tags=("qa",)),
+    Operation("POST", "/api/qa/calibrations", "Open a calibration session", body=CalibrationSessionBody,
+              status=201, tags=("qa",)),
+    Operation("GET", "/api/qa/calibrations", "Calibration sessions with Krippendorff's alpha", tags=("qa",)),
+    Operation("GET", "/api/qa/calibrations/{id}", "One calibration session", tags=("qa",)),
     Operation("GET", "/api/kpis", "KPIs by queue, agent, channel, interval, day or month", query=KpiQuery, tags=("kpis",)),
     Operation("GET", "/api/staffing", "Erlang C/A staffing", query=StaffingQuery, tags=("staffing",)),
     Operation("GET", "/api/staffing/plan", "Agents per interval from observed traffic", query=PlanQuery,

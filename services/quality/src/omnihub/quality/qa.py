@@ -36,7 +36,7 @@ class QaService:
         card = SCORECARDS.get(str(body.get("scorecard_id") or "default"))
         if card is None:
             raise QaError("unknown scorecard")
-        for key in ("conversation_id", "agent_id", "evaluator_id"):
+        for key in ("conversation_id", "evaluator_id"):
             if not body.get(key):
                 raise QaError(f"{key} is required")
         try:
@@ -45,11 +45,16 @@ class QaService:
         except (ScoringError, TypeError, ValueError) as exc:
             raise QaError(str(exc)) from None
         conv = await self.store.conversation(str(body["conversation_id"]))
-        doc = {"_id": new_id("qa"), "conversation_id": str(body["conversation_id"]), "agent_id": str(body["agent_id"]),
+        agent = str((conv or {}).get("agent") or body.get("agent_id") or "")  # who handled it, not who is named
+        if not agent:
+            raise QaError("agent_id is required for a conversation quality has not seen handled")
+        if body.get("agent_id") and body["agent_id"] != agent:
+            raise QaError(f"the conversation was handled by {agent}, not {body['agent_id']}")
+        doc = {"_id": new_id("qa"), "conversation_id": str(body["conversation_id"]), "agent_id": agent,
                "evaluator_id": str(body["evaluator_id"]), "scorecard_id": card.id, "answers": answers, "score": total,
                "status": "submitted", "comments": str(body.get("comments", ""))[:2000],
-               "calibration": bool(body.get("calibration")), "created": time.time(),
-               "recording_uri": (conv or {}).get("recording_uri", "")}
+               "calibration": bool(body.get("calibration")), "calibration_id": str(body.get("calibration_id") or ""),
+               "created": time.time(), "recording_uri": (conv or {}).get("recording_uri", "")}
         await self.store.save_evaluation(doc)
         await self._announce(doc)
         return doc

@@ -44,6 +44,7 @@ class FakeTwilio:
     fail_next: list[Failure] = field(default_factory=list)
     unsubscribed: set[str] = field(default_factory=set)
     invalid: set[str] = field(default_factory=set)
+    recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid -> WAV audio
     # Approved WhatsApp templates of the Content API: ContentSid -> body with {{1}}-style placeholders.
     templates: dict[str, str] = field(default_factory=lambda: {
         TEMPLATE_SID: "Hello {{1}}, your case {{2}} has an update. Reply to continue. / 您好 {{1}}，您的工单 {{2}} 有新进展。"})
@@ -74,6 +75,7 @@ class FakeTwilio:
         app.router.add_post(f"{base}/Calls/{{sid}}.json", self._update_call)
         app.router.add_get(f"{base}/Queues/{{queue}}/Members.json", self._queue_members)
         self.conferences.routes(app, base)
+        app.router.add_get(f"{base}/Recordings/{{name}}", self._fetch_recording)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -96,6 +98,22 @@ class FakeTwilio:
         if (denied := self._auth(request)) is not None:
             return denied
         return self._error(self.fail_next.pop(0)) if self.fail_next else None
+
+    def add_recording(self, audio: bytes, sid: str | None = None) -> str:
+        """Keep a recording; its RecordingUrl as Twilio gives it (media at that URL + .wav or .mp3, with auth)."""
+        sid = sid or "RE" + secrets.token_hex(16)
+        self.recordings[sid] = audio
+        return f"{self.base_url}{API.format(account=self.account_sid)}/Recordings/{sid}"
+
+    async def _fetch_recording(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        sid, _, ext = request.match_info["name"].partition(".")
+        self.requests.append(("GET", f"Recordings/{sid}", {}))
+        if sid not in self.recordings or ext not in ("", "wav", "mp3"):
+            return self._error(Failure(404, 20404, "The requested resource was not found"))
+        # The double has WAV audio only; Twilio transcodes to MP3 on request, the double answers WAV for both.
+        return web.Response(body=self.recordings[sid], content_type="audio/x-wav")
 
     def _error(self, f: Failure) -> web.Response:
         return web.json_response({"code": f.code, "message": f.message,

@@ -1,0 +1,150 @@
+"""The evaluators' QA workspace in the inbox: quality's QA API acting as the logged-in user, the transcript of a
+sampled conversation, and its Twilio recording streamed through us with the account's credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from omnihub.common.jsonbody import read_body
+from omnihub.inbox.models import QaCalibrationBody, QaDrawBody, QaEvaluationBody
+
+if TYPE_CHECKING:
+    from omnihub.inbox.api import Inbox
+
+CHUNK = 64 * 1024
+AUDIO_TYPES = ("audio/", "application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioRecordings:
+    """Where the account's recordings live and how to fetch them (HTTP basic auth with the account's token)."""
+
+    account_sid: str
+    auth_token: str
+    api_base_url: str = "https://api.twilio.com"
+
+    def owns(self, uri: str) -> bool:
+        """Only this account's recordings are fetched: a stored URI pointing anywhere else is refused."""
+        prefix = f"{self.api_base_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Recordings/"
+        rest = uri[len(prefix):] if uri.startswith(prefix) else ""
+        return bool(rest) and all(c.isalnum() for c in rest)
+
+    def auth(self) -> aiohttp.BasicAuth:
+        """The credentials the browser never sees."""
+        return aiohttp.BasicAuth(self.account_sid, self.auth_token)
+
+
+class QaWorkspace:
+    """The HTTP handlers, all under /api/supervisor/qa/ (agents are refused by the inbox's middleware)."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+
+    async def _q(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self.inbox._quality_call(method, path, **kwargs)  # signed as the session's user
+
+    async def policies(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/policies."""
+        return web.json_response(await self._q("GET", "/api/qa/policies"))
+
+    async def scorecards(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/scorecards."""
+        return web.json_response(await self._q("GET", "/api/scorecards"))
+
+    async def draw(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/qa/samples {policy, seed?}: draw a sample (the same seed draws it again)."""
+        body = await read_body(request, QaDrawBody)
+        return web.json_response(await self._q("POST", "/api/qa/samples", json=body.model_dump(by_alias=True,
+                                                                                              exclude_none=True)))
+
+    async def queue(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/queue: what the logged-in evaluator has still to score, with seeds."""
+        return web.json_response(await self._q("GET", "/api/qa/queue"))
+
+    async def conversation(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/conversations/{id}: the QA record and the conversation's transcript."""
+        cid = request.match_info["id"]
+        record = await self._q("GET", f"/api/qa/conversations/{quote(cid, safe='')}")
+        history = await self.inbox.store.customer_history(str(record.get("customer_id") or ""))
+        record["messages"] = [m for m in history if m.get("conversation_id") == cid]
+        record["has_recording"] = bool(record.pop("recording_uri", ""))
+        return web.json_response(record)
+
+    async def recording(self, request: web.Request) -> web.StreamResponse:
+        """GET /api/supervisor/qa/conversations/{id}/recording: the call's audio, fetched from Twilio with the
+        account's credentials and streamed through; the browser sees neither them nor Twilio's address."""
+        source: TwilioRecordings | None = self.inbox.recordings
+        if source is None:
+            raise web.HTTPServiceUnavailable(text="recordings are not configured (OMNIHUB_TWILIO_ACCOUNT_SID)")
+        record = await self._q("GET", f"/api/qa/conversations/{quote(request.match_info['id'], safe='')}")
+        uri = str(record.get("recording_uri") or "")
+        if not uri:
+            raise web.HTTPNotFound(text="this conversation has no recording")
+        if not source.owns(uri):
+            raise web.HTTPNotFound(text="this recording is not one of the account's")
+        assert self.inbox.http is not None  # _quality_call opened it
+        try:
+            async with self.inbox.http.get(uri + ".mp3", auth=source.auth(),
+                                           timeout=aiohttp.ClientTimeout(total=None, sock_read=30)) as upstream:
+                kind = upstream.headers.get("Content-Type", "").split(";")[0].strip()
+                if upstream.status != 200 or not kind.startswith(AUDIO_TYPES):
+                    raise web.HTTPBadGateway(text=f"Twilio answered {upstream.status} for the recording")
+                resp = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "private, no-store",
+                                                   "Content-Disposition": "inline"})
+                if upstream.content_length is not None:
+                    resp.content_length = upstream.content_length
+                await resp.prepare(request)
+                async for chunk in upstream.content.iter_chunked(CHUNK):
+                    await resp.write(chunk)
+                await resp.write_eof()
+                return resp
+        except (aiohttp.ClientError, TimeoutError):
+            raise web.HTTPBadGateway(text="Twilio did not answer for the recording") from None
+
+    async def evaluate(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/qa/evaluations {conversation_id, answers, comments, calibration_id}: the evaluator
+        is the logged-in user (quality takes it from the signed actor; no field of the body names it)."""
+        body = await read_body(request, QaEvaluationBody)
+        doc = await self._q("POST", "/api/evaluations", json=body.model_dump())
+        return web.json_response(doc, status=201)
+
+    async def evaluations(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/evaluations?status=&agent=: e.g. the disputes to resolve."""
+        params = {k: request.query[k][:64] for k in ("status", "agent") if request.query.get(k)}
+        return web.json_response(await self._q("GET", "/api/evaluations", params=params))
+
+    async def calibrations(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/calibrations: sessions with Krippendorff's alpha and its reading."""
+        return web.json_response(await self._q("GET", "/api/qa/calibrations"))
+
+    async def open_calibration(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/qa/calibrations {name, conversation_ids}."""
+        body = await read_body(request, QaCalibrationBody)
+        return web.json_response(await self._q("POST", "/api/qa/calibrations", json=body.model_dump()), status=201)
+
+    async def calibration(self, request: web.Request) -> web.Response:
+        """GET /api/supervisor/qa/calibrations/{id}."""
+        return web.json_response(await self._q("GET", f"/api/qa/calibrations/{quote(request.match_info['id'], safe='')}"))
+
+
+def register(app: web.Application, inbox: Inbox) -> None:
+    """The QA workspace's routes."""
+    qa = QaWorkspace(inbox)
+    r = app.router
+    base = "/api/supervisor/qa"
+    r.add_get(f"{base}/policies", qa.policies)
+    r.add_get(f"{base}/scorecards", qa.scorecards)
+    r.add_post(f"{base}/samples", qa.draw)
+    r.add_get(f"{base}/queue", qa.queue)
+    r.add_get(f"{base}/conversations/{{id}}", qa.conversation)
+    r.add_get(f"{base}/conversations/{{id}}/recording", qa.recording)
+    r.add_post(f"{base}/evaluations", qa.evaluate)
+    r.add_get(f"{base}/evaluations", qa.evaluations)
+    r.add_get(f"{base}/calibrations", qa.calibrations)
+    r.add_post(f"{base}/calibrations", qa.open_calibration)
+    r.add_get(f"{base}/calibrations/{{id}}", qa.calibration)

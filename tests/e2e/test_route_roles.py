@@ -131,6 +131,8 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/supervisor/conversations/{id}/waiting"): [
         ("/api/supervisor/conversations/{A}/waiting", None, SUPER)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
+    # files (#20 search and attachments): every signed-in user searches; hits are narrowed per user (test_search.py)
+    ("GET", "/api/search"): [("/api/search?q=hello", None, ALL_IN), ("/api/search?q=", None, ALL_IN)],
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
 QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {

@@ -25,7 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, organise, performance, qa, reports, supervision, whatsapp, wrapup
+from omnihub.inbox import calls, kb, organise, performance, qa, reports, search, supervision, whatsapp, wrapup
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -85,6 +85,7 @@ class Inbox:
         self.trusted_proxies = trusted_proxies
         self.hub = Hub(store, router)
         self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
+        self.search = search.SearchIndex(store)
         self.http: aiohttp.ClientSession | None = None
         self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
         self.recordings: TwilioRecordings | None = None  # set when a Twilio account is configured
@@ -451,6 +452,7 @@ class Inbox:
         whatsapp.register(r, self)
         performance.register(r, self, self.aht_target)
         supervision.register(app, self)  # live conversations, monitor, whisper, barge
+        search.register(r, self.search, self.router, self._rpc)
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

@@ -21,6 +21,7 @@ from omnihub.inbox.calls import Softphone
 from omnihub.inbox.config import InboxSettings, load_users
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.qa import TwilioRecordings
+from omnihub.inbox.search import consume_for_search
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.wrapup import load_dispositions
 
@@ -76,6 +77,9 @@ async def main() -> None:
                                                 settings.twilio_api_base_url or "https://api.twilio.com")
         consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
+        await inbox.search.setup()
+        indexer = await consume_for_search(bus, inbox.search)
+        svc.stack.push_async_callback(indexer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)
         app = build_app(inbox)
         install_health(app, svc.readiness, "inbox")

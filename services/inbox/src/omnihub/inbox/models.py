@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, RootModel, StringConstraints, field_valid
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
+from omnihub.inbox import search
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
@@ -379,6 +380,7 @@ OPERATIONS = [
     *REPORTS,
     *CALL_OPERATIONS,
     *SUPERVISION_OPERATIONS,
+    *search.OPERATIONS,
 ]
 
 SECURITY = {

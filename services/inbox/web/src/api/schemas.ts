@@ -40,3 +40,5 @@ export type LiveAgent = Schemas["LiveAgent"];
 export type QaDrawBody = Schemas["QaDrawBody"];
 export type QaEvaluationBody = Schemas["QaEvaluationBody"];
 export type QaCalibrationBody = Schemas["QaCalibrationBody"];
+export type SearchHit = Schemas["SearchHit"];
+export type SearchResults = Schemas["SearchResults"];

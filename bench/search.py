@@ -11,6 +11,8 @@ import statistics
 import time
 from typing import Any
 
+from pymongo.errors import BulkWriteError
+
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -78,7 +80,11 @@ async def load(url: str, n: int) -> tuple[float, int]:
     started = time.perf_counter()
     docs = [d for e in events for d in search_docs(e)]
     for i in range(0, len(docs), 1000):
-        await index.docs.insert_many(docs[i:i + 1000], ordered=False)
+        try:
+            await index.docs.insert_many(docs[i:i + 1000], ordered=False)
+        except BulkWriteError as exc:  # a slow answer retried by the driver: what is there already is fine
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
     messages = [message_doc(e) for e in events if e.WhichOneof("kind") == "message_created"]
     for i in range(0, len(messages), 1000):
         await store.add_messages(messages[i:i + 1000])

@@ -15,10 +15,11 @@ from playwright.async_api import Browser, async_playwright, expect
 
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub
+from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, ROUTING, new_hub
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("search")]
 OURS = "+15550001111"
 ALICE_CUSTOMER = "+8613800138000"
 BOB_CUSTOMER = "+8613900139000"
@@ -40,10 +41,13 @@ class Hub:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str, mongo_url: str) -> AsyncIterator[Hub]:
+async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[Hub]:
+    """The hub for this module, on its own nats-server: other tests on this worker wipe the shared one's streams."""
+    nats = NatsServer()
+    nats.start()
     twilio = FakeTwilio()
     await twilio.start()
-    services = new_hub(tmp_path_factory.mktemp("search"), nats_session_url, mongo_url, twilio)
+    services = new_hub(tmp_path_factory.mktemp("search"), nats.url, mongo_url, twilio)
     routing = json.loads(json.dumps(ROUTING))
     routing["agents"] = [{**a, "auto_accept": True} for a in routing["agents"]]  # offers are taken at once
     (services.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
@@ -53,6 +57,7 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str, m
     finally:
         services.stop()
         await twilio.stop()
+        nats.cleanup()
 
 
 async def session(hub: Hub, user: str) -> tuple[aiohttp.ClientSession, dict[str, str]]:
@@ -99,7 +104,9 @@ async def worked(hub: Hub) -> AsyncIterator[dict[str, str]]:
         await bob.close()
 
 
+@pytest.mark.browser
 async def test_a_chinese_word_inside_a_sentence_is_found_by_its_agent_only(hub: Hub, worked: dict[str, str]) -> None:
+    """Through the HTTP API per user, then in Chromium (one hub for both: starting one is the slow part)."""
     alice, _ = await session(hub, "alice")
     bob, _ = await session(hub, "bob")
     sam, _ = await session(hub, "sam")
@@ -129,10 +136,10 @@ async def test_a_chinese_word_inside_a_sentence_is_found_by_its_agent_only(hub: 
     finally:
         for http in (alice, bob, sam):
             await http.close()
+    await the_desktop_finds_a_chinese_word_and_opens_the_conversation(hub)
 
 
-@pytest.mark.browser
-async def test_the_desktop_finds_a_chinese_word_and_opens_the_conversation(hub: Hub, worked: dict[str, str]) -> None:
+async def the_desktop_finds_a_chinese_word_and_opens_the_conversation(hub: Hub) -> None:
     async with async_playwright() as p:
         browser: Browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])

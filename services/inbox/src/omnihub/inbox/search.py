@@ -129,7 +129,8 @@ class SearchIndex:
     async def setup(self) -> None:
         """The one index every search reads (multikey on terms, then time for the windows)."""
         await self.docs.create_index([("terms", ASCENDING), ("t", ASCENDING)])
-        await asyncio.to_thread(warm_up)
+        # jieba's dictionary loads in the background: readiness does not wait for it (the first search may)
+        self._warming = asyncio.get_running_loop().run_in_executor(None, warm_up)
 
     async def on_events(self, batch: list[Delivery[event_pb2.Event]]) -> None:
         """Index a batch of events with one unordered insert (redeliveries are duplicates, skipped)."""

@@ -497,6 +497,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search the conversations and customers I may see */
+        get: operations["get_api_search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/state": {
         parameters: {
             query?: never;
@@ -1610,6 +1627,55 @@ export interface components {
             wrap?: number | null;
         };
         /**
+         * SearchHit
+         * @description A message or a conversation (its customer's name, address, ids) that matched.
+         */
+        SearchHit: {
+            /** Channel */
+            channel: string;
+            /** Conversation Id */
+            conversation_id: string;
+            /** Customer Id */
+            customer_id: string;
+            /** Customer Name */
+            customer_name: string;
+            /**
+             * Direction
+             * @default
+             */
+            direction?: string;
+            /** Highlights */
+            highlights: components["schemas"]["Span"][];
+            /** Identity */
+            identity: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "message" | "conversation";
+            /**
+             * Message Id
+             * @default
+             */
+            message_id?: string;
+            /** Snippet */
+            snippet: string;
+            /** Time */
+            time: number;
+        };
+        /**
+         * SearchResults
+         * @description One page of hits, newest first; pass `next_before` as `before` for the next page (null: no more).
+         */
+        SearchResults: {
+            /** Hits */
+            hits: components["schemas"]["SearchHit"][];
+            /** Next Before */
+            next_before: number | null;
+            /** Took Ms */
+            took_ms: number;
+        };
+        /**
          * SnoozeBody
          * @description POST /api/conversations/{id}/snooze: until when (epoch seconds, within 30 days), or null to wake it now.
          */
@@ -1627,6 +1693,16 @@ export interface components {
         Snoozed: {
             /** Snoozed Until */
             snoozed_until: number | null;
+        };
+        /**
+         * Span
+         * @description Matched characters in a snippet: [start, end).
+         */
+        Span: {
+            /** End */
+            end: number;
+            /** Start */
+            start: number;
         };
         /**
          * StateBody
@@ -4033,6 +4109,86 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Organised"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_search: {
+        parameters: {
+            query: {
+                q: string;
+                before?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResults"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -86,9 +86,9 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/supervisor/qa/samples"): [("/api/supervisor/qa/samples", {"policy": "daily", "seed": 1}, SUPER)],
     ("GET", "/api/supervisor/qa/queue"): [("/api/supervisor/qa/queue", None, SUPER)],
     ("GET", "/api/supervisor/qa/conversations/{id}"): [("/api/supervisor/qa/conversations/{A}", None, SUPER)],
-    # this hub's inbox has no Twilio account: 503 "recordings are not configured" once allowed
+    # this hub's inbox has no Twilio account: 404 "recordings are not configured" once allowed
     ("GET", "/api/supervisor/qa/conversations/{id}/recording"): [
-        ("/api/supervisor/qa/conversations/{A}/recording", None, (U, F, F, 503, 503))],
+        ("/api/supervisor/qa/conversations/{A}/recording", None, (U, F, F, 404, 404))],
     ("POST", "/api/supervisor/qa/evaluations"): [("/api/supervisor/qa/evaluations", {"conversation_id": "cnv_missing"},
                                                   SUPER)],
     ("GET", "/api/supervisor/qa/evaluations"): [("/api/supervisor/qa/evaluations", None, SUPER)],

@@ -80,7 +80,7 @@ class QaWorkspace:
         account's credentials and streamed through; the browser sees neither them nor Twilio's address."""
         source: TwilioRecordings | None = self.inbox.recordings
         if source is None:
-            raise web.HTTPServiceUnavailable(text="recordings are not configured (OMNIHUB_TWILIO_ACCOUNT_SID)")
+            raise web.HTTPNotFound(text="recordings are not configured (OMNIHUB_TWILIO_ACCOUNT_SID)")
         record = await self._q("GET", f"/api/qa/conversations/{quote(request.match_info['id'], safe='')}")
         uri = str(record.get("recording_uri") or "")
         if not uri:

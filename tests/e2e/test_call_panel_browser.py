@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.hub import twilio_env
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import CHROMIUM, _axe, go_available, open_app
+from tests.e2e.test_desktop_browser import _axe, chromium, go_available, open_app
 
 pytestmark = pytest.mark.browser
 CALL = "CA" + "8" * 32
@@ -37,11 +37,8 @@ async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tu
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 async def test_a_voice_offer_opens_the_call_panel_and_hold_reaches_twilio(hub: tuple[Hub, FakeTwilio],

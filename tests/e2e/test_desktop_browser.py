@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,9 @@ async def hub(tmp_path: Path, nats_url: str, mongo_url: str, request: pytest.Fix
         await fake.stop()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's headless Chromium through Playwright, as every browser test of the hub runs it."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium fonts-noto-cjk)")
     async with async_playwright() as p:
@@ -72,6 +74,12 @@ async def browser() -> AsyncIterator[Browser]:
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield b
         await b.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
 
 
 async def open_app(browser: Browser, base: str, problems: list[str] | None = None, lang: str = "en-US",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import identity
@@ -21,7 +21,7 @@ from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.pytest_plugin import _wipe_jetstream
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import CHROMIUM, go_available, login, sms_in
+from tests.e2e.test_desktop_browser import chromium, go_available, login, sms_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 WRAP_UP_SECONDS = 120
@@ -54,11 +54,8 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 async def get(page: Page, path: str) -> Any:

@@ -10,14 +10,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from omnihub.common import identity
 from omnihub.common.bus import Bus
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import CHROMIUM, login, shot
+from tests.e2e.test_desktop_browser import chromium, login, shot
 from tests.kpis.events import event
 
 pytestmark = pytest.mark.browser
@@ -44,11 +44,8 @@ async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[Hu
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 def handled(conv: str, agent: str, at: float, wait: float, talk: float, wrap: float) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import aiohttp
 import openpyxl
 import pytest
 import yaml
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from omnihub.common import identity
 from omnihub.common.bus import Bus
@@ -22,7 +22,7 @@ from omnihub.quality.export import COLUMNS
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import CHROMIUM, _axe, _english_leftovers, _visible_ui_text, login, shot
+from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
 from tests.kpis.events import event, when
 
 pytestmark = pytest.mark.browser
@@ -58,11 +58,8 @@ async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[Hu
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 async def ingest(hub: Hub, specs: list[dict[str, Any]]) -> None:

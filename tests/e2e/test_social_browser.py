@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, kv_key
@@ -18,10 +18,10 @@ from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID
 from omnihub.testkit.fakes.wechat_api import message_xml
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, Hub
+from tests.e2e.test_desktop_browser import chromium
 from tests.e2e.test_social_channels import SocialHub, social_hub
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
 WEB = Path(__file__).resolve().parents[2] / "services" / "inbox" / "web"
 EN = json.loads((WEB / "src" / "i18n" / "en.json").read_text())["whatsapp"]
 OPENID = "oWx_browser_customer"
@@ -44,11 +44,8 @@ async def social(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 async def test_wechat_and_whatsapp_customers_get_the_agents_replies(social: SocialHub, browser: Browser,

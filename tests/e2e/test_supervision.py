@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import CHROMIUM, _axe, _english_leftovers, _visible_ui_text, login, shot
+from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
 
 pytestmark = pytest.mark.slow
 OUR_NUMBER = "+15550001111"
@@ -37,11 +37,8 @@ async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tu
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 class User:

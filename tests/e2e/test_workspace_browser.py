@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from pymongo import MongoClient
 
 from omnihub.common import identity
 from omnihub.testkit.hub import ServiceHub as Hub
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import CHROMIUM, _axe, _english_leftovers, _visible_ui_text, login, shot
+from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +36,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str, mongo_u
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with chromium() as b:
         yield b
-        await b.close()
 
 
 async def test_knowledge_base_page_for_supervisors_and_agents(hub: Hub, browser: Browser) -> None:

@@ -51,3 +51,27 @@ def test_visitor_ids_carry_128_random_bits() -> None:
 
     ids = {tokens.new_visitor_id() for _ in range(1000)}
     assert len(ids) == 1000 and all(len(i) == 2 + 32 for i in ids)
+
+
+def test_widget_topics_come_from_the_file_and_bad_files_exit_2(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from omnihub.chat.widget_config import DEFAULT, load_widget_config
+
+    assert load_widget_config(tmp_path / "missing.yaml") == DEFAULT
+    good = tmp_path / "widget.yaml"
+    good.write_text("topics:\n  - {id: returns, labels: {en: Returns, zh-CN: 退货}}\n"
+                    "  - {id: sales, labels: {en: Sales, zh-CN: 销售}}\n")
+    loaded = load_widget_config(good)
+    assert [t.id for t in loaded.topics] == ["returns", "sales"] and loaded.knows("returns")
+    assert not loaded.knows("billing") and not loaded.knows("")
+    for text, reason in (
+        ("topics:\n  - {id: returns, labels: {en: Returns}}\n", "no label in zh-CN"),
+        ("topics:\n  - {id: Bad Id, labels: {en: x, zh-CN: y}}\n", "invalid widget file"),
+        ("topics:\n  - {id: a, labels: {en: x, zh-CN: y}}\n  - {id: a, labels: {en: x, zh-CN: y}}\n", "twice"),
+        ("topics: [\n", "invalid widget file"),
+    ):
+        good.write_text(text)
+        with pytest.raises(SystemExit) as exited:
+            load_widget_config(good)
+        assert exited.value.code == 2
+        assert reason in capsys.readouterr().err

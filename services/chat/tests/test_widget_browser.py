@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.waiting import eventually, read_events, read_messages
 
-from .conftest import REPO, RunningChat
+from .conftest import REPO, RunningChat, running_chat
 
 pytestmark = pytest.mark.browser
 
@@ -212,3 +213,63 @@ async def test_agent_typing_and_read_receipt_reach_the_widget(page: Page, bus: B
     got = json.loads((await sub.next_msg(timeout=5)).data)
     assert got == {"visitor_id": visitor, "typing": True}
     await sub.unsubscribe()
+
+
+WIDGET_FILE = (
+    "topics:\n"
+    "  - {id: returns, labels: {en: Returns, zh-CN: 退货}}\n"
+    "  - {id: sales, labels: {en: Sales, zh-CN: 销售咨询}}\n"
+)
+EN_TEXT = ["Chat with us", "End chat", "Start chat", "Waiting for the next available agent", "Sent", "Returns"]
+
+
+async def test_widget_speaks_the_pages_or_browsers_language_with_the_configured_topics(
+    browser: Browser, bus: Bus, telegram_api: Any, tmp_path: Path
+) -> None:
+    """zh-CN from the browser when the page has no lang; en when the page says lang="en"; topics from the file."""
+    (tmp_path / "widget.yaml").write_text(WIDGET_FILE)
+    async with running_chat(bus, telegram_api, tmp_path, chat_widget_file=tmp_path / "widget.yaml") as chat:
+        context = await browser.new_context(locale="zh-CN")
+        config = await context.request.get(f"{chat.base}/widget/config")
+        assert [t["id"] for t in (await config.json())["topics"]] == ["returns", "sales"]
+        # a host page without lang (the demo page's lang="en" is dropped before the deferred widget runs)
+        await context.add_init_script("""document.addEventListener('readystatechange', () => {
+            if (document.readyState === 'interactive') document.documentElement.removeAttribute('lang'); });""")
+        page = await context.new_page()
+        await page.goto(f"{chat.base}/widget")
+        assert await page.evaluate("() => window.__omnihubChat.language()") == "zh-CN"
+        await expect(page.locator("#omni-bubble")).to_have_text("在线咨询")
+        await page.click("#omni-bubble")
+        await expect(page.locator("#omni-topic option")).to_have_text(["退货", "销售咨询"])
+        await expect(page.locator("#omni-name")).to_have_attribute("placeholder", "您的姓名")
+        await page.fill("#omni-name", "梅林")
+        await page.select_option("#omni-topic", "returns")
+        await page.click("#omni-start")
+        await page.wait_for_function("() => window.__omnihubChat.state().token")
+        await page.fill("#omni-text", "我要退货")
+        await page.click("#omni-send")
+        await expect(page.locator(".omni-visitor .omni-receipt")).to_have_text(["已发送"])
+        await expect(page.locator("#omni-status")).to_contain_text("请稍候")
+        shown = await page.locator("#omni-panel").inner_text()
+        assert not [s for s in EN_TEXT if s in shown], shown
+        assert (await inbound(bus, 1))[0].routing_hints.topic == "returns"
+        await shot(page, "zh-CN")
+        # the page's lang="en" wins over a Chinese browser; the topics are the file's, in English
+        await context.close()
+        context = await browser.new_context(locale="zh-CN")
+        en_page = await context.new_page()
+        await en_page.goto(f"{chat.base}/widget")
+        await en_page.click("#omni-bubble")
+        await expect(en_page.locator("#omni-bubble")).to_have_text("Chat")
+        await expect(en_page.locator("#omni-topic option")).to_have_text(["Returns", "Sales"])
+        # a topic the file does not name is not passed to routing
+        await en_page.evaluate("""() => { const o = document.createElement('option');
+            o.value = 'vip-bypass'; o.textContent = 'x'; document.querySelector('#omni-topic').appendChild(o); }""")
+        await en_page.select_option("#omni-topic", "vip-bypass")
+        await en_page.click("#omni-start")
+        await en_page.wait_for_function("() => window.__omnihubChat.state().token")
+        await en_page.fill("#omni-text", "hello")
+        await en_page.click("#omni-send")
+        msgs = await inbound(bus, 2)
+        assert msgs[1].text.text == "hello" and msgs[1].routing_hints.topic == ""
+        await context.close()

@@ -24,6 +24,9 @@ from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
 from omnihub.chat.wechat_gateway import WeChatAdapter
 from omnihub.chat.wechat_routes import WeChatRoutes
+from omnihub.chat.widget_config import DEFAULT as DEFAULT_WIDGET
+from omnihub.chat.widget_config import WidgetConfig, load_widget_config
+from omnihub.chat.widget_config import register as register_widget_config
 from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
@@ -103,6 +106,7 @@ class ChatService(WeChatRoutes):
     read_sub: Any = None
 
     signing_key: bytes = b""
+    widget: WidgetConfig = field(default_factory=lambda: DEFAULT_WIDGET)
     admission: Admission | None = None
     trusted_proxies: tuple[Network, ...] = ()
 
@@ -116,6 +120,7 @@ class ChatService(WeChatRoutes):
         kv = await self.bus.kv(subjects.KV_CHAT_SESSIONS, history=1)
         s = self.settings
         self.signing_key = signing_key(s)
+        self.widget = load_widget_config(s.chat_widget_file or s.config_dir / "widget.yaml")
         self.admission = Admission(s.widget_connects_per_address, s.widget_new_visitors_per_address)
         self.trusted_proxies = parse_networks(s.chat_trusted_proxies)
         self.hub = WebChatHub(
@@ -174,6 +179,7 @@ class ChatService(WeChatRoutes):
         app.router.add_get("/widget", self.widget_page)
         app.router.add_get("/widget.js", self.widget_js)
         app.router.add_get("/widget.css", self.widget_css)
+        register_widget_config(app.router, self.widget)
         app.router.add_get("/ws/chat", self.ws_chat)
         app.router.add_post("/widget/upload", self.upload)
         app.router.add_get("/widget/uploads/{name}", self.uploaded)
@@ -310,6 +316,8 @@ class ChatService(WeChatRoutes):
         session = await self.hub.load(visitor_id)
         for key in ("name", "email", "topic"):
             value = str(hello.get(key) or "")[:200]
+            if key == "topic" and not self.widget.knows(value):
+                continue  # only a configured topic may steer routing
             if value and not getattr(session, key):
                 setattr(session, key, value)
         await ws.send_json(

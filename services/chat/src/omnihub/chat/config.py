@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from pathlib import Path
 
 from pydantic import SecretStr, field_validator
 
@@ -36,6 +37,7 @@ class ChatSettings(ServiceSettings):
     widget_rate_per_minute: int = 30
     widget_max_upload_bytes: int = 5 * 1024 * 1024
     widget_entry_point: str = "widget:default"
+    chat_widget_file: Path | None = None  # the widget's topics; default <config dir>/widget.yaml
     wechat_app_id: str = ""
     wechat_app_secret: SecretStr | None = None
     wechat_token: SecretStr | None = None

@@ -8,6 +8,54 @@
   var wsUrl = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/ws/chat";
   var STORE = "omnihub.chat.v1";
 
+  // Text in the visitor's language: the page's lang, else the browser's; Chinese -> zh-CN, anything else -> en.
+  var TEXT = {
+    "en": {
+      bubble: "Chat", open: "Open chat", title: "Chat with us", end: "End chat", name: "Your name",
+      email: "Email", topic: "Topic", start: "Start chat", message: "Type a message\u2026", attach: "Attach a file",
+      send: "Send", ended: "You ended the chat. Send a message to start again.", reconnecting: "Reconnecting\u2026",
+      position: "You are number {position} in the queue. Estimated wait: about {minutes} min.",
+      waiting: "Waiting for the next available agent\u2026", agent: "Agent", typing: "{agent} is typing\u2026",
+      sent: "Sent", read: "Read", thanks: "Thank you for your feedback!", uploadFailed: "upload failed",
+      score: "Score {score}",
+      errors: {}  // the service's own English messages say more (limits, waits)
+    },
+    "zh-CN": {
+      bubble: "在线咨询", open: "打开在线咨询", title: "在线咨询", end: "结束对话", name: "您的姓名",
+      email: "电子邮箱", topic: "咨询类别", start: "开始对话", message: "请输入消息\u2026", attach: "添加文件",
+      send: "发送", ended: "您已结束对话。发送消息即可重新开始。", reconnecting: "正在重新连接\u2026",
+      position: "您前面还有 {ahead} 位，当前排在第 {position} 位，预计等待约 {minutes} 分钟。",
+      waiting: "正在为您分配客服，请稍候\u2026", agent: "客服", typing: "{agent}正在输入\u2026",
+      sent: "已发送", read: "已读", thanks: "感谢您的评价！", uploadFailed: "文件上传失败",
+      score: "{score} 分",
+      errors: {
+        bad_token: "您的会话已失效，请重新开始。",
+        rate_limited: "尝试次数过多，请稍后再试。",
+        too_large: "消息过长。",
+        bad_request: "无法发送该内容。",
+        bad_hello: "对话无法开始，请刷新页面。",
+        upload: "文件无法上传（类型或大小不符合要求）。",
+        other: "出现问题，请稍后再试。"
+      }
+    }
+  };
+  var lang = chooseLanguage();
+  var T = TEXT[lang];
+
+  function chooseLanguage() {
+    var wanted = [document.documentElement.getAttribute("lang") || ""].concat(
+      navigator.languages ? Array.prototype.slice.call(navigator.languages) : [navigator.language || ""]);
+    for (var i = 0; i < wanted.length; i++) {
+      var tag = String(wanted[i] || "").toLowerCase();
+      if (!tag) continue;
+      return tag.indexOf("zh") === 0 ? "zh-CN" : "en";
+    }
+    return "en";
+  }
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, key) { return String(values[key]); });
+  }
+
   var state = load();
   var ws = null;
   var online = true;       // false while a test or the user keeps the socket down
@@ -40,28 +88,30 @@
   }
 
   // DOM.
-  var bubble = el("button", "omni-bubble", "Chat");
+  var bubble = el("button", "omni-bubble", T.bubble);
   bubble.id = "omni-bubble";
-  bubble.setAttribute("aria-label", "Open chat");
+  bubble.setAttribute("aria-label", T.open);
+  bubble.setAttribute("lang", lang);
   var panel = el("section", "omni-panel omni-hidden");
   panel.id = "omni-panel";
+  panel.setAttribute("lang", lang);
+  panel.setAttribute("aria-label", T.title);
   var header = el("div", "omni-header");
-  header.appendChild(el("strong", "", "Chat with us"));
-  var closeBtn = el("button", "", "End chat");
+  header.appendChild(el("strong", "", T.title));
+  var closeBtn = el("button", "", T.end);
   closeBtn.id = "omni-close";
   header.appendChild(closeBtn);
   panel.appendChild(header);
 
   var form = el("form", "omni-form");
   form.id = "omni-form";
-  var nameIn = input("omni-name", "text", "Your name");
-  var emailIn = input("omni-email", "email", "Email");
+  var nameIn = input("omni-name", "text", T.name);
+  var emailIn = input("omni-email", "email", T.email);
   var topicIn = document.createElement("select");
   topicIn.id = "omni-topic";
-  [["support", "Support"], ["sales", "Sales"], ["billing", "Billing"]].forEach(function (t) {
-    var opt = el("option", "", t[1]); opt.value = t[0]; topicIn.appendChild(opt);
-  });
-  var startBtn = el("button", "", "Start chat");
+  topicIn.setAttribute("aria-label", T.topic);
+  loadTopics();
+  var startBtn = el("button", "", T.start);
   startBtn.id = "omni-start";
   startBtn.type = "submit";
   [nameIn, emailIn, topicIn, startBtn].forEach(function (n) { form.appendChild(n); });
@@ -76,14 +126,14 @@
   panel.appendChild(status);
   var bar = el("form", "omni-input omni-hidden");
   bar.id = "omni-bar";
-  var textIn = input("omni-text", "text", "Type a message\u2026");
+  var textIn = input("omni-text", "text", T.message);
   textIn.maxLength = 4000;
   var fileIn = input("omni-file", "file", "");
   fileIn.className = "omni-hidden";
   var attachBtn = el("button", "", "+");
   attachBtn.type = "button";
-  attachBtn.setAttribute("aria-label", "Attach a file");
-  var sendBtn = el("button", "", "Send");
+  attachBtn.setAttribute("aria-label", T.attach);
+  var sendBtn = el("button", "", T.send);
   sendBtn.id = "omni-send";
   sendBtn.type = "submit";
   [textIn, fileIn, attachBtn, sendBtn].forEach(function (n) { bar.appendChild(n); });
@@ -94,7 +144,24 @@
   function input(id, type, placeholder) {
     var node = document.createElement("input");
     node.id = id; node.type = type; node.placeholder = placeholder;
+    if (placeholder) node.setAttribute("aria-label", placeholder);
     return node;
+  }
+
+  // The topics come from the chat service's configuration, labelled in the visitor's language.
+  function loadTopics() {
+    fetch(new URL("/widget/config", base).href, { credentials: "omit" })
+      .then(function (r) { return r.ok ? r.json() : { topics: [] }; })
+      .then(function (config) {
+        (config.topics || []).forEach(function (t) {
+          var labels = t.labels || {};
+          var opt = el("option", "", labels[lang] || labels.en || t.id);
+          opt.value = t.id;
+          topicIn.appendChild(opt);
+        });
+        if (!topicIn.options.length) topicIn.classList.add("omni-hidden");
+      })
+      .catch(function () { topicIn.classList.add("omni-hidden"); });
   }
 
   bubble.addEventListener("click", function () {
@@ -129,7 +196,7 @@
   });
   closeBtn.addEventListener("click", function () {
     send({ type: "close" });
-    showSystem("You ended the chat. Send a message to start again.");
+    showSystem(T.ended);
   });
   document.addEventListener("visibilitychange", markRead);
 
@@ -159,7 +226,7 @@
       ws = null;
       if (!online) return;
       retry = Math.min(retry + 1, 6);
-      setStatus("Reconnecting\u2026");
+      setStatus(T.reconnecting);
       setTimeout(connect, 250 * Math.pow(2, retry - 1));
     });
   }
@@ -191,20 +258,21 @@
         if (agentSeen) break;
         if (frame.known) {
           var mins = Math.max(1, Math.round(frame.estimated_wait_seconds / 60));
-          setStatus("You are number " + frame.position + " in the queue. Estimated wait: about " +
-            mins + " min.");
+          setStatus(fill(T.position, { position: frame.position, ahead: Math.max(0, frame.position - 1),
+            minutes: mins }));
         } else {
-          setStatus("Waiting for the next available agent\u2026");
+          setStatus(T.waiting);
         }
         break;
       case "typing":
-        setStatus(frame.on ? (frame.agent || "Agent") + " is typing\u2026" : "");
+        setStatus(frame.on ? fill(T.typing, { agent: frame.agent || T.agent }) : "");
         break;
       case "receipt":
         markReceipt(frame.id, frame.status);
         break;
       case "error":
-        var line = el("div", "omni-msg omni-system omni-error", frame.message || frame.code);
+        var line = el("div", "omni-msg omni-system omni-error",
+          lang === "en" ? frame.message || frame.code : T.errors[frame.code] || T.errors.other);
         line.setAttribute("data-error", frame.code || "error");
         logBox.appendChild(line);
         logBox.scrollTop = logBox.scrollHeight;
@@ -236,7 +304,7 @@
     if (entry.kind === "survey") box.appendChild(surveyButtons(entry));
     if (entry.sender === "visitor") {
       box.setAttribute("data-receipt", "sent");
-      box.appendChild(el("div", "omni-meta omni-receipt", "Sent"));
+      box.appendChild(el("div", "omni-meta omni-receipt", T.sent));
     }
     logBox.appendChild(box);
     logBox.scrollTop = logBox.scrollHeight;
@@ -254,9 +322,10 @@
         var b = el("button", "", String(score));
         b.type = "button";
         b.setAttribute("data-score", String(score));
+        b.setAttribute("aria-label", fill(T.score, { score: score }));
         b.addEventListener("click", function () {
           send({ type: "survey", survey_id: entry.survey_id, question: entry.question, score: score });
-          wrap.textContent = "Thank you for your feedback!";
+          wrap.textContent = T.thanks;
         });
         wrap.appendChild(b);
       })(n);
@@ -274,7 +343,7 @@
       if (nodes[i].getAttribute("data-id") !== String(id)) continue;
       nodes[i].setAttribute("data-receipt", String(what));
       var tick = nodes[i].querySelector(".omni-receipt");
-      if (tick) tick.textContent = what === "read" ? "Read" : "Sent";
+      if (tick) tick.textContent = what === "read" ? T.read : T.sent;
     }
   }
 
@@ -295,7 +364,7 @@
         if (!res[0]) { onFrame({ type: "error", code: "upload", message: res[1].error }); return; }
         sendMessage("", [res[1]]);
       })
-      .catch(function () { onFrame({ type: "error", code: "upload", message: "upload failed" }); });
+      .catch(function () { onFrame({ type: "error", code: "upload", message: T.uploadFailed }); });
   }
 
   // A small handle for tests and host pages.
@@ -303,6 +372,7 @@
     goOffline: function () { online = false; if (ws) ws.close(); },
     goOnline: function () { online = true; if (!ws) connect(); },
     connected: function () { return !!ws && ws.readyState === WebSocket.OPEN; },
-    state: function () { return JSON.parse(JSON.stringify(state)); }
+    state: function () { return JSON.parse(JSON.stringify(state)); },
+    language: function () { return lang; }
   };
 })();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import yaml
@@ -54,4 +55,17 @@ def queue_zones(config_dir: Path) -> dict[str, str]:
     for q in data.get("queues", []):
         if q.get("report_time_zone"):
             out[str(q["name"])] = zone(str(q["report_time_zone"])).key
+    return out
+
+
+def queue_holidays(config_dir: Path) -> dict[str, list[dt.date]]:
+    """queue -> the holidays of its business calendar (routing.yaml `business_hours.holidays`)."""
+    path = config_dir / "routing.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    out: dict[str, list[dt.date]] = {}
+    for q in data.get("queues", []):
+        days = (q.get("business_hours") or {}).get("holidays") or []
+        out[str(q["name"])] = [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)) for d in days]
     return out

@@ -1,0 +1,1 @@
+"""Workforce management: forecasts, staffing requirements, schedules, adherence and intraday."""

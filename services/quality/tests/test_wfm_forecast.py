@@ -1,0 +1,109 @@
+"""Forecasts: model chosen by backtest against seasonal naive, bands, holidays, too little history, storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from omnihub.quality.queries import KpiQuery
+from omnihub.quality.rollups import bucket_id
+from omnihub.quality.store import QualityStore, bucket_documents
+from omnihub.quality.wfm import synthetic
+from omnihub.quality.wfm.forecast import (
+    MODELS,
+    ForecastError,
+    History,
+    fill_holidays,
+    holt_winters_steady,
+    make_forecast,
+    wape,
+)
+from omnihub.quality.wfm.service import WfmService
+from omnihub.quality.wfm.store import WfmStore
+
+STEP = 1800
+QUICK = {"holt_winters_steady": holt_winters_steady}  # MSTL costs seconds a fit; one test runs every model
+PER_WEEK = 7 * 48
+MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC).timestamp()
+
+
+def _history(y: np.ndarray, holidays: np.ndarray | None = None) -> History:
+    return History(MONDAY, STEP, y, y * 200.0, y.copy(), holidays)
+
+
+def test_the_chosen_model_beats_seasonal_naive_on_a_week_it_never_saw() -> None:
+    y, _ = synthetic.arrivals(5, STEP, seed=3)
+    result = make_forecast(_history(y[:-PER_WEEK]), 1)
+    assert set(result.backtests) == {"seasonal_naive", "mstl", "holt_winters", "holt_winters_steady"}
+    assert result.model != "seasonal_naive" and result.wape <= result.baseline_wape
+    actual = y[-PER_WEEK:]
+    naive = y[-2 * PER_WEEK:-PER_WEEK]
+    assert wape(actual, result.arrivals) < wape(actual, naive)
+    inside = np.mean((actual >= result.lower) & (actual <= result.upper))
+    assert 0.65 <= inside <= 0.97, inside  # an 80 % band, judged on busy and quiet intervals alike
+    assert result.aht == pytest.approx(np.full(PER_WEEK, 200.0))
+    assert result.start == MONDAY + 4 * PER_WEEK * STEP
+    assert set(MODELS) == {"mstl", "holt_winters", "holt_winters_steady"}
+
+
+def test_too_little_history_says_how_much_is_needed() -> None:
+    y, _ = synthetic.arrivals(2, STEP, seed=1)
+    with pytest.raises(ForecastError, match=r"at least 3 weeks of history \(1008 30-minute intervals.*14.0 days"):
+        make_forecast(_history(y), 1)
+    with pytest.raises(ForecastError, match="weeks must be between 1 and 6"):
+        make_forecast(_history(y), 7)
+
+
+def test_holidays_are_left_out_of_training_and_take_a_manual_uplift() -> None:
+    y, _ = synthetic.arrivals(3, STEP, seed=2)
+    mask = np.zeros(len(y), bool)
+    mask[2 * PER_WEEK:2 * PER_WEEK + 48] = True  # the last Monday was a holiday: nobody called
+    closed = y.copy()
+    closed[mask] = 0.0
+    filled = fill_holidays(closed, mask, PER_WEEK)
+    assert np.array_equal(filled[mask], y[PER_WEEK:PER_WEEK + 48])  # the Monday before stands in for it
+    plain = make_forecast(_history(y), 1, models=QUICK)
+    with_holiday = make_forecast(_history(closed, mask), 1, models=QUICK)
+    ignored = make_forecast(_history(closed), 1, models=QUICK)
+    monday = slice(0, 48)
+    assert with_holiday.arrivals[monday].sum() > 0.9 * plain.arrivals[monday].sum()
+    assert ignored.arrivals[monday].sum() < with_holiday.arrivals[monday].sum()
+    uplifted = make_forecast(_history(closed, mask), 1, {i: 1.5 for i in range(48, 96)}, QUICK)
+    assert uplifted.arrivals[48:96] == pytest.approx(1.5 * with_holiday.arrivals[48:96])
+    assert uplifted.arrivals[:48] == pytest.approx(with_holiday.arrivals[:48])
+
+
+async def test_a_forecast_from_the_rollups_is_stored_and_compared_with_actuals(mongo_url: str, mongo_db: str) -> None:
+    y, _ = synthetic.arrivals(4, STEP, seed=5)
+    start = MONDAY
+    buckets: dict[str, dict[str, int]] = {}
+    for i, n in enumerate(y):  # each 30-minute value lands in its first 15-minute rollup slot
+        if n:
+            t = start + i * STEP
+            buckets[bucket_id("s", "q", t, "voice", "support")] = {"offered": int(n), "handled": int(n),
+                                                                  "handle_ms": int(n) * 240_000}
+            buckets[bucket_id("s", "q", t, "sms", "support")] = {"offered": 1}
+    store = QualityStore(mongo_url, mongo_db)
+    try:
+        await store.rollups.insert_many(bucket_documents(buckets))
+        wfm = WfmService(KpiQuery(store, {}), WfmStore(store), {"support": [dt.date(2026, 11, 9)]})
+        await wfm.store.setup()
+        wfm.clock = lambda: start + 3 * PER_WEEK * STEP + 5 * 3600 + 60  # Monday of week 4, 05:01
+        with pytest.raises(ForecastError, match=r"at least 3 weeks of history \(2016 15-minute.*there are 0.0 days"):
+            await wfm.forecast("sales", weeks=1, history_weeks=3, step=900)
+        made = await wfm.forecast("support", "voice", weeks=1, history_weeks=3,
+                                  uplift={dt.date(2026, 11, 24): 2.0})
+        assert made["from"] == "2026-11-23T00:00:00+00:00" and made["to"] == "2026-11-30T00:00:00+00:00"
+        assert len(made["intervals"]) == PER_WEEK and made["intervals"][0]["aht"] == 240.0
+        assert made["wape"] <= made["baseline_wape"]
+        tuesday = made["intervals"][48:96]
+        assert sum(r["arrivals"] for r in tuesday) > 1.6 * sum(r["arrivals"] for r in made["intervals"][96:144])
+        checked = await wfm.accuracy(made["id"])
+        assert checked is not None and checked["elapsed_intervals"] == 10  # 00:00 .. 05:00, whole intervals
+        assert [r["actual"] for r in checked["intervals"][:10]] == list(y[3 * PER_WEEK:3 * PER_WEEK + 10])
+        assert checked["created"].startswith("2026-11-23T05:01")
+        assert await wfm.accuracy("fc_missing") is None
+    finally:
+        await store.close()

@@ -20,6 +20,8 @@ from omnihub.quality.wfm.forecast import (
     make_forecast,
     wape,
 )
+from omnihub.quality.wfm.models import Agent, Pause, ScheduleBody, ShiftTemplate
+from omnihub.quality.wfm.schedule import ScheduleError
 from omnihub.quality.wfm.service import WfmService
 from omnihub.quality.wfm.store import WfmStore
 
@@ -93,17 +95,32 @@ async def test_a_forecast_from_the_rollups_is_stored_and_compared_with_actuals(m
         wfm.clock = lambda: start + 3 * PER_WEEK * STEP + 5 * 3600 + 60  # Monday of week 4, 05:01
         with pytest.raises(ForecastError, match=r"at least 3 weeks of history \(2016 15-minute.*there are 0.0 days"):
             await wfm.forecast("sales", weeks=1, history_weeks=3, step=900)
-        made = await wfm.forecast("support", "voice", weeks=1, history_weeks=3,
+        made = await wfm.forecast("support", weeks=1, history_weeks=3,  # every channel: voice and sms
                                   uplift={dt.date(2026, 11, 24): 2.0})
         assert made["from"] == "2026-11-23T00:00:00+00:00" and made["to"] == "2026-11-30T00:00:00+00:00"
-        assert len(made["intervals"]) == PER_WEEK and made["intervals"][0]["aht"] == 240.0
+        assert len(made["intervals"]) == PER_WEEK and made["intervals"][20]["aht"] == 240.0
         assert made["wape"] <= made["baseline_wape"]
         tuesday = made["intervals"][48:96]
         assert sum(r["arrivals"] for r in tuesday) > 1.6 * sum(r["arrivals"] for r in made["intervals"][96:144])
         checked = await wfm.accuracy(made["id"])
         assert checked is not None and checked["elapsed_intervals"] == 10  # 00:00 .. 05:00, whole intervals
-        assert [r["actual"] for r in checked["intervals"][:10]] == list(y[3 * PER_WEEK:3 * PER_WEEK + 10])
+        week4 = y[3 * PER_WEEK:3 * PER_WEEK + 10]
+        assert [r["actual"] for r in checked["intervals"][:10]] == list(week4 + (week4 > 0))
         assert checked["created"].startswith("2026-11-23T05:01")
         assert await wfm.accuracy("fc_missing") is None
+        # the schedule's requirement comes from that forecast; two agents are far too few: uncovered, no error
+        body = ScheduleBody(week="2026-W48", templates=[ShiftTemplate(
+            name="day", starts=["08:00", "12:00"], minutes=480, lunch=Pause(minutes=60, earliest=180, latest=240))],
+            agents=[Agent(id="alice"), Agent(id="bob", days_off=["mon"])], seconds=10)
+        planned = await wfm.schedule(body)
+        assert planned["summary"]["shifts"] == 10 and planned["summary"]["coverage"] < 0.5
+        need = await wfm.requirement("support", "2026-W48", STEP)
+        assert [c["required"] for c in planned["coverage"]] == need and max(need) >= 10
+        assert len(planned["uncovered"]) == sum(1 for c in planned["coverage"] if c["scheduled"] < c["required"]) > 0
+        mine = await wfm.saved_schedule("2026-W48", "bob")
+        assert mine is not None and mine["id"] == planned["id"] and len(mine["shifts"]) == 5
+        assert all(s["agent"] == "bob" and s["date"] != "2026-11-23" for s in mine["shifts"])
+        with pytest.raises(ScheduleError, match="no 30-minute forecast of support covers 2026-W50"):
+            await wfm.schedule(body.model_copy(update={"week": "2026-W50"}))
     finally:
         await store.close()

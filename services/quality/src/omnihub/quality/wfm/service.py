@@ -15,6 +15,9 @@ from omnihub.quality import calendar
 from omnihub.quality.queries import KpiQuery
 from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_forecast, wape
 from omnihub.quality.wfm.history import load_history
+from omnihub.quality.wfm.models import ScheduleBody
+from omnihub.quality.wfm.schedule import ScheduleError, solve, week_start
+from omnihub.quality.wfm.staffing import requirement
 from omnihub.quality.wfm.store import WfmStore
 
 MAX_HISTORY_WEEKS = 26
@@ -81,6 +84,49 @@ class WfmService:
         out["elapsed_intervals"] = elapsed
         out["wape_so_far"] = None if np.isnan(so_far) else round(so_far, 4)
         return out
+
+    async def requirement(self, queue: str, week: str, step: int, shrinkage: float = 0.0,
+                          max_occupancy: float = 0.85) -> list[int]:
+        """Agents to schedule per interval of an ISO week from the newest forecast of the queue covering it."""
+        tz = self.query.zone_for(queue)
+        monday = week_start(week, tz)
+        first = dt.datetime.combine(monday, dt.time(), tz).timestamp()
+        per_week = 7 * 86_400 // step
+        doc = await self.store.latest_forecast(queue, "", first)
+        if doc is None or doc["interval_seconds"] != step or first + per_week * step > doc["to"]:
+            raise ScheduleError(f"no {step // 60}-minute forecast of {queue} covers {week}; make one first "
+                                f"(omnihub forecast --queue {queue} --weeks 2)")
+        offset = int((first - doc["from"]) // step)
+        rows = doc["intervals"][offset:offset + per_week]
+        target, threshold = self.query.targets.get(queue, (0.8, 20.0))
+        return requirement([r["arrivals"] for r in rows], [r["aht"] for r in rows], step, target, threshold,
+                           shrinkage, max_occupancy)
+
+    async def schedule(self, body: ScheduleBody, save: bool = True) -> dict[str, Any]:
+        """Solve a week's schedule (the requirement given, or from each queue's newest forecast) and keep it."""
+        step = 900 if body.interval == "15m" else 1800
+        queues = body.queues or ["support"]
+        needs = body.requirement or {q: await self.requirement(q, body.week, step, body.shrinkage,
+                                                                body.max_occupancy) for q in queues}
+        tz = self.query.zone_for(queues[0])
+        async with self._cpu:
+            result = await asyncio.to_thread(solve, body.week, step, needs, body.templates, body.agents, tz,
+                                             body.seconds)
+        now = self.clock()
+        result |= {"id": f"sc_{uuid.uuid4().hex[:16]}", "created": calendar.iso(now, tz)}
+        if save:
+            await self.store.add_schedule({"_id": result["id"], "created_epoch": now, **result})
+        return result
+
+    async def saved_schedule(self, week: str, agent: str = "") -> dict[str, Any] | None:
+        """The newest schedule of a week (only one agent's shifts when `agent` is given)."""
+        doc = await self.store.schedule(week)
+        if doc is None:
+            return None
+        doc = {k: v for k, v in doc.items() if k not in ("_id", "created_epoch")}
+        if agent:
+            doc["shifts"] = [s for s in doc["shifts"] if s["agent"] == agent]
+        return doc
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class WfmStore:
     async def setup(self) -> None:
         """Indexes for the newest forecast of a queue and channel and a week's schedule."""
         await self.forecasts.create_index([("queue", 1), ("channel", 1), ("created", -1)])
-        await self.schedules.create_index([("week", 1), ("created", -1)])
+        await self.schedules.create_index([("week", 1), ("created_epoch", -1)])
 
     async def add_forecast(self, doc: dict[str, Any]) -> None:
         """Keep a forecast."""
@@ -51,4 +51,4 @@ class WfmStore:
 
     async def schedule(self, week: str) -> dict[str, Any] | None:
         """The newest schedule of an ISO week such as 2026-W50."""
-        return await self.schedules.find_one({"week": week}, sort=[("created", -1)])
+        return await self.schedules.find_one({"week": week}, sort=[("created_epoch", -1)])

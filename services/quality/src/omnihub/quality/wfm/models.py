@@ -1,0 +1,104 @@
+"""Schedule inputs (shift templates, agents, contracts, availability) as validated request models."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, field_validator, model_validator
+
+from omnihub.common.jsonbody import Body
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Name = Field(min_length=1, max_length=64)
+
+
+def minutes(value: str) -> int:
+    """'08:30' -> 510 (24:00 allowed as the end of a day)."""
+    hours, _, mins = value.partition(":")
+    if not (hours.isdigit() and mins.isdigit() and len(mins) == 2):
+        raise ValueError(f"bad time {value!r}; use HH:MM")
+    total = int(hours) * 60 + int(mins)
+    if total > 24 * 60 or int(mins) >= 60:
+        raise ValueError(f"bad time {value!r}; use HH:MM")
+    return total
+
+
+class Pause(Body):
+    """A break or lunch: its length, and the window after the shift's start where it must begin."""
+
+    minutes: int = Field(ge=0, le=180)
+    earliest: int = Field(ge=0, le=16 * 60, description="minutes after the shift's start")
+    latest: int = Field(ge=0, le=16 * 60, description="minutes after the shift's start")
+
+    @model_validator(mode="after")
+    def _window(self) -> Pause:
+        if self.latest < self.earliest:
+            raise ValueError("latest must not be before earliest")
+        return self
+
+
+class ShiftTemplate(Body):
+    """Shifts that may start at any of `starts` and last `minutes` (breaks and lunch included, paid)."""
+
+    name: str = Name
+    starts: list[str] = Field(min_length=1, max_length=48)
+    minutes: int = Field(ge=60, le=14 * 60)
+    breaks: list[Pause] = Field(default_factory=list, max_length=4)
+    lunch: Pause | None = None
+
+    @field_validator("starts")
+    @classmethod
+    def _starts(cls, value: list[str]) -> list[str]:
+        for s in value:
+            minutes(s)
+        return value
+
+
+class Agent(Body):
+    """An agent: skills (queues served), weekly contracted hours, availability per weekday and days off."""
+
+    id: str = Name
+    skills: list[str] = Field(default_factory=list, max_length=20, description="queues; empty: every queue")
+    max_hours: float = Field(default=40.0, ge=0, le=80, description="contracted paid hours a week, at most")
+    min_hours: float = Field(default=0.0, ge=0, le=80, description="contracted hours to give if at all possible")
+    max_days: int = Field(default=5, ge=0, le=7)
+    availability: dict[str, str] = Field(default_factory=dict, description="weekday -> HH:MM-HH:MM; absent: any")
+    days_off: list[str] = Field(default_factory=list, max_length=14, description="weekdays (mon..sun) or dates")
+    templates: list[str] = Field(default_factory=list, max_length=10, description="templates allowed; empty: all")
+
+    @field_validator("availability")
+    @classmethod
+    def _availability(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, span in value.items():
+            if day not in DAYS:
+                raise ValueError(f"unknown weekday {day!r}; use {', '.join(DAYS)}")
+            start, _, end = span.partition("-")
+            if minutes(start) >= minutes(end):
+                raise ValueError(f"bad availability {span!r}; use HH:MM-HH:MM")
+        return value
+
+    @field_validator("days_off")
+    @classmethod
+    def _days_off(cls, value: list[str]) -> list[str]:
+        for day in value:
+            if day not in DAYS:
+                try:
+                    dt.date.fromisoformat(day)
+                except ValueError:
+                    raise ValueError(f"bad day off {day!r}; use a weekday (mon..sun) or a date") from None
+        return value
+
+
+class ScheduleBody(Body):
+    """POST /api/wfm/schedule: a week's schedule for these agents against the forecast's requirement."""
+
+    week: str = Field(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W50")
+    queues: list[str] = Field(default_factory=list, max_length=20, description="queues to staff; empty: support")
+    interval: str = Field(default="30m", pattern=r"^(15m|30m)$")
+    templates: list[ShiftTemplate] = Field(min_length=1, max_length=20)
+    agents: list[Agent] = Field(min_length=1, max_length=300)
+    shrinkage: float = Field(default=0.0, ge=0, lt=1, description="absence and training (breaks are scheduled)")
+    max_occupancy: float = Field(default=0.85, gt=0, le=1)
+    seconds: float = Field(default=20.0, gt=0, le=120, description="the solver's time limit")
+    requirement: dict[str, list[int]] | None = Field(
+        default=None, description="queue -> agents needed per interval of the week (else from each queue's forecast)")

@@ -133,6 +133,9 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     # files (#20 search and attachments): every signed-in user searches; hits are narrowed per user (test_search.py)
     ("GET", "/api/search"): [("/api/search?q=hello", None, ALL_IN), ("/api/search?q=", None, ALL_IN)],
+    # platform (#25): the audit trail, admins only (read and export; no route changes a record)
+    ("GET", "/api/admin/audit"): [("/api/admin/audit", None, ADMIN), ("/api/admin/audit?limit=0", None, (U, F, F, F, 400))],
+    ("GET", "/api/admin/audit/export"): [("/api/admin/audit/export?action=auth.", None, ADMIN)],
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
 QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
@@ -286,6 +289,11 @@ async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bu
             moved = await sam.post(f"{hub.url('inbox')}/api/supervisor/conversations/{ids['B']}/reassign",
                                    json={"to_queue": "sales"}, headers=csrf)
             assert moved.status == 200, await moved.text()
+            ada = sessions["admin"][0]  # the reassignment is in the audit trail, with where it was before
+            async with ada.get(f"{hub.url('inbox')}/api/admin/audit?action=conversation.reassign") as trail:
+                rows = (await trail.json())["records"]
+            assert [(r["actor"], r["target"], r["before"], r["after"]) for r in rows] == [
+                ("sam", ids["B"], {"agent": "bob", "queue": "support"}, {"agent": "", "queue": "sales"})], rows
             for table, base, quality in ((INBOX, hub.url("inbox"), False), (QUALITY, hub.url("quality"), True)):
                 for (method, _), rows in table.items():
                     for path, body, expected in rows:

@@ -25,7 +25,8 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import calls, kb, organise, performance, qa, reports, search, supervision, whatsapp, wrapup
+from omnihub.inbox import audit, calls, kb, organise, performance, qa, reports, search, supervision, whatsapp, wrapup
+from omnihub.inbox.audit import AuditTrail
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
 from omnihub.inbox.live import Hub, to_dict
@@ -84,6 +85,7 @@ class Inbox:
         self.limiter = limiter or LoginLimiter(MemoryStorage())
         self.trusted_proxies = trusted_proxies
         self.hub = Hub(store, router)
+        self.audit = AuditTrail(store, trusted_proxies)  # every privileged action, append-only
         self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
         self.search = search.SearchIndex(store)
         self.http: aiohttp.ClientSession | None = None
@@ -120,13 +122,18 @@ class Inbox:
         address = client_address(request, self.trusted_proxies)
         if not await self.limiter.attempt(username, address):
             wait = await self.limiter.retry_after(username, address)
+            await audit.record(request, "auth.login_failed", username, actor=username, outcome="refused",
+                               after={"reason": "too many failed logins"})
             raise web.HTTPTooManyRequests(text="too many failed logins; try again in a few minutes",
                                           headers={"Retry-After": str(wait)})
         user = self.users.get(username)
         ok = await asyncio.to_thread(verify_password, user, password)
         if not ok or user is None:
+            await audit.record(request, "auth.login_failed", username, actor=username, outcome="refused",
+                               after={"reason": "wrong username or password"})
             raise web.HTTPUnauthorized(text="wrong username or password")
         await self.limiter.succeeded(username, address)
+        await audit.record(request, "auth.login", user.id, actor=user.id, role=user.role, after={"method": "password"})
         cookie, session = await self.sessions.issue(user)
         resp = web.json_response(self._me(session))
         resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", secure=self.secure,
@@ -157,6 +164,7 @@ class Inbox:
             raise web.HTTPNotFound(text="unknown user")
         ended = await self.sessions.revoke_user(user)
         await self.hub.disconnect(user)
+        await audit.record(request, "auth.force_logout", user, after={"sessions_ended": ended})
         return web.json_response({"ended": ended})
 
     # ---- router calls ---------------------------------------------------------------
@@ -277,8 +285,17 @@ class Inbox:
             req.to_queue = body.to_queue
         else:
             raise web.HTTPBadRequest(text="give to_agent or to_queue")
+        before = await self._placement(req.conversation_id)
         conv = await self._rpc(self.router.Transfer(req))
+        await audit.record(request, "conversation.transfer", conv.id, before=before,
+                           after={"agent": conv.assigned_agent, "queue": conv.queue, "note": body.note})
         return web.json_response(to_dict(conv))
+
+    async def _placement(self, conversation_id: str) -> dict[str, str] | None:
+        """Who holds a conversation and in which queue (an audit record's "before"), None if unknown."""
+        conv = await self._rpc(self.router.GetConversation(routing_pb2.GetConversationRequest(
+            conversation_id=conversation_id)), allow_missing=True)
+        return None if conv is None else {"agent": conv.assigned_agent, "queue": conv.queue}
 
     async def agents(self, request: web.Request) -> web.Response:
         """GET /api/agents: colleagues and their states (for transfers)."""
@@ -315,6 +332,8 @@ class Inbox:
             req.merged_identity.CopyFrom(contact_pb2.Identity(channel=contact_pb2.Channel.Value(channel),
                                                               source_id=body.source_id))
         cust = await self._rpc(self.router.MergeCustomers(req))
+        merged = body.customer_id or f"{body.channel}:{body.source_id}"
+        await audit.record(request, "customer.merge", cust.id, before={"merged": merged}, after={"customer": cust.id})
         return web.json_response(to_dict(cust))
 
     # ---- KPIs and wallboard ----------------------------------------------------------------
@@ -343,6 +362,8 @@ class Inbox:
         body = await read_body(request, EvaluationActionBody)
         doc = await self._quality_call("POST", f"/api/evaluations/{request.match_info['id']}/{action}",
                                        json={"note": body.note, "new_score": body.new_score})
+        await audit.record(request, f"qa.evaluation.{action}", request.match_info["id"],
+                           after={"note": body.note, "new_score": body.new_score})
         return web.json_response(doc)
 
     async def _quality_call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -369,9 +390,15 @@ class Inbox:
     async def force_state(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/agents/{id}/state {state, reason}: force an agent's state."""
         body = await read_body(request, ForceStateBody)
+        agent_id = request.match_info["id"]
+        agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
+        before = next(({"state": routing_pb2.AgentState.Name(a.state).removeprefix("AGENT_STATE_"),
+                        "reason": a.state_reason} for a in agents.agents if a.id == agent_id), None)
         agent = await self._rpc(self.router.SetState(routing_pb2.SetStateRequest(
-            agent_id=request.match_info["id"], state=STATES[body.state], reason=body.reason,
+            agent_id=agent_id, state=STATES[body.state], reason=body.reason,
             forced_by=request["session"].user)))
+        await audit.record(request, "agent.force_state", agent_id, before=before,
+                           after={"state": body.state, "reason": body.reason})
         return web.json_response(to_dict(agent))
 
     async def reassign(self, request: web.Request) -> web.Response:
@@ -382,7 +409,11 @@ class Inbox:
             req.to_agent = body.to_agent
         else:
             req.to_queue = body.to_queue
-        return web.json_response(to_dict(await self._rpc(self.router.Transfer(req))))
+        before = await self._placement(req.conversation_id)
+        conv = await self._rpc(self.router.Transfer(req))
+        await audit.record(request, "conversation.reassign", conv.id, before=before,
+                           after={"agent": conv.assigned_agent, "queue": conv.queue})
+        return web.json_response(to_dict(conv))
 
     async def why(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/conversations/{id}/why: every routing decision and its inputs."""
@@ -453,6 +484,7 @@ class Inbox:
         performance.register(r, self, self.aht_target)
         supervision.register(app, self)  # live conversations, monitor, whisper, barge
         search.register(r, self.search, self.router, self._rpc)
+        audit.register(app, self.audit)  # admins browse and export the audit trail
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

@@ -78,6 +78,7 @@ async def main() -> None:
         consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
         await inbox.search.setup()
+        await inbox.audit.setup()
         indexer = await consume_for_search(bus, inbox.search)
         svc.stack.push_async_callback(indexer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)

@@ -17,6 +17,7 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.api.voice.v1 import voice_pb2
 from omnihub.common import subjects, untrusted
 from omnihub.common.jsonbody import read_body
+from omnihub.inbox import audit
 from omnihub.inbox.auth import Session
 from omnihub.inbox.call_models import AGENT_ACTIONS, SUPERVISOR_MODES, CallControlBody, SupervisorCallBody
 
@@ -178,7 +179,9 @@ class Calls:
         except untrusted.InvalidField as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         conv = await self._voice_conversation(s, request.match_info["id"])
-        return web.json_response(await self._ask(s, conv, ACTIONS[mode], destination))
+        answer = await self._ask(s, conv, ACTIONS[mode], destination)
+        await audit.record(request, "call.supervise", conv.id, after={"mode": mode, "destination": destination})
+        return web.json_response(answer)
 
     async def token(self, request: web.Request) -> web.Response:
         """GET /api/voice/token: a Twilio Voice access token for my `client:` identity, where Twilio is configured."""

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from omnihub.common.bus import new_id
 from omnihub.common.jsonbody import read_body
-from omnihub.inbox import kbsearch
+from omnihub.inbox import audit, kbsearch
 from omnihub.inbox.models import KbBody, KbQuery
 from omnihub.inbox.store import InboxStore
 
@@ -72,7 +72,7 @@ class KnowledgeBase:
         doc_id = body.id or new_id("kb")
         if await self.store.kb_document(doc_id) is None and await self.store.kb_count() >= MAX_ENTRIES:
             raise web.HTTPConflict(text=f"the knowledge base holds its maximum of {MAX_ENTRIES} entries")
-        return await self._save(body, doc_id, request["session"].user)
+        return await self._save(request, body, doc_id, request["session"].user)
 
     async def update(self, request: web.Request) -> web.Response:
         """PUT /api/supervisor/kb/{id}: edit an existing entry."""
@@ -80,15 +80,18 @@ class KnowledgeBase:
         body = await read_body(request, KbBody)
         if await self.store.kb_document(doc_id) is None:
             raise web.HTTPNotFound(text="no such article")
-        return await self._save(body, doc_id, request["session"].user)
+        return await self._save(request, body, doc_id, request["session"].user)
 
     async def delete(self, request: web.Request) -> web.Response:
         """DELETE /api/supervisor/kb/{id}: it is gone from lists and searches at once."""
-        if not await self.store.delete_kb(request.match_info["id"]):
+        doc_id = request.match_info["id"]
+        before = await self.store.kb_document(doc_id)
+        if before is None or not await self.store.delete_kb(doc_id):
             raise web.HTTPNotFound(text="no such article")
+        await audit.record(request, "kb.delete", doc_id, before=public(before))
         return web.json_response({"ok": True})
 
-    async def _save(self, body: KbBody, doc_id: str, user: str) -> web.Response:
+    async def _save(self, request: web.Request, body: KbBody, doc_id: str, user: str) -> web.Response:
         if not body.title.strip() or not body.body.strip():
             raise web.HTTPBadRequest(text="title and body are required")
         if body.kind == "canned" and not body.shortcut:
@@ -98,7 +101,10 @@ class KnowledgeBase:
             if owner not in (None, doc_id):
                 raise web.HTTPConflict(text=f"the shortcut /{body.shortcut} is already used in {body.language}")
         doc = await asyncio.to_thread(entry, body, doc_id, user)
+        old = await self.store.kb_document(doc_id)
         await self.store.save_kb(doc)
+        await audit.record(request, "kb.update" if old else "kb.create", doc_id,
+                           before=public(old) if old else None, after=public(doc))
         return web.json_response(public(doc))
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, RootModel, StringConstraints, field_valid
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
 from omnihub.inbox import search
+from omnihub.inbox.audit_models import OPERATIONS as AUDIT_OPERATIONS
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
@@ -381,6 +382,7 @@ OPERATIONS = [
     *CALL_OPERATIONS,
     *SUPERVISION_OPERATIONS,
     *search.OPERATIONS,
+    *AUDIT_OPERATIONS,
 ]
 
 SECURITY = {

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from omnihub.common.jsonbody import read_body
+from omnihub.inbox import audit
 from omnihub.inbox.models import QaCalibrationBody, QaDrawBody, QaEvaluationBody
 
 if TYPE_CHECKING:
@@ -59,8 +60,9 @@ class QaWorkspace:
     async def draw(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/qa/samples {policy, seed?}: draw a sample (the same seed draws it again)."""
         body = await read_body(request, QaDrawBody)
-        return web.json_response(await self._q("POST", "/api/qa/samples", json=body.model_dump(by_alias=True,
-                                                                                              exclude_none=True)))
+        drawn = await self._q("POST", "/api/qa/samples", json=body.model_dump(by_alias=True, exclude_none=True))
+        await audit.record(request, "qa.sample", body.policy, after=body.model_dump(by_alias=True, exclude_none=True))
+        return web.json_response(drawn)
 
     async def queue(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/qa/queue: what the logged-in evaluator has still to score, with seeds."""
@@ -111,6 +113,9 @@ class QaWorkspace:
         is the logged-in user (quality takes it from the signed actor; no field of the body names it)."""
         body = await read_body(request, QaEvaluationBody)
         doc = await self._q("POST", "/api/evaluations", json=body.model_dump())
+        saved = doc if isinstance(doc, dict) else {}
+        await audit.record(request, "qa.evaluation.submit", str(saved.get("id") or body.conversation_id),
+                           after=body.model_dump() | {"score": saved.get("score")})
         return web.json_response(doc, status=201)
 
     async def evaluations(self, request: web.Request) -> web.Response:
@@ -125,7 +130,10 @@ class QaWorkspace:
     async def open_calibration(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/qa/calibrations {name, conversation_ids}."""
         body = await read_body(request, QaCalibrationBody)
-        return web.json_response(await self._q("POST", "/api/qa/calibrations", json=body.model_dump()), status=201)
+        opened = await self._q("POST", "/api/qa/calibrations", json=body.model_dump())
+        target = str(opened.get("id", "")) if isinstance(opened, dict) else ""
+        await audit.record(request, "qa.calibration.open", target, after=body.model_dump())
+        return web.json_response(opened, status=201)
 
     async def calibration(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/qa/calibrations/{id}."""

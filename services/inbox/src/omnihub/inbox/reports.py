@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from omnihub.common.identity import QUALITY_AUDIENCE
 from omnihub.common.jsonbody import describe
+from omnihub.inbox import audit
 from omnihub.inbox.report_models import ExportQuery, Report, ReportQuery
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Reports:
         if len(body) > MAX_EXPORT:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_EXPORT, actual_size=len(body),
                                                 text="the export is too large; choose a shorter window")
+        await audit.record(request, "export.report", "reports", after=query.model_dump(mode="json", by_alias=True))
         return web.Response(body=body, headers={"Content-Type": EXPORT_TYPES[query.format],
                                                 "Content-Disposition": disposition or "attachment",
                                                 "Cache-Control": "no-store"})

@@ -42,3 +42,5 @@ export type QaEvaluationBody = Schemas["QaEvaluationBody"];
 export type QaCalibrationBody = Schemas["QaCalibrationBody"];
 export type SearchHit = Schemas["SearchHit"];
 export type SearchResults = Schemas["SearchResults"];
+export type AuditRecord = Schemas["AuditRecord"];
+export type AuditPage = Schemas["AuditPage"];

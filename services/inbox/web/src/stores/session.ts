@@ -12,6 +12,7 @@ export const useSessionStore = defineStore("session", () => {
   const checked = ref(false);
   const loginError = ref<LoginError>("");
   const isSupervisor = computed(() => me.value !== null && me.value.role !== "agent");
+  const isAdmin = computed(() => me.value?.role === "admin");
 
   function adopt(user: Me): void {
     me.value = user;
@@ -50,5 +51,5 @@ export const useSessionStore = defineStore("session", () => {
     setCsrf("");
   }
 
-  return { me, checked, loginError, isSupervisor, restore, login, logout };
+  return { me, checked, loginError, isSupervisor, isAdmin, restore, login, logout };
 });

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from omnihub.quality import rollups
 from omnihub.quality.ingest import Ingestor
 from omnihub.quality.queries import KpiQuery, ScanQuery
 from omnihub.quality.rollup_writer import RollupWriter
@@ -151,3 +152,17 @@ async def test_a_service_on_data_from_before_rollups_builds_them_once_with_progr
     assert (rolled.offered, rolled.answered, rolled.aht, rolled.service_level_a) == (2, 1, 150.0, 0.5)
     assert rolled.occupancy == pytest.approx(180 / (70 + 180 + 650))
     await store.close()
+
+
+def test_a_stored_contribution_reads_back_the_same_in_either_stored_form() -> None:
+    doc = {"_id": "c1", "created": 1_772_445_600.0, "channel": "sms", "customer_id": "cus1",
+           "offers": {"e1": [1_772_445_600.0, "support"]},
+           "assigns": {"e2": [1_772_445_612.0, "alice", True, 12.0, False]},
+           "wraps": {"e3": [1_772_445_700.0, "alice", 80.0, 5.0, 3.0]}, "closed": 1_772_445_700.0,
+           "outcomes": {"e3": [1_772_445_700.0, True]}}
+    contribution = rollups.conversation(doc, RollupConfig(timezone="Asia/Shanghai"))
+    compact = rollups.stored(contribution)
+    assert rollups.loaded(compact) == contribution
+    assert len(compact) == 2  # a slot and its day share their counters: one group per kind
+    legacy = [[bid, counters] for bid, counters in sorted(contribution.items())]
+    assert rollups.loaded(legacy) == contribution

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,7 +81,13 @@ class KpiQuery:
         total: dict[str, int] = {}
         total_volume: dict[str, int] = {}
         key = self._key(group_by, width, tz)
-        for ch, n, t, counters in await self._buckets(kind, name, start, end, group_by, tz):
+        # the buckets, the agents' buckets of a by-agent question and the QA scores, read at once
+        reads: list[Awaitable[Any]] = [self._buckets(kind, name, start, end, group_by, tz),
+                                       self.store.qa_scores(start, end)]
+        if group_by == "agent":
+            reads.append(self._buckets("a", agent, start, end, "agent", tz))
+        buckets, scores, *by_agent = await asyncio.gather(*reads)
+        for ch, n, t, counters in buckets:
             if n == "" and kind == "q" and group_by in ("queue", "channel"):
                 _inc(total, counters)  # agent time belongs to the center, not to a queue or channel
                 continue
@@ -92,8 +99,8 @@ class KpiQuery:
                 _inc(sums[k], counters)
                 if counters.get("conversations") and ch:
                     volume[k][ch] = volume[k].get(ch, 0) + counters["conversations"]
-        if group_by == "agent":
-            for ch, n, _t, counters in await self._buckets("a", agent, start, end, "agent", tz):
+        if by_agent:
+            for ch, n, _t, counters in by_agent[0]:
                 _inc(sums[n], counters)
                 if counters.get("conversations") and ch:
                     volume[n][ch] = volume[n].get(ch, 0) + counters["conversations"]
@@ -106,7 +113,6 @@ class KpiQuery:
         target, threshold = self.targets.get(queue, (0.8, 20.0))
         total_row = from_counters("total", total, threshold=threshold, target=target, volume=total_volume,
                                   occupancy=not queue)
-        scores = await self.store.qa_scores(start, end)
         if agent:
             scores = [d for d in scores if d.get("agent_id") == agent]
         _qa(total_row, [d["score"] for d in scores])
@@ -122,7 +128,14 @@ class KpiQuery:
             return lambda ch, n, t: ch
         if group_by in ("interval", "day", "month"):
             w = width if group_by == "interval" else group_by
-            return lambda ch, n, t: calendar.iso(calendar.bucket(t, w, tz), tz)
+            keys: dict[int, str] = {}  # a question's buckets share few start times: each formatted once
+
+            def time_key(ch: str, n: str, t: int) -> str:
+                k = keys.get(t)
+                if k is None:
+                    k = keys[t] = calendar.iso(calendar.bucket(t, w, tz), tz)
+                return k
+            return time_key
         return lambda ch, n, t: "total"
 
     async def _buckets(self, kind: str, name: str, start: float, end: float, group_by: str,
@@ -140,13 +153,14 @@ class KpiQuery:
             while calendar.next_day(d1, center) <= end:
                 d1 = calendar.next_day(d1, center)
         pieces = [("s", lo, d0), ("d", d0, d1), ("s", d1, end)] if d1 > d0 else [("s", lo, end)]
-        out: list[tuple[str, str, int, dict[str, int]]] = []
-        for level, a, b in pieces:
-            if b > a:
-                out += await self.store.buckets(level, kind, a, b, name)
         now = self.clock()
+        # every piece and the agents' open spans read at once (each read takes its own connection)
+        pieces_read = asyncio.gather(*(self.store.buckets(level, kind, a, b, name) for level, a, b in pieces if b > a))
+        states_read = self.store.last_states(min(now, end)) if now > lo else _nothing()
+        parts, states = await asyncio.gather(pieces_read, states_read)
+        out: list[tuple[str, str, int, dict[str, int]]] = [b for part in parts for b in part]
         if now > lo:
-            for last in await self.store.last_states(min(now, end)):
+            for last in states:
                 if kind == "a" and name and last["_id"] != name:
                     continue
                 open_span = rollups.span(last["_id"], last["state"], max(last["t"], lo), min(now, end), self.config)
@@ -156,6 +170,10 @@ class KpiQuery:
                             not name or meta["n"] == name):
                         out.append((meta["ch"], meta["n"], meta["t"], counters))
         return out
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    return []
 
 
 def _inc(into: dict[str, int], counters: dict[str, int]) -> None:

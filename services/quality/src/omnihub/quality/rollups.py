@@ -243,14 +243,35 @@ def diff(new: Contribution, old: Contribution) -> Contribution:
     return out
 
 
-def stored(contribution: Contribution) -> list[list[Any]]:
-    """A contribution as stored in its conversation ([bucket id, counters] pairs: ids may hold dots)."""
-    return [[bid, c] for bid, c in sorted(contribution.items())]
+# A counter's code in stored contributions is its position in COUNTERS: append new counters, never reorder.
+_CODE = {name: str(i) for i, name in enumerate(COUNTERS)}
+
+
+def _counters_text(counters: Counters) -> str:
+    return " ".join(f"{_CODE[k]}:{v}" for k, v in sorted(counters.items(), key=lambda kv: int(_CODE[kv[0]])) if v)
+
+
+def stored(contribution: Contribution) -> list[list[str]]:
+    """A contribution as stored in its conversation, compactly: [counters as "code:value ...", bucket id, ...]
+    groups, the buckets of a group holding the same counters (a slot and its day do). About a quarter of the
+    bytes of {bucket: {counter: value}}, which nearly doubled every conversation document."""
+    groups: dict[str, list[str]] = {}
+    for bid, counters in sorted(contribution.items()):
+        groups.setdefault(_counters_text(counters), []).append(bid)
+    return [[text, *bids] for text, bids in groups.items()]
 
 
 def loaded(value: Any) -> Contribution:
-    """The inverse of `stored`."""
-    return {str(bid): dict(c) for bid, c in value or []}
+    """The inverse of `stored` (also reads the earlier [bucket id, {counter: value}] pairs)."""
+    out: Contribution = {}
+    for item in value or []:
+        if isinstance(item[1], dict):  # stored before the compact form
+            out[str(item[0])] = dict(item[1])
+            continue
+        counters = {COUNTERS[int(code)]: int(v) for code, v in (pair.split(":") for pair in item[0].split())}
+        for bid in item[1:]:
+            out[str(bid)] = dict(counters)
+    return out
 
 
 __all__ = ["COUNTERS", "FCR_WINDOW", "Contribution", "Counters", "RollupConfig", "bucket_id", "bucket_meta",

@@ -6,6 +6,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, ReturnDocument, UpdateOne
@@ -37,6 +38,7 @@ def _enc(name: str) -> str:
     return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24").replace("-", "%2D") or "-"
 
 
+@lru_cache(maxsize=65_536)
 def _dec(field: str) -> str:
     return "" if field == "-" else field.replace("%2D", "-").replace("%24", "$").replace("%2E", ".").replace("%25", "%")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import yaml
 from argon2 import PasswordHasher
@@ -11,7 +12,7 @@ from argon2 import PasswordHasher
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub, twilio_env
 
-ROUTING = {
+ROUTING: dict[str, Any] = {
     "version": 1,
     "defaults": {"reservation_timeout_seconds": {"sms": 60, "webchat": 60, "email": 120, "voice": 30, "telegram": 60}},
     "queues": [
@@ -26,17 +27,24 @@ ROUTING = {
     ],
 }
 PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1", "sam": "sam-pass-1", "ada": "ada-pass-1"}
+# Agents a module adds when several of its tests share one hub and each needs an agent of its own.
+SPARE_AGENTS = ("carol", "dan", "erin", "frank")
+PASSWORDS |= {a: f"{a}-pass-1" for a in SPARE_AGENTS}
 
 
-def write_config(directory: Path) -> None:
-    """routing.yaml and users.yaml (argon2 hashes) for a test hub."""
+def write_config(directory: Path, spare_agents: int = 0) -> None:
+    """routing.yaml and users.yaml (argon2 hashes) for a test hub, with `spare_agents` more agents like alice."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "routing.yaml").write_text(yaml.safe_dump(ROUTING))
+    spares = SPARE_AGENTS[:spare_agents]
+    routing = ROUTING | {"agents": ROUTING["agents"] + [
+        {"id": a, "display_name": a.title(), "skills": {"support": 8}, "queues": ["support", "general"]} for a in spares]}
+    (directory / "routing.yaml").write_text(yaml.safe_dump(routing))
     hasher = PasswordHasher()
     users = [{"id": "alice", "display_name": "Alice Chen", "role": "agent"},
              {"id": "bob", "display_name": "Bob Li", "role": "agent"},
              {"id": "sam", "display_name": "Sam Wong", "role": "supervisor"},
              {"id": "ada", "display_name": "Ada Lin", "role": "admin"}]
+    users += [{"id": a, "display_name": a.title(), "role": "agent"} for a in spares]
     for u in users:
         u["password_hash"] = hasher.hash(PASSWORDS[u["id"]])
     (directory / "users.yaml").write_text(yaml.safe_dump({"users": users}))
@@ -45,9 +53,10 @@ def write_config(directory: Path) -> None:
 Hub = ServiceHub
 
 
-def new_hub(tmp: Path, nats_url: str, mongo_url: str, twilio: FakeTwilio | None = None) -> ServiceHub:
+def new_hub(tmp: Path, nats_url: str, mongo_url: str, twilio: FakeTwilio | None = None,
+            spare_agents: int = 0) -> ServiceHub:
     """A hub with fresh config, free ports, its own databases and SMS through `twilio` (nothing started yet)."""
-    write_config(tmp / "config")
+    write_config(tmp / "config", spare_agents)
     prefix = "e2e" + secrets.token_hex(4)
     return ServiceHub(tmp / "config", nats_url, mongo_url, extra={
         "sms": twilio_env(twilio) if twilio else {},

@@ -1,16 +1,26 @@
 """The agent desktop's work tools in real Chromium on one hub: wrap-up from the router (countdown, time in state,
-dispositions from configuration), the conversation list (filters, snooze, labels)."""
+dispositions from configuration), the conversation list (filters, snooze, labels), the composer (`/` canned
+responses, email Cc and quoted thread to an SMTP sink)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
+import smtplib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from argon2 import PasswordHasher
 from playwright.async_api import Browser, Page, expect
 
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
@@ -18,12 +28,16 @@ from omnihub.common import identity
 from omnihub.common.identity import Actor
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
+from omnihub.testkit.ports import free_port
 from omnihub.testkit.pytest_plugin import _wipe_jetstream
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import chromium, go_available, login, sms_in
+from tests.e2e.test_desktop_browser import chromium, go_available, login, open_app, sms_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+# one worker runs the module's tests one after another on its one hub (make test uses --dist loadgroup)
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("desktop_work")]
+DEMO_KB = Path(__file__).resolve().parents[2] / "config" / "demo" / "kb.yaml"
+CARA = ("cara", "cara-pass-1")  # an agent of this module's own: never logged in before the composer test
 WRAP_UP_SECONDS = 120
 DESKTOP = {"dispositions": [
     {"code": "callback_booked", "labels": {"en": "Callback booked", "zh-CN": "已预约回电"}},
@@ -31,10 +45,31 @@ DESKTOP = {"dispositions": [
 ]}
 
 
+class Sink:
+    """The SMTP relay the hub's email service sends through: keeps every envelope."""
+
+    def __init__(self) -> None:
+        self.received: list[Envelope] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def relay() -> AsyncIterator[tuple[Sink, int]]:
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, port
+    controller.stop()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
-              mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
-    """One hub for the module: support wraps up for two minutes; the desktop file names two dispositions."""
+              mongo_url: str, relay: tuple[Sink, int]) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+    """One hub for the module: support wraps up for two minutes; the desktop file names two dispositions;
+    the demo knowledge base; email out through the relay sink; one more agent (cara) for the composer."""
     await _wipe_jetstream(nats_session_url)
     fake = FakeTwilio()
     await fake.start()
@@ -42,10 +77,19 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
     routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
     for queue in routing["queues"]:
         queue["wrap_up_seconds"] = WRAP_UP_SECONDS
+    routing["agents"].append({"id": CARA[0], "display_name": "Cara Wu", "skills": {"support": 9},
+                              "queues": ["support", "general"]})
     (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+    users = yaml.safe_load((h.config_dir / "users.yaml").read_text())
+    users["users"].append({"id": CARA[0], "display_name": "Cara Wu", "role": "agent",
+                           "password_hash": PasswordHasher().hash(CARA[1])})
+    (h.config_dir / "users.yaml").write_text(yaml.safe_dump(users))
     (h.config_dir / "desktop.yaml").write_text(yaml.safe_dump(DESKTOP, allow_unicode=True))
+    shutil.copy(DEMO_KB, h.config_dir / "kb.yaml")
+    h.extra["email"] = {"OMNIHUB_EMAIL_RELAY_HOST": "127.0.0.1", "OMNIHUB_EMAIL_RELAY_PORT": str(relay[1]),
+                        "OMNIHUB_EMAIL_DB": f"work_email_{free_port()}"}
     try:
-        h.start("router", "sms", "quality", "inbox")
+        h.start("router", "sms", "quality", "inbox", "email")
         yield h, fake
     finally:
         h.stop()
@@ -187,3 +231,73 @@ def async_has(page: Page, query: str, cid: str) -> Callable[[], Awaitable[bool]]
     async def check() -> bool:
         return cid in await organised(page, query)
     return check
+
+
+async def login_as(browser: Browser, base: str, user: str, password: str) -> Page:
+    page = await open_app(browser, base)
+    await page.fill("#username", user)
+    await page.fill("#password", password)
+    await page.click("#login-button")
+    await expect(page.locator("#who")).to_be_visible(timeout=20_000)
+    return page
+
+
+def mail_in(port: int, msg: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.send_message(msg, from_addr="li@example.cn", to_addrs=["support@example.com"])
+
+
+async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_and_the_quote(
+        hub: tuple[Hub, FakeTwilio], browser: Browser, relay: tuple[Sink, int]) -> None:
+    h, _ = hub
+    sink = relay[0]
+    bob = await login(browser, h.url("inbox"), "bob")
+    assert (await post(bob, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the email is cara's
+    await bob.context.close()
+    page = await login_as(browser, h.url("inbox"), *CARA)
+    await go_available(page)
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "Li Lei <li@example.cn>", "support@example.com", "Order 77 is late"
+    mail["Message-ID"] = "<order77@example.cn>"
+    mail.set_content("My order 77 has not arrived.\nWhere is the parcel tracking?")
+    await asyncio.to_thread(mail_in, h.ports["email_smtp"], mail)
+    await page.locator(".offer .accept").click(timeout=20_000)
+
+    # the email fields: subject, Cc, the customer's mail quoted (shown as it will go)
+    await expect(page.locator("#cc")).to_be_visible(timeout=10_000)
+    await expect(page.locator("#quoted")).to_contain_text("My order 77 has not arrived.")
+    await expect(page.locator("#kb-suggest .kb-insert").first).to_be_visible()  # answers for the customer's words
+
+    # `/t`: the canned responses whose shortcut starts so; ↓ chooses the second, Enter inserts it in place
+    reply = page.locator("#reply")
+    await reply.press_sequentially("Dear Li, /t")
+    options = page.locator("#canned-list [role=option]")
+    await expect(options).to_have_count(2)
+    await expect(options.first).to_have_attribute("aria-selected", "true")
+    await reply.press("ArrowDown")
+    await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    await expect(reply).to_have_attribute("aria-activedescendant", "canned-option-1")
+    await reply.press("Enter")
+    await expect(page.locator("#canned-list")).to_be_hidden()
+    await expect(reply).to_have_value("Dear Li, You can follow your parcel with the tracking number in your confirmation "
+                                      "email. It updates every few hours.")
+
+    # a bad Cc address is named; a good one goes out with the reply (Ctrl+Enter sends)
+    await page.fill("#cc", "boss@example")
+    await expect(page.locator("#cc-hint")).to_contain_text("Not an email address: boss@example")
+    await page.fill("#cc", "boss@example.cn")
+    await reply.press("Control+Enter")
+    await eventually(lambda: len(sink.received) == 1, timeout=20)
+    (env,) = sink.received
+    assert env.rcpt_tos == ["li@example.cn", "boss@example.cn"]
+    sent = message_from_bytes(env.original_content or b"", policy=policy.default)
+    assert sent["Cc"] == "boss@example.cn" and sent["Subject"] == "Re: Order 77 is late"
+    assert sent["In-Reply-To"] == "<order77@example.cn>" and "<order77@example.cn>" in sent["References"]
+    text_part = sent.get_body(("plain",))
+    assert text_part is not None
+    plain = text_part.get_content().replace("\r\n", "\n")
+    assert plain.startswith("Dear Li, You can follow your parcel")
+    assert "Li Lei <li@example.cn> wrote:\n> My order 77 has not arrived.\n> Where is the parcel tracking?" in plain
+    # the timeline shows the reply alone (the quote is only in the mail)
+    await expect(page.locator(".msg.outgoing .body")).to_have_text(re.compile(r"^Dear Li, You can follow.*hours\.$"))
+    await page.context.close()

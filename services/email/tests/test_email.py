@@ -169,7 +169,8 @@ class Sink:
 
 
 async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[str], parent: str = "",
-                       kind: messaging_pb2.OutboundKind.ValueType = messaging_pb2.OUTBOUND_KIND_REPLY) -> tuple[Sink, list[event_pb2.Event]]:
+                       kind: messaging_pb2.OutboundKind.ValueType = messaging_pb2.OUTBOUND_KIND_REPLY,
+                       cc: tuple[str, ...] = (), quoted: str = "") -> tuple[Sink, list[event_pb2.Event]]:
     sink = Sink(replies)
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -188,7 +189,8 @@ async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[st
     out = messaging_pb2.OutboundMessage(
         id=new_id("out"), channel=contact_pb2.CHANNEL_EMAIL, conversation_id="cnv_e", thread_key="root@example.cn",
         identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.cn"),
-        text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen", kind=kind)
+        text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen", kind=kind, cc=cc,
+        quoted_text=quoted)
     await bus.publish(subjects.outbound(out.channel), out, msg_id=out.id)
     got = await read_events(bus, "contacts.events.message.>", count=1, timeout=25)
     await consumer.stop()
@@ -210,6 +212,25 @@ async def test_outbound_threads_and_retries_4xx(bus: Bus, mongo_url: str, mongo_
     html_part, text_part = sent.get_body(("html",)), sent.get_body(("plain",))
     assert html_part is not None and text_part is not None
     assert "&lt;b&gt;ships&lt;/b&gt;" in html_part.get_content() and "Support team" in text_part.get_content()
+
+
+async def test_outbound_cc_gets_a_copy_in_the_thread(bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    quoted = "On 2026-12-03 09:00 UTC, li@example.cn wrote:\n> Where is my <order>?"
+    sink, got = await outbound_run(bus, mongo_url, mongo_db, [], cc=("boss@example.cn", "LI@example.cn", "boss@example.cn"),
+                                   quoted=quoted)
+    assert got[0].WhichOneof("kind") == "message_sent"
+    (env,) = sink.received
+    assert env.rcpt_tos == ["li@example.cn", "boss@example.cn"]  # the relay delivers to both, once each
+    from email import message_from_bytes, policy
+
+    sent = message_from_bytes(env.original_content or b"", policy=policy.default)
+    assert sent["Cc"] == "boss@example.cn" and sent["To"] == "li@example.cn"
+    assert sent["In-Reply-To"] == "<root@example.cn>" and sent["References"] == "<root@example.cn>"
+    text_part, html_part = sent.get_body(("plain",)), sent.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    plain = text_part.get_content().replace("\r\n", "\n")
+    assert plain.index("ships") < plain.index("Support team") < plain.index(quoted)  # the quote under the signature
+    assert "<blockquote" in html_part.get_content() and "&lt;order&gt;" in html_part.get_content()
 
 
 async def test_outbound_5xx_is_a_permanent_failure(bus: Bus, mongo_url: str, mongo_db: str) -> None:

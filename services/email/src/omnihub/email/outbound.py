@@ -46,9 +46,14 @@ class Sender:
         signature = out.signature or (mailbox.signature if mailbox else "")
         footer = "\n".join(x for x in (out.agent_display_name, signature) if x)
         text = f"{body}\n\n-- \n{footer}" if footer else body
+        if out.quoted_text:  # the thread below the signature, as mail programs quote it
+            text = f"{text}\n\n{out.quoted_text}"
         msg = EmailMessage(policy=OUTBOUND_POLICY)
         msg["From"] = formataddr((sender_name, mailbox_address))
         msg["To"] = out.identity.source_id
+        cc = [a for a in dict.fromkeys(out.cc) if a and a.lower() != out.identity.source_id.lower()]
+        if cc:  # aiosmtplib.send takes the envelope recipients from To and Cc
+            msg["Cc"] = ", ".join(cc)
         subject = out.subject or (latest or {}).get("subject", "") or "Your request"
         msg["Subject"] = subject if subject.lower().startswith("re:") or not latest else f"Re: {subject}"
         msg["Date"] = formatdate(localtime=False)
@@ -68,7 +73,9 @@ class Sender:
         msg.set_content(text)
         paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in body.split("\n\n"))
         foot = f'<p style="color:#666">-- <br>{html.escape(footer).replace(chr(10), "<br>")}</p>' if footer else ""
-        msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{foot}</body></html>", subtype="html")
+        quoted = (f'<blockquote style="margin:0 0 0 .8ex;border-left:1px solid #ccc;padding-left:1ex">'
+                  f'{html.escape(out.quoted_text).replace(chr(10), "<br>")}</blockquote>') if out.quoted_text else ""
+        msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{foot}{quoted}</body></html>", subtype="html")
         return msg
 
     async def deliver(self, d: Delivery[messaging_pb2.OutboundMessage]) -> None:

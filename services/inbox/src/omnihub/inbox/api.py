@@ -25,7 +25,20 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
-from omnihub.inbox import audit, calls, kb, organise, performance, qa, reports, search, supervision, whatsapp, wrapup
+from omnihub.inbox import (
+    audit,
+    calls,
+    kb,
+    organise,
+    performance,
+    qa,
+    quoting,
+    reports,
+    search,
+    supervision,
+    whatsapp,
+    wrapup,
+)
 from omnihub.inbox.audit import AuditTrail
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
@@ -246,6 +259,10 @@ class Inbox:
         if not text:
             raise web.HTTPBadRequest(text="the reply is empty")
         private = body.private
+        if (body.cc or body.quote) and (conv.channel != contact_pb2.CHANNEL_EMAIL or private):
+            raise web.HTTPBadRequest(text="Cc and the quoted thread are for email replies only")
+        # the customer's mail under the reply, in the mail only (the timeline shows the reply)
+        quoted = await quoting.thread_quote(self.store, conv) if body.quote else ""
         message = messaging_pb2.Message(
             id=new_id("out"), conversation_id=conv.id, channel=conv.channel, text=text, agent_id=s.user,
             private=private, create_time=now_timestamp(), subject=body.subject,
@@ -253,7 +270,7 @@ class Inbox:
         if not private:
             out = messaging_pb2.OutboundMessage(
                 id=message.id, channel=conv.channel, identity=conv.identity, conversation_id=conv.id,
-                thread_key=conv.thread_key, text=text, subject=message.subject or _re(conv.subject),
+                thread_key=conv.thread_key, text=text, subject=message.subject or _re(conv.subject), cc=body.cc, quoted_text=quoted,
                 agent_id=s.user, agent_display_name=s.name, kind=messaging_pb2.OUTBOUND_KIND_REPLY,
                 create_time=message.create_time, template_id=body.template_id,
                 template_variables=body.template_variables)

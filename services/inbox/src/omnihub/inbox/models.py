@@ -16,6 +16,7 @@ from omnihub.inbox.report_models import MyPerformance
 from omnihub.inbox.supervision_models import OPERATIONS as SUPERVISION_OPERATIONS
 
 MAX_REPLY = 20_000
+EMAIL = r"^[^@\s,;<>\"()\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"  # one plain address, no display name
 Name = Field(default="", max_length=64)
 
 
@@ -54,6 +55,10 @@ class ReplyBody(Body):
     # message WhatsApp delivers outside the 24-hour customer-service window.
     template_id: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
     template_variables: dict[str, str] = Field(default_factory=dict, max_length=20)
+    # Email only: copies to more addresses, and the customer's mail quoted under the reply.
+    cc: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL)]] = Field(
+        default_factory=list, max_length=10)
+    quote: bool = False
 
     @field_validator("template_variables")
     @classmethod

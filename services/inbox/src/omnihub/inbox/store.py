@@ -78,6 +78,11 @@ class InboxStore:
         """Every message of a customer across channels, oldest first."""
         return await self._with_states(await self.messages.find({"customer_id": customer_id}).sort("time", 1).to_list(limit))
 
+    async def last_incoming(self, customer_id: str, conversation_id: str) -> dict[str, Any] | None:
+        """The customer's latest message in one conversation (through the customer timeline index)."""
+        return await self.messages.find_one({"customer_id": customer_id, "conversation_id": conversation_id,
+                                             "direction": "incoming"}, sort=[("time", -1)])
+
     async def merge_customer(self, merged: str, keep: str) -> None:
         """Move a merged customer's history (and who held their conversations) to the surviving record."""
         await self.messages.update_many({"customer_id": merged}, {"$set": {"customer_id": keep}})

@@ -1521,11 +1521,18 @@ export interface components {
          * @description POST /api/conversations/{id}/reply: a reply to the customer, or a private note.
          */
         ReplyBody: {
+            /** Cc */
+            cc?: string[];
             /**
              * Private
              * @default false
              */
             private?: boolean;
+            /**
+             * Quote
+             * @default false
+             */
+            quote?: boolean;
             /**
              * Subject
              * @default

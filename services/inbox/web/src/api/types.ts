@@ -98,6 +98,9 @@ export interface KbDoc {
   _id: string;
   title: string;
   body: string;
+  kind?: string;
+  shortcut?: string;
+  language?: string;
 }
 
 /** KPI figures; null where there is nothing to measure (e.g. service level with nothing answered). */

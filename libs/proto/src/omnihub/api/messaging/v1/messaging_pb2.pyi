@@ -600,6 +600,8 @@ class OutboundMessage(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     TEMPLATE_ID_FIELD_NUMBER: _builtins.int
     TEMPLATE_VARIABLES_FIELD_NUMBER: _builtins.int
+    CC_FIELD_NUMBER: _builtins.int
+    QUOTED_TEXT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique id ("out_..."); the NATS dedupe key and the Message id."""
     channel: _contact_pb2.Channel.ValueType
@@ -637,6 +639,8 @@ class OutboundMessage(_message.Message):
     Twilio Content API ContentSid, "HX..."): the only thing WhatsApp delivers
     outside the 24-hour customer-service window.
     """
+    quoted_text: _builtins.str
+    """Email: the customer's mail this answers, quoted under the reply and its signature."""
     @_builtins.property
     def identity(self) -> _contact_pb2.Identity:
         """Who to deliver to."""
@@ -656,6 +660,10 @@ class OutboundMessage(_message.Message):
     @_builtins.property
     def template_variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The template's variables by placeholder ("1" -> "Alice")."""
+
+    @_builtins.property
+    def cc(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Email: more recipients who get a copy (Cc header and RCPT TO), plain addresses."""
 
     def __init__(
         self,
@@ -682,10 +690,12 @@ class OutboundMessage(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         template_id: _builtins.str = ...,
         template_variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        cc: _abc.Iterable[_builtins.str] | None = ...,
+        quoted_text: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "identity", b"identity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_destination", b"agent_destination", "agent_display_name", b"agent_display_name", "agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "html", b"html", "id", b"id", "identity", b"identity", "in_reply_to", b"in_reply_to", "kind", b"kind", "references", b"references", "sender", b"sender", "signature", b"signature", "subject", b"subject", "survey_id", b"survey_id", "survey_question", b"survey_question", "template_id", b"template_id", "template_variables", b"template_variables", "text", b"text", "thread_key", b"thread_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_destination", b"agent_destination", "agent_display_name", b"agent_display_name", "agent_id", b"agent_id", "attachments", b"attachments", "cc", b"cc", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "html", b"html", "id", b"id", "identity", b"identity", "in_reply_to", b"in_reply_to", "kind", b"kind", "quoted_text", b"quoted_text", "references", b"references", "sender", b"sender", "signature", b"signature", "subject", b"subject", "survey_id", b"survey_id", "survey_question", b"survey_question", "template_id", b"template_id", "template_variables", b"template_variables", "text", b"text", "thread_key", b"thread_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -160,6 +160,14 @@ QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/staffing"): [("/api/staffing?arrivals=100&aht=180", None, ALL_IN)],
     ("GET", "/api/staffing/plan"): [("/api/staffing/plan", None, SUPER)],
     ("GET", "/kpis"): [("/kpis", None, SUPER)],
+    # wfm (#23): forecasts and schedules (a 400/404 for the right role: no history, no schedule in this hub)
+    ("POST", "/api/wfm/forecasts"): [("/api/wfm/forecasts", {"queue": "support"}, SUPER)],
+    ("GET", "/api/wfm/forecasts/{id}"): [("/api/wfm/forecasts/fc_missing", None, SUPER)],
+    ("POST", "/api/wfm/schedules"): [("/api/wfm/schedules", {"week": "2026-W50"}, SUPER)],
+    ("GET", "/api/wfm/schedules/{week}"): [("/api/wfm/schedules/2026-W50?agent=alice", None, OWNER)],
+    ("GET", "/api/wfm/adherence"): [("/api/wfm/adherence?agent=alice", None, OWNER)],
+    ("GET", "/api/wfm/adherence/alerts"): [("/api/wfm/adherence/alerts?minutes=5", None, SUPER)],
+    ("GET", "/api/wfm/intraday"): [("/api/wfm/intraday?queue=support", None, SUPER)],
 }
 OPEN_PROBES = ("/healthz", "/readyz", "/metrics")  # added by install_health beside every app
 UNAUTH, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED

@@ -122,5 +122,29 @@ async def test_a_forecast_from_the_rollups_is_stored_and_compared_with_actuals(m
         assert all(s["agent"] == "bob" and s["date"] != "2026-11-23" for s in mine["shifts"])
         with pytest.raises(ScheduleError, match="no 30-minute forecast of support covers 2026-W50"):
             await wfm.schedule(body.model_copy(update={"week": "2026-W50"}))
+        # intraday: 10 intervals seen, the rest re-scaled and set against the schedule's coverage
+        today = await wfm.intraday("support")
+        assert today["forecast_id"] == made["id"] and today["schedule_id"] == planned["id"]
+        assert ["actual" in r for r in today["intervals"]] == [True] * 10 + [False] * 38
+        at_nine = today["intervals"][18]
+        assert at_nine["gap"] == at_nine["scheduled"] - at_nine["required"] and at_nine["required"] == need[18]
+        # adherence from the router's state events against alice's first shift
+        shift = next(s for s in planned["shifts"] if s["agent"] == "alice")
+        begin, finish = (dt.datetime.fromisoformat(shift[k]).timestamp() for k in ("start", "end"))
+        await store.events.insert_many([
+            {"_id": "e1", "kind": "agent_state_changed", "agent": "alice", "time": begin, "to_state": "AVAILABLE"},
+            {"_id": "e2", "kind": "agent_state_changed", "agent": "alice", "time": finish, "to_state": "OFFLINE"}])
+        lunch = next(a for a in shift["activities"] if a["kind"] == "lunch")
+        lunch_start = dt.datetime.fromisoformat(lunch["start"]).timestamp()
+        wfm.clock = lambda: lunch_start + 5 * 60
+        assert [a for a in await wfm.alerts(5 * 60) if a["agent"] == "alice"] == []  # exactly 5 minutes: not yet
+        wfm.clock = lambda: lunch_start + 5 * 60 + 1
+        assert ("alice", "lunch", "AVAILABLE") in [(a["agent"], a["scheduled"], a["state"])
+                                                   for a in await wfm.alerts(5 * 60)]
+        wfm.clock = lambda: finish + 3600
+        day = await wfm.adherence(dt.date.fromisoformat(shift["date"]), "alice")
+        assert day["agents"] == [{"agent": "alice", "scheduled_seconds": 8 * 3600.0,
+                                  "in_adherence_seconds": 7 * 3600.0, "scheduled_work_seconds": 7 * 3600.0,
+                                  "worked_seconds": 8 * 3600.0, "adherence": 0.875, "conformance": 1.1429}]
     finally:
         await store.close()

@@ -7,7 +7,11 @@ from typing import Any, NoReturn
 
 import typer
 
+from omnihub.cli import wfm
+
 app = typer.Typer(help="omnihub: omnichannel contact-center hub", no_args_is_help=True)
+app.command("forecast")(wfm.forecast)
+app.command("schedule")(wfm.schedule)
 
 
 @app.command()

@@ -25,7 +25,7 @@ from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.erlang import StaffingError
 from omnihub.quality import calendar, export, workspace
-from omnihub.quality.config import QualitySettings, queue_targets, queue_zones
+from omnihub.quality.config import QualitySettings, queue_holidays, queue_targets, queue_zones
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
 from omnihub.quality.offload import Busy, Offload
@@ -35,6 +35,9 @@ from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
 from omnihub.quality.servicer import QualityServicer, plan, staffing
 from omnihub.quality.store import QualityStore
+from omnihub.quality.wfm import routes as wfm_routes
+from omnihub.quality.wfm.service import WfmService
+from omnihub.quality.wfm.store import WfmStore
 from omnihub.quality.workspace import QA_STORE_KEY
 
 INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
@@ -296,7 +299,7 @@ def _pct(value: float | None) -> str:
 
 
 def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = None,
-              offload: Offload | None = None) -> web.Application:
+              offload: Offload | None = None, wfm: WfmService | None = None) -> web.Application:
     """HTTP routes (health is added by the caller); every route but health, metrics and the OpenAPI document
     needs the service token and a signed actor."""
     auth = identity.http_middleware(credentials, QUALITY_AUDIENCE, identity.OPEN_HTTP_PATHS | {OPENAPI_PATH})
@@ -315,6 +318,7 @@ def build_app(query: KpiQuery, credentials: Credentials, qa: QaService | None = 
     app.router.add_get("/api/staffing/plan", staffing_plan)
     app.router.add_get("/kpis", chart)
     workspace.register(app, app[QA_KEY], QaStore(query.store))
+    wfm_routes.register(app, wfm or WfmService(query, WfmStore(query.store)))
     serve_openapi(app, openapi())
     return app
 
@@ -329,6 +333,7 @@ async def main() -> None:
         svc.stack.push_async_callback(store.close)
         await store.setup()
         await QaStore(store).setup()
+        await WfmStore(store).setup()
         svc.readiness.add("mongodb", store.ping)
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,
                          settings.center_timezone, queue_zones(settings.config_dir))
@@ -345,7 +350,8 @@ async def main() -> None:
         server.add_insecure_port(bind_address(settings.grpc_host, settings.quality_grpc_port))
         await server.start()
         svc.stack.push_async_callback(server.stop, 2.0)
-        app = build_app(query, credentials, QaService(store, bus), offload)
+        wfm = WfmService(query, WfmStore(store), queue_holidays(settings.config_dir))
+        app = build_app(query, credentials, QaService(store, bus), offload, wfm)
         install_health(app, svc.readiness, "quality")
         await svc.start_http(app, settings.http_host, settings.quality_http_port)
         await svc.wait()

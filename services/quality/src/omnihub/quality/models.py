@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
+from omnihub.quality.wfm.models import ForecastBody, ScheduleBody
 
 Id = Field(min_length=1, max_length=128)
 When = Field(default="", max_length=40, description="ISO 8601 or epoch seconds")
@@ -127,6 +128,16 @@ OPERATIONS = [
     Operation("GET", "/api/staffing", "Erlang C/A staffing", query=StaffingQuery, tags=("staffing",)),
     Operation("GET", "/api/staffing/plan", "Agents per interval from observed traffic", query=PlanQuery,
               tags=("staffing",)),
+    Operation("POST", "/api/wfm/forecasts", "Forecast arrivals and AHT per interval (kept)", body=ForecastBody,
+              status=201, tags=("wfm",)),
+    Operation("GET", "/api/wfm/forecasts/{id}", "A kept forecast beside the actuals so far", tags=("wfm",)),
+    Operation("POST", "/api/wfm/schedules", "Solve and keep a week's schedule", body=ScheduleBody, status=201,
+              tags=("wfm",)),
+    Operation("GET", "/api/wfm/schedules/{week}", "A week's schedule (agents: their own shifts)", tags=("wfm",)),
+    Operation("GET", "/api/wfm/adherence", "Adherence and conformance per agent for a day", tags=("wfm",)),
+    Operation("GET", "/api/wfm/adherence/alerts", "Agents out of adherence for more than N minutes", tags=("wfm",)),
+    Operation("GET", "/api/wfm/intraday", "Today's re-forecast and staffing gap per remaining interval",
+              tags=("wfm",)),
 ]
 
 

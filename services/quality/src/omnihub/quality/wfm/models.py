@@ -102,3 +102,15 @@ class ScheduleBody(Body):
     seconds: float = Field(default=20.0, gt=0, le=120, description="the solver's time limit")
     requirement: dict[str, list[int]] | None = Field(
         default=None, description="queue -> agents needed per interval of the week (else from each queue's forecast)")
+
+
+class ForecastBody(Body):
+    """POST /api/wfm/forecasts: forecast a queue (and channel) from today for some weeks, and keep it."""
+
+    queue: str = Field(default="support", min_length=1, max_length=64)
+    channel: str = Field(default="", max_length=32, description="empty: every channel of the queue together")
+    weeks: int = Field(default=2, ge=1, le=6)
+    interval: str = Field(default="30m", pattern=r"^(15m|30m)$")
+    history_weeks: int = Field(default=8, ge=3, le=26)
+    uplift: dict[dt.date, float] = Field(default_factory=dict, max_length=60,
+                                         description="date -> factor for holidays ahead, e.g. 1.3 or 0.2")

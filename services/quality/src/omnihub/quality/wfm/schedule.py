@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from omnihub.quality.wfm.models import DAYS, Agent, Pause, ShiftTemplate, minutes
 
 UNDER_WEIGHT = 100  # above the longest shift's intervals: covering one missing interval beats any over-staffing
-SHORT_WEIGHT = 2  # contracted minimum hours come before over-staffing, after the customers
+SHORT_WEIGHT = 2  # contracted minimum hours come before over-staffing (paid time, weight 1), after the customers
 POSITIONS = 3  # candidate start positions per break or lunch (earliest, middle, latest of its window)
 
 
@@ -117,46 +117,55 @@ def solve(week: str, step: int, requirement: dict[str, list[int]], templates: li
         raise ScheduleError("agent ids must be unique")
     monday = week_start(week, tz)
     queues = list(requirement)
-    model = cp_model.CpModel()
-    chosen: list[tuple[Agent, str, Pattern, Any]] = []
-    cover: dict[tuple[str, int], list[Any]] = {}
-    lp_patterns: dict[tuple[str, Pattern], None] = {}
-    shortfalls = []
     for agent in agents:
         for t in agent.templates:
             if t not in names:
                 raise ScheduleError(f"agent {agent.id}: unknown template {t!r}")
-        serves = [q for q in queues if not agent.skills or q in agent.skills]
-        allowed = [t for t in templates if not agent.templates or t.name in agent.templates]
-        worked_days, paid = [], []
+    # Agents alike in everything but their id form one profile, solved as counts of shifts (a model the size of
+    # the patterns, not of the agents), then handed to its agents; a profile of one is exactly per agent.
+    profiles: dict[str, list[Agent]] = {}
+    for agent in agents:
+        profiles.setdefault(agent.model_dump_json(exclude={"id"}), []).append(agent)
+    model = cp_model.CpModel()
+    chosen: list[tuple[int, str, Pattern, Any]] = []  # (profile, queue, pattern, count)
+    cover: dict[tuple[str, int], list[Any]] = {}
+    lp_patterns: dict[tuple[str, Pattern], None] = {}
+    shortfalls = []
+    all_paid: list[Any] = []
+    groups = list(profiles.values())
+    for g, members in enumerate(groups):
+        size, like = len(members), members[0]
+        serves = [q for q in queues if not like.skills or q in like.skills]
+        allowed = [t for t in templates if not like.templates or t.name in like.templates]
+        paid, shifts = [], []
         for day in range(7):
-            if _off(agent, day, monday + dt.timedelta(days=day)):
+            if _off(like, day, monday + dt.timedelta(days=day)):
                 continue
-            window = _window(agent, day)
-            if agent.availability and window is None:
+            window = _window(like, day)
+            if like.availability and window is None:
                 continue  # availability given, not for this weekday
             today = []
             for template in allowed:
                 for p in day_patterns(template, day, step, window):
                     for q in serves:
-                        x = model.new_bool_var(f"{agent.id}_{day}_{q}_{p.template}_{p.start}_{len(chosen)}")
-                        chosen.append((agent, q, p, x))
-                        today.append(x)
-                        paid.append(p.length * x)
+                        n = model.new_int_var(0, size, f"g{g}_{day}_{q}_{p.template}_{p.start}_{len(chosen)}")
+                        chosen.append((g, q, p, n))
+                        today.append(n)
+                        paid.append(p.length * n)
                         lp_patterns[(q, p)] = None
                         for s in p.work:
-                            cover.setdefault((q, s), []).append(x)
+                            cover.setdefault((q, s), []).append(n)
             if today:
-                works = model.new_bool_var(f"{agent.id}_works_{day}")
-                model.add(sum(today) == works)
-                worked_days.append(works)
-        model.add(sum(worked_days) <= agent.max_days)
-        model.add(sum(paid) <= int(agent.max_hours * 3600 // step))
-        if agent.min_hours:
-            short = model.new_int_var(0, per_week, f"{agent.id}_short")
-            model.add(short >= math.ceil(agent.min_hours * 3600 / step) - sum(paid))
+                model.add(sum(today) <= size)  # one shift a day each
+                shifts += today
+        all_paid += paid
+        model.add(sum(shifts) <= size * like.max_days)
+        model.add(sum(paid) <= size * int(like.max_hours * 3600 // step))
+        if like.min_hours:
+            short = model.new_int_var(0, size * per_week, f"g{g}_short")
+            model.add(short >= size * math.ceil(like.min_hours * 3600 / step) - sum(paid))
             shortfalls.append(short)
-    unders, overs = [], []
+    unders = []
     for q in queues:
         for s in range(per_week):
             have = sum(cover.get((q, s), []))
@@ -165,8 +174,9 @@ def solve(week: str, step: int, requirement: dict[str, list[int]], templates: li
             over = model.new_int_var(0, len(agents), f"o_{q}_{s}")
             model.add(have + under - over == need)
             unders.append(under)
-            overs.append(over)
-    model.minimize(UNDER_WEIGHT * sum(unders) + SHORT_WEIGHT * sum(shortfalls) + sum(overs))
+    # Over-staffing is paid time beyond what covers the requirement: minimising paid time after the missing
+    # intervals minimises it (the work time above the requirement and pauses where fewer would do).
+    model.minimize(UNDER_WEIGHT * sum(unders) + SHORT_WEIGHT * sum(shortfalls) + sum(all_paid))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = seconds
     solver.parameters.num_workers = workers
@@ -175,16 +185,46 @@ def solve(week: str, step: int, requirement: dict[str, list[int]], templates: li
     status = solver.solve(model)
     wall = time.monotonic() - began
     found = solver.status_name(status) in ("OPTIMAL", "FEASIBLE")
-    shifts = [(a, q, p) for a, q, p, x in chosen if found and solver.value(x)]
-    return _report(week, monday, step, tz, requirement, shifts, lp_bound(requirement, list(lp_patterns), step),
+    counts = [(g, q, p, solver.value(n)) for g, q, p, n in chosen if found and solver.value(n)]
+    assigned, unassigned = _assign(groups, counts, step)
+    return _report(week, monday, step, tz, requirement, assigned, lp_bound(requirement, list(lp_patterns), step),
                    {"status": solver.status_name(status), "objective": solver.objective_value if found else None,
                     "best_bound": solver.best_objective_bound if found else None,
-                    "wall_seconds": round(wall, 3), "variables": len(chosen)})
+                    "wall_seconds": round(wall, 3), "variables": len(chosen), "profiles": len(groups),
+                    "unassigned_shifts": unassigned})
+
+
+def _assign(groups: list[list[Agent]], counts: list[tuple[int, str, Pattern, int]],
+            step: int) -> tuple[list[tuple[Agent, str, Pattern]], int]:
+    """Hand each profile's shifts to its agents: each day's longest shifts first, to the agent with the most
+    days and then hours left (enough whenever the counts respect the profile's totals and lengths are alike);
+    a shift no agent can take is dropped and counted."""
+    out: list[tuple[Agent, str, Pattern]] = []
+    dropped = 0
+    for g, members in enumerate(groups):
+        days_left = {a.id: a.max_days for a in members}
+        slots_left = {a.id: int(a.max_hours * 3600 // step) for a in members}
+        busy: set[tuple[str, int]] = set()
+        mine = sorted(((p.day, -p.length, p.start, q, p, n) for gg, q, p, n in counts if gg == g),
+                      key=lambda x: x[:3])
+        for _day, _len, _start, q, p, n in mine:
+            for _ in range(n):
+                free = [a for a in members if (a.id, p.day) not in busy and days_left[a.id] > 0
+                        and slots_left[a.id] >= p.length]
+                if not free:
+                    dropped += 1
+                    continue
+                pick = max(free, key=lambda a: (days_left[a.id], slots_left[a.id], -members.index(a)))
+                busy.add((pick.id, p.day))
+                days_left[pick.id] -= 1
+                slots_left[pick.id] -= p.length
+                out.append((pick, q, p))
+    return out, dropped
 
 
 def lp_bound(requirement: dict[str, list[int]], patterns: list[tuple[str, Pattern]], step: int) -> float | None:
-    """The LP lower bound on paid agent-hours that cover the whole requirement with these shift patterns
-    (agents' contracts left out: no schedule that covers everything can use fewer); None when none can."""
+    """The LP lower bound on paid agent-hours that cover the requirement with these shift patterns (agents'
+    contracts left out: no schedule covering as much can use fewer; intervals no shift reaches left out)."""
     from ortools.linear_solver import pywraplp
 
     solver = pywraplp.Solver.CreateSolver("GLOP")
@@ -197,10 +237,8 @@ def lp_bound(requirement: dict[str, list[int]], patterns: list[tuple[str, Patter
             rows.setdefault((q, s), []).append(y)
     for q, req in requirement.items():
         for s, need in enumerate(req):
-            if need:
-                terms = rows.get((q, s))
-                if not terms:
-                    return None
+            terms = rows.get((q, s))
+            if need and terms:  # an interval no shift can reach is uncovered in every schedule: left out
                 solver.Add(solver.Sum(terms) >= need)
     solver.Minimize(solver.Sum([p.length * y for y, (_q, p) in zip(ys, patterns, strict=True)]))
     if solver.Solve() != pywraplp.Solver.OPTIMAL:

@@ -13,6 +13,7 @@ import numpy as np
 
 from omnihub.quality import calendar
 from omnihub.quality.queries import KpiQuery
+from omnihub.quality.wfm.adherence import Activity, figures, out_of_adherence
 from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_forecast, wape
 from omnihub.quality.wfm.history import load_history
 from omnihub.quality.wfm.models import ScheduleBody
@@ -127,6 +128,101 @@ class WfmService:
         if agent:
             doc["shifts"] = [s for s in doc["shifts"] if s["agent"] == agent]
         return doc
+
+    async def _day(self, day: dt.date, tz: dt.tzinfo) -> tuple[float, float, dict[str, list[Activity]]]:
+        """[start, end) of a local day and each scheduled agent's activities in it (from the week's schedule)."""
+        start = dt.datetime.combine(day, dt.time(), tz).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).timestamp()
+        year, week, _ = day.isocalendar()
+        doc = await self.store.schedule(f"{year}-W{week:02d}")
+        plan: dict[str, list[Activity]] = {}
+        for shift in (doc or {}).get("shifts", []):
+            if shift["date"] == day.isoformat():
+                plan.setdefault(shift["agent"], []).extend(
+                    Activity(a["kind"], dt.datetime.fromisoformat(a["start"]).timestamp(),
+                             dt.datetime.fromisoformat(a["end"]).timestamp()) for a in shift["activities"])
+        return start, end, plan
+
+    async def _states(self, start: float, end: float) -> tuple[dict[str, str], dict[str, list[tuple[float, str]]]]:
+        initial = {d["agent"]: d["to_state"] for d in await self.query.store.last_state_before(start)}
+        changes: dict[str, list[tuple[float, str]]] = {}
+        for d in await self.query.store.state_changes(start, end):
+            changes.setdefault(d["agent"], []).append((float(d["time"]), d["to_state"]))
+        return initial, changes
+
+    async def adherence(self, day: dt.date, agent: str = "") -> dict[str, Any]:
+        """Adherence and conformance per scheduled agent for a local day (up to now when it is today)."""
+        tz = self.query.zone_for()
+        start, end, plan = await self._day(day, tz)
+        upto = min(end, self.clock())
+        initial, changes = await self._states(start, upto)
+        rows = []
+        for who in sorted(plan):
+            if agent and who != agent:
+                continue
+            acts = [a for a in plan[who] if a.start < upto]
+            rows.append({"agent": who, **figures(acts, changes.get(who, []), initial.get(who, "OFFLINE"), start,
+                                                 upto)})
+        return {"day": day.isoformat(), "time_zone": tz.key, "agents": rows}
+
+    async def alerts(self, threshold_seconds: float) -> list[dict[str, Any]]:
+        """Agents out of adherence right now for more than the threshold."""
+        tz = self.query.zone_for()
+        now = self.clock()
+        day = dt.datetime.fromtimestamp(now, tz).date()
+        start, _end, plan = await self._day(day, tz)
+        initial, changes = await self._states(start, now)
+        out = []
+        for who in sorted(plan):
+            alert = out_of_adherence(plan[who], changes.get(who, []), initial.get(who, "OFFLINE"), start, now,
+                                     threshold_seconds)
+            if alert:
+                out.append({"agent": who, "since": calendar.iso(float(alert["since"]), tz),
+                            "minutes": round(float(alert["seconds"]) / 60, 1), "scheduled": alert["scheduled"],
+                            "state": alert["state"]})
+        return out
+
+    async def intraday(self, queue: str, shrinkage: float = 0.0, max_occupancy: float = 0.85) -> dict[str, Any]:
+        """Today's actual arrivals beside the forecast, the rest of today re-scaled by actual ÷ forecast so far,
+        and the staffing gap (scheduled − required) per remaining interval."""
+        tz = self.query.zone_for(queue)
+        now = self.clock()
+        today = dt.datetime.fromtimestamp(now, tz).date()
+        start = dt.datetime.combine(today, dt.time(), tz).timestamp()
+        doc = await self.store.latest_forecast(queue, "", start)
+        if doc is None:
+            raise ForecastError(f"no forecast of {queue} covers today; make one first "
+                                f"(omnihub forecast --queue {queue})")
+        step = int(doc["interval_seconds"])
+        per_day = 86_400 // step
+        offset = int((start - doc["from"]) // step)
+        rows = doc["intervals"][offset:offset + per_day]
+        elapsed = max(0, min(per_day, int((now - start) // step)))
+        actual = (await load_history(self.query.store, queue, "", start, start + elapsed * step, step)).arrivals
+        planned_so_far = sum(r["arrivals"] for r in rows[:elapsed])
+        # Too little seen yet says nothing: keep the forecast until 20 contacts were expected; bound the factor.
+        factor = float(np.clip(actual.sum() / planned_so_far, 0.25, 4.0)) if planned_so_far >= 20 else 1.0
+        rest = rows[elapsed:]
+        target, threshold = self.query.targets.get(queue, (0.8, 20.0))
+        need = requirement([r["arrivals"] * factor for r in rest], [r["aht"] for r in rest], step, target,
+                           threshold, shrinkage, max_occupancy)
+        year, week, _ = today.isocalendar()
+        plan = await self.store.schedule(f"{year}-W{week:02d}")
+        scheduled = {c["start"]: c["scheduled"] for c in (plan or {}).get("coverage", []) if c["queue"] == queue}
+        out = []
+        for i, r in enumerate(rows):
+            row = {"start": r["start"], "forecast": r["arrivals"], "lower": r["lower"], "upper": r["upper"]}
+            if i < elapsed:
+                row["actual"] = float(actual[i])
+            else:
+                have = scheduled.get(dt.datetime.fromisoformat(r["start"]).isoformat(), 0)
+                row |= {"reforecast": round(r["arrivals"] * factor, 2), "required": need[i - elapsed],
+                        "scheduled": have, "gap": have - need[i - elapsed]}
+            out.append(row)
+        return {"queue": queue, "day": today.isoformat(), "interval_seconds": step, "forecast_id": doc["_id"],
+                "factor": round(factor, 4), "actual_so_far": float(actual.sum()),
+                "forecast_so_far": round(planned_so_far, 2), "schedule_id": (plan or {}).get("id"),
+                "intervals": out}
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ def day_shape(slots_per_day: int) -> np.ndarray:
     """Relative arrivals over a day: closed at night, a morning peak near 10:00 and an afternoon one near 15:00."""
     hours = (np.arange(slots_per_day) + 0.5) * 24.0 / slots_per_day
     shape = 0.9 * np.exp(-((hours - 10.0) ** 2) / 4.0) + 0.7 * np.exp(-((hours - 15.0) ** 2) / 5.0)
-    return np.where((hours >= 7.0) & (hours < 21.0), 0.08 + shape, 0.02 * (hours >= 6.0))
+    return np.where((hours >= 7.0) & (hours < 21.0), 0.08 + shape, 0.02 * ((hours >= 6.0) & (hours < 22.0)))
 
 
 def true_rates(weeks: int, step: int = 1800, peak: float = 40.0, growth: float = 0.0) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""Workforce management checks of #23: forecast accuracy on seeded synthetic weeks and a 40-agent weekly schedule.
+
+Forecast: 8 weeks of 30-minute arrivals with a known daily and weekly shape plus Poisson noise; the model is chosen
+on weeks 1-7 (backtest on week 7) and forecasts week 8. Passes when its WAPE on week 8 is at most seasonal naive's
+(week 7 as the forecast) and at most 1.15x the WAPE of the true rates themselves.
+Schedule: the requirement of a week (Erlang C at 80/20, occupancy <= 85 %) from the true rates, 40 agents with
+8-hour shifts (break and lunch windows), 6-hour ones (a break), 4- and 3-hour ones; passes when >= 95 % of the intervals that need agents are
+covered and the agent-hours are at most 5 % above the LP lower bound. Solve time printed.
+
+    python -m bench.wfm [--seeds 1,2,3] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from omnihub.quality.wfm import synthetic
+from omnihub.quality.wfm.forecast import History, make_forecast, wape
+from omnihub.quality.wfm.models import Agent, Pause, ShiftTemplate
+from omnihub.quality.wfm.schedule import solve
+from omnihub.quality.wfm.staffing import requirement
+
+STEP = 1800
+PER_WEEK = 7 * 86_400 // STEP
+
+
+def forecast_check(seed: int) -> bool:
+    y, rates = synthetic.arrivals(8, STEP, seed=seed)
+    train = y[:-PER_WEEK]
+    began = time.monotonic()
+    result = make_forecast(History(0.0, STEP, train, train * 240.0, train.copy()), 1)
+    took = time.monotonic() - began
+    actual = y[-PER_WEEK:]
+    chosen = wape(actual, result.arrivals)
+    naive = wape(actual, train[-PER_WEEK:])
+    truth = wape(actual, rates[-PER_WEEK:])
+    ok = chosen <= naive and chosen <= 1.15 * truth
+    backtests = ", ".join(f"{k} {v:.3f}" for k, v in result.backtests.items())
+    print(f"seed {seed}: chosen {result.model:<20} week-8 WAPE {chosen:.3f}   seasonal naive {naive:.3f}   "
+          f"true rates {truth:.3f}   ratio {chosen / truth:.3f}   {'PASS' if ok else 'FAIL'}   ({took:.1f}s; "
+          f"backtest on week 7: {backtests})")
+    return ok
+
+
+def schedule_check(seconds: float) -> bool:
+    rates = synthetic.true_rates(1, STEP, peak=110.0)
+    need = requirement(list(rates), [240.0] * PER_WEEK, STEP, 0.8, 20, max_occupancy=0.85)
+    templates = [
+        ShiftTemplate(name="full", starts=[f"{h:02d}:{m:02d}" for h in range(6, 15) for m in (0, 30)][:-1], minutes=480,
+                      breaks=[Pause(minutes=30, earliest=90, latest=150)], lunch=Pause(minutes=60, earliest=210,
+                                                                                       latest=300)),
+        ShiftTemplate(name="six", starts=[f"{h:02d}:{m:02d}" for h in range(6, 16) for m in (0, 30)], minutes=360,
+                      breaks=[Pause(minutes=30, earliest=120, latest=210)]),
+        ShiftTemplate(name="half", starts=[f"{h:02d}:{m:02d}" for h in range(6, 18) for m in (0, 30)], minutes=240),
+        ShiftTemplate(name="short", starts=[f"{h:02d}:{m:02d}" for h in range(6, 19) for m in (0, 30)], minutes=180),
+    ]
+    agents = [Agent(id=f"agent{i:02d}", max_hours=40, max_days=5) for i in range(40)]
+    began = time.monotonic()
+    out = solve("2026-W50", STEP, {"support": need}, templates, agents, ZoneInfo("UTC"), seconds=seconds)
+    took = time.monotonic() - began
+    s, solver = out["summary"], out["solver"]
+    ratio = s["agent_hours"] / s["lp_bound_hours"] if s["lp_bound_hours"] else float("inf")
+    ok = s["coverage"] >= 0.95 and ratio <= 1.05
+    print(f"requirement: peak {max(need)} agents, {s['required_agent_hours']:g} agent-hours on the phones; "
+          f"{solver['variables']} shift variables")
+    print(f"coverage {s['coverage']:.1%} of {s['intervals_needing_agents']} intervals "
+          f"({s['uncovered_agent_intervals']} agent-intervals short)")
+    print(f"agent-hours {s['agent_hours']:g}   LP lower bound {s['lp_bound_hours']}   ratio {ratio:.3f}   "
+          f"{'PASS' if ok else 'FAIL'}")
+    print(f"CP-SAT {solver['status']} objective {solver['objective']} bound {solver['best_bound']}; solve "
+          f"{solver['wall_seconds']:.1f}s, with model building and the LP {took:.1f}s")
+    return ok
+
+
+def main() -> None:
+    """Run both checks; exit 1 when one fails."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--seconds", type=float, default=60.0, help="CP-SAT time limit")
+    parser.add_argument("--only", choices=("forecast", "schedule"), default=None)
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    results = []
+    if args.only != "schedule":
+        print("Forecast: 8 weeks of 30-minute synthetic arrivals (daily + weekly shape, Poisson), week 8 held out")
+        results += [forecast_check(int(s)) for s in args.seeds.split(",")]
+    if args.only != "forecast":
+        print("Schedule: one week, 30-minute requirement, 40 agents")
+        results.append(schedule_check(args.seconds))
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    raise SystemExit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

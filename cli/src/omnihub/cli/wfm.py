@@ -1,0 +1,141 @@
+"""`omnihub forecast` and `omnihub schedule`: workforce management from the quality store (OMNIHUB_MONGO_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+
+def _refuse(command: str, message: str) -> NoReturn:
+    typer.echo(f"omnihub {command}: {message}", err=True)
+    raise typer.Exit(2)
+
+
+async def _with_service(fn: Any) -> Any:
+    from omnihub.common.config import load_settings
+    from omnihub.quality.config import QualitySettings, queue_holidays, queue_targets, queue_zones
+    from omnihub.quality.queries import KpiQuery
+    from omnihub.quality.store import QualityStore
+    from omnihub.quality.wfm.service import WfmService
+    from omnihub.quality.wfm.store import WfmStore
+
+    settings = load_settings(QualitySettings)
+    store = QualityStore(settings.mongo_url, settings.quality_db)
+    try:
+        query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,
+                         settings.center_timezone, queue_zones(settings.config_dir))
+        wfm = WfmService(query, WfmStore(store), queue_holidays(settings.config_dir))
+        await wfm.store.setup()
+        return await fn(wfm, settings.config_dir)
+    finally:
+        await store.close()
+
+
+def forecast(
+    queue: str = typer.Option("support", help="queue to forecast"),
+    channel: str = typer.Option("", help="one channel (voice, webchat, ...); empty: every channel together"),
+    weeks: int = typer.Option(2, help="weeks ahead, 1-6, from today's local midnight"),
+    interval: str = typer.Option("30m", help="15m or 30m"),
+    history_weeks: int = typer.Option(8, help="weeks of history to learn from, 3-26"),
+    uplift: str = typer.Option("", help="DATE=FACTOR for holidays ahead, comma-separated, e.g. 2026-12-25=1.3"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole forecast as JSON"),
+) -> None:
+    """Forecast arrivals and AHT per interval (model chosen by backtest against seasonal naive) and keep it."""
+    from omnihub.quality.wfm.forecast import ForecastError
+
+    if interval not in ("15m", "30m"):
+        _refuse("forecast", f"interval must be 15m or 30m; got {interval!r}")
+    factors: dict[dt.date, float] = {}
+    for item in filter(None, uplift.split(",")):
+        day, _, factor = item.partition("=")
+        try:
+            factors[dt.date.fromisoformat(day)] = float(factor)
+        except ValueError:
+            _refuse("forecast", f"uplift must be DATE=FACTOR, e.g. 2026-12-25=1.3; got {item!r}")
+
+    async def run(wfm: Any, _config: Path) -> dict[str, Any]:
+        return dict(await wfm.forecast(queue, channel, weeks, 900 if interval == "15m" else 1800,
+                                       history_weeks, factors))
+
+    try:
+        doc = asyncio.run(_with_service(run))
+    except ForecastError as exc:
+        _refuse("forecast", str(exc))
+    if as_json:
+        typer.echo(json.dumps(doc))
+        return
+    typer.echo(f"Forecast {doc['id']} of {queue}{'/' + channel if channel else ''}: {doc['from']} to {doc['to']}")
+    typer.echo(f"Model {doc['model']}: backtest WAPE {_pct(doc['wape'])} (seasonal naive {_pct(doc['baseline_wape'])}); "
+               f"{doc['history_weeks']:g} weeks of history")
+    days: dict[str, list[dict[str, Any]]] = {}
+    for row in doc["intervals"]:
+        days.setdefault(row["start"][:10], []).append(row)
+    typer.echo(f"{'day':<12}{'arrivals':>10}{'80% band':>20}{'peak':>14}{'AHT':>8}")
+    for day, rows in days.items():
+        total = sum(r["arrivals"] for r in rows)
+        peak = max(rows, key=lambda r: r["arrivals"])
+        handled = sum(r["arrivals"] * r["aht"] for r in rows)
+        band = f"{sum(r['lower'] for r in rows):.0f}-{sum(r['upper'] for r in rows):.0f}"
+        typer.echo(f"{day:<12}{total:>10.0f}{band:>20}{peak['start'][11:16] + ' ' + format(peak['arrivals'], '.0f'):>14}"
+                   f"{(handled / total if total else 0):>7.0f}s")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def schedule(
+    week: str = typer.Option(..., help="ISO week, e.g. 2026-W50"),
+    plan: str = typer.Option("", help="YAML with templates and agents (default: $OMNIHUB_CONFIG_DIR/wfm.yaml)"),
+    seconds: float = typer.Option(0, help="solver time limit (overrides the file)"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole schedule as JSON"),
+) -> None:
+    """Solve a week's schedule with CP-SAT against the forecast requirement; report coverage and bounds."""
+    from omnihub.erlang import StaffingError
+    from omnihub.quality.wfm.models import ScheduleBody
+    from omnihub.quality.wfm.schedule import ScheduleError
+
+    async def run(wfm: Any, config: Path) -> dict[str, Any]:
+        path = Path(plan) if plan else config / "wfm.yaml"
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            _refuse("schedule", f"cannot read {path}: {exc.strerror}")
+        data["week"] = week
+        if seconds:
+            data["seconds"] = seconds
+        try:
+            body = ScheduleBody.model_validate(data)
+        except ValidationError as exc:
+            _refuse("schedule", f"{path}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+        return dict(await wfm.schedule(body))
+
+    try:
+        doc = asyncio.run(_with_service(run))
+    except (ScheduleError, StaffingError) as exc:
+        _refuse("schedule", str(exc))
+    if as_json:
+        typer.echo(json.dumps(doc))
+        return
+    s, solver = doc["summary"], doc["solver"]
+    typer.echo(f"Schedule {doc['id']} for {week}: {s['shifts']} shifts, {s['agents']} agents")
+    typer.echo(f"Coverage            {s['coverage']:.1%} of {s['intervals_needing_agents']} intervals needing agents")
+    lp = s["lp_bound_hours"]
+    typer.echo(f"Agent-hours         {s['agent_hours']:g} (LP lower bound {lp if lp is not None else '—'}, "
+               f"required {s['required_agent_hours']:g})")
+    typer.echo(f"Solver              {solver['status']} in {solver['wall_seconds']:.1f}s, objective "
+               f"{solver['objective']}, bound {solver['best_bound']}")
+    for shift in doc["shifts"]:
+        pauses = ", ".join(f"{a['kind']} {a['start'][11:16]}" for a in shift["activities"] if a["kind"] != "work")
+        typer.echo(f"  {shift['agent']:<12}{shift['date']} {shift['start'][11:16]}-{shift['end'][11:16]} "
+                   f"{shift['queue']:<10}{pauses}")
+    if doc["uncovered"]:
+        typer.echo(f"Uncovered: {len(doc['uncovered'])} intervals, {s['uncovered_agent_intervals']} agent-intervals "
+                   f"short (first {doc['uncovered'][0]['start']})")

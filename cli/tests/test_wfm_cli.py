@@ -1,0 +1,46 @@
+"""`omnihub forecast` and `omnihub schedule` against a real quality store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from omnihub.cli.main import app
+
+
+@pytest.fixture
+def quality_env(mongo_url: str, mongo_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OMNIHUB_MONGO_URL", mongo_url)
+    monkeypatch.setenv("OMNIHUB_QUALITY_DB", mongo_db)
+    monkeypatch.setenv("OMNIHUB_CONFIG_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_forecast_without_history_says_how_much_is_needed(quality_env: Path) -> None:
+    result = CliRunner().invoke(app, ["forecast", "--queue", "support", "--weeks", "2"])
+    assert result.exit_code == 2 and "at least 3 weeks of history" in result.output
+    bad = CliRunner().invoke(app, ["forecast", "--uplift", "christmas"])
+    assert bad.exit_code == 2 and "DATE=FACTOR" in bad.output
+
+
+def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality_env: Path) -> None:
+    need = [0] * 336
+    need[18:22] = [1, 1, 1, 1]  # Monday 09:00-11:00: one agent
+    need[66:70] = [2, 2, 2, 2]  # Tuesday 09:00-11:00: two, but only one agent exists
+    plan = {"queues": ["support"], "requirement": {"support": need}, "seconds": 10,
+            "templates": [{"name": "short", "starts": ["09:00"], "minutes": 120}], "agents": [{"id": "alice"}]}
+    (quality_env / "wfm.yaml").write_text(yaml.safe_dump(plan))
+    result = CliRunner().invoke(app, ["schedule", "--week", "2026-W50", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["agent_hours"] == 4.0 and doc["summary"]["lp_bound_hours"] == 6.0
+    assert [u["missing"] for u in doc["uncovered"]] == [1, 1, 1, 1]
+    text = CliRunner().invoke(app, ["schedule", "--week", "2026-W50"])
+    assert text.exit_code == 0 and "Coverage            50.0% of 8 intervals" in text.output
+    assert "LP lower bound 6.0" in text.output and "Uncovered: 4 intervals" in text.output
+    bad = CliRunner().invoke(app, ["schedule", "--week", "2026-50"])
+    assert bad.exit_code == 2 and "week" in bad.output

@@ -37,10 +37,10 @@ def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality
     result = CliRunner().invoke(app, ["schedule", "--week", "2026-W50", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["summary"]["agent_hours"] == 4.0 and doc["summary"]["lp_bound_hours"] == 6.0
+    assert doc["summary"]["agent_hours"] == 4.0 and doc["summary"]["lp_bound_hours"] is None  # cannot cover it all
     assert [u["missing"] for u in doc["uncovered"]] == [1, 1, 1, 1]
     text = CliRunner().invoke(app, ["schedule", "--week", "2026-W50"])
     assert text.exit_code == 0 and "Coverage            50.0% of 8 intervals" in text.output
-    assert "LP lower bound 6.0" in text.output and "Uncovered: 4 intervals" in text.output
+    assert "LP lower bound —" in text.output and "Uncovered: 4 intervals" in text.output
     bad = CliRunner().invoke(app, ["schedule", "--week", "2026-50"])
     assert bad.exit_code == 2 and "week" in bad.output

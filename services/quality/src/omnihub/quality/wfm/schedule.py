@@ -129,7 +129,6 @@ def solve(week: str, step: int, requirement: dict[str, list[int]], templates: li
     model = cp_model.CpModel()
     chosen: list[tuple[int, str, Pattern, Any]] = []  # (profile, queue, pattern, count)
     cover: dict[tuple[str, int], list[Any]] = {}
-    lp_patterns: dict[tuple[str, Pattern], None] = {}
     shortfalls = []
     all_paid: list[Any] = []
     groups = list(profiles.values())
@@ -152,7 +151,6 @@ def solve(week: str, step: int, requirement: dict[str, list[int]], templates: li
                         chosen.append((g, q, p, n))
                         today.append(n)
                         paid.append(p.length * n)
-                        lp_patterns[(q, p)] = None
                         for s in p.work:
                             cover.setdefault((q, s), []).append(n)
             if today:
@@ -187,7 +185,7 @@ def solve(week: str, step: int, requirement: dict[str, list[int]], templates: li
     found = solver.status_name(status) in ("OPTIMAL", "FEASIBLE")
     counts = [(g, q, p, solver.value(n)) for g, q, p, n in chosen if found and solver.value(n)]
     assigned, unassigned = _assign(groups, counts, step)
-    return _report(week, monday, step, tz, requirement, assigned, lp_bound(requirement, list(lp_patterns), step),
+    return _report(week, monday, step, tz, requirement, assigned, lp_bound(requirement, groups, chosen, step),
                    {"status": solver.status_name(status), "objective": solver.objective_value if found else None,
                     "best_bound": solver.best_objective_bound if found else None,
                     "wall_seconds": round(wall, 3), "variables": len(chosen), "profiles": len(groups),
@@ -222,25 +220,37 @@ def _assign(groups: list[list[Agent]], counts: list[tuple[int, str, Pattern, int
     return out, dropped
 
 
-def lp_bound(requirement: dict[str, list[int]], patterns: list[tuple[str, Pattern]], step: int) -> float | None:
-    """The LP lower bound on paid agent-hours that cover the requirement with these shift patterns (agents'
-    contracts left out: no schedule covering as much can use fewer; intervals no shift reaches left out)."""
+def lp_bound(requirement: dict[str, list[int]], groups: list[list[Agent]], chosen: list[tuple[int, str, Pattern, Any]],
+             step: int) -> float | None:
+    """The LP lower bound on paid agent-hours: the linear relaxation of the schedule (shift counts per profile
+    may be fractional; one shift a day each, days and hours within the contracts) covering the requirement
+    wherever some shift reaches; None when even that cannot cover it (too few agents)."""
     from ortools.linear_solver import pywraplp
 
     solver = pywraplp.Solver.CreateSolver("GLOP")
-    if solver is None or not patterns:
+    if solver is None or not chosen:
         return None
-    ys = [solver.NumVar(0, solver.infinity(), f"y{i}") for i in range(len(patterns))]
+    ys = [solver.NumVar(0, len(groups[g]), f"y{i}") for i, (g, _q, _p, _n) in enumerate(chosen)]
     rows: dict[tuple[str, int], list[Any]] = {}
-    for y, (q, p) in zip(ys, patterns, strict=True):
+    per_day: dict[tuple[int, int], list[Any]] = {}
+    for y, (g, q, p, _n) in zip(ys, chosen, strict=True):
+        per_day.setdefault((g, p.day), []).append(y)
         for s in p.work:
             rows.setdefault((q, s), []).append(y)
+    for (g, _day), terms in per_day.items():
+        solver.Add(solver.Sum(terms) <= len(groups[g]))
+    for g, members in enumerate(groups):
+        mine = [(y, p) for y, (gg, _q, p, _n) in zip(ys, chosen, strict=True) if gg == g]
+        if mine:
+            solver.Add(solver.Sum([y for y, _p in mine]) <= len(members) * members[0].max_days)
+            solver.Add(solver.Sum([p.length * y for y, p in mine])
+                       <= len(members) * int(members[0].max_hours * 3600 // step))
     for q, req in requirement.items():
         for s, need in enumerate(req):
-            terms = rows.get((q, s))
-            if need and terms:  # an interval no shift can reach is uncovered in every schedule: left out
-                solver.Add(solver.Sum(terms) >= need)
-    solver.Minimize(solver.Sum([p.length * y for y, (_q, p) in zip(ys, patterns, strict=True)]))
+            reach = rows.get((q, s))
+            if need and reach:  # an interval no shift can reach is uncovered in every schedule: left out
+                solver.Add(solver.Sum(reach) >= need)
+    solver.Minimize(solver.Sum([p.length * y for y, (_g, _q, p, _n) in zip(ys, chosen, strict=True)]))
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
     return float(solver.Objective().Value()) * step / 3600

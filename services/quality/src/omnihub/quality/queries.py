@@ -88,9 +88,14 @@ class KpiQuery:
             reads.append(self._buckets("a", agent, start, end, "agent", tz))
         buckets, scores, *by_agent = await asyncio.gather(*reads)
         for ch, n, t, counters in buckets:
-            if n == "" and kind == "q" and group_by in ("queue", "channel"):
-                _inc(total, counters)  # agent time belongs to the center, not to a queue or channel
-                continue
+            if kind == "q" and not ch and not queue:
+                if n:  # a queue's share of agent time: a queue row's own, already in the center's time
+                    if group_by == "queue":
+                        _inc(sums[n], counters)
+                    continue
+                if group_by in ("queue", "channel"):
+                    _inc(total, counters)  # the center's agent time belongs to no queue or channel row
+                    continue
             _inc(total, counters)
             if counters.get("conversations") and ch:
                 total_volume[ch] = total_volume.get(ch, 0) + counters["conversations"]
@@ -104,15 +109,14 @@ class KpiQuery:
                 _inc(sums[n], counters)
                 if counters.get("conversations") and ch:
                     volume[n][ch] = volume[n].get(ch, 0) + counters["conversations"]
-        no_occupancy = group_by in ("queue", "channel")
+        no_occupancy = group_by == "channel"  # agent time is split over queues, not over channels
         out = []
         for k in sorted(sums):
             target, threshold = self.targets.get(k, (0.8, 20.0)) if group_by == "queue" else (0.8, 20.0)
             out.append(from_counters(k, sums[k], threshold=threshold, target=target, volume=volume.get(k),
                                      occupancy=not no_occupancy))
         target, threshold = self.targets.get(queue, (0.8, 20.0))
-        total_row = from_counters("total", total, threshold=threshold, target=target, volume=total_volume,
-                                  occupancy=not queue)
+        total_row = from_counters("total", total, threshold=threshold, target=target, volume=total_volume)
         if agent:
             scores = [d for d in scores if d.get("agent_id") == agent]
         _qa(total_row, [d["score"] for d in scores])

@@ -147,7 +147,14 @@ class RollupWriter:
             if change:
                 deltas.append(change)
                 applied[d["_id"]] = rollups.stored(new)
-        await self.store.apply_rollups(rollups.merge(deltas), applied)
+        await self._commit(rollups.merge(deltas), applied)
+
+    async def _commit(self, deltas: Contribution, applied: dict[str, list[Any]]) -> None:
+        """Write bucket deltas with the change they make to the queues' share of agent time."""
+        slots = sorted({int(bid.split("|", 3)[2]) for bid in deltas if bid.startswith("s|x|")})
+        if slots:
+            deltas = rollups.with_queue_time(deltas, await self.store.agent_queue_slots(slots), self.config)
+        await self.store.apply_rollups(deltas, applied)
 
     async def merges(self, pairs: list[tuple[str, str]]) -> None:
         """Customers merged (merged -> survivor): their conversations' FCR is recomputed as one customer's."""
@@ -160,7 +167,7 @@ class RollupWriter:
 
     async def survey(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """A survey answer changed."""
-        await self.store.apply_rollups(rollups.diff(rollups.survey(after, self.config),
+        await self._commit(rollups.diff(rollups.survey(after, self.config),
                                                     rollups.survey(before, self.config)), {})
 
     async def states(self, docs: list[dict[str, Any]]) -> None:
@@ -177,7 +184,7 @@ class RollupWriter:
             deltas.append(rollups.diff(rollups.spans(agent, now, self.config), rollups.spans(agent, old, self.config)))
             last = around[-1]
             await self.store.note_last_state(agent, last["time"], last["to_state"])
-        await self.store.apply_rollups(rollups.merge(deltas), {})
+        await self._commit(rollups.merge(deltas), {})
 
     def _fingerprint(self) -> str:
         """The definition and the storage layout the stored rollups were built with."""
@@ -229,6 +236,6 @@ class RollupWriter:
             deltas.append(rollups.spans(agent, chain, self.config))
             await self.store.note_last_state(agent, chain[-1][0], chain[-1][1])
         deltas += [rollups.survey(s, self.config) for s in await self.store.all_surveys()]
-        await self.store.apply_rollups(rollups.merge(deltas), {})
+        await self._commit(rollups.merge(deltas), {})
         await self.store.set_meta(META, fingerprint=self._fingerprint(), built=time.time())
         log.info("quality.rollups.rebuild_finished", conversations=done, seconds=round(time.monotonic() - started, 1))

@@ -1,8 +1,10 @@
 """KPI rollups: each conversation's, survey answer's and agent-state span's contribution to interval counters.
 
 A contribution maps bucket ids to integer counters (durations in milliseconds, so sums are exact). Buckets are
-15-minute slots ("s") and the center's local days ("d"), each per queue × channel ("q") and per agent ×
-channel ("a"). A conversation counts wholly in the interval it was first offered (queued; else created).
+15-minute slots ("s") and the center's local days ("d"), each per queue × channel ("q"), per agent ×
+channel ("a") and per agent × queue ("x": handle time, and the agent's state time under queue ""). From the
+latter each slot's agent time is split over queues by handle share (`queue_time`) and kept, as it changes, in
+the queue's buckets of channel "" (occupancy on queue rows). A conversation counts wholly in the interval it was first offered (queued; else created).
 Ingest stores each conversation's applied contribution with it and adds the difference to the buckets when
 the conversation changes, so replays add nothing and the order of events does not matter.
 """
@@ -57,6 +59,21 @@ def bucket_id(level: str, kind: str, t: float, channel: str, name: str) -> str:
     return f"{level}|{kind}|{int(t)}|{channel}|{name}"
 
 
+def agent_queue_id(level: str, t: float, agent: str, queue: str) -> str:
+    """'<level>|x|<epoch>|<agent>|<queue>': the agent in the channel's place ("|" and "%" escaped)."""
+    return bucket_id(level, "x", t, x_slot(agent), queue)
+
+
+def x_slot(agent: str) -> str:
+    """An agent as the channel place of an agent × queue bucket id holds it."""
+    return agent.replace("%", "%25").replace("|", "%7C")
+
+
+def x_agent(slot: str) -> str:
+    """The agent of an agent × queue bucket id's channel place."""
+    return slot.replace("%7C", "|").replace("%25", "%")
+
+
 def bucket_meta(bid: str) -> dict[str, Any]:
     """The searchable fields of a bucket document, parsed from its id."""
     level, kind, t, channel, name = bid.split("|", 4)
@@ -77,6 +94,13 @@ def _both(out: Contribution, cfg: RollupConfig, t: float, kind: str, channel: st
     """Add counters to the 15-minute slot and the local day holding `t`."""
     _add(out, bucket_id("s", kind, t - t % SLOT, channel, name), c)
     _add(out, bucket_id("d", kind, day_start(t - t % SLOT, cfg.tz), channel, name), c)
+
+
+def _agent_queue(out: Contribution, cfg: RollupConfig, t: float, agent: str, queue: str, c: Counters) -> None:
+    """Add counters to an agent × queue bucket's 15-minute slot and local day."""
+    slot = t - t % SLOT
+    _add(out, agent_queue_id("s", slot, agent, queue), c)
+    _add(out, agent_queue_id("d", day_start(slot, cfg.tz), agent, queue), c)
 
 
 def _ms(seconds: float | None) -> int:
@@ -149,9 +173,12 @@ def conversation(doc: dict[str, Any], cfg: RollupConfig, contacts: Iterable[floa
         total = [sum(h[i] for h in handle.values()) for i in range(4)]
         _inc(q, {"handled": 1, "handle_ms": total[0], "talk_ms": total[1], "hold_ms": total[2],
                              "wrap_ms": total[3]})
+    out: Contribution = {}
     for who, h in handle.items():
         _inc(agent(who), {"handled": 1, "handle_ms": h[0], "talk_ms": h[1], "hold_ms": h[2],
                                       "wrap_ms": h[3]})
+        if who and h[0]:  # the queue first offered, as the queue's own handle time
+            _agent_queue(out, cfg, offered_at, who, first_queue, {"handle_ms": h[0]})
     closed = doc.get("closed")
     if wraps and closed is not None:  # every issue handled to a close counts; resolved ones may score
         closed = float(closed)
@@ -162,7 +189,6 @@ def conversation(doc: dict[str, Any], cfg: RollupConfig, contacts: Iterable[floa
         fcr = {"fcr_eligible": 1, "fcr_ok": int(ok)}
         _inc(q, fcr)
         _inc(agent(str(wraps[-1][1])), fcr)
-    out: Contribution = {}
     _both(out, cfg, offered_at, "q", channel, first_queue, q)
     for who, c in agents.items():
         if who:
@@ -209,6 +235,7 @@ def span(agent: str, state: str, start: float, end: float, cfg: RollupConfig) ->
         counters = dict.fromkeys(names, ms)
         _both(out, cfg, slot, "a", "", agent, counters)
         _both(out, cfg, slot, "q", "", "", counters)  # the whole center's, beside the queues'
+        _agent_queue(out, cfg, slot, agent, "", counters)  # beside the agent's handle time per queue
         t = piece
     return out
 
@@ -220,6 +247,54 @@ def spans(agent: str, changes: list[tuple[float, str]], cfg: RollupConfig) -> Co
         for bid, c in span(agent, state, t, t_next, cfg).items():
             _add(out, bid, c)
     return out
+
+
+STATE_TIME = ("busy_ms", "available_ms", "logged_ms")
+
+
+def queue_time(slot: dict[tuple[str, str], Counters]) -> dict[str, Counters]:
+    """One 15-minute slot's agent time by queue, from its agent × queue buckets ((agent, queue) -> counters):
+    each agent's busy, available and logged time split over the queues by the agent's handle time there in the
+    slot. Time of an agent who handled nothing in the slot belongs to no queue (only to the center)."""
+    state: dict[str, Counters] = {}
+    handle: dict[str, dict[str, int]] = {}
+    for (agent, queue), c in slot.items():
+        if queue:
+            if c.get("handle_ms"):
+                handle.setdefault(agent, {})[queue] = c["handle_ms"]
+        else:
+            state[agent] = c
+    out: dict[str, Counters] = {}
+    for agent, per_queue in sorted(handle.items()):
+        times, whole = state.get(agent), sum(per_queue.values())
+        if not times or whole <= 0:
+            continue
+        for queue, ms in sorted(per_queue.items()):
+            _inc(out.setdefault(queue, {}), {k: round(times.get(k, 0) * ms / whole) for k in STATE_TIME})
+    return out
+
+
+def with_queue_time(deltas: Contribution, slots: dict[int, dict[tuple[str, str], Counters]],
+                    cfg: RollupConfig) -> Contribution:
+    """`deltas` plus the change they make to the queues' share of agent time (`queue_time`), as queue buckets
+    of channel "" in the slot and its local day; `slots`: the stored agent × queue buckets of the 15-minute
+    slots whose agent × queue buckets the deltas change."""
+    out = {bid: dict(c) for bid, c in deltas.items()}
+    after: dict[int, dict[tuple[str, str], Counters]] = {t: {k: dict(c) for k, c in slot.items()}
+                                                        for t, slot in slots.items()}
+    for bid, c in deltas.items():
+        if bid.startswith("s|x|"):
+            meta = bucket_meta(bid)
+            _inc(after.setdefault(meta["t"], {}).setdefault((meta["ch"], meta["n"]), {}), c)
+    for t, slot in after.items():
+        old, new = queue_time(slots.get(t, {})), queue_time(slot)
+        for queue in old.keys() | new.keys():
+            change = {k: new.get(queue, {}).get(k, 0) - old.get(queue, {}).get(k, 0) for k in STATE_TIME}
+            change = {k: v for k, v in change.items() if v}
+            if change:
+                _add(out, bucket_id("s", "q", t, "", queue), change)
+                _add(out, bucket_id("d", "q", day_start(t, cfg.tz), "", queue), change)
+    return {bid: c for bid, c in out.items() if any(c.values())}
 
 
 def merge(parts: Iterable[Contribution]) -> Contribution:
@@ -274,5 +349,23 @@ def loaded(value: Any) -> Contribution:
     return out
 
 
-__all__ = ["COUNTERS", "FCR_WINDOW", "Contribution", "Counters", "RollupConfig", "bucket_id", "bucket_meta",
-           "conversation", "diff", "loaded", "merge", "span", "spans", "stored", "survey"]
+__all__ = [
+    "COUNTERS",
+    "FCR_WINDOW",
+    "Contribution",
+    "Counters",
+    "RollupConfig",
+    "agent_queue_id",
+    "bucket_id",
+    "bucket_meta",
+    "conversation",
+    "diff",
+    "loaded",
+    "merge",
+    "span",
+    "spans",
+    "stored",
+    "survey",
+    "x_agent",
+    "x_slot",
+]

@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, ReturnDocument, Upd
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from omnihub.quality.rollups import bucket_id
+from omnihub.quality.rollups import bucket_id, x_agent, x_slot
 
 T = TypeVar("T")
 
@@ -29,7 +29,9 @@ def _s() -> AsyncClientSession | None:
 # one holding every queue × channel (q.<queue>|<channel>), the other every agent × channel (a.<agent>.<channel>),
 # so a batch of events updates two documents per interval it touches, a center question reads the small queue
 # documents of its intervals and an agent's question projects a.<agent> of the agent documents.
-LAYOUT = "interval documents v3"
+# A third document per interval ("s|x|<t>" / "d|x|<t>") holds agent × queue handle time and each agent's state
+# time (x.<agent>.<queue>, queue "-" for the state time): read only by questions with queue rows (occupancy).
+LAYOUT = "interval documents v4 (agent x queue)"
 INC_FIELDS = 64  # counters one update may $inc in a document; more: the document is read, added to and replaced
 
 
@@ -49,6 +51,8 @@ def storage_key(bid: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
     meta = {"l": level, "k": kind, "t": int(t)}
     if kind == "q":
         return f"{level}|q|{t}", meta, ("q", f"{_enc(name)}|{_enc(channel)}")
+    if kind == "x":  # the agent in the channel's place
+        return f"{level}|x|{t}", meta, ("x", _enc(x_agent(channel)), _enc(name))
     return f"{level}|a|{t}", meta, ("a", _enc(name), _enc(channel))
 
 
@@ -59,6 +63,10 @@ def stored_buckets(doc: dict[str, Any], kind: str) -> list[tuple[str, str, dict[
         for field, counters in doc.get("q", {}).items():
             queue, _, channel = field.rpartition("|")
             out.append((_dec(channel), _dec(queue), counters))
+    elif kind == "x":  # (agent as in bucket ids, queue, counters)
+        for agent, queues in doc.get("x", {}).items():
+            for queue, counters in queues.items():
+                out.append((x_slot(_dec(agent)), _dec(queue), counters))
     else:
         for agent, channels in doc.get("a", {}).items():
             for channel, counters in channels.items():
@@ -258,6 +266,14 @@ class QualityStore:
             await self.conversations.bulk_write([UpdateOne({"_id": cid}, {"$set": {"kpi": kpi}})
                                                  for cid, kpi in applied.items()], ordered=False, session=_s())
 
+    async def agent_queue_slots(self, starts: list[int]) -> dict[int, dict[tuple[str, str], dict[str, int]]]:
+        """The stored agent × queue buckets of these 15-minute slots: start -> (agent, queue) -> counters."""
+        out: dict[int, dict[tuple[str, str], dict[str, int]]] = {}
+        if starts:
+            async for doc in self.rollups.find({"_id": {"$in": [f"s|x|{t}" for t in starts]}}, session=_s()):
+                out[doc["t"]] = {(agent, queue): c for agent, queue, c in stored_buckets(doc, "x")}
+        return out
+
     async def buckets(self, level: str, kind: str, start: float, end: float,
                       name: str = "") -> list[tuple[str, str, int, dict[str, int]]]:
         """(channel, queue or agent, start, counters) of the buckets of a level and kind starting in [start, end),
@@ -276,7 +292,7 @@ class QualityStore:
         """Every bucket's counters by bucket id (tests and rebuild checks)."""
         out: dict[str, dict[str, int]] = {}
         async for doc in self.rollups.find({}):
-            for kind in ("q", "a"):
+            for kind in ("q", "a", "x"):
                 for channel, name, counters in stored_buckets(doc, kind):  # a document holds one of them
                     out[bucket_id(doc["l"], kind, doc["t"], channel, name)] = counters
         return out

@@ -346,10 +346,37 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     assert [p for p in problems if not any(e in p for e in expected)] == []
 
 
+# The browser's sound and notification APIs, recorded (headless Chromium has no speaker and no notification
+# centre); the page counts as hidden while window.__hidden is set, as it is when the agent works in another tab.
+ALERTS_RECORDER = """
+window.__alerts = {tones: 0, notices: [], asked: 0};
+window.__hidden = false;
+Object.defineProperty(document, 'visibilityState', {get: () => window.__hidden ? 'hidden' : 'visible'});
+const Osc = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) { window.__alerts.tones += 1; return Osc.apply(this, args); };
+class RecordedNotification {
+  static permission = 'default';
+  static async requestPermission() { window.__alerts.asked += 1; RecordedNotification.permission = 'granted'; return 'granted'; }
+  constructor(title, options) { window.__alerts.notices.push({title, body: options.body}); }
+  close() {}
+}
+window.Notification = RecordedNotification;
+"""
+
+
 async def test_five_offers_at_once_are_all_shown_and_each_accepted(hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
     h, fake = hub
-    page = await login(browser, h.url("inbox"), "alice")
+    page = await open_app(browser, h.url("inbox"))
+    await page.context.add_init_script(ALERTS_RECORDER)
+    await page.reload()
+    await page.fill("#username", "alice")
+    await page.fill("#password", PASSWORDS["alice"])
+    await page.click("#login-button")
     await go_available(page)
+    await page.select_option("#state", "AWAY")
+    await go_available(page)
+    assert await page.evaluate("window.__alerts.asked") == 1  # notification permission is asked once
+    await page.evaluate("window.__hidden = true")
     senders = [f"+861380013800{i}" for i in range(5)]
     await asyncio.gather(*(sms_in(h, fake, f"Question number {i}", sender) for i, sender in enumerate(senders)))
     offers = page.locator(".offer")
@@ -368,6 +395,12 @@ async def test_five_offers_at_once_are_all_shown_and_each_accepted(hub: tuple[Hu
         await expect(offers).to_have_count(4 - i, timeout=10_000)
     await expect(page.locator("#conv-list button.conv")).to_have_count(5, timeout=10_000)
     await expect(page.locator(".offer-ended")).to_have_count(0)
+    # each new offer chimed (two tones) and, with the page in the background, raised a desktop notification
+    alerts = await page.evaluate("window.__alerts")
+    assert alerts["tones"] >= 2 and alerts["notices"], alerts
+    assert {n["title"] for n in alerts["notices"]} == {"New SMS conversation"}
+    assert {n["body"] for n in alerts["notices"]} <= set(senders)
+    # (turning both off in the settings menu is tested in Vitest: tests/offers.test.ts)
 
 
 def _autopause_after_one_miss(routing: dict[str, Any]) -> None:

@@ -210,3 +210,38 @@ async def test_an_auto_accepting_agent_is_assigned_without_answering_the_offer(b
     finally:
         await server.stop(0)
         await router.deactivate()
+
+
+async def test_an_offer_that_leaves_the_agent_says_why(harness: RouterHarness) -> None:
+    """offer_ended carries the reason (then the bare offer_withdrawn): the customer left, the agent went
+    offline, the conversation was transferred elsewhere."""
+
+    async def offered(stream: object, source: str) -> routing_pb2.Offer:
+        await publish(harness.bus, inbound(source, f"from {source}"))
+        return (await next_notice(stream, "offer")).offer
+
+    async def ended(stream: object) -> tuple[str, str]:
+        notice = (await next_notice(stream, "offer_ended")).offer_ended
+        bare = await next_notice(stream, "offer_withdrawn")
+        assert bare.offer_withdrawn == notice.reservation_id
+        return notice.reservation_id, notice.reason
+
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    stream = harness.stub.WatchOffers(routing_pb2.WatchOffersRequest(agent_id="alice"))
+    offer = await offered(stream, "v20")
+    left = inbound("v20")
+    left.ClearField("text")
+    left.session_ended.reason = "closed"
+    await publish(harness.bus, left)
+    assert await ended(stream) == (offer.reservation_id, "customer_left")
+    offer = await offered(stream, "v21")
+    await harness.stub.Logout(routing_pb2.LogoutRequest(agent_id="alice"))
+    assert await ended(stream) == (offer.reservation_id, "agent_offline")
+    stream.cancel()  # type: ignore[attr-defined]
+    await harness.stub.Login(routing_pb2.LoginRequest(agent_id="alice"))
+    stream = harness.stub.WatchOffers(routing_pb2.WatchOffersRequest(agent_id="alice"))
+    offer = (await next_notice(stream, "offer")).offer  # v21 comes back to her once she is available again
+    await harness.stub.Transfer(routing_pb2.TransferRequest(
+        agent_id="alice", conversation_id=offer.conversation.id, to_queue="sales"))
+    assert await ended(stream) == (offer.reservation_id, "transferred")
+    stream.cancel()  # type: ignore[attr-defined]

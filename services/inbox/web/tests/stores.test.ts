@@ -52,6 +52,22 @@ describe("offers store", () => {
     expect(offers.ended.map((e) => e.customer)).toEqual(["Li"]);
   });
 
+  it("says the router's reason when the socket gives one, then ignores the older bare notice", () => {
+    const offers = useOffersStore();
+    const live = useLiveStore();
+    useClockStore().now = 1000;
+    for (const id of ["left", "moved", "off", "late"]) offers.add(offer(id, 1030, id));
+    live.dispatch({ type: "offer_ended", data: { reservation_id: "left", reason: "customer_left" } });
+    live.dispatch({ type: "offer_withdrawn", data: "left" });
+    live.dispatch({ type: "offer_ended", data: { reservation_id: "moved", reason: "transferred" } });
+    live.dispatch({ type: "offer_ended", data: { reservation_id: "off", reason: "agent_offline" } });
+    live.dispatch({ type: "offer_ended", data: { reservation_id: "late", reason: "timeout" } });
+    expect(offers.pending).toEqual([]);
+    expect(offers.ended.map((e) => [e.customer, e.why])).toEqual([
+      ["late", "expired"], ["off", "agent_offline"], ["moved", "transferred"], ["left", "customer_left"],
+    ]);
+  });
+
   it("accepts through the API; a vanished offer says it expired", async () => {
     const offers = useOffersStore();
     useClockStore().now = 1000;

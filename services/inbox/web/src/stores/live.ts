@@ -33,6 +33,11 @@ export const useLiveStore = defineStore("live", () => {
       case "offer":
         offers.add(msg.data as Offer);
         break;
+      case "offer_ended": {
+        const ended = msg.data as { reservation_id: string; reason: string };
+        offers.withdrawn(ended.reservation_id, ended.reason);
+        break;
+      }
       case "offer_withdrawn":
         offers.withdrawn(msg.data as string);
         break;

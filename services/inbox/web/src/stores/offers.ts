@@ -5,7 +5,16 @@ import { ApiError, request, seg } from "../api/http";
 import { epoch, type Conversation, type Offer } from "../api/types";
 import { useClockStore } from "./clock";
 
-export type EndReason = "expired" | "withdrawn" | "taken" | "rejected";
+export type EndReason = "expired" | "withdrawn" | "taken" | "rejected" | "customer_left" | "transferred" | "agent_offline";
+
+/** The router's reason for ending an offer (routing.v1.OfferEnded.reason), as the screen says it. */
+const ROUTER_REASONS: Record<string, EndReason> = {
+  timeout: "expired",
+  rejected: "rejected",
+  customer_left: "customer_left",
+  transferred: "transferred",
+  agent_offline: "agent_offline",
+};
 
 export interface EndedOffer {
   reservationId: string;
@@ -53,10 +62,11 @@ export const useOffersStore = defineStore("offers", () => {
     return true;
   }
 
-  /** The router withdrew an offer: it ran out of time, or the customer left or was given elsewhere. */
-  function withdrawn(reservationId: string): void {
+  /** The router withdrew an offer, with its reason when it gave one (else guessed from the countdown). */
+  function withdrawn(reservationId: string, reason = ""): void {
     const offer = pending.value.find((o) => o.reservation_id === reservationId);
-    if (offer) end(reservationId, secondsLeft(offer) <= 0.5 ? "expired" : "withdrawn");
+    if (offer === undefined) return;
+    end(reservationId, ROUTER_REASONS[reason] ?? (secondsLeft(offer) <= 0.5 ? "expired" : "withdrawn"));
   }
 
   /** Offers whose time ran out locally (the router's notice may come a little later). */

@@ -181,7 +181,7 @@ class Intake:
         if conv.routing_state not in (routing_pb2.ROUTING_STATE_QUEUED, routing_pb2.ROUTING_STATE_OFFERED):
             return  # already answered: leaving is the normal end of the talk
         if conv.routing_state == routing_pb2.ROUTING_STATE_OFFERED:
-            self.offers.withdraw(rec, now, "withdrawn")
+            self.offers.withdraw(rec, now, "withdrawn", why="customer_left")
         self.engine.remove(conv.id)
         waited = now - rec.first_enqueue
         conv.routing_state = routing_pb2.ROUTING_STATE_ABANDONED

@@ -148,15 +148,18 @@ class Offers:
             out.append(encoded)
         return b"".join(out)
 
-    def withdraw(self, rec: Record, now: float, outcome: str, exclude: bool = False) -> str:
+    def withdraw(self, rec: Record, now: float, outcome: str, exclude: bool = False, why: str = "") -> str:
         """End the conversation's offer (`outcome`) and free the agent; `exclude` keeps it from them for
-        `offer_exclusion_seconds`. Returns the agent's id."""
+        `offer_exclusion_seconds`; `why` tells the agent's screen (the outcome when empty). Returns the agent's id."""
         conv = rec.conv
         res = self.state.end_reservation(rec)
         agent_id = conv.assigned_agent
         if res is not None:
             self.outbox.event(rec, conversation_offer_ended=event_pb2.ConversationOfferEnded(
                 agent_id=res.agent_id, reservation_id=res.id, outcome=outcome))
+            # why first: a client that knows offer_ended shows the reason; offer_withdrawn stays for older ones
+            self.outbox.notify(res.agent_id, offer_ended=routing_pb2.OfferEnded(
+                reservation_id=res.id, reason=why or outcome))
             self.outbox.notify(res.agent_id, offer_withdrawn=res.id)
         agent = self.engine.agents.get(agent_id)
         if agent is not None:

@@ -50,7 +50,7 @@ class Presence:
         state = self.state
         offered = [state.records[r.conversation_id] for r in state.reservations.values() if r.agent_id == agent.id]
         for held in offered:
-            self.offers.withdraw(held, now, "withdrawn")
+            self.offers.withdraw(held, now, "withdrawn", why="agent_offline")
         state.engine.set_presence(agent.id, eng.OFFLINE, now)
         for held in offered:
             self.offers.enqueue(held, now, reason="agent_offline")

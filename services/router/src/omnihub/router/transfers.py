@@ -36,7 +36,7 @@ class Transfers:
         if holder and holder != agent_id and not requested_by:
             raise RouterError("PERMISSION_DENIED", "the conversation is held by another agent")
         if conv.routing_state == routing_pb2.ROUTING_STATE_OFFERED:
-            self.offers.withdraw(rec, now, "withdrawn")
+            self.offers.withdraw(rec, now, "withdrawn", why="transferred")
         elif holder:
             agent = engine.agents[holder]
             before = agent.state

@@ -740,6 +740,7 @@ class AgentNotice(_message.Message):
     ASSIGNED_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
     UNASSIGNED_FIELD_NUMBER: _builtins.int
+    OFFER_ENDED_FIELD_NUMBER: _builtins.int
     offer_withdrawn: _builtins.str
     """An offer withdrawn (timeout, customer left, reassigned)."""
     unassigned: _builtins.str
@@ -756,6 +757,10 @@ class AgentNotice(_message.Message):
     def agent(self) -> Global___Agent:
         """The agent's state changed (forced by a supervisor or autopause)."""
 
+    @_builtins.property
+    def offer_ended(self) -> Global___OfferEnded:
+        """An offer ended without the agent's answer, with why (sent beside offer_withdrawn)."""
+
     def __init__(
         self,
         *,
@@ -764,16 +769,45 @@ class AgentNotice(_message.Message):
         assigned: Global___Conversation | None = ...,
         agent: Global___Agent | None = ...,
         unassigned: _builtins.str = ...,
+        offer_ended: Global___OfferEnded | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned", b"assigned", "kind", b"kind", "offer", b"offer", "offer_withdrawn", b"offer_withdrawn", "unassigned", b"unassigned"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned", b"assigned", "kind", b"kind", "offer", b"offer", "offer_ended", b"offer_ended", "offer_withdrawn", b"offer_withdrawn", "unassigned", b"unassigned"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned", b"assigned", "kind", b"kind", "offer", b"offer", "offer_withdrawn", b"offer_withdrawn", "unassigned", b"unassigned"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assigned", b"assigned", "kind", b"kind", "offer", b"offer", "offer_ended", b"offer_ended", "offer_withdrawn", b"offer_withdrawn", "unassigned", b"unassigned"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["offer", "offer_withdrawn", "assigned", "agent", "unassigned"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["offer", "offer_withdrawn", "assigned", "agent", "unassigned", "offer_ended"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___AgentNotice: _TypeAlias = AgentNotice  # noqa: Y015
+
+@_typing.final
+class OfferEnded(_message.Message):
+    """Why an offer left the agent's screen."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    """The offer's reservation id."""
+    reason: _builtins.str
+    """"timeout", "rejected", "customer_left", "transferred" (elsewhere by a supervisor or the system),
+    "agent_offline" (the agent's session or connection ended).
+    """
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfferEnded: _TypeAlias = OfferEnded  # noqa: Y015
 
 @_typing.final
 class LoginRequest(_message.Message):

@@ -60,9 +60,12 @@ from omnihub.inbox.store import InboxStore
 from omnihub.inbox.web import Desktop
 from omnihub.inbox.wrapup import DEFAULT as DEFAULT_DISPOSITIONS
 
+# The softphone (Twilio Voice JS SDK) signals over wss://voice-js.<edge>.twilio.com, reports call quality to
+# eventgw.twilio.com and fetches its ringing sounds from sdk.twilio.com; nothing else leaves 'self'.
+TWILIO_VOICE = "wss://*.twilio.com https://eventgw.twilio.com https://sdk.twilio.com"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-       "frame-ancestors 'none'")
+       f"connect-src 'self' {TWILIO_VOICE}; media-src 'self' https://sdk.twilio.com; frame-src 'none'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 STATES = {"AVAILABLE": routing_pb2.AGENT_STATE_AVAILABLE, "AWAY": routing_pb2.AGENT_STATE_AWAY,
           "OFFLINE": routing_pb2.AGENT_STATE_OFFLINE}
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",

@@ -71,6 +71,24 @@ def view(conversation_id: str, state: voice_pb2.CallState) -> dict[str, Any]:
             "agent_id": state.agent_id, "supervisor_id": state.supervisor_id, "supervisor_mode": state.supervisor_mode}
 
 
+# Controls written into the transcript as activity lines; not DTMF (its digits may be a card number) and not the
+# agent's leg joining (UNSPECIFIED, no name).
+LOGGED = frozenset(ACTIONS) - {"dtmf"}
+
+
+def call_activity_doc(evt: event_pb2.Event) -> dict[str, Any] | None:
+    """A carried-out call control as an activity line stored with the conversation's messages (None if not logged)."""
+    c = evt.call_controlled
+    action = ACTION_NAMES.get(c.action, "")
+    if action not in LOGGED:
+        return None
+    return {"_id": f"act_{evt.id}", "conversation_id": evt.conversation_id, "customer_id": evt.customer_id,
+            "channel": "voice", "direction": "activity", "text": "", "subject": "", "agent_id": c.actor_id,
+            "private": False, "time": evt.time.ToNanoseconds() / 1e9, "status": "received", "attachments": [],
+            "activity": {"kind": "call", "action": action, "actor_id": c.actor_id, "actor_role": c.actor_role,
+                         "target": c.target}}
+
+
 def call_notice(evt: event_pb2.Event) -> dict[str, Any]:
     """A call.controlled event as the desk's socket message: what was done, by whom, and the call afterwards."""
     c = evt.call_controlled

@@ -19,7 +19,7 @@ from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import BatchHandler, Bus, Consumer, Delivery
 from omnihub.common.logging import get_logger
-from omnihub.inbox.calls import call_notice
+from omnihub.inbox.calls import call_activity_doc, call_notice
 from omnihub.inbox.store import InboxStore
 
 log = get_logger("omnihub.inbox")
@@ -57,6 +57,7 @@ class Hub:
         self.holder: dict[str, str] = {}
         self.watch_tasks: dict[str, asyncio.Task[None]] = {}
         self.visitors: dict[str, str] = {}  # web-chat visitor id -> conversation id
+        self.callers: dict[str, str] = {}  # voice conversation id -> customer id (call events carry none)
         self._last_batch: asyncio.Future[None] | None = None
 
     async def on_visitor_typing(self, msg: Any) -> None:
@@ -139,6 +140,8 @@ class Hub:
             cid = evt.conversation_id
             if kind in ("conversation_assigned", "conversation_offered"):
                 self.holder[cid] = getattr(evt, kind).agent_id
+            if evt.customer_id and evt.channel == contact_pb2.CHANNEL_VOICE:
+                self.callers[cid] = evt.customer_id
             if kind == "conversation_assigned":
                 held.append((cid, evt.customer_id, evt.conversation_assigned.agent_id))
             if kind == "message_created":
@@ -158,6 +161,10 @@ class Hub:
                 merges.append((m.merged_customer_id, m.customer_id, m.agent_id))
             elif kind == "call_controlled":  # the call panel's state and who is on the call (a supervisor...)
                 pushes.append((self.holder.get(cid), {"type": "call", "data": call_notice(evt)}))
+                if (line := call_activity_doc(evt)) is not None:  # and a line in the transcript
+                    line["customer_id"] = line["customer_id"] or self.callers.get(cid) or await self._caller(cid)
+                    docs.append(line)
+                    pushes.append((self.holder.get(cid), {"type": "message", "data": line}))
             elif kind.startswith("conversation_") or kind == "agent_state_changed":
                 pushes.append((self.holder.get(cid), {"type": "event", "data": {
                     "kind": kind, "conversation_id": cid, "queue": evt.queue}}))
@@ -181,6 +188,11 @@ class Hub:
                 await self._push(holder, payload)
         finally:
             done.set_result(None)
+
+    async def _caller(self, conversation_id: str) -> str:
+        """The customer of a conversation, from who held it (after a restart, when `callers` is empty)."""
+        doc = await self.store.held.find_one({"conversation_id": conversation_id}, {"customer_id": 1})
+        return str(doc["customer_id"]) if doc else ""
 
     async def _push(self, holder: str | None, payload: dict[str, Any]) -> None:
         if holder:

@@ -86,6 +86,15 @@ export interface Message {
   status?: string;
   error?: string;
   attachments?: Attachment[];
+  activity?: CallActivity; // a call control shown as a line of the transcript
+}
+
+export interface CallActivity {
+  kind: "call";
+  action: string;
+  actor_id: string;
+  actor_role: string;
+  target: string;
 }
 
 export interface Customer {

@@ -3,6 +3,7 @@ import { defineStore } from "pinia";
 import { ref } from "vue";
 import { ApiError, request, seg } from "../api/http";
 import type { CallControlBody, CallView } from "../api/schemas";
+import type { VoiceToken } from "../views/call/softphone";
 
 export type CallAction =
   | "hangup"
@@ -31,7 +32,8 @@ export const useCallsStore = defineStore("calls", () => {
   const since = ref(Date.now() / 1000); // when the current call was first seen connected (the timer's start)
   const busy = ref(false);
   const error = ref(""); // the server's message, shown as is
-  const softphone = ref<"unknown" | "phone" | "token">("unknown");
+  // phone: calls ring the agent's configured phone (no Twilio here, or the SDK could not register)
+  const softphone = ref<"unknown" | "phone" | "registering" | "registered">("unknown");
   const openId = ref(""); // the conversation whose call is shown
 
   function show(view: CallView): void {
@@ -89,12 +91,22 @@ export const useCallsStore = defineStore("calls", () => {
     }
   }
 
-  /** Whether this browser can have a softphone token (Twilio configured) or calls ring the agent's phone. */
+  /** Register the browser softphone where Twilio is configured (the SDK chunk loads only then); otherwise, or
+   *  when it cannot register, calls ring the agent's configured phone. */
   async function checkSoftphone(): Promise<void> {
     if (softphone.value !== "unknown") return;
+    let token: VoiceToken;
     try {
-      await request<unknown>("/api/voice/token");
-      softphone.value = "token";
+      token = await request<VoiceToken>("/api/voice/token");
+    } catch {
+      softphone.value = "phone";
+      return;
+    }
+    softphone.value = "registering";
+    try {
+      const { register } = await import("../views/call/softphone");
+      await register(token.token);
+      softphone.value = "registered";
     } catch {
       softphone.value = "phone";
     }

@@ -136,6 +136,10 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     # platform (#25): the audit trail, admins only (read and export; no route changes a record)
     ("GET", "/api/admin/audit"): [("/api/admin/audit", None, ADMIN), ("/api/admin/audit?limit=0", None, (U, F, F, F, 400))],
     ("GET", "/api/admin/audit/export"): [("/api/admin/audit/export?action=auth.", None, ADMIN)],
+    # wfm (#23): quality answers 400/404 here (no forecast or schedule in this hub); agents read their own shifts
+    ("GET", "/api/supervisor/wfm/intraday"): [("/api/supervisor/wfm/intraday?queue=support", None, SUPER)],
+    ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],
+    ("GET", "/api/wfm/schedule"): [("/api/wfm/schedule?week=2026-W50", None, ALL_IN)],
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
 QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {

@@ -36,6 +36,7 @@ from omnihub.inbox import (
     reports,
     search,
     supervision,
+    wfm,
     whatsapp,
     wrapup,
 )
@@ -499,6 +500,7 @@ class Inbox:
         r.add_get("/api/supervisor/conversations/{id}/why", self.why)
         r.add_get("/ws/agent", self.socket)
         reports.register(r, self)
+        wfm.register(r, self)  # forecasts, schedules and intraday from quality (#23)
         calls.register(app, self)
         whatsapp.register(r, self)
         performance.register(r, self, self.aht_target)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, RootModel, StringConstraints, field_valid
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
-from omnihub.inbox import search
+from omnihub.inbox import search, wfm
 from omnihub.inbox.audit_models import OPERATIONS as AUDIT_OPERATIONS
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
@@ -388,6 +388,7 @@ OPERATIONS = [
     *SUPERVISION_OPERATIONS,
     *search.OPERATIONS,
     *AUDIT_OPERATIONS,
+    *wfm.OPERATIONS,
 ]
 
 SECURITY = {

@@ -115,7 +115,8 @@ async def main() -> None:
         await store.open()
 
         def make_core() -> RouterCore:
-            return RouterCore(loaded, bus, store)
+            return RouterCore(loaded, bus, store, timezone=settings.center_timezone,
+                              short_abandon=settings.quality_short_abandon_seconds)
 
         router = Router(make_core(), bus, settings.router_tick_seconds, make_core)
         svc.readiness.add("leader", lambda: router.is_active)  # standbys are not ready: no traffic

@@ -30,6 +30,17 @@ class RouterSettings(ServiceSettings):
     router_config_file: Path | None = None
     router_tick_seconds: float = 0.25
     router_lease_seconds: float = 4.0
+    # the same variables as quality's, so the wallboard's "today" and the reports cut and count alike
+    center_timezone: str = "UTC"  # OMNIHUB_CENTER_TIMEZONE: live figures' "today" starts at local midnight
+    quality_short_abandon_seconds: float = 5.0  # abandons shorter than this are not counted
+
+    @field_validator("center_timezone")
+    @classmethod
+    def _center_zone(cls, value: str) -> str:
+        try:
+            return ZoneInfo(value).key
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
 
 
 class _Strict(BaseModel):

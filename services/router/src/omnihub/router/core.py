@@ -38,10 +38,10 @@ class RouterCore:
     it is written and published (group commit). Each job lives in its own module (see docs/architecture.md)."""
 
     def __init__(self, loaded: LoadedConfig, bus: Bus, store: StateStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, timezone: str = "UTC", short_abandon: float = 5.0) -> None:
         self.outbox = Outbox(bus, store, lambda: self.state.clock())  # read at each event: tests swap the clock
         self.state = RouterState(loaded, store, self.outbox, clock)
-        self.stats = Stats(self.state)
+        self.stats = Stats(self.state, timezone, short_abandon)
         self.customers = Customers(self.state)
         self.offers = Offers(self.state, self.stats)
         self.presence = Presence(self.state, self.offers)

@@ -187,7 +187,7 @@ class Intake:
         conv.routing_state = routing_pb2.ROUTING_STATE_ABANDONED
         conv.status = routing_pb2.CONVERSATION_STATUS_RESOLVED
         conv.close_time.CopyFrom(ts(now))
-        self.stats.abandoned(conv.queue, now)
+        self.stats.abandoned(conv.queue, now, waited)
         self.state.save(rec)
         self.outbox.event(rec, conversation_abandoned=event_pb2.ConversationAbandoned(
             queue=conv.queue, wait_duration=dur(waited), reason=reason))

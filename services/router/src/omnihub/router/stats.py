@@ -1,4 +1,8 @@
-"""Live queue statistics: today's answered, abandoned and handle time per queue, waits and business hours."""
+"""Live queue statistics: today's answered, abandoned and handle time per queue, waits and business hours.
+
+"Today" is the local day of the queue's report zone (else the center's), and abandons shorter than the short-abandon
+threshold are not counted, as in quality's reports: the wallboard and a report of today show the same figures.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
@@ -33,10 +38,15 @@ class QueueDay:
 class Stats:
     """Today's figures per queue (kept in KV), and the business hours of each queue now."""
 
-    def __init__(self, state: RouterState) -> None:
+    def __init__(self, state: RouterState, timezone: str = "UTC", short_abandon: float = 5.0) -> None:
         self.state = state
+        self.short_abandon = short_abandon
         self.days: dict[str, QueueDay] = {q.name: QueueDay() for q in state.config.queues}
-        self._day: tuple[int, str] = (-1, "")
+        center = ZoneInfo(timezone)
+        self.zones = {q.name: ZoneInfo(q.report_time_zone) if q.report_time_zone else center
+                      for q in state.config.queues}
+        self.center = center
+        self._dates: dict[str, tuple[int, str]] = {}  # zone -> (minute, local date) of the last question
         self._open_cache: dict[str, tuple[int, bool]] = {}
 
     def restore(self, value: dict[str, Any]) -> None:
@@ -50,12 +60,18 @@ class Stats:
         self.state.store.put(f"s.{queue}", {"queue": queue, "day": s.day, "answered": s.answered,
                                             "within": s.within, "abandoned": s.abandoned, "aht": s.aht})
 
+    def local_date(self, queue: str, now: float) -> str:
+        """The date of `now` in the queue's zone (worked out once a minute per zone: midnight is on a minute)."""
+        tz = self.zones.get(queue, self.center)
+        minute = int(now // 60)
+        cached = self._dates.get(tz.key)
+        if cached is None or cached[0] != minute:
+            cached = self._dates[tz.key] = (minute, dt.datetime.fromtimestamp(now, tz).date().isoformat())
+        return cached[1]
+
     def today(self, queue: str, now: float) -> QueueDay:
-        """The queue's figures for the UTC day of `now` (reset when the day changed)."""
-        day_number = int(now // 86_400)  # UTC days since the epoch: the date string is made once a day
-        if day_number != self._day[0]:
-            self._day = (day_number, dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat())
-        day = self._day[1]
+        """The queue's figures for the local day of `now` (reset when the day changed)."""
+        day = self.local_date(queue, now)
         s = self.days.setdefault(queue, QueueDay())
         if s.day != day:
             s.day, s.answered, s.within, s.abandoned = day, 0, 0, 0
@@ -68,8 +84,10 @@ class Stats:
         s.within += waited <= self.state.engine.queues[queue].service_level.threshold_seconds
         self._save(queue)
 
-    def abandoned(self, queue: str, now: float) -> None:
-        """A customer left the queue before an answer."""
+    def abandoned(self, queue: str, now: float, waited: float) -> None:
+        """A customer left the queue before an answer (after `waited` seconds: a short abandon is not counted)."""
+        if waited < self.short_abandon:
+            return
         self.today(queue, now).abandoned += 1
         self._save(queue)
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rich.progress import track
+
 from bench.quality import RUNS, events
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common.logging import configure_logging
@@ -76,7 +78,7 @@ async def build(url: str, database: str, n: int, t0: float, conversations: bool)
     rng = random.Random(7)
     total: Contribution = {}
     started = time.perf_counter()
-    for lo in range(0, n, BATCH):
+    for lo in track(range(0, n, BATCH), description=f"{n:,} conversations' contributions"):
         docs = [conversation(i, t0, rng) for i in range(lo, min(n, lo + BATCH))]
         parts = [rollups.conversation(d, cfg) for d in docs]
         if conversations:
@@ -100,7 +102,7 @@ async def build(url: str, database: str, n: int, t0: float, conversations: bool)
     if conversations:
         await store.events.insert_many(states, ordered=False)
     buckets = bucket_documents(total)
-    for lo in range(0, len(buckets), 100):  # interval documents hold every queue or agent: ~10-100 KB each
+    for lo in track(range(0, len(buckets), 100), description=f"{len(buckets):,} interval documents"):  # interval documents hold every queue or agent: ~10-100 KB each
         await store.rollups.insert_many(buckets[lo:lo + 100], ordered=False)
     return store, time.perf_counter() - started
 

@@ -44,3 +44,19 @@ def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality
     assert "LP lower bound —" in text.output and "Uncovered: 4 intervals" in text.output
     bad = CliRunner().invoke(app, ["schedule", "--week", "2026-50"])
     assert bad.exit_code == 2 and "week" in bad.output
+    # the loop: a day of a forecast answered by that schedule's agents
+    (quality_env / "schedule.json").write_text(result.stdout)
+    forecast = {"interval_seconds": 1800, "intervals": [
+        {"start": f"2026-12-07T{h:02d}:{m}:00+00:00", "arrivals": 3.0 if 9 <= h < 11 else 0.0, "aht": 60.0}
+        for h in range(24) for m in ("00", "30")]}
+    (quality_env / "forecast.json").write_text(json.dumps(forecast))
+    files = ["--forecast", str(quality_env / "forecast.json"), "--schedule", str(quality_env / "schedule.json")]
+    ran = CliRunner().invoke(app, ["simulate", *files, "--json"])
+    assert ran.exit_code == 0, ran.output
+    day = json.loads(ran.stdout)
+    assert day["day"] == "2026-12-07" and [r["agents"] for r in day["intervals"][18:22]] == [1, 1, 1, 1]
+    assert sum(r["offered"] for r in day["intervals"]) == sum(r["offered"] for r in day["intervals"][18:22])
+    text = CliRunner().invoke(app, ["simulate", *files])
+    assert text.exit_code == 0 and "service level target 80%/20s met in" in text.output
+    alone = CliRunner().invoke(app, ["simulate", "--forecast", str(quality_env / "forecast.json")])
+    assert alone.exit_code == 2 and "go together" in alone.output

@@ -103,8 +103,18 @@ def simulate(
     seed: int = typer.Option(-1, help="random seed, for reproducible runs (overrides the scenario)"),
     compare: str = typer.Option("", help="strategies to compare, e.g. longest_idle,most_skilled"),
     out: str = typer.Option("var/sim", help="where report.json and report.html go"),
+    forecast: str = typer.Option("", help="a forecast (`omnihub forecast --json` output): run a day of it"),
+    schedule: str = typer.Option("", help="a schedule (`omnihub schedule --json` output) staffing that day"),
+    day: str = typer.Option("", help="with --forecast: the day to run, YYYY-MM-DD (default: the forecast's first)"),
+    queue: str = typer.Option("support", help="with --forecast: the queue whose scheduled agents answer"),
+    target: str = typer.Option("0.8/20", help="with --forecast: service-level target as fraction/seconds"),
+    as_json: bool = typer.Option(False, "--json", help="with --forecast: print the intervals as JSON"),
 ) -> None:
-    """Run synthetic customers and agents through a real hub and compare with Erlang C."""
+    """Run synthetic customers and agents through a real hub and compare with Erlang C; or, with --forecast and
+    --schedule, a day of the forecast's arrivals answered by the scheduled agents (service level per interval)."""
+    if forecast or schedule:
+        wfm.simulate_plan(forecast, schedule, day, queue, target, max(seed, 1), as_json)
+        return
     import asyncio
     from dataclasses import replace
     from pathlib import Path

@@ -139,3 +139,36 @@ def schedule(
     if doc["uncovered"]:
         typer.echo(f"Uncovered: {len(doc['uncovered'])} intervals, {s['uncovered_agent_intervals']} agent-intervals "
                    f"short (first {doc['uncovered'][0]['start']})")
+
+
+def simulate_plan(forecast: str, schedule: str, day: str, queue: str, target: str, seed: int, as_json: bool) -> None:
+    """`omnihub simulate --forecast F --schedule S`: service level per interval of a day beside the plan."""
+    from omnihub.quality.wfm.simulate import from_plan
+
+    if not (forecast and schedule):
+        _refuse("simulate", "--forecast and --schedule go together")
+    fraction_text, _, seconds_text = target.partition("/")
+    try:
+        fraction, threshold = float(fraction_text), float(seconds_text or 20)
+        plan = json.loads(Path(forecast).read_text())
+        staffing = json.loads(Path(schedule).read_text())
+        first = day or plan["intervals"][0]["start"][:10]
+        rows = from_plan(plan, staffing, first, queue, threshold, seed)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        _refuse("simulate", f"cannot run the day: {exc}")
+    measured = [r for r in rows if r["service_level"] is not None]
+    met = sum(r["service_level"] >= fraction for r in measured)
+    if as_json:
+        typer.echo(json.dumps({"day": first, "queue": queue, "target": fraction, "threshold": threshold,
+                               "intervals_measured": len(measured), "intervals_meeting_target": met,
+                               "intervals": rows}))
+        return
+    typer.echo(f"{'interval':<8}{'forecast':>10}{'offered':>9}{'agents':>8}{'answered':>10}{'SL':>8}")
+    for r in rows:
+        if r["offered"] or r["agents"]:
+            sl = "—" if r["service_level"] is None else f"{r['service_level']:.0%}"
+            typer.echo(f"{r['start'][11:16]:<8}{r['forecast']:>10.1f}{r['offered']:>9}{r['agents']:>8}"
+                       f"{r['answered']:>10}{sl:>8}")
+    share = met / len(measured) if measured else 0.0
+    typer.echo(f"{first} {queue}: service level target {fraction:.0%}/{threshold:g}s met in {met} of "
+               f"{len(measured)} intervals ({share:.0%})")

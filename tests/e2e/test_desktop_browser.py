@@ -326,7 +326,8 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await sup.click("#tab-wall")
     tile = sup.locator('[data-queue="support"]')
     await expect(tile).to_be_visible(timeout=10_000)
-    await expect(tile.locator(".sl")).to_contain_text("answered 1 · abandoned 0")
+    await expect(tile.locator('[data-figure="answered"] dd')).to_have_text("1")  # quality's count today
+    await expect(tile.locator('[data-figure="abandoned"] dd')).to_have_text("0")
     await expect(sup.locator("#wall-agents tbody tr")).to_have_count(2)
     await shot(sup, "desktop-wallboard")
     await sup.click("#tab-kb")  # answers are written on the knowledge-base page
@@ -340,7 +341,8 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     assert [a["title"] for a in answers] == ["Delivery times"]
     await sup.select_option("#lang", "zh-CN")
     await expect(sup.locator("#tab-wall")).to_have_text("监控大屏")
-    await expect(tile.locator(".sl")).to_contain_text("已接 1 · 放弃 0")
+    await expect(tile.locator('[data-figure="answered"] dt')).to_have_text("已接")
+    await expect(tile.locator('[data-figure="answered"] dd')).to_have_text("1")
     await shot(sup, "desktop-wallboard-zh")
     expected = ("401", "403", "ERR_CONNECTION_REFUSED")  # the refused calls above, and the inbox's restart in step 4
     assert [p for p in problems if not any(e in p for e in expected)] == []

@@ -1,6 +1,6 @@
 """The agent desktop's work tools in real Chromium on one hub: wrap-up from the router (countdown, time in state,
 dispositions from configuration), the conversation list (filters, snooze, labels), the composer (`/` canned
-responses, email Cc and quoted thread to an SMTP sink)."""
+responses, email Cc and quoted thread to an SMTP sink), the supervisor's wallboard."""
 
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from argon2 import PasswordHasher
 from playwright.async_api import Browser, Page, expect
 
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
-from omnihub.common import identity
+from omnihub.common import identity, subjects
+from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.common.identity import Actor
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
@@ -32,7 +35,16 @@ from omnihub.testkit.ports import free_port
 from omnihub.testkit.pytest_plugin import _wipe_jetstream
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import chromium, go_available, login, open_app, sms_in
+from tests.e2e.test_desktop_browser import (
+    _axe,
+    _english_leftovers,
+    _visible_ui_text,
+    chromium,
+    go_available,
+    login,
+    open_app,
+    sms_in,
+)
 
 # one worker runs the module's tests one after another on its one hub (make test uses --dist loadgroup)
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("desktop_work")]
@@ -43,6 +55,7 @@ DESKTOP = {"dispositions": [
     {"code": "callback_booked", "labels": {"en": "Callback booked", "zh-CN": "已预约回电"}},
     {"code": "refund", "labels": {"en": "Refund", "zh-CN": "退款"}},
 ]}
+WALLBOARD = {"refresh_seconds": 1, "alerts": {"queues": {"sales": {"longest_wait_seconds": 3}}}}  # sales has no agents
 
 
 class Sink:
@@ -88,6 +101,7 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
     shutil.copy(DEMO_KB, h.config_dir / "kb.yaml")
     h.extra["email"] = {"OMNIHUB_EMAIL_RELAY_HOST": "127.0.0.1", "OMNIHUB_EMAIL_RELAY_PORT": str(relay[1]),
                         "OMNIHUB_EMAIL_DB": f"work_email_{free_port()}"}
+    (h.config_dir / "wallboard.yaml").write_text(yaml.safe_dump(WALLBOARD))
     try:
         h.start("router", "sms", "quality", "inbox", "email")
         yield h, fake
@@ -300,4 +314,77 @@ async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_
     assert "Li Lei <li@example.cn> wrote:\n> My order 77 has not arrived.\n> Where is the parcel tracking?" in plain
     # the timeline shows the reply alone (the quote is only in the mail)
     await expect(page.locator(".msg.outgoing .body")).to_have_text(re.compile(r"^Dear Li, You can follow.*hours\.$"))
+
+
+async def to_sales(h: Hub, sender: str) -> None:
+    """A customer's SMS that the router puts in sales, where no agent works: it waits."""
+    msg = messaging_pb2.InboundMessage(
+        id=new_id("msg"), channel=contact_pb2.CHANNEL_SMS, thread_key=sender,
+        identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_SMS, source_id=sender), receive_time=now_timestamp(),
+        provider_message_id=new_id("SM"), routing_hints=messaging_pb2.RoutingHints(queue="sales"),
+        text=messaging_pb2.TextPayload(text="Do you sell gift cards?"))
+    bus = await Bus.connect(h.nats_url, name="e2e-wallboard")
+    try:
+        await bus.publish(subjects.inbound(msg.channel), msg, msg_id=f"sms:{msg.provider_message_id}")
+    finally:
+        await bus.close()
+
+
+async def test_wallboard_dash_for_nothing_answered_waits_as_mm_ss_alerts_tv_mode_and_chinese(
+        hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, _ = hub
+    page = await login(browser, h.url("inbox"), "sam", bypass_csp=True)  # axe is injected: this context bypasses CSP
+    assert (await post(page, "/api/supervisor/agents/alice/state", {"state": "AWAY", "reason": "break"}))[0] == 200
+    await page.click("#tab-wall")
+    sales = page.locator('article[data-queue="sales"]')
+    await expect(sales.locator('[data-figure="sl"] dd')).to_have_text("—", timeout=15_000)  # nothing answered: not 100%
+    await expect(sales.locator('[data-figure="asa"] dd')).to_have_text("—")
+
+    # a customer waits in sales: the longest wait shows as mm:ss and grows; past the 3 s limit the queue is flagged
+    await to_sales(h, "+8613800138031")
+    await expect(sales.locator('[data-figure="waiting"] dd')).to_have_text("1", timeout=15_000)
+    longest = sales.locator('[data-figure="longest"] dd')
+    await expect(longest).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    await expect(sales).to_have_attribute("data-alerts", "longest_wait", timeout=15_000)
+    await expect(sales.locator('.flag[data-alert="longest_wait"]')).to_contain_text("Alert: longest wait")
+    listed = page.locator('#wall-alert-list li[data-queue="sales"][data-alert="longest_wait"]')
+    await expect(listed).to_contain_text("over the limit of 00:03")
+    await expect(sales.locator('[data-figure="sl"] dd')).to_have_text("—")
+    board = await get(page, "/api/supervisor/wallboard")
+    row = next(q for q in board["queues"] if q["queue"] == "sales")
+    assert (row["service_level"], row["asa_seconds"], row["answered"], row["waiting"]) == (None, None, 0, 1)
+    assert row["longest_wait_seconds"] > 3 and row["longest_wait_limit_seconds"] == 3
+    assert any(a["queue"] == "sales" and a["kind"] == "longest_wait" and a["limit"] == 3 for a in board["alerts"])
+    assert board["time_zone"] == "UTC" and board["intervals"] and board["interval_minutes"] == 15
+
+    # charts by interval; agents with state, reason and a ticking time in state
+    await expect(page.locator("#wall-sl-chart")).to_be_visible()
+    await expect(page.locator("#wall-volume-chart")).to_be_visible()
+    alice = page.locator('#wall-agents tr[data-agent="alice"]')
+    await expect(alice.locator("td.state")).to_have_text("Away (Break)")
+    since = alice.locator("td.since")
+    await expect(since).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    await expect(since).not_to_have_text(await since.text_content() or "", timeout=5_000)
+    assert await _axe(page) == []
+
+    # TV mode: full screen, no desktop chrome, still live, in Chinese too
+    await page.click("#wall-tv")
+    await expect(page.locator('.wall[data-tv="on"]')).to_be_visible()
+    assert page.url.endswith("#wallboard-tv")
+    assert await page.locator("header.topbar").count() == 0
+    assert await page.evaluate("document.fullscreenElement !== null")
+    await to_sales(h, "+8613800138032")
+    await expect(sales.locator('[data-figure="waiting"] dd')).to_have_text("2", timeout=15_000)
+    await page.select_option("#lang", "zh-CN")
+    await expect(sales.locator('[data-figure="sl"] dt')).to_have_text("今日服务水平")
+    await expect(sales.locator('[data-figure="sl"] dd')).to_have_text("—")
+    await expect(sales.locator('.flag[data-alert="longest_wait"]')).to_contain_text("告警：最长等待")
+    await expect(alice.locator("td.state")).to_have_text(re.compile("^离开"))
+    assert _english_leftovers(await _visible_ui_text(page)) == []
+    assert await _axe(page) == []
+    await page.reload()  # a TV opened at the address stays a TV
+    await expect(page.locator('.wall[data-tv="on"]')).to_be_visible(timeout=20_000)
+    await expect(sales.locator('[data-figure="waiting"] dd')).to_have_text("2", timeout=15_000)
+    await page.click("#wall-tv-exit")
+    await expect(page.locator("header.topbar")).to_be_visible()
     await page.context.close()

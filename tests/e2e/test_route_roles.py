@@ -100,7 +100,6 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/evaluations/me"): [("/api/evaluations/me", None, ALL_IN)],
     ("POST", "/api/evaluations/{id}/{action}"): [("/api/evaluations/qa_missing/acknowledge", {}, ALL_IN),
                                                  ("/api/evaluations/qa_missing/resolve", {}, SUPER)],
-    ("GET", "/api/supervisor/wallboard"): [("/api/supervisor/wallboard", None, SUPER)],
     ("POST", "/api/supervisor/agents/{id}/state"): [("/api/supervisor/agents/nobody/state", {"state": "AWAY"}, SUPER)],
     ("POST", "/api/supervisor/conversations/{id}/reassign"): [
         ("/api/supervisor/conversations/{A}/reassign", {"to_agent": "nobody"}, SUPER)],
@@ -124,6 +123,9 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/conversations/{id}/snooze"): [("/api/conversations/{A}/snooze", {"until": None}, OWNER)],
     # outbound (#24): the composer's WhatsApp templates and window; {A} is an SMS conversation, so its holder gets a 400
     ("GET", "/api/conversations/{id}/whatsapp"): [("/api/conversations/{A}/whatsapp", None, OWNER)],
+    # wallboard (#22): queues and agents live, today by interval, alerts; supervisors and admins only (the handler
+    # checks the role too)
+    ("GET", "/api/supervisor/wallboard"): [("/api/supervisor/wallboard", None, SUPER)],
     # supervisor (#22): live conversations; agents may not open any conversation through these, not even their own
     ("GET", "/api/supervisor/live"): [("/api/supervisor/live", None, SUPER),
                                       ("/api/supervisor/live?min_wait=-1", None, (U, F, F, 400, 400))],

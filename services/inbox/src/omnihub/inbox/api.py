@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,6 +57,8 @@ from omnihub.inbox.models import (
 )
 from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.store import InboxStore
+from omnihub.inbox.wallboard import register as register_wallboard
+from omnihub.inbox.wallboard_models import WallboardConfig
 from omnihub.inbox.web import Desktop
 from omnihub.inbox.wrapup import DEFAULT as DEFAULT_DISPOSITIONS
 
@@ -104,6 +105,7 @@ class Inbox:
         self.hub = Hub(store, router)
         self.audit = AuditTrail(store, trusted_proxies)  # every privileged action, append-only
         self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
+        self.wallboard_config = WallboardConfig()  # app.main sets config/wallboard.yaml's
         self.search = search.SearchIndex(store)
         self.http: aiohttp.ClientSession | None = None
         self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
@@ -399,15 +401,6 @@ class Inbox:
         except (aiohttp.ClientError, TimeoutError):
             raise web.HTTPServiceUnavailable(text="the quality service is unavailable") from None
 
-    async def wallboard(self, request: web.Request) -> web.Response:
-        """GET /api/supervisor/wallboard: queues live, agents by state, SL by hour."""
-        stats = await self._rpc(self.router.GetQueueStats(routing_pb2.GetQueueStatsRequest()))
-        agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
-        now = time.time()
-        hourly = await self.quality_kpis({"period": "today", "group_by": "interval", "interval": "1h"})  # the center's day
-        return web.json_response({"queues": [to_dict(q) for q in stats.stats], "agents": [to_dict(a) for a in agents.agents],
-                                  "hourly": (hourly or {}).get("rows", []), "time": now})
-
     async def force_state(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/agents/{id}/state {state, reason}: force an agent's state."""
         body = await read_body(request, ForceStateBody)
@@ -494,7 +487,7 @@ class Inbox:
         qa.register(app, self)
         r.add_get("/api/evaluations/me", self.my_evaluations)
         r.add_post("/api/evaluations/{id}/{action}", self.evaluation_action)
-        r.add_get("/api/supervisor/wallboard", self.wallboard)
+        register_wallboard(r, self)  # queues and agents live, today by interval, alerts
         r.add_post("/api/supervisor/agents/{id}/state", self.force_state)
         r.add_post("/api/supervisor/conversations/{id}/reassign", self.reassign)
         r.add_get("/api/supervisor/conversations/{id}/why", self.why)

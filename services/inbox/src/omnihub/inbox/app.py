@@ -14,7 +14,7 @@ from omnihub.common.health import install_health
 from omnihub.common.identity import Credentials
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
-from omnihub.inbox import kb, kbsearch
+from omnihub.inbox import kb, kbsearch, wallboard
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.calls import Softphone
@@ -71,6 +71,7 @@ async def main() -> None:
                       parse_networks(settings.inbox_trusted_proxies), credentials, settings.inbox_aht_target_seconds)
         inbox.softphone = softphone(settings)
         inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
+        inbox.wallboard_config = wallboard.load_config(settings.inbox_wallboard_file or settings.config_dir / "wallboard.yaml")
         if settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value():
             inbox.recordings = TwilioRecordings(settings.twilio_account_sid,
                                                 settings.twilio_auth_token.get_secret_value(),

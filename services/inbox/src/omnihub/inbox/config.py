@@ -24,6 +24,7 @@ class InboxSettings(ServiceSettings):
     inbox_secure_cookies: bool = False  # set true behind TLS
     inbox_users_file: Path | None = None
     inbox_desktop_file: Path | None = None  # the desktop's settings (disposition codes); default config/desktop.yaml
+    inbox_wallboard_file: Path | None = None  # the wallboard's alert limits and refresh; default config/wallboard.yaml
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     inbox_db: str = "omnihub_inbox"
     router_addr: str = "127.0.0.1:50051"

@@ -14,6 +14,7 @@ from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
 from omnihub.inbox.supervision_models import OPERATIONS as SUPERVISION_OPERATIONS
+from omnihub.inbox.wallboard_models import OPERATIONS as WALLBOARD_OPERATIONS
 
 MAX_REPLY = 20_000
 EMAIL = r"^[^@\s,;<>\"()\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"  # one plain address, no display name
@@ -376,7 +377,6 @@ OPERATIONS = [
     _op("POST", "/api/supervisor/qa/calibrations", "Open a calibration session", "qa", body=QaCalibrationBody,
         status=201),
     _op("GET", "/api/supervisor/qa/calibrations/{id}", "One calibration session", "qa"),
-    _op("GET", "/api/supervisor/wallboard", "Queues, agents and SL by hour", "supervisor"),
     _op("POST", "/api/supervisor/agents/{id}/state", "Force an agent's state", "supervisor", body=ForceStateBody),
     _op("POST", "/api/supervisor/conversations/{id}/reassign", "Reassign a conversation", "supervisor",
         body=ReassignBody),
@@ -386,6 +386,7 @@ OPERATIONS = [
     *REPORTS,
     *CALL_OPERATIONS,
     *SUPERVISION_OPERATIONS,
+    *WALLBOARD_OPERATIONS,
     *search.OPERATIONS,
     *AUDIT_OPERATIONS,
     *wfm.OPERATIONS,

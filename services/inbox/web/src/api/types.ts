@@ -112,18 +112,6 @@ export interface KbDoc {
   language?: string;
 }
 
-/** KPI figures; null where there is nothing to measure (e.g. service level with nothing answered). */
-export interface KpiRow {
-  key?: string;
-  handled?: number;
-  aht?: number | null;
-  fcr?: number | null;
-  csat?: number | null;
-  csat_responses?: number;
-  occupancy?: number | null;
-  service_level_b?: number | null;
-}
-
 
 export interface Evaluation {
   _id: string;
@@ -132,28 +120,6 @@ export interface Evaluation {
   score: number;
   status: "submitted" | "acknowledged" | "disputed" | string;
   comments?: string;
-}
-
-export interface QueueStats {
-  queue: string;
-  waiting?: number;
-  longest_wait?: string;
-  estimated_wait?: string;
-  agents_by_state?: Record<string, number>;
-  service_level_today?: number;
-  service_level_target?: number;
-  service_level_threshold_seconds?: number;
-  answered_today?: number;
-  abandoned_today?: number;
-  active?: number;
-  open_now?: boolean;
-}
-
-export interface Wallboard {
-  queues: QueueStats[];
-  agents: Agent[];
-  hourly: KpiRow[];
-  time: number;
 }
 
 export interface Candidate {
@@ -177,11 +143,6 @@ export interface RoutingDecision {
 /** Seconds since the epoch of a protobuf JSON timestamp ("" → 0). */
 export function epoch(ts: string | undefined): number {
   return ts ? Date.parse(ts) / 1000 : 0;
-}
-
-/** Seconds of a protobuf JSON duration ("12.5s" → 12.5). */
-export function durationSeconds(d: string | undefined): number {
-  return d ? Number.parseFloat(d) || 0 : 0;
 }
 
 /** One queue member with the skills, and why they have not got the waiting conversation. */

@@ -1,0 +1,126 @@
+"""The wallboard's figures from the router's and quality's answers: "—" (null) with nothing answered, alerts, intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.routing.v1 import routing_pb2 as R
+from omnihub.inbox.wallboard import build, load_config
+from omnihub.inbox.wallboard_models import WallboardConfig
+
+NOW = dt.datetime(2026, 3, 2, 9, 40, 5, tzinfo=dt.UTC).timestamp()  # 17:40 in Shanghai
+
+
+def stats(queue: str, waiting: int = 0, longest: float = 0.0, target: float = 0.8) -> R.QueueStats:
+    return R.QueueStats(queue=queue, waiting=waiting, longest_wait=Duration(seconds=int(longest)),
+                        service_level_target=target, service_level_threshold_seconds=20,
+                        agents_by_state={"AVAILABLE": 1, "AWAY": 1}, open_now=True,
+                        service_level_today=1.0)  # the router's own UTC-day figure is not what the board shows
+
+
+def answer(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"from": "2026-03-02T00:00:00+08:00", "to": "2026-03-03T00:00:00+08:00", "time_zone": "Asia/Shanghai",
+            "rows": rows, "total": {}}
+
+
+SUPPORT = {"key": "support", "offered": 4, "answered": 2, "abandoned": 2, "service_level_b": 0.5, "asa": 20.0,
+           "abandonment_rate": 0.5}
+SALES = {"key": "sales", "offered": 1, "answered": 0, "abandoned": 1, "service_level_b": None, "asa": None,
+         "abandonment_rate": 1.0}
+
+
+def board(config: WallboardConfig | None = None, by_queue: dict[str, Any] | None = None,
+          queues: list[R.QueueStats] | None = None) -> Any:
+    agents = R.ListAgentsResponse(agents=[
+        R.Agent(id="bob", display_name="Bob Li", state=R.AGENT_STATE_AWAY, state_reason="break",
+                state_time=Timestamp(seconds=int(NOW) - 75), queues=["support"]),
+        R.Agent(id="alice", display_name="Alice Chen", state=R.AGENT_STATE_BUSY,
+                state_time=Timestamp(seconds=int(NOW) - 10), conversation_ids=["cnv_1", "cnv_gone"])])
+    convs = R.ListConversationsResponse(conversations=[
+        R.Conversation(id="cnv_1", channel=contact_pb2.CHANNEL_SMS, queue="support",
+                       routing_state=R.ROUTING_STATE_ASSIGNED)])
+    by_agent = answer([{"key": "alice", "occupancy": 0.75, "handled": 3}])
+    by_interval = answer([{"key": "2026-03-02T01:15:00Z", "offered": 2, "answered": 1, "abandoned": 1,
+                           "service_level_b": 1.0}])
+    return build(R.GetQueueStatsResponse(stats=queues or [stats("support"), stats("sales")]), agents, convs,
+                 answer([SUPPORT, SALES]) if by_queue is None else by_queue, by_agent, by_interval,
+                 config or WallboardConfig(), NOW)
+
+
+def test_service_level_is_todays_from_the_rollups_and_null_with_nothing_answered() -> None:
+    b = board()
+    support, sales = b.queues
+    assert (support.service_level, support.asa_seconds, support.abandonment_rate) == (0.5, 20.0, 0.5)
+    assert (sales.service_level, sales.asa_seconds, sales.answered) == (None, None, 0)  # never the router's 1.0
+    assert b.model_dump(mode="json")["queues"][1]["service_level"] is None
+    assert b.time_zone == "Asia/Shanghai" and b.day_start == "2026-03-02T00:00:00+08:00"
+
+
+def test_a_queue_without_contacts_today_is_zero_offered_and_null_service_level() -> None:
+    b = board(by_queue=answer([SUPPORT]))
+    sales = b.queues[1]
+    assert (sales.offered, sales.answered, sales.service_level, sales.abandonment_rate) == (0, 0, None, None)
+
+
+def test_without_quality_todays_figures_are_null_and_said_so() -> None:
+    b = build(R.GetQueueStatsResponse(stats=[stats("support")]), R.ListAgentsResponse(),
+              R.ListConversationsResponse(), None, None, None, WallboardConfig(), NOW)
+    q = b.queues[0]
+    assert not b.rollups_available and b.intervals == []
+    assert (q.offered, q.service_level, q.asa_seconds, q.abandonment_rate) == (None, None, None, None)
+
+
+def test_alerts_for_a_service_level_under_target_and_a_wait_over_the_limit() -> None:
+    config = WallboardConfig.model_validate({"alerts": {"longest_wait_seconds": 60,
+                                                        "queues": {"sales": {"longest_wait_seconds": 30}}}})
+    b = board(config, queues=[stats("support", waiting=1, longest=45), stats("sales", waiting=2, longest=31)])
+    support, sales = b.queues
+    assert support.alerts == ["service_level"]  # 50% < 80%; 45 s is under support's 60 s
+    assert sales.alerts == ["longest_wait"] and sales.longest_wait_limit_seconds == 30  # no SL alert: nothing answered
+    assert [(a.queue, a.kind, a.value, a.limit) for a in b.alerts] == [
+        ("sales", "longest_wait", 31.0, 30.0), ("support", "service_level", 0.5, 0.8)]
+
+
+def test_service_level_alerts_can_wait_for_enough_answers_or_be_off() -> None:
+    assert board(WallboardConfig.model_validate({"alerts": {"service_level_min_answered": 3}})).alerts == []
+    off = {"alerts": {"queues": {"support": {"service_level_alert": False}}}}
+    assert board(WallboardConfig.model_validate(off)).alerts == []
+
+
+def test_agents_state_reason_since_work_and_occupancy() -> None:
+    alice, bob = board().agents  # by name
+    assert (alice.state, alice.state_since, alice.occupancy, alice.handled) == ("BUSY", int(NOW) - 10, 0.75, 3)
+    assert [(w.id, w.channel, w.queue, w.state) for w in alice.work] == [("cnv_1", "sms", "support", "assigned")]
+    assert (bob.state, bob.reason, bob.occupancy, bob.handled) == ("AWAY", "break", None, 0)
+
+
+def test_every_interval_of_today_up_to_now_from_the_centers_midnight() -> None:
+    iv = board().intervals
+    assert iv[0].start == "2026-03-01T16:00:00Z"  # Shanghai's midnight
+    assert iv[-1].start == "2026-03-02T09:30:00Z" and len(iv) == 4 * 17 + 3
+    filled = next(i for i in iv if i.start == "2026-03-02T01:15:00Z")
+    assert (filled.offered, filled.answered, filled.abandoned, filled.service_level) == (2, 1, 1, 1.0)
+    assert iv[0].service_level is None and iv[0].offered == 0
+
+
+def test_the_config_file_with_defaults_and_refusals(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "missing.yaml") == WallboardConfig()
+    path = tmp_path / "wallboard.yaml"
+    path.write_text("alerts:\n  queues:\n    sales: {longest_wait_seconds: 45}\n")
+    config = load_config(path)
+    assert config.alerts.longest_wait_for("sales") == 45 and config.alerts.longest_wait_for("support") == 120
+    path.write_text("alerts: {longest_wait: 45}\n")  # a misspelt key is refused, not ignored
+    with pytest.raises(SystemExit):
+        load_config(path)
+
+
+def test_the_demo_file_loads() -> None:
+    config = load_config(Path(__file__).parents[3] / "config" / "demo" / "wallboard.yaml")
+    assert config.refresh_seconds == 5 and config.alerts.longest_wait_for("sales") == 90

@@ -20,7 +20,7 @@ def run_day(arrivals: Sequence[float], aht: Sequence[float], agents: Sequence[in
     rng = random.Random(seed)
     calls: list[tuple[float, float, int]] = []  # (arrival time, handle time, interval)
     for i, (rate, handle) in enumerate(zip(arrivals, aht, strict=True)):
-        t, end = i * step, (i + 1) * step
+        t, end = float(i * step), float((i + 1) * step)
         while rate > 0:
             t += rng.expovariate(rate / step)
             if t >= end:

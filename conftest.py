@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for tests.e2e.hub
 
@@ -25,8 +27,8 @@ def _module_fixture_group(item: pytest.Item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks (--dist loadgroup)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # around pytest-xdist's own hook, which reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
     """Keep each module that starts one hub for all its tests on one xdist worker, so the hub starts once
     rather than once per worker that picks up one of its tests.
 
@@ -42,4 +44,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _module_fixture_group(item)
         if group and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=rank)  # stable: the order within each rank stays the collection order
+    items.sort(key=rank)
+    yield
+    _name_xdist_groups(config, items)
+
+
+def _name_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Name each `xdist_group` in the test's id, as pytest-xdist's `--dist loadgroup` expects.
+
+    xdist 3.8 appends "@group" by assigning `item._nodeid`, which pytest 9.2 no longer reads (a node's id is
+    now the structured `item._id`), so without this every grouped test went to any worker."""
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of `--dist loadgroup` only
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")

@@ -26,7 +26,7 @@ from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import barrier, eventually
 from tests.e2e.hub import PASSWORDS, new_hub
 
-# The module's loop lives as long as its shared hub and its one Chromium (both module-scoped).
+# The module's loop lives as long as its shared hub (module-scoped).
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "services" / "inbox" / "web"
@@ -79,7 +79,7 @@ async def chromium() -> AsyncIterator[Browser]:
         await b.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest.fixture  # per test: a module-scoped one would tie the tests with hubs of their own to one xdist worker
 async def browser() -> AsyncIterator[Browser]:
     async with chromium() as b:
         yield b

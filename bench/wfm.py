@@ -3,7 +3,8 @@
 Forecast: 8 weeks of 30-minute arrivals with a known daily and weekly shape plus Poisson noise; the model is chosen
 on weeks 1-7 (backtest on week 7) and forecasts week 8. Passes when its WAPE on week 8 is at most seasonal naive's
 (week 7 as the forecast) and at most 1.15x the WAPE of the true rates themselves.
-Schedule: the requirement of a week (Erlang C at 80/20, occupancy <= 85 %) from the true rates, 40 agents with
+Schedule: the requirement of a week (Erlang C planned at 90/20, occupancy <= 85 %, open 06:00-22:00) from a
+forecast of 7 weeks of synthetic arrivals, 40 agents with
 8-hour shifts (break and lunch windows), 6-hour ones (a break), 4- and 3-hour ones; passes when >= 95 % of the intervals that need agents are
 covered and the agent-hours are at most 5 % above the LP lower bound. Solve time printed. Loop: the requirement
 comes from a forecast of 7 weeks; the weekdays of week 8, with arrivals drawn around the true rates, run through
@@ -30,6 +31,8 @@ from omnihub.quality.wfm.staffing import requirement
 
 STEP = 1800
 PER_WEEK = 7 * 86_400 // STEP
+PLAN_TARGET = 0.9  # the loop is judged at 80/20
+OPEN = (6.0, 22.0)
 
 
 def forecast_check(seed: int) -> bool:
@@ -54,7 +57,11 @@ def schedule_check(seconds: float) -> bool:
     y, true = synthetic.arrivals(8, STEP, peak=110.0, seed=4)
     train = y[:-PER_WEEK]
     fc = make_forecast(History(0.0, STEP, train, train * 240.0, train.copy()), 1)
-    need = requirement(list(fc.arrivals), list(fc.aht), STEP, 0.8, 20, max_occupancy=0.85)
+    # Planned at 90/20 so that 80/20 holds interval by interval despite Poisson swings and forecast error; the
+    # center is open 06:00-22:00 (a forecast's small night values would otherwise ask for night shifts).
+    need = requirement(list(fc.arrivals), list(fc.aht), STEP, PLAN_TARGET, 20, max_occupancy=0.85)
+    per_day = PER_WEEK // 7
+    need = [n if OPEN[0] <= (i % per_day) * STEP / 3600 < OPEN[1] else 0 for i, n in enumerate(need)]
     templates = [
         ShiftTemplate(name="full", starts=[f"{h:02d}:{m:02d}" for h in range(6, 15) for m in (0, 30)][:-1], minutes=480,
                       breaks=[Pause(minutes=30, earliest=90, latest=150)], lunch=Pause(minutes=60, earliest=210,
@@ -81,7 +88,6 @@ def schedule_check(seconds: float) -> bool:
           f"{solver['wall_seconds']:.1f}s, with model building and the LP {took:.1f}s")
     # The loop: each weekday of week 8 with arrivals drawn around the TRUE rates, answered by the scheduled agents.
     on_duty = [c["scheduled"] for c in out["coverage"]]
-    per_day = PER_WEEK // 7
     met = measured = 0
     for d in range(5):
         part = slice(d * per_day, (d + 1) * per_day)

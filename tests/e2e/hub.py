@@ -26,7 +26,8 @@ ROUTING: dict[str, Any] = {
         {"id": "bob", "display_name": "Bob Li", "skills": {"support": 5}, "queues": ["support", "general"]},
     ],
 }
-PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1", "sam": "sam-pass-1", "ada": "ada-pass-1"}
+PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1", "sam": "sam-pass-1", "ada": "ada-pass-1",
+             "kim": "kim-pass-1", "sue": "sue-pass-1"}
 # Agents a module adds when several of its tests share one hub and each needs an agent of its own.
 SPARE_AGENTS = ("carol", "dan", "erin", "frank")
 PASSWORDS |= {a: f"{a}-pass-1" for a in SPARE_AGENTS}
@@ -40,9 +41,11 @@ def write_config(directory: Path, spare_agents: int = 0) -> None:
         {"id": a, "display_name": a.title(), "skills": {"support": 8}, "queues": ["support", "general"]} for a in spares]}
     (directory / "routing.yaml").write_text(yaml.safe_dump(routing))
     hasher = PasswordHasher()
-    users = [{"id": "alice", "display_name": "Alice Chen", "role": "agent"},
-             {"id": "bob", "display_name": "Bob Li", "role": "agent"},
-             {"id": "sam", "display_name": "Sam Wong", "role": "supervisor"},
+    users = [{"id": "alice", "display_name": "Alice Chen", "role": "agent", "team": "north"},
+             {"id": "bob", "display_name": "Bob Li", "role": "agent", "team": "north"},
+             {"id": "sam", "display_name": "Sam Wong", "role": "supervisor"},  # no team: the whole center
+             {"id": "kim", "display_name": "Kim Ho", "role": "supervisor", "team": "north"},  # alice's and bob's
+             {"id": "sue", "display_name": "Sue Park", "role": "supervisor", "team": "south"},  # another team's
              {"id": "ada", "display_name": "Ada Lin", "role": "admin"}]
     users += [{"id": a, "display_name": a.title(), "role": "agent"} for a in spares]
     for u in users:

@@ -1,6 +1,7 @@
 """Every route x role (#18 item 12): each HTTP route of inbox and quality and each gRPC method of router and quality,
 called as anonymous, an agent (alice, who holds conversation A of customer CA), another agent (bob), a supervisor
-and an admin, against a real hub; also object-level access (item 7: bob cannot read alice's customer or messages)."""
+and an admin, against a real hub; also object-level access (item 7: bob cannot read alice's customer or messages)
+and teams (#22: a supervisor of another team gets 403 or nothing)."""
 
 from __future__ import annotations
 
@@ -132,6 +133,16 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/supervisor/conversations/{id}"): [("/api/supervisor/conversations/{A}", None, SUPER)],
     ("GET", "/api/supervisor/conversations/{id}/waiting"): [
         ("/api/supervisor/conversations/{A}/waiting", None, SUPER)],
+    # chatsup (#22): monitor, whisper and barge (A is alice's SMS conversation); who is present, for the holder
+    ("POST", "/api/supervisor/conversations/{id}/monitor"): [
+        ("/api/supervisor/conversations/{A}/monitor", {"active": True}, SUPER)],
+    ("POST", "/api/supervisor/conversations/{id}/whisper"): [
+        ("/api/supervisor/conversations/{A}/whisper", {"text": "w"}, SUPER)],
+    ("POST", "/api/supervisor/conversations/{id}/barge"): [
+        ("/api/supervisor/conversations/{A}/barge", {"text": "b"}, SUPER)],
+    ("GET", "/api/supervisor/conversations/{id}/interventions"): [
+        ("/api/supervisor/conversations/{A}/interventions", None, SUPER)],
+    ("GET", "/api/conversations/{id}/supervisors"): [("/api/conversations/{A}/supervisors", None, OWNER)],
     ("GET", "/ws/agent"): [("/ws/agent", None, ALL_IN)],  # no upgrade asked: a 400 once signed in
     # files (#20 search and attachments): every signed-in user searches; hits are narrowed per user (test_search.py)
     ("GET", "/api/search"): [("/api/search?q=hello", None, ALL_IN), ("/api/search?q=", None, ALL_IN)],
@@ -333,10 +344,72 @@ async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bu
                 if role != "anonymous":
                     await http.close()
     failures += await grpc_table(hub, ids)
+    failures += await team_table(hub, ids)
     assert not failures, "\n".join(failures)
     # bob held B before the supervisor moved it to a queue: he may still read it (alice, who never held it, may not).
     await eventually(lambda: _reads(hub, "bob", ids["B"]), timeout=15)
     assert not await _reads(hub, "alice", ids["B"])
+
+
+# chatsup (#22): the team dimension. kim supervises alice's and bob's team (north), sue another one (south), sam
+# (in the table above) the whole center. Every workspace route about alice's conversation A or about alice herself:
+# kim is let through, sue gets 403; lists are narrowed to sue's team (empty: it has no agent in this hub).
+TEAM: list[tuple[str, str, Any]] = [
+    ("GET", "/api/supervisor/conversations/{A}", None),
+    ("GET", "/api/supervisor/conversations/{A}/waiting", None),
+    ("GET", "/api/supervisor/conversations/{A}/why", None),
+    ("GET", "/api/supervisor/conversations/{A}/interventions", None),
+    ("POST", "/api/supervisor/conversations/{A}/monitor", {"active": False}),
+    ("POST", "/api/supervisor/conversations/{A}/whisper", {"text": "w"}),
+    ("POST", "/api/supervisor/conversations/{A}/barge", {"text": "b"}),
+    ("POST", "/api/supervisor/agents/alice/state", {"state": "AWAY"}),
+    ("GET", "/api/conversations/{A}/messages", None),
+    ("POST", "/api/conversations/{A}/reply", {"text": "n", "private": True}),
+    ("GET", "/api/calls/{A}", None),
+    ("POST", "/api/supervisor/calls/{A}/listen", {}),
+    ("GET", "/api/supervisor/reports?period=today&agent=alice", None),
+    ("GET", "/api/supervisor/reports/export?period=today&format=csv&agent=alice", None),
+    ("GET", "/api/supervisor/qa/evaluations?agent=alice", None),
+    ("GET", "/api/supervisor/qa/conversations/{A}", None),
+    ("POST", "/api/supervisor/conversations/{A}/reassign", {"to_queue": "support"}),  # last: A leaves alice
+]
+NARROWED = ["/api/supervisor/live", "/api/conversations?all=1", "/api/supervisor/qa/queue",
+            "/api/supervisor/qa/evaluations", "/api/supervisor/reports?period=today&group_by=agent"]
+
+
+async def team_table(hub: Hub, ids: dict[str, str]) -> list[str]:
+    """kim (A's team) passes, sue (another team) gets 403 on every TEAM row; NARROWED lists show sue nothing of A."""
+    failures: list[str] = []
+    base = hub.url("inbox")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as kim, \
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as sue:
+        csrf = {}
+        for name, http in (("kim", kim), ("sue", sue)):
+            async with http.post(f"{base}/api/login", json={"username": name, "password": PASSWORDS[name]}) as r:
+                assert r.status == 200, await r.text()
+                csrf[name] = {"X-CSRF-Token": (await r.json())["csrf"]}
+        qa_record = f"{base}/api/supervisor/qa/conversations/{ids['A']}"
+        await eventually(lambda: _status(kim, qa_record, 200), timeout=30)  # quality has A's events by now
+        for method, path, body in TEAM:
+            for name, http, refused in (("kim", kim, False), ("sue", sue, True)):
+                async with http.request(method, base + path.format(**ids), json=body, headers=csrf[name]) as r:
+                    got = r.status
+                if (got == 403) != refused or got >= 500:
+                    failures.append(f"team: {method} {path} as {name}: {got}, wanted {'403' if refused else 'not 403'}")
+        for path in NARROWED:
+            async with sue.get(base + path) as r:
+                text = await r.text()
+            if r.status != 200 or ids["A"] in text or '"alice"' in text:
+                failures.append(f"team: GET {path} as sue: {r.status} {text[:200]}")
+        async with kim.get(f"{base}/api/supervisor/live") as r:
+            if ids["A"] not in await r.text():
+                failures.append("team: kim does not see her team's conversation A in the live list")
+    return failures
+
+
+async def _status(http: aiohttp.ClientSession, url: str, want: int) -> bool:
+    async with http.get(url) as r:
+        return r.status == want
 
 
 async def _reads(hub: Hub, user: str, conversation_id: str) -> bool:

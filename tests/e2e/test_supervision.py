@@ -1,10 +1,11 @@
 """The supervisor's workspace over HTTP against a real hub: live conversations, why still waiting, reassign, forced
-states, and that agents cannot use any of it (not even for their own conversations)."""
+states, monitor/whisper/barge, teams, and that agents cannot use any of it (not even for their own conversations)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,13 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, expect
 
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.common import subjects
+from omnihub.common.bus import Bus
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
-from omnihub.testkit.waiting import eventually
+from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
 from tests.e2e.hub import PASSWORDS, new_hub
 from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
 
@@ -75,7 +80,8 @@ async def live(sam: User, query: str = "") -> list[dict[str, Any]]:
     return board["conversations"]  # type: ignore[no-any-return]
 
 
-async def test_live_conversations_why_waiting_reassign_and_force_state(hub: tuple[Hub, FakeTwilio]) -> None:
+async def test_live_conversations_why_waiting_reassign_force_state_and_interventions(
+        hub: tuple[Hub, FakeTwilio], bus: Bus) -> None:
     h, fake = hub
     base = h.url("inbox")
     sam, alice = await User(base).login("sam"), await User(base).login("alice")
@@ -130,6 +136,7 @@ async def test_live_conversations_why_waiting_reassign_and_force_state(hub: tupl
     finally:
         await sam.http.close()
         await alice.http.close()
+    await monitor_whisper_and_barge(h, fake, bus)  # on this hub: one hub start less for the suite
 
 
 async def _has(sam: User, preview: str) -> bool:
@@ -203,3 +210,99 @@ async def test_the_live_page_in_the_browser(hub: tuple[Hub, FakeTwilio], browser
     assert _english_leftovers(await _visible_ui_text(page)) == []
     assert await _axe(page) == []
     await shot(page, "supervisor-live-zh")
+
+
+# chatsup: monitor, whisper and barge on a text conversation; the agent sees who is present; teams.
+async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str, match: Callable[[Any], bool] = bool) -> Any:
+    """The next socket message of this type whose data matches (others are skipped)."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive_json(), timeout=20)
+        if msg["type"] == kind and match(msg["data"]):
+            return msg["data"]
+
+
+async def monitor_whisper_and_barge(h: Hub, fake: FakeTwilio, bus: Bus) -> None:
+    """Monitor, whisper and barge reach whom they should; another team's supervisor sees nothing of it."""
+    base = h.url("inbox")
+    customer = "+8613800000301"
+    sam, sue, alice = await User(base).login("sam"), await User(base).login("sue"), await User(base).login("alice")
+    try:
+        ws = await alice.http.ws_connect(base.replace("http", "ws") + "/ws/agent")
+        assert (await alice.post("/api/state", {"state": "AVAILABLE"}))[0] == 200
+        await sms_in(h, fake, customer, "My order never came")
+        offer = await next_of(ws, "offer", lambda o: o["conversation"]["identity"]["source_id"] == customer)
+        status, conv = await alice.post(f"/api/offers/{offer['reservation_id']}/accept", {})
+        assert status == 200, conv
+        cid = conv["id"]
+        path = f"/api/supervisor/conversations/{cid}"
+
+        # Monitor: alice's desk is told at once that sam is present, and can ask who is.
+        assert (await sam.post(f"{path}/monitor", {"active": True}))[0] == 200
+        notice = await next_of(ws, "supervisor")
+        assert (notice["action"], notice["supervisor_name"], notice["conversation_id"]) == ("monitor_start", "Sam Wong", cid)
+        status, present = await alice.get(f"/api/conversations/{cid}/supervisors")
+        assert status == 200 and present["supervisors"] == [
+            {"supervisor_id": "sam", "supervisor_name": "Sam Wong", "action": "monitor_start"}]
+
+        # Whisper: alice sees it as from sam, a private note; it never goes to the customer's channel.
+        status, whisper = await sam.post(f"{path}/whisper", {"text": "Offer the express refund"})
+        assert status == 200, whisper
+        seen = await next_of(ws, "message", lambda m: m["_id"] == whisper["id"])
+        assert (seen["intervention"], seen["agent_id"], seen["private"], seen["direction"]) == (
+            "whisper", "sam", True, "activity")
+
+        # Barge: the customer gets sam's text over SMS; the transcript marks it as the supervisor's.
+        status, barge = await sam.post(f"{path}/barge", {"text": "Sam here, the supervisor: refund is on its way"})
+        assert status == 200, barge
+        await eventually(lambda: _texted(fake, customer, "Sam here, the supervisor"), timeout=20)
+        seen = await next_of(ws, "message", lambda m: m["_id"] == barge["id"])
+        assert (seen["intervention"], seen["agent_id"], seen["direction"]) == ("barge", "sam", "outgoing")
+        await barrier(bus, subjects.outbound_durable(contact_pb2.CHANNEL_SMS), stream=subjects.STREAM_CONTACTS_OUT)
+        assert not any("express refund" in m["body"] for m in fake.messages.values())  # never sent to the customer
+        sent = await read_messages(bus, subjects.outbound(contact_pb2.CHANNEL_SMS), stream=subjects.STREAM_CONTACTS_OUT)
+        texts = [messaging_pb2.OutboundMessage.FromString(m.data).text for m in sent]
+        assert any(t.startswith("Sam here") for t in texts) and not any("express refund" in t for t in texts)
+        status, history = await alice.get(f"/api/conversations/{cid}/messages")
+        assert [(m["text"], m["intervention"]) for m in history["messages"] if m["intervention"]] == [
+            ("Offer the express refund", "whisper"), ("Sam here, the supervisor: refund is on its way", "barge")]
+
+        # Monitor stop: alice is told, nobody is present. Every intervention is an event, and stored.
+        assert (await sam.post(f"{path}/monitor", {"active": False}))[0] == 200
+        await next_of(ws, "supervisor", lambda n: n["action"] == "monitor_stop")
+        assert (await alice.get(f"/api/conversations/{cid}/supervisors"))[1]["supervisors"] == []
+        events = await read_events(bus, "supervisor_intervened", until=lambda es: sum(
+            e.conversation_id == cid for e in es) >= 4)
+        mine = [e.supervisor_intervened for e in events if e.conversation_id == cid]
+        assert [(messaging_pb2.Intervention.Name(i.action), i.supervisor_id, i.agent_id) for i in mine] == [
+            (f"INTERVENTION_{a}", "sam", "alice") for a in ("MONITOR_START", "WHISPER", "BARGE", "MONITOR_STOP")]
+        assert mine[1].message_id == whisper["id"] and mine[2].message_id == barge["id"]
+        status, stored = await sam.get(f"{path}/interventions")
+        assert status == 200 and [i["action"] for i in stored["interventions"]] == [
+            "monitor_start", "whisper", "barge", "monitor_stop"]
+
+        # Agents may not intervene; bad bodies are 400s; another team's supervisor sees nothing of it.
+        for verb, body in (("monitor", {"active": True}), ("whisper", {"text": "x"}), ("barge", {"text": "x"})):
+            assert (await alice.post(f"{path}/{verb}", body))[0] == 403
+            assert (await sue.post(f"{path}/{verb}", body))[0] == 403
+        assert (await sam.post(f"{path}/whisper", {"text": ""}))[0] == 400
+        assert (await sam.post(f"{path}/monitor", {}))[0] == 400
+        assert (await sue.get(path))[0] == 403 and (await sue.get(f"{path}/interventions"))[0] == 403
+        assert all(r["id"] != cid for r in await live(sue)) and any(r["id"] == cid for r in await live(sam))
+        # kim supervises alice's team: she sees the conversation and alice, and may whisper; sue sees neither.
+        kim = await User(base).login("kim")
+        try:
+            assert any(r["id"] == cid for r in await live(kim))
+            assert {a["id"] for a in (await kim.get("/api/supervisor/live"))[1]["agents"]} == {"alice", "bob"}
+            assert (await sue.get("/api/supervisor/live"))[1]["agents"] == []
+            assert (await kim.get(path))[0] == 200 and (await kim.post(f"{path}/whisper", {"text": "ok"}))[0] == 200
+            assert (await sue.post("/api/supervisor/agents/alice/state", {"state": "AWAY"}))[0] == 403
+        finally:
+            await kim.http.close()
+        await ws.close()
+    finally:
+        for user in (sam, sue, alice):
+            await user.http.close()
+
+
+def _texted(fake: FakeTwilio, to: str, text: str) -> bool:
+    return any(m["to"] == to and text in m["body"] for m in fake.messages.values())

@@ -35,6 +35,7 @@ from omnihub.inbox import (
     reports,
     search,
     supervision,
+    teams,
     wfm,
     whatsapp,
     wrapup,
@@ -231,7 +232,8 @@ class Inbox:
         s: Session = request["session"]
         agent = "" if s.role != "agent" and request.query.get("all") else s.user
         resp = await self._rpc(self.router.ListConversations(routing_pb2.ListConversationsRequest(agent_id=agent)))
-        return web.json_response([to_dict(c) for c in resp.conversations])
+        scope = await teams.scope_of(self, s) if not agent else None
+        return web.json_response([to_dict(c) for c in resp.conversations if scope is None or scope.sees(c)])
 
     async def _conversation(self, s: Session, cid: str, held_before: bool = False) -> routing_pb2.Conversation:
         """The conversation, for its holder (or, to read, an agent who held it before) and supervisors."""
@@ -239,6 +241,7 @@ class Inbox:
         if s.role == "agent" and conv.assigned_agent != s.user and not (
                 held_before and await self.store.has_held(s.user, conversation_id=cid)):
             raise web.HTTPForbidden(text="this conversation is not yours")
+        await teams.require(self, s, conv)  # a supervisor: their teams' conversations only
         return conv  # type: ignore[no-any-return]
 
     async def messages(self, request: web.Request) -> web.Response:
@@ -404,6 +407,7 @@ class Inbox:
     async def force_state(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/agents/{id}/state {state, reason}: force an agent's state."""
         body = await read_body(request, ForceStateBody)
+        await teams.require_agent(self, request["session"], request.match_info["id"])
         agent_id = request.match_info["id"]
         agents = await self._rpc(self.router.ListAgents(routing_pb2.ListAgentsRequest()))
         before = next(({"state": routing_pb2.AgentState.Name(a.state).removeprefix("AGENT_STATE_"),
@@ -418,6 +422,9 @@ class Inbox:
     async def reassign(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/conversations/{id}/reassign {to_agent | to_queue}."""
         body = await read_body(request, ReassignBody)
+        await self._conversation(request["session"], request.match_info["id"])  # in the supervisor's teams
+        if body.to_agent:
+            await teams.require_agent(self, request["session"], body.to_agent)
         req = routing_pb2.TransferRequest(agent_id=request["session"].user, conversation_id=request.match_info["id"])
         if body.to_agent:
             req.to_agent = body.to_agent
@@ -431,6 +438,7 @@ class Inbox:
 
     async def why(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/conversations/{id}/why: every routing decision and its inputs."""
+        await self._conversation(request["session"], request.match_info["id"])  # in the supervisor's teams
         resp = await self._rpc(self.router.ExplainRouting(routing_pb2.ExplainRoutingRequest(
             conversation_id=request.match_info["id"])))
         return web.json_response([to_dict(d) for d in resp.decisions])

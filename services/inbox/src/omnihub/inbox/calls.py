@@ -20,6 +20,7 @@ from omnihub.common.jsonbody import read_body
 from omnihub.inbox import audit
 from omnihub.inbox.auth import Session
 from omnihub.inbox.call_models import AGENT_ACTIONS, SUPERVISOR_MODES, CallControlBody, SupervisorCallBody
+from omnihub.inbox.presence import CALL_MODES, announce
 
 if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
@@ -199,6 +200,7 @@ class Calls:
         conv = await self._voice_conversation(s, request.match_info["id"])
         answer = await self._ask(s, conv, ACTIONS[mode], destination)
         await audit.record(request, "call.supervise", conv.id, after={"mode": mode, "destination": destination})
+        await announce(self.inbox, s, conv, CALL_MODES[mode])  # the intervention, as for chat (supervisor.intervened)
         return web.json_response(answer)
 
     async def token(self, request: web.Request) -> web.Response:

@@ -63,6 +63,7 @@ class User:
     display_name: str
     role: str
     password_hash: str
+    teams: tuple[str, ...] = ()  # users.yaml `team:` (one name or a list): a supervisor sees their teams' agents
 
 
 def load_users(settings: InboxSettings) -> dict[str, User]:
@@ -78,6 +79,10 @@ def load_users(settings: InboxSettings) -> dict[str, User]:
             fail(f"invalid users file {path}: users.{i}.role must be one of {', '.join(ROLES)}")
         if not str(u.get("password_hash", "")).startswith("$argon2"):
             fail(f"invalid users file {path}: users.{i}.password_hash must be an argon2 hash")
+        team = u.get("team") or []
+        if not isinstance(team, (str, list)) or not all(isinstance(t, str) and t for t in (
+                [team] if isinstance(team, str) else team)):
+            fail(f"invalid users file {path}: users.{i}.team must be a team name or a list of them")
         users[str(u["id"])] = User(str(u["id"]), str(u.get("display_name") or u["id"]), u.get("role", "agent"),
-                                   str(u["password_hash"]))
+                                   str(u["password_hash"]), (team,) if isinstance(team, str) else tuple(team))
     return users

@@ -20,6 +20,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import BatchHandler, Bus, Consumer, Delivery
 from omnihub.common.logging import get_logger
 from omnihub.inbox.calls import call_activity_doc, call_notice
+from omnihub.inbox.presence import action_name, intervention_doc
 from omnihub.inbox.store import InboxStore
 
 log = get_logger("omnihub.inbox")
@@ -43,6 +44,7 @@ def message_doc(evt: event_pb2.Event) -> dict[str, Any]:
         "private": m.private, "time": evt.time.ToNanoseconds() / 1e9, "status": "received" if
         m.direction == messaging_pb2.DIRECTION_INCOMING else "pending",
         "attachments": [to_dict(a) for a in m.attachments],
+        "intervention": action_name(m.intervention) if m.intervention else "",  # whisper or barge by a supervisor
     }
 
 
@@ -133,6 +135,7 @@ class Hub:
         statuses: list[tuple[str, str, str]] = []
         merges: list[tuple[str, str, str]] = []  # merged customer, surviving customer, agent who merged
         held: list[tuple[str, str, str]] = []  # (conversation, customer, agent): who may read them later
+        interventions: list[dict[str, Any]] = []
         pushes: list[tuple[str | None, dict[str, Any]]] = []  # (holder at that point, payload)
         for d in batch:
             evt = d.message
@@ -159,6 +162,11 @@ class Hub:
             elif kind == "customer_merged":
                 m = evt.customer_merged
                 merges.append((m.merged_customer_id, m.customer_id, m.agent_id))
+            elif kind == "supervisor_intervened":  # the agent's desk shows who is present
+                doc = intervention_doc(evt)
+                interventions.append(doc)
+                pushes.append((self.holder.get(cid), {"type": "supervisor", "data": {
+                    k: v for k, v in doc.items() if k != "_id"}}))
             elif kind == "call_controlled":  # the call panel's state and who is on the call (a supervisor...)
                 pushes.append((self.holder.get(cid), {"type": "call", "data": call_notice(evt)}))
                 if (line := call_activity_doc(evt)) is not None:  # and a line in the transcript
@@ -171,8 +179,9 @@ class Hub:
         previous, self._last_batch = self._last_batch, asyncio.get_running_loop().create_future()
         done = self._last_batch
         try:
-            new, _, _ = await asyncio.gather(self.store.add_messages(docs), self.store.set_statuses(statuses),
-                                             self.store.add_holders(held))
+            new, _, _, _ = await asyncio.gather(
+                self.store.add_messages(docs), self.store.set_statuses(statuses), self.store.add_holders(held),
+                self.store.add_interventions(interventions))
             if previous is not None:
                 await previous  # what follows happens in stream order, batch after batch
             for merged, keep, agent in merges:

@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from omnihub.common.jsonbody import read_body
-from omnihub.inbox import audit
+from omnihub.inbox import audit, teams
 from omnihub.inbox.models import QaCalibrationBody, QaDrawBody, QaEvaluationBody
 
 if TYPE_CHECKING:
@@ -65,13 +65,25 @@ class QaWorkspace:
         return web.json_response(drawn)
 
     async def queue(self, request: web.Request) -> web.Response:
-        """GET /api/supervisor/qa/queue: what the logged-in evaluator has still to score, with seeds."""
-        return web.json_response(await self._q("GET", "/api/qa/queue"))
+        """GET /api/supervisor/qa/queue: what the logged-in evaluator has still to score, with seeds (their teams')."""
+        answer = await self._q("GET", "/api/qa/queue")
+        members = teams.team_agents(self.inbox.users, request["session"])
+        if members is not None and isinstance(answer, list):
+            answer = [i for i in answer if i.get("agent_id") in members]
+        return web.json_response(answer)
+
+    async def _record(self, request: web.Request, cid: str) -> Any:
+        """Quality's QA record of a conversation, when its agent is in the caller's teams (else 403)."""
+        record = await self._q("GET", f"/api/qa/conversations/{quote(cid, safe='')}")
+        members = teams.team_agents(self.inbox.users, request["session"])
+        if members is not None and record.get("agent") not in members:
+            raise web.HTTPForbidden(text="this conversation's agent is not in your team")
+        return record
 
     async def conversation(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/qa/conversations/{id}: the QA record and the conversation's transcript."""
         cid = request.match_info["id"]
-        record = await self._q("GET", f"/api/qa/conversations/{quote(cid, safe='')}")
+        record = await self._record(request, cid)
         history = await self.inbox.store.customer_history(str(record.get("customer_id") or ""))
         record["messages"] = [m for m in history if m.get("conversation_id") == cid]
         record["has_recording"] = bool(record.pop("recording_uri", ""))
@@ -83,7 +95,7 @@ class QaWorkspace:
         source: TwilioRecordings | None = self.inbox.recordings
         if source is None:
             raise web.HTTPNotFound(text="recordings are not configured (OMNIHUB_TWILIO_ACCOUNT_SID)")
-        record = await self._q("GET", f"/api/qa/conversations/{quote(request.match_info['id'], safe='')}")
+        record = await self._record(request, request.match_info["id"])
         uri = str(record.get("recording_uri") or "")
         if not uri:
             raise web.HTTPNotFound(text="this conversation has no recording")
@@ -112,6 +124,8 @@ class QaWorkspace:
         """POST /api/supervisor/qa/evaluations {conversation_id, answers, comments, calibration_id}: the evaluator
         is the logged-in user (quality takes it from the signed actor; no field of the body names it)."""
         body = await read_body(request, QaEvaluationBody)
+        if teams.team_agents(self.inbox.users, request["session"]) is not None:
+            await self._record(request, body.conversation_id)  # the conversation's agent must be in the team
         doc = await self._q("POST", "/api/evaluations", json=body.model_dump())
         saved = doc if isinstance(doc, dict) else {}
         await audit.record(request, "qa.evaluation.submit", str(saved.get("id") or body.conversation_id),
@@ -121,7 +135,13 @@ class QaWorkspace:
     async def evaluations(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/qa/evaluations?status=&agent=: e.g. the disputes to resolve."""
         params = {k: request.query[k][:64] for k in ("status", "agent") if request.query.get(k)}
-        return web.json_response(await self._q("GET", "/api/evaluations", params=params))
+        if params.get("agent"):
+            await teams.require_agent(self.inbox, request["session"], params["agent"])
+        docs = await self._q("GET", "/api/evaluations", params=params)
+        members = teams.team_agents(self.inbox.users, request["session"])
+        if members is not None and isinstance(docs, list):
+            docs = [d for d in docs if d.get("agent_id") in members]
+        return web.json_response(docs)
 
     async def calibrations(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/qa/calibrations: sessions with Krippendorff's alpha and its reading."""

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from omnihub.common.identity import QUALITY_AUDIENCE
 from omnihub.common.jsonbody import describe
-from omnihub.inbox import audit
+from omnihub.inbox import audit, teams
 from omnihub.inbox.report_models import ExportQuery, Report, ReportQuery
 
 if TYPE_CHECKING:
@@ -66,15 +66,22 @@ class Reports:
     async def report(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/reports?period=|from=&to=&group_by=&interval=&queue=&agent=: KPIs per group."""
         query = _query(request, ReportQuery)
+        if query.agent:
+            await teams.require_agent(self.inbox, request["session"], query.agent)
         status, body, _, _ = await self._get(_params(query))
         if status != 200:
             raise self._failed(status, body)
         answer = Report.model_validate_json(body)
+        members = teams.team_agents(self.inbox.users, request["session"])
+        if members is not None and query.group_by == "agent":  # a team's supervisor: their agents' rows only
+            answer.rows = [r for r in answer.rows if r.key in members]
         return web.json_response(answer.model_dump(by_alias=True))
 
     async def export(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/reports/export?format=csv|xlsx&lang=&...: the same report as a download."""
         query = _query(request, ExportQuery)
+        if query.agent:
+            await teams.require_agent(self.inbox, request["session"], query.agent)
         status, body, _, disposition = await self._get(_params(query))
         if status != 200:
             raise self._failed(status, body)

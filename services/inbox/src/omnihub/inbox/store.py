@@ -23,11 +23,13 @@ class InboxStore:
         self.states = self.db["delivery_states"]  # one document per (message, state): inserts, never updates
         self.kb = self.db["knowledge"]
         self.held = self.db["held"]  # one document per (conversation, agent) ever assigned: who may read what
+        self.interventions = self.db["interventions"]  # supervisor.intervened events, one document each
 
     async def setup(self) -> None:
         """The index for customer timelines (the only read of messages; each index slows every insert)."""
         await self.messages.create_index([("customer_id", ASCENDING), ("time", ASCENDING)])
         await self.held.create_index([("agent", ASCENDING), ("customer_id", ASCENDING)])
+        await self.interventions.create_index([("conversation_id", ASCENDING), ("time", ASCENDING)])
 
     async def ping(self) -> bool:
         """True while MongoDB answers."""
@@ -104,6 +106,21 @@ class InboxStore:
         """Whether `agent` holds or held the conversation, or any conversation of the customer."""
         query = {"_id": f"{conversation_id}|{agent}"} if conversation_id else {"agent": agent, "customer_id": customer_id}
         return await self.held.find_one(query, projection={"_id": 1}) is not None
+
+    async def add_interventions(self, docs: Sequence[dict[str, Any]]) -> None:
+        """Store supervisor interventions (by event id: a redelivered event is skipped)."""
+        if not docs:
+            return
+        try:
+            await self.interventions.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def interventions_of(self, conversation_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """A conversation's interventions, oldest first."""
+        cursor = self.interventions.find({"conversation_id": conversation_id}).sort("time", 1)
+        return await cursor.to_list(limit)
 
     async def kb_documents(self, kind: str = "", category: str = "", language: str = "", shortcut: str = "",
                            limit: int = 5000) -> list[dict[str, Any]]:

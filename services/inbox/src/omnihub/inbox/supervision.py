@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.jsonbody import describe
+from omnihub.inbox import intervene, teams
 from omnihub.inbox.auth import Session
 from omnihub.inbox.live import to_dict
 from omnihub.inbox.supervision_models import LiveAgent, LiveBoard, LiveConversation, LiveQuery
@@ -72,7 +73,8 @@ class Supervision:
             rpc(router.GetQueueStats(R.GetQueueStatsRequest())))
         now = time.time()
         names = {a.id: a.display_name or a.id for a in agents.agents}
-        rows = [live_row(c, names, now) for c in convs.conversations if c.routing_state in LIVE]
+        team = teams.scope(self.inbox.users, supervisor(request), agents)  # a supervisor sees their teams' work
+        rows = [live_row(c, names, now) for c in convs.conversations if c.routing_state in LIVE and team.sees(c)]
         enqueued = {c.id: _secs(c.enqueue_time) or _secs(c.create_time) for c in convs.conversations}
         rows = [r for r in rows if (not query.agent or r.agent == query.agent)
                 and (not query.channel or r.channel == query.channel)
@@ -81,23 +83,22 @@ class Supervision:
             rows.sort(key=lambda r: (r.state not in ("queued", "offered"), -r.wait_seconds, enqueued[r.id]))
         else:
             rows.sort(key=lambda r: r.age_seconds)
-        board = LiveBoard(time=now, conversations=rows[:MAX_ROWS], queues=sorted(s.queue for s in stats.stats), agents=[
+        queues = sorted(s.queue for s in stats.stats if team.everything or s.queue in team.queues)
+        board = LiveBoard(time=now, conversations=rows[:MAX_ROWS], queues=queues, agents=[
             LiveAgent(id=a.id, name=names[a.id], state=R.AgentState.Name(a.state).removeprefix("AGENT_STATE_"),
                       reason=a.state_reason, queues=list(a.queues), conversations=len(a.conversation_ids))
-            for a in agents.agents])
+            for a in agents.agents if team.sees_agent(a.id)])
         return web.json_response(board.model_dump(mode="json"))
 
     async def conversation(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/conversations/{id}: the conversation and the customer's history (no read receipts)."""
-        supervisor(request)
-        conv = await self.inbox._rpc(self.inbox.router.GetConversation(
-            R.GetConversationRequest(conversation_id=request.match_info["id"])))
+        conv = await self.inbox._conversation(supervisor(request), request.match_info["id"])  # in their teams
         history = await self.inbox.store.customer_history(conv.customer_id)
         return web.json_response({"conversation": to_dict(conv), "messages": history})
 
     async def waiting(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/conversations/{id}/waiting: why it is still waiting, from the router's state now."""
-        supervisor(request)
+        await self.inbox._conversation(supervisor(request), request.match_info["id"])  # in their teams
         resp = await self.inbox._rpc(self.inbox.router.ExplainWaiting(
             R.ExplainWaitingRequest(conversation_id=request.match_info["id"])))
         out = to_dict(resp)
@@ -107,9 +108,10 @@ class Supervision:
 
 
 def register(app: web.Application, inbox: Inbox) -> None:
-    """Add the supervisor's live-conversation routes."""
+    """Add the supervisor's live-conversation routes, and monitor, whisper and barge."""
     s = Supervision(inbox)
     r = app.router
     r.add_get("/api/supervisor/live", s.live)
     r.add_get("/api/supervisor/conversations/{id}", s.conversation)
     r.add_get("/api/supervisor/conversations/{id}/waiting", s.waiting)
+    intervene.register(app, inbox)

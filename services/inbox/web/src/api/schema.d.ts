@@ -191,6 +191,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/supervisors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Supervisors present in my conversation */
+        get: operations["get_api_conversations_id_supervisors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/transfer": {
         parameters: {
             query?: never;
@@ -616,6 +633,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/supervisor/conversations/{id}/barge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Write to the customer as the supervisor */
+        post: operations["post_api_supervisor_conversations_id_barge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/conversations/{id}/interventions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every intervention in a conversation */
+        get: operations["get_api_supervisor_conversations_id_interventions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/conversations/{id}/monitor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start or stop monitoring a conversation */
+        post: operations["post_api_supervisor_conversations_id_monitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/supervisor/conversations/{id}/reassign": {
         parameters: {
             query?: never;
@@ -644,6 +712,23 @@ export interface paths {
         get: operations["get_api_supervisor_conversations_id_waiting"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/conversations/{id}/whisper": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A note only the agent sees */
+        post: operations["post_api_supervisor_conversations_id_whisper"];
         delete?: never;
         options?: never;
         head?: never;
@@ -915,42 +1000,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Queues and agents live, today's service level by interval, alerts */
+        /** Queues, agents and SL by hour */
         get: operations["get_api_supervisor_wallboard"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/supervisor/wfm/intraday": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Today's forecast, actuals and staffing gap (supervisors) */
-        get: operations["get_api_supervisor_wfm_intraday"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/supervisor/wfm/schedule": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** A week's schedule and coverage (supervisors) */
-        get: operations["get_api_supervisor_wfm_schedule"];
         put?: never;
         post?: never;
         delete?: never;
@@ -976,68 +1027,10 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/wfm/schedule": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** My shifts of a week */
-        get: operations["get_api_wfm_schedule"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /**
-         * AgentFigures
-         * @description One agent: state from the router, occupancy today from quality's rollups.
-         */
-        AgentFigures: {
-            /** Handled */
-            handled: number | null;
-            /** Id */
-            id: string;
-            /** Name */
-            name: string;
-            /** Occupancy */
-            occupancy: number | null;
-            /** Queues */
-            queues: string[];
-            /** Reason */
-            reason: string;
-            /** State */
-            state: string;
-            /** State Since */
-            state_since: number | null;
-            /** Work */
-            work: components["schemas"]["WorkItem"][];
-        };
-        /**
-         * Alert
-         * @description A queue outside its limits now.
-         */
-        Alert: {
-            /**
-             * Kind
-             * @enum {string}
-             */
-            kind: "service_level" | "longest_wait";
-            /** Limit */
-            limit: number;
-            /** Queue */
-            queue: string;
-            /** Value */
-            value: number;
-        };
         /**
          * AuditPage
          * @description Newest first; `next` fetches the older ones ('' when there are none).
@@ -1213,20 +1206,45 @@ export interface components {
             state: "AVAILABLE" | "AWAY" | "OFFLINE";
         };
         /**
-         * IntervalFigures
-         * @description One interval of today (all queues).
+         * Intervention
+         * @description One stored intervention (event supervisor.intervened).
          */
-        IntervalFigures: {
-            /** Abandoned */
-            abandoned: number;
-            /** Answered */
-            answered: number;
-            /** Offered */
-            offered: number;
-            /** Service Level */
-            service_level: number | null;
-            /** Start */
-            start: string;
+        Intervention: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "monitor_start" | "monitor_stop" | "whisper" | "barge" | "call_listen" | "call_coach" | "call_barge" | "call_leave";
+            /** Agent Id */
+            agent_id: string;
+            /** Conversation Id */
+            conversation_id: string;
+            /** Id */
+            id: string;
+            /** Message Id */
+            message_id: string;
+            /** Supervisor Id */
+            supervisor_id: string;
+            /** Supervisor Name */
+            supervisor_name: string;
+            /** Time */
+            time: number;
+        };
+        /**
+         * InterventionBody
+         * @description POST /api/supervisor/conversations/{id}/{whisper|barge}: a note to the agent, or a reply to the customer.
+         */
+        InterventionBody: {
+            /** Text */
+            text: string;
+        };
+        /**
+         * Interventions
+         * @description GET /api/supervisor/conversations/{id}/interventions.
+         */
+        Interventions: {
+            /** Interventions */
+            interventions: components["schemas"]["Intervention"][];
         };
         /**
          * KbBody
@@ -1470,6 +1488,14 @@ export interface components {
             id: string;
         };
         /**
+         * MonitorBody
+         * @description POST /api/supervisor/conversations/{id}/monitor: start (true) or stop (false) watching it live.
+         */
+        MonitorBody: {
+            /** Active */
+            active: boolean;
+        };
+        /**
          * MyPerformance
          * @description GET /api/kpis/me: today, this week and this month (the center's local calendar), targets, my daily trend.
          */
@@ -1552,6 +1578,26 @@ export interface components {
             team?: components["schemas"]["TeamFigures"] | null;
         };
         /**
+         * Presence
+         * @description A supervisor present in a conversation and how (monitoring, whispered, barged, listening on the call...).
+         */
+        Presence: {
+            /** Action */
+            action: string;
+            /** Supervisor Id */
+            supervisor_id: string;
+            /** Supervisor Name */
+            supervisor_name: string;
+        };
+        /**
+         * PresenceList
+         * @description GET /api/conversations/{id}/supervisors: who supervises this conversation right now.
+         */
+        PresenceList: {
+            /** Supervisors */
+            supervisors: components["schemas"]["Presence"][];
+        };
+        /**
          * QaCalibrationBody
          * @description POST /api/supervisor/qa/calibrations: several evaluators score these conversations.
          */
@@ -1607,51 +1653,6 @@ export interface components {
              * @default default
              */
             scorecard_id?: string;
-        };
-        /**
-         * QueueFigures
-         * @description One queue: live figures from the router, today's from quality's rollups (the center's day).
-         */
-        QueueFigures: {
-            /** Abandoned */
-            abandoned: number | null;
-            /** Abandonment Rate */
-            abandonment_rate: number | null;
-            /** Active */
-            active: number;
-            /** Agents By State */
-            agents_by_state: {
-                [key: string]: number;
-            };
-            /** Alerts */
-            alerts: ("service_level" | "longest_wait")[];
-            /** Answered */
-            answered: number | null;
-            /** Asa Seconds */
-            asa_seconds: number | null;
-            /** Estimated Wait Seconds */
-            estimated_wait_seconds: number;
-            /** Longest Wait Limit Seconds */
-            longest_wait_limit_seconds: number;
-            /** Longest Wait Seconds */
-            longest_wait_seconds: number;
-            /** Offered */
-            offered: number | null;
-            /** Open Now */
-            open_now: boolean;
-            /** Queue */
-            queue: string;
-            /**
-             * Service Level
-             * @description answered within the threshold / answered, today; null when nothing was answered (shown "—", never 100%)
-             */
-            service_level: number | null;
-            /** Service Level Target */
-            service_level_target: number;
-            /** Service Level Threshold Seconds */
-            service_level_threshold_seconds: number;
-            /** Waiting */
-            waiting: number;
         };
         /**
          * ReassignBody
@@ -1927,6 +1928,14 @@ export interface components {
             took_ms: number;
         };
         /**
+         * Sent
+         * @description The whisper's or barge's message id.
+         */
+        Sent: {
+            /** Id */
+            id: string;
+        };
+        /**
          * SnoozeBody
          * @description POST /api/conversations/{id}/snooze: until when (epoch seconds, within 30 days), or null to wake it now.
          */
@@ -2067,32 +2076,6 @@ export interface components {
             ttl: number;
         };
         /**
-         * Wallboard
-         * @description GET /api/supervisor/wallboard.
-         */
-        Wallboard: {
-            /** Agents */
-            agents: components["schemas"]["AgentFigures"][];
-            /** Alerts */
-            alerts: components["schemas"]["Alert"][];
-            /** Day Start */
-            day_start: string | null;
-            /** Interval Minutes */
-            interval_minutes: number;
-            /** Intervals */
-            intervals: components["schemas"]["IntervalFigures"][];
-            /** Queues */
-            queues: components["schemas"]["QueueFigures"][];
-            /** Refresh Seconds */
-            refresh_seconds: number;
-            /** Rollups Available */
-            rollups_available: boolean;
-            /** Time */
-            time: number;
-            /** Time Zone */
-            time_zone: string;
-        };
-        /**
          * WhatsAppComposer
          * @description What the composer needs for a WhatsApp conversation.
          */
@@ -2122,20 +2105,6 @@ export interface components {
             sid: string;
             /** Variables */
             variables?: string[];
-        };
-        /**
-         * WorkItem
-         * @description A conversation an agent holds now.
-         */
-        WorkItem: {
-            /** Channel */
-            channel: string;
-            /** Id */
-            id: string;
-            /** Queue */
-            queue: string;
-            /** State */
-            state: string;
         };
         /**
          * WrapUpBody
@@ -2992,6 +2961,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Snoozed"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_conversations_id_supervisors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceList"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -5031,6 +5078,248 @@ export interface operations {
             };
         };
     };
+    post_api_supervisor_conversations_id_barge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InterventionBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sent"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_conversations_id_interventions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Interventions"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_supervisor_conversations_id_monitor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MonitorBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sent"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     post_api_supervisor_conversations_id_reassign: {
         parameters: {
             query?: never;
@@ -5131,6 +5420,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_supervisor_conversations_id_whisper: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InterventionBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sent"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -6631,162 +7002,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Wallboard"];
-                };
-            };
-            /** @description invalid input (the message names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not authenticated */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not allowed */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description conflict with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description a backing service is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_api_supervisor_wfm_intraday: {
-        parameters: {
-            query?: {
-                queue?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
-                };
-            };
-            /** @description invalid input (the message names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not authenticated */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not allowed */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description conflict with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description a backing service is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_api_supervisor_wfm_schedule: {
-        parameters: {
-            query?: {
-                week?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
                     "application/json": unknown;
                 };
             };
@@ -6864,84 +7079,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VoiceToken"];
-                };
-            };
-            /** @description invalid input (the message names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not authenticated */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not allowed */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description conflict with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description a backing service is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    get_api_wfm_schedule: {
-        parameters: {
-            query?: {
-                week?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
                 };
             };
             /** @description invalid input (the message names the field) */

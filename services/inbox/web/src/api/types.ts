@@ -87,6 +87,7 @@ export interface Message {
   error?: string;
   attachments?: Attachment[];
   activity?: CallActivity; // a call control shown as a line of the transcript
+  intervention?: "whisper" | "barge" | "" | string; // written by a supervisor
 }
 
 export interface CallActivity {

@@ -6,6 +6,7 @@ import { useAgentStore } from "./agent";
 import { type CallNotice, useCallsStore } from "./calls";
 import { useConversationsStore } from "./conversations";
 import { useCustomersStore } from "./customers";
+import { type InterventionNotice, useInterventionsStore } from "./interventions";
 import { useOffersStore } from "./offers";
 import { useSupervisionStore } from "./supervision";
 import { useWallboardStore } from "./wallboard";
@@ -74,6 +75,9 @@ export const useLiveStore = defineStore("live", () => {
       }
       case "call":
         useCallsStore().onNotice(msg.data as CallNotice);
+        break;
+      case "supervisor":
+        useInterventionsStore().onNotice(msg.data as InterventionNotice);
         break;
       case "event":
         void conversations.refresh();

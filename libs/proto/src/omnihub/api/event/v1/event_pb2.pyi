@@ -891,6 +891,44 @@ class EvaluationUpdated(_message.Message):
 Global___EvaluationUpdated: _TypeAlias = EvaluationUpdated  # noqa: Y015
 
 @_typing.final
+class SupervisorIntervened(_message.Message):
+    """A supervisor intervened in a conversation: monitor start/stop, whisper, barge, or a voice listen/coach/barge/leave."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_ID_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_NAME_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    action: _messaging_pb2.Intervention.ValueType
+    """What the supervisor did."""
+    supervisor_id: _builtins.str
+    """The supervisor (or admin)."""
+    supervisor_name: _builtins.str
+    """Their display name, as the agent's desktop shows it."""
+    agent_id: _builtins.str
+    """The agent holding the conversation at the time, if any."""
+    message_id: _builtins.str
+    """The whisper's or barge's message id."""
+    def __init__(
+        self,
+        *,
+        action: _messaging_pb2.Intervention.ValueType = ...,
+        supervisor_id: _builtins.str = ...,
+        supervisor_name: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "agent_id", b"agent_id", "message_id", b"message_id", "supervisor_id", b"supervisor_id", "supervisor_name", b"supervisor_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SupervisorIntervened: _TypeAlias = SupervisorIntervened  # noqa: Y015
+
+@_typing.final
 class Event(_message.Message):
     """The envelope: one lifecycle event of the contact center."""
 
@@ -934,6 +972,7 @@ class Event(_message.Message):
     CUSTOMER_MERGED_FIELD_NUMBER: _builtins.int
     CUSTOMER_OPT_OUT_FIELD_NUMBER: _builtins.int
     EVALUATION_UPDATED_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_INTERVENED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique id ("evt_..."); the NATS dedupe key and the unique key in MongoDB."""
     conversation_id: _builtins.str
@@ -1072,6 +1111,10 @@ class Event(_message.Message):
     def evaluation_updated(self) -> Global___EvaluationUpdated:
         """evaluation.updated"""
 
+    @_builtins.property
+    def supervisor_intervened(self) -> Global___SupervisorIntervened:
+        """supervisor.intervened"""
+
     def __init__(
         self,
         *,
@@ -1113,12 +1156,13 @@ class Event(_message.Message):
         customer_merged: Global___CustomerMerged | None = ...,
         customer_opt_out: Global___CustomerOptOut | None = ...,
         evaluation_updated: Global___EvaluationUpdated | None = ...,
+        supervisor_intervened: Global___SupervisorIntervened | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "call_controlled", b"call_controlled", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "call_controlled", b"call_controlled", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "supervisor_intervened", b"supervisor_intervened", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "call_controlled", b"call_controlled", "channel", b"channel", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_id", b"conversation_id", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_id", b"customer_id", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "id", b"id", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "queue", b"queue", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "source", b"source", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "thread_key", b"thread_key", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state_changed", b"agent_state_changed", "call_completed", b"call_completed", "call_controlled", b"call_controlled", "channel", b"channel", "conversation_abandoned", b"conversation_abandoned", "conversation_assigned", b"conversation_assigned", "conversation_created", b"conversation_created", "conversation_flagged", b"conversation_flagged", "conversation_hold", b"conversation_hold", "conversation_id", b"conversation_id", "conversation_offer_ended", b"conversation_offer_ended", "conversation_offered", b"conversation_offered", "conversation_overflowed", b"conversation_overflowed", "conversation_queued", b"conversation_queued", "conversation_reopened", b"conversation_reopened", "conversation_resolved", b"conversation_resolved", "conversation_status_changed", b"conversation_status_changed", "conversation_transferred", b"conversation_transferred", "conversation_wrap_up_started", b"conversation_wrap_up_started", "conversation_wrapped_up", b"conversation_wrapped_up", "customer_id", b"customer_id", "customer_merged", b"customer_merged", "customer_opt_out", b"customer_opt_out", "evaluation_updated", b"evaluation_updated", "id", b"id", "identity", b"identity", "kind", b"kind", "message_created", b"message_created", "message_delivered", b"message_delivered", "message_failed", b"message_failed", "message_sent", b"message_sent", "queue", b"queue", "recording_available", b"recording_available", "routing_decided", b"routing_decided", "source", b"source", "supervisor_intervened", b"supervisor_intervened", "survey_answered", b"survey_answered", "survey_sent", b"survey_sent", "thread_key", b"thread_key", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["conversation_created", "conversation_queued", "conversation_offered", "conversation_offer_ended", "conversation_assigned", "conversation_transferred", "conversation_hold", "conversation_wrap_up_started", "conversation_wrapped_up", "conversation_resolved", "conversation_abandoned", "conversation_overflowed", "conversation_reopened", "conversation_status_changed", "conversation_flagged", "routing_decided", "message_created", "message_sent", "message_delivered", "message_failed", "agent_state_changed", "call_completed", "recording_available", "call_controlled", "survey_sent", "survey_answered", "customer_merged", "customer_opt_out", "evaluation_updated"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["conversation_created", "conversation_queued", "conversation_offered", "conversation_offer_ended", "conversation_assigned", "conversation_transferred", "conversation_hold", "conversation_wrap_up_started", "conversation_wrapped_up", "conversation_resolved", "conversation_abandoned", "conversation_overflowed", "conversation_reopened", "conversation_status_changed", "conversation_flagged", "routing_decided", "message_created", "message_sent", "message_delivered", "message_failed", "agent_state_changed", "call_completed", "recording_available", "call_controlled", "survey_sent", "survey_answered", "customer_merged", "customer_opt_out", "evaluation_updated", "supervisor_intervened"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

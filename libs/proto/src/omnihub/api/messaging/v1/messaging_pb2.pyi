@@ -134,6 +134,54 @@ DIRECTION_ACTIVITY: Direction.ValueType  # 3
 """A system activity line (assigned, transferred, resolved) or an internal note."""
 Global___Direction: _TypeAlias = Direction  # noqa: Y015
 
+class _Intervention:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InterventionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Intervention.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INTERVENTION_UNSPECIFIED: _Intervention.ValueType  # 0
+    """Not an intervention."""
+    INTERVENTION_MONITOR_START: _Intervention.ValueType  # 1
+    """A supervisor opened the conversation to watch it live."""
+    INTERVENTION_MONITOR_STOP: _Intervention.ValueType  # 2
+    """The supervisor stopped watching it."""
+    INTERVENTION_WHISPER: _Intervention.ValueType  # 3
+    """A note from the supervisor that only the agent sees (never sent to the customer)."""
+    INTERVENTION_BARGE: _Intervention.ValueType  # 4
+    """The supervisor wrote to the customer themself, on the conversation's channel."""
+    INTERVENTION_CALL_LISTEN: _Intervention.ValueType  # 5
+    """Voice: the supervisor listens to the call, muted."""
+    INTERVENTION_CALL_COACH: _Intervention.ValueType  # 6
+    """Voice: the supervisor coaches the agent (the customer cannot hear)."""
+    INTERVENTION_CALL_BARGE: _Intervention.ValueType  # 7
+    """Voice: the supervisor speaks on the call."""
+    INTERVENTION_CALL_LEAVE: _Intervention.ValueType  # 8
+    """Voice: the supervisor left the call."""
+
+class Intervention(_Intervention, metaclass=_InterventionEnumTypeWrapper):
+    """A supervisor's intervention in a conversation (event supervisor.intervened; whisper and barge are also messages)."""
+
+INTERVENTION_UNSPECIFIED: Intervention.ValueType  # 0
+"""Not an intervention."""
+INTERVENTION_MONITOR_START: Intervention.ValueType  # 1
+"""A supervisor opened the conversation to watch it live."""
+INTERVENTION_MONITOR_STOP: Intervention.ValueType  # 2
+"""The supervisor stopped watching it."""
+INTERVENTION_WHISPER: Intervention.ValueType  # 3
+"""A note from the supervisor that only the agent sees (never sent to the customer)."""
+INTERVENTION_BARGE: Intervention.ValueType  # 4
+"""The supervisor wrote to the customer themself, on the conversation's channel."""
+INTERVENTION_CALL_LISTEN: Intervention.ValueType  # 5
+"""Voice: the supervisor listens to the call, muted."""
+INTERVENTION_CALL_COACH: Intervention.ValueType  # 6
+"""Voice: the supervisor coaches the agent (the customer cannot hear)."""
+INTERVENTION_CALL_BARGE: Intervention.ValueType  # 7
+"""Voice: the supervisor speaks on the call."""
+INTERVENTION_CALL_LEAVE: Intervention.ValueType  # 8
+"""Voice: the supervisor left the call."""
+Global___Intervention: _TypeAlias = Intervention  # noqa: Y015
+
 class _DeliveryStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -720,6 +768,7 @@ class Message(_message.Message):
     PRIVATE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    INTERVENTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id: the InboundMessage or OutboundMessage id."""
     conversation_id: _builtins.str
@@ -742,6 +791,8 @@ class Message(_message.Message):
     """True for internal notes, never sent to the customer."""
     provider_message_id: _builtins.str
     """Provider id."""
+    intervention: Global___Intervention.ValueType
+    """WHISPER (a private note from a supervisor to the agent) or BARGE (a supervisor's reply to the customer)."""
     @_builtins.property
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_contact_pb2.Attachment]:
         """Attachments."""
@@ -766,10 +817,11 @@ class Message(_message.Message):
         private: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         provider_message_id: _builtins.str = ...,
+        intervention: Global___Intervention.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "delivery_status", b"delivery_status", "direction", b"direction", "id", b"id", "private", b"private", "provider_message_id", b"provider_message_id", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "delivery_status", b"delivery_status", "direction", b"direction", "id", b"id", "intervention", b"intervention", "private", b"private", "provider_message_id", b"provider_message_id", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

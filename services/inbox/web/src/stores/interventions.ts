@@ -3,12 +3,9 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request, seg } from "../api/http";
+import type { InterventionBody, MonitorBody, Presence, PresenceList } from "../api/schemas";
 
-export interface Presence {
-  supervisor_id: string;
-  supervisor_name: string;
-  action: string;
-}
+export type { Presence };
 
 export interface InterventionNotice extends Presence {
   conversation_id: string;
@@ -24,7 +21,7 @@ export const useInterventionsStore = defineStore("interventions", () => {
 
   async function load(conversationId: string): Promise<void> {
     try {
-      const data = await request<{ supervisors: Presence[] }>(`/api/conversations/${seg(conversationId)}/supervisors`);
+      const data = await request<PresenceList>(`/api/conversations/${seg(conversationId)}/supervisors`);
       present.value = { ...present.value, [conversationId]: data.supervisors };
     } catch {
       /* no presence line is shown; the next notice brings it */
@@ -46,7 +43,7 @@ export const useInterventionsStore = defineStore("interventions", () => {
     if (previous === conversationId) return;
     monitoring.value = conversationId;
     const post = (id: string, active: boolean): Promise<unknown> =>
-      request(`/api/supervisor/conversations/${seg(id)}/monitor`, { method: "POST", body: { active } }).catch(() => undefined);
+      request(`/api/supervisor/conversations/${seg(id)}/monitor`, { method: "POST", body: { active } satisfies MonitorBody }).catch(() => undefined);
     if (previous) await post(previous, false); // a closed conversation answers 409: nothing to stop
     if (conversationId) await post(conversationId, true);
   }
@@ -55,7 +52,7 @@ export const useInterventionsStore = defineStore("interventions", () => {
   async function send(conversationId: string, kind: "whisper" | "barge", text: string): Promise<boolean> {
     sent.value = false;
     try {
-      await request(`/api/supervisor/conversations/${seg(conversationId)}/${kind}`, { method: "POST", body: { text } });
+      await request(`/api/supervisor/conversations/${seg(conversationId)}/${kind}`, { method: "POST", body: { text } satisfies InterventionBody });
       error.value = "";
       sent.value = true;
       return true;

@@ -1000,8 +1000,42 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Queues, agents and SL by hour */
+        /** Queues and agents live, today's service level by interval, alerts */
         get: operations["get_api_supervisor_wallboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/wfm/intraday": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Today's forecast, actuals and staffing gap (supervisors) */
+        get: operations["get_api_supervisor_wfm_intraday"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/supervisor/wfm/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A week's schedule and coverage (supervisors) */
+        get: operations["get_api_supervisor_wfm_schedule"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1027,10 +1061,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/wfm/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My shifts of a week */
+        get: operations["get_api_wfm_schedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AgentFigures
+         * @description One agent: state from the router, occupancy today from quality's rollups.
+         */
+        AgentFigures: {
+            /** Handled */
+            handled: number | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Occupancy */
+            occupancy: number | null;
+            /** Queues */
+            queues: string[];
+            /** Reason */
+            reason: string;
+            /** State */
+            state: string;
+            /** State Since */
+            state_since: number | null;
+            /** Work */
+            work: components["schemas"]["WorkItem"][];
+        };
+        /**
+         * Alert
+         * @description A queue outside its limits now.
+         */
+        Alert: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "service_level" | "longest_wait";
+            /** Limit */
+            limit: number;
+            /** Queue */
+            queue: string;
+            /** Value */
+            value: number;
+        };
         /**
          * AuditPage
          * @description Newest first; `next` fetches the older ones ('' when there are none).
@@ -1204,6 +1296,22 @@ export interface components {
              * @enum {string}
              */
             state: "AVAILABLE" | "AWAY" | "OFFLINE";
+        };
+        /**
+         * IntervalFigures
+         * @description One interval of today (all queues).
+         */
+        IntervalFigures: {
+            /** Abandoned */
+            abandoned: number;
+            /** Answered */
+            answered: number;
+            /** Offered */
+            offered: number;
+            /** Service Level */
+            service_level: number | null;
+            /** Start */
+            start: string;
         };
         /**
          * Intervention
@@ -1655,6 +1763,51 @@ export interface components {
             scorecard_id?: string;
         };
         /**
+         * QueueFigures
+         * @description One queue: live figures from the router, today's from quality's rollups (the center's day).
+         */
+        QueueFigures: {
+            /** Abandoned */
+            abandoned: number | null;
+            /** Abandonment Rate */
+            abandonment_rate: number | null;
+            /** Active */
+            active: number;
+            /** Agents By State */
+            agents_by_state: {
+                [key: string]: number;
+            };
+            /** Alerts */
+            alerts: ("service_level" | "longest_wait")[];
+            /** Answered */
+            answered: number | null;
+            /** Asa Seconds */
+            asa_seconds: number | null;
+            /** Estimated Wait Seconds */
+            estimated_wait_seconds: number;
+            /** Longest Wait Limit Seconds */
+            longest_wait_limit_seconds: number;
+            /** Longest Wait Seconds */
+            longest_wait_seconds: number;
+            /** Offered */
+            offered: number | null;
+            /** Open Now */
+            open_now: boolean;
+            /** Queue */
+            queue: string;
+            /**
+             * Service Level
+             * @description answered within the threshold / answered, today; null when nothing was answered (shown "—", never 100%)
+             */
+            service_level: number | null;
+            /** Service Level Target */
+            service_level_target: number;
+            /** Service Level Threshold Seconds */
+            service_level_threshold_seconds: number;
+            /** Waiting */
+            waiting: number;
+        };
+        /**
          * ReassignBody
          * @description POST /api/supervisor/conversations/{id}/reassign.
          */
@@ -2076,6 +2229,32 @@ export interface components {
             ttl: number;
         };
         /**
+         * Wallboard
+         * @description GET /api/supervisor/wallboard.
+         */
+        Wallboard: {
+            /** Agents */
+            agents: components["schemas"]["AgentFigures"][];
+            /** Alerts */
+            alerts: components["schemas"]["Alert"][];
+            /** Day Start */
+            day_start: string | null;
+            /** Interval Minutes */
+            interval_minutes: number;
+            /** Intervals */
+            intervals: components["schemas"]["IntervalFigures"][];
+            /** Queues */
+            queues: components["schemas"]["QueueFigures"][];
+            /** Refresh Seconds */
+            refresh_seconds: number;
+            /** Rollups Available */
+            rollups_available: boolean;
+            /** Time */
+            time: number;
+            /** Time Zone */
+            time_zone: string;
+        };
+        /**
          * WhatsAppComposer
          * @description What the composer needs for a WhatsApp conversation.
          */
@@ -2105,6 +2284,20 @@ export interface components {
             sid: string;
             /** Variables */
             variables?: string[];
+        };
+        /**
+         * WorkItem
+         * @description A conversation an agent holds now.
+         */
+        WorkItem: {
+            /** Channel */
+            channel: string;
+            /** Id */
+            id: string;
+            /** Queue */
+            queue: string;
+            /** State */
+            state: string;
         };
         /**
          * WrapUpBody
@@ -7002,6 +7195,162 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["Wallboard"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_wfm_intraday: {
+        parameters: {
+            query?: {
+                queue?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_supervisor_wfm_schedule: {
+        parameters: {
+            query?: {
+                week?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": unknown;
                 };
             };
@@ -7079,6 +7428,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VoiceToken"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_wfm_schedule: {
+        parameters: {
+            query?: {
+                week?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description invalid input (the message names the field) */

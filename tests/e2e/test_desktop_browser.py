@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator
@@ -528,6 +529,22 @@ async def test_every_main_screen_in_chinese_has_no_english_ui_text(shared: tuple
 AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
 
 
+async def _plan_this_week(h: Hub) -> None:
+    """wfm: a schedule of this ISO week in quality (one agent 09:00-11:00 today), so the Schedule page draws its
+    coverage chart and shifts."""
+    today = dt.datetime.now(dt.UTC)
+    year, week, weekday = today.date().isocalendar()
+    need = [0] * 336
+    first = (weekday - 1) * 48 + 18
+    need[first:first + 4] = [1, 1, 1, 1]
+    body = {"week": f"{year}-W{week:02d}", "requirement": {"support": need}, "seconds": 10, "agents": [{"id": "erin"}],
+            "templates": [{"name": "morning", "starts": ["09:00"], "minutes": 120}]}
+    headers = h.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("sam", "supervisor"))
+    async with aiohttp.ClientSession() as http, http.post(f"{h.url('quality')}/api/wfm/schedules", json=body,
+                                                          headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+
+
 async def _axe(page: Page) -> list[str]:
     """Serious and critical axe-core violations on the page as it is now."""
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
@@ -561,4 +578,11 @@ async def test_axe_finds_no_serious_violation_on_the_main_screens(shared: tuple[
     await sup.click("#tab-wall")
     await expect(sup.locator('[data-queue="support"]')).to_be_visible(timeout=10_000)
     assert await _axe(sup) == []
+    await _plan_this_week(h)  # wfm: the Schedule page with a coverage chart and a shift
+    await sup.click("#tab-wfm")
+    await expect(sup.locator("#wfm-coverage-chart")).to_be_visible(timeout=20_000)
+    await expect(sup.locator(".wfm-shifts td", has_text="erin")).to_be_visible()
+    assert await _axe(sup) == []
+    if lang == "zh-CN":
+        assert _english_leftovers(await _visible_ui_text(sup)) == []
     await step_away(page)

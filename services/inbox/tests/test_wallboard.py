@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -124,3 +125,29 @@ def test_the_config_file_with_defaults_and_refusals(tmp_path: Path) -> None:
 def test_the_demo_file_loads() -> None:
     config = load_config(Path(__file__).parents[3] / "config" / "demo" / "wallboard.yaml")
     assert config.refresh_seconds == 5 and config.alerts.longest_wait_for("sales") == 90
+
+
+VECTORS = sorted((Path(__file__).resolve().parents[3] / "tests" / "kpis").glob("*.yaml"))
+FIGURES = {"offered": "offered", "answered": "answered", "abandoned": "abandoned", "service_level_b": "service_level",
+           "asa": "asa_seconds", "abandonment_rate": "abandonment_rate"}
+
+
+def test_the_kpi_vectors_by_queue_read_through_the_board_unchanged() -> None:
+    """Each vector's rows by queue (what quality answers, tests/kpis) become the board's figures one to one; a queue
+    with nothing answered keeps service level and ASA null."""
+    checked = 0
+    for path in VECTORS:
+        vector = yaml.safe_load(path.read_text())
+        for spec in vector["queries"]:
+            if spec["query"].get("group_by") != "queue" or not spec["rows"]:
+                continue
+            rows = [{"key": q, **expected} for q, expected in spec["rows"].items()]
+            b = build(R.GetQueueStatsResponse(stats=[stats(q) for q in spec["rows"]]), R.ListAgentsResponse(),
+                      R.ListConversationsResponse(), answer(rows), None, None, WallboardConfig(), NOW)
+            shown = {q.queue: q.model_dump(mode="json") for q in b.queues}
+            for queue, expected in spec["rows"].items():
+                for figure, field in FIGURES.items():
+                    if figure in expected:
+                        assert shown[queue][field] == expected[figure], f"{path.stem} {queue} {figure}"
+                        checked += 1
+    assert checked >= 20

@@ -319,11 +319,11 @@ def diff(new: Contribution, old: Contribution) -> Contribution:
 
 
 # A counter's code in stored contributions is its position in COUNTERS: append new counters, never reorder.
-_CODE = {name: str(i) for i, name in enumerate(COUNTERS)}
+_CODE = {name: i for i, name in enumerate(COUNTERS)}
 
 
 def _counters_text(counters: Counters) -> str:
-    return " ".join(f"{_CODE[k]}:{v}" for k, v in sorted(counters.items(), key=lambda kv: int(_CODE[kv[0]])) if v)
+    return " ".join([f"{i}:{v}" for i, v in sorted([(_CODE[k], v) for k, v in counters.items() if v])])
 
 
 def stored(contribution: Contribution) -> list[list[str]]:

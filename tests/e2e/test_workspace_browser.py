@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import shutil
+import threading
 import time
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from playwright.async_api import Browser, expect
 from pymongo import MongoClient
 
 from omnihub.common import identity
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from tests.e2e.hub import PASSWORDS, new_hub
 from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
@@ -23,10 +28,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str, mongo_url: str) -> Iterator[Hub]:
-    """Router, quality and inbox with the demo knowledge base, shared by this module's tests."""
+def twilio() -> Iterator[FakeTwilio]:
+    """The Twilio double on its own event loop in a thread, for the whole module (recordings for QA)."""
+    fake, loop = FakeTwilio(), asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(30)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str, mongo_url: str,
+        twilio: FakeTwilio) -> Iterator[Hub]:
+    """Router, quality and inbox with the demo knowledge base, shared by this module's tests; the inbox fetches
+    call recordings from the Twilio double with the account's credentials."""
     h = new_hub(tmp_path_factory.mktemp("workspace"), nats_session_url, mongo_url)
     shutil.copy(ROOT / "config" / "demo" / "kb.yaml", h.config_dir / "kb.yaml")
+    h.extra["inbox"] |= {"OMNIHUB_TWILIO_ACCOUNT_SID": twilio.account_sid, "OMNIHUB_TWILIO_AUTH_TOKEN": twilio.auth_token,
+                         "OMNIHUB_TWILIO_API_BASE_URL": twilio.base_url}
     try:
         h.start("router", "quality", "inbox")
         yield h
@@ -108,14 +132,15 @@ async def test_knowledge_base_page_is_accessible_and_translated(hub: Hub, browse
         await shot(sup, "kb-zh")
 
 
-def seed_conversation(hub: Hub, mongo_url: str, cid: str, agent: str, customer: str, text: str) -> None:
+def seed_conversation(hub: Hub, mongo_url: str, cid: str, agent: str, customer: str, text: str,
+                      recording: str = "") -> None:
     """A handled conversation as quality stores it, and its messages as the inbox stores them (the ingest paths
     have their own tests; this page reads what they write)."""
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
     try:
         client[hub.extra["quality"]["OMNIHUB_QUALITY_DB"]]["conversations"].insert_one({
-            "_id": cid, "agent": agent, "channel": "sms", "queue": "support", "customer_id": customer,
-            "created": time.time() - 600, "handled": True, "recording_uri": ""})
+            "_id": cid, "agent": agent, "channel": "voice" if recording else "sms", "queue": "support",
+            "customer_id": customer, "created": time.time() - 600, "handled": True, "recording_uri": recording})
         client[hub.extra["inbox"]["OMNIHUB_INBOX_DB"]]["messages"].insert_many([
             {"_id": f"{cid}_in", "conversation_id": cid, "customer_id": customer, "time": time.time() - 590,
              "text": text, "direction": "incoming"},
@@ -195,3 +220,42 @@ async def test_qa_workspace_is_accessible_and_translated(hub: Hub, browser: Brow
     if lang == "zh-CN":
         assert _english_leftovers(await _visible_ui_text(sup)) == []
         await shot(sup, "qa-workspace-zh")
+
+
+def wav(seconds: float) -> bytes:
+    """A silent-ish mono 8 kHz PCM WAV of this length."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * int(8000 * seconds))
+    return out.getvalue()
+
+
+# chatsup (#22): the evaluator plays the call recording in the browser, fetched through the inbox's proxy.
+async def test_the_call_recording_plays_in_the_browser_through_the_proxy(
+        hub: Hub, browser: Browser, mongo_url: str, twilio: FakeTwilio) -> None:
+    uri = twilio.add_recording(wav(1.5))
+    seed_conversation(hub, mongo_url, "cnv_qa_call", "bob", "cus_qa_call", "About my bill", recording=uri)
+    sup = await login(browser, hub.url("inbox"), "sam")
+    await sup.click("#tab-qa")
+    await sup.select_option("#qa-policy", "weekly")
+    await sup.click("#qa-draw")
+    await sup.locator('#qa-queue li[data-conversation="cnv_qa_call"] .qa-open').click()
+    audio = sup.locator("#qa-audio")
+    src = await audio.get_attribute("src")
+    assert src and src.startswith("/api/supervisor/qa/conversations/cnv_qa_call/recording") and twilio.account_sid not in src
+    duration = await audio.evaluate("""el => new Promise((resolve, reject) => {
+        el.addEventListener("loadedmetadata", () => resolve(el.duration));
+        el.addEventListener("error", () => reject(new Error("audio error " + (el.error && el.error.code))));
+        el.preload = "auto"; el.load();
+    })""")
+    assert 1.4 < duration < 1.6, duration  # the double's 1.5 s WAV, decoded by Chromium
+    ended = await audio.evaluate("""el => new Promise((resolve, reject) => {
+        el.muted = true;  // autoplay rules let a muted element play without a gesture
+        el.addEventListener("ended", () => resolve(true));
+        el.play().catch(reject);
+    })""")
+    assert ended is True
+    assert [r for r in twilio.requests if r[1].startswith("Recordings/")], "the inbox fetched it from Twilio"

@@ -30,6 +30,7 @@ from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
 from omnihub.quality.offload import Busy, Offload
 from omnihub.quality.qa import QaError, QaService
+from omnihub.quality.qapolicy import load_policies
 from omnihub.quality.qastore import QaStore
 from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
@@ -351,7 +352,8 @@ async def main() -> None:
         await server.start()
         svc.stack.push_async_callback(server.stop, 2.0)
         wfm = WfmService(query, WfmStore(store), queue_holidays(settings.config_dir))
-        app = build_app(query, credentials, QaService(store, bus), offload, wfm)
+        qa = QaService(store, bus, load_policies(settings.config_dir))  # qa.yaml's sampling policies
+        app = build_app(query, credentials, qa, offload, wfm)
         install_health(app, svc.readiness, "quality")
         await svc.start_http(app, settings.http_host, settings.quality_http_port)
         await svc.wait()

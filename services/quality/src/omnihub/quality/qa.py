@@ -8,7 +8,8 @@ from typing import Any
 from omnihub.api.event.v1 import event_pb2
 from omnihub.common.bus import Bus, new_event, new_id
 from omnihub.quality.calibration import krippendorff_alpha_interval
-from omnihub.quality.sampling import Candidate, sample
+from omnihub.quality.qapolicy import DEFAULT, Policy
+from omnihub.quality.sampling import Candidate, sample, sample_by_rate
 from omnihub.quality.scorecards import SCORECARDS, ScoringError, score
 from omnihub.quality.store import QualityStore
 
@@ -27,9 +28,10 @@ class QaError(ValueError):
 class QaService:
     """Evaluations, sampling and calibration."""
 
-    def __init__(self, store: QualityStore, bus: Bus | None) -> None:
+    def __init__(self, store: QualityStore, bus: Bus | None, policies: dict[str, Policy] | None = None) -> None:
         self.store = store
         self.bus = bus
+        self.policies = policies or {p.id: p for p in DEFAULT}  # qa.yaml's sampling policies
 
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         """Score a conversation with a scorecard; the agent is told through an evaluation.updated event."""
@@ -103,6 +105,24 @@ class QaService:
         candidates = [Candidate(d["_id"], d.get("agent", ""), d.get("channel", ""), d.get("recording_uri", ""))
                       for d in docs if d.get("agent")]
         return sample(candidates, fraction, minimum, seed, stratify)
+
+    async def draw_by_policy(self, start: float, end: float, policy: Policy, seed: int) -> list[tuple[Candidate, str]]:
+        """A reproducible sample of the window's handled conversations by a policy, each with why it was picked
+        ("sampled", or "low_csat": rated at most the policy's low_csat, always added)."""
+        docs = await self.store.handled_between(start, end)
+        candidates = [Candidate(d["_id"], d.get("agent", ""), d.get("channel", ""), d.get("recording_uri", ""),
+                                d.get("queue", "")) for d in docs if d.get("agent")]
+        if policy.overrides():
+            picked = sample_by_rate(candidates, policy.rate, policy.minimum, seed, policy.stratify_by_channel)
+        else:  # one fraction for all: the plain stratified sampler
+            picked = sample(candidates, policy.fraction, policy.minimum, seed, policy.stratify_by_channel)
+        out = [(c, "sampled") for c in picked]
+        if policy.low_csat is not None:
+            taken = {c.conversation_id for c in picked}
+            low = await self.store.rated_at_most([c.conversation_id for c in candidates if c.conversation_id not in taken],
+                                                 "csat", policy.low_csat)
+            out += [(c, "low_csat") for c in candidates if c.conversation_id in low]
+        return out
 
     async def calibrate(self, conversation_ids: list[str]) -> dict[str, Any]:
         """Krippendorff's alpha over the total scores several evaluators gave the same conversations."""

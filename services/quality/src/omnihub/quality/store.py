@@ -457,8 +457,17 @@ class QualityStore:
     async def handled_between(self, start: float, end: float) -> list[dict[str, Any]]:
         """Handled conversations created in [start, end), for QA sampling."""
         cursor = self.conversations.find({"created": {"$gte": start, "$lt": end}, "handled": True},
-                                         {"agent": 1, "channel": 1, "recording_uri": 1})
+                                         {"agent": 1, "channel": 1, "recording_uri": 1, "queue": 1})
         return await cursor.to_list(None)
+
+    async def rated_at_most(self, conversation_ids: list[str], question: str, at_most: int) -> set[str]:
+        """Which of these conversations a customer's survey answer to `question` rated at most `at_most`."""
+        found: set[str] = set()
+        for i in range(0, len(conversation_ids), 5000):  # bounded $in lists
+            cursor = self.surveys.find({"conversation_id": {"$in": conversation_ids[i:i + 5000]},
+                                        f"answers.{question}": {"$lte": at_most}}, {"conversation_id": 1})
+            found |= {d["conversation_id"] for d in await cursor.to_list(None)}
+        return found
 
     async def save_evaluation(self, doc: dict[str, Any]) -> None:
         """Insert or replace an evaluation."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,20 +19,6 @@ from omnihub.quality.qastore import QaStore
 
 QA_STORE_KEY: web.AppKey[QaStore] = web.AppKey("qa_store")
 RELIABLE, TENTATIVE = 0.8, 0.667  # Krippendorff's thresholds: >= 0.8 reliable, < 0.667 not even tentatively
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """How many of each agent's handled conversations of a recent window an evaluator reviews."""
-
-    id: str
-    days: int
-    fraction: float
-    minimum: int
-    stratify_by_channel: bool = True
-
-
-POLICIES = {p.id: p for p in (Policy("daily", 1, 0.1, 1), Policy("weekly", 7, 0.05, 3))}
 
 
 def reading(alpha: float | None) -> str:
@@ -55,7 +40,7 @@ class Workspace:
     async def policies(self, request: web.Request) -> web.Response:
         """GET /api/qa/policies."""
         require_supervisor(request_actor(request))
-        return web.json_response([asdict(p) for p in POLICIES.values()])
+        return web.json_response([p.model_dump() for p in self.qa.policies.values()])
 
     async def draw(self, request: web.Request) -> web.Response:
         """POST /api/qa/samples {policy, seed?, from?, to?}: draw and keep a sample; the same policy, seed and
@@ -63,20 +48,20 @@ class Workspace:
         actor = request_actor(request)
         require_supervisor(actor)
         body = await read_body(request, DrawBody)
-        policy = POLICIES.get(body.policy)
+        policy = self.qa.policies.get(body.policy)
         if policy is None:
-            raise web.HTTPBadRequest(text=f"policy must be one of {', '.join(POLICIES)}")
+            raise web.HTTPBadRequest(text=f"policy must be one of {', '.join(self.qa.policies)}")
         end = body.end or time.time()
         start = body.start or end - policy.days * 86400
         if not 0 <= start < end:
             raise web.HTTPBadRequest(text="from must be before to")
         seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-        picked = await self.qa.draw_sample(start, end, policy.fraction, policy.minimum, seed,
-                                           policy.stratify_by_channel)
+        picked = await self.qa.draw_by_policy(start, end, policy, seed)
         doc = {"_id": new_id("smp"), "policy": policy.id, "seed": seed, "from": start, "to": end,
                "drawn_by": actor.sub, "created": time.time(),
                "items": [{"conversation_id": c.conversation_id, "agent_id": c.agent_id, "channel": c.channel,
-                          "has_recording": bool(c.recording_uri)} for c in picked]}
+                          "queue": c.queue, "has_recording": bool(c.recording_uri), "reason": reason}
+                         for c, reason in picked]}
         await self.store.add_sample(doc)
         return web.json_response(doc, status=201)
 

@@ -153,6 +153,7 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/supervisor/wfm/intraday"): [("/api/supervisor/wfm/intraday?queue=support", None, SUPER)],
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],
     ("GET", "/api/wfm/schedule"): [("/api/wfm/schedule?week=2026-W50", None, ALL_IN)],
+    ("GET", "/api/wfm/adherence"): [("/api/wfm/adherence?day=2026-12-07", None, ALL_IN)],
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
 QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {

@@ -29,7 +29,13 @@ class WeekQuery(BaseModel):
     week: str = Field(default="", pattern=r"^(\d{4}-W\d{2})?$", max_length=8)
 
 
-def _parse(request: web.Request, model: type[IntradayQuery] | type[WeekQuery]) -> dict[str, str]:
+class DayQuery(BaseModel):
+    """GET /api/wfm/adherence: a local day (default: today)."""
+
+    day: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", max_length=10)
+
+
+def _parse(request: web.Request, model: type[IntradayQuery] | type[WeekQuery] | type[DayQuery]) -> dict[str, str]:
     try:
         return model.model_validate(dict(request.query)).model_dump()
     except ValidationError as exc:
@@ -67,12 +73,19 @@ class Wfm:
                                                                 params={"agent": user}))
 
 
+    async def my_adherence(self, request: web.Request) -> web.Response:
+        """GET /api/wfm/adherence?day=: my adherence and conformance of a day (today so far by default)."""
+        params = {k: v for k, v in _parse(request, DayQuery).items() if v} | {"agent": request["session"].user}
+        return web.json_response(await self.inbox._quality_call("GET", "/api/wfm/adherence", params=params))
+
+
 OPERATIONS = [
     Operation("GET", "/api/supervisor/wfm/intraday", "Today's forecast, actuals and staffing gap (supervisors)",
               query=IntradayQuery, tags=("wfm",)),
     Operation("GET", "/api/supervisor/wfm/schedule", "A week's schedule and coverage (supervisors)", query=WeekQuery,
               tags=("wfm",)),
     Operation("GET", "/api/wfm/schedule", "My shifts of a week", query=WeekQuery, tags=("wfm",)),
+    Operation("GET", "/api/wfm/adherence", "My adherence and conformance of a day", query=DayQuery, tags=("wfm",)),
 ]
 
 
@@ -82,3 +95,4 @@ def register(router: web.UrlDispatcher, inbox: Inbox) -> None:
     router.add_get("/api/supervisor/wfm/intraday", w.intraday)
     router.add_get("/api/supervisor/wfm/schedule", w.team)
     router.add_get("/api/wfm/schedule", w.mine)
+    router.add_get("/api/wfm/adherence", w.my_adherence)

@@ -49,6 +49,10 @@ export interface Schedule {
   uncovered?: { queue: string; start: string; missing: number }[];
   summary: { coverage: number; agent_hours: number; lp_bound_hours: number | null; shifts: number };
 }
+export interface Adherence {
+  day: string;
+  agents: { agent: string; adherence: number | null; conformance: number | null; scheduled_seconds: number }[];
+}
 export type WfmError = "" | "missing" | "unavailable";
 
 /** The ISO week (e.g. 2026-W50) holding a date, by its Thursday. */
@@ -74,6 +78,7 @@ export const useWfmStore = defineStore("wfm", () => {
   const intradayError = ref<WfmError>("");
   const teamError = ref<WfmError>("");
   const mineError = ref<WfmError>("");
+  const adherence = ref<Adherence | null>(null);
 
   async function loadIntraday(): Promise<void> {
     try {
@@ -105,5 +110,14 @@ export const useWfmStore = defineStore("wfm", () => {
     }
   }
 
-  return { queue, week, intraday, team, mine, intradayError, teamError, mineError, loadIntraday, loadTeam, loadMine };
+  /** My adherence and conformance today so far (null when the planning service cannot say). */
+  async function loadAdherence(): Promise<void> {
+    try {
+      adherence.value = await request<Adherence>("/api/wfm/adherence");
+    } catch {
+      adherence.value = null;
+    }
+  }
+
+  return { queue, week, intraday, team, mine, adherence, intradayError, teamError, mineError, loadIntraday, loadTeam, loadMine, loadAdherence };
 });

@@ -101,6 +101,7 @@ async def build(url: str, database: str, n: int, t0: float, conversations: bool)
         await store.note_last_state(f"a{a}", day - 86400 + 16 * 3600, "OFFLINE")
     if conversations:
         await store.events.insert_many(states, ordered=False)
+    total = rollups.with_queue_time(total, {}, cfg)  # the queues' share of agent time, as ingest keeps it
     buckets = bucket_documents(total)
     for lo in track(range(0, len(buckets), 100), description=f"{len(buckets):,} interval documents"):  # interval documents hold every queue or agent: ~10-100 KB each
         await store.rollups.insert_many(buckets[lo:lo + 100], ordered=False)

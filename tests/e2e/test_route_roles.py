@@ -154,6 +154,26 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],
     ("GET", "/api/wfm/schedule"): [("/api/wfm/schedule?week=2026-W50", None, ALL_IN)],
     ("GET", "/api/wfm/adherence"): [("/api/wfm/adherence?day=2026-12-07", None, ALL_IN)],
+    # platform (#25): the integration API takes API tokens, never sessions (every cookie gets 401; tokens, scopes and
+    # rates: services/inbox/tests/test_integration.py; real data through a token: integration_reads below)
+    ("GET", "/api/v1/openapi.json"): [("/api/v1/openapi.json", None, OPEN)],
+    ("GET", "/api/v1/conversations"): [("/api/v1/conversations", None, (U,) * 5)],
+    ("GET", "/api/v1/conversations/{id}"): [("/api/v1/conversations/{A}", None, (U,) * 5)],
+    ("GET", "/api/v1/conversations/{id}/messages"): [("/api/v1/conversations/{A}/messages", None, (U,) * 5)],
+    ("GET", "/api/v1/customers/{id}"): [("/api/v1/customers/{CA}", None, (U,) * 5)],
+    ("GET", "/api/v1/agents"): [("/api/v1/agents", None, (U,) * 5)],
+    ("GET", "/api/v1/queues"): [("/api/v1/queues", None, (U,) * 5)],
+    ("GET", "/api/v1/kpis"): [("/api/v1/kpis", None, (U,) * 5)],
+    ("POST", "/api/admin/tokens"): [("/api/admin/tokens", {"name": "t", "scopes": ["agents:read"]}, ADMIN)],
+    ("GET", "/api/admin/tokens"): [("/api/admin/tokens", None, ADMIN)],
+    ("POST", "/api/admin/tokens/{id}/revoke"): [("/api/admin/tokens/tok_missing/revoke", {}, ADMIN)],
+    ("POST", "/api/admin/webhooks"): [("/api/admin/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["message.created"]},
+                                       ADMIN)],
+    ("GET", "/api/admin/webhooks"): [("/api/admin/webhooks", None, ADMIN)],
+    ("DELETE", "/api/admin/webhooks/{id}"): [("/api/admin/webhooks/whk_missing", {}, ADMIN)],
+    ("GET", "/api/admin/webhooks/{id}/deliveries"): [("/api/admin/webhooks/whk_missing/deliveries", None, ADMIN)],
+    ("POST", "/api/admin/webhooks/{id}/deliveries/{delivery}/replay"): [
+        ("/api/admin/webhooks/whk_missing/deliveries/msg_missing/replay", {}, ADMIN)],
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
 QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
@@ -320,6 +340,7 @@ async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bu
                 rows = (await trail.json())["records"]
             assert [(r["actor"], r["target"], r["before"], r["after"]) for r in rows] == [
                 ("sam", ids["B"], {"agent": "bob", "queue": "support"}, {"agent": "", "queue": "sales"})], rows
+            failures += await integration_reads(hub, sessions["admin"], ids)
             for table, base, quality in ((INBOX, hub.url("inbox"), False), (QUALITY, hub.url("quality"), True)):
                 for (method, _), rows in table.items():
                     for path, body, expected in rows:
@@ -411,6 +432,32 @@ async def team_table(hub: Hub, ids: dict[str, str]) -> list[str]:
 async def _status(http: aiohttp.ClientSession, url: str, want: int) -> bool:
     async with http.get(url) as r:
         return r.status == want
+
+
+async def integration_reads(hub: Hub, admin: tuple[aiohttp.ClientSession, dict[str, str]], ids: dict[str, str]) -> list[str]:
+    """platform (#25): an admin's API token reads real data through /api/v1 (alice's conversation and messages)."""
+    http, csrf = admin
+    base = hub.url("inbox")
+    async with http.post(f"{base}/api/admin/tokens", headers=csrf, json={"name": "crm", "scopes": [
+            "conversations:read", "messages:read", "customers:read", "agents:read", "queues:read", "kpis:read"]}) as resp:
+        token = (await resp.json())["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    answers = {}
+    for path in ("/api/v1/conversations", "/api/v1/conversations/{A}", "/api/v1/conversations/{A}/messages",
+                 "/api/v1/customers/{CA}", "/api/v1/agents", "/api/v1/queues", "/api/v1/kpis?period=today"):
+        async with http.get(base + path.format(**ids), headers=bearer) as resp:
+            answers[path] = (resp.status, await resp.json() if resp.status == 200 else await resp.text())
+    failures = [f"GET {p} with a token: {status} {body}" for p, (status, body) in answers.items() if status != 200]
+    if not failures:
+        conv, messages = answers["/api/v1/conversations/{A}"][1], answers["/api/v1/conversations/{A}/messages"][1]
+        customer, agents = answers["/api/v1/customers/{CA}"][1], answers["/api/v1/agents"][1]
+        if not (conv["id"] == ids["A"] and conv["assigned_agent"] == "alice" and conv["channel"] == "sms"):
+            failures.append(f"/api/v1/conversations/{{A}}: {conv}")
+        if [m["text"] for m in messages["messages"]][:1] != ["hello"]:
+            failures.append(f"/api/v1/conversations/{{A}}/messages: {messages}")
+        if "+8613800000001" not in str(customer["identities"]) or "alice" not in {a["id"] for a in agents["agents"]}:
+            failures.append(f"/api/v1/customers or agents: {customer} {agents}")
+    return failures
 
 
 async def _reads(hub: Hub, user: str, conversation_id: str) -> bool:

@@ -43,6 +43,9 @@ from omnihub.inbox import (
 from omnihub.inbox.audit import AuditTrail
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
+from omnihub.inbox.integration import PREFIX as API_V1
+from omnihub.inbox.integration import Integration
+from omnihub.inbox.integration import register as register_integration
 from omnihub.inbox.live import Hub, to_dict
 from omnihub.inbox.models import (
     EvaluationActionBody,
@@ -58,9 +61,11 @@ from omnihub.inbox.models import (
 )
 from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.store import InboxStore
+from omnihub.inbox.tokens import TokenStore
 from omnihub.inbox.wallboard import register as register_wallboard
 from omnihub.inbox.wallboard_models import WallboardConfig
 from omnihub.inbox.web import Desktop
+from omnihub.inbox.webhooks import Webhooks
 from omnihub.inbox.wrapup import DEFAULT as DEFAULT_DISPOSITIONS
 
 # The softphone (Twilio Voice JS SDK) signals over wss://voice-js.<edge>.twilio.com, reports call quality to
@@ -105,6 +110,9 @@ class Inbox:
         self.trusted_proxies = trusted_proxies
         self.hub = Hub(store, router)
         self.audit = AuditTrail(store, trusted_proxies)  # every privileged action, append-only
+        self.tokens = TokenStore(store, MemoryStorage())  # app.main gives it the replicas' shared counters
+        self.webhooks = Webhooks(store)
+        self.integration = Integration(self, self.tokens, self.webhooks)  # /api/v1 and its admin
         self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
         self.wallboard_config = WallboardConfig()  # app.main sets config/wallboard.yaml's
         self.search = search.SearchIndex(store)
@@ -117,6 +125,8 @@ class Inbox:
     async def security(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Authentication, role checks and CSRF on state changes."""
         path = request.path
+        if path.startswith(API_V1):  # the integration API: API tokens, never sessions
+            return await self.integration.guard(request, handler)
         if path.startswith("/api/") and path not in PUBLIC:
             session = await self.sessions.read(request.cookies.get(COOKIE))
             if session is None:
@@ -508,6 +518,7 @@ class Inbox:
         supervision.register(app, self)  # live conversations, monitor, whisper, barge
         search.register(r, self.search, self.router, self._rpc)
         audit.register(app, self.audit)  # admins browse and export the audit trail
+        register_integration(app, self.integration)  # /api/v1, API tokens and webhooks
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

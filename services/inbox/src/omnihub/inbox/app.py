@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from limits.aio.strategies import FixedWindowRateLimiter
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common import identity, subjects
@@ -80,6 +81,10 @@ async def main() -> None:
         svc.stack.push_async_callback(consumer.stop)
         await inbox.search.setup()
         await inbox.audit.setup()
+        inbox.tokens.limiter = FixedWindowRateLimiter(limits_storage)  # per-token limits shared by replicas
+        await inbox.webhooks.setup()
+        await inbox.webhooks.start(bus)
+        svc.stack.push_async_callback(inbox.webhooks.stop)
         indexer = await consume_for_search(bus, inbox.search)
         svc.stack.push_async_callback(indexer.stop)
         await bus.nc.subscribe(f"{subjects.CHAT_TYPING_VISITOR_ROOT}.*", cb=inbox.hub.on_visitor_typing)

@@ -11,6 +11,7 @@ from omnihub.common.openapi import Operation, document
 from omnihub.inbox import search, wfm
 from omnihub.inbox.audit_models import OPERATIONS as AUDIT_OPERATIONS
 from omnihub.inbox.call_models import CALL_OPERATIONS
+from omnihub.inbox.integration_models import ADMIN_OPERATIONS as INTEGRATION_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
 from omnihub.inbox.supervision_models import OPERATIONS as SUPERVISION_OPERATIONS
@@ -390,6 +391,7 @@ OPERATIONS = [
     *search.OPERATIONS,
     *AUDIT_OPERATIONS,
     *wfm.OPERATIONS,
+    *INTEGRATION_OPERATIONS,
 ]
 
 SECURITY = {

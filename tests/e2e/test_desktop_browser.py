@@ -586,3 +586,39 @@ async def test_axe_finds_no_serious_violation_on_the_main_screens(shared: tuple[
     if lang == "zh-CN":
         assert _english_leftovers(await _visible_ui_text(sup)) == []
     await step_away(page)
+
+
+# platform (#25): the admins' audit trail and integrations views, in both languages, under axe.
+@pytest.mark.parametrize("lang", ["en-US", "zh-CN"])
+async def test_admin_audit_and_integrations_views(shared: tuple[Hub, FakeTwilio], browser: Browser, lang: str) -> None:
+    h, _ = shared
+    page = await login(browser, h.url("inbox"), "ada", lang=lang, bypass_csp=True)
+    await page.click("#tab-audit")
+    await expect(page.locator('#audit-table tr[data-action="auth.login"]').first).to_be_visible(timeout=10_000)
+    await page.select_option("#audit-action", "auth.login")
+    await page.click("#audit-apply")
+    await expect(page.locator("#audit-table tbody tr[data-action]").first).to_have_attribute("data-action", "auth.login")
+    assert await _axe(page) == []
+    if lang == "zh-CN":
+        assert _english_leftovers(await _visible_ui_text(page)) == []
+    await page.click("#tab-integrations")
+    await page.fill("#token-name", f"crm-{lang}")
+    await page.locator('#token-form input[value="agents:read"]').check()
+    await page.click("#token-form button[type=submit]")
+    await expect(page.locator("#integrations-secret code")).to_contain_text("tok_")
+    await expect(page.locator("#token-table tbody tr", has_text=f"crm-{lang}")).to_have_count(1)
+    await page.click("#integrations-secret button")
+    await page.fill("#webhook-url", "http://127.0.0.1:9/hook")
+    await page.locator('#webhook-form input[value="survey.answered"]').check()
+    await page.click("#webhook-form button[type=submit]")
+    await expect(page.locator("#integrations-secret code")).to_contain_text("whsec_")
+    await page.locator("#webhook-list .show-log").last.click()
+    await expect(page.locator("#delivery-log")).to_be_visible()
+    assert await _axe(page) == []
+    if lang == "zh-CN":
+        assert _english_leftovers(await _visible_ui_text(page)) == []
+    await page.click("#integrations-secret button")
+    hooks = page.locator("#webhook-list > li")
+    before = await hooks.count()
+    await hooks.last.locator("button").last.click()  # unsubscribe: nothing is left for the other tests
+    await expect(hooks).to_have_count(before - 1)

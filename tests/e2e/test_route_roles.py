@@ -442,7 +442,7 @@ async def integration_reads(hub: Hub, admin: tuple[aiohttp.ClientSession, dict[s
             "conversations:read", "messages:read", "customers:read", "agents:read", "queues:read", "kpis:read"]}) as resp:
         token = (await resp.json())["token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    answers = {}
+    answers: dict[str, tuple[int, Any]] = {}
     for path in ("/api/v1/conversations", "/api/v1/conversations/{A}", "/api/v1/conversations/{A}/messages",
                  "/api/v1/customers/{CA}", "/api/v1/agents", "/api/v1/queues", "/api/v1/kpis?period=today"):
         async with http.get(base + path.format(**ids), headers=bearer) as resp:

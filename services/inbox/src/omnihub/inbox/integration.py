@@ -52,6 +52,11 @@ SECURITY = {"token": {"type": "http", "scheme": "bearer",
                                      "Authorization: Bearer <token>"}}
 
 
+def openapi_document() -> dict[str, Any]:
+    """The integration API's OpenAPI 3 document (the inbox's own document covers the session routes)."""
+    return document("omnihub integration API", "1", V1_OPERATIONS, SECURITY)
+
+
 def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(model.model_dump(mode="json"), status=status)
 
@@ -180,7 +185,7 @@ class Integration:
 
     async def openapi(self, request: web.Request) -> web.Response:
         """GET /api/v1/openapi.json: the integration API's OpenAPI 3 document."""
-        return web.json_response(document("omnihub integration API", "1", V1_OPERATIONS, SECURITY))
+        return web.json_response(openapi_document())
 
     # ---- administration --------------------------------------------------------------------------------
     async def create_token(self, request: web.Request) -> web.Response:

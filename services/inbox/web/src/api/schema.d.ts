@@ -38,6 +38,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** API tokens (never their secrets) */
+        get: operations["get_api_admin_tokens"];
+        put?: never;
+        /** Create an API token (shown once) */
+        post: operations["post_api_admin_tokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/tokens/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke an API token */
+        post: operations["post_api_admin_tokens_id_revoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users/{id}/logout": {
         parameters: {
             query?: never;
@@ -49,6 +84,75 @@ export interface paths {
         put?: never;
         /** End every session of a user (admins) */
         post: operations["post_api_admin_users_id_logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Webhook subscriptions */
+        get: operations["get_api_admin_webhooks"];
+        put?: never;
+        /** Subscribe a URL to events (the signing secret is shown once) */
+        post: operations["post_api_admin_webhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End a subscription */
+        delete: operations["delete_api_admin_webhooks_id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A subscription's delivery log */
+        get: operations["get_api_admin_webhooks_id_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}/deliveries/{delivery}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deliver one again now */
+        post: operations["post_api_admin_webhooks_id_deliveries_delivery_replay"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1141,6 +1245,21 @@ export interface components {
             value: number;
         };
         /**
+         * Attempt
+         * @description One try to deliver: when, the receiver's status (0: no answer) and the error.
+         */
+        Attempt: {
+            /**
+             * Error
+             * @default
+             */
+            error?: string;
+            /** Status */
+            status: number;
+            /** Time */
+            time: number;
+        };
+        /**
          * AuditPage
          * @description Newest first; `next` fetches the older ones ('' when there are none).
          */
@@ -1250,6 +1369,41 @@ export interface components {
              * @enum {string}
              */
             supervisor_mode: "" | "listen" | "coach" | "barge";
+        };
+        /**
+         * DeliveryInfo
+         * @description One event for one subscription: pending (retrying with backoff), delivered or failed (gave up after a day).
+         */
+        DeliveryInfo: {
+            /** Attempts */
+            attempts: components["schemas"]["Attempt"][];
+            /** Created */
+            created: number;
+            /** Event Type */
+            event_type: string;
+            /**
+             * Id
+             * @description the webhook-id header: the same on every attempt and replay
+             */
+            id: string;
+            /**
+             * Next Attempt
+             * @default null
+             */
+            next_attempt?: number | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "delivered" | "failed";
+        };
+        /**
+         * DeliveryLog
+         * @description A subscription's deliveries, newest first.
+         */
+        DeliveryLog: {
+            /** Deliveries */
+            deliveries: components["schemas"]["DeliveryInfo"][];
         };
         /**
          * Disposition
@@ -1658,12 +1812,54 @@ export interface components {
             trend?: components["schemas"]["ReportRow"][];
         };
         /**
-         * Ok
-         * @description A plain acknowledgement.
+         * NewToken
+         * @description The token as created: `token` is shown this once and stored only as a hash.
          */
-        Ok: {
-            /** Ok */
-            ok: boolean;
+        NewToken: {
+            /** Created */
+            created: number;
+            /** Created By */
+            created_by: string;
+            /**
+             * Expires
+             * @default null
+             */
+            expires?: number | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Rate */
+            rate: string;
+            /**
+             * Revoked
+             * @default false
+             */
+            revoked?: boolean;
+            /** Scopes */
+            scopes: string[];
+            /** Token */
+            token: string;
+        };
+        /**
+         * NewWebhook
+         * @description The subscription as created: `secret` (whsec_...) is shown this once.
+         */
+        NewWebhook: {
+            /** Created */
+            created: number;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Events */
+            events: string[];
+            /** Id */
+            id: string;
+            /** Secret */
+            secret: string;
+            /** Url */
+            url: string;
         };
         /**
          * Organised
@@ -2202,6 +2398,64 @@ export interface components {
             service_level_b?: number | null;
         };
         /**
+         * TokenBody
+         * @description POST /api/admin/tokens: a named token with scopes and its own rate limit.
+         */
+        TokenBody: {
+            /**
+             * Expires In Days
+             * @description null: never expires
+             * @default null
+             */
+            expires_in_days?: number | null;
+            /** Name */
+            name: string;
+            /**
+             * Rate
+             * @description requests per window (the limits library's notation)
+             * @default 600/minute
+             */
+            rate?: string;
+            /** Scopes */
+            scopes: ("conversations:read" | "messages:read" | "customers:read" | "agents:read" | "queues:read" | "kpis:read")[];
+        };
+        /**
+         * TokenInfo
+         * @description A token as listed: never its secret.
+         */
+        TokenInfo: {
+            /** Created */
+            created: number;
+            /** Created By */
+            created_by: string;
+            /**
+             * Expires
+             * @default null
+             */
+            expires?: number | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Rate */
+            rate: string;
+            /**
+             * Revoked
+             * @default false
+             */
+            revoked?: boolean;
+            /** Scopes */
+            scopes: string[];
+        };
+        /**
+         * TokenList
+         * @description Every token.
+         */
+        TokenList: {
+            /** Tokens */
+            tokens: components["schemas"]["TokenInfo"][];
+        };
+        /**
          * TransferBody
          * @description POST /api/conversations/{id}/transfer: to an agent or a queue.
          */
@@ -2272,6 +2526,50 @@ export interface components {
             time_zone: string;
         };
         /**
+         * WebhookBody
+         * @description POST /api/admin/webhooks: where to deliver which events.
+         */
+        WebhookBody: {
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /** Events */
+            events: ("conversation.created" | "conversation.assigned" | "conversation.resolved" | "message.created" | "survey.answered")[];
+            /**
+             * Url
+             * Format: uri
+             */
+            url: string;
+        };
+        /**
+         * WebhookInfo
+         * @description A subscription as listed: never its secret.
+         */
+        WebhookInfo: {
+            /** Created */
+            created: number;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Events */
+            events: string[];
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+        };
+        /**
+         * WebhookList
+         * @description Every subscription.
+         */
+        WebhookList: {
+            /** Webhooks */
+            webhooks: components["schemas"]["WebhookInfo"][];
+        };
+        /**
          * WhatsAppComposer
          * @description What the composer needs for a WhatsApp conversation.
          */
@@ -2336,6 +2634,25 @@ export interface components {
              * @default false
              */
             resolved?: boolean;
+        };
+        /**
+         * Ok
+         * @description Done.
+         */
+        omnihub__inbox__integration_models__Ok: {
+            /**
+             * Ok
+             * @default true
+             */
+            ok?: boolean;
+        };
+        /**
+         * Ok
+         * @description A plain acknowledgement.
+         */
+        omnihub__inbox__models__Ok: {
+            /** Ok */
+            ok: boolean;
         };
     };
     responses: never;
@@ -2514,6 +2831,240 @@ export interface operations {
             };
         };
     };
+    get_api_admin_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_admin_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewToken"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_admin_tokens_id_revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["omnihub__inbox__integration_models__Ok"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     post_api_admin_users_id_logout: {
         parameters: {
             query?: never;
@@ -2532,6 +3083,397 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Ended"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_admin_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_admin_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewWebhook"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_api_admin_webhooks_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["omnihub__inbox__integration_models__Ok"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_admin_webhooks_id_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryLog"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_admin_webhooks_id_deliveries_delivery_replay: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                delivery: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["omnihub__inbox__integration_models__Ok"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -3412,7 +4354,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ok"];
+                    "application/json": components["schemas"]["omnihub__inbox__models__Ok"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -4512,7 +5454,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ok"];
+                    "application/json": components["schemas"]["omnihub__inbox__models__Ok"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -4744,7 +5686,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ok"];
+                    "application/json": components["schemas"]["omnihub__inbox__models__Ok"];
                 };
             };
             /** @description invalid input (the message names the field) */
@@ -6029,7 +6971,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ok"];
+                    "application/json": components["schemas"]["omnihub__inbox__models__Ok"];
                 };
             };
             /** @description invalid input (the message names the field) */

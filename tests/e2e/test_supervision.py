@@ -185,6 +185,23 @@ async def test_the_live_page_in_the_browser(hub: tuple[Hub, FakeTwilio], browser
     await sms_in(h, fake, "+8613800000201", "Hello?")
     await expect(page.locator("#live-timeline .msg.incoming")).to_have_count(2, timeout=15_000)
 
+    # Opening it started monitoring (stored as an intervention); barge from the page reaches the customer by SMS
+    # and shows as the supervisor's; nobody has it yet, so whispering waits.
+    await expect(page.locator("#whisper")).to_be_disabled()
+    await page.fill("#intervene-text", "您好，包裹今天已从仓库发出")  # no English: the zh-CN check below reads the page
+    await page.click("#barge")
+    await expect(page.locator("#live-timeline .intervention.barge")).to_have_text(
+        "Written by supervisor sam", timeout=15_000)
+    await eventually(lambda: _texted(fake, "+8613800000201", "包裹今天已从仓库发出"), timeout=20)
+    cid = (await rows.first.get_attribute("data-conv")) or ""
+    sam = await User(base).login("sam")
+    try:
+        status, stored = await sam.get(f"/api/supervisor/conversations/{cid}/interventions")
+        assert status == 200 and [(i["action"], i["supervisor_id"]) for i in stored["interventions"]] == [
+            ("monitor_start", "sam"), ("barge", "sam")]
+    finally:
+        await sam.http.close()
+
     # Alice goes available: the row shows her without a reload; why this agent lists the candidates.
     alice = await User(base).login("alice")
     try:

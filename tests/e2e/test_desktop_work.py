@@ -34,7 +34,7 @@ from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.pytest_plugin import _wipe_jetstream
 from omnihub.testkit.waiting import eventually
-from tests.e2e.hub import new_hub
+from tests.e2e.hub import PASSWORDS, new_hub
 from tests.e2e.test_desktop_browser import (
     _axe,
     _english_leftovers,
@@ -356,6 +356,16 @@ async def test_wallboard_dash_for_nothing_answered_waits_as_mm_ss_alerts_tv_mode
     assert row["longest_wait_seconds"] > 3 and row["longest_wait_limit_seconds"] == 3
     assert any(a["queue"] == "sales" and a["kind"] == "longest_wait" and a["limit"] == 3 for a in board["alerts"])
     assert board["time_zone"] == "UTC" and board["intervals"] and board["interval_minutes"] == 15
+    # a supervisor with a team (kim: north = alice and bob) sees their queues and agents only, not sales' alert
+    kim = await browser.new_context()
+    login_kim = await kim.request.post(h.url("inbox") + "/api/login",
+                                       data={"username": "kim", "password": PASSWORDS["kim"]})
+    assert login_kim.ok, await login_kim.text()
+    team_board = await (await kim.request.get(h.url("inbox") + "/api/supervisor/wallboard")).json()
+    assert sorted(q["queue"] for q in team_board["queues"]) == ["general", "support"]
+    assert sorted(a["id"] for a in team_board["agents"]) == ["alice", "bob"]
+    assert all(a["queue"] != "sales" for a in team_board["alerts"]) and team_board["intervals"]
+    await kim.close()
 
     # charts by interval; agents with state, reason and a ticking time in state
     await expect(page.locator("#wall-sl-chart")).to_be_visible()

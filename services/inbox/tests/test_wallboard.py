@@ -13,7 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.routing.v1 import routing_pb2 as R
-from omnihub.inbox.wallboard import build, load_config
+from omnihub.inbox import teams
+from omnihub.inbox.wallboard import build, in_scope, load_config, merge_intervals
 from omnihub.inbox.wallboard_models import WallboardConfig
 
 NOW = dt.datetime(2026, 3, 2, 9, 40, 5, tzinfo=dt.UTC).timestamp()  # 17:40 in Shanghai
@@ -151,3 +152,23 @@ def test_the_kpi_vectors_by_queue_read_through_the_board_unchanged() -> None:
                         assert shown[queue][field] == expected[figure], f"{path.stem} {queue} {figure}"
                         checked += 1
     assert checked >= 20
+
+
+def test_a_supervisors_team_sees_its_queues_and_agents_and_their_intervals_added_up() -> None:
+    scope = teams.Scope(frozenset({"alice"}), frozenset({"support"}))
+    queues, agents = in_scope(scope, R.GetQueueStatsResponse(stats=[stats("support"), stats("sales")]),
+                              R.ListAgentsResponse(agents=[R.Agent(id="alice"), R.Agent(id="bob")]))
+    assert [s.queue for s in queues.stats] == ["support"] and [a.id for a in agents.agents] == ["alice"]
+    everything = in_scope(teams.Scope(None), queues, agents)
+    assert everything == (queues, agents)
+    key = "2026-03-02T01:15:00Z"
+    merged = merge_intervals([
+        answer([{"key": key, "offered": 3, "answered": 2, "abandoned": 1, "answered_within": 2}]),
+        answer([{"key": key, "offered": 2, "answered": 2, "abandoned": 0, "answered_within": 0},
+                {"key": "2026-03-02T01:30:00Z", "offered": 1, "answered": 0, "abandoned": 1, "answered_within": 0}]),
+        None])
+    assert merged is not None and merged["from"] == "2026-03-02T00:00:00+08:00"
+    first, second = merged["rows"]
+    assert (first["offered"], first["answered"], first["abandoned"], first["service_level_b"]) == (5, 4, 1, 0.5)
+    assert second["service_level_b"] is None  # nothing answered: null, not 100%
+    assert merge_intervals([None]) is None

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.config import fail
+from omnihub.inbox import teams
 from omnihub.inbox.supervision import LIVE, supervisor
 from omnihub.inbox.wallboard_models import (
     AgentFigures,
@@ -127,6 +128,33 @@ def interval_figures(answer: Answer, now: float, minutes: int) -> list[IntervalF
     return out
 
 
+def merge_intervals(answers: list[Answer]) -> Answer:
+    """One by-interval answer from several queues' (a team's): counts summed, service level B from the sums."""
+    present = [a for a in answers if a is not None]
+    if not present:
+        return None
+    rows: dict[str, dict[str, Any]] = {}
+    for answer in present:
+        for r in answer.get("rows", []):
+            row = rows.setdefault(r["key"], {"key": r["key"], "offered": 0, "answered": 0, "abandoned": 0,
+                                             "answered_within": 0})
+            for k in ("offered", "answered", "abandoned", "answered_within"):
+                row[k] += r.get(k) or 0
+    for row in rows.values():
+        row["service_level_b"] = row["answered_within"] / row["answered"] if row["answered"] else None
+    return {**present[0], "rows": [rows[k] for k in sorted(rows)]}
+
+
+def in_scope(scope: teams.Scope, stats: routing_pb2.GetQueueStatsResponse,
+             agents: routing_pb2.ListAgentsResponse) -> tuple[routing_pb2.GetQueueStatsResponse,
+                                                              routing_pb2.ListAgentsResponse]:
+    """The queues and agents a supervisor's teams cover (everything for admins and supervisors without a team)."""
+    if scope.everything:
+        return stats, agents
+    return (R.GetQueueStatsResponse(stats=[s for s in stats.stats if s.queue in scope.queues]),
+            R.ListAgentsResponse(agents=[a for a in agents.agents if scope.sees_agent(a.id)]))
+
+
 def build(stats: routing_pb2.GetQueueStatsResponse, agents: routing_pb2.ListAgentsResponse,
           convs: routing_pb2.ListConversationsResponse, by_queue: Answer, by_agent: Answer, by_interval: Answer,
           config: WallboardConfig, now: float) -> Wallboard:
@@ -152,17 +180,25 @@ class Board:
         self.inbox = inbox
 
     async def get(self, request: web.Request) -> web.Response:
-        """GET /api/supervisor/wallboard: every queue and agent now, today by interval, the alerts."""
-        supervisor(request)
+        """GET /api/supervisor/wallboard: every queue and agent now (of the supervisor's teams), today by interval,
+        the alerts."""
+        session = supervisor(request)
         inbox, router, rpc = self.inbox, self.inbox.router, self.inbox._rpc
         config: WallboardConfig = inbox.wallboard_config
         ask = inbox.quality_kpis
-        stats, agents, convs, by_queue, by_agent, by_interval = await asyncio.gather(
+        interval = f"{config.interval_minutes}m" if config.interval_minutes < 60 else "1h"
+        today = {"period": "today", "group_by": "interval", "interval": interval}
+        stats, agents, convs, by_queue, by_agent = await asyncio.gather(
             rpc(router.GetQueueStats(R.GetQueueStatsRequest())), rpc(router.ListAgents(R.ListAgentsRequest())),
             rpc(router.ListConversations(R.ListConversationsRequest())),
-            ask({"period": "today", "group_by": "queue"}), ask({"period": "today", "group_by": "agent"}),
-            ask({"period": "today", "group_by": "interval", "interval": f"{config.interval_minutes}m"
-                 if config.interval_minutes < 60 else "1h"}))
+            ask({"period": "today", "group_by": "queue"}), ask({"period": "today", "group_by": "agent"}))
+        scope = teams.scope(inbox.users, session, agents)
+        stats, agents = in_scope(scope, stats, agents)
+        if scope.everything:
+            by_interval = await ask(today)
+        else:  # a team's queues only: their intervals added up
+            by_interval = merge_intervals(list(await asyncio.gather(*(ask({**today, "queue": s.queue})
+                                                                       for s in stats.stats))))
         board = build(stats, agents, convs, by_queue, by_agent, by_interval, config, time.time())
         return web.json_response(board.model_dump(mode="json"))
 

@@ -50,7 +50,7 @@ EN = _flatten(json.loads((WEB / "src" / "i18n" / "en.json").read_text()))
 ZH = _flatten(json.loads((WEB / "src" / "i18n" / "zh-CN.json").read_text()))
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")  # per test, on the loop the module's tests run on
 async def hub(tmp_path: Path, nats_url: str, mongo_url: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
     fake = FakeTwilio()
     await fake.start()
@@ -80,7 +80,7 @@ async def chromium() -> AsyncIterator[Browser]:
         await b.close()
 
 
-@pytest.fixture  # per test: a module-scoped one would tie the tests with hubs of their own to one xdist worker
+@pytest_asyncio.fixture(loop_scope="module")  # per test: a module-scoped one would tie the tests with hubs of their own to one worker
 async def browser() -> AsyncIterator[Browser]:
     async with chromium() as b:
         yield b

@@ -6,6 +6,7 @@ and teams (#22: a supervisor of another team gets 403 or nothing)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,8 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     # platform (#25): the audit trail, admins only (read and export; no route changes a record)
     ("GET", "/api/admin/audit"): [("/api/admin/audit", None, ADMIN), ("/api/admin/audit?limit=0", None, (U, F, F, F, 400))],
     ("GET", "/api/admin/audit/export"): [("/api/admin/audit/export?action=auth.", None, ADMIN)],
+    ("GET", "/api/admin/customers/{id}/export"): [("/api/admin/customers/{CA}/export", None, ADMIN),
+                                                  ("/api/admin/customers/cus_missing/export", None, (U, F, F, F, 404))],
     # wfm (#23): quality answers 400/404 here (no forecast or schedule in this hub); agents read their own shifts
     ("GET", "/api/supervisor/wfm/intraday"): [("/api/supervisor/wfm/intraday?queue=support", None, SUPER)],
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],
@@ -448,6 +451,10 @@ async def integration_reads(hub: Hub, admin: tuple[aiohttp.ClientSession, dict[s
         async with http.get(base + path.format(**ids), headers=bearer) as resp:
             answers[path] = (resp.status, await resp.json() if resp.status == 200 else await resp.text())
     failures = [f"GET {p} with a token: {status} {body}" for p, (status, body) in answers.items() if status != 200]
+    async with http.get(f"{base}/api/admin/customers/{ids['CA']}/export") as resp:  # the customer's data as JSON
+        exported = await resp.json(content_type=None) if resp.status == 200 else {}
+    if "+8613800000001" not in json.dumps(exported.get("customer")) or "hello" not in json.dumps(exported.get("messages")):
+        failures.append(f"customer export: {resp.status} {exported}")
     if not failures:
         conv, messages = answers["/api/v1/conversations/{A}"][1], answers["/api/v1/conversations/{A}/messages"][1]
         customer, agents = answers["/api/v1/customers/{CA}"][1], answers["/api/v1/agents"][1]

@@ -59,6 +59,7 @@ from omnihub.inbox.models import (
     TypingBody,
     openapi,
 )
+from omnihub.inbox.privacy import register as register_privacy
 from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.tokens import TokenStore
@@ -519,6 +520,7 @@ class Inbox:
         search.register(r, self.search, self.router, self._rpc)
         audit.register(app, self.audit)  # admins browse and export the audit trail
         register_integration(app, self.integration)  # /api/v1, API tokens and webhooks
+        register_privacy(app, self)  # one customer's data as JSON (admins)
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

@@ -60,6 +60,8 @@ class AuditPage(BaseModel):
 OPERATIONS = [
     Operation("GET", "/api/admin/audit", "Browse and filter the audit trail (admins)", query=AuditQuery,
               response=AuditPage, tags=("audit",)),
+    Operation("GET", "/api/admin/customers/{id}/export", "One customer's record, identities and messages as JSON "
+              "(admins; audited)", tags=("privacy",)),
     Operation("GET", "/api/admin/audit/export", "The filtered audit trail as CSV (admins; the export is audited)",
               query=AuditExportQuery, tags=("audit",)),
 ]

@@ -7,7 +7,7 @@ from collections.abc import Generator
 from pathlib import Path
 
 import pytest
-from _pytest.nodeid import coerce_node_id
+from _pytest.nodeid import NodeId
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for tests.e2e.hub
 
@@ -60,4 +60,11 @@ def _name_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
         names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
                         for m in item.iter_markers("xdist_group")})
         if names and "@" not in item.nodeid.rsplit("]", 1)[-1]:
-            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+            item._id = _grouped(NodeId.parse(item.nodeid), "_".join(names))
+
+
+def _grouped(node: NodeId, group: str) -> NodeId:
+    """The id with "@group" at its very end: the parameters move into the last name, since a NodeId with
+    parameters always prints them last, and xdist reads the group only after the last "]"."""
+    last = node.names[-1] + (f"[{node.params}]" if node.params is not None else "")
+    return NodeId(path=node.path, names=(*node.names[:-1], f"{last}@{group}"))

@@ -426,6 +426,10 @@ async def team_table(hub: Hub, ids: dict[str, str]) -> list[str]:
                 text = await r.text()
             if r.status != 200 or ids["A"] in text or '"alice"' in text:
                 failures.append(f"team: GET {path} as sue: {r.status} {text[:200]}")
+        for name, http in (("kim", kim), ("sue", sue)):  # a file of every agent's row would leak other teams'
+            async with http.get(f"{base}/api/supervisor/reports/export?period=today&format=csv&group_by=agent") as r:
+                if r.status != 403:
+                    failures.append(f"team: {name} exported every agent's row: {r.status}")
         async with kim.get(f"{base}/api/supervisor/live") as r:
             if ids["A"] not in await r.text():
                 failures.append("team: kim does not see her team's conversation A in the live list")

@@ -82,6 +82,10 @@ class Reports:
         query = _query(request, ExportQuery)
         if query.agent:
             await teams.require_agent(self.inbox, request["session"], query.agent)
+        elif query.group_by == "agent" and teams.team_agents(self.inbox.users, request["session"]) is not None:
+            # quality's file holds every agent's row; the page narrows them to the team, a file cannot be narrowed
+            # here, so a team's supervisor exports agents one at a time rather than see other teams' agents
+            raise web.HTTPForbidden(text="a team's supervisor exports agent rows one agent at a time (agent=)")
         status, body, _, disposition = await self._get(_params(query))
         if status != 200:
             raise self._failed(status, body)

@@ -15,7 +15,7 @@ from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.hub import twilio_env
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import _axe, chromium, go_available, open_app
+from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, go_available, open_app
 
 pytestmark = pytest.mark.browser
 CALL = "CA" + "8" * 32
@@ -101,3 +101,8 @@ async def test_a_voice_offer_opens_the_call_panel_and_hold_reaches_twilio(hub: t
                                      timeout=10_000)
     assert await page.locator('.call-activity[data-action="dtmf"]').count() == 0
     assert not [p for p in problems if "Content Security Policy" in p]
+    # the same panel in zh-CN: no serious axe violation, no catalogue key and no en string left
+    await page.select_option("#lang", "zh-CN")
+    await expect(lines.first).to_have_text("alice 将客户置于保持")
+    assert await _axe(page) == []
+    assert _english_leftovers(await _visible_ui_text(page)) == []

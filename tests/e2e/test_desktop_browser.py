@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 import yaml
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -622,3 +623,45 @@ async def test_admin_audit_and_integrations_views(shared: tuple[Hub, FakeTwilio]
     before = await hooks.count()
     await hooks.last.locator("button").last.click()  # unsubscribe: nothing is left for the other tests
     await expect(hooks).to_have_count(before - 1)
+
+
+# desk2 (#20): every main screen a supervisor or admin has, in both languages
+SCREENS = ["inbox", "perf", "live", "wall", "reports", "kb", "qa", "audit"]
+
+
+async def _settle(page: Page) -> None:
+    """The screen has fetched what it shows (its requests are done), or ten seconds passed."""
+    with suppress(PlaywrightTimeout):
+        await page.wait_for_load_state("networkidle", timeout=10_000)
+
+
+@pytest.mark.parametrize("lang", ["en-US", "zh-CN"])
+async def test_every_screen_passes_axe_and_speaks_only_the_chosen_language(shared: tuple[Hub, FakeTwilio],
+                                                                         browser: Browser, lang: str) -> None:
+    """Admin ada visits every tab (and the search results, the settings menu): no serious or critical axe
+    violation anywhere; in zh-CN no catalogue key and no English string of the en catalogue is on screen."""
+    h, _ = shared
+    page = await login(browser, h.url("inbox"), "ada", lang=lang, bypass_csp=True)  # bypass: axe is injected
+    found: dict[str, list[str]] = {}
+
+    async def check(screen: str) -> None:
+        await _settle(page)
+        problems = await _axe(page)
+        if lang == "zh-CN":
+            problems += _english_leftovers(await _visible_ui_text(page))
+        if problems:
+            found[screen] = problems
+
+    for screen in SCREENS:
+        tab = page.locator(f"#tab-{screen}")
+        await tab.click()
+        await expect(tab).to_have_attribute("aria-current", "page")
+        await check(screen)
+        if screen == "inbox":
+            await page.fill("#search-input", "订单" if lang == "zh-CN" else "order")
+            await page.keyboard.press("Enter")
+            await check("search")
+            await page.click("details.settings summary")
+            await check("settings")
+    await shot(page, f"desktop-sweep-{lang}")
+    assert found == {}

@@ -637,10 +637,15 @@ async def _settle(page: Page) -> None:
 
 @pytest.mark.parametrize("lang", ["en-US", "zh-CN"])
 async def test_every_screen_passes_axe_and_speaks_only_the_chosen_language(shared: tuple[Hub, FakeTwilio],
-                                                                         browser: Browser, lang: str) -> None:
+                                                                         lang: str) -> None:
     """Admin ada visits every tab (and the search results, the settings menu): no serious or critical axe
     violation anywhere; in zh-CN no catalogue key and no English string of the en catalogue is on screen."""
     h, _ = shared
+    async with chromium() as browser:  # on this test's (module) loop, as the shared hub
+        await _sweep(h, browser, lang)
+
+
+async def _sweep(h: Hub, browser: Browser, lang: str) -> None:
     page = await login(browser, h.url("inbox"), "ada", lang=lang, bypass_csp=True)  # bypass: axe is injected
     found: dict[str, list[str]] = {}
 

@@ -626,7 +626,7 @@ async def test_admin_audit_and_integrations_views(shared: tuple[Hub, FakeTwilio]
 
 
 # desk2 (#20): every main screen a supervisor or admin has, in both languages
-SCREENS = ["inbox", "perf", "live", "wall", "reports", "wfm", "kb", "qa", "audit"]
+SCREENS = ["inbox", "perf", "live", "wall", "reports", "wfm", "kb", "qa", "audit", "integrations"]
 
 
 async def _settle(page: Page) -> None:

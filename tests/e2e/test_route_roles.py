@@ -177,6 +177,12 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/admin/webhooks/{id}/deliveries"): [("/api/admin/webhooks/whk_missing/deliveries", None, ADMIN)],
     ("POST", "/api/admin/webhooks/{id}/deliveries/{delivery}/replay"): [
         ("/api/admin/webhooks/whk_missing/deliveries/msg_missing/replay", {}, ADMIN)],
+    # attach (#20 attachments): upload to a conversation I hold (a JSON body: 400 once allowed), open a file of a
+    # conversation I hold or held ({FA}: alice's upload to A), and the signed public link (a wrong signature: 403)
+    ("POST", "/api/conversations/{id}/attachments"): [("/api/conversations/{A}/attachments", {}, OWNER)],
+    ("GET", "/api/attachments/{id}"): [("/api/attachments/{FA}", None, OWNER),
+                                       ("/api/attachments/" + "0" * 32, None, (U, 404, 404, 404, 404))],
+    ("GET", "/files/{id}"): [("/files/{FA}?e=9999999999&s=wrong", None, (F, F, F, F, F))],
     ("POST", "/api/logout"): [("/api/logout", {}, ALL_IN)],  # last: it ends the session
 }
 QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
@@ -344,6 +350,13 @@ async def test_every_route_answers_each_role_as_the_table_says(hub: Hub, bus: Bu
             assert [(r["actor"], r["target"], r["before"], r["after"]) for r in rows] == [
                 ("sam", ids["B"], {"agent": "bob", "queue": "support"}, {"agent": "", "queue": "sales"})], rows
             failures += await integration_reads(hub, sessions["admin"], ids)
+            form = aiohttp.FormData()  # attach (#20): a file alice uploads to A, for the download rows
+            form.add_field("file", b"%PDF-1.4 a", filename="a.pdf", content_type="application/pdf")
+            alice_http, alice_csrf = sessions["agent"]
+            async with alice_http.post(f"{hub.url('inbox')}/api/conversations/{ids['A']}/attachments", data=form,
+                                       headers=alice_csrf) as up:
+                assert up.status == 200, await up.text()
+                ids["FA"] = (await up.json())["id"]
             for table, base, quality in ((INBOX, hub.url("inbox"), False), (QUALITY, hub.url("quality"), True)):
                 for (method, _), rows in table.items():
                     for path, body, expected in rows:

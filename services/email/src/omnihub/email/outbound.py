@@ -6,6 +6,7 @@ import html
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 
+import aiohttp
 import aiosmtplib
 
 from omnihub.api.contact.v1 import contact_pb2
@@ -22,6 +23,7 @@ EMAIL = contact_pb2.CHANNEL_EMAIL
 SURVEY_TEXT = ("How satisfied were you with our help? Reply to this email with a number from 1 (poor) "
                "to 5 (excellent).")
 EMAIL_RETRY = RetryPolicy(first=5.0, cap=300.0)  # relays greylist for minutes: 5 s, 10 s ... 5 min
+MAX_OUT_ATTACHMENT = 30 * 1024 * 1024  # the inbox's own limit; the channel's (25 MB) is checked at upload
 
 
 class Sender:
@@ -76,16 +78,23 @@ class Sender:
         quoted = (f'<blockquote style="margin:0 0 0 .8ex;border-left:1px solid #ccc;padding-left:1ex">'
                   f'{html.escape(out.quoted_text).replace(chr(10), "<br>")}</blockquote>') if out.quoted_text else ""
         msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{foot}{quoted}</body></html>", subtype="html")
+        for att in out.attachments:
+            data = await fetch_attachment(att.uri)
+            maintype, _, subtype = (att.content_type or "application/octet-stream").partition("/")
+            msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=att.file_name or "attachment")
         return msg
 
     async def deliver(self, d: Delivery[messaging_pb2.OutboundMessage]) -> None:
         """Send through the common outbound path: SMTP 4xx and connection errors retry (EMAIL_RETRY),
         5xx is a permanent failure event."""
         out = d.message
-        msg = await self.build(out)
         s = self.settings
+        built: list[EmailMessage] = []
 
         async def send() -> str:
+            msg = await self.build(out)  # in here: an attachment that cannot be fetched is a delivery error
+            built.append(msg)
             await aiosmtplib.send(msg, hostname=s.email_relay_host, port=s.email_relay_port,
                                   start_tls=s.email_relay_starttls, use_tls=s.email_relay_tls,
                                   username=s.email_relay_username or None,
@@ -93,6 +102,7 @@ class Sender:
             return str(msg["Message-ID"]).strip("<>")
 
         async def record(message_id: str) -> None:
+            msg = built[-1]
             doc = {"_id": message_id, "thread": out.thread_key or message_id, "direction": "out",
                    "from": str(msg["From"]).rpartition("<")[2].rstrip(">"), "to": out.identity.source_id,
                    "subject": str(msg["Subject"])}
@@ -103,6 +113,28 @@ class Sender:
 
         await deliver_outbound(self.bus, d, send, source="email", policy=EMAIL_RETRY, errors=SMTP_ERRORS,
                                on_sent=record, channel=EMAIL)
+
+
+async def fetch_attachment(uri: str) -> bytes:
+    """The bytes of an outgoing attachment from its (signed) link; only links are carried on the bus."""
+    if not uri.startswith(("https://", "http://")):
+        raise PermanentChannelError(f"attachment {uri[:100]!r} is not a link the email service can fetch",
+                                    code="media")
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120, sock_connect=10)) as http, \
+                http.get(uri) as resp:
+            if resp.status >= 500:
+                raise TransientChannelError(f"attachment link answered {resp.status}", code="media")
+            if resp.status != 200:
+                raise PermanentChannelError(f"attachment link answered {resp.status}", code="media")
+            data = bytearray()
+            async for chunk in resp.content.iter_chunked(256 * 1024):
+                data += chunk
+                if len(data) > MAX_OUT_ATTACHMENT:
+                    raise PermanentChannelError("attachment larger than 30 MB", code="media")
+            return bytes(data)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransientChannelError(f"cannot fetch attachment: {exc!r}", code="media") from exc
 
 
 def smtp_reply(exc: aiosmtplib.SMTPResponseException) -> ChannelError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.inbox import (
+    attachments,
     audit,
     calls,
     kb,
@@ -43,6 +45,7 @@ from omnihub.inbox import (
 from omnihub.inbox.audit import AuditTrail
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
 from omnihub.inbox.config import User
+from omnihub.inbox.files import FileStore
 from omnihub.inbox.integration import PREFIX as API_V1
 from omnihub.inbox.integration import Integration
 from omnihub.inbox.integration import register as register_integration
@@ -120,6 +123,12 @@ class Inbox:
         self.http: aiohttp.ClientSession | None = None
         self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
         self.recordings: TwilioRecordings | None = None  # set when a Twilio account is configured
+        # Agents' uploads and every attachment's reference; app.main keys the signed links from the settings.
+        self.files = FileStore(store.db if store is not None else None, secrets.token_bytes(32))  # type: ignore[arg-type]
+        self.hub.files = self.files
+        self.attachments = attachments.Attachments(self, attachments.Sources())
+        self.public_url = "http://127.0.0.1:8080"  # where providers fetch the signed links of our files
+        self.file_link_ttl = 7 * 86_400.0
 
     # ---- middleware -------------------------------------------------------------------
     @web.middleware
@@ -276,7 +285,8 @@ class Inbox:
             if conv.channel != contact_pb2.CHANNEL_WHATSAPP or body.private:
                 raise web.HTTPBadRequest(text="templates are for WhatsApp replies only")
             text = text or f"[template {body.template_id}] " + " · ".join(body.template_variables.values())
-        if not text:
+        kept, sent = await self.attachments.outgoing(conv, body.attachments, self.public_url, self.file_link_ttl)
+        if not text and not kept:
             raise web.HTTPBadRequest(text="the reply is empty")
         private = body.private
         if (body.cc or body.quote) and (conv.channel != contact_pb2.CHANNEL_EMAIL or private):
@@ -285,7 +295,7 @@ class Inbox:
         quoted = await quoting.thread_quote(self.store, conv) if body.quote else ""
         message = messaging_pb2.Message(
             id=new_id("out"), conversation_id=conv.id, channel=conv.channel, text=text, agent_id=s.user,
-            private=private, create_time=now_timestamp(), subject=body.subject,
+            private=private, create_time=now_timestamp(), subject=body.subject, attachments=kept,
             direction=messaging_pb2.DIRECTION_ACTIVITY if private else messaging_pb2.DIRECTION_OUTGOING)
         if not private:
             out = messaging_pb2.OutboundMessage(
@@ -293,7 +303,7 @@ class Inbox:
                 thread_key=conv.thread_key, text=text, subject=message.subject or _re(conv.subject), cc=body.cc, quoted_text=quoted,
                 agent_id=s.user, agent_display_name=s.name, kind=messaging_pb2.OUTBOUND_KIND_REPLY,
                 create_time=message.create_time, template_id=body.template_id,
-                template_variables=body.template_variables)
+                template_variables=body.template_variables, attachments=sent)
             await self.bus.publish(subjects.outbound(conv.channel), out, msg_id=out.id)
         evt = new_event("inbox", conversation_id=conv.id, customer_id=conv.customer_id, channel=conv.channel,
                         thread_key=conv.thread_key, identity=conv.identity, queue=conv.queue,
@@ -521,6 +531,7 @@ class Inbox:
         audit.register(app, self.audit)  # admins browse and export the audit trail
         register_integration(app, self.integration)  # /api/v1, API tokens and webhooks
         register_privacy(app, self)  # one customer's data as JSON (admins)
+        attachments.register(r, self.attachments)  # upload, authenticated download, signed links for providers
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 
 from aiohttp import web
 from limits.aio.strategies import FixedWindowRateLimiter
@@ -17,9 +19,11 @@ from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.inbox import kb, kbsearch, wallboard
 from omnihub.inbox.api import Inbox
+from omnihub.inbox.attachments import Sources
 from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
 from omnihub.inbox.calls import Softphone
 from omnihub.inbox.config import InboxSettings, load_users
+from omnihub.inbox.files import FileStore
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.search import consume_for_search
@@ -71,6 +75,13 @@ async def main() -> None:
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
                       parse_networks(settings.inbox_trusted_proxies), credentials, settings.inbox_aht_target_seconds)
         inbox.softphone = softphone(settings)
+        link_key = hmac.new(settings.inbox_session_key.get_secret_value().encode(), b"file links", hashlib.sha256)
+        inbox.files = inbox.hub.files = FileStore(store.db, link_key.digest())
+        inbox.public_url, inbox.file_link_ttl = settings.inbox_public_url, settings.inbox_file_link_hours * 3600
+        inbox.attachments.sources = Sources(settings.inbox_email_url, settings.inbox_chat_url,
+                                            settings.twilio_api_base_url or "https://api.twilio.com",
+                                            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        svc.stack.push_async_callback(inbox.attachments.close)
         inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
         inbox.wallboard_config = wallboard.load_config(settings.inbox_wallboard_file or settings.config_dir / "wallboard.yaml")
         if settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value():

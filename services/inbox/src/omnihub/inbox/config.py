@@ -41,6 +41,12 @@ class InboxSettings(ServiceSettings):
     # With the account's auth token, evaluators play its call recordings through the inbox (QA workspace).
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_api_base_url: str = ""  # empty = https://api.twilio.com; tests point it at the double
+    # Attachments: the inbox's address as providers reach it (Twilio fetches MMS MediaUrl links from it),
+    # how long such signed links last, and where customers' files are fetched from when an agent opens one.
+    inbox_public_url: str = "http://127.0.0.1:8080"
+    inbox_file_link_hours: float = Field(default=168.0, gt=0, le=24 * 30)
+    inbox_email_url: str = "http://127.0.0.1:8084"
+    inbox_chat_url: str = "http://127.0.0.1:8081"
 
     @field_validator("inbox_login_limit_account", "inbox_login_limit_address")
     @classmethod

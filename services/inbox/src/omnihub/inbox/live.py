@@ -20,6 +20,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import BatchHandler, Bus, Consumer, Delivery
 from omnihub.common.logging import get_logger
 from omnihub.inbox.calls import call_activity_doc, call_notice
+from omnihub.inbox.files import FileStore, attachment_id
 from omnihub.inbox.presence import action_name, intervention_doc
 from omnihub.inbox.store import InboxStore
 
@@ -43,7 +44,7 @@ def message_doc(evt: event_pb2.Event) -> dict[str, Any]:
         "text": m.text, "subject": m.subject, "html": m.sanitized_html, "agent_id": m.agent_id,
         "private": m.private, "time": evt.time.ToNanoseconds() / 1e9, "status": "received" if
         m.direction == messaging_pb2.DIRECTION_INCOMING else "pending",
-        "attachments": [to_dict(a) for a in m.attachments],
+        "attachments": [{**to_dict(a), "id": attachment_id(a.uri)} for a in m.attachments],
         "intervention": action_name(m.intervention) if m.intervention else "",  # whisper or barge by a supervisor
     }
 
@@ -61,6 +62,7 @@ class Hub:
         self.visitors: dict[str, str] = {}  # web-chat visitor id -> conversation id
         self.callers: dict[str, str] = {}  # voice conversation id -> customer id (call events carry none)
         self._last_batch: asyncio.Future[None] | None = None
+        self.files: FileStore | None = None  # attachment references, by attachment id
 
     async def on_visitor_typing(self, msg: Any) -> None:
         """A web-chat visitor is typing: tell the agent holding their conversation."""
@@ -182,10 +184,14 @@ class Hub:
             new, _, _, _ = await asyncio.gather(
                 self.store.add_messages(docs), self.store.set_statuses(statuses), self.store.add_holders(held),
                 self.store.add_interventions(interventions))
+            if self.files is not None:
+                await self.files.add_refs([d for d in docs if d["attachments"]])
             if previous is not None:
                 await previous  # what follows happens in stream order, batch after batch
             for merged, keep, agent in merges:
                 await self.store.merge_customer(merged, keep)
+                if self.files is not None:
+                    await self.files.merge_customer(merged, keep)
                 if agent:  # the agent who merged reloads the history once it is one
                     await self.send(agent, {"type": "customer_merged", "data": {
                         "customer_id": keep, "merged_customer_id": merged}})

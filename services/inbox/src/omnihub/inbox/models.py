@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, RootModel, StringConstraints, field_valid
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
-from omnihub.inbox import search, wfm
+from omnihub.inbox import attachments, search, wfm
 from omnihub.inbox.audit_models import OPERATIONS as AUDIT_OPERATIONS
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.integration_models import ADMIN_OPERATIONS as INTEGRATION_OPERATIONS
@@ -61,6 +61,9 @@ class ReplyBody(Body):
     cc: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL)]] = Field(
         default_factory=list, max_length=10)
     quote: bool = False
+    # Files uploaded to this conversation (POST /api/conversations/{id}/attachments) to send with the reply.
+    attachments: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]] = Field(
+        default_factory=list, max_length=attachments.MAX_FILES)
 
     @field_validator("template_variables")
     @classmethod
@@ -392,6 +395,7 @@ OPERATIONS = [
     *AUDIT_OPERATIONS,
     *wfm.OPERATIONS,
     *INTEGRATION_OPERATIONS,
+    *attachments.OPERATIONS,
 ]
 
 SECURITY = {

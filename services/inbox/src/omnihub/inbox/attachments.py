@@ -1,0 +1,278 @@
+"""Attachments: agents upload files for a reply, open customers' files (authenticated), and providers fetch signed links."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel, Field
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.common import subjects
+from omnihub.common.openapi import Operation
+from omnihub.inbox.files import INBOX_SCHEME, FileStore, TooLarge
+
+if TYPE_CHECKING:
+    from omnihub.api.routing.v1 import routing_pb2
+    from omnihub.inbox.api import Inbox
+
+MB = 1024 * 1024
+MAX_BYTES = 30 * MB  # any file, any channel
+MAX_FILES = 5  # per reply
+ALLOWED_TYPES = frozenset({
+    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/csv",
+    "application/zip", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "audio/mpeg", "audio/ogg", "video/mp4",
+})
+# What a channel carries (bytes per file); 0: no files at all. Telegram fetches URLs up to 20 MB (photos 5 MB),
+# Twilio MMS takes 5 MB per message, WhatsApp 16 MB, WeChat uploads images up to 10 MB, common mail relays 25 MB.
+CHANNEL_LIMITS = {"webchat": MAX_BYTES, "email": 25 * MB, "telegram": 20 * MB, "sms": 5 * MB, "whatsapp": 16 * MB,
+                  "wechat": 10 * MB, "voice": 0}
+IMAGE_LIMITS = {"telegram": 5 * MB}
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # raster images preview inline
+FILE_CSP = "default-src 'none'; sandbox"
+
+
+class AttachmentRef(BaseModel):
+    """An uploaded file, ready to go with a reply (`attachments` of the reply body names its `id`)."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    file_name: str
+    content_type: str
+    size_bytes: int
+
+
+class AttachmentRefused(BaseModel):
+    """Why an upload was refused; `code` picks the desktop's message (both languages)."""
+
+    code: str  # too_large | channel_limit | no_files | type | bad_request
+    message: str
+    limit_bytes: int = 0
+    channel: str = ""
+
+
+OPERATIONS = [
+    Operation("POST", "/api/conversations/{id}/attachments",
+              "Upload a file (multipart field `file`, at most 30 MB and the channel's limit) for a reply",
+              response=AttachmentRef, tags=("attachments",)),
+    Operation("GET", "/api/attachments/{id}", "Open an attachment of a conversation I may see (a download; raster "
+              "images inline)", tags=("attachments",)),
+]
+
+
+def refused(status: int, code: str, message: str, limit: int = 0, channel: str = "") -> web.HTTPException:
+    """A 4xx whose JSON body the desktop turns into a message in the user's language."""
+    body = AttachmentRefused(code=code, message=message, limit_bytes=limit, channel=channel).model_dump_json()
+    kind = {400: web.HTTPBadRequest, 415: web.HTTPUnsupportedMediaType}.get(status)
+    if kind is None:  # 413 wants the limits it names
+        return web.HTTPRequestEntityTooLarge(max(limit, 0), MAX_BYTES + 1, text=body, content_type="application/json")
+    return kind(text=body, content_type="application/json")
+
+
+def channel_limit(channel: str, content_type: str) -> int:
+    """The largest file (bytes) `channel` carries of this type; 0: none."""
+    limit = CHANNEL_LIMITS.get(channel, 0)
+    if content_type.startswith("image/") and channel in IMAGE_LIMITS:
+        limit = min(limit, IMAGE_LIMITS[channel])
+    return limit
+
+
+def check_fits(channel: str, content_type: str, size: int) -> None:
+    """Refuse (4xx) a file the channel cannot carry."""
+    limit = channel_limit(channel, content_type)
+    if limit == 0:
+        raise refused(400, "no_files", f"files cannot be sent on {channel or 'this channel'}", 0, channel)
+    if size > limit:
+        raise refused(413, "channel_limit", f"{channel} carries files of at most {limit // MB} MB", limit, channel)
+
+
+def disposition(kind: str, name: str) -> str:
+    """Content-Disposition with an ASCII fallback name and the real one in RFC 5987 form."""
+    ascii_name = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "._- "))[:120] or "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name[:200], safe='')}"
+
+
+@dataclass
+class Sources:
+    """Where the bytes of each kind of reference are fetched from (the inbox never keeps a copy)."""
+
+    email_url: str = "http://127.0.0.1:8084"  # gridfs://<id>: the email service's stored attachments
+    chat_url: str = "http://127.0.0.1:8081"  # /widget/uploads/<name>, telegram-file://, wechat-media://
+    twilio_base: str = "https://api.twilio.com"  # MMS media URLs under it, fetched with the account's key
+    twilio_sid: str = ""
+    twilio_token: str = ""
+
+    def locate(self, uri: str) -> tuple[str, aiohttp.BasicAuth | None] | None:
+        """(URL, auth) to fetch a reference, or None for one the inbox must not fetch (no open proxy)."""
+        if uri.startswith("gridfs://"):
+            return f"{self.email_url.rstrip('/')}/attachments/{quote(uri.removeprefix('gridfs://'), safe='')}", None
+        if uri.startswith("/widget/uploads/"):
+            return f"{self.chat_url.rstrip('/')}/widget/uploads/{quote(uri.removeprefix('/widget/uploads/'))}", None
+        if uri.startswith("telegram-file://"):
+            return f"{self.chat_url.rstrip('/')}/telegram/files/{quote(uri.removeprefix('telegram-file://'))}", None
+        if uri.startswith("wechat-media://"):
+            return f"{self.chat_url.rstrip('/')}/wechat/media/{quote(uri.removeprefix('wechat-media://'))}", None
+        twilio = self.twilio_base.rstrip("/") + "/"
+        if self.twilio_sid and uri.startswith(twilio):
+            return uri, aiohttp.BasicAuth(self.twilio_sid, self.twilio_token)
+        return None
+
+
+class Attachments:
+    """The routes; `inbox.files` stores uploads and references."""
+
+    def __init__(self, inbox: Inbox, sources: Sources) -> None:
+        self.inbox = inbox
+        self.sources = sources
+        self.http: aiohttp.ClientSession | None = None
+
+    @property
+    def files(self) -> FileStore:
+        return self.inbox.files
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """POST /api/conversations/{id}/attachments: store one file for a reply on this conversation."""
+        s = request["session"]
+        conv = await self.inbox._conversation(s, request.match_info["id"])
+        channel = subjects.channel_token(conv.channel) if conv.channel else ""
+        if request.content_length is not None and request.content_length > MAX_BYTES + 64 * 1024:
+            raise refused(413, "too_large", "the file is larger than 30 MB", MAX_BYTES, channel)
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+        except (ValueError, AssertionError, KeyError):
+            raise refused(400, "bad_request", "multipart/form-data with a field 'file' expected") from None
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            raise refused(400, "bad_request", "multipart/form-data with a field 'file' expected")
+        content_type = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type not in ALLOWED_TYPES:
+            raise refused(415, "type", f"files of type {content_type or 'unknown'} are not accepted")
+        limit = channel_limit(channel, content_type)
+        if limit == 0:
+            check_fits(channel, content_type, 0)
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            check_fits(channel, content_type, request.content_length)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await part.read_chunk(256 * 1024):
+                yield chunk
+
+        name = (part.filename or "file").replace("\x00", "")[:200]
+        try:
+            stored = await self.files.put(chunks(), max(limit, 0), file_name=name, content_type=content_type,
+                                          conversation_id=conv.id, customer_id=conv.customer_id, uploader=s.user)
+        except TooLarge:
+            if limit >= MAX_BYTES:
+                raise refused(413, "too_large", "the file is larger than 30 MB", MAX_BYTES, channel) from None
+            check_fits(channel, content_type, limit + 1)
+            raise
+        return web.json_response(AttachmentRef(id=stored.id, file_name=stored.file_name,
+                                               content_type=stored.content_type,
+                                               size_bytes=stored.size_bytes).model_dump())
+
+    async def outgoing(self, conv: routing_pb2.Conversation, ids: list[str], public_url: str, ttl: float
+                       ) -> tuple[list[contact_pb2.Attachment], list[contact_pb2.Attachment]]:
+        """The reply's files: as the message keeps them (inbox:// references) and as the channel fetches them
+        (signed public links); 400 for a file not uploaded to this conversation or one the channel cannot carry."""
+        kept, sent = [], []
+        channel = subjects.channel_token(conv.channel) if conv.channel else ""
+        for att_id in dict.fromkeys(ids):
+            ref = await self.files.ref(att_id)
+            if ref is None or ref.get("conversation_id") != conv.id or not str(ref.get("uri")).startswith(INBOX_SCHEME):
+                raise web.HTTPBadRequest(text=f"attachment {att_id} was not uploaded to this conversation")
+            check_fits(channel, ref["content_type"], int(ref["size_bytes"]))
+            fields: dict[str, Any] = {"file_name": ref["file_name"], "content_type": ref["content_type"],
+                                      "size_bytes": int(ref["size_bytes"])}
+            kept.append(contact_pb2.Attachment(uri=ref["uri"], **fields))
+            sent.append(contact_pb2.Attachment(uri=self.files.link(public_url, att_id, ttl), **fields))
+        return kept, sent
+
+    async def may_see(self, s: Any, ref: dict[str, Any]) -> bool:
+        """Supervisors and admins: every file; an agent: files of conversations (and customers) they hold or held."""
+        if s.role != "agent":
+            return True
+        cid = str(ref.get("conversation_id", ""))
+        if self.inbox.hub.holder.get(cid) == s.user or await self.inbox.store.has_held(s.user, conversation_id=cid):
+            return True
+        return await self.inbox._served(s.user, str(ref.get("customer_id", "")))
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """GET /api/attachments/{id}: the file, as a download (raster images inline), never sniffed or run."""
+        ref = await self.files.ref(request.match_info["id"])
+        if ref is None:
+            raise web.HTTPNotFound(text="no such attachment")
+        if not await self.may_see(request["session"], ref):
+            raise web.HTTPForbidden(text="this attachment is not in a conversation of yours")
+        inline = ref.get("content_type") in INLINE_TYPES and request.query.get("download") != "1"
+        return await self._serve(request, ref, "inline" if inline else "attachment")
+
+    async def public(self, request: web.Request) -> web.StreamResponse:
+        """GET /files/{id}?e=&s=: an agent's upload for a provider or a customer, while its signed link lasts."""
+        att_id = request.match_info["id"]
+        if not self.files.link_ok(att_id, request.query.get("e", ""), request.query.get("s", "")):
+            raise web.HTTPForbidden(text="this link is wrong or has expired")
+        ref = await self.files.ref(att_id)
+        if ref is None or not str(ref.get("uri")).startswith(INBOX_SCHEME):
+            raise web.HTTPNotFound(text="no such file")
+        return await self._serve(request, ref, "attachment")
+
+    async def _serve(self, request: web.Request, ref: dict[str, Any], kind: str) -> web.StreamResponse:
+        uri = str(ref.get("uri", ""))
+        ctype = str(ref.get("content_type") or "")
+        headers = {"Content-Disposition": disposition(kind, str(ref.get("file_name") or "attachment")),
+                   "X-Content-Type-Options": "nosniff", "Content-Security-Policy": FILE_CSP,
+                   "Cache-Control": "private, max-age=300"}
+        if uri.startswith(INBOX_SCHEME):
+            chunks = await self.files.open(uri)
+            if chunks is None:
+                raise web.HTTPNotFound(text="the file is no longer stored")
+            return await self._stream(request, chunks, ctype, headers)
+        where = self.sources.locate(uri)
+        if where is None:
+            raise web.HTTPNotFound(text="this attachment cannot be opened here")
+        if self.http is None:
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120, sock_connect=5))
+        url, auth = where
+        try:
+            async with self.http.get(url, auth=auth) as upstream:
+                if upstream.status == 404:
+                    raise web.HTTPNotFound(text="the file is no longer stored")
+                if upstream.status != 200:
+                    raise web.HTTPBadGateway(text=f"the file's store answered {upstream.status}")
+                ctype = ctype or upstream.content_type
+
+                async def relay() -> AsyncIterator[bytes]:
+                    async for chunk in upstream.content.iter_chunked(256 * 1024):
+                        yield chunk
+
+                return await self._stream(request, relay(), ctype, headers)
+        except (aiohttp.ClientError, TimeoutError):
+            raise web.HTTPServiceUnavailable(text="the file's store is unavailable") from None
+
+    async def _stream(self, request: web.Request, chunks: AsyncIterator[bytes], ctype: str,
+                      headers: dict[str, str]) -> web.StreamResponse:
+        resp = web.StreamResponse(headers=headers)
+        resp.content_type = ctype if ctype in ALLOWED_TYPES else "application/octet-stream"
+        await resp.prepare(request)
+        async for chunk in chunks:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        if self.http is not None:
+            await self.http.close()
+
+
+def register(router: web.UrlDispatcher, attachments: Attachments) -> None:
+    """Upload, download and the signed public link."""
+    router.add_post("/api/conversations/{id}/attachments", attachments.upload)
+    router.add_get("/api/attachments/{id}", attachments.download)
+    router.add_get("/files/{id}", attachments.public)

@@ -1,0 +1,224 @@
+"""Attachments through the real hub (#20): a customer's files by email (SMTP) and web chat reach the agent through the
+authenticated download path; the agent's files reach the customer by email (SMTP relay over loopback) and web chat
+(a signed link); who may open what; nosniff, Content-Disposition and the size limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import smtplib
+from collections.abc import AsyncIterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from omnihub.testkit.fakes.twilio_api import FakeTwilio
+from omnihub.testkit.hub import ServiceHub
+from omnihub.testkit.ports import free_port
+from omnihub.testkit.servers import NatsServer
+from omnihub.testkit.waiting import eventually
+from tests.e2e.hub import PASSWORDS, ROUTING, new_hub
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("attachments")]
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002"
+                    "00010005fe02fea30000000049454e44ae426082")  # a 1x1 PNG
+PDF = b"%PDF-1.4\n% a receipt\n"
+MB = 1024 * 1024
+
+
+class Relay:
+    """The mail relay the email service sends through: real SMTP over loopback, keeping what it got."""
+
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.append(message_from_bytes(envelope.original_content or b"", policy=default_policy))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+class Hub:
+    def __init__(self, services: ServiceHub, relay: Relay) -> None:
+        self.services, self.relay = services, relay
+        self.base = services.url("inbox")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[Hub]:
+    """router, inbox, email and chat on their own nats-server (other tests on a worker wipe the shared one)."""
+    nats = NatsServer()
+    nats.start()
+    twilio = FakeTwilio()
+    await twilio.start()
+    relay = Relay()
+    relay_port = free_port()
+    controller = Controller(relay, hostname="127.0.0.1", port=relay_port)
+    controller.start()
+    services = new_hub(tmp_path_factory.mktemp("attach"), nats.url, mongo_url, twilio)
+    routing = json.loads(json.dumps(ROUTING))
+    routing["agents"] = [{**a, "auto_accept": True} for a in routing["agents"]]  # offers are taken at once
+    (services.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+    services.extra["email"] = {"OMNIHUB_EMAIL_RELAY_PORT": str(relay_port),
+                               "OMNIHUB_EMAIL_DB": services.extra["inbox"]["OMNIHUB_INBOX_DB"] + "_email"}
+    services.extra["chat"] = {"OMNIHUB_TELEGRAM_ENABLED": "false",
+                              "OMNIHUB_VAR_DIR": str(tmp_path_factory.mktemp("chatvar"))}
+    try:
+        services.start("router", "inbox", "email", "chat")
+        yield Hub(services, relay)
+    finally:
+        services.stop()
+        controller.stop()
+        await twilio.stop()
+        nats.cleanup()
+
+
+async def session(hub: Hub, user: str) -> tuple[aiohttp.ClientSession, dict[str, str]]:
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    resp = await http.post(hub.base + "/api/login", json={"username": user, "password": PASSWORDS[user]})
+    assert resp.status == 200, await resp.text()
+    return http, {"X-CSRF-Token": (await resp.json())["csrf"]}
+
+
+async def conversation_on(http: aiohttp.ClientSession, hub: Hub, channel: str) -> dict[str, Any] | None:
+    async with http.get(hub.base + "/api/conversations") as resp:
+        convs = await resp.json()
+    return next((c for c in convs if c.get("channel") == "CHANNEL_" + channel.upper()), None)
+
+
+async def attachments_of(http: aiohttp.ClientSession, hub: Hub, cid: str) -> list[dict[str, Any]]:
+    async with http.get(f"{hub.base}/api/conversations/{cid}/messages") as resp:
+        history = (await resp.json())["messages"]
+    return [a for m in history if m.get("conversation_id") == cid for a in m.get("attachments", [])]
+
+
+async def upload(http: aiohttp.ClientSession, hub: Hub, csrf: dict[str, str], cid: str, data: bytes, name: str,
+                 ctype: str) -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type=ctype)
+    async with http.post(f"{hub.base}/api/conversations/{cid}/attachments", data=form, headers=csrf) as resp:
+        return resp.status, (await resp.json() if resp.content_type == "application/json" else await resp.text())
+
+
+def send_mail(port: int) -> None:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "li@example.cn", "support@example.com", "发票 invoice"
+    mail["Message-ID"] = "<files-1@example.cn>"
+    mail.set_content("Here is my receipt and a photo.")
+    mail.add_attachment(PDF, maintype="application", subtype="pdf", filename="receipt 收据.pdf")
+    mail.add_attachment(PNG, maintype="image", subtype="png", filename="photo.png")
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
+        smtp.send_message(mail)
+
+
+async def test_files_both_ways_on_email_and_web_chat_with_access_and_limits(hub: Hub) -> None:
+    alice, alice_csrf = await session(hub, "alice")
+    bob, _ = await session(hub, "bob")
+    sam, _ = await session(hub, "sam")
+    anonymous = aiohttp.ClientSession()
+    try:
+        resp = await alice.post(hub.base + "/api/state", json={"state": "AVAILABLE"}, headers=alice_csrf)
+        assert resp.status == 200, await resp.text()
+
+        # The customer's files by email: stored by the email service, opened through the inbox.
+        await asyncio.to_thread(send_mail, hub.services.ports["email_smtp"])
+        conv = await eventually(lambda: conversation_on(alice, hub, "email"), timeout=30)
+        atts = await eventually(lambda: attachments_of(alice, hub, conv["id"]), timeout=30)
+        by_name = {a["file_name"]: a for a in atts}
+        assert set(by_name) == {"receipt 收据.pdf", "photo.png"}
+        pdf_id, png_id = by_name["receipt 收据.pdf"]["id"], by_name["photo.png"]["id"]
+        async with alice.get(f"{hub.base}/api/attachments/{pdf_id}") as r:
+            assert r.status == 200 and await r.read() == PDF
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert r.headers["Content-Type"] == "application/pdf"
+            assert r.headers["Content-Disposition"] == (
+                "attachment; filename=\"receipt .pdf\"; filename*=UTF-8''receipt%20%E6%94%B6%E6%8D%AE.pdf")
+        async with alice.get(f"{hub.base}/api/attachments/{png_id}") as r:  # previewed inline in the desktop
+            assert r.status == 200 and await r.read() == PNG
+            assert r.headers["Content-Disposition"].startswith("inline;")
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+        async with alice.get(f"{hub.base}/api/attachments/{png_id}?download=1") as r:
+            assert r.headers["Content-Disposition"].startswith("attachment;")
+        assert (await bob.get(f"{hub.base}/api/attachments/{pdf_id}")).status == 403  # not his conversation
+        assert (await sam.get(f"{hub.base}/api/attachments/{pdf_id}")).status == 200  # supervisors see all
+        assert (await anonymous.get(f"{hub.base}/api/attachments/{pdf_id}")).status == 401
+        assert (await alice.get(f"{hub.base}/api/attachments/{'0' * 32}")).status == 404
+        assert (await alice.get(f"{hub.base}/api/attachments/../../etc")).status == 404
+
+        # The agent's file by email: the relay gets it as a MIME attachment.
+        status, ref = await upload(alice, hub, alice_csrf, conv["id"], PDF + b"ours", "quote.pdf", "application/pdf")
+        assert status == 200, ref
+        status, _ = await upload(bob, hub, {"X-CSRF-Token": "x"}, conv["id"], PDF, "x.pdf", "application/pdf")
+        assert status == 403
+        resp = await alice.post(f"{hub.base}/api/conversations/{conv['id']}/reply",
+                                json={"text": "Our quote is attached.", "attachments": [ref["id"]]}, headers=alice_csrf)
+        assert resp.status == 200, await resp.text()
+        mail = await eventually(lambda: next((m for m in hub.relay.received if "quote" in str(m.get_body())), None),
+                                timeout=30)
+        assert mail is not None
+        parts = {p.get_filename(): p.get_content() for p in mail.iter_attachments()}
+        assert parts == {"quote.pdf": PDF + b"ours"}
+        status, refused = await upload(alice, hub, alice_csrf, conv["id"], b"0" * (25 * MB + 1), "big.pdf",
+                                       "application/pdf")
+        assert status == 413 and refused["code"] == "channel_limit" and refused["limit_bytes"] == 25 * MB
+        status, refused = await upload(alice, hub, alice_csrf, conv["id"], b"<svg/>", "x.svg", "image/svg+xml")
+        assert status == 415 and refused["code"] == "type"
+        resp = await alice.post(f"{hub.base}/api/conversations/{conv['id']}/reply",
+                                json={"text": "x", "attachments": ["f" * 32]}, headers=alice_csrf)
+        assert resp.status == 400  # never uploaded to this conversation
+
+        # The customer's file by web chat: uploaded in the widget, opened through the inbox.
+        chat = hub.services.url("chat")
+        visitor = aiohttp.ClientSession()
+        try:
+            ws = await visitor.ws_connect(f"{chat}/ws/chat")
+            await ws.send_json({"type": "hello", "name": "Li", "topic": "support"})
+            welcome = await ws.receive_json(timeout=10)
+            form = aiohttp.FormData()
+            form.add_field("file", PNG, filename="screen.png", content_type="image/png")
+            async with visitor.post(f"{chat}/widget/upload", data=form,
+                                    headers={"X-Visitor-Token": welcome["token"]}) as r:
+                assert r.status == 200, await r.text()
+                widget_ref = await r.json()
+            await ws.send_json({"type": "message", "client_id": "c1", "text": "see", "attachments": [widget_ref]})
+            web_conv = await eventually(lambda: conversation_on(alice, hub, "webchat"), timeout=30)
+            web_atts = await eventually(lambda: attachments_of(alice, hub, web_conv["id"]), timeout=30)
+            async with alice.get(f"{hub.base}/api/attachments/{web_atts[0]['id']}") as r:
+                assert r.status == 200 and await r.read() == PNG
+                assert r.headers["Content-Disposition"].startswith("inline;")
+
+            # The agent's file by web chat: the visitor gets a signed link that works, and only as signed.
+            status, ref = await upload(alice, hub, alice_csrf, web_conv["id"], PDF, "guide.pdf", "application/pdf")
+            assert status == 200, ref
+            resp = await alice.post(f"{hub.base}/api/conversations/{web_conv['id']}/reply",
+                                    json={"text": "", "attachments": [ref["id"]]}, headers=alice_csrf)
+            assert resp.status == 200, await resp.text()
+            frame: dict[str, Any] = {}
+            while frame.get("sender") != "agent" or not frame.get("attachments"):
+                frame = await ws.receive_json(timeout=30)
+            link = frame["attachments"][0]["uri"]
+            assert link.startswith(hub.base + "/files/") and frame["attachments"][0]["file_name"] == "guide.pdf"
+            async with visitor.get(link) as r:
+                assert r.status == 200 and await r.read() == PDF
+                assert r.headers["Content-Disposition"].startswith("attachment;")
+                assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert (await visitor.get(link[:-3] + "AAA")).status == 403
+            assert (await visitor.get(link.replace("e=", "e=1"))).status == 403
+            await ws.close()
+
+            # 30 MB is refused with a clear 413, on the one channel that carries anything below it.
+            status, refused = await upload(alice, hub, alice_csrf, web_conv["id"], b"0" * (30 * MB + 1), "huge.pdf",
+                                           "application/pdf")
+            assert status == 413 and refused["code"] == "too_large" and "30 MB" in refused["message"]
+        finally:
+            await visitor.close()
+    finally:
+        for http in (alice, bob, sam, anonymous):
+            await http.close()

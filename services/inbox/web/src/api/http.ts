@@ -44,3 +44,20 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
 
 /** Encode one path segment. */
 export const seg = (value: string): string => encodeURIComponent(value);
+
+/** POST a multipart form (a file upload); the error's message is the server's body (JSON for refusals). */
+export async function postForm<T>(path: string, form: FormData): Promise<T> {
+  let resp: Response;
+  try {
+    resp = await fetch(path, {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
+      credentials: "same-origin",
+      body: form,
+    });
+  } catch {
+    throw new ApiError(0, "network");
+  }
+  if (!resp.ok) throw new ApiError(resp.status, (await resp.text().catch(() => "")) || resp.statusText);
+  return (await resp.json()) as T;
+}

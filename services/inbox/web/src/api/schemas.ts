@@ -7,6 +7,7 @@ export type LoginBody = Schemas["LoginBody"];
 export type StateBody = Schemas["StateBody"];
 export type ForceStateBody = Schemas["ForceStateBody"];
 export type ReplyBody = Schemas["ReplyBody"];
+export type AttachmentRef = Schemas["AttachmentRef"];
 export type TypingBody = Schemas["TypingBody"];
 export type WrapUpBody = Schemas["WrapUpBody"];
 export type TransferBody = Schemas["TransferBody"];

@@ -67,6 +67,8 @@ export interface Agent {
 }
 
 export interface Attachment {
+  id?: string; // what GET /api/attachments/{id} opens
+  uri?: string;
   file_name?: string;
   content_type?: string;
   size_bytes?: string | number;

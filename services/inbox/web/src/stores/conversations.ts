@@ -4,6 +4,7 @@ import { computed, ref } from "vue";
 import { ApiError, request, seg } from "../api/http";
 import type { ReplyBody, TransferBody, TypingBody, WrapUpBody } from "../api/schemas";
 import { epoch, type Conversation, type Message } from "../api/types";
+import { useAttachmentsStore } from "./attachments";
 import { useOrganiseStore } from "./organise";
 
 export interface Filters {
@@ -25,6 +26,7 @@ export const useConversationsStore = defineStore("conversations", () => {
   const typing = ref(false);
   const error = ref("");
   const organise = useOrganiseStore();
+  const attachments = useAttachmentsStore();
 
   /** Open work sorted by wait (the longest waiting first). */
   const sorted = computed(() =>
@@ -128,8 +130,12 @@ export const useConversationsStore = defineStore("conversations", () => {
 
   /** Send a reply, or save an internal note (never sent to the customer). */
   async function reply(draft: ReplyBody): Promise<boolean> {
-    if (!currentId.value || !(draft.text ?? "").trim()) return false;
-    return (await act(`/api/conversations/${seg(currentId.value)}/reply`, draft)) !== null;
+    const id = currentId.value;
+    const files = id ? attachments.ids(id) : []; // the files attached for this reply go with it
+    if (!id || (!(draft.text ?? "").trim() && !files.length)) return false;
+    const sent = (await act(`/api/conversations/${seg(id)}/reply`, { ...draft, attachments: files })) !== null;
+    if (sent) attachments.clear(id);
+    return sent;
   }
 
   /** Tell a web-chat visitor the agent is typing. */

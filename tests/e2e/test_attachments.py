@@ -1,6 +1,7 @@
-"""Attachments through the real hub (#20): a customer's files by email (SMTP) and web chat reach the agent through the
-authenticated download path; the agent's files reach the customer by email (SMTP relay over loopback) and web chat
-(a signed link); who may open what; nosniff, Content-Disposition and the size limits."""
+"""Attachments through the real hub (#20): a customer's files by email (SMTP), web chat, Telegram and MMS reach the agent
+through the authenticated download path; the agent's files reach the customer by email (SMTP relay over loopback), web
+chat (a signed link), Telegram (sendPhoto/sendDocument by URL, fetched by the double) and MMS (MediaUrl, fetched by the
+Twilio double); who may open what; nosniff, Content-Disposition and the size limits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,19 +21,30 @@ import pytest_asyncio
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from playwright.async_api import Browser, Locator, expect
 
+from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
-from omnihub.testkit.hub import ServiceHub
+from omnihub.testkit.hub import ServiceHub, telegram_env, twilio_env
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import eventually
 from tests.e2e.hub import PASSWORDS, ROUTING, new_hub
+from tests.e2e.test_desktop_browser import chromium, go_available, login
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("attachments")]
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002"
                     "00010005fe02fea30000000049454e44ae426082")  # a 1x1 PNG
 PDF = b"%PDF-1.4\n% a receipt\n"
 MB = 1024 * 1024
+OURS = "+15550001111"
+TELEGRAM_SECRET = "attach-secret"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
 
 
 class Relay:
@@ -46,18 +59,19 @@ class Relay:
 
 
 class Hub:
-    def __init__(self, services: ServiceHub, relay: Relay) -> None:
-        self.services, self.relay = services, relay
+    def __init__(self, services: ServiceHub, relay: Relay, twilio: FakeTwilio, telegram: FakeTelegramApi) -> None:
+        self.services, self.relay, self.twilio, self.telegram = services, relay, twilio, telegram
         self.base = services.url("inbox")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[Hub]:
-    """router, inbox, email and chat on their own nats-server (other tests on a worker wipe the shared one)."""
+    """router, inbox, email, chat (web chat and Telegram) and sms (Twilio double) on their own nats-server."""
     nats = NatsServer()
     nats.start()
     twilio = FakeTwilio()
     await twilio.start()
+    telegram = await FakeTelegramApi().start()
     relay = Relay()
     relay_port = free_port()
     controller = Controller(relay, hostname="127.0.0.1", port=relay_port)
@@ -68,15 +82,17 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Async
     (services.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
     services.extra["email"] = {"OMNIHUB_EMAIL_RELAY_PORT": str(relay_port),
                                "OMNIHUB_EMAIL_DB": services.extra["inbox"]["OMNIHUB_INBOX_DB"] + "_email"}
-    services.extra["chat"] = {"OMNIHUB_TELEGRAM_ENABLED": "false",
+    services.extra["chat"] = {**telegram_env(telegram, TELEGRAM_SECRET),
                               "OMNIHUB_VAR_DIR": str(tmp_path_factory.mktemp("chatvar"))}
+    services.extra["inbox"] |= twilio_env(twilio)  # agents open MMS media with the account's credentials
     try:
-        services.start("router", "inbox", "email", "chat")
-        yield Hub(services, relay)
+        services.start("router", "inbox", "email", "chat", "sms")
+        yield Hub(services, relay, twilio, telegram)
     finally:
         services.stop()
         controller.stop()
         await twilio.stop()
+        await telegram.stop()
         nats.cleanup()
 
 
@@ -107,10 +123,15 @@ async def upload(http: aiohttp.ClientSession, hub: Hub, csrf: dict[str, str], ci
         return resp.status, (await resp.json() if resp.content_type == "application/json" else await resp.text())
 
 
-def send_mail(port: int) -> None:
+async def image_loaded(image: Locator) -> bool:
+    """Whether the browser fetched and decoded the image (through the session-authenticated path)."""
+    return bool(await image.evaluate("img => img.complete && img.naturalWidth > 0"))
+
+
+def send_mail(port: int, sender: str = "li@example.cn", message_id: str = "<files-1@example.cn>") -> None:
     mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"] = "li@example.cn", "support@example.com", "发票 invoice"
-    mail["Message-ID"] = "<files-1@example.cn>"
+    mail["From"], mail["To"], mail["Subject"] = sender, "support@example.com", "发票 invoice"
+    mail["Message-ID"] = message_id
     mail.set_content("Here is my receipt and a photo.")
     mail.add_attachment(PDF, maintype="application", subtype="pdf", filename="receipt 收据.pdf")
     mail.add_attachment(PNG, maintype="image", subtype="png", filename="photo.png")
@@ -222,3 +243,150 @@ async def test_files_both_ways_on_email_and_web_chat_with_access_and_limits(hub:
     finally:
         for http in (alice, bob, sam, anonymous):
             await http.close()
+
+
+async def test_files_both_ways_on_telegram_and_mms(hub: Hub) -> None:
+    alice, csrf = await session(hub, "alice")
+    try:
+        resp = await alice.post(hub.base + "/api/state", json={"state": "AVAILABLE"}, headers=csrf)
+        assert resp.status == 200, await resp.text()
+
+        # Telegram: the customer's photo, fetched through the chat service (getFile) when alice opens it.
+        hub.telegram.files["photo-large"] = PNG
+        update = {"update_id": 7001, "message": {
+            "message_id": 7101, "date": 1_700_000_000, "chat": {"id": 4242, "type": "private", "first_name": "Li"},
+            "from": {"id": 4242, "is_bot": False, "first_name": "Li"}, "caption": "my router",
+            "photo": [{"file_id": "photo-large", "file_unique_id": "pl", "width": 800, "height": 600, "file_size": 70}]}}
+        chat = hub.services.url("chat")
+        async with alice.post(f"{chat}/telegram/webhook", json=update,
+                              headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}) as r:
+            assert r.status == 200
+        conv = await eventually(lambda: conversation_on(alice, hub, "telegram"), timeout=30)
+        atts = await eventually(lambda: attachments_of(alice, hub, conv["id"]), timeout=30)
+        async with alice.get(f"{hub.base}/api/attachments/{atts[0]['id']}") as r:
+            assert r.status == 200 and await r.read() == PNG
+        async with alice.get(f"{chat}/telegram/files/photo-large") as r:
+            assert r.status == 401  # only the inbox, with the deployment's service token
+
+        # The agent's photo and document: sendPhoto and sendDocument by a signed link the Bot API fetches.
+        ids = []
+        for data, name, ctype in ((PNG, "map.png", "image/png"), (PDF, "terms.pdf", "application/pdf")):
+            status, ref = await upload(alice, hub, csrf, conv["id"], data, name, ctype)
+            assert status == 200, ref
+            ids.append(ref["id"])
+        resp = await alice.post(f"{hub.base}/api/conversations/{conv['id']}/reply",
+                                json={"text": "Here you go", "attachments": ids}, headers=csrf)
+        assert resp.status == 200, await resp.text()
+        await eventually(lambda: hub.telegram.calls("sendDocument"), timeout=30)
+        photo = hub.telegram.calls("sendPhoto")[-1].params["photo"]
+        document = hub.telegram.calls("sendDocument")[-1].params["document"]
+        assert photo.startswith(hub.base + "/files/") and document.startswith(hub.base + "/files/")
+        await eventually(lambda: len(hub.telegram.fetched) >= 2, timeout=30)  # the call is logged before its fetch
+        assert (photo, 200, PNG) in hub.telegram.fetched and (document, 200, PDF) in hub.telegram.fetched
+        status, refused = await upload(alice, hub, csrf, conv["id"], b"0" * (5 * MB + 1), "big.png", "image/png")
+        assert status == 413 and refused["code"] == "channel_limit" and refused["limit_bytes"] == 5 * MB
+
+        # MMS: the customer's picture is fetched from Twilio with the account's credentials when alice opens it.
+        media_url = hub.twilio.add_media(PNG, "image/png")
+        resp = await hub.twilio.post_webhook(f"{hub.services.url('sms')}/twilio/sms", hub.twilio.inbound_sms(
+            OURS, "+8613800000077", "photo of the box", media=[(media_url, "image/png")]))
+        assert resp.status == 200
+        sms = await eventually(lambda: conversation_on(alice, hub, "sms"), timeout=30)
+        atts = await eventually(lambda: attachments_of(alice, hub, sms["id"]), timeout=30)
+        async with alice.get(f"{hub.base}/api/attachments/{atts[0]['id']}") as r:
+            assert r.status == 200 and await r.read() == PNG
+            assert r.headers["Content-Disposition"].startswith("inline;")
+
+        # The agent's MMS: MediaUrl is a signed public link of ours, which the Twilio double fetched.
+        status, ref = await upload(alice, hub, csrf, sms["id"], PNG, "label.png", "image/png")
+        assert status == 200, ref
+        resp = await alice.post(f"{hub.base}/api/conversations/{sms['id']}/reply",
+                                json={"text": "Your label", "attachments": [ref["id"]]}, headers=csrf)
+        assert resp.status == 200, await resp.text()
+        sent = await eventually(lambda: next((m for m in hub.twilio.messages.values() if m["media_url"]), None),
+                                timeout=30)
+        assert sent is not None and sent["media_url"][0].startswith(hub.base + "/files/")
+        assert (sent["media_url"][0], 200, PNG) in hub.twilio.media_fetched
+        status, refused = await upload(alice, hub, csrf, sms["id"], b"0" * (5 * MB + 1), "big.pdf", "application/pdf")
+        assert status == 413 and refused["code"] == "channel_limit"
+    finally:
+        await alice.close()
+
+
+@pytest.mark.browser
+async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refuses_30_mb(hub: Hub,
+                                                                                          browser: Browser) -> None:
+    alice, csrf = await session(hub, "alice")  # alice steps away: bob takes this test's customers
+    resp = await alice.post(hub.base + "/api/state", json={"state": "AWAY", "reason": "break"}, headers=csrf)
+    assert resp.status == 200, await resp.text()
+    await alice.close()
+    bob, _ = await session(hub, "bob")
+    page = await login(browser, hub.base, "bob")
+    visitor = await (await browser.new_context()).new_page()
+    try:
+        await go_available(page)
+
+        # Email in: the photo is previewed inline, the PDF downloads through the authenticated path.
+        await asyncio.to_thread(send_mail, hub.services.ports["email_smtp"], "wang@example.cn", "<files-2@example.cn>")
+        conv = await eventually(lambda: conversation_on(bob, hub, "email"), timeout=30)
+        await page.locator(f'#conv-list .conv[data-id="{conv["id"]}"]').click()
+        preview = page.locator("img.attachment-preview")
+        await expect(preview).to_be_visible(timeout=20_000)
+        await eventually(lambda: image_loaded(preview), timeout=10)
+        async with page.expect_download() as download:
+            await page.locator(".attachment-link", has_text="receipt").click()
+        assert Path(await (await download.value).path()).read_bytes() == PDF
+
+        # Email out: a file attached in the composer reaches the relay as a MIME attachment.
+        await page.set_input_files("#attach-file", files=[
+            {"name": "offer.pdf", "mimeType": "application/pdf", "buffer": PDF + b"offer"}])
+        await expect(page.locator(".attach-pending li")).to_contain_text("offer.pdf", timeout=15_000)
+        await page.fill("#reply", "Our offer is attached.")
+        await page.click("#send")
+        mail = await eventually(lambda: next((m for m in hub.relay.received if "Our offer" in str(m.get_body())),
+                                             None), timeout=30)
+        assert mail is not None
+        assert {p.get_filename(): p.get_content() for p in mail.iter_attachments()} == {"offer.pdf": PDF + b"offer"}
+        await expect(page.locator(".msg.outgoing .attachment-link")).to_contain_text("offer.pdf", timeout=15_000)
+        await expect(page.locator(".attach-pending li")).to_have_count(0)
+
+        # 30 MB: refused at once with a clear message, nothing uploaded.
+        await page.evaluate("""size => {  // made in the page: 30 MB through the DevTools protocol takes a minute here
+            const input = document.querySelector("#attach-file");
+            const files = new DataTransfer();
+            files.items.add(new File([new Uint8Array(size)], "huge.pdf", { type: "application/pdf" }));
+            input.files = files.files;
+            input.dispatchEvent(new Event("change", { bubbles: true }));
+        }""", 30 * MB + 1)
+        await expect(page.locator("#attach-error")).to_have_text("huge.pdf is larger than 30 MB and cannot be sent.")
+        await expect(page.locator(".attach-pending li")).to_have_count(0)
+
+        # Web chat in: the visitor attaches a photo in the widget; bob sees it inline.
+        await visitor.goto(hub.services.url("chat") + "/widget")
+        await visitor.click("#omni-bubble")
+        await visitor.fill("#omni-name", "Mei Lin")
+        await visitor.click("#omni-start")
+        await visitor.set_input_files("#omni-file", files=[{"name": "screen.png", "mimeType": "image/png",
+                                                            "buffer": PNG}])
+        await expect(visitor.locator(".omni-visitor .omni-attachment")).to_have_text("screen.png", timeout=15_000)
+        web = await eventually(lambda: conversation_on(bob, hub, "webchat"), timeout=30)
+        await page.locator(f'#conv-list .conv[data-id="{web["id"]}"]').click()
+        preview = page.locator(".msg.incoming img.attachment-preview")
+        await expect(preview).to_be_visible(timeout=20_000)
+        await eventually(lambda: image_loaded(preview), timeout=10)
+
+        # Web chat out: bob sends a file alone; the visitor downloads it by its signed link.
+        await page.set_input_files("#attach-file", files=[
+            {"name": "guide.pdf", "mimeType": "application/pdf", "buffer": PDF + b"guide"}])
+        await expect(page.locator(".attach-pending li")).to_contain_text("guide.pdf", timeout=15_000)
+        await page.click("#send")
+        link = visitor.locator(".omni-agent .omni-attachment")
+        await expect(link).to_have_text("guide.pdf", timeout=20_000)
+        assert (await link.get_attribute("href") or "").startswith(hub.base + "/files/")
+        async with visitor.expect_download() as download:
+            await link.click()
+        assert Path(await (await download.value).path()).read_bytes() == PDF + b"guide"
+    finally:
+        await page.context.close()
+        await visitor.context.close()
+        await bob.close()

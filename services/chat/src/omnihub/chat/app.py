@@ -31,8 +31,9 @@ from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
-from omnihub.common.errors import ConfigError
+from omnihub.common.errors import ChannelError, ConfigError
 from omnihub.common.health import Readiness, install_health
+from omnihub.common.identity import Credentials
 from omnihub.common.logging import get_logger
 from omnihub.common.outbound import deliver_outbound
 from omnihub.common.retry import RetryPolicy
@@ -45,6 +46,7 @@ MESSENGER_RETRY = RetryPolicy(first=0.5, cap=30.0)  # Telegram/WeChat busy or un
 HELLO_TIMEOUT = 15.0
 WS_MAX_FRAME = 64 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024
+TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 UPLOAD_TYPES = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -184,6 +186,7 @@ class ChatService(WeChatRoutes):
         app.router.add_post("/widget/upload", self.upload)
         app.router.add_get("/widget/uploads/{name}", self.uploaded)
         app.router.add_post("/telegram/webhook", self.telegram_webhook)
+        app.router.add_get("/telegram/files/{file_id}", self.telegram_file)
         self.add_wechat_routes(app)
         return app
 
@@ -439,6 +442,27 @@ class ChatService(WeChatRoutes):
         return secure_headers(resp)
 
     # Telegram ---------------------------------------------------------------------------
+
+    async def telegram_file(self, request: web.Request) -> web.StreamResponse:
+        """GET /telegram/files/{file_id}: a customer's Telegram file for the inbox (the deployment's service token)."""
+        adapter = self.telegram
+        if not isinstance(adapter, TelegramAdapter):
+            raise web.HTTPNotFound()
+        try:
+            credentials = Credentials.from_env()
+        except Exception:  # no service token configured: nobody may fetch files
+            raise web.HTTPNotFound() from None
+        if not credentials.token_ok(request.headers.get("Authorization")):
+            raise web.HTTPUnauthorized(text="service token required")
+        try:
+            data = await adapter.download(request.match_info["file_id"][:256], TELEGRAM_FILE_LIMIT)
+        except ChannelError as exc:
+            return web.json_response({"error": str(exc)[:200]}, status=502)
+        if data is None:
+            raise web.HTTPNotFound()
+        resp = web.Response(body=data, content_type="application/octet-stream")
+        resp.headers["Content-Disposition"] = "attachment"
+        return secure_headers(resp)
 
     async def telegram_webhook(self, request: web.Request) -> web.StreamResponse:
         """Verify the secret, normalise the update, publish once per update_id."""

@@ -94,6 +94,17 @@ class TelegramAdapter:
         self._secret = webhook_secret.encode()
         self.bot_username = bot_username
 
+    async def download(self, file_id: str, limit: int) -> bytes | None:
+        """A customer's file by its file_id (getFile, then the file API); None when Telegram has no such file."""
+        try:
+            with map_exceptions(TELEGRAM_ERRORS):
+                found = await self.bot.get_file(file_id)
+                if found.file_size is not None and found.file_size > limit:
+                    return None
+                return bytes(await found.download_as_bytearray())
+        except PermanentChannelError:
+            return None
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Constant-time compare of the secret token header, whose name is matched in any case (HTTP/2
         proxies lower-case header names)."""

@@ -80,7 +80,8 @@ async def main() -> None:
         inbox.public_url, inbox.file_link_ttl = settings.inbox_public_url, settings.inbox_file_link_hours * 3600
         inbox.attachments.sources = Sources(settings.inbox_email_url, settings.inbox_chat_url,
                                             settings.twilio_api_base_url or "https://api.twilio.com",
-                                            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+                                            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+                                            credentials.bearer)
         svc.stack.push_async_callback(inbox.attachments.close)
         inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
         inbox.wallboard_config = wallboard.load_config(settings.inbox_wallboard_file or settings.config_dir / "wallboard.yaml")

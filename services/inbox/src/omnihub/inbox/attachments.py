@@ -107,20 +107,23 @@ class Sources:
     twilio_base: str = "https://api.twilio.com"  # MMS media URLs under it, fetched with the account's key
     twilio_sid: str = ""
     twilio_token: str = ""
+    service_bearer: str = ""  # the deployment's service token: the chat service hands out Telegram files for it
 
-    def locate(self, uri: str) -> tuple[str, aiohttp.BasicAuth | None] | None:
-        """(URL, auth) to fetch a reference, or None for one the inbox must not fetch (no open proxy)."""
+    def locate(self, uri: str) -> tuple[str, aiohttp.BasicAuth | None, dict[str, str]] | None:
+        """(URL, auth, headers) to fetch a reference, or None for one the inbox must not fetch (no open proxy)."""
+        chat = self.chat_url.rstrip("/")
         if uri.startswith("gridfs://"):
-            return f"{self.email_url.rstrip('/')}/attachments/{quote(uri.removeprefix('gridfs://'), safe='')}", None
+            return f"{self.email_url.rstrip('/')}/attachments/{quote(uri.removeprefix('gridfs://'), safe='')}", None, {}
         if uri.startswith("/widget/uploads/"):
-            return f"{self.chat_url.rstrip('/')}/widget/uploads/{quote(uri.removeprefix('/widget/uploads/'))}", None
+            return f"{chat}/widget/uploads/{quote(uri.removeprefix('/widget/uploads/'), safe='')}", None, {}
         if uri.startswith("telegram-file://"):
-            return f"{self.chat_url.rstrip('/')}/telegram/files/{quote(uri.removeprefix('telegram-file://'))}", None
+            return (f"{chat}/telegram/files/{quote(uri.removeprefix('telegram-file://'), safe='')}", None,
+                    {"Authorization": self.service_bearer})
         if uri.startswith("wechat-media://"):
-            return f"{self.chat_url.rstrip('/')}/wechat/media/{quote(uri.removeprefix('wechat-media://'))}", None
+            return f"{chat}/wechat/media/{quote(uri.removeprefix('wechat-media://'), safe='')}", None, {}
         twilio = self.twilio_base.rstrip("/") + "/"
         if self.twilio_sid and uri.startswith(twilio):
-            return uri, aiohttp.BasicAuth(self.twilio_sid, self.twilio_token)
+            return uri, aiohttp.BasicAuth(self.twilio_sid, self.twilio_token), {}
         return None
 
 
@@ -238,9 +241,9 @@ class Attachments:
             raise web.HTTPNotFound(text="this attachment cannot be opened here")
         if self.http is None:
             self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120, sock_connect=5))
-        url, auth = where
+        url, auth, fetch_headers = where
         try:
-            async with self.http.get(url, auth=auth) as upstream:
+            async with self.http.get(url, auth=auth, headers=fetch_headers) as upstream:
                 if upstream.status == 404:
                     raise web.HTTPNotFound(text="the file is no longer stored")
                 if upstream.status != 200:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from omnihub.testkit.ports import free_port
@@ -46,6 +47,8 @@ class FakeTelegramApi:
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    # What the Bot API fetched of photos and documents sent by HTTP URL: (url, HTTP status, bytes).
+    fetched: list[tuple[str, int, bytes]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _runner: web.AppRunner | None = None
 
@@ -119,10 +122,24 @@ class FakeTelegramApi:
                     parameters={"retry_after": failure.retry_after},
                 )
             return _error(400, failure.description or "Bad Request: chat not found")
+        for key in ("photo", "document"):  # Telegram downloads a file given by URL before it sends it
+            ref = params.get(key)  # (the double reaches loopback only: other URLs are taken as they are)
+            if method.lower() in ("sendphoto", "senddocument") and isinstance(ref, str) and _loopback(ref):
+                status, body = await self._download(ref)
+                self.fetched.append((ref, status, body))
+                if status != 200:
+                    return _error(400, "Bad Request: wrong HTTP URL specified")
         handler = getattr(self, f"_m_{method.lower()}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         return _ok(handler(params))
+
+    async def _download(self, url: str) -> tuple[int, bytes]:
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http, http.get(url) as resp:
+                return resp.status, await resp.read()
+        except aiohttp.ClientError:
+            return 0, b""
 
     def _take_failure(self, method: str) -> Failure | None:
         queue = self.failures.get(method) or []
@@ -197,6 +214,10 @@ class FakeTelegramApi:
 
     def _m_deletewebhook(self, _: dict[str, Any]) -> Any:
         return True
+
+
+def _loopback(url: str) -> bool:
+    return url.startswith(("http://127.0.0.1:", "http://localhost:"))
 
 
 def _maybe_json(value: str) -> Any:

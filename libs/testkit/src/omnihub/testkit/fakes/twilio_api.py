@@ -45,6 +45,9 @@ class FakeTwilio:
     unsubscribed: set[str] = field(default_factory=set)
     invalid: set[str] = field(default_factory=set)
     recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid -> WAV audio
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # inbound MMS media: MediaSid -> (bytes, type)
+    # What Twilio fetched of an outgoing MMS's MediaUrl (it must be public): (url, HTTP status, bytes).
+    media_fetched: list[tuple[str, int, bytes]] = field(default_factory=list)
     # Approved WhatsApp templates of the Content API: ContentSid -> body with {{1}}-style placeholders.
     templates: dict[str, str] = field(default_factory=lambda: {
         TEMPLATE_SID: "Hello {{1}}, your case {{2}} has an update. Reply to continue. / 您好 {{1}}，您的工单 {{2}} 有新进展。"})
@@ -76,6 +79,7 @@ class FakeTwilio:
         app.router.add_get(f"{base}/Queues/{{queue}}/Members.json", self._queue_members)
         self.conferences.routes(app, base)
         app.router.add_get(f"{base}/Recordings/{{name}}", self._fetch_recording)
+        app.router.add_get(f"{base}/Messages/{{msid}}/Media/{{sid}}", self._fetch_media)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -114,6 +118,34 @@ class FakeTwilio:
             return self._error(Failure(404, 20404, "The requested resource was not found"))
         # The double has WAV audio only; Twilio transcodes to MP3 on request, the double answers WAV for both.
         return web.Response(body=self.recordings[sid], content_type="audio/x-wav")
+
+    def add_media(self, data: bytes, content_type: str) -> str:
+        """Keep an inbound MMS's media; its MediaUrl as Twilio gives it (fetched with the account's auth)."""
+        sid = "ME" + secrets.token_hex(16)
+        self.media[sid] = (data, content_type)
+        return f"{self.base_url}{API.format(account=self.account_sid)}/Messages/MM{secrets.token_hex(16)}/Media/{sid}"
+
+    async def _fetch_media(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        found = self.media.get(request.match_info["sid"])
+        if found is None:
+            return self._error(Failure(404, 20404, "The requested resource was not found"))
+        return web.Response(body=found[0], content_type=found[1])
+
+    async def _fetch_public(self, urls: list[str]) -> None:
+        """Fetch each MediaUrl without credentials, as Twilio does before sending an MMS (the double reaches
+        loopback only: other URLs are recorded with status 0)."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            for url in urls:
+                if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+                    self.media_fetched.append((url, 0, b""))
+                    continue
+                try:
+                    async with http.get(url) as resp:
+                        self.media_fetched.append((url, resp.status, await resp.read()))
+                except aiohttp.ClientError:
+                    self.media_fetched.append((url, 0, b""))
 
     def _error(self, f: Failure) -> web.Response:
         return web.json_response({"code": f.code, "message": f.message,
@@ -164,6 +196,10 @@ class FakeTwilio:
             "media_url": [str(v) for v in raw.getall("MediaUrl", [])],
         }
         self.messages[sid] = msg
+        media = [str(v) for v in raw.getall("MediaUrl", [])]
+        if media:
+            await self._fetch_public(media)
+            msg["num_media"] = str(len(media))
         return web.json_response(msg, status=201)
 
     async def _fetch_message(self, request: web.Request) -> web.Response:

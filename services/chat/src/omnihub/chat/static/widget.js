@@ -297,7 +297,11 @@
     box.appendChild(body);
     (entry.attachments || []).forEach(function (a) {
       var link = el("a", "omni-attachment", a.file_name || "attachment");
-      if (typeof a.uri === "string" && a.uri.indexOf("/widget/uploads/") === 0) link.href = a.uri;
+      // The visitor's own uploads, or an agent's file as the inbox's signed link (https, or http on loopback tests).
+      if (typeof a.uri === "string" && (a.uri.indexOf("/widget/uploads/") === 0 || /^https?:\/\//.test(a.uri))) {
+        link.href = a.uri;
+        link.rel = "noopener noreferrer";
+      }
       link.setAttribute("download", "");
       box.appendChild(link);
     });

@@ -21,7 +21,7 @@ import pytest_asyncio
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from playwright.async_api import Browser, Locator, expect
+from playwright.async_api import Browser, FilePayload, Locator, expect
 
 from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
@@ -121,6 +121,10 @@ async def upload(http: aiohttp.ClientSession, hub: Hub, csrf: dict[str, str], ci
     form.add_field("file", data, filename=name, content_type=ctype)
     async with http.post(f"{hub.base}/api/conversations/{cid}/attachments", data=form, headers=csrf) as resp:
         return resp.status, (await resp.json() if resp.content_type == "application/json" else await resp.text())
+
+
+def payload(name: str, mime: str, data: bytes) -> FilePayload:
+    return {"name": name, "mimeType": mime, "buffer": data}
 
 
 async def image_loaded(image: Locator) -> bool:
@@ -338,8 +342,7 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
         assert Path(await (await download.value).path()).read_bytes() == PDF
 
         # Email out: a file attached in the composer reaches the relay as a MIME attachment.
-        await page.set_input_files("#attach-file", files=[
-            {"name": "offer.pdf", "mimeType": "application/pdf", "buffer": PDF + b"offer"}])
+        await page.set_input_files("#attach-file", files=[payload("offer.pdf", "application/pdf", PDF + b"offer")])
         await expect(page.locator(".attach-pending li")).to_contain_text("offer.pdf", timeout=15_000)
         await page.fill("#reply", "Our offer is attached.")
         await page.click("#send")
@@ -366,8 +369,7 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
         await visitor.click("#omni-bubble")
         await visitor.fill("#omni-name", "Mei Lin")
         await visitor.click("#omni-start")
-        await visitor.set_input_files("#omni-file", files=[{"name": "screen.png", "mimeType": "image/png",
-                                                            "buffer": PNG}])
+        await visitor.set_input_files("#omni-file", files=[payload("screen.png", "image/png", PNG)])
         await expect(visitor.locator(".omni-visitor .omni-attachment")).to_have_text("screen.png", timeout=15_000)
         web = await eventually(lambda: conversation_on(bob, hub, "webchat"), timeout=30)
         await page.locator(f'#conv-list .conv[data-id="{web["id"]}"]').click()
@@ -376,8 +378,7 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
         await eventually(lambda: image_loaded(preview), timeout=10)
 
         # Web chat out: bob sends a file alone; the visitor downloads it by its signed link.
-        await page.set_input_files("#attach-file", files=[
-            {"name": "guide.pdf", "mimeType": "application/pdf", "buffer": PDF + b"guide"}])
+        await page.set_input_files("#attach-file", files=[payload("guide.pdf", "application/pdf", PDF + b"guide")])
         await expect(page.locator(".attach-pending li")).to_contain_text("guide.pdf", timeout=15_000)
         await page.click("#send")
         link = visitor.locator(".omni-agent .omni-attachment")

@@ -1,0 +1,48 @@
+"""Attachment rules without a hub: signed links (expiry, tampering), ids, Content-Disposition and the channel limits."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from omnihub.inbox.attachments import MB, check_fits, channel_limit, disposition
+from omnihub.inbox.files import FileStore, attachment_id
+
+
+def store() -> FileStore:
+    return FileStore(None, b"k" * 32)  # type: ignore[arg-type]  # links need no database
+
+
+def test_a_signed_link_works_until_it_expires_and_only_as_signed() -> None:
+    files, att = store(), attachment_id("inbox://" + "a" * 32)
+    link = files.link("http://inbox.example/", att, ttl=60, now=1000.0)
+    query = dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
+    assert link.startswith(f"http://inbox.example/files/{att}?")
+    assert files.link_ok(att, query["e"], query["s"], now=1060.0)
+    assert not files.link_ok(att, query["e"], query["s"], now=1061.0)  # expired
+    assert not files.link_ok(att, str(int(query["e"]) + 1), query["s"], now=1000.0)  # expiry moved
+    assert not files.link_ok(attachment_id("inbox://" + "b" * 32), query["e"], query["s"], now=1000.0)
+    assert not files.link_ok(att, "1e9", query["s"], now=0.0)
+    assert not FileStore(None, b"x" * 32).link_ok(att, query["e"], query["s"], now=1000.0)  # type: ignore[arg-type]
+
+
+def test_ids_are_128_bits_of_the_reference() -> None:
+    assert len(attachment_id("gridfs://att_1")) == 32
+    assert attachment_id("gridfs://att_1") != attachment_id("gridfs://att_2")
+
+
+def test_content_disposition_keeps_the_real_name_and_an_ascii_fallback() -> None:
+    assert disposition("attachment", '收据 "a".pdf') == (
+        "attachment; filename=\" a.pdf\"; filename*=UTF-8''%E6%94%B6%E6%8D%AE%20%22a%22.pdf")
+    assert disposition("inline", "\r\nx.png").startswith('inline; filename="x.png"')
+
+
+def test_each_channel_carries_what_its_provider_takes() -> None:
+    assert channel_limit("webchat", "application/pdf") == 30 * MB
+    assert channel_limit("telegram", "image/png") == 5 * MB and channel_limit("telegram", "application/pdf") == 20 * MB
+    assert channel_limit("sms", "image/jpeg") == 5 * MB
+    check_fits("email", "application/pdf", 25 * MB)
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        check_fits("email", "application/pdf", 25 * MB + 1)
+    with pytest.raises(web.HTTPBadRequest):
+        check_fits("voice", "image/png", 1)

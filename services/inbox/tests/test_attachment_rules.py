@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from omnihub.inbox.attachments import MB, check_fits, channel_limit, disposition
+from omnihub.inbox.attachments import MB, channel_limit, check_fits, disposition
 from omnihub.inbox.files import FileStore, attachment_id
 
 

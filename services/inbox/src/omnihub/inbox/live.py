@@ -181,11 +181,11 @@ class Hub:
         previous, self._last_batch = self._last_batch, asyncio.get_running_loop().create_future()
         done = self._last_batch
         try:
+            if self.files is not None:  # first: a message in the history can always open its files
+                await self.files.add_refs([d for d in docs if d["attachments"]])
             new, _, _, _ = await asyncio.gather(
                 self.store.add_messages(docs), self.store.set_statuses(statuses), self.store.add_holders(held),
                 self.store.add_interventions(interventions))
-            if self.files is not None:
-                await self.files.add_refs([d for d in docs if d["attachments"]])
             if previous is not None:
                 await previous  # what follows happens in stream order, batch after batch
             for merged, keep, agent in merges:

@@ -373,7 +373,7 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
         await expect(visitor.locator(".omni-visitor .omni-attachment")).to_have_text("screen.png", timeout=15_000)
         web = await eventually(lambda: conversation_on(bob, hub, "webchat"), timeout=30)
         await page.locator(f'#conv-list .conv[data-id="{web["id"]}"]').click()
-        preview = page.locator(".msg.incoming img.attachment-preview")
+        preview = page.locator('.msg.incoming img.attachment-preview[alt="Image screen.png"]')  # this conversation's
         await expect(preview).to_be_visible(timeout=20_000)
         await eventually(lambda: image_loaded(preview), timeout=10)
 

@@ -1,6 +1,7 @@
 """The agent desktop's work tools in real Chromium on one hub: wrap-up from the router (countdown, time in state,
 dispositions from configuration), the conversation list (filters, snooze, labels), the composer (`/` canned
-responses, email Cc and quoted thread to an SMTP sink), the supervisor's wallboard."""
+responses, email Cc and quoted thread to an SMTP sink), the customer panel, activity lines, typing and read receipts
+between the web-chat widget and the agent, the supervisor's wallboard."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ from tests.e2e.test_desktop_browser import (
 # one worker runs the module's tests one after another on its one hub (make test uses --dist loadgroup)
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("desktop_work")]
 DEMO_KB = Path(__file__).resolve().parents[2] / "config" / "demo" / "kb.yaml"
-CARA = ("cara", "cara-pass-1")  # an agent of this module's own: never logged in before the composer test
+# agents of this module's own, one per test below (each test ends with its agent Away, so the next one gets the work)
+CARA, DAN, EVE = ("cara", "cara-pass-1"), ("dan", "dan-pass-1"), ("eve", "eve-pass-1")
+NAMES = {"cara": "Cara Wu", "dan": "Dan Xu", "eve": "Eve Ma"}
 WRAP_UP_SECONDS = 120
 DESKTOP = {"dispositions": [
     {"code": "callback_booked", "labels": {"en": "Callback booked", "zh-CN": "已预约回电"}},
@@ -82,7 +85,7 @@ async def relay() -> AsyncIterator[tuple[Sink, int]]:
 async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
               mongo_url: str, relay: tuple[Sink, int]) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
     """One hub for the module: support wraps up for two minutes; the desktop file names two dispositions;
-    the demo knowledge base; email out through the relay sink; one more agent (cara) for the composer."""
+    the demo knowledge base; email out through the relay sink; web chat; three more agents (cara, dan, eve)."""
     await _wipe_jetstream(nats_session_url)
     fake = FakeTwilio()
     await fake.start()
@@ -90,20 +93,23 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, nats_session_url: str,
     routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
     for queue in routing["queues"]:
         queue["wrap_up_seconds"] = WRAP_UP_SECONDS
-    routing["agents"].append({"id": CARA[0], "display_name": "Cara Wu", "skills": {"support": 9},
-                              "queues": ["support", "general"]})
-    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
     users = yaml.safe_load((h.config_dir / "users.yaml").read_text())
-    users["users"].append({"id": CARA[0], "display_name": "Cara Wu", "role": "agent",
-                           "password_hash": PasswordHasher().hash(CARA[1])})
+    for user, password in (CARA, DAN, EVE):
+        routing["agents"].append({"id": user, "display_name": NAMES[user], "skills": {"support": 9},
+                                  "queues": ["support", "general"]})
+        users["users"].append({"id": user, "display_name": NAMES[user], "role": "agent",
+                               "password_hash": PasswordHasher().hash(password)})
+    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
     (h.config_dir / "users.yaml").write_text(yaml.safe_dump(users))
     (h.config_dir / "desktop.yaml").write_text(yaml.safe_dump(DESKTOP, allow_unicode=True))
     shutil.copy(DEMO_KB, h.config_dir / "kb.yaml")
     h.extra["email"] = {"OMNIHUB_EMAIL_RELAY_HOST": "127.0.0.1", "OMNIHUB_EMAIL_RELAY_PORT": str(relay[1]),
                         "OMNIHUB_EMAIL_DB": f"work_email_{free_port()}"}
     (h.config_dir / "wallboard.yaml").write_text(yaml.safe_dump(WALLBOARD))
+    h.extra["chat"] = {"OMNIHUB_VAR_DIR": str(h.config_dir.parent / "chat-var"), "OMNIHUB_TELEGRAM_ENABLED": "false",
+                       "OMNIHUB_WECHAT_ENABLED": "false"}
     try:
-        h.start("router", "sms", "quality", "inbox", "email")
+        h.start("router", "sms", "quality", "inbox", "email", "chat")
         yield h, fake
     finally:
         h.stop()
@@ -128,6 +134,121 @@ async def router_agent(h: Hub, agent_id: str) -> routing_pb2.Agent:
                                 Actor("sam", "supervisor")) as channel:
         agents = await routing_pb2_grpc.RouterStub(channel).ListAgents(routing_pb2.ListAgentsRequest())
     return next(a for a in agents.agents if a.id == agent_id)
+
+
+async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and_activity_lines(
+        hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, fake = hub
+    bob = await login(browser, h.url("inbox"), "bob")
+    assert (await post(bob, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the texts are dan's
+    await bob.context.close()
+    page = await login_as(browser, h.url("inbox"), *DAN, lang="zh-CN")
+    await expect(page.locator("#tab-inbox")).to_have_text("收件箱")
+    await go_available(page)
+    first, second = "+8613800138041", "+8613800138042"
+    for sender, text in ((first, "我上周也问过退款"), (second, "请问我的退款到账了吗")):
+        await sms_in(h, fake, text, sender=sender)
+        await page.locator(".offer .accept").first.click(timeout=20_000)
+        await expect(page.locator(".offer")).to_have_count(0, timeout=15_000)
+    await page.locator("#conv-list button.conv").filter(has_text="请问我的退款到账了吗").click()
+    await expect(page.locator(".msg.incoming .body").last).to_have_text("请问我的退款到账了吗", timeout=10_000)
+    # the day separator is the day in Chinese, by Intl
+    await expect(page.locator("#timeline .day").first).to_have_text(re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日星期[一二三四五六日]$"))
+
+    # contact fields and notes are kept (a fresh page shows them; the API has them)
+    await expect(page.locator("#past-conversations li")).to_have_count(1, timeout=10_000)  # the panel has loaded
+    await page.fill("#cust-name", "李雷")
+    await page.fill("#cust-email", "li.lei@example.cn")
+    await page.fill("#cust-phones", f"{second}, +86 10 8888 0000")
+    await page.select_option("#cust-language", "zh-CN")
+    await page.fill("#cust-notes", "老客户，优先处理")
+    await page.click("#cust-save")
+    await expect(page.locator("#customer-fields")).to_contain_text("已保存。")
+    await page.reload()
+    await page.locator("#conv-list button.conv").filter(has_text="请问我的退款到账了吗").click()
+    await expect(page.locator("#cust-notes")).to_have_value("老客户，优先处理", timeout=10_000)
+    await expect(page.locator("#cust-phones")).to_have_value(f"{second}, +86 10 8888 0000")
+    [conv] = [c for c in await get(page, "/api/conversations") if c["identity"]["source_id"] == second]
+    profile = await get(page, f"/api/customers/{conv['customer_id']}/profile")
+    assert (profile["name"], profile["email"], profile["language"], profile["updated_by"]) == (
+        "李雷", "li.lei@example.cn", "zh-CN", "dan")
+    status, _ = await put(page, f"/api/customers/{conv['customer_id']}/profile", {"email": "not-an-address"})
+    assert status == 400
+
+    # merge the other number's record: asked first (cancel leaves both apart), then one customer with both histories
+    await page.select_option("#merge-channel", "sms")
+    await page.fill("#merge-identity", first)
+    await page.click("#merge")
+    await expect(page.locator("#merge-question")).to_contain_text(first)
+    await page.locator(".merge").get_by_role("button", name="取消").click()
+    await expect(page.locator("#merge-question")).to_be_hidden()
+    await expect(page.locator("#customer .identity")).to_have_count(1)
+    await expect(page.locator("#past-conversations li")).to_have_count(1)
+    await page.click("#merge")
+    await page.click("#merge-confirm")
+    await expect(page.locator("#customer .identity")).to_have_count(2, timeout=10_000)
+    await expect(page.locator("#past-conversations li")).to_have_count(2, timeout=10_000)
+    await expect(page.locator(".msg.history .body").filter(has_text="我上周也问过退款")).to_be_visible(timeout=10_000)
+    await expect(page.locator("#past-conversations .outcome")).to_have_text(["仍在进行", "仍在进行"])
+
+    # wrap up this one: the other conversation's view shows the ending as a line in words, and its outcome
+    await page.select_option("#disposition", "refund")
+    await page.click("#wrapup")
+    await page.locator("#conv-list button.conv").filter(has_text="我上周也问过退款").click()
+    line = page.locator('#timeline .activity-line[data-activity="ended"]')
+    await expect(line).to_contain_text("dan 结束了会话：退款，已解决", timeout=15_000)
+    await expect(page.locator(f'#past-conversations li[data-conversation="{conv["id"]}"] .outcome')).to_have_text(
+        "退款 · 已解决")
+    await away(page)
+
+
+async def put(page: Page, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    csrf = (await get(page, "/api/me"))["csrf"]
+    resp = await page.request.put(base_of(page) + path, data=body, headers={"X-CSRF-Token": csrf})
+    return resp.status, await resp.json() if resp.ok else await resp.text()
+
+
+async def test_typing_and_read_receipts_both_ways_between_the_widget_and_the_agent(
+        hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, _ = hub
+    bob = await login(browser, h.url("inbox"), "bob")
+    assert (await post(bob, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the chat is eve's
+    await bob.context.close()
+    agent = await login_as(browser, h.url("inbox"), *EVE)
+    await go_available(agent)
+    widget = await (await browser.new_context()).new_page()
+    await widget.goto(f"{h.url('chat')}/widget")
+    await widget.click("#omni-bubble")
+    await widget.fill("#omni-name", "Mei Lin")
+    await widget.fill("#omni-email", "mei@example.com")
+    await widget.click("#omni-start")
+    await widget.wait_for_function("() => window.__omnihubChat.state().token")
+    await widget.fill("#omni-text", "Hello, is anyone there?")
+    await widget.click("#omni-send")
+    await agent.locator(".offer .accept").click(timeout=20_000)
+    await expect(agent.locator(".msg.incoming .body").last).to_have_text("Hello, is anyone there?", timeout=10_000)
+    # the agent opened it: the widget marks the visitor's message read
+    await expect(widget.locator('.omni-msg[data-receipt="read"]').first).to_be_visible(timeout=15_000)
+    # the pre-chat form's email is the customer's until an agent keeps another
+    await expect(agent.locator("#cust-email")).to_have_value("mei@example.com")
+    await expect(agent.locator("#cust-email-hint")).to_contain_text("mei@example.com")
+
+    # the visitor types: the agent sees it, and it goes when the message comes
+    await widget.locator("#omni-text").press_sequentially("I have a question")
+    await expect(agent.locator("#typing")).to_have_text("Mei Lin is typing…", timeout=10_000)
+    await widget.click("#omni-send")
+    await expect(agent.locator(".msg.incoming .body").last).to_have_text("I have a question", timeout=10_000)
+    await expect(agent.locator("#typing")).to_have_text("")
+    # the agent types: the visitor sees it
+    await agent.locator("#reply").press_sequentially("Sure, ")
+    await expect(widget.locator("#omni-status")).to_have_text("Eve Ma is typing…", timeout=10_000)
+    await agent.locator("#reply").press_sequentially("how can I help?")
+    await agent.click("#send")
+    # the visitor's page shows the reply and reads it: the agent sees "read" on it
+    await expect(widget.locator(".omni-msg").filter(has_text="how can I help?")).to_be_visible(timeout=15_000)
+    await expect(agent.locator('.msg.outgoing .status[data-status="read"]')).to_have_text("read", timeout=15_000)
+    await widget.context.close()
+    await away(agent)
 
 
 async def test_wrap_up_counts_down_to_the_routers_deadline_with_a_configured_disposition(
@@ -247,8 +368,8 @@ def async_has(page: Page, query: str, cid: str) -> Callable[[], Awaitable[bool]]
     return check
 
 
-async def login_as(browser: Browser, base: str, user: str, password: str) -> Page:
-    page = await open_app(browser, base)
+async def login_as(browser: Browser, base: str, user: str, password: str, lang: str = "en-US") -> Page:
+    page = await open_app(browser, base, lang=lang)
     await page.fill("#username", user)
     await page.fill("#password", password)
     await page.click("#login-button")
@@ -314,6 +435,13 @@ async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_
     assert "Li Lei <li@example.cn> wrote:\n> My order 77 has not arrived.\n> Where is the parcel tracking?" in plain
     # the timeline shows the reply alone (the quote is only in the mail)
     await expect(page.locator(".msg.outgoing .body")).to_have_text(re.compile(r"^Dear Li, You can follow.*hours\.$"))
+    await away(page)
+
+
+async def away(page: Page) -> None:
+    """The test's agent takes a break (its open work stays) and its page closes: the next test's agent gets the work."""
+    assert (await post(page, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200
+    await page.context.close()
 
 
 async def to_sales(h: Hub, sender: str) -> None:

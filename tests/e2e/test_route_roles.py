@@ -118,6 +118,10 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("POST", "/api/calls/{id}/{action}"): [("/api/calls/{A}/hold", {}, OWNER)],
     ("POST", "/api/supervisor/calls/{id}/{mode}"): [("/api/supervisor/calls/{A}/listen", {}, SUPER)],
     ("GET", "/api/voice/token"): [("/api/voice/token", None, ALL_IN)],
+    # composer (#20): the customer panel and read receipts
+    ("GET", "/api/customers/{id}/profile"): [("/api/customers/{CA}/profile", None, OWNER)],
+    ("PUT", "/api/customers/{id}/profile"): [("/api/customers/{CA}/profile", {"notes": "prefers email"}, OWNER)],
+    ("POST", "/api/conversations/{id}/read"): [("/api/conversations/{A}/read", {}, OWNER)],
     # desktop (#20): the agent desktop's own routes
     ("GET", "/api/dispositions"): [("/api/dispositions", None, ALL_IN)],
     ("GET", "/api/organise"): [("/api/organise", None, ALL_IN)],

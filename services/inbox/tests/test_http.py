@@ -206,9 +206,11 @@ async def test_events_are_stored_in_batches_and_pushed_in_stream_order(served: S
             async with bus.batch() as batch:
                 for e in stream:
                     await batch.publish_event(e)
-            pushed = [await ws.receive_json(timeout=20) for _ in range(5)]
+            pushed = [await ws.receive_json(timeout=20) for _ in range(6)]
     assert [(p["type"], p["data"].get("_id") or p["data"].get("id") or p["data"]["kind"]) for p in pushed] == [
-        ("message", "m1"), ("status", "m1"), ("status", "m1"), ("message", "m2"), ("event", "conversation_resolved")]
+        ("message", "m1"), ("status", "m1"), ("status", "m1"), ("message", "m2"),
+        ("message", "act_e6"), ("event", "conversation_resolved")]  # the ending is a line of the timeline too
+    assert pushed[4]["data"]["activity"] == {"kind": "ended", "agent": "alice", "disposition": "", "resolved": True}
     assert [p["data"]["status"] for p in pushed[1:3]] == ["delivered", "sent"]
     history = await served.inbox.store.customer_history("cus1")
-    assert [(m["_id"], m["status"]) for m in history] == [("m1", "delivered"), ("m2", "received")]
+    assert [(m["_id"], m["status"]) for m in history] == [("m1", "delivered"), ("m2", "received"), ("act_e6", "")]

@@ -14,7 +14,7 @@ from omnihub.common.bus import Bus
 from omnihub.router import engine as eng
 from omnihub.router.core import RouterCore
 
-from .conftest import fake_clock
+from .conftest import fake_clock, inbound
 from .conftest import inbound as inbound_chat
 from .test_flush import stored_events
 from .test_wrap_up import kinds, offered_and_accepted
@@ -304,3 +304,17 @@ async def test_the_closed_message_is_sent_again_when_a_customer_returns_after_ho
     await core.intake([inbound_chat("mona", "one more question", queue="billing")])
     replies = [r for r in await stored_outbound(bus) if r.kind == messaging_pb2.OUTBOUND_KIND_AUTO_REPLY]
     assert [r.conversation_id for r in replies] == [cid, cid]  # the morning's and the evening's
+
+
+async def test_a_text_and_a_call_from_one_number_are_one_customer(core: RouterCore) -> None:
+    number = "+8613800138077"
+    texted = core.customers.customer_for(inbound(number, channel=contact_pb2.CHANNEL_SMS), 1.0)
+    called = core.customers.customer_for(inbound(number, channel=contact_pb2.CHANNEL_VOICE), 2.0)
+    assert called == texted
+    assert core.customers.customer_for(inbound(number, channel=contact_pb2.CHANNEL_SMS), 3.0) == texted
+    # another number, and a web-chat visitor whose id happens to be the number, are other people
+    assert core.customers.customer_for(inbound("+8613800138078", channel=contact_pb2.CHANNEL_VOICE), 4.0) != texted
+    assert core.customers.customer_for(inbound(number, channel=contact_pb2.CHANNEL_WEBCHAT), 5.0) != texted
+    identities = {(i.channel, i.source_id) for i in core.customers.customer_proto(texted).identities}
+    assert identities == {(contact_pb2.CHANNEL_SMS, number), (contact_pb2.CHANNEL_VOICE, number)}
+    assert core.customers.customers[texted]["identities"] == [f"sms:{number}", f"voice:{number}"]  # kept for a restart

@@ -220,6 +220,7 @@ class WebChatHub:
                 receive_time=now_timestamp(),
                 provider_message_id=f"{session.visitor_id}:{client_id}",
                 display_name=session.name,
+                contact_email=session.email,
                 recipient=self.entry_point,
                 routing_hints=messaging_pb2.RoutingHints(topic=session.topic, entry_point=self.entry_point),
                 text=messaging_pb2.TextPayload(text=text),

@@ -29,11 +29,13 @@ from omnihub.inbox import (
     attachments,
     audit,
     calls,
+    customers,
     kb,
     organise,
     performance,
     qa,
     quoting,
+    receipts,
     reports,
     search,
     supervision,
@@ -269,10 +271,7 @@ class Inbox:
         s: Session = request["session"]
         conv = await self._conversation(s, request.match_info["id"], held_before=True)
         history = await self.store.customer_history(conv.customer_id)
-        if conv.channel == contact_pb2.CHANNEL_WEBCHAT and s.user == conv.assigned_agent:
-            seen = [m["_id"] for m in history if m.get("conversation_id") == conv.id and m.get("direction") == "incoming"]
-            payload = json.dumps({"message_ids": seen[-50:]}).encode()
-            await self.bus.nc.publish(subjects.chat_read_agent(conv.identity.source_id), payload)  # read receipts
+        await receipts.agent_read(self, s.user, conv, history)  # the widget shows the visitor's messages as read
         return web.json_response({"conversation": to_dict(conv), "messages": history})
 
     async def reply(self, request: web.Request) -> web.Response:
@@ -508,10 +507,12 @@ class Inbox:
         wrapup.register(r, self)  # dispositions from configuration, and the wrap-up that uses them
         organise.register(r, self)  # labels, snooze and status of conversations
         r.add_post("/api/conversations/{id}/typing", self.typing)
+        receipts.register(r, self)  # the agent read the web-chat visitor's new messages
         r.add_post("/api/conversations/{id}/transfer", self.transfer)
         r.add_get("/api/agents", self.agents)
         r.add_get("/api/customers/{id}", self.customer)
         r.add_post("/api/customers/{id}/merge", self.merge)
+        customers.register(r, self)  # the customer panel: contact fields, notes, previous conversations
         kb.register(app, self.store)
         qa.register(app, self)
         r.add_get("/api/evaluations/me", self.my_evaluations)

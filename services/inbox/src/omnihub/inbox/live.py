@@ -19,6 +19,7 @@ from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
 from omnihub.common import subjects
 from omnihub.common.bus import BatchHandler, Bus, Consumer, Delivery
 from omnihub.common.logging import get_logger
+from omnihub.inbox.activity import activity_doc
 from omnihub.inbox.calls import call_activity_doc, call_notice
 from omnihub.inbox.files import FileStore, attachment_id
 from omnihub.inbox.presence import action_name, intervention_doc
@@ -46,7 +47,7 @@ def message_doc(evt: event_pb2.Event) -> dict[str, Any]:
         m.direction == messaging_pb2.DIRECTION_INCOMING else "pending",
         "attachments": [{**to_dict(a), "id": attachment_id(a.uri)} for a in m.attachments],
         "intervention": action_name(m.intervention) if m.intervention else "",  # whisper or barge by a supervisor
-    }
+    } | ({"contact_email": m.contact_email} if m.contact_email else {})
 
 
 class Hub:
@@ -149,6 +150,10 @@ class Hub:
                 self.callers[cid] = evt.customer_id
             if kind == "conversation_assigned":
                 held.append((cid, evt.customer_id, evt.conversation_assigned.agent_id))
+            line = activity_doc(evt, kind)  # transferred, ended, wrapped up, survey sent: a line in the timeline
+            if line is not None:
+                docs.append(line)
+                pushes.append((self.holder.get(cid), {"type": "message", "data": line}))
             if kind == "message_created":
                 if evt.channel == contact_pb2.CHANNEL_WEBCHAT and evt.identity.source_id:
                     self.visitors[evt.identity.source_id] = cid
@@ -158,9 +163,12 @@ class Hub:
             elif kind in STATUS:
                 payload = getattr(evt, kind)
                 error = evt.message_failed.error_message if kind == "message_failed" else ""
-                statuses.append((payload.message_id, STATUS[kind], error))
+                state = STATUS[kind]
+                if kind == "message_delivered" and payload.status == messaging_pb2.DELIVERY_STATUS_READ:
+                    state = "read"  # the web-chat visitor saw it (the widget's read receipt)
+                statuses.append((payload.message_id, state, error))
                 pushes.append((self.holder.get(cid), {"type": "status", "data": {
-                    "id": payload.message_id, "status": STATUS[kind], "error": error}}))
+                    "id": payload.message_id, "status": state, "error": error}}))
             elif kind == "customer_merged":
                 m = evt.customer_merged
                 merges.append((m.merged_customer_id, m.customer_id, m.agent_id))
@@ -200,6 +208,9 @@ class Hub:
                     if payload["data"]["_id"] not in new:
                         continue  # a redelivery: agents saw it already
                     new.discard(payload["data"]["_id"])
+                if holder is None and payload["type"] == "message":
+                    # a new conversation's first message comes before its offer: the agent it went to sees it
+                    holder = self.holder.get(payload["data"]["conversation_id"])
                 await self._push(holder, payload)
         finally:
             done.set_result(None)

@@ -11,6 +11,7 @@ from omnihub.common.openapi import Operation, document
 from omnihub.inbox import attachments, search, wfm
 from omnihub.inbox.audit_models import OPERATIONS as AUDIT_OPERATIONS
 from omnihub.inbox.call_models import CALL_OPERATIONS
+from omnihub.inbox.customer_models import OPERATIONS as CUSTOMER_OPERATIONS
 from omnihub.inbox.integration_models import ADMIN_OPERATIONS as INTEGRATION_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
@@ -333,6 +334,8 @@ OPERATIONS = [
     _op("GET", "/api/conversations", "My conversations (or all open ones, supervisors)", "conversations",
         query=ConversationsQuery),
     _op("GET", "/api/conversations/{id}/messages", "A conversation and the customer's history", "conversations"),
+    _op("POST", "/api/conversations/{id}/read", "The agent read the web-chat visitor's messages (read receipts)",
+        "conversations"),
     _op("POST", "/api/conversations/{id}/reply", "Reply or add a private note", "conversations", body=ReplyBody,
         response=MessageId),
     _op("POST", "/api/conversations/{id}/wrapup", "Wrap up with a configured disposition", "conversations",
@@ -389,6 +392,7 @@ OPERATIONS = [
     _op("GET", "/api/supervisor/conversations/{id}/why", "Every routing decision of a conversation", "supervisor"),
     *REPORTS,
     *CALL_OPERATIONS,
+    *CUSTOMER_OPERATIONS,
     *SUPERVISION_OPERATIONS,
     *WALLBOARD_OPERATIONS,
     *search.OPERATIONS,

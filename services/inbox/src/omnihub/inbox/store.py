@@ -10,7 +10,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 DUPLICATE_KEY = 11000
-STATE_RANK = {"sent": 1, "delivered": 2, "failed": 3}  # the furthest state wins, whatever order they came in
+STATE_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}  # the furthest state wins, whatever order they came in
 
 
 class InboxStore:

@@ -312,6 +312,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The agent read the web-chat visitor's messages (read receipts) */
+        post: operations["post_api_conversations_id_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations/{id}/reply": {
         parameters: {
             query?: never;
@@ -459,6 +476,24 @@ export interface paths {
         put?: never;
         /** Merge another record into this customer */
         post: operations["post_api_customers_id_merge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The customer panel: contact fields, notes, identities, previous conversations with their outcome */
+        get: operations["get_api_customers_id_profile"];
+        /** Edit the customer's contact fields and notes */
+        put: operations["put_api_customers_id_profile"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1436,6 +1471,72 @@ export interface components {
             supervisor_mode: "" | "listen" | "coach" | "barge";
         };
         /**
+         * CustomerProfile
+         * @description The customer panel: contact fields (the pre-chat email where the visitor gave one), notes, identities,
+         *     every conversation newest first.
+         */
+        CustomerProfile: {
+            /** Conversations */
+            conversations: components["schemas"]["PastConversation"][];
+            /** Email */
+            email: string;
+            /** Id */
+            id: string;
+            /** Identities */
+            identities: components["schemas"]["IdentityOut"][];
+            /** Language */
+            language: string;
+            /** Name */
+            name: string;
+            /** Notes */
+            notes: string;
+            /** Phones */
+            phones: string[];
+            /**
+             * Prechat Email
+             * @default
+             */
+            prechat_email?: string;
+            /**
+             * Updated
+             * @default 0
+             */
+            updated?: number;
+            /**
+             * Updated By
+             * @default
+             */
+            updated_by?: string;
+        };
+        /**
+         * CustomerProfileBody
+         * @description PUT /api/customers/{id}/profile: the contact fields agents keep, and free-text notes.
+         */
+        CustomerProfileBody: {
+            /**
+             * Email
+             * @default
+             */
+            email?: string;
+            /**
+             * Language
+             * @default
+             */
+            language?: string;
+            /**
+             * Name
+             * @default
+             */
+            name?: string;
+            /**
+             * Notes
+             * @default
+             */
+            notes?: string;
+            /** Phones */
+            phones?: string[];
+        };
+        /**
          * DeliveryInfo
          * @description One event for one subscription: pending (retrying with backoff), delivered or failed (gave up after a day).
          */
@@ -1532,6 +1633,16 @@ export interface components {
              * @enum {string}
              */
             state: "AVAILABLE" | "AWAY" | "OFFLINE";
+        };
+        /**
+         * IdentityOut
+         * @description One identity of the customer on a channel.
+         */
+        IdentityOut: {
+            /** Channel */
+            channel: string;
+            /** Source Id */
+            source_id: string;
         };
         /**
          * IntervalFigures
@@ -1952,6 +2063,39 @@ export interface components {
              * @enum {string}
              */
             status: "open" | "pending" | "snoozed";
+        };
+        /**
+         * PastConversation
+         * @description One of the customer's conversations, with its outcome once it ended.
+         */
+        PastConversation: {
+            /**
+             * Agent
+             * @default
+             */
+            agent?: string;
+            /** Channel */
+            channel: string;
+            /**
+             * Disposition
+             * @default
+             */
+            disposition?: string;
+            /** Ended */
+            ended: boolean;
+            /** First */
+            first: number;
+            /** Id */
+            id: string;
+            /** Last */
+            last: number;
+            /** Messages */
+            messages: number;
+            /**
+             * Resolved
+             * @default null
+             */
+            resolved?: boolean | null;
         };
         /**
          * PeriodFigures
@@ -4310,6 +4454,84 @@ export interface operations {
             };
         };
     };
+    post_api_conversations_id_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     post_api_conversations_id_reply: {
         parameters: {
             query?: never;
@@ -4976,6 +5198,166 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_customers_id_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerProfile"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    put_api_customers_id_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerProfileBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerProfile"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -88,8 +88,15 @@ export interface Message {
   status?: string;
   error?: string;
   attachments?: Attachment[];
-  activity?: CallActivity; // a call control shown as a line of the transcript
   intervention?: "whisper" | "barge" | "" | string; // written by a supervisor
+  /** An activity line: a call control, or what happened to the conversation (transferred, ended, ...). */
+  activity?: CallActivity | ConversationActivity;
+}
+
+/** What happened to a conversation, as a line of its timeline. */
+export interface ConversationActivity {
+  kind: "transferred" | "ended" | "wrapped_up" | "survey_sent";
+  [detail: string]: string | boolean | string[];
 }
 
 export interface CallActivity {

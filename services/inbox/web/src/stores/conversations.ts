@@ -16,6 +16,9 @@ export interface Filters {
 }
 
 
+const STATUS_RANK: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+const TYPING_SECONDS = 6;
+
 export const useConversationsStore = defineStore("conversations", () => {
   const items = ref<Record<string, Conversation>>({});
   const unread = ref<Record<string, number>>({});
@@ -27,6 +30,8 @@ export const useConversationsStore = defineStore("conversations", () => {
   const error = ref("");
   const organise = useOrganiseStore();
   const attachments = useAttachmentsStore();
+  let typingExpiry: ReturnType<typeof setTimeout> | undefined;
+  let arrived: Message[] = []; // messages of the conversation being opened, pushed before its history came
 
   /** Open work sorted by wait (the longest waiting first). */
   const sorted = computed(() =>
@@ -81,6 +86,7 @@ export const useConversationsStore = defineStore("conversations", () => {
   /** Open a conversation: its customer's whole history across channels. */
   async function open(id: string): Promise<void> {
     currentId.value = id;
+    arrived = [];
     unread.value = { ...unread.value, [id]: 0 };
     typing.value = false;
     error.value = "";
@@ -88,7 +94,10 @@ export const useConversationsStore = defineStore("conversations", () => {
       const data = await request<{ conversation: Conversation; messages: Message[] }>(`/api/conversations/${seg(id)}/messages`);
       if (currentId.value !== id) return; // the agent moved on meanwhile
       current.value = data.conversation;
-      messages.value = data.messages;
+      // what the socket brought while the history was on its way (it may not have been stored yet when read)
+      const early = arrived.filter((m) => !data.messages.some((x) => x._id === m._id));
+      messages.value = [...data.messages, ...early].sort((a, b) => a.time - b.time);
+      arrived = [];
     } catch (err) {
       error.value = err instanceof Error ? err.message : String(err);
     }
@@ -96,8 +105,15 @@ export const useConversationsStore = defineStore("conversations", () => {
 
   /** A message arrived on the socket. */
   function onMessage(m: Message): void {
+    if (current.value?.id !== currentId.value && m.conversation_id === currentId.value) arrived.push(m); // still loading
     const shown = current.value !== null && (m.conversation_id === current.value.id || m.customer_id === current.value.customer_id);
-    if (shown && !messages.value.some((x) => x._id === m._id)) messages.value = [...messages.value, m];
+    if (shown && !messages.value.some((x) => x._id === m._id)) {
+      messages.value = [...messages.value, m];
+      if (m.direction === "incoming") {
+        typing.value = false; // the message the visitor was typing came
+        if (m.conversation_id === currentId.value && document.visibilityState === "visible") void markRead();
+      }
+    }
     if (m.conversation_id !== currentId.value && m.direction === "incoming")
       unread.value = { ...unread.value, [m.conversation_id]: (unread.value[m.conversation_id] ?? 0) + 1 };
     if (!m.private) organise.onMessage(m.conversation_id, m.direction);
@@ -105,13 +121,26 @@ export const useConversationsStore = defineStore("conversations", () => {
     if (conv && m.direction === "incoming") upsert({ ...conv, preview: m.text || conv.preview });
   }
 
-  /** Delivery progress of an outgoing message. */
+  /** Delivery progress of an outgoing message: the furthest state wins, whatever order the receipts came in. */
   function onStatus(s: { id: string; status: string; error?: string }): void {
-    messages.value = messages.value.map((m) => (m._id === s.id ? { ...m, status: s.status, error: s.error ?? "" } : m));
+    const rank = (status: string | undefined): number => STATUS_RANK[status ?? ""] ?? 0;
+    messages.value = messages.value.map((m) =>
+      m._id === s.id && rank(s.status) >= rank(m.status) ? { ...m, status: s.status, error: s.error ?? "" } : m,
+    );
   }
 
+  /** The web-chat visitor types; the line goes by itself when no word comes for a while (a closed tab says nothing). */
   function onTyping(t: { conversation_id: string; typing: boolean }): void {
-    if (t.conversation_id === currentId.value) typing.value = t.typing;
+    if (t.conversation_id !== currentId.value) return;
+    typing.value = t.typing;
+    clearTimeout(typingExpiry);
+    if (t.typing) typingExpiry = setTimeout(() => (typing.value = false), TYPING_SECONDS * 1000);
+  }
+
+  /** The agent has the conversation open: tell a web-chat visitor their new messages were read. */
+  async function markRead(): Promise<void> {
+    if (currentId.value && current.value?.channel === "CHANNEL_WEBCHAT")
+      await request(`/api/conversations/${seg(currentId.value)}/read`, { method: "POST", body: {} }).catch(() => undefined);
   }
 
   function unreadOf(id: string): number {
@@ -164,6 +193,6 @@ export const useConversationsStore = defineStore("conversations", () => {
 
   return {
     items, unread, filters, currentId, current, messages, typing, error, sorted, visible, channels, queues,
-    refresh, upsert, remove, close, open, onMessage, onStatus, onTyping, unreadOf, reply, sendTyping, wrapUp, transfer,
+    refresh, upsert, remove, close, open, onMessage, onStatus, onTyping, markRead, unreadOf, reply, sendTyping, wrapUp, transfer,
   };
 });

@@ -306,7 +306,8 @@ class Ingestor:
                 create_time=now_timestamp())
             await self.bus.publish(subjects.outbound(evt.channel), out, msg_id=out.id)
             sent = event_pb2.Event(id=f"evt_survey_sent_{survey_id}_{question}", time=now_timestamp(),
-                                   conversation_id=evt.conversation_id, channel=evt.channel, source="quality",
+                                   conversation_id=evt.conversation_id, customer_id=evt.customer_id,
+                                   channel=evt.channel, source="quality",
                                    survey_sent=event_pb2.SurveySent(survey_id=survey_id, questions=[question],
                                                                     channel=evt.channel))
             await self.bus.publish_event(sent)

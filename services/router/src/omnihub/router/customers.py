@@ -12,6 +12,8 @@ from omnihub.common.bus import new_id
 from omnihub.router.records import RouterError
 from omnihub.router.state import RouterState
 
+PHONE_TOKENS = ("sms", "voice")  # channels whose identity is the same phone number
+
 
 class Customers:
     """Customer records with their identities, and the conversation each thread belongs to."""
@@ -33,8 +35,17 @@ class Customers:
 
     def customer_for(self, msg: messaging_pb2.InboundMessage, now: float) -> str:
         """The customer who sent `msg`, created on their first message."""
-        ident = f"{subjects.channel_token(msg.identity.channel or msg.channel)}:{msg.identity.source_id}"
+        token = subjects.channel_token(msg.identity.channel or msg.channel)
+        ident = f"{token}:{msg.identity.source_id}"
         cid = self.identities.get(ident)
+        if cid is None and token in PHONE_TOKENS:  # a text and a call from one number are one person
+            cid = next((self.identities[f"{t}:{msg.identity.source_id}"] for t in PHONE_TOKENS
+                        if f"{t}:{msg.identity.source_id}" in self.identities), None)
+            if cid is not None:
+                self.identities[ident] = cid
+                customer = self.customers[cid]
+                customer["identities"] = sorted({*customer.get("identities", ()), ident})
+                self._save(cid)
         if cid is None:
             cid = new_id("cus")
             self.identities[ident] = cid

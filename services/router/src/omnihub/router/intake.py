@@ -130,7 +130,8 @@ class Intake:
         payload = msg.WhichOneof("payload")
         m = messaging_pb2.Message(
             id=msg.id, conversation_id=conv.id, direction=messaging_pb2.DIRECTION_INCOMING,
-            channel=msg.channel, create_time=msg.receive_time, provider_message_id=msg.provider_message_id)
+            channel=msg.channel, create_time=msg.receive_time, provider_message_id=msg.provider_message_id,
+            contact_email=msg.contact_email)
         if payload == "text":
             m.text = msg.text.text
             m.attachments.extend(msg.text.attachments)

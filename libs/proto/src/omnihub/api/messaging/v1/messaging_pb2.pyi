@@ -523,6 +523,7 @@ class InboundMessage(_message.Message):
     ROUTING_HINTS_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     RECIPIENT_FIELD_NUMBER: _builtins.int
+    CONTACT_EMAIL_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     VOICE_FIELD_NUMBER: _builtins.int
@@ -540,6 +541,8 @@ class InboundMessage(_message.Message):
     """Sender's display name if the channel knows it."""
     recipient: _builtins.str
     """The address or number of ours that received it (To number, bot, mailbox)."""
+    contact_email: _builtins.str
+    """Web chat: the email address the visitor gave in the pre-chat form."""
     @_builtins.property
     def identity(self) -> _contact_pb2.Identity:
         """Who sent it."""
@@ -584,6 +587,7 @@ class InboundMessage(_message.Message):
         routing_hints: Global___RoutingHints | None = ...,
         display_name: _builtins.str = ...,
         recipient: _builtins.str = ...,
+        contact_email: _builtins.str = ...,
         text: Global___TextPayload | None = ...,
         email: Global___EmailPayload | None = ...,
         voice: Global___VoicePayload | None = ...,
@@ -592,7 +596,7 @@ class InboundMessage(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "identity", b"identity", "payload", b"payload", "receive_time", b"receive_time", "routing_hints", b"routing_hints", "session_ended", b"session_ended", "survey_answer", b"survey_answer", "text", b"text", "voice", b"voice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "display_name", b"display_name", "email", b"email", "id", b"id", "identity", b"identity", "payload", b"payload", "provider_message_id", b"provider_message_id", "receive_time", b"receive_time", "recipient", b"recipient", "routing_hints", b"routing_hints", "session_ended", b"session_ended", "survey_answer", b"survey_answer", "text", b"text", "thread_key", b"thread_key", "voice", b"voice"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "contact_email", b"contact_email", "display_name", b"display_name", "email", b"email", "id", b"id", "identity", b"identity", "payload", b"payload", "provider_message_id", b"provider_message_id", "receive_time", b"receive_time", "recipient", b"recipient", "routing_hints", b"routing_hints", "session_ended", b"session_ended", "survey_answer", b"survey_answer", "text", b"text", "thread_key", b"thread_key", "voice", b"voice"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["text", "email", "voice", "session_ended", "survey_answer"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
@@ -769,6 +773,7 @@ class Message(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
     INTERVENTION_FIELD_NUMBER: _builtins.int
+    CONTACT_EMAIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id: the InboundMessage or OutboundMessage id."""
     conversation_id: _builtins.str
@@ -793,6 +798,8 @@ class Message(_message.Message):
     """Provider id."""
     intervention: Global___Intervention.ValueType
     """WHISPER (a private note from a supervisor to the agent) or BARGE (a supervisor's reply to the customer)."""
+    contact_email: _builtins.str
+    """The sender's contact email as they gave it (the web chat's pre-chat form)."""
     @_builtins.property
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_contact_pb2.Attachment]:
         """Attachments."""
@@ -818,10 +825,11 @@ class Message(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         provider_message_id: _builtins.str = ...,
         intervention: Global___Intervention.ValueType = ...,
+        contact_email: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "conversation_id", b"conversation_id", "create_time", b"create_time", "delivery_status", b"delivery_status", "direction", b"direction", "id", b"id", "intervention", b"intervention", "private", b"private", "provider_message_id", b"provider_message_id", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "contact_email", b"contact_email", "conversation_id", b"conversation_id", "create_time", b"create_time", "delivery_status", b"delivery_status", "direction", b"direction", "id", b"id", "intervention", b"intervention", "private", b"private", "provider_message_id", b"provider_message_id", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,7 +21,14 @@ from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
+from tests.e2e.test_desktop_browser import (
+    _axe,
+    _english_leftovers,
+    _visible_ui_text,
+    chromium,
+    login,
+    shot,
+)
 
 pytestmark = pytest.mark.slow
 OUR_NUMBER = "+15550001111"
@@ -202,13 +209,23 @@ async def test_the_live_page_in_the_browser(hub: tuple[Hub, FakeTwilio], browser
     finally:
         await sam.http.close()
 
-    # Alice goes available: the row shows her without a reload; why this agent lists the candidates.
-    alice = await User(base).login("alice")
-    try:
-        assert (await alice.post("/api/state", {"state": "AVAILABLE"}))[0] == 200
-    finally:
-        await alice.http.close()
+    # Alice goes available in her desktop and accepts: the row shows her without a reload. Sam whispers from the
+    # page: alice's desktop says a supervisor is present and shows the whisper as his, never the customer's phone.
+    agent = await login(browser, base, "alice")
+    await agent.select_option("#state", "AVAILABLE")  # the waiting conversation is offered at once (BUSY)
+    await expect(agent.locator(".offer")).to_have_count(1, timeout=15_000)
+    await agent.locator(".offer .accept").click()
     await expect(rows.first).to_contain_text("Alice Chen", timeout=15_000)
+    await page.fill("#intervene-text", "先核对订单号")
+    await expect(page.locator("#whisper")).to_be_enabled(timeout=10_000)
+    await page.click("#whisper")
+    await expect(agent.locator("#supervisor-present [data-supervisor='sam']")).to_have_attribute(
+        "data-action", "whisper", timeout=15_000)
+    await expect(agent.locator("#supervisor-present")).to_contain_text("whispered to you")
+    await expect(agent.locator(".intervention.whisper")).to_have_text("Whisper from supervisor sam", timeout=15_000)
+    await expect(agent.get_by_text("先核对订单号")).to_be_visible()
+    assert not _texted(fake, "+8613800000201", "先核对订单号")
+    await agent.context.close()
     await page.click("#why-agent")
     await expect(page.locator("#live-why-agent tr.chosen")).to_contain_text("alice", timeout=10_000)
 

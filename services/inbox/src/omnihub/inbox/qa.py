@@ -35,9 +35,9 @@ class TwilioRecordings:
         rest = uri[len(prefix):] if uri.startswith(prefix) else ""
         return bool(rest) and all(c.isalnum() for c in rest)
 
-    def auth(self) -> aiohttp.BasicAuth:
-        """The credentials the browser never sees."""
-        return aiohttp.BasicAuth(self.account_sid, self.auth_token)
+    def auth(self) -> dict[str, str]:
+        """The Authorization header with the credentials the browser never sees (aiohttp deprecates `auth=`)."""
+        return {"Authorization": aiohttp.BasicAuth(self.account_sid, self.auth_token).encode()}
 
 
 class QaWorkspace:
@@ -103,7 +103,7 @@ class QaWorkspace:
             raise web.HTTPNotFound(text="this recording is not one of the account's")
         assert self.inbox.http is not None  # _quality_call opened it
         try:
-            async with self.inbox.http.get(uri + ".mp3", auth=source.auth(),
+            async with self.inbox.http.get(uri + ".mp3", headers=source.auth(),
                                            timeout=aiohttp.ClientTimeout(total=None, sock_read=30)) as upstream:
                 kind = upstream.headers.get("Content-Type", "").split(";")[0].strip()
                 if upstream.status != 200 or not kind.startswith(AUDIO_TYPES):

@@ -36,8 +36,8 @@ class TwilioRecordings:
         return bool(rest) and all(c.isalnum() for c in rest)
 
     def auth(self) -> dict[str, str]:
-        """The Authorization header with the credentials the browser never sees (aiohttp deprecates `auth=`)."""
-        return {"Authorization": aiohttp.BasicAuth(self.account_sid, self.auth_token).encode()}
+        """The Authorization header with the credentials the browser never sees (aiohttp deprecates `auth=` and BasicAuth)."""
+        return {"Authorization": aiohttp.encode_basic_auth(self.account_sid, self.auth_token)}
 
 
 class QaWorkspace:

@@ -167,7 +167,7 @@ async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and
     await page.reload()
     await page.locator("#conv-list button.conv").filter(has_text="请问我的退款到账了吗").click()
     await expect(page.locator("#cust-notes")).to_have_value("老客户，优先处理", timeout=10_000)
-    await expect(page.locator("#cust-phones")).to_have_value(f"{second}, +86 10 8888 0000")
+    await expect(page.locator("#cust-phones")).to_have_value(f"{second}, +86 10 8888 0000", timeout=15_000)
     [conv] = [c for c in await get(page, "/api/conversations") if c["identity"]["source_id"] == second]
     profile = await get(page, f"/api/customers/{conv['customer_id']}/profile")
     assert (profile["name"], profile["email"], profile["language"], profile["updated_by"]) == (

@@ -29,8 +29,8 @@ from omnihub.testkit.hub import ServiceHub, telegram_env, twilio_env
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import eventually
+from tests.e2e.browser import chromium, go_available, login
 from tests.e2e.hub import PASSWORDS, ROUTING, new_hub
-from tests.e2e.test_desktop_browser import chromium, go_available, login
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("attachments")]
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002"

@@ -14,8 +14,8 @@ from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.hub import twilio_env
 from omnihub.testkit.waiting import eventually
+from tests.e2e.browser import axe, chromium, english_leftovers, go_available, open_app, visible_ui_text
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, go_available, open_app
 
 pytestmark = pytest.mark.browser
 CALL = "CA" + "8" * 32
@@ -79,7 +79,7 @@ async def test_a_voice_offer_opens_the_call_panel_and_hold_reaches_twilio(hub: t
     await expect(page.locator("#softphone-note")).to_be_visible(timeout=30_000)
     assert [u for u in fetched if "/assets/softphone-" in u] and "/api/voice/token" in " ".join(fetched)
     assert [u for u in sockets if re.match(r"wss://voice-js\.[a-z0-9-]+\.twilio\.com/", u)], sockets
-    assert await _axe(page) == []
+    assert await axe(page) == []
 
     await page.locator("#call-hold").focus()
     await page.keyboard.press("Enter")  # keyboard reachable
@@ -104,5 +104,5 @@ async def test_a_voice_offer_opens_the_call_panel_and_hold_reaches_twilio(hub: t
     # the same panel in zh-CN: no serious axe violation, no catalogue key and no en string left
     await page.select_option("#lang", "zh-CN")
     await expect(lines.first).to_have_text("alice 将客户置于保持")
-    assert await _axe(page) == []
-    assert _english_leftovers(await _visible_ui_text(page)) == []
+    assert await axe(page) == []
+    assert english_leftovers(await visible_ui_text(page)) == []

@@ -35,17 +35,19 @@ from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.pytest_plugin import _wipe_jetstream
 from omnihub.testkit.waiting import eventually
-from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import (
-    _axe,
-    _english_leftovers,
-    _visible_ui_text,
+from tests.e2e.browser import (
+    api_get,
+    api_send,
+    axe,
     chromium,
+    english_leftovers,
     go_available,
     login,
-    open_app,
+    login_as,
     sms_in,
+    visible_ui_text,
 )
+from tests.e2e.hub import PASSWORDS, new_hub
 
 # one worker runs the module's tests one after another on its one hub (make test uses --dist loadgroup)
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("desktop_work")]
@@ -122,11 +124,6 @@ async def browser() -> AsyncIterator[Browser]:
         yield b
 
 
-async def get(page: Page, path: str) -> Any:
-    resp = await page.request.get(base_of(page) + path)
-    assert resp.ok, await resp.text()
-    return await resp.json()
-
 
 async def router_agent(h: Hub, agent_id: str) -> routing_pb2.Agent:
     """The router's own view of the agent (the inbox shows colleagues less)."""
@@ -136,11 +133,27 @@ async def router_agent(h: Hub, agent_id: str) -> routing_pb2.Agent:
     return next(a for a in agents.agents if a.id == agent_id)
 
 
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def everyone_away_afterwards(hub: tuple[Hub, FakeTwilio]) -> AsyncIterator[None]:
+    """After each test, passed or failed, every agent still taking work is set Away: a test that failed half-way
+    leaves its agent Available with open work, and the next test's offer would go to that agent instead."""
+    yield
+    h, _ = hub
+    async with identity.channel(f"127.0.0.1:{h.ports['router_grpc']}", h.credentials, identity.ROUTER_AUDIENCE,
+                                Actor("sam", "supervisor")) as channel:
+        router = routing_pb2_grpc.RouterStub(channel)
+        agents = await router.ListAgents(routing_pb2.ListAgentsRequest())
+        for agent in agents.agents:
+            if agent.state not in (routing_pb2.AGENT_STATE_OFFLINE, routing_pb2.AGENT_STATE_AWAY):
+                await router.SetState(routing_pb2.SetStateRequest(
+                    agent_id=agent.id, state=routing_pb2.AGENT_STATE_AWAY, reason="break"))
+
+
 async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and_activity_lines(
         hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
     h, fake = hub
     bob = await login(browser, h.url("inbox"), "bob")
-    assert (await post(bob, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the texts are dan's
+    assert (await api_send(bob, "POST", "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the texts are dan's
     await bob.context.close()
     page = await login_as(browser, h.url("inbox"), *DAN, lang="zh-CN")
     await expect(page.locator("#tab-inbox")).to_have_text("收件箱")
@@ -168,11 +181,11 @@ async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and
     await page.locator("#conv-list button.conv").filter(has_text="请问我的退款到账了吗").click()
     await expect(page.locator("#cust-notes")).to_have_value("老客户，优先处理", timeout=10_000)
     await expect(page.locator("#cust-phones")).to_have_value(f"{second}, +86 10 8888 0000", timeout=15_000)
-    [conv] = [c for c in await get(page, "/api/conversations") if c["identity"]["source_id"] == second]
-    profile = await get(page, f"/api/customers/{conv['customer_id']}/profile")
+    [conv] = [c for c in await api_get(page, "/api/conversations") if c["identity"]["source_id"] == second]
+    profile = await api_get(page, f"/api/customers/{conv['customer_id']}/profile")
     assert (profile["name"], profile["email"], profile["language"], profile["updated_by"]) == (
         "李雷", "li.lei@example.cn", "zh-CN", "dan")
-    status, _ = await put(page, f"/api/customers/{conv['customer_id']}/profile", {"email": "not-an-address"})
+    status, _ = await api_send(page, "PUT", f"/api/customers/{conv['customer_id']}/profile", {"email": "not-an-address"})
     assert status == 400
 
     # merge the other number's record: asked first (cancel leaves both apart), then one customer with both histories
@@ -202,17 +215,12 @@ async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and
     await away(page)
 
 
-async def put(page: Page, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    csrf = (await get(page, "/api/me"))["csrf"]
-    resp = await page.request.put(base_of(page) + path, data=body, headers={"X-CSRF-Token": csrf})
-    return resp.status, await resp.json() if resp.ok else await resp.text()
-
 
 async def test_typing_and_read_receipts_both_ways_between_the_widget_and_the_agent(
         hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
     h, _ = hub
     bob = await login(browser, h.url("inbox"), "bob")
-    assert (await post(bob, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the chat is eve's
+    assert (await api_send(bob, "POST", "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the chat is eve's
     await bob.context.close()
     agent = await login_as(browser, h.url("inbox"), *EVE)
     await go_available(agent)
@@ -259,7 +267,7 @@ async def test_wrap_up_counts_down_to_the_routers_deadline_with_a_configured_dis
     await sms_in(h, fake, "Please call me back tomorrow", sender="+8613800138011")
     await page.locator(".offer .accept").click()
     await expect(page.locator("#agent-state")).to_have_attribute("data-state", "BUSY", timeout=10_000)
-    [conv] = [c for c in await get(page, "/api/conversations") if c["assigned_agent"] == "alice"]
+    [conv] = [c for c in await api_get(page, "/api/conversations") if c["assigned_agent"] == "alice"]
 
     options = page.locator("#disposition option:not([disabled])")
     await expect(options).to_have_text(["Callback booked", "Refund"])  # the desktop file's, in its order
@@ -284,21 +292,16 @@ async def test_wrap_up_counts_down_to_the_routers_deadline_with_a_configured_dis
     await expect(page.locator("#agent-state .meta").first).to_have_attribute("data-since", str(since))
     await expect(page.locator("#wrapup-countdown")).to_be_visible()
 
-    stored = await get(page, f"/api/conversations/{conv['id']}/messages")
+    stored = await api_get(page, f"/api/conversations/{conv['id']}/messages")
     assert stored["conversation"]["disposition"] == "callback_booked"
     await page.select_option("#state", "OFFLINE")  # the next tests' offers go to bob
     await expect(page.locator("#agent-state")).to_have_attribute("data-state", "OFFLINE", timeout=10_000)
     await page.context.close()
 
 
-async def post(page: Page, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    csrf = (await get(page, "/api/me"))["csrf"]
-    resp = await page.request.post(base_of(page) + path, data=body, headers={"X-CSRF-Token": csrf})
-    return resp.status, await resp.json() if resp.ok else await resp.text()
-
 
 async def organised(page: Page, query: str = "") -> dict[str, Any]:
-    return (await get(page, "/api/organise" + query))["conversations"]  # type: ignore[no-any-return]
+    return (await api_get(page, "/api/organise" + query))["conversations"]  # type: ignore[no-any-return]
 
 
 async def test_snooze_comes_back_by_time_or_by_the_customer_and_labels_filter_the_list(
@@ -313,11 +316,11 @@ async def test_snooze_comes_back_by_time_or_by_the_customer_and_labels_filter_th
         await expect(page.locator(".offer")).to_have_count(0, timeout=15_000)
     rows = page.locator("#conv-list button.conv")
     await expect(rows).to_have_count(2, timeout=10_000)
-    ids = {c["preview"].split()[-1]: c["id"] for c in await get(page, "/api/conversations")}
+    ids = {c["preview"].split()[-1]: c["id"] for c in await api_get(page, "/api/conversations")}
     early, later = ids["early"], ids["later"]
 
     # labels: added, filtered on (API and list), removed
-    assert (await post(page, f"/api/conversations/{early}/labels", {"add": [" vip ", "refund"]}))[1] == {
+    assert (await api_send(page, "POST", f"/api/conversations/{early}/labels", {"add": [" vip ", "refund"]}))[1] == {
         "labels": ["vip", "refund"]}
     assert set(await organised(page, "?label=vip")) == {early}
     await page.goto(page.url)  # a fresh page reads the labels; the filter offers them
@@ -330,7 +333,7 @@ async def test_snooze_comes_back_by_time_or_by_the_customer_and_labels_filter_th
     await page.get_by_role("button", name="Remove label vip").click()
     await expect(page.locator(".organise .label-chip")).to_have_count(1)
     assert await organised(page, "?label=vip") == {}
-    assert (await post(page, f"/api/conversations/{early}/labels", {"add": ["x" * 41]}))[0] == 400
+    assert (await api_send(page, "POST", f"/api/conversations/{early}/labels", {"add": ["x" * 41]}))[0] == 400
 
     # snooze from the page: the conversation leaves the list and shows under Snoozed
     await page.click("#snooze")
@@ -347,19 +350,16 @@ async def test_snooze_comes_back_by_time_or_by_the_customer_and_labels_filter_th
     assert (await organised(page))[early]["status"] == "open"
 
     # our reply is the last word: pending; a snooze ends when its time passes, and it is pending again
-    assert (await post(page, f"/api/conversations/{later}/reply", {"text": "Looking into it"}))[0] == 200
+    assert (await api_send(page, "POST", f"/api/conversations/{later}/reply", {"text": "Looking into it"}))[0] == 200
     await eventually(async_has(page, "?status=pending", later), timeout=15)
-    assert (await post(page, f"/api/conversations/{later}/snooze", {"until": time.time() - 5}))[0] == 400
+    assert (await api_send(page, "POST", f"/api/conversations/{later}/snooze", {"until": time.time() - 5}))[0] == 400
     until = time.time() + 3
-    assert (await post(page, f"/api/conversations/{later}/snooze", {"until": until}))[0] == 200
+    assert (await api_send(page, "POST", f"/api/conversations/{later}/snooze", {"until": until}))[0] == 200
     assert (await organised(page, "?status=snoozed")).keys() == {later}
     await eventually(async_has(page, "?status=pending", later), timeout=15)
     assert time.time() >= until
     await page.context.close()
 
-
-def base_of(page: Page) -> str:
-    return "/".join(page.url.split("/", 3)[:3])
 
 
 def async_has(page: Page, query: str, cid: str) -> Callable[[], Awaitable[bool]]:
@@ -367,14 +367,6 @@ def async_has(page: Page, query: str, cid: str) -> Callable[[], Awaitable[bool]]
         return cid in await organised(page, query)
     return check
 
-
-async def login_as(browser: Browser, base: str, user: str, password: str, lang: str = "en-US") -> Page:
-    page = await open_app(browser, base, lang=lang)
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await page.click("#login-button")
-    await expect(page.locator("#who")).to_be_visible(timeout=20_000)
-    return page
 
 
 def mail_in(port: int, msg: EmailMessage) -> None:
@@ -387,7 +379,7 @@ async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_
     h, _ = hub
     sink = relay[0]
     bob = await login(browser, h.url("inbox"), "bob")
-    assert (await post(bob, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the email is cara's
+    assert (await api_send(bob, "POST", "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200  # the email is cara's
     await bob.context.close()
     page = await login_as(browser, h.url("inbox"), *CARA)
     await go_available(page)
@@ -440,7 +432,7 @@ async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_
 
 async def away(page: Page) -> None:
     """The test's agent takes a break (its open work stays) and its page closes: the next test's agent gets the work."""
-    assert (await post(page, "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200
+    assert (await api_send(page, "POST", "/api/state", {"state": "AWAY", "reason": "break"}))[0] == 200
     await page.context.close()
 
 
@@ -462,7 +454,7 @@ async def test_wallboard_dash_for_nothing_answered_waits_as_mm_ss_alerts_tv_mode
         hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
     h, _ = hub
     page = await login(browser, h.url("inbox"), "sam", bypass_csp=True)  # axe is injected: this context bypasses CSP
-    assert (await post(page, "/api/supervisor/agents/alice/state", {"state": "AWAY", "reason": "break"}))[0] == 200
+    assert (await api_send(page, "POST", "/api/supervisor/agents/alice/state", {"state": "AWAY", "reason": "break"}))[0] == 200
     await page.click("#tab-wall")
     sales = page.locator('article[data-queue="sales"]')
     await expect(sales.locator('[data-figure="sl"] dd')).to_have_text("—", timeout=15_000)  # nothing answered: not 100%
@@ -478,7 +470,7 @@ async def test_wallboard_dash_for_nothing_answered_waits_as_mm_ss_alerts_tv_mode
     listed = page.locator('#wall-alert-list li[data-queue="sales"][data-alert="longest_wait"]')
     await expect(listed).to_contain_text("over the limit of 00:03")
     await expect(sales.locator('[data-figure="sl"] dd')).to_have_text("—")
-    board = await get(page, "/api/supervisor/wallboard")
+    board = await api_get(page, "/api/supervisor/wallboard")
     row = next(q for q in board["queues"] if q["queue"] == "sales")
     assert (row["service_level"], row["asa_seconds"], row["answered"], row["waiting"]) == (None, None, 0, 1)
     assert row["longest_wait_seconds"] > 3 and row["longest_wait_limit_seconds"] == 3
@@ -503,7 +495,7 @@ async def test_wallboard_dash_for_nothing_answered_waits_as_mm_ss_alerts_tv_mode
     since = alice.locator("td.since")
     await expect(since).to_have_text(re.compile(r"^\d\d:\d\d$"))
     await expect(since).not_to_have_text(await since.text_content() or "", timeout=5_000)
-    assert await _axe(page) == []
+    assert await axe(page) == []
 
     # TV mode: full screen, no desktop chrome, still live, in Chinese too
     await page.click("#wall-tv")
@@ -518,8 +510,8 @@ async def test_wallboard_dash_for_nothing_answered_waits_as_mm_ss_alerts_tv_mode
     await expect(sales.locator('[data-figure="sl"] dd')).to_have_text("—")
     await expect(sales.locator('.flag[data-alert="longest_wait"]')).to_contain_text("告警：最长等待")
     await expect(alice.locator("td.state")).to_have_text(re.compile("^离开"))
-    assert _english_leftovers(await _visible_ui_text(page)) == []
-    assert await _axe(page) == []
+    assert english_leftovers(await visible_ui_text(page)) == []
+    assert await axe(page) == []
     await page.reload()  # a TV opened at the address stays a TV
     await expect(page.locator('.wall[data-tv="on"]')).to_be_visible(timeout=20_000)
     await expect(sales.locator('[data-figure="waiting"] dd')).to_have_text("2", timeout=15_000)

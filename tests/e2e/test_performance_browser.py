@@ -16,8 +16,8 @@ from omnihub.common import identity
 from omnihub.common.bus import Bus
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import eventually
+from tests.e2e.browser import chromium, login, shot
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import chromium, login, shot
 from tests.kpis.events import event
 
 pytestmark = pytest.mark.browser
@@ -107,7 +107,7 @@ async def test_my_performance_says_no_data_yet_then_shows_the_figures_beside_tea
     await expect(page.locator("#perf-trend")).to_be_visible()
     await shot(page, "performance-figures")
 
-    # QA evaluations: the agent acknowledges one (disputes are checked in test_desktop_browser)
+    # QA evaluations: the agent acknowledges one (disputes are checked in test_desktop_agent)
     qa = hub.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("qa1", "supervisor"))
     async with aiohttp.ClientSession(headers=qa) as http:
         created = await http.post(f"{hub.url('quality')}/api/evaluations", json={

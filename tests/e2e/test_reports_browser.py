@@ -21,8 +21,8 @@ from omnihub.common.bus import Bus
 from omnihub.quality.export import COLUMNS
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import eventually
+from tests.e2e.browser import axe, chromium, english_leftovers, login, shot, visible_ui_text
 from tests.e2e.hub import new_hub
-from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
 from tests.kpis.events import event, when
 
 pytestmark = pytest.mark.browser
@@ -179,7 +179,7 @@ async def test_reports_page_shows_the_vectors_in_shanghai_time_and_exports_the_s
     await page.select_option("#lang", "zh-CN")
     await expect(page.locator("#reports-title")).to_have_text("历史报表")
     await expect(window).to_contain_text("时区")
-    assert _english_leftovers(await _visible_ui_text(page)) == []
+    assert english_leftovers(await visible_ui_text(page)) == []
     zh_csv = (await download(page, "#export-csv")).read_text(encoding="utf-8")
     assert zh_csv.startswith("分组,呼入量")
     await shot(page, "reports-queue-zh")
@@ -191,10 +191,10 @@ async def test_reports_page_shows_the_vectors_in_shanghai_time_and_exports_the_s
     await expect(checked.locator("#report-table")).to_be_visible(timeout=20_000)
     await checked.select_option("#report-group", "interval")
     await expect(checked.locator("#report-table tbody tr").first).to_be_visible()
-    assert await _axe(checked) == []
+    assert await axe(checked) == []
     await checked.select_option("#lang", "zh-CN")
     await expect(checked.locator("#reports-title")).to_have_text("历史报表")
-    assert await _axe(checked) == []
+    assert await axe(checked) == []
 
     # bad input is a clear 400 (never a 500), an agent is refused and has no reports tab
     base = hub.url("inbox") + "/api/supervisor/reports"

@@ -17,8 +17,8 @@ from omnihub.common.bus import Bus, kv_key
 from omnihub.testkit.fakes.twilio_api import TEMPLATE_SID
 from omnihub.testkit.fakes.wechat_api import message_xml
 from omnihub.testkit.waiting import eventually
+from tests.e2e.browser import chromium
 from tests.e2e.hub import PASSWORDS, Hub
-from tests.e2e.test_desktop_browser import chromium
 from tests.e2e.test_social_channels import SocialHub, social_hub
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

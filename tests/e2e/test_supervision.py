@@ -20,15 +20,15 @@ from omnihub.common.bus import Bus
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
-from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import (
-    _axe,
-    _english_leftovers,
-    _visible_ui_text,
+from tests.e2e.browser import (
+    axe,
     chromium,
+    english_leftovers,
     login,
     shot,
+    visible_ui_text,
 )
+from tests.e2e.hub import PASSWORDS, new_hub
 
 pytestmark = pytest.mark.slow
 OUR_NUMBER = "+15550001111"
@@ -185,7 +185,7 @@ async def test_the_live_page_in_the_browser(hub: tuple[Hub, FakeTwilio], browser
     await expect(why).to_have_attribute("data-reason", "none_logged_in", timeout=10_000)
     await expect(why).to_contain_text("No agent with the required skills is logged in.")
     await expect(why).to_contain_text("alice: Offline, not logged in")
-    assert await _axe(page) == []
+    assert await axe(page) == []
     await shot(page, "supervisor-live")
 
     # Monitor: the customer writes again; the open transcript shows it live.
@@ -241,8 +241,8 @@ async def test_the_live_page_in_the_browser(hub: tuple[Hub, FakeTwilio], browser
     await expect(page.locator("#live-title")).to_have_text("实时会话")
     await page.click("#why-waiting")
     await expect(page.locator("#live-why-waiting")).to_be_visible()
-    assert _english_leftovers(await _visible_ui_text(page)) == []
-    assert await _axe(page) == []
+    assert english_leftovers(await visible_ui_text(page)) == []
+    assert await axe(page) == []
     await shot(page, "supervisor-live-zh")
 
 

@@ -20,8 +20,8 @@ from pymongo import MongoClient
 from omnihub.common import identity
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
+from tests.e2e.browser import axe, chromium, english_leftovers, login, shot, visible_ui_text
 from tests.e2e.hub import PASSWORDS, new_hub
-from tests.e2e.test_desktop_browser import _axe, _english_leftovers, _visible_ui_text, chromium, login, shot
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,11 +124,11 @@ async def test_knowledge_base_page_is_accessible_and_translated(hub: Hub, browse
     await sup.click("#kb-new")
     await sup.select_option("#kb-form-kind", "canned")
     await sup.locator(".kb-delete").first.click()  # the confirmation too
-    assert await _axe(sup) == []
+    assert await axe(sup) == []
     if lang == "zh-CN":
         await sup.select_option("#kb-language", "zh-CN")  # the English demo entries are content, not UI
         await expect(sup.locator("#kb-list .kb-entry")).to_have_count(6)
-        assert _english_leftovers(await _visible_ui_text(sup)) == []
+        assert english_leftovers(await visible_ui_text(sup)) == []
         await shot(sup, "kb-zh")
 
 
@@ -216,9 +216,9 @@ async def test_qa_workspace_is_accessible_and_translated(hub: Hub, browser: Brow
     await sup.click("#qa-draw")
     await sup.locator(f'#qa-queue li[data-conversation="{cid}"] .qa-open').click()
     await expect(sup.locator("#qa-scorecard")).to_be_visible(timeout=10_000)
-    assert await _axe(sup) == []
+    assert await axe(sup) == []
     if lang == "zh-CN":
-        assert _english_leftovers(await _visible_ui_text(sup)) == []
+        assert english_leftovers(await visible_ui_text(sup)) == []
         await shot(sup, "qa-workspace-zh")
 
 

@@ -42,6 +42,7 @@ def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality
     text = CliRunner().invoke(app, ["schedule", "--week", "2026-W50"])
     assert text.exit_code == 0 and "Coverage            50.0% of 8 intervals" in text.output
     assert "LP lower bound —" in text.output and "Uncovered: 4 intervals" in text.output
+    assert "Requirement support given in the plan" in text.output
     bad = CliRunner().invoke(app, ["schedule", "--week", "2026-50"])
     assert bad.exit_code == 2 and "week" in bad.output
     # the loop: a day of a forecast answered by that schedule's agents

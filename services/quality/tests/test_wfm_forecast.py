@@ -90,6 +90,16 @@ async def test_a_forecast_from_the_rollups_is_stored_and_compared_with_actuals(m
     store = QualityStore(mongo_url, mongo_db)
     try:
         await store.rollups.insert_many(bucket_documents(buckets))
+        # waits and abandons of the last 4 weeks: patience (40·15 s + 20·30 s) ÷ 20 abandons = 60 s (Erlang A);
+        # a 3-second abandon (a misdial) and another queue's abandons do not count
+        waits = [{"_id": f"w{i}", "queue": "support", "channel": "voice", "created": start + 600 * i, "answered":
+                  start + 600 * i + 15, "wait": 15.0} for i in range(40)]
+        waits += [{"_id": f"x{i}", "queue": "support", "channel": "voice", "created": start + 700 * i, "abandoned":
+                   start + 700 * i + 30, "abandon_wait": 30.0} for i in range(20)]
+        waits += [{"_id": "short", "queue": "support", "created": start, "abandoned": start + 3, "abandon_wait": 3.0}]
+        waits += [{"_id": f"o{i}", "queue": "sales", "created": start, "abandoned": start + 9, "abandon_wait": 9.0}
+                  for i in range(30)]
+        await store.conversations.insert_many(waits)
         wfm = WfmService(KpiQuery(store, {}), WfmStore(store), {"support": [dt.date(2026, 11, 9)]})
         await wfm.store.setup()
         wfm.clock = lambda: start + 3 * PER_WEEK * STEP + 5 * 3600 + 60  # Monday of week 4, 05:01
@@ -116,6 +126,13 @@ async def test_a_forecast_from_the_rollups_is_stored_and_compared_with_actuals(m
         assert planned["summary"]["shifts"] == 10 and planned["summary"]["coverage"] < 0.5
         need = await wfm.requirement("support", "2026-W48", STEP)
         assert [c["required"] for c in planned["coverage"]] == need and max(need) >= 10
+        assert planned["requirement"]["support"] | {"forecast_id": ""} == {
+            "model": "erlang_a", "patience_seconds": 60.0, "patience_source": "measured", "abandons": 20,
+            "forecast_id": "", "target": 0.8, "threshold_seconds": 20.0}
+        erlang_c = (await wfm.requirement_detail("support", "2026-W48", STEP, patience=1e6))["agents"]
+        assert all(a <= c for a, c in zip(need, erlang_c, strict=True)) and sum(need) < sum(erlang_c)
+        configured = await wfm.requirement_detail("support", "2026-W48", STEP, patience=600)
+        assert configured["patience_source"] == "configured" and configured["patience_seconds"] == 600
         assert len(planned["uncovered"]) == sum(1 for c in planned["coverage"] if c["scheduled"] < c["required"]) > 0
         mine = await wfm.saved_schedule("2026-W48", "bob")
         assert mine is not None and mine["id"] == planned["id"] and len(mine["shifts"]) == 5

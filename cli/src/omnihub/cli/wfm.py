@@ -91,6 +91,13 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def _model(used: dict[str, Any]) -> str:
+    if used.get("model") == "erlang_a":
+        return (f"Erlang A, patience {used['patience_seconds']:g}s ({used['patience_source']}"
+                f"{', ' + str(used['abandons']) + ' abandons' if used['patience_source'] == 'measured' else ''})")
+    return "Erlang C (patience unknown)" if used.get("model") == "erlang_c" else "given in the plan"
+
+
 def schedule(
     week: str = typer.Option(..., help="ISO week, e.g. 2026-W50"),
     plan: str = typer.Option("", help="YAML with templates and agents (default: $OMNIHUB_CONFIG_DIR/wfm.yaml)"),
@@ -132,6 +139,8 @@ def schedule(
                f"required {s['required_agent_hours']:g})")
     typer.echo(f"Solver              {solver['status']} in {solver['wall_seconds']:.1f}s, objective "
                f"{solver['objective']}, bound {solver['best_bound']}")
+    for name, used in doc.get("requirement", {}).items():
+        typer.echo(f"Requirement {name:<8}{_model(used)}")
     for shift in doc["shifts"]:
         pauses = ", ".join(f"{a['kind']} {a['start'][11:16]}" for a in shift["activities"] if a["kind"] != "work")
         typer.echo(f"  {shift['agent']:<12}{shift['date']} {shift['start'][11:16]}-{shift['end'][11:16]} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
@@ -100,6 +101,10 @@ class ScheduleBody(Body):
     shrinkage: float = Field(default=0.0, ge=0, lt=1, description="absence and training (breaks are scheduled)")
     max_occupancy: float = Field(default=0.85, gt=0, le=1)
     seconds: float = Field(default=20.0, gt=0, le=120, description="the solver's time limit")
+    patience: dict[str, Annotated[float, Field(ge=1, le=86_400)]] = Field(
+        default_factory=dict, max_length=20,
+        description="queue -> customers' mean patience in seconds (Erlang A); else measured from the queue's "
+                    "abandons, Erlang C when too few")
     requirement: dict[str, list[int]] | None = Field(
         default=None, description="queue -> agents needed per interval of the week (else from each queue's forecast)")
 

@@ -17,11 +17,13 @@ from omnihub.quality.wfm.adherence import Activity, figures, out_of_adherence
 from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_forecast, wape
 from omnihub.quality.wfm.history import load_history
 from omnihub.quality.wfm.models import ScheduleBody
+from omnihub.quality.wfm.patience import Patience, measured
 from omnihub.quality.wfm.schedule import ScheduleError, solve, week_start
 from omnihub.quality.wfm.staffing import requirement
 from omnihub.quality.wfm.store import WfmStore
 
 MAX_HISTORY_WEEKS = 26
+PATIENCE_WEEKS = 4  # abandons and waits of the last weeks measure the customers' patience
 
 
 class WfmService:
@@ -87,8 +89,14 @@ class WfmService:
         return out
 
     async def requirement(self, queue: str, week: str, step: int, shrinkage: float = 0.0,
-                          max_occupancy: float = 0.85) -> list[int]:
+                          max_occupancy: float = 0.85, patience: float | None = None) -> list[int]:
         """Agents to schedule per interval of an ISO week from the newest forecast of the queue covering it."""
+        return list((await self.requirement_detail(queue, week, step, shrinkage, max_occupancy, patience))["agents"])
+
+    async def requirement_detail(self, queue: str, week: str, step: int, shrinkage: float = 0.0,
+                                 max_occupancy: float = 0.85, patience: float | None = None) -> dict[str, Any]:
+        """The requirement with the model used: Erlang A with the queue's patience (configured, else measured
+        over the 4 weeks before the forecast from the stored waits and abandons), Erlang C when it is unknown."""
         tz = self.query.zone_for(queue)
         monday = week_start(week, tz)
         first = dt.datetime.combine(monday, dt.time(), tz).timestamp()
@@ -100,21 +108,36 @@ class WfmService:
         offset = int((first - doc["from"]) // step)
         rows = doc["intervals"][offset:offset + per_week]
         target, threshold = self.query.targets.get(queue, (0.8, 20.0))
-        return requirement([r["arrivals"] for r in rows], [r["aht"] for r in rows], step, target, threshold,
-                           shrinkage, max_occupancy)
+        known = await self.patience(queue, doc["channel"], float(doc["from"]), patience)
+        need = requirement([r["arrivals"] for r in rows], [r["aht"] for r in rows], step, target, threshold,
+                           shrinkage, max_occupancy, known.seconds or 0.0)
+        return {"queue": queue, "forecast_id": doc["_id"], "agents": need, "target": target,
+                "threshold_seconds": threshold, **known.as_json()}
+
+    async def patience(self, queue: str, channel: str, before: float, configured: float | None = None) -> Patience:
+        """A queue's patience: the configured one, else measured over the 4 weeks before `before`."""
+        if configured:
+            return Patience(configured, "configured")
+        return await measured(self.query.store, queue, channel, before - PATIENCE_WEEKS * 7 * 86_400, before,
+                              self.query.short_abandon)
 
     async def schedule(self, body: ScheduleBody, save: bool = True) -> dict[str, Any]:
         """Solve a week's schedule (the requirement given, or from each queue's newest forecast) and keep it."""
         step = 900 if body.interval == "15m" else 1800
         queues = body.queues or ["support"]
-        needs = body.requirement or {q: await self.requirement(q, body.week, step, body.shrinkage,
-                                                                body.max_occupancy) for q in queues}
+        if body.requirement:
+            needs, models = body.requirement, {q: {"model": "given"} for q in body.requirement}
+        else:
+            details = [await self.requirement_detail(q, body.week, step, body.shrinkage, body.max_occupancy,
+                                                     body.patience.get(q)) for q in queues]
+            needs = {d["queue"]: d.pop("agents") for d in details}
+            models = {d.pop("queue"): d for d in details}
         tz = self.query.zone_for(queues[0])
         async with self._cpu:
             result = await asyncio.to_thread(solve, body.week, step, needs, body.templates, body.agents, tz,
                                              body.seconds)
         now = self.clock()
-        result |= {"id": f"sc_{uuid.uuid4().hex[:16]}", "created": calendar.iso(now, tz)}
+        result |= {"id": f"sc_{uuid.uuid4().hex[:16]}", "created": calendar.iso(now, tz), "requirement": models}
         if save:
             await self.store.add_schedule({"_id": result["id"], "created_epoch": now, **result})
         return result
@@ -204,8 +227,9 @@ class WfmService:
         factor = float(np.clip(actual.sum() / planned_so_far, 0.25, 4.0)) if planned_so_far >= 20 else 1.0
         rest = rows[elapsed:]
         target, threshold = self.query.targets.get(queue, (0.8, 20.0))
+        known = await self.patience(queue, doc["channel"], float(doc["from"]))
         need = requirement([r["arrivals"] * factor for r in rest], [r["aht"] for r in rest], step, target,
-                           threshold, shrinkage, max_occupancy)
+                           threshold, shrinkage, max_occupancy, known.seconds or 0.0)
         year, week, _ = today.isocalendar()
         plan = await self.store.schedule(f"{year}-W{week:02d}")
         scheduled = {c["start"]: c["scheduled"] for c in (plan or {}).get("coverage", []) if c["queue"] == queue}
@@ -222,6 +246,7 @@ class WfmService:
         return {"queue": queue, "day": today.isoformat(), "interval_seconds": step, "forecast_id": doc["_id"],
                 "factor": round(factor, 4), "actual_so_far": float(actual.sum()),
                 "forecast_so_far": round(planned_so_far, 2), "schedule_id": (plan or {}).get("id"),
+                "model": known.as_json()["model"], "patience_seconds": known.as_json()["patience_seconds"],
                 "intervals": out}
 
 

@@ -24,7 +24,7 @@ from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.erlang import StaffingError
-from omnihub.quality import calendar, export, workspace
+from omnihub.quality import calendar, daily_report, export, workspace
 from omnihub.quality.config import QualitySettings, queue_holidays, queue_targets, queue_zones
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
@@ -355,6 +355,7 @@ async def main() -> None:
         qa = QaService(store, bus, load_policies(settings.config_dir))  # qa.yaml's sampling policies
         app = build_app(query, credentials, qa, offload, wfm)
         install_health(app, svc.readiness, "quality")
+        daily_report.start(settings, query, svc.stack)  # reports.yaml's daily e-mail, if any
         await svc.start_http(app, settings.http_host, settings.quality_http_port)
         await svc.wait()
 

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import yaml
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 
 from omnihub.common.config import ServiceSettings
 from omnihub.quality.calendar import zone
@@ -24,6 +24,12 @@ class QualitySettings(ServiceSettings):
     quality_nps: bool = False
     quality_hold_seconds: float = 3.0  # how long an open conversation's events may wait to be stored together
     center_timezone: str = "UTC"  # OMNIHUB_CENTER_TIMEZONE: IANA name; local days, weeks and months of reports
+    # the daily report e-mail (reports.yaml `daily:`) goes out through this relay; no host, no report
+    quality_report_smtp_host: str = ""
+    quality_report_smtp_port: int = 25
+    quality_report_smtp_username: str = ""
+    quality_report_smtp_password: SecretStr = SecretStr("")
+    quality_report_smtp_starttls: bool = False
 
     @field_validator("center_timezone")
     @classmethod

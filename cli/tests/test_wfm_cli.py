@@ -61,3 +61,14 @@ def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality
     assert text.exit_code == 0 and "service level target 80%/20s met in" in text.output
     alone = CliRunner().invoke(app, ["simulate", "--forecast", str(quality_env / "forecast.json")])
     assert alone.exit_code == 2 and "go together" in alone.output
+
+
+def test_the_requirement_line_names_each_channels_model() -> None:
+    from omnihub.cli.wfm import _model
+
+    used = {"model": "per_channel", "channels": {
+        "voice": {"model": "erlang_a", "patience_seconds": 60.0, "patience_source": "measured", "abandons": 20},
+        "webchat": {"model": "erlang_c", "concurrency": 3},
+        "email": {"model": "deferred", "response_seconds": 3600.0, "peak_agents": 1.5}}}
+    assert _model(used) == ("per channel: voice Erlang A, patience 60s (measured, 20 abandons); webchat Erlang C "
+                            "(patience unknown), 3 at a time; email deferred, answered within 3600s (peak 1.5 agents)")

@@ -92,6 +92,12 @@ def _pct(value: float | None) -> str:
 
 
 def _model(used: dict[str, Any]) -> str:
+    if used.get("model") == "per_channel":
+        return "per channel: " + "; ".join(f"{name} {_model(part)}" for name, part in used["channels"].items())
+    if used.get("model") == "deferred":
+        return f"deferred, answered within {used['response_seconds']:g}s (peak {used['peak_agents']:g} agents)"
+    if used.get("concurrency", 1) > 1:
+        return f"{_model(used | {'concurrency': 1})}, {used['concurrency']} at a time"
     if used.get("model") == "erlang_a":
         return (f"Erlang A, patience {used['patience_seconds']:g}s ({used['patience_source']}"
                 f"{', ' + str(used['abandons']) + ' abandons' if used['patience_source'] == 'measured' else ''})")

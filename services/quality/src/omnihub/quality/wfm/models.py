@@ -90,6 +90,17 @@ class Agent(Body):
         return value
 
 
+class ChannelRule(Body):
+    """How one channel's contacts are worked, for a requirement from per-channel forecasts."""
+
+    channel: str = Field(min_length=1, max_length=32, description="voice, webchat, email, sms, ...")
+    concurrency: int = Field(default=1, ge=1, le=10, description="contacts an agent holds at once (chat)")
+    response_seconds: float = Field(default=0, ge=0, le=7 * 86_400,
+                                    description="> 0: deferred work (e-mail) answered within this many seconds")
+    target: float | None = Field(default=None, gt=0, lt=1, description="service-level fraction; else the queue's")
+    threshold_seconds: float | None = Field(default=None, ge=0, le=3600, description="else the queue's")
+
+
 class ScheduleBody(Body):
     """POST /api/wfm/schedule: a week's schedule for these agents against the forecast's requirement."""
 
@@ -105,8 +116,19 @@ class ScheduleBody(Body):
         default_factory=dict, max_length=20,
         description="queue -> customers' mean patience in seconds (Erlang A); else measured from the queue's "
                     "abandons, Erlang C when too few")
+    channels: list[ChannelRule] = Field(
+        default_factory=list, max_length=7,
+        description="requirement from each channel's own forecast, summed per interval; empty: the forecast of "
+                    "every channel together")
     requirement: dict[str, list[int]] | None = Field(
         default=None, description="queue -> agents needed per interval of the week (else from each queue's forecast)")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[ChannelRule]) -> list[ChannelRule]:
+        if len({c.channel for c in value}) != len(value):
+            raise ValueError("each channel once")
+        return value
 
 
 class ForecastBody(Body):

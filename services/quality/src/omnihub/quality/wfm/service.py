@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,10 +16,10 @@ from omnihub.quality.queries import KpiQuery
 from omnihub.quality.wfm.adherence import Activity, figures, out_of_adherence
 from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_forecast, wape
 from omnihub.quality.wfm.history import load_history
-from omnihub.quality.wfm.models import ScheduleBody
+from omnihub.quality.wfm.models import ChannelRule, ScheduleBody
 from omnihub.quality.wfm.patience import Patience, measured
 from omnihub.quality.wfm.schedule import ScheduleError, solve, week_start
-from omnihub.quality.wfm.staffing import requirement
+from omnihub.quality.wfm.staffing import ChannelDemand, blended, requirement
 from omnihub.quality.wfm.store import WfmStore
 
 MAX_HISTORY_WEEKS = 26
@@ -94,25 +94,64 @@ class WfmService:
         return list((await self.requirement_detail(queue, week, step, shrinkage, max_occupancy, patience))["agents"])
 
     async def requirement_detail(self, queue: str, week: str, step: int, shrinkage: float = 0.0,
-                                 max_occupancy: float = 0.85, patience: float | None = None) -> dict[str, Any]:
+                                 max_occupancy: float = 0.85, patience: float | None = None,
+                                 channels: Sequence[ChannelRule] = ()) -> dict[str, Any]:
         """The requirement with the model used: Erlang A with the queue's patience (configured, else measured
-        over the 4 weeks before the forecast from the stored waits and abandons), Erlang C when it is unknown."""
-        tz = self.query.zone_for(queue)
-        monday = week_start(week, tz)
-        first = dt.datetime.combine(monday, dt.time(), tz).timestamp()
-        per_week = 7 * 86_400 // step
-        doc = await self.store.latest_forecast(queue, "", first)
-        if doc is None or doc["interval_seconds"] != step or first + per_week * step > doc["to"]:
-            raise ScheduleError(f"no {step // 60}-minute forecast of {queue} covers {week}; make one first "
-                                f"(omnihub forecast --queue {queue} --weeks 2)")
-        offset = int((first - doc["from"]) // step)
-        rows = doc["intervals"][offset:offset + per_week]
+        over the 4 weeks before the forecast from the stored waits and abandons), Erlang C when it is unknown.
+
+        With `channels`, each channel's own newest forecast gives its demand (live channels by Erlang, chats
+        `concurrency` at a time, deferred ones by workload within their response time), summed per interval."""
         target, threshold = self.query.targets.get(queue, (0.8, 20.0))
+        if channels:
+            return await self._per_channel(queue, week, step, shrinkage, max_occupancy, patience, channels)
+        doc, rows = await self._forecast_rows(queue, "", week, step)
         known = await self.patience(queue, doc["channel"], float(doc["from"]), patience)
         need = requirement([r["arrivals"] for r in rows], [r["aht"] for r in rows], step, target, threshold,
                            shrinkage, max_occupancy, known.seconds or 0.0)
         return {"queue": queue, "forecast_id": doc["_id"], "agents": need, "target": target,
                 "threshold_seconds": threshold, **known.as_json()}
+
+    async def _per_channel(self, queue: str, week: str, step: int, shrinkage: float, max_occupancy: float,
+                           patience: float | None, channels: Sequence[ChannelRule]) -> dict[str, Any]:
+        target, threshold = self.query.targets.get(queue, (0.8, 20.0))
+        demands, used = [], {}
+        for rule in channels:
+            doc, rows = await self._forecast_rows(queue, rule.channel, week, step)
+            info: dict[str, Any] = {"forecast_id": doc["_id"], "concurrency": rule.concurrency}
+            seconds = 0.0
+            if rule.response_seconds:
+                info |= {"model": "deferred", "response_seconds": rule.response_seconds}
+            else:
+                known = await self.patience(queue, rule.channel, float(doc["from"]), patience)
+                seconds = known.seconds or 0.0
+                info |= {**known.as_json(), "target": rule.target or target,
+                         "threshold_seconds": threshold if rule.threshold_seconds is None else rule.threshold_seconds}
+            demands.append(ChannelDemand(rule.channel, [r["arrivals"] for r in rows], [r["aht"] for r in rows],
+                                         rule.concurrency, rule.response_seconds, rule.target or target,
+                                         threshold if rule.threshold_seconds is None else rule.threshold_seconds,
+                                         seconds))
+            used[rule.channel] = info
+        need, parts = blended(demands, step, shrinkage, max_occupancy)
+        for name, part in parts.items():
+            used[name] |= {"peak_agents": round(max(part, default=0.0), 2),
+                           "agent_hours": round(sum(part) * step / 3600, 1)}
+        return {"queue": queue, "agents": need, "model": "per_channel", "channels": used}
+
+    async def _forecast_rows(self, queue: str, channel: str, week: str,
+                             step: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The newest forecast of a queue and channel covering a week, and its rows of that week."""
+        tz = self.query.zone_for(queue)
+        monday = week_start(week, tz)
+        first = dt.datetime.combine(monday, dt.time(), tz).timestamp()
+        per_week = 7 * 86_400 // step
+        doc = await self.store.latest_forecast(queue, channel, first)
+        if doc is None or doc["interval_seconds"] != step or first + per_week * step > doc["to"]:
+            which = f"{queue}/{channel}" if channel else queue
+            option = f" --channel {channel}" if channel else ""
+            raise ScheduleError(f"no {step // 60}-minute forecast of {which} covers {week}; make one first "
+                                f"(omnihub forecast --queue {queue}{option} --weeks 2)")
+        offset = int((first - doc["from"]) // step)
+        return doc, doc["intervals"][offset:offset + per_week]
 
     async def patience(self, queue: str, channel: str, before: float, configured: float | None = None) -> Patience:
         """A queue's patience: the configured one, else measured over the 4 weeks before `before`."""
@@ -129,7 +168,7 @@ class WfmService:
             needs, models = body.requirement, {q: {"model": "given"} for q in body.requirement}
         else:
             details = [await self.requirement_detail(q, body.week, step, body.shrinkage, body.max_occupancy,
-                                                     body.patience.get(q)) for q in queues]
+                                                     body.patience.get(q), body.channels) for q in queues]
             needs = {d["queue"]: d.pop("agents") for d in details}
             models = {d.pop("queue"): d for d in details}
         tz = self.query.zone_for(queues[0])

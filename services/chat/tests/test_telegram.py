@@ -212,6 +212,28 @@ async def test_outbound_attachments_use_send_photo_and_document(chat: RunningCha
     assert api.calls("sendDocument")[0].params["document"] == "https://files.example.com/b.pdf"
 
 
+async def test_files_follow_the_shared_rules_gif_as_document_svg_and_big_photos_refused(
+        chat: RunningChat, bus: Bus) -> None:
+    api = chat.telegram
+    gif = outbound("out_gif")
+    gif.text = ""
+    gif.attachments.add(file_name="a.gif", content_type="image/gif", uri="telegram-file://GIF1", size_bytes=10)
+    svg = outbound("out_svg")
+    svg.attachments.add(file_name="a.svg", content_type="image/svg+xml", uri="telegram-file://SVG1", size_bytes=10)
+    big = outbound("out_big")
+    big.attachments.add(file_name="b.png", content_type="image/png", uri="telegram-file://PNG1",
+                        size_bytes=5 * 1024 * 1024 + 1)
+    for out in (gif, svg, big):
+        await bus.publish(subjects.outbound(TG), out, msg_id=out.id)
+    failed = await read_events(bus, "message_failed", count=2, timeout=15)
+    codes = {e.message_failed.message_id: e.message_failed.error_code for e in failed}
+    assert codes == {"out_svg": "channel_type", "out_big": "channel_limit"}
+    assert "5 MB" in next(e for e in failed if e.message_failed.message_id == "out_big").message_failed.error_message
+    await eventually(lambda: bool(api.calls("sendDocument")), timeout=15)
+    assert [c.params["document"] for c in api.calls("sendDocument")] == ["GIF1"]  # a GIF is no photo
+    assert not api.calls("sendPhoto") and not api.calls("sendMessage")
+
+
 async def post_raw(chat: RunningChat, body: bytes, headers: dict[str, str]) -> int:
     async with (
         aiohttp.ClientSession() as http,

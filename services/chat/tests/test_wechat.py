@@ -313,6 +313,27 @@ async def test_images_and_files_go_out_as_image_and_link_messages(wechat: Runnin
     assert kinds == [("image", "IMG_X"), ("text", "📎 invoice.pdf: https://files.example/i.pdf")]
 
 
+async def test_files_follow_the_shared_rules_webp_as_a_link_svg_and_big_images_refused(
+        wechat: RunningWeChat, bus: Bus) -> None:
+    await wechat.push(text("send me the pictures", 550))
+    webp = reply("out_webp", "")  # WeChat's image messages take PNG/JPEG/GIF: a WebP goes as its link
+    webp.attachments.add(file_name="a.webp", content_type="image/webp", uri="https://files.example/a.webp",
+                         size_bytes=10)
+    svg = reply("out_svg", "")
+    svg.attachments.add(file_name="a.svg", content_type="image/svg+xml", uri="https://files.example/a.svg",
+                        size_bytes=10)
+    big = reply("out_big", "")
+    big.attachments.add(file_name="b.png", content_type="image/png", uri="wechat-media://IMG_BIG",
+                        size_bytes=10 * 1024 * 1024 + 1)
+    for out in (webp, svg, big):
+        await bus.publish(subjects.outbound(WX), out, msg_id=out.id)
+    failed = await eventually_events(bus, "message", "failed", 2)
+    codes = {e.message_failed.message_id: e.message_failed.error_code for e in failed}
+    assert codes == {"out_svg": "channel_type", "out_big": "channel_limit"}
+    await eventually_events(bus, "message", "sent")
+    assert wechat.api.texts_to(OPENID) == ["📎 a.webp: https://files.example/a.webp"]
+
+
 async def test_csat_by_a_reply_from_1_to_5(wechat: RunningWeChat, bus: Bus) -> None:
     await wechat.push(text("thanks", 600))
     survey = reply("out_svy", "", kind=messaging_pb2.OUTBOUND_KIND_SURVEY, survey_id="svy_9", survey_question="csat")

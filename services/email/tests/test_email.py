@@ -170,7 +170,8 @@ class Sink:
 
 async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[str], parent: str = "",
                        kind: messaging_pb2.OutboundKind.ValueType = messaging_pb2.OUTBOUND_KIND_REPLY,
-                       cc: tuple[str, ...] = (), quoted: str = "") -> tuple[Sink, list[event_pb2.Event]]:
+                       cc: tuple[str, ...] = (), quoted: str = "",
+                       attachments: tuple[contact_pb2.Attachment, ...] = ()) -> tuple[Sink, list[event_pb2.Event]]:
     sink = Sink(replies)
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -190,7 +191,7 @@ async def outbound_run(bus: Bus, mongo_url: str, mongo_db: str, replies: list[st
         id=new_id("out"), channel=contact_pb2.CHANNEL_EMAIL, conversation_id="cnv_e", thread_key="root@example.cn",
         identity=contact_pb2.Identity(channel=contact_pb2.CHANNEL_EMAIL, source_id="li@example.cn"),
         text="Your parcel <b>ships</b> today.", agent_display_name="Alice Chen", kind=kind, cc=cc,
-        quoted_text=quoted)
+        quoted_text=quoted, attachments=attachments)
     await bus.publish(subjects.outbound(out.channel), out, msg_id=out.id)
     got = await read_events(bus, "contacts.events.message.>", count=1, timeout=25)
     await consumer.stop()
@@ -239,6 +240,15 @@ async def test_outbound_5xx_is_a_permanent_failure(bus: Bus, mongo_url: str, mon
     failed = got[0].message_failed
     assert failed.permanent and failed.error_code == "550" and "user unknown" in failed.error_message
 
+
+async def test_outbound_file_mail_cannot_carry_fails_with_its_rule_before_the_relay(
+        bus: Bus, mongo_url: str, mongo_db: str) -> None:
+    big = contact_pb2.Attachment(file_name="big.zip", content_type="application/zip", uri="http://127.0.0.1:9/big.zip",
+                                 size_bytes=25 * 1024 * 1024 + 1)
+    sink, got = await outbound_run(bus, mongo_url, mongo_db, [], attachments=(big,))
+    failed = got[0].message_failed
+    assert failed.permanent and failed.error_code == "channel_limit" and "25 MB" in failed.error_message
+    assert not sink.received
 
 
 async def test_reply_to_a_survey_email_is_an_answer_not_a_conversation(email_in: Harness) -> None:

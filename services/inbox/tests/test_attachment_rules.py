@@ -1,11 +1,14 @@
-"""Attachment rules without a hub: signed links (expiry, tampering), ids, Content-Disposition and the channel limits."""
+"""Attachment rules without a hub: signed links (expiry, tampering), ids, Content-Disposition and the channel rules as 4xx."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from aiohttp import web
 
-from omnihub.inbox.attachments import MB, channel_limit, check_fits, disposition
+from omnihub.common.file_rules import MB
+from omnihub.inbox.attachments import check_fits, disposition
 from omnihub.inbox.files import FileStore, attachment_id
 
 
@@ -38,11 +41,12 @@ def test_content_disposition_keeps_the_real_name_and_an_ascii_fallback() -> None
 
 
 def test_each_channel_carries_what_its_provider_takes() -> None:
-    assert channel_limit("webchat", "application/pdf") == 30 * MB
-    assert channel_limit("telegram", "image/png") == 5 * MB and channel_limit("telegram", "application/pdf") == 20 * MB
-    assert channel_limit("sms", "image/jpeg") == 5 * MB
     check_fits("email", "application/pdf", 25 * MB)
     with pytest.raises(web.HTTPRequestEntityTooLarge):
         check_fits("email", "application/pdf", 25 * MB + 1)
     with pytest.raises(web.HTTPBadRequest):
         check_fits("voice", "image/png", 1)
+    with pytest.raises(web.HTTPUnsupportedMediaType) as refused:
+        check_fits("whatsapp", "image/gif", 1)
+    body = json.loads(refused.value.text or "{}")
+    assert body["code"] == "channel_type" and body["channel"] == "whatsapp" and "image/png" in body["allowed"]

@@ -144,6 +144,22 @@ async def test_body_over_1600_is_refused_with_a_clear_error(sms: Harness) -> Non
     assert not sms.fake.requests
 
 
+async def test_a_file_mms_cannot_carry_fails_with_its_rule_before_twilio(sms: Harness) -> None:
+    text = outbound("notes")  # Twilio MMS takes no text/plain
+    text.attachments.add(file_name="a.txt", content_type="text/plain", uri="https://files.example/a.txt", size_bytes=3)
+    heavy = outbound("photos")  # 5 MB for the whole message
+    for name in ("a.png", "b.png"):
+        heavy.attachments.add(file_name=name, content_type="image/png", uri=f"https://files.example/{name}",
+                              size_bytes=3 * 1024 * 1024)
+    await send(sms.bus, text)
+    await send(sms.bus, heavy)
+    failed = await read_events(sms.bus, "message_failed", count=2)
+    codes = {e.message_failed.message_id: e.message_failed.error_code for e in failed}
+    assert codes == {text.id: "channel_type", heavy.id: "channel_total"}
+    assert all(e.message_failed.permanent for e in failed)
+    assert not sms.fake.requests
+
+
 async def test_stop_opts_out_and_start_opts_back_in(sms: Harness) -> None:
     stop = sms.fake.inbound_sms(OUR_NUMBER, CUSTOMER, " stop ")
     assert (await sms.fake.post_webhook(f"{sms.url}/twilio/sms", stop)).status == 200

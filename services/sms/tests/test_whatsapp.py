@@ -92,13 +92,31 @@ async def test_whatsapp_inbound_is_its_own_channel_with_media(wa: Harness) -> No
 async def test_a_reply_inside_24_hours_goes_out_free_form_with_media(wa: Harness) -> None:
     await wa.inbound("hello")
     out = reply("out_wa1")
-    out.attachments.add(file_name="guide.pdf", content_type="application/pdf", uri="https://files.example/guide.pdf")
+    out.attachments.add(file_name="guide.pdf", content_type="application/pdf", uri="https://files.example/guide.pdf",
+                        size_bytes=16 * 1024 * 1024)
     await wa.bus.publish(subjects.outbound(WHATSAPP), out, msg_id="out_wa1")
     sent = await read_events(wa.bus, "message_sent", count=1, timeout=20)
     assert sent[0].message_sent.message_id == "out_wa1" and sent[0].channel == WHATSAPP
     [msg] = wa.sent()
     assert (msg["to"], msg["from"], msg["body"]) == (CUSTOMER, OUR, "Hi, this is Alice from support")
     assert msg["media_url"] == ["https://files.example/guide.pdf"] and msg["content_sid"] is None
+
+
+async def test_a_file_whatsapp_cannot_carry_fails_with_its_rule_before_twilio(wa: Harness) -> None:
+    await wa.inbound("hello")
+    gif = reply("out_gif")  # WhatsApp takes JPEG/PNG images only
+    gif.attachments.add(file_name="a.gif", content_type="image/gif", uri="https://files.example/a.gif", size_bytes=10)
+    two = reply("out_two")  # one file per message
+    for name in ("a.pdf", "b.pdf"):
+        two.attachments.add(file_name=name, content_type="application/pdf", uri=f"https://files.example/{name}",
+                            size_bytes=10)
+    for out in (gif, two):
+        await wa.bus.publish(subjects.outbound(WHATSAPP), out, msg_id=out.id)
+    failed = await read_events(wa.bus, "message_failed", count=2, timeout=20)
+    codes = {e.message_failed.message_id: e.message_failed.error_code for e in failed}
+    assert codes == {"out_gif": "channel_type", "out_two": "channel_count"}
+    assert all(e.message_failed.permanent and "whatsapp" in e.message_failed.error_message for e in failed)
+    assert wa.sent() == []
 
 
 async def test_outside_24_hours_a_free_form_reply_is_refused_before_twilio(wa: Harness) -> None:

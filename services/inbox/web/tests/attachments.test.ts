@@ -1,7 +1,11 @@
 // The attachments store: 30 MB refused before any upload, the server's refusals read by code, files go with the reply.
+import { mount } from "@vue/test-utils";
 import { createPinia, setActivePinia } from "pinia";
 import { ApiError } from "../src/api/http";
-import { MAX_BYTES, refusalOf, useAttachmentsStore } from "../src/stores/attachments";
+import type { Conversation } from "../src/api/types";
+import { i18n } from "../src/i18n";
+import { MAX_BYTES, refusalOf, typeLabel, useAttachmentsStore } from "../src/stores/attachments";
+import AttachFile from "../src/views/attachments/AttachFile.vue";
 
 describe("attachments store", () => {
   beforeEach(() => setActivePinia(createPinia()));
@@ -34,5 +38,31 @@ describe("attachments store", () => {
     expect(refusalOf(new ApiError(413, body), "a.png")).toEqual({ code: "channel_limit", limitMb: 5, name: "a.png" });
     expect(refusalOf(new ApiError(413, "Request Entity Too Large"), "b.pdf").code).toBe("too_large");
     expect(refusalOf(new ApiError(0, "network"), "c.pdf").code).toBe("failed");
+  });
+
+  it("names the channel and its rule in either language", async () => {
+    const store = useAttachmentsStore();
+    const body = JSON.stringify({ code: "channel_type", message: "", limit_bytes: 0, channel: "whatsapp", allowed: ["image/jpeg", "application/pdf", "audio/mpeg"] });
+    const refusal = refusalOf(new ApiError(415, body), "a.gif");
+    expect(refusal).toEqual({ code: "channel_type", limitMb: 0, name: "a.gif", channel: "whatsapp", allowed: ["image/jpeg", "application/pdf", "audio/mpeg"] });
+    expect(typeLabel("image/jpeg")).toBe("JPEG");
+    expect(typeLabel("application/vnd.openxmlformats-officedocument.wordprocessingml.document")).toBe("DOCX");
+    store.refusal = refusal;
+    const conversation = { id: "cnv_1", channel: "CHANNEL_WHATSAPP" } as Conversation;
+    const wrapper = mount(AttachFile, { props: { conversation }, global: { plugins: [i18n] } });
+    i18n.global.locale.value = "en";
+    await wrapper.vm.$nextTick();
+    expect(wrapper.get("#attach-error").text()).toBe("WhatsApp cannot carry a.gif: it takes only JPEG, PDF, and MP3.");
+    i18n.global.locale.value = "zh-CN";
+    await wrapper.vm.$nextTick();
+    expect(wrapper.get("#attach-error").text()).toBe("WhatsApp无法发送 a.gif：只支持 JPEG、PDF和MP3。");
+    store.refusedReply(new ApiError(400, JSON.stringify({ code: "channel_count", message: "", limit_bytes: 1, channel: "whatsapp" })));
+    await wrapper.vm.$nextTick();
+    expect(wrapper.get("#attach-error").text()).toBe("WhatsApp每条消息最多只能带 1 个文件。");
+    i18n.global.locale.value = "en";
+    await wrapper.vm.$nextTick();
+    expect(wrapper.get("#attach-error").text()).toBe("WhatsApp carries at most 1 file per message.");
+    expect(store.refusedReply(new ApiError(400, "plain text"))).toBe(false);
+    wrapper.unmount();
   });
 });

@@ -27,6 +27,7 @@ from omnihub.common.errors import (
     TransientChannelError,
     map_exceptions,
 )
+from omnihub.common.file_rules import refuse_unless_carried, rules_for
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_ID = 2**63 - 1  # Telegram ids are 64-bit integers
@@ -211,13 +212,15 @@ class TelegramAdapter:
             rows = [buttons[i : i + 6] for i in range(0, len(buttons), 6)]
             markup = InlineKeyboardMarkup(rows)
             text = text or "How satisfied were you with our service? (1 = poor, 5 = excellent)"
+        refuse_unless_carried(TOKEN, message.attachments)
         sent = None
         with map_exceptions(TELEGRAM_ERRORS):
             if text or markup is not None or not message.attachments:
                 sent = await self.bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
             for att in message.attachments:
                 ref = media_ref(att.uri)
-                if att.content_type.startswith("image/"):
+                kind = rules_for(TOKEN).kind(att.content_type)
+                if kind is not None and kind.name == "photo":
                     sent = await self.bot.send_photo(chat_id=chat_id, photo=ref)
                 else:
                     sent = await self.bot.send_document(chat_id=chat_id, document=ref)

@@ -23,6 +23,7 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus, Delivery, kv_key, new_event, new_id, now_timestamp
 from omnihub.common.errors import PermanentChannelError
+from omnihub.common.file_rules import refuse_unless_carried
 from omnihub.common.logging import get_logger
 from omnihub.common.outbound import deliver_outbound
 
@@ -380,6 +381,7 @@ class WebChatHub:
             text = out.text
             if kind == "survey" and not text:
                 text = "How satisfied were you with our service?"
+            refuse_unless_carried(TOKEN, out.attachments)
             async with self.lock(visitor_id):
                 logged = next((e for e in session.entries if e.id == out.id), None)
                 if logged is not None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import mimetypes
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from omnihub.chat.wechat_api import MAX_MEDIA_BYTES, Media, WeChatApi
 from omnihub.common import subjects
 from omnihub.common.bus import kv_key, new_id, now_timestamp
 from omnihub.common.errors import PermanentChannelError, TransientChannelError
+from omnihub.common.file_rules import refuse_unless_carried, rules_for
 from omnihub.common.logging import get_logger
 
 log = get_logger("omnihub.chat.wechat")
@@ -294,6 +296,7 @@ class WeChatAdapter:
         if message.kind == messaging_pb2.OUTBOUND_KIND_SURVEY:
             question = message.survey_question or "csat"
             text = text or SURVEY_TEXT.get(question, SURVEY_TEXT["csat"])
+        refuse_unless_carried(TOKEN, message.attachments)
         bodies: list[dict[str, Any]] = []
         if text or not message.attachments:
             bodies.append({"touser": openid, "msgtype": "text", "text": {"content": text}})
@@ -309,7 +312,8 @@ class WeChatAdapter:
 
     async def _attachment(self, openid: str, att: contact_pb2.Attachment) -> dict[str, Any]:
         """An image as an image message (re-uploaded when it is a URL); other files as a link in a text."""
-        is_image = att.content_type.startswith("image/")
+        kind = rules_for(TOKEN).kind(att.content_type)
+        is_image = kind is not None and kind.name == "image"
         if att.uri.startswith(MEDIA_URI) and is_image:
             return {"touser": openid, "msgtype": "image", "image": {"media_id": att.uri.removeprefix(MEDIA_URI)}}
         if urlparse(att.uri).scheme not in ("http", "https"):
@@ -318,7 +322,10 @@ class WeChatAdapter:
             # Official Accounts have no file message: the customer gets the file's link.
             return {"touser": openid, "msgtype": "text", "text": {"content": f"📎 {att.file_name or 'file'}: {att.uri}"}}
         media = await self._download(att.uri)
-        media_id = await self.api.media_upload("image", att.file_name or "image", media.data, media.content_type)
+        # WeChat reads an upload's type from its file name: keep the name only with the type's own extension.
+        ext = mimetypes.guess_extension(media.content_type) or ".jpg"
+        name = att.file_name if att.file_name.lower().endswith((ext, ".jpeg" if ext == ".jpg" else ext)) else f"image{ext}"
+        media_id = await self.api.media_upload("image", name, media.data, media.content_type)
         return {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}}
 
     async def _download(self, url: str) -> Media:

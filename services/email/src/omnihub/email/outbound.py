@@ -13,6 +13,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common.bus import Bus, Delivery
 from omnihub.common.errors import ChannelError, ErrorMap, PermanentChannelError, TransientChannelError
+from omnihub.common.file_rules import refuse_unless_carried
 from omnihub.common.outbound import deliver_outbound
 from omnihub.common.retry import RetryPolicy
 from omnihub.email.config import EmailConfig, EmailSettings
@@ -78,6 +79,7 @@ class Sender:
         quoted = (f'<blockquote style="margin:0 0 0 .8ex;border-left:1px solid #ccc;padding-left:1ex">'
                   f'{html.escape(out.quoted_text).replace(chr(10), "<br>")}</blockquote>') if out.quoted_text else ""
         msg.add_alternative(f"<!doctype html><html><body>{paragraphs}{foot}{quoted}</body></html>", subtype="html")
+        refuse_unless_carried("email", out.attachments)
         for att in out.attachments:
             data = await fetch_attachment(att.uri)
             maintype, _, subtype = (att.content_type or "application/octet-stream").partition("/")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.common import subjects
+from omnihub.common.file_rules import ALLOWED_TYPES, MAX_BYTES, FileRefusal, check_file, check_message, largest
 from omnihub.common.openapi import Operation
 from omnihub.inbox.files import INBOX_SCHEME, FileStore, TooLarge
 
@@ -20,21 +21,7 @@ if TYPE_CHECKING:
     from omnihub.api.routing.v1 import routing_pb2
     from omnihub.inbox.api import Inbox
 
-MB = 1024 * 1024
-MAX_BYTES = 30 * MB  # any file, any channel
 MAX_FILES = 5  # per reply
-ALLOWED_TYPES = frozenset({
-    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/csv",
-    "application/zip", "application/msword", "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "audio/mpeg", "audio/ogg", "video/mp4",
-})
-# What a channel carries (bytes per file); 0: no files at all. Telegram fetches URLs up to 20 MB (photos 5 MB),
-# Twilio MMS takes 5 MB per message, WhatsApp 16 MB, WeChat uploads images up to 10 MB, common mail relays 25 MB.
-CHANNEL_LIMITS = {"webchat": MAX_BYTES, "email": 25 * MB, "telegram": 20 * MB, "sms": 5 * MB, "whatsapp": 16 * MB,
-                  "wechat": 10 * MB, "voice": 0}
-IMAGE_LIMITS = {"telegram": 5 * MB}
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # raster images preview inline
 FILE_CSP = "default-src 'none'; sandbox"
 
@@ -51,10 +38,11 @@ class AttachmentRef(BaseModel):
 class AttachmentRefused(BaseModel):
     """Why an upload was refused; `code` picks the desktop's message (both languages)."""
 
-    code: str  # too_large | channel_limit | no_files | type | bad_request
+    code: str  # too_large | type | bad_request, or a channel's rule: no_files | channel_type | channel_limit | ...
     message: str
     limit_bytes: int = 0
     channel: str = ""
+    allowed: list[str] = Field(default_factory=list, description="the types the channel carries (channel_type)")
 
 
 OPERATIONS = [
@@ -66,30 +54,30 @@ OPERATIONS = [
 ]
 
 
-def refused(status: int, code: str, message: str, limit: int = 0, channel: str = "") -> web.HTTPException:
+def refused(status: int, code: str, message: str, limit: int = 0, channel: str = "",
+            allowed: tuple[str, ...] = ()) -> web.HTTPException:
     """A 4xx whose JSON body the desktop turns into a message in the user's language."""
-    body = AttachmentRefused(code=code, message=message, limit_bytes=limit, channel=channel).model_dump_json()
+    body = AttachmentRefused(code=code, message=message, limit_bytes=limit, channel=channel,
+                             allowed=list(allowed)).model_dump_json()
     kind = {400: web.HTTPBadRequest, 415: web.HTTPUnsupportedMediaType}.get(status)
     if kind is None:  # 413 wants the limits it names
         return web.HTTPRequestEntityTooLarge(max(limit, 0), MAX_BYTES + 1, text=body, content_type="application/json")
     return kind(text=body, content_type="application/json")
 
 
-def channel_limit(channel: str, content_type: str) -> int:
-    """The largest file (bytes) `channel` carries of this type; 0: none."""
-    limit = CHANNEL_LIMITS.get(channel, 0)
-    if content_type.startswith("image/") and channel in IMAGE_LIMITS:
-        limit = min(limit, IMAGE_LIMITS[channel])
-    return limit
+STATUS = {"no_files": 400, "channel_type": 415, "channel_count": 400}  # else 413
+
+
+def as_http(refusal: FileRefusal) -> web.HTTPException:
+    """A channel rule's refusal as the 4xx the desktop reads."""
+    return refused(STATUS.get(refusal.code, 413), refusal.code, refusal.message, refusal.limit_bytes,
+                   refusal.channel, refusal.allowed)
 
 
 def check_fits(channel: str, content_type: str, size: int) -> None:
-    """Refuse (4xx) a file the channel cannot carry."""
-    limit = channel_limit(channel, content_type)
-    if limit == 0:
-        raise refused(400, "no_files", f"files cannot be sent on {channel or 'this channel'}", 0, channel)
-    if size > limit:
-        raise refused(413, "channel_limit", f"{channel} carries files of at most {limit // MB} MB", limit, channel)
+    """Refuse (4xx) a file the channel cannot carry (its type or its size), by the shared table."""
+    if (refusal := check_file(channel, content_type, size)) is not None:
+        raise as_http(refusal)
 
 
 def disposition(kind: str, name: str) -> str:
@@ -156,9 +144,8 @@ class Attachments:
         content_type = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in ALLOWED_TYPES:
             raise refused(415, "type", f"files of type {content_type or 'unknown'} are not accepted")
-        limit = channel_limit(channel, content_type)
-        if limit == 0:
-            check_fits(channel, content_type, 0)
+        check_fits(channel, content_type, 0)
+        limit = largest(channel, content_type)
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
             check_fits(channel, content_type, request.content_length)
 
@@ -189,11 +176,12 @@ class Attachments:
             ref = await self.files.ref(att_id)
             if ref is None or ref.get("conversation_id") != conv.id or not str(ref.get("uri")).startswith(INBOX_SCHEME):
                 raise web.HTTPBadRequest(text=f"attachment {att_id} was not uploaded to this conversation")
-            check_fits(channel, ref["content_type"], int(ref["size_bytes"]))
             fields: dict[str, Any] = {"file_name": ref["file_name"], "content_type": ref["content_type"],
                                       "size_bytes": int(ref["size_bytes"])}
             kept.append(contact_pb2.Attachment(uri=ref["uri"], **fields))
             sent.append(contact_pb2.Attachment(uri=self.files.link(public_url, att_id, ttl), **fields))
+        if (refusal := check_message(channel, [(a.content_type, a.size_bytes) for a in kept])) is not None:
+            raise as_http(refusal)
         return kept, sent
 
     async def may_see(self, s: Any, ref: dict[str, Any]) -> bool:

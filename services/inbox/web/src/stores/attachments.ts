@@ -8,29 +8,57 @@ import type { AttachmentRef } from "../api/schemas";
 export const MAX_BYTES = 30 * 1024 * 1024;
 export const MAX_FILES = 5;
 
-/** Why a file was refused: a catalogue key under "attachments" and its values. */
+const SERVER_CODES = ["too_large", "type", "no_files", "channel_type", "channel_limit", "channel_count", "channel_total"] as const;
+
+/** Why a file was refused: a catalogue key under "attachments" and its values. `channel` is the channel's
+ * token (sms, whatsapp, ...) when a channel's rule refused it, `allowed` the types that channel takes. */
 export interface Refusal {
-  code: "too_large" | "channel_limit" | "no_files" | "type" | "too_many" | "failed";
+  code: (typeof SERVER_CODES)[number] | "too_many" | "failed";
   limitMb: number;
   name: string;
+  channel?: string;
+  allowed?: string[];
+  limit?: number; // channel_count: the number of files
 }
 
-/** The server's JSON refusal ({code, limit_bytes}) as a Refusal. */
-export function refusalOf(err: unknown, name: string): Refusal {
-  let code: Refusal["code"] = "failed";
-  let limit = 0;
-  if (err instanceof ApiError) {
-    try {
-      const body = JSON.parse(err.message) as { code?: string; limit_bytes?: number };
-      if (body.code === "too_large" || body.code === "channel_limit" || body.code === "no_files" || body.code === "type")
-        code = body.code;
-      limit = body.limit_bytes ?? 0;
-    } catch {
-      code = err.status === 413 ? "too_large" : "failed";
-    }
-    if (err.status === 413 && code === "failed") code = "too_large";
+/** The server's JSON refusal ({code, limit_bytes, channel, allowed}) as a Refusal; null for anything else. */
+export function serverRefusal(err: unknown, name: string): Refusal | null {
+  if (!(err instanceof ApiError)) return null;
+  try {
+    const body = JSON.parse(err.message) as { code?: string; limit_bytes?: number; channel?: string; allowed?: string[] };
+    const code = SERVER_CODES.find((c) => c === body.code);
+    if (!code) return null;
+    const limit = code === "too_large" ? MAX_BYTES : (body.limit_bytes ?? 0);
+    const refusal: Refusal = { code, limitMb: Math.floor(limit / (1024 * 1024)), name };
+    if (body.channel) refusal.channel = body.channel;
+    if (body.allowed?.length) refusal.allowed = body.allowed;
+    if (code === "channel_count") refusal.limit = limit;
+    return refusal;
+  } catch {
+    return null;
   }
-  return { code, limitMb: Math.floor((code === "too_large" ? MAX_BYTES : limit) / (1024 * 1024)), name };
+}
+
+/** Any upload error as a Refusal (a plain 413 is the 30 MB ceiling). */
+export function refusalOf(err: unknown, name: string): Refusal {
+  const known = serverRefusal(err, name);
+  if (known) return known;
+  if (err instanceof ApiError && err.status === 413) return { code: "too_large", limitMb: MAX_BYTES / (1024 * 1024), name };
+  return { code: "failed", limitMb: 0, name };
+}
+
+const LABELS: Record<string, string> = {
+  "application/msword": "DOC",
+  "application/vnd.ms-excel": "XLS",
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "XLSX",
+  "audio/mpeg": "MP3",
+  "text/plain": "TXT",
+};
+
+/** A MIME type as the short name people know (image/png -> PNG). */
+export function typeLabel(type: string): string {
+  return LABELS[type] ?? (type.split("/")[1] ?? type).toUpperCase();
 }
 
 export const useAttachmentsStore = defineStore("attachments", () => {
@@ -84,5 +112,12 @@ export const useAttachmentsStore = defineStore("attachments", () => {
     refusal.value = null;
   }
 
-  return { pending, refusal, uploading, of, add, remove, ids, clear };
+  /** A reply the server refused for its files (one file too many, too much in all): say it here. */
+  function refusedReply(err: unknown): boolean {
+    const known = serverRefusal(err, "");
+    if (known) refusal.value = known;
+    return known !== null;
+  }
+
+  return { pending, refusal, uploading, of, add, remove, ids, clear, refusedReply };
 });

@@ -162,9 +162,16 @@ export const useConversationsStore = defineStore("conversations", () => {
     const id = currentId.value;
     const files = id ? attachments.ids(id) : []; // the files attached for this reply go with it
     if (!id || (!(draft.text ?? "").trim() && !files.length)) return false;
-    const sent = (await act(`/api/conversations/${seg(id)}/reply`, { ...draft, attachments: files })) !== null;
-    if (sent) attachments.clear(id);
-    return sent;
+    error.value = "";
+    try {
+      await request(`/api/conversations/${seg(id)}/reply`, { method: "POST", body: { ...draft, attachments: files } });
+    } catch (err) {
+      // A channel's file rule (WhatsApp: one file a message) is said beside the files, translated.
+      if (!attachments.refusedReply(err)) error.value = err instanceof Error ? err.message : String(err);
+      return false;
+    }
+    attachments.clear(id);
+    return true;
   }
 
   /** Tell a web-chat visitor the agent is typing. */

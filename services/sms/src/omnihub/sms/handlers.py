@@ -19,6 +19,7 @@ from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects, untrusted
 from omnihub.common.bus import Bus, Delivery, kv_key, new_event, new_id, now_timestamp
 from omnihub.common.errors import PermanentChannelError
+from omnihub.common.file_rules import refuse_unless_carried
 from omnihub.common.logging import get_logger
 from omnihub.common.outbound import deliver_outbound
 from omnihub.common.retry import RetryPolicy
@@ -183,6 +184,7 @@ class SmsChannel:
                     "outside it, send an approved template", code="window_closed")
             callback = f"{self.public_base_url}/twilio/sms/status?" + urlencode(
                 {"omnihub_id": out.id, "conversation_id": out.conversation_id})
+            refuse_unless_carried(subjects.channel_token(out.channel or SMS), out.attachments)
             media = [a.uri for a in out.attachments if a.uri.startswith(("https://", "http://"))]
             if len(media) != len(out.attachments):
                 raise PermanentChannelError("attachments must be http(s) URLs Twilio can fetch", code="media")

@@ -1,7 +1,8 @@
 """Attachments through the real hub (#20): a customer's files by email (SMTP), web chat, Telegram and MMS reach the agent
 through the authenticated download path; the agent's files reach the customer by email (SMTP relay over loopback), web
-chat (a signed link), Telegram (sendPhoto/sendDocument by URL, fetched by the double) and MMS (MediaUrl, fetched by the
-Twilio double); who may open what; nosniff, Content-Disposition and the size limits."""
+chat (a signed link), Telegram (sendPhoto/sendDocument by URL, fetched by the double), MMS and WhatsApp (MediaUrl,
+fetched by the Twilio double) and WeChat (media upload + customer-service message, checked by the WeChat double); who
+may open what; nosniff, Content-Disposition and each channel's type and size rules."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
@@ -25,7 +27,8 @@ from playwright.async_api import Browser, FilePayload, Locator, expect
 
 from omnihub.testkit.fakes.telegram_api import FakeTelegramApi
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
-from omnihub.testkit.hub import ServiceHub, telegram_env, twilio_env
+from omnihub.testkit.fakes.wechat_api import FakeWeChatApi, message_xml
+from omnihub.testkit.hub import ServiceHub, telegram_env, twilio_env, wechat_env
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import eventually
@@ -38,6 +41,8 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001
 PDF = b"%PDF-1.4\n% a receipt\n"
 MB = 1024 * 1024
 OURS = "+15550001111"
+WA_OURS, WA_CUSTOMER = "whatsapp:+15550001111", "whatsapp:+8613900139077"
+OPENID = "oWx_files_customer"
 TELEGRAM_SECRET = "attach-secret"
 
 
@@ -59,8 +64,10 @@ class Relay:
 
 
 class Hub:
-    def __init__(self, services: ServiceHub, relay: Relay, twilio: FakeTwilio, telegram: FakeTelegramApi) -> None:
+    def __init__(self, services: ServiceHub, relay: Relay, twilio: FakeTwilio, telegram: FakeTelegramApi,
+                 wechat: FakeWeChatApi) -> None:
         self.services, self.relay, self.twilio, self.telegram = services, relay, twilio, telegram
+        self.wechat = wechat
         self.base = services.url("inbox")
 
 
@@ -72,6 +79,7 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Async
     twilio = FakeTwilio()
     await twilio.start()
     telegram = await FakeTelegramApi().start()
+    wechat = await FakeWeChatApi().start()
     relay = Relay()
     relay_port = free_port()
     controller = Controller(relay, hostname="127.0.0.1", port=relay_port)
@@ -82,17 +90,18 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Async
     (services.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
     services.extra["email"] = {"OMNIHUB_EMAIL_RELAY_PORT": str(relay_port),
                                "OMNIHUB_EMAIL_DB": services.extra["inbox"]["OMNIHUB_INBOX_DB"] + "_email"}
-    services.extra["chat"] = {**telegram_env(telegram, TELEGRAM_SECRET),
-                              "OMNIHUB_VAR_DIR": str(tmp_path_factory.mktemp("chatvar"))}
+    services.extra["chat"] = {**wechat_env(wechat, tmp_path_factory.mktemp("chatvar")),
+                              **telegram_env(telegram, TELEGRAM_SECRET), "OMNIHUB_TELEGRAM_ENABLED": "true"}
     services.extra["inbox"] |= twilio_env(twilio)  # agents open MMS media with the account's credentials
     try:
         services.start("router", "inbox", "email", "chat", "sms")
-        yield Hub(services, relay, twilio, telegram)
+        yield Hub(services, relay, twilio, telegram, wechat)
     finally:
         services.stop()
         controller.stop()
         await twilio.stop()
         await telegram.stop()
+        await wechat.stop()
         nats.cleanup()
 
 
@@ -121,6 +130,19 @@ async def upload(http: aiohttp.ClientSession, hub: Hub, csrf: dict[str, str], ci
     form.add_field("file", data, filename=name, content_type=ctype)
     async with http.post(f"{hub.base}/api/conversations/{cid}/attachments", data=form, headers=csrf) as resp:
         return resp.status, (await resp.json() if resp.content_type == "application/json" else await resp.text())
+
+
+async def send_files(http: aiohttp.ClientSession, hub: Hub, csrf: dict[str, str], cid: str, text: str,
+                     files: list[tuple[bytes, str, str]]) -> tuple[int, str]:
+    """Upload each (data, name, type) for conversation `cid`, then reply with them: the reply's (status, body)."""
+    ids = []
+    for data, name, ctype in files:
+        status, ref = await upload(http, hub, csrf, cid, data, name, ctype)
+        assert status == 200, ref
+        ids.append(ref["id"])
+    async with http.post(f"{hub.base}/api/conversations/{cid}/reply", json={"text": text, "attachments": ids},
+                         headers=csrf) as resp:
+        return resp.status, await resp.text()
 
 
 def payload(name: str, mime: str, data: bytes) -> FilePayload:
@@ -273,14 +295,9 @@ async def test_files_both_ways_on_telegram_and_mms(hub: Hub) -> None:
             assert r.status == 401  # only the inbox, with the deployment's service token
 
         # The agent's photo and document: sendPhoto and sendDocument by a signed link the Bot API fetches.
-        ids = []
-        for data, name, ctype in ((PNG, "map.png", "image/png"), (PDF, "terms.pdf", "application/pdf")):
-            status, ref = await upload(alice, hub, csrf, conv["id"], data, name, ctype)
-            assert status == 200, ref
-            ids.append(ref["id"])
-        resp = await alice.post(f"{hub.base}/api/conversations/{conv['id']}/reply",
-                                json={"text": "Here you go", "attachments": ids}, headers=csrf)
-        assert resp.status == 200, await resp.text()
+        status, text = await send_files(alice, hub, csrf, conv["id"], "Here you go",
+                                        [(PNG, "map.png", "image/png"), (PDF, "terms.pdf", "application/pdf")])
+        assert status == 200, text
         await eventually(lambda: hub.telegram.calls("sendDocument"), timeout=30)
         photo = hub.telegram.calls("sendPhoto")[-1].params["photo"]
         document = hub.telegram.calls("sendDocument")[-1].params["document"]
@@ -302,11 +319,8 @@ async def test_files_both_ways_on_telegram_and_mms(hub: Hub) -> None:
             assert r.headers["Content-Disposition"].startswith("inline;")
 
         # The agent's MMS: MediaUrl is a signed public link of ours, which the Twilio double fetched.
-        status, ref = await upload(alice, hub, csrf, sms["id"], PNG, "label.png", "image/png")
-        assert status == 200, ref
-        resp = await alice.post(f"{hub.base}/api/conversations/{sms['id']}/reply",
-                                json={"text": "Your label", "attachments": [ref["id"]]}, headers=csrf)
-        assert resp.status == 200, await resp.text()
+        status, text = await send_files(alice, hub, csrf, sms["id"], "Your label", [(PNG, "label.png", "image/png")])
+        assert status == 200, text
         sent = await eventually(lambda: next((m for m in hub.twilio.messages.values() if m["media_url"]), None),
                                 timeout=30)
         assert sent is not None and sent["media_url"][0].startswith(hub.base + "/files/")
@@ -314,6 +328,61 @@ async def test_files_both_ways_on_telegram_and_mms(hub: Hub) -> None:
         await eventually(lambda: (link, 200, PNG) in hub.twilio.media_fetched, timeout=30)
         status, refused = await upload(alice, hub, csrf, sms["id"], b"0" * (5 * MB + 1), "big.pdf", "application/pdf")
         assert status == 413 and refused["code"] == "channel_limit"
+        status, refused = await upload(alice, hub, csrf, sms["id"], b"notes", "notes.txt", "text/plain")
+        assert status == 415 and refused["code"] == "channel_type" and refused["channel"] == "sms"
+        assert "image/png" in refused["allowed"] and "text/plain" not in refused["allowed"]
+    finally:
+        await alice.close()
+
+
+async def test_files_to_whatsapp_and_wechat_customers(hub: Hub) -> None:
+    alice, csrf = await session(hub, "alice")  # Available since the Telegram test: she takes these customers
+    try:
+        resp = await alice.post(hub.base + "/api/state", json={"state": "AVAILABLE"}, headers=csrf)
+        assert resp.status == 200, await resp.text()
+
+        # WhatsApp: the customer writes; alice's PDF goes as Twilio's MediaUrl (a signed link the double fetches).
+        resp = await hub.twilio.post_webhook(f"{hub.services.url('sms')}/twilio/whatsapp",
+                                             hub.twilio.inbound_sms(WA_OURS, WA_CUSTOMER, "the contract please"))
+        assert resp.status == 200
+        wa = await eventually(lambda: conversation_on(alice, hub, "whatsapp"), timeout=30)
+        status, refused = await upload(alice, hub, csrf, wa["id"], PNG[:8], "dance.gif", "image/gif")
+        assert status == 415 and refused["code"] == "channel_type" and refused["channel"] == "whatsapp"
+        assert "image/gif" not in refused["allowed"] and "application/pdf" in refused["allowed"]
+        status, text = await send_files(alice, hub, csrf, wa["id"], "two at once",
+                                        [(PDF, "a.pdf", "application/pdf"), (PDF, "b.pdf", "application/pdf")])
+        assert status == 400 and json.loads(text)["code"] == "channel_count"  # WhatsApp: one file a message
+        status, text = await send_files(alice, hub, csrf, wa["id"], "Your contract",
+                                        [(PDF, "contract.pdf", "application/pdf")])
+        assert status == 200, text
+        sent = await eventually(lambda: next((m for m in hub.twilio.messages.values()
+                                              if m["to"] == WA_CUSTOMER and m["media_url"]), None), timeout=30)
+        assert sent is not None and (sent["from"], sent["body"]) == (WA_OURS, "Your contract")
+        [link] = sent["media_url"]
+        assert link.startswith(hub.base + "/files/")
+        await eventually(lambda: (link, 200, PDF) in hub.twilio.media_fetched, timeout=30)
+        assert hub.twilio.media_types[link] == "application/pdf"  # Twilio checks the served Content-Type
+
+        # WeChat: alice's image is uploaded as temporary media (type=image) and sent as an image message naming
+        # that media_id; her PDF goes as its link (Official Accounts have no file message).
+        pushed = await hub.wechat.push(hub.services.url("chat") + "/wechat/callback",
+                                       message_xml("text", OPENID, msg_id=9901, Content="请发一下地图和说明"), safe=True)
+        assert pushed == (200, "success")
+        wx = await eventually(lambda: conversation_on(alice, hub, "wechat"), timeout=30)
+        status, refused = await upload(alice, hub, csrf, wx["id"], b"0" * (10 * MB + 1), "big.png", "image/png")
+        assert status == 413 and refused["code"] == "channel_limit" and refused["limit_bytes"] == 10 * MB
+        status, text = await send_files(alice, hub, csrf, wx["id"], "",
+                                        [(PNG, "地图.png", "image/png"), (PDF, "guide.pdf", "application/pdf")])
+        assert status == 200, text
+        await eventually(lambda: len([m for m in hub.wechat.sent if m["touser"] == OPENID]) >= 2, timeout=30)
+        [up] = [c for c in hub.wechat.calls("media/upload") if c.body["media"][1] == PNG]
+        assert up.params["type"] == "image" and up.body["media"][2] == "image/png"
+        assert unquote(up.body["media"][0]) == "地图.png"  # httpx percent-encodes a non-ASCII file name
+        image, note = [m for m in hub.wechat.sent if m["touser"] == OPENID]
+        assert image["msgtype"] == "image" and hub.wechat.media[image["image"]["media_id"]] == (PNG, "image/png")
+        assert note["msgtype"] == "text" and note["text"]["content"].startswith(f"📎 guide.pdf: {hub.base}/files/")
+        async with alice.get(note["text"]["content"].split(": ", 1)[1]) as r:  # the customer's link works
+            assert r.status == 200 and await r.read() == PDF
     finally:
         await alice.close()
 

@@ -48,6 +48,7 @@ class FakeTwilio:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # inbound MMS media: MediaSid -> (bytes, type)
     # What Twilio fetched of an outgoing MMS's MediaUrl (it must be public): (url, HTTP status, bytes).
     media_fetched: list[tuple[str, int, bytes]] = field(default_factory=list)
+    media_types: dict[str, str] = field(default_factory=dict)  # MediaUrl -> the Content-Type it was served with
     # Approved WhatsApp templates of the Content API: ContentSid -> body with {{1}}-style placeholders.
     templates: dict[str, str] = field(default_factory=lambda: {
         TEMPLATE_SID: "Hello {{1}}, your case {{2}} has an update. Reply to continue. / 您好 {{1}}，您的工单 {{2}} 有新进展。"})
@@ -144,6 +145,7 @@ class FakeTwilio:
                 try:
                     async with http.get(url) as resp:
                         self.media_fetched.append((url, resp.status, await resp.read()))
+                        self.media_types[url] = resp.content_type
                 except aiohttp.ClientError:
                     self.media_fetched.append((url, 0, b""))
 

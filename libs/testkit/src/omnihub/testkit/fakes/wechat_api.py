@@ -25,7 +25,9 @@ ERRMSG = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
     40003: "invalid openid",
+    40005: "invalid file type",
     40007: "invalid media_id",
+    40009: "invalid image size",
     40013: "invalid appid",
     40125: "invalid appsecret",
     41001: "access_token missing",
@@ -34,6 +36,9 @@ ERRMSG = {
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
 }
+IMAGE_TYPES = frozenset({"image/bmp", "image/png", "image/jpeg", "image/gif"})
+IMAGE_EXTENSIONS = (".bmp", ".png", ".jpeg", ".jpg", ".gif")
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
 
 
 def signature(*parts: str) -> str:
@@ -228,6 +233,8 @@ class FakeWeChatApi:
         kind = body["msgtype"]
         if not isinstance(body.get(kind), dict):
             return _err(44002)
+        if kind in ("image", "voice", "video") and body[kind].get("media_id") not in self.media:
+            return _err(40007)  # media messages name media uploaded (or received) before
         self.sent.append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
@@ -243,6 +250,11 @@ class FakeWeChatApi:
         upload = body.get("media") if isinstance(body, dict) else None
         if kind not in ("image", "voice", "video", "thumb") or upload is None:
             return _err(40007)
+        # Temporary media as WeChat takes it: images are BMP/PNG/JPEG/GIF of at most 10 MB.
+        if kind == "image" and (upload[2] not in IMAGE_TYPES or not str(upload[0]).lower().endswith(IMAGE_EXTENSIONS)):
+            return _err(40005)
+        if kind == "image" and len(upload[1]) > IMAGE_MAX_BYTES:
+            return _err(40009)
         media_id = f"MEDIA_{secrets.token_hex(12)}"
         self.media[media_id] = (upload[1], upload[2] or "application/octet-stream")
         return web.json_response({"type": kind, "media_id": media_id, "created_at": int(time.time())})

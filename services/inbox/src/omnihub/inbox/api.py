@@ -296,6 +296,7 @@ class Inbox:
             id=new_id("out"), conversation_id=conv.id, channel=conv.channel, text=text, agent_id=s.user,
             private=private, create_time=now_timestamp(), subject=body.subject, attachments=kept,
             direction=messaging_pb2.DIRECTION_ACTIVITY if private else messaging_pb2.DIRECTION_OUTGOING)
+        await self.files.mark_sent(list(dict.fromkeys(body.attachments)))  # kept from the sweep of unsent uploads
         if not private:
             out = messaging_pb2.OutboundMessage(
                 id=message.id, channel=conv.channel, identity=conv.identity, conversation_id=conv.id,

@@ -8,6 +8,7 @@ import hmac
 
 from aiohttp import web
 from limits.aio.strategies import FixedWindowRateLimiter
+from pymongo.errors import PyMongoError
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common import identity, subjects
@@ -15,6 +16,7 @@ from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.identity import Credentials
+from omnihub.common.logging import get_logger
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.inbox import kb, kbsearch, wallboard
@@ -30,6 +32,8 @@ from omnihub.inbox.search import consume_for_search
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.wrapup import load_dispositions
 
+log = get_logger("inbox.app")
+
 
 def softphone(settings: InboxSettings) -> Softphone | None:
     """The softphone's Twilio settings, when all four are given."""
@@ -37,6 +41,24 @@ def softphone(settings: InboxSettings) -> Softphone | None:
     if not (settings.twilio_account_sid and settings.twilio_api_key and secret and settings.twilio_twiml_app_sid):
         return None
     return Softphone(settings.twilio_account_sid, settings.twilio_api_key, secret, settings.twilio_twiml_app_sid)
+
+
+async def sweep_uploads(files: FileStore, keep_seconds: float, every: float = 3600.0) -> None:
+    """The periodic job: uploads never sent go after `keep_seconds` (a failed round is logged and retried)."""
+    while True:
+        try:
+            removed = await files.sweep(keep_seconds)
+            if removed:
+                log.info("inbox.uploads_swept", removed=removed)
+        except PyMongoError as exc:
+            log.warning("inbox.upload_sweep_failed", error=repr(exc))
+        await asyncio.sleep(min(every, keep_seconds))
+
+
+async def cancel(task: asyncio.Task[None]) -> None:
+    """Stop a background job and wait for it."""
+    task.cancel()
+    await asyncio.wait([task])
 
 
 def build_app(inbox: Inbox) -> web.Application:
@@ -83,6 +105,8 @@ async def main() -> None:
                                             settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                                             credentials.bearer)
         svc.stack.push_async_callback(inbox.attachments.close)
+        sweeper = asyncio.create_task(sweep_uploads(inbox.files, settings.inbox_upload_keep_hours * 3600))
+        svc.stack.push_async_callback(lambda: cancel(sweeper))
         inbox.dispositions = load_dispositions(settings.inbox_desktop_file or settings.config_dir / "desktop.yaml")
         inbox.wallboard_config = wallboard.load_config(settings.inbox_wallboard_file or settings.config_dir / "wallboard.yaml")
         if settings.twilio_account_sid and settings.twilio_auth_token.get_secret_value():

@@ -45,6 +45,8 @@ class InboxSettings(ServiceSettings):
     # how long such signed links last, and where customers' files are fetched from when an agent opens one.
     inbox_public_url: str = "http://127.0.0.1:8080"
     inbox_file_link_hours: float = Field(default=168.0, gt=0, le=24 * 30)
+    # An agent's upload that went with no message this many hours after it was uploaded is removed (checked hourly).
+    inbox_upload_keep_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     inbox_email_url: str = "http://127.0.0.1:8084"
     inbox_chat_url: str = "http://127.0.0.1:8081"
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,11 @@ class FileStore:
     """GridFS bucket `attachments` (agents' uploads) and the collection `attachments` (every attachment's
     reference with its conversation and customer, by attachment id: what the download path checks)."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], link_key: bytes) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], link_key: bytes,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.link_key = link_key
+        self.clock = clock  # upload times and the sweep's "now" (tests move it)
         self._bucket: AsyncGridFSBucket | None = None
 
     @property
@@ -88,8 +91,27 @@ class FileStore:
         stored = Stored(attachment_id(uri), uri, file_name, content_type, size)
         await self.refs.insert_one({"_id": stored.id, "uri": uri, "conversation_id": conversation_id,
                                     "customer_id": customer_id, "file_name": file_name, "content_type": content_type,
-                                    "size_bytes": size, "uploader": uploader, "time": time.time()})
+                                    "size_bytes": size, "uploader": uploader, "time": self.clock()})
         return stored
+
+    async def mark_sent(self, att_ids: Sequence[str]) -> None:
+        """These uploads went with a message (a reply or a note): the sweep keeps them."""
+        if att_ids:
+            await self.refs.update_many({"_id": {"$in": list(att_ids)}}, {"$set": {"sent": self.clock()}})
+
+    async def sweep(self, keep_seconds: float) -> int:
+        """Remove agents' uploads that went with no message within `keep_seconds` of their upload (the file in
+        GridFS and its reference row); the number removed. Safe to run on every replica at once."""
+        cutoff = self.clock() - keep_seconds
+        stale = self.refs.find({"uri": {"$regex": "^inbox://"}, "sent": {"$exists": False}, "time": {"$lt": cutoff}},
+                               {"uri": 1})
+        removed = 0
+        async for ref in stale:
+            with contextlib.suppress(NoFile):  # another replica was first
+                await self.bucket.delete(str(ref["uri"]).removeprefix(INBOX_SCHEME))
+            await self.refs.delete_one({"_id": ref["_id"], "sent": {"$exists": False}})
+            removed += 1
+        return removed
 
     async def add_refs(self, messages: Sequence[dict[str, Any]]) -> None:
         """One reference row per attachment of newly stored messages (repeats skipped)."""

@@ -304,6 +304,7 @@ async def test_an_expired_token_is_refreshed_once_and_the_send_retried(wechat: R
 
 async def test_images_and_files_go_out_as_image_and_link_messages(wechat: RunningWeChat, bus: Bus) -> None:
     await wechat.push(text("send me the invoice", 500))
+    wechat.api.media["IMG_X"] = (b"\xff\xd8 a photo", "image/jpeg")  # a media_id WeChat gave us (the customer's)
     out = reply("out_media", "")
     out.attachments.add(file_name="photo.jpg", content_type="image/jpeg", uri="wechat-media://IMG_X")
     out.attachments.add(file_name="invoice.pdf", content_type="application/pdf", uri="https://files.example/i.pdf")

@@ -156,6 +156,8 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/admin/audit/export"): [("/api/admin/audit/export?action=auth.", None, ADMIN)],
     ("GET", "/api/admin/customers/{id}/export"): [("/api/admin/customers/{CA}/export", None, ADMIN),
                                                   ("/api/admin/customers/cus_missing/export", None, (U, F, F, F, 404))],
+    # retain (#25): retention log of every service
+    ("GET", "/api/admin/retention"): [("/api/admin/retention", None, ADMIN)],
     # wfm (#23): quality answers 400/404 here (no forecast or schedule in this hub); agents read their own shifts
     ("GET", "/api/supervisor/wfm/intraday"): [("/api/supervisor/wfm/intraday?queue=support", None, SUPER)],
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],

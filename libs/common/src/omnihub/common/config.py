@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OMNIHUB_"
@@ -31,6 +31,14 @@ class ServiceSettings(BaseSettings):
     config_dir: Path = Path("config")
     http_host: str = "127.0.0.1"
     grpc_host: str = "127.0.0.1"  # 0.0.0.0 in Kubernetes; every call needs the service token either way
+    # Retention in days per kind of data (0: kept for ever); each service's daily job removes its own older data
+    # (omnihub.common.retention). Messages and attachments also bound the age of the NATS streams that carry them.
+    retention_messages_days: int = Field(0, ge=0)
+    retention_attachments_days: int = Field(0, ge=0)
+    retention_recordings_days: int = Field(0, ge=0)
+    retention_events_days: int = Field(0, ge=0)
+    retention_evaluations_days: int = Field(0, ge=0)
+    retention_audit_days: int = Field(0, ge=0)
 
 
 def bind_address(host: str, port: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from omnihub.common import heap, subjects
+from omnihub.common import heap, retention, subjects
 from omnihub.common.backpressure import backpressure
 from omnihub.common.bus import Bus
 from omnihub.common.config import ServiceSettings
@@ -21,14 +21,29 @@ from omnihub.common.health import Readiness
 from omnihub.common.logging import configure_logging, get_logger
 
 SHUTDOWN_GRACE_SECONDS = 4.0
+CONTENT_KINDS = ("messages", "attachments", "events")  # the kinds of data that travel through the streams
 
 
 
 def stream_specs(settings: ServiceSettings) -> tuple[subjects.StreamSpec, ...]:
-    """omnihub's streams, CONTACTS_IN with the configured limits (past them the edges answer 503)."""
-    return tuple(dataclasses.replace(spec, max_msgs=settings.stream_inbound_max_msgs,
-                                     max_bytes=settings.stream_inbound_max_bytes)
-                 if spec.name == subjects.STREAM_CONTACTS_IN else spec for spec in subjects.STREAMS)
+    """omnihub's streams, CONTACTS_IN with the configured limits (past them the edges answer 503), each stream's
+    age bounded by the shortest retention of customer content: every one of them carries identities and texts."""
+    bound = stream_age_bound(settings)
+    out = []
+    for spec in subjects.STREAMS:
+        if spec.name == subjects.STREAM_CONTACTS_IN:
+            spec = dataclasses.replace(spec, max_msgs=settings.stream_inbound_max_msgs,
+                                       max_bytes=settings.stream_inbound_max_bytes)
+        if bound is not None and spec.max_age_seconds > bound:
+            spec = dataclasses.replace(spec, max_age_seconds=bound)
+        out.append(spec)
+    return tuple(out)
+
+
+def stream_age_bound(settings: ServiceSettings) -> float | None:
+    """Seconds: the shortest configured retention of messages, attachments and events (None: none configured)."""
+    days = [n for kind, n in retention.policy(settings).items() if kind in CONTENT_KINDS]
+    return min(days) * retention.DAY if days else None
 
 class ServiceContext:
     """What a running service holds: its stack, readiness checks and the quit event."""

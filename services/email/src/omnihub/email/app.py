@@ -8,11 +8,12 @@ import ssl
 from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import subjects
+from omnihub.common import privacy, retention, subjects
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
+from omnihub.email import retention as mail_retention
 from omnihub.email.config import EmailSettings, load_email_config
 from omnihub.email.inbound import EMAIL, InboundHandler, smtp_factory
 from omnihub.email.outbound import Sender
@@ -52,6 +53,9 @@ async def main() -> None:
         svc.stack.push_async_callback(store.close)
         await store.setup()
         svc.readiness.add("mongodb", store.ping)
+        days = retention.policy(settings)
+        job = retention.DailyJob(store.db, "email", lambda now: mail_retention.sweep(store.db, days, now))
+        await privacy.install(bus, "email", svc.stack, job=job)
         handler = InboundHandler(bus, store, config, settings.email_max_recipients, settings.email_max_attachment)
         tls = tls_context(settings)
         server = await asyncio.get_running_loop().create_server(

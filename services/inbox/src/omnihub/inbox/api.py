@@ -25,6 +25,7 @@ from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials, acting
 from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
+from omnihub.common.retention import DailyJob
 from omnihub.inbox import (
     attachments,
     audit,
@@ -131,6 +132,8 @@ class Inbox:
         self.attachments = attachments.Attachments(self, attachments.Sources())
         self.public_url = "http://127.0.0.1:8080"  # where providers fetch the signed links of our files
         self.file_link_ttl = 7 * 86_400.0
+        self.retention_days: dict[str, int] = {}  # app.main: days kept per kind; its daily job (inbox/retention.py)
+        self.retention_job: DailyJob | None = None
 
     # ---- middleware -------------------------------------------------------------------
     @web.middleware

@@ -11,7 +11,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from pymongo.errors import PyMongoError
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
-from omnihub.common import identity, subjects
+from omnihub.common import identity, retention, subjects
 from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
@@ -20,6 +20,7 @@ from omnihub.common.logging import get_logger
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.inbox import kb, kbsearch, wallboard
+from omnihub.inbox import retention as inbox_retention
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.attachments import Sources
 from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
@@ -117,6 +118,9 @@ async def main() -> None:
         svc.stack.push_async_callback(consumer.stop)
         await inbox.search.setup()
         await inbox.audit.setup()
+        inbox.retention_days = days = retention.policy(settings)
+        inbox.retention_job = retention.DailyJob(store.db, "inbox", lambda now: inbox_retention.sweep(store.db, days, now))
+        retention.start(inbox.retention_job, svc.stack)
         inbox.tokens.limiter = FixedWindowRateLimiter(limits_storage)  # per-token limits shared by replicas
         await inbox.webhooks.setup()
         await inbox.webhooks.start(bus)

@@ -13,6 +13,7 @@ from omnihub.inbox.audit_models import OPERATIONS as AUDIT_OPERATIONS
 from omnihub.inbox.call_models import CALL_OPERATIONS
 from omnihub.inbox.customer_models import OPERATIONS as CUSTOMER_OPERATIONS
 from omnihub.inbox.integration_models import ADMIN_OPERATIONS as INTEGRATION_OPERATIONS
+from omnihub.inbox.privacy_models import OPERATIONS as PRIVACY_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
 from omnihub.inbox.supervision_models import OPERATIONS as SUPERVISION_OPERATIONS
@@ -400,6 +401,7 @@ OPERATIONS = [
     *wfm.OPERATIONS,
     *INTEGRATION_OPERATIONS,
     *attachments.OPERATIONS,
+    *PRIVACY_OPERATIONS,
 ]
 
 SECURITY = {

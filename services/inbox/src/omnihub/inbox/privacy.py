@@ -1,4 +1,4 @@
-"""Data-subject requests (admins): one customer's data as JSON, audited (erasure is not built yet)."""
+"""Data-subject requests and retention (admins): export one customer as JSON, the retention log of every service."""
 
 from __future__ import annotations
 
@@ -9,19 +9,41 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from omnihub.api.routing.v1 import routing_pb2
+from omnihub.common import privacy
 from omnihub.inbox import audit
 from omnihub.inbox.live import to_dict
+from omnihub.inbox.privacy_models import RetentionReport, ServiceRuns
 
 if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
 
 
+ASK_SECONDS = 10.0  # how long the inbox waits for the other services' answers
+
+
+def _admin(request: web.Request) -> None:
+    if request["session"].role != "admin":  # the middleware refuses others on /api/admin/ too
+        raise web.HTTPForbidden(text="admins only")
+
+
 def register(app: web.Application, inbox: Inbox) -> None:
-    """GET /api/admin/customers/{id}/export: the customer record, identities and every message, as a download."""
+    """GET /api/admin/customers/{id}/export: the customer record, identities and every message, as a download;
+    GET /api/admin/retention: the retention settings and every service's latest runs."""
+
+    async def retention_report(request: web.Request) -> web.Response:
+        _admin(request)
+        job = inbox.retention_job
+        services = [ServiceRuns(service="inbox", ok=True, runs=await job.recent() if job is not None else [])]
+        answers = await privacy.ask(inbox.bus, privacy.RETENTION, {}, privacy.RETAINERS, ASK_SECONDS)
+        for name in privacy.RETAINERS:
+            got = answers.get(name, {"ok": False, "error": "no answer"})
+            services.append(ServiceRuns(service=name, ok=bool(got.get("ok")), error=str(got.get("error", "")),
+                                        runs=got.get("runs", []) if got.get("ok") else []))
+        report = RetentionReport(days=dict(inbox.retention_days), services=services)
+        return web.json_response(report.model_dump(mode="json"))
 
     async def export(request: web.Request) -> web.Response:
-        if request["session"].role != "admin":  # the middleware refuses others on /api/admin/ too
-            raise web.HTTPForbidden(text="admins only")
+        _admin(request)
         customer_id = request.match_info["id"]
         customer = await inbox._rpc(inbox.router.GetCustomer(routing_pb2.GetCustomerRequest(customer_id=customer_id)))
         messages = await inbox.store.customer_history(customer_id, limit=100_000)
@@ -32,3 +54,4 @@ def register(app: web.Application, inbox: Inbox) -> None:
             "Content-Disposition": f'attachment; filename="customer-{customer_id[:64]}.json"'})
 
     app.router.add_get("/api/admin/customers/{id}/export", export)
+    app.router.add_get("/api/admin/retention", retention_report)

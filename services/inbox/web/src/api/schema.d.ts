@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retention settings and each service's latest daily runs */
+        get: operations["get_api_admin_retention"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/tokens": {
         parameters: {
             query?: never;
@@ -2246,6 +2263,34 @@ export interface components {
             to_queue?: string;
         };
         /**
+         * RemovedKind
+         * @description What one run removed of one kind of data.
+         */
+        RemovedKind: {
+            /**
+             * Before
+             * @description the cutoff: data older than this (seconds since the epoch) was due
+             */
+            before: number;
+            /**
+             * Count
+             * @description documents removed (or emptied of their content)
+             */
+            count: number;
+            /**
+             * Newest
+             * @description time of the newest item removed
+             * @default null
+             */
+            newest?: number | null;
+            /**
+             * Oldest
+             * @description time of the oldest item removed
+             * @default null
+             */
+            oldest?: number | null;
+        };
+        /**
          * ReplyBody
          * @description POST /api/conversations/{id}/reply: a reply to the customer, or a private note.
          */
@@ -2456,6 +2501,32 @@ export interface components {
             wrap?: number | null;
         };
         /**
+         * RetentionReport
+         * @description GET /api/admin/retention: the configured days per kind (absent: kept) and each service's runs.
+         */
+        RetentionReport: {
+            /** Days */
+            days: {
+                [key: string]: number;
+            };
+            /** Services */
+            services: components["schemas"]["ServiceRuns"][];
+        };
+        /**
+         * RetentionRun
+         * @description One daily run of one service's retention job.
+         */
+        RetentionRun: {
+            /** Kinds */
+            kinds: {
+                [key: string]: components["schemas"]["RemovedKind"];
+            };
+            /** Service */
+            service: string;
+            /** Time */
+            time: number;
+        };
+        /**
          * SearchHit
          * @description A message or a conversation (its customer's name, address, ids) that matched.
          */
@@ -2511,6 +2582,26 @@ export interface components {
         Sent: {
             /** Id */
             id: string;
+        };
+        /**
+         * ServiceRuns
+         * @description One service's latest runs, or why it did not answer.
+         */
+        ServiceRuns: {
+            /**
+             * Error
+             * @default
+             */
+            error?: string;
+            /** Ok */
+            ok: boolean;
+            /**
+             * Runs
+             * @default []
+             */
+            runs?: components["schemas"]["RetentionRun"][];
+            /** Service */
+            service: string;
         };
         /**
          * SnoozeBody
@@ -3060,6 +3151,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_admin_retention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionReport"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -13,7 +13,7 @@ from google.protobuf.json_format import MessageToDict
 
 from omnihub import erlang
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
-from omnihub.common import identity
+from omnihub.common import identity, privacy, retention
 from omnihub.common.config import bind_address, load_settings
 from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
@@ -25,6 +25,7 @@ from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.erlang import StaffingError
 from omnihub.quality import calendar, daily_report, export, workspace
+from omnihub.quality import retention as quality_retention
 from omnihub.quality.config import QualitySettings, queue_holidays, queue_targets, queue_zones
 from omnihub.quality.ingest import Ingestor, consume_events
 from omnihub.quality.models import CalibrationBody, EvaluationActionBody, EvaluationBody, SampleBody, openapi
@@ -336,6 +337,9 @@ async def main() -> None:
         await QaStore(store).setup()
         await WfmStore(store).setup()
         svc.readiness.add("mongodb", store.ping)
+        days = retention.policy(settings)
+        job = retention.DailyJob(store.db, "quality", lambda now: quality_retention.sweep(store.db, days, now))
+        await privacy.install(bus, "quality", svc.stack, job=job)
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,
                          settings.center_timezone, queue_zones(settings.config_dir))
         ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps, settings.quality_hold_seconds,

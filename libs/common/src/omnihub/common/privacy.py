@@ -1,0 +1,95 @@
+"""Privacy requests over core NATS: every service erases its part of one customer, or reports its retention runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import nats.errors
+
+from omnihub.common import retention
+from omnihub.common.bus import Bus
+from omnihub.common.logging import get_logger
+
+log = get_logger("omnihub.privacy")
+
+# Request {customer_id, identities: ["channel:source id"], names: [...]}; each service answers
+# {service, ok, removed: {what: count}} or {service, ok: false, error}. Erasing twice removes nothing more.
+ERASE = "omnihub.privacy.erase"
+# Request {}; each service with a retention job answers {service, ok, runs: [log entries, newest first]}.
+RETENTION = "omnihub.privacy.retention"
+# Request {customer_id}; a service holding more of a customer's data than the inbox answers {service, ok, data}.
+EXPORT = "omnihub.privacy.export"
+# The services that answer erasure requests (the inbox erases its own part in process).
+ERASERS = ("router", "quality", "email", "chat", "sms", "voice")
+# The services that run a retention job of their own besides the inbox.
+RETAINERS = ("quality", "email")
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def serve(bus: Bus, service: str, handlers: dict[str, Handler], stack: contextlib.AsyncExitStack) -> None:
+    """Answer privacy requests on the given subjects, one replica of the service per request (queue group)."""
+    for subject, handler in handlers.items():
+        async def answer(msg: Any, handler: Handler = handler, subject: str = subject) -> None:
+            try:
+                body = json.loads(msg.data or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("the request is not a JSON object")
+                out = {"service": service, "ok": True, **await handler(body)}
+            except Exception as exc:  # the asker shows the failure for this service; a retry is safe
+                log.warning("privacy.failed", service=service, subject=subject, error=repr(exc))
+                out = {"service": service, "ok": False, "error": repr(exc)[:500]}
+            with contextlib.suppress(Exception):
+                await msg.respond(json.dumps(out, default=str).encode())
+
+        sub = await bus.nc.subscribe(subject, queue=service, cb=answer)
+        stack.push_async_callback(sub.unsubscribe)
+
+
+async def ask(bus: Bus, subject: str, body: dict[str, Any], services: Iterable[str],
+              timeout: float = 15.0) -> dict[str, dict[str, Any]]:
+    """Publish one request and gather the answers of `services` until all answered or `timeout`; a service that
+    did not answer is missing from the result."""
+    expected = set(services)
+    reply = bus.nc.new_inbox()
+    sub = await bus.nc.subscribe(reply)
+    answers: dict[str, dict[str, Any]] = {}
+    try:
+        await bus.nc.publish(subject, json.dumps(body).encode(), reply=reply)
+        deadline = time.monotonic() + timeout
+        while expected - answers.keys():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                msg = await sub.next_msg(timeout=left)
+            except nats.errors.TimeoutError:
+                break
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                data = json.loads(msg.data)
+                answers[str(data["service"])] = data
+    finally:
+        await sub.unsubscribe()
+    return answers
+
+
+async def install(bus: Bus, service: str, stack: contextlib.AsyncExitStack, *, job: retention.DailyJob | None = None,
+                  erase: Handler | None = None, export: Handler | None = None) -> None:
+    """Start a service's daily retention job and answer its privacy requests (retention log, erase, export)."""
+    handlers: dict[str, Handler] = {}
+    if job is not None:
+        retention.start(job, stack)
+
+        async def runs(_body: dict[str, Any]) -> dict[str, Any]:
+            return {"runs": await job.recent()}
+
+        handlers[RETENTION] = runs
+    if erase is not None:
+        handlers[ERASE] = erase
+    if export is not None:
+        handlers[EXPORT] = export
+    await serve(bus, service, handlers, stack)

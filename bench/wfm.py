@@ -33,6 +33,7 @@ STEP = 1800
 PER_WEEK = 7 * 86_400 // STEP
 PLAN_TARGET = 0.9  # the loop is judged at 80/20
 OPEN = (6.0, 22.0)
+REST_HOURS = 11.0  # between an agent's shifts (a 22:00 end allows no start before 09:00)
 
 
 def forecast_check(seed: int) -> bool:
@@ -73,7 +74,8 @@ def schedule_check(seconds: float) -> bool:
     ]
     agents = [Agent(id=f"agent{i:02d}", max_hours=40, max_days=5) for i in range(40)]
     began = time.monotonic()
-    out = solve("2026-W50", STEP, {"support": need}, templates, agents, ZoneInfo("UTC"), seconds=seconds)
+    out = solve("2026-W50", STEP, {"support": need}, templates, agents, ZoneInfo("UTC"), seconds=seconds,
+                min_rest_hours=REST_HOURS)
     took = time.monotonic() - began
     s, solver = out["summary"], out["solver"]
     ratio = s["agent_hours"] / s["lp_bound_hours"] if s["lp_bound_hours"] else float("inf")
@@ -84,6 +86,7 @@ def schedule_check(seconds: float) -> bool:
           f"({s['uncovered_agent_intervals']} agent-intervals short)")
     print(f"agent-hours {s['agent_hours']:g}   LP lower bound {s['lp_bound_hours']}   ratio {ratio:.3f}   "
           f"{'PASS' if ok else 'FAIL'}")
+    print(f"rest between shifts >= {REST_HOURS:g} h; shifts the counts could not hand out: {solver['unassigned_shifts']}")
     print(f"CP-SAT {solver['status']} objective {solver['objective']} bound {solver['best_bound']}; solve "
           f"{solver['wall_seconds']:.1f}s, with model building and the LP {took:.1f}s")
     # The loop: each weekday of week 8 with arrivals drawn around the TRUE rates, answered by the scheduled agents.

@@ -6,6 +6,7 @@ import datetime as dt
 import heapq
 import math
 import random
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -124,5 +125,52 @@ async def test_the_schedule_takes_its_requirement_from_each_channels_forecast(mo
         assert (await wfm.requirement_detail("support", "2026-W50", 1800))["forecast_id"] == "fc_all"
         with pytest.raises(ScheduleError, match=r"forecast of support/sms covers 2026-W50.*--channel sms"):
             await wfm.requirement_detail("support", "2026-W50", 1800, channels=[ChannelRule(channel="sms")])
+    finally:
+        await store.close()
+
+
+async def test_last_week_s_night_shift_covers_monday_morning_and_delays_the_first_start(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    try:
+        wfm = WfmService(KpiQuery(store, {}), WfmStore(store))
+        await wfm.store.setup()
+        night = {"kind": "work", "start": "2026-12-06T22:00:00+00:00", "end": "2026-12-07T06:00:00+00:00"}
+        await wfm.store.add_schedule({"_id": "sc_w49", "week": "2026-W49", "created_epoch": 1.0, "shifts": [
+            {"agent": "alice", "queue": "support", "date": "2026-12-06", "start": night["start"], "end": night["end"],
+             "activities": [night]}]})
+        need = [1] * 28 + [0] * 308  # Monday 00:00-14:00
+        body = ScheduleBody(week="2026-W50", requirement={"support": need}, agents=[Agent(id="alice")], seconds=5,
+                            templates=[ShiftTemplate(name="day", starts=["06:00", "17:00"], minutes=480)])
+        planned = await wfm.schedule(body, save=False)
+        assert [c["scheduled"] for c in planned["coverage"][:12]] == [1] * 12  # her night shift, from last week
+        assert planned["summary"]["carried_in_agent_hours"] == 6.0
+        # 11 hours' rest after 06:00: no 06:00 start on Monday, so 06:00-14:00 stays uncovered
+        assert all(s["start"] != "2026-12-07T06:00:00+00:00" for s in planned["shifts"])
+        assert planned["summary"]["uncovered_agent_intervals"] == 16
+        rested = await wfm.schedule(body.model_copy(update={"min_rest_hours": 0}), save=False)
+        assert rested["uncovered"] == []
+    finally:
+        await store.close()
+
+
+async def test_the_requirement_of_a_dst_week_takes_the_intervals_its_days_really_have(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    berlin = ZoneInfo("Europe/Berlin")
+    monday = dt.datetime(2026, 3, 23, tzinfo=berlin).timestamp()
+    try:
+        wfm = WfmService(KpiQuery(store, {}, timezone="Europe/Berlin"), WfmStore(store))
+        await wfm.store.setup()
+        rows = [{"start": dt.datetime.fromtimestamp(monday + i * 1800, berlin).isoformat(),
+                 "arrivals": 100.0 if i == 333 else 0.0, "aht": 180.0} for i in range(2 * 336)]
+        await wfm.store.add_forecast({"_id": "fc_dst", "queue": "support", "channel": "", "created": monday,
+                                      "from": monday, "to": monday + 2 * 336 * 1800, "interval_seconds": 1800,
+                                      "intervals": rows})
+        need = await wfm.requirement("support", "2026-W13", 1800)
+        assert len(need) == 334 and need[333] == 14 and sum(need) == 14  # Sunday 23:30 summer time is the last
+        assert rows[333]["start"] == "2026-03-29T23:30:00+02:00"
+        after = await wfm.requirement("support", "2026-W14", 1800)  # the next week starts right after it
+        assert len(after) == 336 and sum(after) == 0
     finally:
         await store.close()

@@ -63,7 +63,8 @@ class Agent(Body):
     max_hours: float = Field(default=40.0, ge=0, le=80, description="contracted paid hours a week, at most")
     min_hours: float = Field(default=0.0, ge=0, le=80, description="contracted hours to give if at all possible")
     max_days: int = Field(default=5, ge=0, le=7)
-    availability: dict[str, str] = Field(default_factory=dict, description="weekday -> HH:MM-HH:MM; absent: any")
+    availability: dict[str, str] = Field(default_factory=dict,
+                                         description="weekday -> HH:MM-HH:MM (may cross midnight); absent: any")
     days_off: list[str] = Field(default_factory=list, max_length=14, description="weekdays (mon..sun) or dates")
     templates: list[str] = Field(default_factory=list, max_length=10, description="templates allowed; empty: all")
 
@@ -74,8 +75,8 @@ class Agent(Body):
             if day not in DAYS:
                 raise ValueError(f"unknown weekday {day!r}; use {', '.join(DAYS)}")
             start, _, end = span.partition("-")
-            if minutes(start) >= minutes(end):
-                raise ValueError(f"bad availability {span!r}; use HH:MM-HH:MM")
+            if minutes(start) == minutes(end) or minutes(start) >= 24 * 60:
+                raise ValueError(f"bad availability {span!r}; use HH:MM-HH:MM (22:00-06:00 ends the next morning)")
         return value
 
     @field_validator("days_off")
@@ -112,6 +113,8 @@ class ScheduleBody(Body):
     shrinkage: float = Field(default=0.0, ge=0, lt=1, description="absence and training (breaks are scheduled)")
     max_occupancy: float = Field(default=0.85, gt=0, le=1)
     seconds: float = Field(default=20.0, gt=0, le=120, description="the solver's time limit")
+    min_rest_hours: float = Field(default=11.0, ge=0, le=24,
+                                  description="hours between the end of an agent's shift and the start of the next")
     patience: dict[str, Annotated[float, Field(ge=1, le=86_400)]] = Field(
         default_factory=dict, max_length=20,
         description="queue -> customers' mean patience in seconds (Erlang A); else measured from the queue's "

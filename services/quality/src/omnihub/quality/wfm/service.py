@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -18,7 +20,7 @@ from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_fo
 from omnihub.quality.wfm.history import load_history
 from omnihub.quality.wfm.models import ChannelRule, ScheduleBody
 from omnihub.quality.wfm.patience import Patience, measured
-from omnihub.quality.wfm.schedule import ScheduleError, solve, week_start
+from omnihub.quality.wfm.schedule import ScheduleError, WeekGrid, solve
 from omnihub.quality.wfm.staffing import ChannelDemand, blended, requirement
 from omnihub.quality.wfm.store import WfmStore
 
@@ -139,19 +141,17 @@ class WfmService:
 
     async def _forecast_rows(self, queue: str, channel: str, week: str,
                              step: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The newest forecast of a queue and channel covering a week, and its rows of that week."""
-        tz = self.query.zone_for(queue)
-        monday = week_start(week, tz)
-        first = dt.datetime.combine(monday, dt.time(), tz).timestamp()
-        per_week = 7 * 86_400 // step
-        doc = await self.store.latest_forecast(queue, channel, first)
-        if doc is None or doc["interval_seconds"] != step or first + per_week * step > doc["to"]:
+        """The newest forecast of a queue and channel covering a week, and its rows of that week (from local
+        Monday 00:00 to the next: 334, 336 or 338 half-hours as the clocks change)."""
+        grid = WeekGrid.of(week, step, self.query.zone_for(queue))
+        doc = await self.store.latest_forecast(queue, channel, grid.first)
+        if doc is None or doc["interval_seconds"] != step or grid.first + grid.count * step > doc["to"]:
             which = f"{queue}/{channel}" if channel else queue
             option = f" --channel {channel}" if channel else ""
             raise ScheduleError(f"no {step // 60}-minute forecast of {which} covers {week}; make one first "
                                 f"(omnihub forecast --queue {queue}{option} --weeks 2)")
-        offset = int((first - doc["from"]) // step)
-        return doc, doc["intervals"][offset:offset + per_week]
+        offset = int((grid.first - doc["from"]) // step)
+        return doc, doc["intervals"][offset:offset + grid.count]
 
     async def patience(self, queue: str, channel: str, before: float, configured: float | None = None) -> Patience:
         """A queue's patience: the configured one, else measured over the 4 weeks before `before`."""
@@ -172,14 +172,39 @@ class WfmService:
             needs = {d["queue"]: d.pop("agents") for d in details}
             models = {d.pop("queue"): d for d in details}
         tz = self.query.zone_for(queues[0])
+        carried, rested = await self._carried(body.week, step, tz, list(needs))
         async with self._cpu:
             result = await asyncio.to_thread(solve, body.week, step, needs, body.templates, body.agents, tz,
-                                             body.seconds)
+                                             body.seconds, 2, body.min_rest_hours, carried, rested)
         now = self.clock()
         result |= {"id": f"sc_{uuid.uuid4().hex[:16]}", "created": calendar.iso(now, tz), "requirement": models}
         if save:
             await self.store.add_schedule({"_id": result["id"], "created_epoch": now, **result})
         return result
+
+    async def _carried(self, week: str, step: int, tz: ZoneInfo,
+                       queues: list[str]) -> tuple[dict[str, list[int]], dict[str, float]]:
+        """What the previous week's schedule brings into this one: agents per queue and interval still working
+        on shifts that cross into Monday, and each agent's last shift end (for the rest rule)."""
+        grid = WeekGrid.of(week, step, tz)
+        before = grid.monday - dt.timedelta(days=7)
+        year, number, _ = before.isocalendar()
+        doc = await self.store.schedule(f"{year}-W{number:02d}")
+        carried = {q: [0] * grid.count for q in queues}
+        rested: dict[str, float] = {}
+        for shift in (doc or {}).get("shifts", []):
+            end = dt.datetime.fromisoformat(shift["end"]).timestamp()
+            rested[shift["agent"]] = max(end, rested.get(shift["agent"], end))
+            if end <= grid.first or shift["queue"] not in carried:
+                continue
+            for act in shift["activities"]:
+                if act["kind"] != "work":
+                    continue
+                lo = dt.datetime.fromisoformat(act["start"]).timestamp()
+                hi = dt.datetime.fromisoformat(act["end"]).timestamp()
+                for s in range(max(0, int((lo - grid.first) // step)), min(grid.count, math.ceil((hi - grid.first) / step))):
+                    carried[shift["queue"]][s] += 1
+        return carried, rested
 
     async def saved_schedule(self, week: str, agent: str = "") -> dict[str, Any] | None:
         """The newest schedule of a week (only one agent's shifts when `agent` is given)."""
@@ -256,7 +281,8 @@ class WfmService:
             raise ForecastError(f"no forecast of {queue} covers today; make one first "
                                 f"(omnihub forecast --queue {queue})")
         step = int(doc["interval_seconds"])
-        per_day = 86_400 // step
+        tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tz).timestamp()
+        per_day = int((tomorrow - start) // step)  # 46 or 50 half-hours when the clocks change
         offset = int((start - doc["from"]) // step)
         rows = doc["intervals"][offset:offset + per_day]
         elapsed = max(0, min(per_day, int((now - start) // step)))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
@@ -32,13 +32,16 @@ from omnihub.inbox.terms import (
     warm_up,
 )
 
-DURABLE = "inbox-search"
+DURABLE = "inbox-search-2"  # 2: also reads conversation.assigned (a new durable replays the stream into the scopes)
 DUPLICATE_KEY = 11000
 DAY = 86_400.0
 # Newest first, window by window (1 day, then 8x wider each time): a common word fills a page from the
 # first window and never reads its older hits; SecantusDB reads every document an index lookup yields.
 WINDOWS = 5
 GROWTH = 8
+ALL = "*"  # the scope of supervisors and admins; an agent's scope is their user name
+OLD_INDEX = "terms_1_t_1"  # before scopes: one index over everyone's documents
+PROJECTION = {"k": 1, "c": 1, "u": 1, "t": 1, "terms": 1, "o": 1}
 
 
 class SearchQuery(BaseModel):
@@ -92,21 +95,36 @@ def search_docs(evt: event_pb2.Event) -> list[dict[str, Any]]:
     if kind == "message_created":
         m = evt.message_created.message
         terms = [*index_terms(m.text, m.subject, *(a.file_name for a in m.attachments)), fold(m.id)]
-        return [{"_id": f"m:{m.id}", "k": "m", "c": evt.conversation_id, "u": evt.customer_id, "t": t,
+        return [{"_id": f"m:{m.id}", "v": ALL, "k": "m", "c": evt.conversation_id, "u": evt.customer_id, "t": t,
                  "terms": terms}] if terms else []
     if kind == "conversation_created":
         conv = evt.conversation_created.conversation
         source = conv.identity.source_id
         terms = list(dict.fromkeys(index_terms(conv.customer_display_name, conv.subject) + identity_terms(source)
                                    + [fold(conv.id), fold(conv.customer_id)]))  # ids whole: "cnv" is in every one
-        return [{"_id": f"c:{conv.id}", "k": "c", "c": conv.id, "u": conv.customer_id, "t": t, "terms": terms,
+        return [{"_id": f"c:{conv.id}", "v": ALL, "k": "c", "c": conv.id, "u": conv.customer_id, "t": t, "terms": terms,
                  "name": conv.customer_display_name, "sid": source,
                  "ch": subjects.channel_token(conv.channel) if conv.channel else ""}]
     return []
 
 
+def scoped(docs: Iterable[dict[str, Any]], agent: str) -> list[dict[str, Any]]:
+    """Copies of everyone's (`*`) documents in an agent's scope: their own `_id`, the original's in `o`."""
+    return [{**d, "_id": f"{d['_id']}|{agent}", "o": d["_id"], "v": agent} for d in docs]
+
+
+def key(doc: dict[str, Any]) -> str:
+    """The original document's id ("m:<message>" or "c:<conversation>"), for a copy too."""
+    return str(doc.get("o") or doc["_id"])
+
+
 class SearchIndex:
-    """The `search` collection: {k, c (conversation), u (customer), t (time), terms} with one (terms, t) index."""
+    """The `search` collection: {v (scope), k, c (conversation), u (customer), t (time), terms}.
+
+    Every message and conversation has one document in scope `*` (supervisors and admins) and a copy in the
+    scope of each agent who held its conversation, so an agent's search is one indexed read of their own
+    documents (v, terms, t) instead of everyone's hits checked against who held them.
+    """
 
     def __init__(self, store: InboxStore) -> None:
         self.store = store
@@ -117,29 +135,79 @@ class SearchIndex:
         return self.store.db["search"]
 
     @property
+    def holders(self) -> AsyncCollection[dict[str, Any]]:
+        """{_id: conversation, a: [agents who held it]}, as the index's own consumer saw the assignments."""
+        return self.store.db["search_holders"]
+
+    @property
     def messages(self) -> AsyncCollection[dict[str, Any]]:
         """The inbox's stored messages."""
         return self.store.messages
 
-    @property
-    def held(self) -> AsyncCollection[dict[str, Any]]:
-        """Who holds or held which conversation."""
-        return self.store.held
-
     async def setup(self) -> None:
-        """The one index every search reads (multikey on terms, then time for the windows)."""
-        await self.docs.create_index([("terms", ASCENDING), ("t", ASCENDING)])
+        """The index every search reads (scope, then multikey terms, then time for the windows), and (scope,
+        conversation) for copying a conversation's documents to an agent's scope."""
+        await self.docs.create_index([("v", ASCENDING), ("terms", ASCENDING), ("t", ASCENDING)])
+        await self.docs.create_index([("v", ASCENDING), ("c", ASCENDING)])
+        await self._upgrade()
         # jieba's dictionary loads in the background: readiness does not wait for it (the first search may)
         self._warming = asyncio.get_running_loop().run_in_executor(None, warm_up)
 
+    async def _upgrade(self) -> None:
+        """Documents indexed before scopes existed: everyone's, copied to who held them; then the old index goes."""
+        if OLD_INDEX not in await self.docs.index_information():
+            return
+        await self.docs.update_many({"v": {"$exists": False}}, {"$set": {"v": ALL}})
+        held = await self.store.held.find({}, {"conversation_id": 1, "agent": 1}).to_list(None)
+        await self.assign([(h["conversation_id"], h["agent"]) for h in held])
+        await self.docs.drop_index(OLD_INDEX)
+
     async def on_events(self, batch: list[Delivery[event_pb2.Event]]) -> None:
-        """Index a batch of events with one unordered insert (redeliveries are duplicates, skipped)."""
-        docs = [d for delivery in batch for d in search_docs(delivery.message)]
-        for delivery in batch:
-            evt = delivery.message
-            if evt.WhichOneof("kind") == "customer_merged":
-                merged = evt.customer_merged
-                await self.docs.update_many({"u": merged.merged_customer_id}, {"$set": {"u": merged.customer_id}})
+        """The consumer's batch handler (one batch at a time: the consumer's pipeline is 1)."""
+        await self.index_events([d.message for d in batch])
+
+    async def index_events(self, events: Sequence[event_pb2.Event]) -> None:
+        """Index events in stream order: documents in scope `*` and of who held their conversation so far, then
+        this batch's assignments (which copy every document of the conversation so far), then merges."""
+        docs: list[dict[str, Any]] = []
+        assigned: list[tuple[str, str]] = []
+        merges: list[tuple[str, str]] = []
+        for evt in events:
+            kind = evt.WhichOneof("kind")
+            if kind == "conversation_assigned":
+                assigned.append((evt.conversation_id, evt.conversation_assigned.agent_id))
+            elif kind == "customer_merged":
+                merges.append((evt.customer_merged.merged_customer_id, evt.customer_merged.customer_id))
+            else:
+                docs += search_docs(evt)
+        held = await self.held_by({d["c"] for d in docs})
+        await self._insert(docs + [c for d in docs for agent in held.get(d["c"], ()) for c in scoped([d], agent)])
+        await self.assign(assigned)
+        for merged, keep in merges:
+            await self.docs.update_many({"u": merged}, {"$set": {"u": keep}})
+
+    async def held_by(self, conversations: Collection[str]) -> dict[str, list[str]]:
+        """Who held each of these conversations (as far as the index has seen)."""
+        if not conversations:
+            return {}
+        found = await self.holders.find({"_id": {"$in": list(conversations)}}).to_list(None)
+        return {d["_id"]: list(d.get("a", [])) for d in found}
+
+    async def assign(self, assigned: Sequence[tuple[str, str]]) -> None:
+        """Agents who took conversations: remember them and copy the conversations' documents to their scopes."""
+        if not assigned:
+            return
+        await self.holders.bulk_write([UpdateOne({"_id": cid}, {"$addToSet": {"a": agent}}, upsert=True)
+                                       for cid, agent in assigned], ordered=False)
+        everyone: dict[str, list[dict[str, Any]]] = {}
+        cids = sorted({cid for cid, _ in assigned})
+        for i in range(0, len(cids), 500):
+            for d in await self.docs.find({"v": ALL, "c": {"$in": cids[i:i + 500]}}).to_list(None):
+                everyone.setdefault(d["c"], []).append(d)
+        await self._insert([c for cid, agent in dict.fromkeys(assigned) for c in scoped(everyone.get(cid, []), agent)])
+
+    async def _insert(self, docs: list[dict[str, Any]]) -> None:
+        """One unordered insert; documents already there (redeliveries, copies made twice) are skipped."""
         if not docs:
             return
         try:
@@ -148,44 +216,46 @@ class SearchIndex:
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
 
-    async def find(self, query: Query, allowed: Callable[[set[str]], Awaitable[set[str]]] | None,
-                   before: float, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        """Index documents matching `query` older than `before`, newest first, at most `limit`; and whether more exist.
-
-        `allowed` narrows hits to the conversations it returns out of those asked (None: everything).
+    async def find(self, query: Query, scope: str, before: float, limit: int,
+                   current: Collection[str] = ()) -> tuple[list[dict[str, Any]], bool]:
+        """Index documents of `scope` matching `query` older than `before`, newest first, at most `limit`; and
+        whether more exist. `current`: conversations the agent holds now (the index may not have copied them yet).
         """
         term, prefix = query.driver()
-        projection = {"k": 1, "c": 1, "u": 1, "t": 1, "terms": 1, "name": 1, "sid": 1, "ch": 1}
         found: list[dict[str, Any]] = []
         upper = before
         for step in range(WINDOWS + 1):
             if prefix:  # a range on the terms cannot narrow by time too: one read of every time
-                clause: dict[str, Any] = {"terms": {"$gte": term, "$lt": term + "\uffff"}}
+                clause: dict[str, Any] = {"v": scope, "terms": {"$gte": term, "$lt": term + "\uffff"}}
                 lower = -math.inf
             else:
                 lower = upper - DAY * GROWTH ** step if step < WINDOWS else -math.inf
-                clause = {"terms": term, "t": {"$lt": upper} if lower == -math.inf else {"$gte": lower, "$lt": upper}}
-            docs = [d for d in await self.docs.find(clause, projection).to_list(None)
-                    if d["t"] < before and query.matches(d["terms"])]
-            if allowed is not None and docs:
-                ok = await allowed({d["c"] for d in docs})
-                docs = [d for d in docs if d["c"] in ok]
-            found += docs
+                clause = {"v": scope, "terms": term,
+                          "t": {"$lt": upper} if lower == -math.inf else {"$gte": lower, "$lt": upper}}
+            found += [d for d in await self.docs.find(clause, PROJECTION).to_list(None)
+                      if d["t"] < before and query.matches(d["terms"])]
             if len(found) > limit or lower == -math.inf:
                 break
             upper = lower
+        found += await self._not_yet_copied(query, scope, before, current, {key(d) for d in found})
         found.sort(key=lambda d: d["t"], reverse=True)
         return found[:limit], len(found) > limit
 
-    async def held_of(self, agent: str, conversations: set[str]) -> set[str]:
-        """Which of `conversations` the agent holds or held (point lookups of the `held` records)."""
-        ids = [f"{cid}|{agent}" for cid in conversations]
-        docs = await self.held.find({"_id": {"$in": ids}}, projection={"conversation_id": 1}).to_list(None)
-        return {d["conversation_id"] for d in docs}
+    async def _not_yet_copied(self, query: Query, agent: str, before: float, current: Collection[str],
+                              seen: set[str]) -> list[dict[str, Any]]:
+        """Matches in conversations the agent holds now whose assignment the index has not seen yet."""
+        if not current:
+            return []
+        held = await self.held_by(current)
+        late = sorted(cid for cid in current if agent not in held.get(cid, ()))
+        if not late:
+            return []
+        docs = await self.docs.find({"v": ALL, "c": {"$in": late}}, PROJECTION).to_list(None)
+        return [d for d in docs if d["t"] < before and key(d) not in seen and query.matches(d["terms"])]
 
     async def hits(self, query: Query, docs: Sequence[dict[str, Any]]) -> list[SearchHit]:
         """Page documents as hits: message text and conversation details read by id, snippets highlighted."""
-        mids = [d["_id"][2:] for d in docs if d["k"] == "m"]
+        mids = [key(d)[2:] for d in docs if d["k"] == "m"]
         convs = {d["c"] for d in docs}
         messages = {m["_id"]: m for m in await self.messages.find({"_id": {"$in": mids}}).to_list(None)} if mids else {}
         heads = {d["c"]: d for d in await self.docs.find({"_id": {"$in": [f"c:{c}" for c in convs]}}).to_list(None)}
@@ -199,7 +269,7 @@ class SearchIndex:
                 snippet, spans = highlight(text, query)
                 out.append(SearchHit(kind="conversation", snippet=snippet, highlights=_spans(spans), **base))
                 continue
-            m = messages.get(d["_id"][2:])
+            m = messages.get(key(d)[2:])
             if m is None:
                 continue  # indexed before the timeline stored it: the next search shows it
             names = " ".join(a.get("file_name", "") for a in m.get("attachments", []))
@@ -221,7 +291,7 @@ async def consume_for_search(bus: Bus, index: SearchIndex) -> Consumer[event_pb2
     """The index's own durable consumer: indexing never slows the agents' live pushes."""
     return await bus.consume(stream=subjects.STREAM_EVENTS, durable=DURABLE, message_type=event_pb2.Event,
                              subjects=[subjects.event("message", "created"), subjects.event("conversation", "created"),
-                                       subjects.event("customer", "merged")],
+                                       subjects.event("conversation", "assigned"), subjects.event("customer", "merged")],
                              batch_handler=index.on_events, batch=500, max_ack_pending=2_000, ack_wait=60.0,
                              prefetch=True, fast_fetch=True)
 
@@ -242,17 +312,12 @@ def register(router: web.UrlDispatcher, index: SearchIndex, router_stub: Any, rp
         if query.empty:
             return _json(SearchResults(hits=[], next_before=None, took_ms=0.0))
         session = request["session"]
-        allowed = None
+        scope, current = ALL, set()
         if session.role == "agent":
             mine = await rpc(router_stub.ListConversations(routing_pb2.ListConversationsRequest(agent_id=session.user)))
-            current = {c.id for c in mine.conversations}  # accepted a moment ago: the held record may lag
-
-            async def allowed_for_agent(cids: set[str]) -> set[str]:
-                return (cids & current) | await index.held_of(session.user, cids - current)
-
-            allowed = allowed_for_agent
+            scope, current = session.user, {c.id for c in mine.conversations}
         before = params.before or time.time() + 60
-        docs, more = await index.find(query, allowed, before, params.limit)
+        docs, more = await index.find(query, scope, before, params.limit, current)
         hits = await index.hits(query, docs)
         next_before = docs[-1]["t"] if more and docs else None
         return _json(SearchResults(hits=hits, next_before=next_before,

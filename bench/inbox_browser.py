@@ -1,10 +1,12 @@
 """The agent desktop in headless Chromium: login to an interactive list (1,000 conversations of history, 50 open) and
-the router's offer event to the offer on screen."""
+the router's offer event to the offer on screen; with the CPU time of the servers and of Chromium beside the wall
+time, the requests the first paint waited for, and POST /api/login with today's argon2 parameters beside the old ones."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -40,7 +42,57 @@ WATCH_OFFERS = """() => {
 }"""
 
 
-PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1"}
+PASSWORDS = {"alice": "alice-pass-1", "bob": "bob-pass-1", "olga": "olga-pass-1"}
+# users.yaml's hashes: OWASP's argon2id minimum (what the inbox makes now); olga keeps argon2-cffi's old default
+# (64 MiB, t=3, p=4), and her rehashed copy is removed before each of her logins, so each one checks the old hash.
+OWASP = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
+LEGACY = PasswordHasher(time_cost=3, memory_cost=65_536, parallelism=4)
+DB = "bench_inbox_browser"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), 0.0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(root: int, skip: set[int]) -> list[int]:
+    """Every live process under `root` except the subtrees in `skip` (here: Chromium and Playwright's driver)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid in skip:
+            continue
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+class Cpu:
+    """CPU seconds of named server processes and of the browser side (this process's other descendants)."""
+
+    def __init__(self, servers: dict[str, int]) -> None:
+        self.servers = servers
+
+    def sample(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.servers.items()}
+        out["chromium"] = sum(cpu_seconds(p) for p in descendants(os.getpid(), set(self.servers.values())))
+        return out
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before.get(k, 0.0) for k in after}
 
 
 def new_hub(tmp: Path, nats_url: str, mongo_url: str, twilio: FakeTwilio) -> ServiceHub:
@@ -48,18 +100,17 @@ def new_hub(tmp: Path, nats_url: str, mongo_url: str, twilio: FakeTwilio) -> Ser
     config = tmp / "config"
     config.mkdir(parents=True, exist_ok=True)
     agents = [{"id": a, "display_name": a.title(), "skills": {"support": 5}, "queues": ["support"],
-               "capacity": {"sms": 60, "voice": 1}} for a in PASSWORDS]
+               "capacity": {"sms": 60, "voice": 1}} for a in ("alice", "bob")]
     agents[0]["auto_accept"] = ["sms"]
     (config / "routing.yaml").write_text(yaml.safe_dump({
         "version": 1, "defaults": {"reservation_timeout_seconds": {"sms": 60}},
         "queues": [{"name": "support", "skills": [], "wrap_up_seconds": 1}], "agents": agents}))
-    hasher = PasswordHasher()
     (config / "users.yaml").write_text(yaml.safe_dump({"users": [
-        {"id": a, "display_name": a.title(), "role": "agent", "password_hash": hasher.hash(p)}
-        for a, p in PASSWORDS.items()]}))
+        {"id": a, "display_name": a.title(), "role": "agent",
+         "password_hash": (LEGACY if a == "olga" else OWASP).hash(p)} for a, p in PASSWORDS.items()]}))
     return ServiceHub(config, nats_url, mongo_url, extra={
         "sms": twilio_env(twilio),
-        "inbox": {"OMNIHUB_INBOX_SESSION_KEY": "k" * 32, "OMNIHUB_INBOX_DB": "bench_inbox_browser"}})
+        "inbox": {"OMNIHUB_INBOX_SESSION_KEY": "k" * 32, "OMNIHUB_INBOX_DB": DB}})
 
 
 async def seed_history(mongo_url: str, db: str) -> None:
@@ -98,14 +149,27 @@ async def set_state(http: aiohttp.ClientSession, base: str, headers: dict[str, s
         resp.raise_for_status()
 
 
-async def login_to_list(browser: Browser, base: str) -> tuple[float, float]:
+Run = tuple[float, float, dict[str, float], dict[str, float]]  # list shown, login answered (s), requests, CPU
+
+
+async def login_to_list(browser: Browser, base: str, cpu: Cpu) -> Run:
     """Seconds from submitting alice's login form to her 50 open conversations listed and clickable, and of
-    those the part until POST /api/login answered (argon2 verification, deliberately slow)."""
+    those the part until POST /api/login answered; when each request the page made answered (seconds after the
+    submit), and the CPU seconds each process spent meanwhile."""
     context = await browser.new_context(viewport={"width": 1400, "height": 860})
     page = await context.new_page()
     await page.goto(base + "/")
     await page.fill("#username", "alice")
     await page.fill("#password", PASSWORDS["alice"])
+    answered_at: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def finished(request: Any) -> None:
+        path = request.url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+        answered_at.setdefault("/" + path, time.perf_counter() - started)
+
+    page.on("requestfinished", finished)
+    before = cpu.sample()
     started = time.perf_counter()
     async with page.expect_response(lambda r: r.url.endswith("/api/login")) as answered:
         await page.click("#login-button")
@@ -115,8 +179,28 @@ async def login_to_list(browser: Browser, base: str) -> tuple[float, float]:
         f"() => {{ const b = document.querySelectorAll('#conv-list button.conv');"
         f" return b.length >= {OPEN} && !b[0].disabled; }}", polling="raf", timeout=60_000)
     took = time.perf_counter() - started
+    spent = Cpu.delta(before, cpu.sample())
     await context.close()
-    return took, login
+    return took, login, answered_at, spent
+
+
+async def api_logins(base: str, user: str, runs: int, mongo_url: str) -> list[float]:
+    """Milliseconds of POST /api/login alone (argon2, the limiter, the audit line, the session); for olga, her
+    rehashed copy (if this inbox keeps one) is removed first, so each login checks the old-parameter hash."""
+    store = InboxStore(mongo_url, DB)
+    out = []
+    try:
+        for _ in range(runs):
+            if user == "olga":
+                await store.db["password_rehash"].delete_many({})
+            async with aiohttp.ClientSession() as http:
+                t = time.perf_counter()
+                async with http.post(f"{base}/api/login", json={"username": user, "password": PASSWORDS[user]}) as r:
+                    r.raise_for_status()
+                out.append((time.perf_counter() - t) * 1000)
+    finally:
+        await store.close()
+    return out
 
 
 async def offer_latencies(browser: Browser, base: str, bus: Bus, fake: FakeTwilio, sms_url: str,
@@ -185,14 +269,28 @@ async def main() -> None:
                 await eventually(open_count, timeout=120)
                 print(f"seeded: {HISTORY:,} past conversations ({HISTORY * PER_CONVERSATION:,} messages) and "
                       f"{OPEN} open for alice", flush=True)
+                cpu = Cpu({"inbox": hub.procs["inbox"].proc.pid, "router": hub.procs["router"].proc.pid,  # type: ignore[union-attr]
+                           "database": mongo.proc.pid})  # type: ignore[union-attr]
+                new = await api_logins(base, "alice", args.logins, mongo.url)
+                old = await api_logins(base, "olga", args.logins, mongo.url)
+                print(summary("POST /api/login, OWASP argon2id (19 MiB, t=2)", new, "ms", 1000), flush=True)
+                print(summary("POST /api/login, old argon2id (64 MiB, t=3, p=4)", old, "ms", 1000), flush=True)
                 async with async_playwright() as p:
                     browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                    await login_to_list(browser, base)  # warm-up: the first page load compiles the bundle
-                    runs = [await login_to_list(browser, base) for _ in range(args.logins)]
+                    await login_to_list(browser, base, cpu)  # warm-up: the first page load compiles the bundle
+                    runs = [await login_to_list(browser, base, cpu) for _ in range(args.logins)]
                     print(summary("login submitted -> 50 conversations listed", [1000 * r[0] for r in runs], "ms",
                                   1000), flush=True)
-                    print(summary("  of which POST /api/login (argon2)", [1000 * r[1] for r in runs], "ms", 1000),
+                    print(summary("  of which POST /api/login", [1000 * r[1] for r in runs], "ms", 1000),
                           flush=True)
+                    paths = sorted({k for r in runs for k in r[2]}, key=lambda k: statistics.median(
+                        r[2][k] for r in runs if k in r[2]))
+                    for path in paths:
+                        print(f"    {path[:60]:60} answered at median {statistics.median(1000 * r[2][path] for r in runs if path in r[2]):7.1f} ms"
+                              f" after the submit ({sum(path in r[2] for r in runs)}/{len(runs)} runs)", flush=True)
+                    names = runs[0][3].keys()
+                    print("  CPU ms per login (median): " + ", ".join(
+                        f"{n} {statistics.median(1000 * r[3][n] for r in runs):.0f}" for n in names), flush=True)
                     await set_state(http, base, alice, "AWAY")  # the offers go to bob
                     offers = await offer_latencies(browser, base, bus, fake, hub.url("sms"), args.offers)
                     print(summary("router's offer event -> offer on screen", offers, "ms", 300), flush=True)

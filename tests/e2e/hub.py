@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from argon2 import PasswordHasher
 
+from omnihub.inbox.auth import HASHER
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub, twilio_env
 
@@ -40,7 +40,7 @@ def write_config(directory: Path, spare_agents: int = 0) -> None:
     routing = ROUTING | {"agents": ROUTING["agents"] + [
         {"id": a, "display_name": a.title(), "skills": {"support": 8}, "queues": ["support", "general"]} for a in spares]}
     (directory / "routing.yaml").write_text(yaml.safe_dump(routing))
-    hasher = PasswordHasher()
+    hasher = HASHER  # the inbox's own parameters: every test login costs what a real one does
     users = [{"id": "alice", "display_name": "Alice Chen", "role": "agent", "team": "north"},
              {"id": "bob", "display_name": "Bob Li", "role": "agent", "team": "north"},
              {"id": "sam", "display_name": "Sam Wong", "role": "supervisor"},  # no team: the whole center

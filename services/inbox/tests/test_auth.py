@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type, extract_parameters
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from omnihub.common.clientaddr import client_address, parse_networks
-from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters, verify_password
+from omnihub.inbox.auth import HASHER, LoginLimiter, SessionStore, SharedCounters, hash_password, verify_password
 from omnihub.inbox.config import InboxSettings, User
 
 USER = User("alice", "Alice", "agent", PasswordHasher().hash("s3cret!"))
@@ -70,6 +70,29 @@ def test_passwords() -> None:
     assert verify_password(USER, "s3cret!")
     assert not verify_password(USER, "wrong")
     assert not verify_password(None, "s3cret!")
+    params = extract_parameters(hash_password("s3cret!"))  # OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane
+    assert (params.type, params.memory_cost, params.time_cost, params.parallelism) == (Type.ID, 19_456, 2, 1)
+
+
+async def test_an_old_hash_is_rehashed_with_todays_parameters_after_a_good_login(sessions: SessionStore) -> None:
+    old = USER.password_hash  # argon2-cffi's default parameters (64 MiB, t=3, p=4)
+    assert await sessions.check_password("alice", "wrong") is None
+    assert await sessions.rehashed.count_documents({}) == 0  # nothing is kept for a failed login
+    assert await sessions.check_password("nobody", "s3cret!") is None
+    assert await sessions.check_password("alice", "s3cret!") == USER
+    copy = await sessions.rehashed.find_one({"_id": "alice"})
+    assert copy is not None and copy["hash"] != old and not HASHER.check_needs_rehash(copy["hash"])
+    # the next login checks the cheaper copy: a copy of another password proves which one is read
+    await sessions.rehashed.update_one({"_id": "alice"}, {"$set": {"hash": hash_password("other")}})
+    assert await sessions.check_password("alice", "s3cret!") is None
+    assert await sessions.check_password("alice", "other") == USER
+    # a new hash in users.yaml wins over the copy of the old one (and is then rehashed in turn)
+    changed = dataclasses.replace(USER, password_hash=PasswordHasher().hash("new!"))
+    sessions.users = {"alice": changed}
+    assert await sessions.check_password("alice", "other") is None
+    assert await sessions.check_password("alice", "new!") == changed
+    copy = await sessions.rehashed.find_one({"_id": "alice"})
+    assert copy is not None and HASHER.verify(copy["hash"], "new!")
 
 
 async def test_concurrent_guesses_on_two_replicas_are_cut_at_the_limit(mongo_url: str, mongo_db: str) -> None:

@@ -87,7 +87,7 @@ def seed_config(rt: Runtime) -> list[tuple[str, str, str]]:
         return []
     data = yaml.safe_load(users_path.read_text()) or {}
     created = []
-    hasher = PasswordHasher()
+    hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)  # the inbox's (OWASP's minimum)
     for user in data.get("users", []):
         if not user.get("password_hash"):
             password = secrets.token_urlsafe(9)

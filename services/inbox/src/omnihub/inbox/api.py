@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import secrets
@@ -46,7 +45,7 @@ from omnihub.inbox import (
     wrapup,
 )
 from omnihub.inbox.audit import AuditTrail
-from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore, verify_password
+from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore
 from omnihub.inbox.config import User
 from omnihub.inbox.files import FileStore
 from omnihub.inbox.integration import PREFIX as API_V1
@@ -171,9 +170,8 @@ class Inbox:
                                after={"reason": "too many failed logins"})
             raise web.HTTPTooManyRequests(text="too many failed logins; try again in a few minutes",
                                           headers={"Retry-After": str(wait)})
-        user = self.users.get(username)
-        ok = await asyncio.to_thread(verify_password, user, password)
-        if not ok or user is None:
+        user = await self.sessions.check_password(username, password)
+        if user is None:
             await audit.record(request, "auth.login_failed", username, actor=username, outcome="refused",
                                after={"reason": "wrong username or password"})
             raise web.HTTPUnauthorized(text="wrong username or password")

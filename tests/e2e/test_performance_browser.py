@@ -21,7 +21,7 @@ from tests.e2e.hub import new_hub
 from tests.kpis.events import event
 
 pytestmark = pytest.mark.browser
-KPIS = ("handled", "service_level_b", "aht", "fcr", "csat", "occupancy")
+KPIS = ("handled", "service_level_b", "aht", "fcr", "csat", "occupancy", "adherence", "conformance")
 
 
 def far_from_midnight() -> str:
@@ -54,6 +54,27 @@ def handled(conv: str, agent: str, at: float, wait: float, talk: float, wrap: fl
             {"kind": "wrapped_up", "conv": conv, "at": at + wait + talk + wrap, "agent": agent, "talk": talk, "wrap": wrap}]
 
 
+async def _schedule_the_last_hour(hub: Hub, agent: str) -> None:
+    """A schedule of this ISO week (the center's zone) with one shift for `agent` over the two whole half-hours
+    before now, through quality's API."""
+    tz = zoneinfo.ZoneInfo(hub.extra["quality"]["OMNIHUB_CENTER_TIMEZONE"])
+    now = dt.datetime.now(tz)
+    year, week, weekday = now.date().isocalendar()
+    monday = dt.datetime.combine(now.date() - dt.timedelta(days=weekday - 1), dt.time(), tz)
+    slot = int((now - monday).total_seconds() // 1800)
+    need = [0] * 336
+    need[slot - 2:slot] = [1, 1]
+    start = (now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(minutes=30 * (now.minute >= 30)
+                                                                             - 60)).strftime("%H:%M")
+    body = {"week": f"{year}-W{week:02d}", "requirement": {"support": need}, "seconds": 10, "agents": [{"id": agent}],
+            "templates": [{"name": "hour", "starts": [start], "minutes": 60}]}
+    headers = hub.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("sam", "supervisor"))
+    async with aiohttp.ClientSession() as http, http.post(f"{hub.url('quality')}/api/wfm/schedules", json=body,
+                                                          headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+        assert [s["agent"] for s in (await resp.json())["shifts"]] == [agent]
+
+
 async def tab(page: Page) -> None:
     """Open My performance afresh (it loads on opening)."""
     await page.click("#tab-inbox")
@@ -72,6 +93,7 @@ async def test_my_performance_says_no_data_yet_then_shows_the_figures_beside_tea
         await expect(tile.locator(".team")).to_have_text(["team no data yet"] * 3)
     await expect(page.locator('[data-kpi="service_level_b"] .target')).to_have_text("Target 80%")  # support's, routing.yaml
     await expect(page.locator('[data-kpi="aht"] .target')).to_have_text("Target 4 min")  # OMNIHUB_INBOX_AHT_TARGET_SECONDS
+    await expect(page.locator('[data-kpi="adherence"] .target')).to_have_text("Target 90%")  # INBOX_ADHERENCE_TARGET
     await expect(page.locator('[data-empty="trend"]')).to_be_visible()
     await shot(page, "performance-empty")
 
@@ -104,8 +126,17 @@ async def test_my_performance_says_no_data_yet_then_shows_the_figures_beside_tea
     await expect(tiles["service_level_b"].locator(".value")).to_have_text("100%")  # within support's 20 s
     await expect(tiles["service_level_b"].locator(".team")).to_have_text(["team 25%"] * 3)  # 1 of 4 within 20 s
     await expect(tiles["csat"].locator(".value")).to_have_text("no data yet")  # no survey answered
+    await expect(tiles["adherence"].locator(".value")).to_have_text("no data yet")  # handled, but never scheduled
     await expect(page.locator("#perf-trend")).to_be_visible()
     await shot(page, "performance-figures")
+
+    # wfm (#23): bob was scheduled for the hour before now and was not logged on: adherence and conformance 0 %
+    await _schedule_the_last_hour(hub, "bob")
+    await tab(page)
+    for kpi in ("adherence", "conformance"):
+        await expect(tiles[kpi].locator(".value")).to_have_text("0%")
+        await expect(tiles[kpi].locator(".mine")).to_have_text(["0%"] * 3)
+        await expect(tiles[kpi].locator(".team")).to_have_text(["team 0%"] * 3)  # bob is the only one scheduled
 
     # QA evaluations: the agent acknowledges one (disputes are checked in test_desktop_agent)
     qa = hub.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("qa1", "supervisor"))

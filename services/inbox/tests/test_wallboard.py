@@ -172,3 +172,29 @@ def test_a_supervisors_team_sees_its_queues_and_agents_and_their_intervals_added
     assert (first["offered"], first["answered"], first["abandoned"], first["service_level_b"]) == (5, 4, 1, 0.5)
     assert second["service_level_b"] is None  # nothing answered: null, not 100%
     assert merge_intervals([None]) is None
+
+
+def test_adherence_per_agent_and_alerts_over_the_configured_minutes_of_the_boards_agents_only() -> None:
+    agents = R.ListAgentsResponse(agents=[R.Agent(id="bob", display_name="Bob Li"), R.Agent(id="alice")])
+    by_agent = answer([{"key": "alice", "occupancy": 0.75, "handled": 3, "adherence": 0.9583, "conformance": 0.9524},
+                       {"key": "bob", "handled": 0, "adherence": None, "conformance": None}])
+    alerts = [{"agent": "bob", "since": "2026-03-02T17:30:00+08:00", "minutes": 10.1, "scheduled": "work",
+               "state": "OFFLINE"},
+              {"agent": "alice", "since": "2026-03-02T17:20:00+08:00", "minutes": 20.1, "scheduled": "lunch",
+               "state": "AVAILABLE"},
+              {"agent": "carol", "since": "2026-03-02T17:00:00+08:00", "minutes": 40.1, "scheduled": "work",
+               "state": "OFFLINE"}]  # another team's agent: not on this board
+    config = WallboardConfig.model_validate({"alerts": {"adherence_minutes": 7.5}})
+    b = build(R.GetQueueStatsResponse(), agents, R.ListConversationsResponse(), answer([]), by_agent, None, config,
+              NOW, alerts)
+    figures = {a.id: (a.adherence, a.conformance) for a in b.agents}
+    assert figures == {"alice": (0.9583, 0.9524), "bob": (None, None)}
+    assert [(a.agent, a.name, a.minutes, a.limit_minutes, a.scheduled, a.state) for a in b.adherence_alerts] == [
+        ("alice", "alice", 20.1, 7.5, "lunch", "AVAILABLE"), ("bob", "Bob Li", 10.1, 7.5, "work", "OFFLINE")]
+    off = WallboardConfig.model_validate({"alerts": {"adherence_alert": False}})
+    assert build(R.GetQueueStatsResponse(), agents, R.ListConversationsResponse(), None, None, None, off, NOW,
+                 alerts).adherence_alerts == []
+    assert build(R.GetQueueStatsResponse(), agents, R.ListConversationsResponse(), None, None, None, config, NOW,
+                 None).adherence_alerts == []  # quality did not answer
+    with pytest.raises(ValueError):
+        WallboardConfig.model_validate({"alerts": {"adherence_minutes": 0}})

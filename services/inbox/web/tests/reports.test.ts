@@ -2,7 +2,8 @@
 import { createPinia, setActivePinia } from "pinia";
 import { useReportsStore } from "../src/stores/reports";
 import { addDays, days, formatKey, formatWindow, windowParams } from "../src/views/reports/range";
-import { COLUMNS, shown } from "../src/views/reports/figures";
+import type { Report } from "../src/api/schemas";
+import { COLUMNS, columnsOf, shown } from "../src/views/reports/figures";
 
 describe("report windows", () => {
   it("sends presets by name and custom days as [first 00:00, last + 1 00:00) in the center's time", () => {
@@ -35,6 +36,15 @@ describe("report windows", () => {
     expect(shown(row, "asa", col("asa").kind, "en")).toBe("—");
     expect(shown(row, "abandonment_rate", col("abandonment_rate").kind, "en")).toBe("100%");
     expect(shown({ key: "x", service_level_a: 0.3333 }, "service_level_a", "percent", "en")).toBe("33.3%");
+  });
+
+  it("shows schedule adherence and conformance only where the report is about agents", () => {
+    const report: Report = { from: "", to: "", time_zone: "UTC", group_by: "queue", interval: "1h", rows: [], total: { key: "total" } };
+    const keys = (r: Report) => columnsOf(r).map((c) => c.key);
+    expect(keys(report)).not.toContain("adherence");
+    expect(keys({ ...report, group_by: "agent" }).slice(-2)).toEqual(["adherence", "conformance"]);
+    expect(keys({ ...report, total: { key: "total", adherence: 0.9667 } })).toContain("conformance");
+    expect(shown({ key: "alice", adherence: 0.9667 }, "adherence", "percent", "zh-CN")).toBe("96.7%");
   });
 
   it("exports exactly the window on screen, with its offsets", () => {

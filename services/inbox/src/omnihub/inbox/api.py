@@ -103,6 +103,7 @@ class Inbox:
                  credentials: Credentials | None = None, aht_target: float = 300.0) -> None:
         self.users = users
         self.aht_target = aht_target  # seconds: the AHT target "My performance" shows
+        self.adherence_target = 0.9  # the schedule adherence target "My performance" shows (0: none)
         # Router calls carry these through the router stub's channel; quality calls through headers here.
         # Without them (tests that never reach quality) fresh ones are made up, so nothing is ever unsigned.
         self.credentials = credentials or Credentials.generate()

@@ -98,6 +98,7 @@ async def main() -> None:
                       settings.quality_url, settings.inbox_secure_cookies, limiter,
                       parse_networks(settings.inbox_trusted_proxies), credentials, settings.inbox_aht_target_seconds)
         inbox.softphone = softphone(settings)
+        inbox.adherence_target = settings.inbox_adherence_target
         link_key = hmac.new(settings.inbox_session_key.get_secret_value().encode(), b"file links", hashlib.sha256)
         inbox.files = inbox.hub.files = FileStore(store.db, link_key.digest())
         inbox.public_url, inbox.file_link_ttl = settings.inbox_public_url, settings.inbox_file_link_hours * 3600

@@ -33,6 +33,7 @@ class InboxSettings(ServiceSettings):
     inbox_login_limit_address: str = "50/5 minutes"  # failed logins per client address
     inbox_trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
     inbox_aht_target_seconds: float = Field(default=300.0, ge=0)  # "My performance" target; 0: none
+    inbox_adherence_target: float = Field(default=0.9, ge=0, le=1)  # schedule adherence target shown; 0: none
     # Browser softphones (Twilio Voice access tokens): all four, or none (calls then ring the agents' phones).
     twilio_account_sid: str = ""
     twilio_api_key: str = ""

@@ -22,16 +22,16 @@ UNANSWERED = "(unanswered)"  # quality's agent row for contacts nobody answered
 
 def team_figures(answer: dict[str, Any] | None) -> TeamFigures | None:
     """The team's figures from a by-agent answer: conversations handled per agent who handled any, and the
-    team's pooled ratios and times (its total); None before anyone handled anything."""
+    team's pooled ratios and times (its total); None before anyone handled anything or was scheduled."""
     if not answer:
         return None
     agents = [r for r in answer.get("rows", []) if r["key"] != UNANSWERED and r.get("handled")]
-    if not agents:
+    if not agents and answer.get("total", {}).get("adherence") is None:
         return None
     total = answer["total"]
-    return TeamFigures(agents=len(agents), handled=sum(r["handled"] for r in agents) / len(agents),
+    return TeamFigures(agents=len(agents), handled=sum(r["handled"] for r in agents) / len(agents) if agents else None,
                        **{k: total.get(k) for k in ("aht", "service_level_b", "fcr", "csat", "csat_responses",
-                                                    "occupancy")})
+                                                    "occupancy", "adherence", "conformance")})
 
 
 class Performance:
@@ -72,6 +72,7 @@ class Performance:
                                "team": team_figures(answers[len(PERIODS) + i])}
         body = MyPerformance(available=True, time_zone=answers[0].get("time_zone", ""), periods=figures,
                              service_level_target=sl_target, aht_target=self.aht_target or None,
+                             adherence_target=self.inbox.adherence_target or None,
                              trend=[ReportRow.model_validate(r) for r in (trend_answer or {}).get("rows", [])])
         return web.json_response(body.model_dump())
 

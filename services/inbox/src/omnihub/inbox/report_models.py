@@ -61,6 +61,8 @@ class ReportRow(BaseModel):
     nps_responses: int = 0
     occupancy: float | None = None
     availability: float | None = None
+    adherence: float | None = Field(default=None, description="schedule adherence (agent rows and their total)")
+    conformance: float | None = Field(default=None, description="scheduled work time worked (agent rows)")
     qa_score: float | None = None
     qa_evaluations: int = 0
     threshold: int = 20
@@ -94,13 +96,15 @@ class TeamFigures(BaseModel):
     """The team beside me: conversations handled per agent who handled any, and the team's pooled figures."""
 
     agents: int
-    handled: float
+    handled: float | None = Field(description="null when nobody handled anything yet (adherence can still be known)")
     aht: float | None = None
     service_level_b: float | None = None
     fcr: float | None = None
     csat: float | None = None
     csat_responses: int = 0
     occupancy: float | None = None
+    adherence: float | None = Field(default=None, description="the team's pooled schedule adherence")
+    conformance: float | None = None
 
 
 class PeriodFigures(BaseModel):
@@ -118,4 +122,5 @@ class MyPerformance(BaseModel):
     periods: dict[str, PeriodFigures] = Field(default_factory=dict, description="today, week and month")
     service_level_target: float | None = Field(default=None, description="the strictest target of my queues")
     aht_target: float | None = Field(default=None, description="seconds (OMNIHUB_INBOX_AHT_TARGET_SECONDS)")
+    adherence_target: float | None = Field(default=None, description="OMNIHUB_INBOX_ADHERENCE_TARGET")
     trend: list[ReportRow] = Field(default_factory=list, description="this month by local day")

@@ -18,6 +18,7 @@ from omnihub.common.config import fail
 from omnihub.inbox import teams
 from omnihub.inbox.supervision import LIVE, supervisor
 from omnihub.inbox.wallboard_models import (
+    AdherenceAlert,
     AgentFigures,
     Alert,
     AlertKind,
@@ -105,7 +106,8 @@ def agent_figures(agent: routing_pb2.Agent, convs: dict[str, routing_pb2.Convers
                         state=R.AgentState.Name(agent.state).removeprefix("AGENT_STATE_"),
                         reason=agent.state_reason, state_since=since, queues=list(agent.queues), work=work,
                         occupancy=row.get("occupancy") if available else None,
-                        handled=row.get("handled", 0) if available else None)
+                        handled=row.get("handled", 0) if available else None,
+                        adherence=row.get("adherence"), conformance=row.get("conformance"))
 
 
 def interval_figures(answer: Answer, now: float, minutes: int) -> list[IntervalFigures]:
@@ -155,11 +157,24 @@ def in_scope(scope: teams.Scope, stats: routing_pb2.GetQueueStatsResponse,
             R.ListAgentsResponse(agents=[a for a in agents.agents if scope.sees_agent(a.id)]))
 
 
+def adherence_alerts(answer: list[dict[str, Any]] | None, agents: routing_pb2.ListAgentsResponse,
+                     config: WallboardConfig) -> list[AdherenceAlert]:
+    """Quality's out-of-adherence answer (GET /api/wfm/adherence/alerts?minutes=) for the board's agents only (a
+    team's supervisor sees their team), longest first; nothing when switched off or quality did not answer."""
+    if not answer or not config.alerts.adherence_alert:
+        return []
+    names = {a.id: a.display_name or a.id for a in agents.agents}
+    out = [AdherenceAlert(agent=a["agent"], name=names[a["agent"]], since=a["since"], minutes=a["minutes"],
+                          limit_minutes=config.alerts.adherence_minutes, scheduled=a["scheduled"], state=a["state"])
+           for a in answer if a["agent"] in names]
+    return sorted(out, key=lambda a: (-a.minutes, a.agent))
+
+
 def build(stats: routing_pb2.GetQueueStatsResponse, agents: routing_pb2.ListAgentsResponse,
           convs: routing_pb2.ListConversationsResponse, by_queue: Answer, by_agent: Answer, by_interval: Answer,
-          config: WallboardConfig, now: float) -> Wallboard:
+          config: WallboardConfig, now: float, adherence: list[dict[str, Any]] | None = None) -> Wallboard:
     """The whole board from the router's answers and quality's answers for today (one definition of each figure:
-    the tests and the KPI vectors check this function's output)."""
+    the tests and the KPI vectors check this function's output); `adherence` is quality's alert answer."""
     available = by_queue is not None
     queue_rows, agent_rows = _rows(by_queue), _rows(by_agent)
     open_convs = {c.id: c for c in convs.conversations}
@@ -170,7 +185,8 @@ def build(stats: routing_pb2.GetQueueStatsResponse, agents: routing_pb2.ListAgen
         queues=queues,
         agents=[agent_figures(a, open_convs, agent_rows.get(a.id), by_agent is not None)
                 for a in sorted(agents.agents, key=lambda a: (a.display_name or a.id).lower())],
-        intervals=interval_figures(by_interval, now, config.interval_minutes), alerts=alerts_of(queues))
+        intervals=interval_figures(by_interval, now, config.interval_minutes), alerts=alerts_of(queues),
+        adherence_alerts=adherence_alerts(adherence, agents, config))
 
 
 class Board:
@@ -178,6 +194,17 @@ class Board:
 
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
+
+    async def _adherence(self, config: WallboardConfig) -> list[dict[str, Any]] | None:
+        """Quality's agents out of adherence for more than the configured minutes (None: off or unavailable)."""
+        if not config.alerts.adherence_alert:
+            return None
+        try:
+            answer = await self.inbox._quality_call("GET", "/api/wfm/adherence/alerts",
+                                                    params={"minutes": str(config.alerts.adherence_minutes)})
+        except web.HTTPException:  # quality away costs the adherence alerts, not the board
+            return None
+        return answer if isinstance(answer, list) else None
 
     async def get(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/wallboard: every queue and agent now (of the supervisor's teams), today by interval,
@@ -188,10 +215,11 @@ class Board:
         ask = inbox.quality_kpis
         interval = f"{config.interval_minutes}m" if config.interval_minutes < 60 else "1h"
         today = {"period": "today", "group_by": "interval", "interval": interval}
-        stats, agents, convs, by_queue, by_agent = await asyncio.gather(
+        stats, agents, convs, by_queue, by_agent, adherence = await asyncio.gather(
             rpc(router.GetQueueStats(R.GetQueueStatsRequest())), rpc(router.ListAgents(R.ListAgentsRequest())),
             rpc(router.ListConversations(R.ListConversationsRequest())),
-            ask({"period": "today", "group_by": "queue"}), ask({"period": "today", "group_by": "agent"}))
+            ask({"period": "today", "group_by": "queue"}), ask({"period": "today", "group_by": "agent"}),
+            self._adherence(config))
         scope = teams.scope(inbox.users, session, agents)
         stats, agents = in_scope(scope, stats, agents)
         if scope.everything:
@@ -199,7 +227,7 @@ class Board:
         else:  # a team's queues only: their intervals added up
             by_interval = merge_intervals(list(await asyncio.gather(*(ask({**today, "queue": s.queue})
                                                                        for s in stats.stats))))
-        board = build(stats, agents, convs, by_queue, by_agent, by_interval, config, time.time())
+        board = build(stats, agents, convs, by_queue, by_agent, by_interval, config, time.time(), adherence)
         return web.json_response(board.model_dump(mode="json"))
 
 

@@ -28,6 +28,8 @@ class AlertLimits(BaseModel):
     longest_wait_seconds: float = Field(default=120.0, gt=0, le=86_400)
     service_level_alert: bool = True  # under the queue's routing.yaml target, once something was answered today
     service_level_min_answered: int = Field(default=1, ge=1, le=100_000)  # answers today before SL can alert
+    adherence_minutes: float = Field(default=5.0, gt=0, le=240)  # out of schedule adherence longer than this: alert
+    adherence_alert: bool = True  # raise schedule adherence alerts at all (#23)
     queues: dict[str, QueueAlertLimits] = Field(default_factory=dict)
 
     def longest_wait_for(self, queue: str) -> float:
@@ -104,6 +106,20 @@ class AgentFigures(BaseModel):
     work: list[WorkItem]
     occupancy: float | None  # busy / (busy + available) today; null before any such time
     handled: int | None  # conversations handled today
+    adherence: float | None = None  # schedule adherence today so far; null: not scheduled today (or quality away)
+    conformance: float | None = None  # worked ÷ scheduled work time, today so far
+
+
+class AdherenceAlert(BaseModel):
+    """An agent out of schedule adherence for longer than the configured minutes (quality's real-time check)."""
+
+    agent: str
+    name: str
+    since: str  # ISO 8601 with the center's offset
+    minutes: float  # out of adherence for this long, now
+    limit_minutes: float  # config/wallboard.yaml alerts.adherence_minutes
+    scheduled: str  # work, break or lunch
+    state: str  # the router state the agent is in instead
 
 
 class IntervalFigures(BaseModel):
@@ -129,6 +145,7 @@ class Wallboard(BaseModel):
     agents: list[AgentFigures]
     intervals: list[IntervalFigures]
     alerts: list[Alert]
+    adherence_alerts: list[AdherenceAlert] = Field(default_factory=list)
 
 
 OPERATIONS = [

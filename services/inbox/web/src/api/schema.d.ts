@@ -1307,10 +1307,40 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AdherenceAlert
+         * @description An agent out of schedule adherence for longer than the configured minutes (quality's real-time check).
+         */
+        AdherenceAlert: {
+            /** Agent */
+            agent: string;
+            /** Limit Minutes */
+            limit_minutes: number;
+            /** Minutes */
+            minutes: number;
+            /** Name */
+            name: string;
+            /** Scheduled */
+            scheduled: string;
+            /** Since */
+            since: string;
+            /** State */
+            state: string;
+        };
+        /**
          * AgentFigures
          * @description One agent: state from the router, occupancy today from quality's rollups.
          */
         AgentFigures: {
+            /**
+             * Adherence
+             * @default null
+             */
+            adherence?: number | null;
+            /**
+             * Conformance
+             * @default null
+             */
+            conformance?: number | null;
             /** Handled */
             handled: number | null;
             /** Id */
@@ -1973,6 +2003,12 @@ export interface components {
          */
         MyPerformance: {
             /**
+             * Adherence Target
+             * @description OMNIHUB_INBOX_ADHERENCE_TARGET
+             * @default null
+             */
+            adherence_target?: number | null;
+            /**
              * Aht Target
              * @description seconds (OMNIHUB_INBOX_AHT_TARGET_SECONDS)
              * @default null
@@ -2364,6 +2400,12 @@ export interface components {
              */
             abandonment_rate?: number | null;
             /**
+             * Adherence
+             * @description schedule adherence (agent rows and their total)
+             * @default null
+             */
+            adherence?: number | null;
+            /**
              * Aht
              * @default null
              */
@@ -2393,6 +2435,12 @@ export interface components {
              * @default 0
              */
             callbacks?: number;
+            /**
+             * Conformance
+             * @description scheduled work time worked (agent rows)
+             * @default null
+             */
+            conformance?: number | null;
             /**
              * Csat
              * @default null
@@ -2664,6 +2712,12 @@ export interface components {
          * @description The team beside me: conversations handled per agent who handled any, and the team's pooled figures.
          */
         TeamFigures: {
+            /**
+             * Adherence
+             * @description the team's pooled schedule adherence
+             * @default null
+             */
+            adherence?: number | null;
             /** Agents */
             agents: number;
             /**
@@ -2671,6 +2725,11 @@ export interface components {
              * @default null
              */
             aht?: number | null;
+            /**
+             * Conformance
+             * @default null
+             */
+            conformance?: number | null;
             /**
              * Csat
              * @default null
@@ -2686,8 +2745,11 @@ export interface components {
              * @default null
              */
             fcr?: number | null;
-            /** Handled */
-            handled: number;
+            /**
+             * Handled
+             * @description null when nobody handled anything yet (adherence can still be known)
+             */
+            handled: number | null;
             /**
              * Occupancy
              * @default null
@@ -2806,6 +2868,8 @@ export interface components {
          * @description GET /api/supervisor/wallboard.
          */
         Wallboard: {
+            /** Adherence Alerts */
+            adherence_alerts?: components["schemas"]["AdherenceAlert"][];
             /** Agents */
             agents: components["schemas"]["AgentFigures"][];
             /** Alerts */

@@ -44,6 +44,7 @@ export type WallboardQueue = Schemas["QueueFigures"];
 export type WallboardAgent = Schemas["AgentFigures"];
 export type WallboardInterval = Schemas["IntervalFigures"];
 export type WallboardAlert = Schemas["Alert"];
+export type WallboardAdherenceAlert = Schemas["AdherenceAlert"];
 export type LiveConversation = Schemas["LiveConversation"];
 export type LiveAgent = Schemas["LiveAgent"];
 export type QaDrawBody = Schemas["QaDrawBody"];

@@ -37,6 +37,7 @@ from omnihub.quality.queries import KpiQuery, as_json
 from omnihub.quality.scorecards import SCORECARDS
 from omnihub.quality.servicer import QualityServicer, plan, staffing
 from omnihub.quality.store import QualityStore
+from omnihub.quality.wfm import adherence_kpis
 from omnihub.quality.wfm import routes as wfm_routes
 from omnihub.quality.wfm.service import WfmService
 from omnihub.quality.wfm.store import WfmStore
@@ -185,8 +186,11 @@ async def kpi_answer(request: web.Request) -> dict[str, Any]:
         raise web.HTTPBadRequest(text="interval must be 15m, 30m, 1h or 1d")
     agent = _own(request_actor(request), q.get("agent", ""), "KPIs")
     rows, total = await query.rows(start, end, group_by, INTERVALS[interval], agent, q.get("queue", ""))
+    rows_json, total_json = [as_json(r) for r in rows], as_json(total)
+    await adherence_kpis.add(request.app[wfm_routes.WFM_KEY], start, end, group_by, agent, q.get("queue", ""),
+                             rows_json, total_json)
     return {"from": calendar.iso(start, tz), "to": calendar.iso(end, tz), "time_zone": tz.key,
-            "group_by": group_by, "interval": interval, "rows": [as_json(r) for r in rows], "total": as_json(total)}
+            "group_by": group_by, "interval": interval, "rows": rows_json, "total": total_json}
 
 
 async def kpis(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from openpyxl import Workbook
 COLUMNS = ("key", "offered", "answered", "abandoned", "short_abandoned", "answered_within", "service_level_a",
            "service_level_b", "asa", "aht", "talk", "wrap", "abandonment_rate", "handled", "transfers", "reopens",
            "callbacks", "fcr", "fcr_eligible", "csat", "csat_responses", "nps", "nps_responses", "occupancy",
-           "availability", "qa_score", "qa_evaluations", "threshold", "target")
+           "availability", "adherence", "conformance", "qa_score", "qa_evaluations", "threshold", "target")
 
 LABELS = {
     "en": {"key": "Group", "offered": "Offered", "answered": "Answered", "abandoned": "Abandoned",
@@ -21,6 +21,7 @@ LABELS = {
            "handled": "Handled", "transfers": "Transfers", "reopens": "Reopens", "callbacks": "Callbacks",
            "fcr": "FCR", "fcr_eligible": "FCR eligible", "csat": "CSAT", "csat_responses": "CSAT responses",
            "nps": "NPS", "nps_responses": "NPS responses", "occupancy": "Occupancy", "availability": "Availability",
+           "adherence": "Schedule adherence", "conformance": "Schedule conformance",
            "qa_score": "QA score", "qa_evaluations": "QA evaluations", "threshold": "Threshold (s)",
            "target": "Target", "volume": "Volume", "from": "From", "to": "To", "time_zone": "Time zone",
            "group_by": "Grouped by", "total": "Total"},
@@ -31,6 +32,7 @@ LABELS = {
               "transfers": "转接", "reopens": "重新打开", "callbacks": "回呼", "fcr": "首次解决率",
               "fcr_eligible": "首次解决可计数", "csat": "满意度", "csat_responses": "满意度回复",
               "nps": "净推荐值", "nps_responses": "净推荐值回复", "occupancy": "占用率", "availability": "可用率",
+              "adherence": "排班遵守率", "conformance": "排班符合率",
               "qa_score": "质检得分", "qa_evaluations": "质检次数", "threshold": "阈值（秒）", "target": "目标",
               "volume": "量", "from": "开始", "to": "结束", "time_zone": "时区", "group_by": "分组方式",
               "total": "合计"},

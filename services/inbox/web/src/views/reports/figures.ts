@@ -1,5 +1,5 @@
 // The report's columns and how each figure reads on screen (Intl in the chosen language; null reads "—").
-import type { ReportRow } from "../../api/schemas";
+import type { Report, ReportRow } from "../../api/schemas";
 import { formatDuration, formatNumber } from "../../i18n/format";
 
 export type Figure =
@@ -14,7 +14,9 @@ export type Figure =
   | "occupancy"
   | "csat"
   | "nps"
-  | "fcr";
+  | "fcr"
+  | "adherence"
+  | "conformance";
 type Kind = "count" | "percent" | "duration" | "score";
 
 /** Every KPI column of the table, in order, with its catalogue key and kind. */
@@ -32,6 +34,18 @@ export const COLUMNS: { key: Figure; label: string; kind: Kind }[] = [
   { key: "nps", label: "reports.nps", kind: "score" },
   { key: "fcr", label: "reports.fcr", kind: "percent" },
 ];
+
+/** Schedule adherence and conformance: per agent, so only where the report is about agents. */
+export const SCHEDULE_COLUMNS: { key: Figure; label: string; kind: Kind }[] = [
+  { key: "adherence", label: "wfm.adherence", kind: "percent" },
+  { key: "conformance", label: "wfm.conformance", kind: "percent" },
+];
+
+/** The columns of a report: the schedule's when it is grouped by agent or is one agent's. */
+export function columnsOf(report: Report): { key: Figure; label: string; kind: Kind }[] {
+  const perAgent = report.group_by === "agent" || typeof report.total.adherence === "number";
+  return perAgent ? [...COLUMNS, ...SCHEDULE_COLUMNS] : COLUMNS;
+}
 
 export const NONE = "—";
 

@@ -197,7 +197,15 @@ async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and
     await expect(page.locator("#merge-question")).to_be_hidden()
     await expect(page.locator("#customer .identity")).to_have_count(1)
     await expect(page.locator("#past-conversations li")).to_have_count(1)
-    await page.click("#merge")
+    await page.fill("#merge-identity", "")
+    # confirmed: the other customer found by their number in the merge dialog's search (this customer is not offered)
+    await page.fill("#merge-search", first)
+    await page.click("#merge-find")
+    found = page.locator("#merge-found button")
+    await expect(found).to_have_count(1, timeout=10_000)
+    await expect(found).to_contain_text(f"{first}（短信）")
+    await found.click()
+    await expect(page.locator("#merge-question")).to_contain_text(first)
     await page.click("#merge-confirm")
     await expect(page.locator("#customer .identity")).to_have_count(2, timeout=10_000)
     await expect(page.locator("#past-conversations li")).to_have_count(2, timeout=10_000)
@@ -386,6 +394,7 @@ async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = "Li Lei <li@example.cn>", "support@example.com", "Order 77 is late"
     mail["Message-ID"] = "<order77@example.cn>"
+    mail["Cc"] = "Wang Fang <wang@example.cn>, support@example.com"  # a reply-all copies Wang, never ourselves
     mail.set_content("My order 77 has not arrived.\nWhere is the parcel tracking?")
     await asyncio.to_thread(mail_in, h.ports["email_smtp"], mail)
     await page.locator(".offer .accept").click(timeout=20_000)
@@ -409,22 +418,27 @@ async def test_composer_inserts_canned_by_slash_and_an_email_reply_goes_with_cc_
     await expect(reply).to_have_value("Dear Li, You can follow your parcel with the tracking number in your confirmation "
                                       "email. It updates every few hours.")
 
-    # a bad Cc address is named; a good one goes out with the reply (Ctrl+Enter sends)
-    await page.fill("#cc", "boss@example")
+    # reply all: Cc starts with the mail's other recipients; a bad address is named; Ctrl+Enter sends
+    await expect(page.locator("#cc")).to_have_value("wang@example.cn")
+    await expect(page.locator("#cc-hint")).to_contain_text("Reply all")
+    await page.fill("#cc", "wang@example.cn, boss@example")
     await expect(page.locator("#cc-hint")).to_contain_text("Not an email address: boss@example")
-    await page.fill("#cc", "boss@example.cn")
+    await page.fill("#cc", "wang@example.cn, boss@example.cn")
+    # the quote's attribution line in the agent's language, with an Intl date
+    await expect(page.locator("#quoted")).to_contain_text(re.compile(r"On .*\d.*, Li Lei <li@example\.cn> wrote:"))
+    header = (await page.locator("#quoted").inner_text()).split("wrote:")[0] + "wrote:"
     await reply.press("Control+Enter")
     await eventually(lambda: len(sink.received) == 1, timeout=20)
     (env,) = sink.received
-    assert env.rcpt_tos == ["li@example.cn", "boss@example.cn"]
+    assert env.rcpt_tos == ["li@example.cn", "wang@example.cn", "boss@example.cn"]
     sent = message_from_bytes(env.original_content or b"", policy=policy.default)
-    assert sent["Cc"] == "boss@example.cn" and sent["Subject"] == "Re: Order 77 is late"
+    assert sent["Cc"] == "wang@example.cn, boss@example.cn" and sent["Subject"] == "Re: Order 77 is late"
     assert sent["In-Reply-To"] == "<order77@example.cn>" and "<order77@example.cn>" in sent["References"]
     text_part = sent.get_body(("plain",))
     assert text_part is not None
     plain = text_part.get_content().replace("\r\n", "\n")
     assert plain.startswith("Dear Li, You can follow your parcel")
-    assert "Li Lei <li@example.cn> wrote:\n> My order 77 has not arrived.\n> Where is the parcel tracking?" in plain
+    assert f"{header.strip()}\n> My order 77 has not arrived.\n> Where is the parcel tracking?" in plain
     # the timeline shows the reply alone (the quote is only in the mail)
     await expect(page.locator(".msg.outgoing .body")).to_have_text(re.compile(r"^Dear Li, You can follow.*hours\.$"))
     await away(page)

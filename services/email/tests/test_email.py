@@ -90,6 +90,15 @@ async def test_gbk_and_big5_mail_and_rfc2047_subject(email_in: Harness) -> None:
     assert msgs[0].routing_hints.queue == "support"
 
 
+async def test_a_mail_to_several_keeps_its_other_recipients_for_a_reply_all(email_in: Harness) -> None:
+    m = mail("see my colleagues", msgid="<all@example.cn>", Cc="Wang <Wang@Example.cn>, sales@example.com, li@example.cn")
+    m.replace_header("To", "support@example.com, 张三 <zhang@example.cn>")
+    await asyncio.to_thread(email_in.send, m)
+    [msg] = await published(email_in.bus, 1)
+    # not the sender, not our mailboxes (support@ and sales@), To's first then Cc's, lower-cased
+    assert list(msg.email.reply_all_cc) == ["zhang@example.cn", "wang@example.cn"]
+
+
 async def test_smtp_sessions_do_not_log_customers_addresses(email_in: Harness,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

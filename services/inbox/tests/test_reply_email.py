@@ -23,3 +23,14 @@ def test_the_quote_marks_every_line_under_an_attribution() -> None:
     doc = {"time": 1764752400.0, "text": "Where is my order?\n\n订单 77\n"}
     assert quote(doc, "Li Lei <li@example.cn>") == (
         "On 2025-12-03 09:00 UTC, Li Lei <li@example.cn> wrote:\n> Where is my order?\n>\n> 订单 77")
+
+
+def test_the_attribution_line_is_the_agents_own_in_their_language() -> None:
+    doc = {"time": 1764752400.0, "text": "在吗"}
+    header = "Li Lei <li@example.cn> 于 2025年12月3日 17:00 写道："
+    assert quote(doc, "Li Lei <li@example.cn>", header) == f"{header}\n> 在吗"
+    body = ReplyBody.model_validate({"text": "hi", "quote": True, "quote_header": header})
+    assert body.quote_header == header
+    for bad in ("On x wrote:\r\nBcc: a@b.cn", "line\nbreak", "x" * 301):
+        with pytest.raises(ValidationError):
+            ReplyBody.model_validate({"text": "hi", "quote": True, "quote_header": bad})

@@ -104,6 +104,13 @@ class InboundHandler:
         log.warning("email.dead_lettered", rcpt=rcpt, reason=reason[:200], raw_file=raw_id)
         return "250 OK: queued"
 
+    def _reply_all(self, mail: ParsedMail, rcpt: str) -> list[str]:
+        """The mail's other recipients (To, then Cc) a reply-all copies: not the sender, not our own mailboxes."""
+        skip = {mail.from_address, rcpt.lower(), ""}
+        others = [a for a in mail.to_addresses + mail.cc_addresses
+                  if a not in skip and "@" in a and self.config.mailbox(a) is None]
+        return list(dict.fromkeys(others))[:10]  # a reply's Cc takes at most 10
+
     async def _accept(self, mail: ParsedMail, raw: bytes, rcpt: str, envelope: Envelope) -> str:
         """Record the mail, then publish it (or note it as automated, or as a survey answer)."""
         envelope_sender = (envelope.mail_from or "").strip("<>").lower()
@@ -135,7 +142,7 @@ class InboundHandler:
             routing_hints=messaging_pb2.RoutingHints(queue=mailbox.queue if mailbox else "", entry_point=f"email:{rcpt}"),
             email=messaging_pb2.EmailPayload(subject=mail.subject, text=mail.text, sanitized_html=mail.sanitized_html,
                                              headers=headers, attachments=attachments, message_id=message_id,
-                                             to_address=rcpt))
+                                             to_address=rcpt, reply_all_cc=self._reply_all(mail, rcpt)))
         await self.bus.publish(subjects.inbound(EMAIL), msg, msg_id=f"email:{message_id}")
         log.info("email.inbound", message_id=message_id, duplicate=not fresh, rcpt=rcpt)
         return "250 OK: queued"

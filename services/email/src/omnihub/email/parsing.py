@@ -50,6 +50,7 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     automated: bool = False
     automated_reason: str = ""
+    cc_addresses: list[str] = field(default_factory=list)
 
     @property
     def thread_root(self) -> str:
@@ -180,4 +181,5 @@ def parse(raw: bytes, max_attachment: int = 5 * 1024 * 1024) -> ParsedMail:
         from_address=from_address.lower(), from_name=from_name,
         to_addresses=[a.lower() for _, a in getaddresses([readable(str(v)) for v in msg.get_all("To", [])])],
         text=text, sanitized_html=sanitize_html(html) if html else "", headers=headers, attachments=attachments,
-        automated=bool(reason), automated_reason=reason)
+        automated=bool(reason), automated_reason=reason,
+        cc_addresses=[a.lower() for _, a in getaddresses([readable(str(v)) for v in msg.get_all("Cc", [])])])

@@ -293,7 +293,7 @@ class Inbox:
         if (body.cc or body.quote) and (conv.channel != contact_pb2.CHANNEL_EMAIL or private):
             raise web.HTTPBadRequest(text="Cc and the quoted thread are for email replies only")
         # the customer's mail under the reply, in the mail only (the timeline shows the reply)
-        quoted = await quoting.thread_quote(self.store, conv) if body.quote else ""
+        quoted = await quoting.thread_quote(self.store, conv, body.quote_header) if body.quote else ""
         message = messaging_pb2.Message(
             id=new_id("out"), conversation_id=conv.id, channel=conv.channel, text=text, agent_id=s.user,
             private=private, create_time=now_timestamp(), subject=body.subject, attachments=kept,

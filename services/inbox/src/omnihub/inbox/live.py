@@ -47,7 +47,8 @@ def message_doc(evt: event_pb2.Event) -> dict[str, Any]:
         m.direction == messaging_pb2.DIRECTION_INCOMING else "pending",
         "attachments": [{**to_dict(a), "id": attachment_id(a.uri)} for a in m.attachments],
         "intervention": action_name(m.intervention) if m.intervention else "",  # whisper or barge by a supervisor
-    } | ({"contact_email": m.contact_email} if m.contact_email else {})
+    } | ({"contact_email": m.contact_email} if m.contact_email else {}) | (
+        {"reply_all_cc": list(m.reply_all_cc)} if m.reply_all_cc else {})
 
 
 class Hub:

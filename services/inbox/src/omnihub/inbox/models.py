@@ -63,6 +63,8 @@ class ReplyBody(Body):
     cc: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL)]] = Field(
         default_factory=list, max_length=10)
     quote: bool = False
+    # The quote's attribution line as the agent's desktop words it (its language, its date format); one line.
+    quote_header: str = Field(default="", max_length=300, pattern=r"^[^\r\n\x00]*$")
     # Files uploaded to this conversation (POST /api/conversations/{id}/attachments) to send with the reply.
     attachments: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]] = Field(
         default_factory=list, max_length=attachments.MAX_FILES)

@@ -2346,6 +2346,11 @@ export interface components {
              */
             quote?: boolean;
             /**
+             * Quote Header
+             * @default
+             */
+            quote_header?: string;
+            /**
              * Subject
              * @default
              */

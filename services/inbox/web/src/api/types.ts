@@ -89,6 +89,8 @@ export interface Message {
   error?: string;
   attachments?: Attachment[];
   intervention?: "whisper" | "barge" | "" | string; // written by a supervisor
+  /** Email: the mail's other recipients (To and Cc, without the sender and our mailboxes), for a reply-all. */
+  reply_all_cc?: string[];
   /** An activity line: a call control, or what happened to the conversation (transferred, ended, ...). */
   activity?: CallActivity | ConversationActivity;
 }

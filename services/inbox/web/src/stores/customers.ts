@@ -3,12 +3,32 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { request, seg } from "../api/http";
-import type { CustomerProfile, CustomerProfileBody, MergeBody } from "../api/schemas";
+import type { CustomerProfile, CustomerProfileBody, MergeBody, SearchResults } from "../api/schemas";
 import type { Customer } from "../api/types";
 
 /** The phone field split on commas and semicolons (each number once, spaces inside a number kept). */
 export function parsePhones(field: string): string[] {
   return [...new Set(field.split(/[,;\n]+/).map((p) => p.trim()).filter(Boolean))];
+}
+
+/** Another customer the merge dialog offers: found by name, phone number, email address or id. */
+export interface MergeCandidate {
+  customer_id: string;
+  name: string;
+  identity: string;
+  channel: string;
+}
+
+/** Search hits as merge candidates: one per customer, never `self`, in the order found (newest first). */
+export function candidatesOf(results: SearchResults, self: string): MergeCandidate[] {
+  const seen = new Set([self]);
+  const out: MergeCandidate[] = [];
+  for (const hit of results.hits) {
+    if (seen.has(hit.customer_id)) continue;
+    seen.add(hit.customer_id);
+    out.push({ customer_id: hit.customer_id, name: hit.customer_name, identity: hit.identity, channel: hit.channel });
+  }
+  return out;
 }
 
 export const useCustomersStore = defineStore("customers", () => {
@@ -49,14 +69,20 @@ export const useCustomersStore = defineStore("customers", () => {
     }
   }
 
-  /** Fold the record of another identity (channel + address) into this customer. */
-  async function merge(channel: string, sourceId: string): Promise<boolean> {
+  /** Other customers I may see whose name, number, address or id matches `q` (the search the desktop has). */
+  async function findOthers(q: string): Promise<MergeCandidate[]> {
+    const text = q.trim();
+    if (!text) return [];
+    const results = await request<SearchResults>(`/api/search?${new URLSearchParams({ q: text, limit: "50" })}`);
+    return candidatesOf(results, customerId.value);
+  }
+
+  /** Fold another record into this customer: by an identity (channel + address) or a customer found by search. */
+  async function merge(channel: string, sourceId: string, otherCustomer = ""): Promise<boolean> {
     error.value = "";
+    const body: MergeBody = otherCustomer ? { customer_id: otherCustomer } : { channel, source_id: sourceId };
     try {
-      customer.value = await request<Customer>(`/api/customers/${seg(customerId.value)}/merge`, {
-        method: "POST",
-        body: { channel, source_id: sourceId } satisfies MergeBody,
-      });
+      customer.value = await request<Customer>(`/api/customers/${seg(customerId.value)}/merge`, { method: "POST", body });
       void load(customerId.value); // identities and previous conversations of both records now
       return true;
     } catch (err) {
@@ -65,5 +91,5 @@ export const useCustomersStore = defineStore("customers", () => {
     }
   }
 
-  return { customer, profile, customerId, error, saved, load, save, merge };
+  return { customer, profile, customerId, error, saved, load, save, merge, findOthers };
 });

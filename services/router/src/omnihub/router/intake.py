@@ -138,6 +138,7 @@ class Intake:
         elif payload == "email":
             m.text, m.subject, m.sanitized_html = msg.email.text, msg.email.subject, msg.email.sanitized_html
             m.attachments.extend(msg.email.attachments)
+            m.reply_all_cc.extend(msg.email.reply_all_cc)
         conv.preview = (m.text or m.subject)[:PREVIEW_CHARS]
         conv.last_activity_time.CopyFrom(msg.receive_time)
         if conv.routing_state in (routing_pb2.ROUTING_STATE_ASSIGNED, routing_pb2.ROUTING_STATE_OFFERED):

@@ -19,3 +19,14 @@ export function parseCc(field: string): { addresses: string[]; invalid: string[]
 export function lastIncoming(messages: Message[], conversationId: string): Message | undefined {
   return [...messages].reverse().find((m) => m.conversation_id === conversationId && m.direction === "incoming");
 }
+
+/** The quoted mail's sender as the attribution line names it: "Name <address>", or the address alone. */
+export function quotedSender(name: string | undefined, address: string | undefined): string {
+  const addr = address ?? "";
+  return name && name !== addr ? `${name} <${addr}>` : addr;
+}
+
+/** The Cc a reply-all starts with: the mail's other recipients, comma separated. */
+export function replyAllCc(message: Message | undefined): string {
+  return (message?.reply_all_cc ?? []).join(", ");
+}

@@ -354,6 +354,7 @@ class EmailPayload(_message.Message):
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     TO_ADDRESS_FIELD_NUMBER: _builtins.int
     AUTOMATED_FIELD_NUMBER: _builtins.int
+    REPLY_ALL_CC_FIELD_NUMBER: _builtins.int
     subject: _builtins.str
     """Decoded subject (RFC 2047 resolved)."""
     text: _builtins.str
@@ -376,6 +377,10 @@ class EmailPayload(_message.Message):
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_contact_pb2.Attachment]:
         """Attachments, stored in GridFS."""
 
+    @_builtins.property
+    def reply_all_cc(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The mail's other recipients (To and Cc, without the sender and our own mailboxes): a reply-all's Cc."""
+
     def __init__(
         self,
         *,
@@ -387,10 +392,11 @@ class EmailPayload(_message.Message):
         message_id: _builtins.str = ...,
         to_address: _builtins.str = ...,
         automated: _builtins.bool = ...,
+        reply_all_cc: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "automated", b"automated", "headers", b"headers", "message_id", b"message_id", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text", "to_address", b"to_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "automated", b"automated", "headers", b"headers", "message_id", b"message_id", "reply_all_cc", b"reply_all_cc", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text", "to_address", b"to_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -774,6 +780,7 @@ class Message(_message.Message):
     PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
     INTERVENTION_FIELD_NUMBER: _builtins.int
     CONTACT_EMAIL_FIELD_NUMBER: _builtins.int
+    REPLY_ALL_CC_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Id: the InboundMessage or OutboundMessage id."""
     conversation_id: _builtins.str
@@ -808,6 +815,10 @@ class Message(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was created."""
 
+    @_builtins.property
+    def reply_all_cc(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Email: the mail's other recipients (To and Cc, without the sender and our mailboxes), a reply-all's Cc."""
+
     def __init__(
         self,
         *,
@@ -826,10 +837,11 @@ class Message(_message.Message):
         provider_message_id: _builtins.str = ...,
         intervention: Global___Intervention.ValueType = ...,
         contact_email: _builtins.str = ...,
+        reply_all_cc: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "contact_email", b"contact_email", "conversation_id", b"conversation_id", "create_time", b"create_time", "delivery_status", b"delivery_status", "direction", b"direction", "id", b"id", "intervention", b"intervention", "private", b"private", "provider_message_id", b"provider_message_id", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attachments", b"attachments", "channel", b"channel", "contact_email", b"contact_email", "conversation_id", b"conversation_id", "create_time", b"create_time", "delivery_status", b"delivery_status", "direction", b"direction", "id", b"id", "intervention", b"intervention", "private", b"private", "provider_message_id", b"provider_message_id", "reply_all_cc", b"reply_all_cc", "sanitized_html", b"sanitized_html", "subject", b"subject", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

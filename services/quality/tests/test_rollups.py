@@ -94,7 +94,6 @@ async def check(url: str, specs: list[dict[str, Any]], seed: int) -> None:
     shuffled = QualityStore(url, f"r_shuffled_{seed}")
     try:
         by_time = sorted(range(len(specs)), key=lambda i: specs[i]["at"])
-        ordered.inc_fields = 0  # every interval document read, added to and replaced (the shuffled one: $inc)
         await ingest(ordered, specs, [by_time])
         order = list(range(len(specs))) + rng.sample(range(len(specs)), k=len(specs) // 2)  # with replays
         rng.shuffle(order)
@@ -151,6 +150,26 @@ async def test_a_service_on_data_from_before_rollups_builds_them_once_with_progr
         assert getattr(rolled, figure) == pytest.approx(getattr(scanned, figure)), figure
     assert (rolled.offered, rolled.answered, rolled.aht, rolled.service_level_a) == (2, 1, 150.0, 0.5)
     assert rolled.occupancy == pytest.approx(180 / (70 + 180 + 650))
+    await store.close()
+
+
+async def test_rollups_of_the_older_layout_are_rebuilt_once_in_the_packed_one(mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    writer = RollupWriter(store, CONFIG)
+    doc = {"_id": "c1", "created": T0 + 60, "channel": "sms", "queue": "support", "customer_id": "u1",
+           "queued": True, "offers": {"e1": [T0 + 60, "support"]}}
+    await store.conversations.insert_one(doc)
+    # as layout v4 stored them: nested {queue|channel: {counter: n}} per interval, built under its fingerprint
+    await store.rollups.insert_one({"_id": f"s|q|{int(T0)}", "l": "s", "k": "q", "t": int(T0),
+                                    "q": {"support|sms": {"conversations": 1, "offered": 1}}})
+    await store.set_meta("rollups", fingerprint=f"{CONFIG.fingerprint()} interval documents v4 (agent x queue)")
+    with capture_logs() as logs:
+        assert await writer.ensure() is True
+    assert [e["event"] for e in logs][-1] == "quality.rollups.rebuild_finished"
+    assert await writer.ensure() is False  # once
+    assert all("q" not in d and d["p"] for d in await store.rollups.find({}).to_list(None))
+    assert (await store.bucket_counters())[f"s|q|{int(T0)}|sms|support"] == {"conversations": 1, "offered": 1}
     await store.close()
 
 

@@ -10,7 +10,9 @@ from dataclasses import asdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from omnihub.quality import calendar, rollups
+import numpy as np
+
+from omnihub.quality import calendar, packed, rollups
 from omnihub.quality.calendar import SLOT
 from omnihub.quality.kpis import (
     FCR_WINDOW,
@@ -23,6 +25,7 @@ from omnihub.quality.kpis import (
     interval_key,
     spans_from_changes,
 )
+from omnihub.quality.packed import Matrix
 from omnihub.quality.rollups import RollupConfig
 from omnihub.quality.store import QualityStore
 
@@ -76,9 +79,9 @@ class KpiQuery:
             group_by = "day"
         kind = "a" if agent else "q"
         name = agent or queue
-        sums: dict[str, dict[str, int]] = defaultdict(dict)
+        sums: dict[str, Matrix] = {}
         volume: dict[str, dict[str, int]] = defaultdict(dict)
-        total: dict[str, int] = {}
+        total = np.zeros(packed.WIDTH, np.int64)
         total_volume: dict[str, int] = {}
         key = self._key(group_by, width, tz)
         # the buckets, the agents' buckets of a by-agent question and the QA scores, read at once
@@ -91,32 +94,34 @@ class KpiQuery:
             if kind == "q" and not ch and not queue:
                 if n:  # a queue's share of agent time: a queue row's own, already in the center's time
                     if group_by == "queue":
-                        _inc(sums[n], counters)
+                        _add(sums, n, counters)
                     continue
                 if group_by in ("queue", "channel"):
-                    _inc(total, counters)  # the center's agent time belongs to no queue or channel row
+                    total += counters  # the center's agent time belongs to no queue or channel row
                     continue
-            _inc(total, counters)
-            if counters.get("conversations") and ch:
-                total_volume[ch] = total_volume.get(ch, 0) + counters["conversations"]
+            total += counters
+            conversations = int(counters[_CONVERSATIONS])
+            if conversations and ch:
+                total_volume[ch] = total_volume.get(ch, 0) + conversations
             if group_by and group_by != "agent":
                 k = key(ch, n, t)
-                _inc(sums[k], counters)
-                if counters.get("conversations") and ch:
-                    volume[k][ch] = volume[k].get(ch, 0) + counters["conversations"]
+                _add(sums, k, counters)
+                if conversations and ch:
+                    volume[k][ch] = volume[k].get(ch, 0) + conversations
         if by_agent:
             for ch, n, _t, counters in by_agent[0]:
-                _inc(sums[n], counters)
-                if counters.get("conversations") and ch:
-                    volume[n][ch] = volume[n].get(ch, 0) + counters["conversations"]
+                _add(sums, n, counters)
+                conversations = int(counters[_CONVERSATIONS])
+                if conversations and ch:
+                    volume[n][ch] = volume[n].get(ch, 0) + conversations
         no_occupancy = group_by == "channel"  # agent time is split over queues, not over channels
         out = []
         for k in sorted(sums):
             target, threshold = self.targets.get(k, (0.8, 20.0)) if group_by == "queue" else (0.8, 20.0)
-            out.append(from_counters(k, sums[k], threshold=threshold, target=target, volume=volume.get(k),
+            out.append(from_counters(k, packed.named(sums[k]), threshold=threshold, target=target, volume=volume.get(k),
                                      occupancy=not no_occupancy))
         target, threshold = self.targets.get(queue, (0.8, 20.0))
-        total_row = from_counters("total", total, threshold=threshold, target=target, volume=total_volume)
+        total_row = from_counters("total", packed.named(total), threshold=threshold, target=target, volume=total_volume)
         if agent:
             scores = [d for d in scores if d.get("agent_id") == agent]
         _qa(total_row, [d["score"] for d in scores])
@@ -143,8 +148,9 @@ class KpiQuery:
         return lambda ch, n, t: "total"
 
     async def _buckets(self, kind: str, name: str, start: float, end: float, group_by: str,
-                       tz: ZoneInfo) -> list[tuple[str, str, int, dict[str, int]]]:
-        """(channel, queue or agent, start, counters) of every bucket in the window, open spans included."""
+                       tz: ZoneInfo) -> list[tuple[str, str, int, Matrix]]:
+        """(channel, queue or agent, start, counters as a COUNTERS row) of every bucket in the window, open spans
+        included."""
         lo = start - start % SLOT
         center = calendar.zone(self.timezone)
 
@@ -159,10 +165,12 @@ class KpiQuery:
         pieces = [("s", lo, d0), ("d", d0, d1), ("s", d1, end)] if d1 > d0 else [("s", lo, end)]
         now = self.clock()
         # every piece and the agents' open spans read at once (each read takes its own connection)
-        pieces_read = asyncio.gather(*(self.store.buckets(level, kind, a, b, name) for level, a, b in pieces if b > a))
+        pieces_read = asyncio.gather(*(self.store.bucket_rows(level, kind, a, b, name)
+                                       for level, a, b in pieces if b > a))
         states_read = self.store.last_states(min(now, end)) if now > lo else _nothing()
         parts, states = await asyncio.gather(pieces_read, states_read)
-        out: list[tuple[str, str, int, dict[str, int]]] = [b for part in parts for b in part]
+        out: list[tuple[str, str, int, Matrix]] = [(ch, n, t, row) for part in parts for t, rows, matrix in part
+                                                   for (ch, n), row in zip(rows, matrix, strict=True)]
         if now > lo:
             for last in states:
                 if kind == "a" and name and last["_id"] != name:
@@ -172,7 +180,7 @@ class KpiQuery:
                     meta = rollups.bucket_meta(bid)
                     if meta["l"] == "s" and meta["k"] == kind and lo <= meta["t"] < end and (
                             not name or meta["n"] == name):
-                        out.append((meta["ch"], meta["n"], meta["t"], counters))
+                        out.append((meta["ch"], meta["n"], meta["t"], packed.vector(counters)))
         return out
 
 
@@ -180,9 +188,16 @@ async def _nothing() -> list[dict[str, Any]]:
     return []
 
 
-def _inc(into: dict[str, int], counters: dict[str, int]) -> None:
-    for k, v in counters.items():
-        into[k] = into.get(k, 0) + v
+_CONVERSATIONS = packed.INDEX["conversations"]
+
+
+def _add(into: dict[str, Matrix], key: str, counters: Matrix) -> None:
+    """Add a row of counters to a group's (a copy the first time: rows are views of a stored matrix)."""
+    now = into.get(key)
+    if now is None:
+        into[key] = counters.copy()
+    else:
+        now += counters
 
 
 class ScanQuery:

@@ -150,7 +150,11 @@ class RollupWriter:
         await self._commit(rollups.merge(deltas), applied)
 
     async def _commit(self, deltas: Contribution, applied: dict[str, list[Any]]) -> None:
-        """Write bucket deltas with the change they make to the queues' share of agent time."""
+        """Write bucket deltas with the change they make to the queues' share of agent time (read and written in
+        one transaction: the ingest's, else its own)."""
+        if not self.store.in_transaction():
+            await self.store.transaction(lambda: self._commit(deltas, applied))
+            return
         slots = sorted({int(bid.split("|", 3)[2]) for bid in deltas if bid.startswith("s|x|")})
         if slots:
             deltas = rollups.with_queue_time(deltas, await self.store.agent_queue_slots(slots), self.config)

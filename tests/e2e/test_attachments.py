@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import smtplib
+import time
 from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -44,6 +45,7 @@ OURS = "+15550001111"
 WA_OURS, WA_CUSTOMER = "whatsapp:+15550001111", "whatsapp:+8613900139077"
 OPENID = "oWx_files_customer"
 TELEGRAM_SECRET = "attach-secret"
+RETENTION_DAYS = 30
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -73,7 +75,8 @@ class Hub:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[Hub]:
-    """router, inbox, email, chat (web chat and Telegram) and sms (Twilio double) on their own nats-server."""
+    """router, inbox, email, chat (web chat and Telegram), sms (Twilio double), quality and voice on their own
+    nats-server."""
     nats = NatsServer()
     nats.start()
     twilio = FakeTwilio()
@@ -93,8 +96,11 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Async
     services.extra["chat"] = {**wechat_env(wechat, tmp_path_factory.mktemp("chatvar")),
                               **telegram_env(telegram, TELEGRAM_SECRET), "OMNIHUB_TELEGRAM_ENABLED": "true"}
     services.extra["inbox"] |= twilio_env(twilio)  # agents open MMS media with the account's credentials
-    try:
-        services.start("router", "inbox", "email", "chat", "sms")
+    services.extra["voice"] = twilio_env(twilio)
+    services.extra["quality"] |= {"OMNIHUB_QUALITY_SURVEYS": "false"}  # no survey races the erasure test
+    services.env["OMNIHUB_RETENTION_MESSAGES_DAYS"] = str(RETENTION_DAYS)  # bounds every stream's age
+    try:  # quality and voice too: every service answers the erasure test's request
+        services.start("router", "inbox", "email", "chat", "sms", "quality", "voice")
         yield Hub(services, relay, twilio, telegram, wechat)
     finally:
         services.stop()
@@ -461,3 +467,164 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
         await page.context.close()
         await visitor.context.close()
         await bob.close()
+
+
+# ---- retain (#25): erasing one customer leaves nothing of them in MongoDB, GridFS, KV or an unbounded stream ------
+ZED_NAME, ZED_MAIL, ZED_PHONE = "Zed Quist", "zed.quist@example.org", "+15557770123"
+NEEDLES = (ZED_NAME, ZED_MAIL, ZED_PHONE, ZED_PHONE[1:])  # the digits alone too: an escaped KV key keeps them
+CONTENT_STREAMS = ("CONTACTS_IN", "CONTACTS_OUT", "EVENTS", "DEADLETTER")
+
+
+def zed_mail() -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = f"{ZED_NAME} <{ZED_MAIL}>", "support@example.com", "my order"
+    mail["Message-ID"] = "<zed-1@example.org>"
+    mail.set_content(f"This is {ZED_NAME}; call me on {ZED_PHONE}.")
+    mail.add_attachment(f"%PDF-1.4\n% {ZED_NAME}\n".encode(), maintype="application", subtype="pdf",
+                        filename="zed.pdf")
+    return mail
+
+
+async def mongo_hits(mongo_url: str, prefix: str) -> list[str]:
+    """Every document of every collection of the hub's databases (GridFS chunks included) naming Zed, as BSON."""
+    import bson
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    hits = []
+    try:
+        names = [n for n in await client.list_database_names() if n.startswith(prefix)]
+        hits += [f"{len(names)} databases"] if prefix.endswith("_") and len(names) != 3 else []  # inbox, quality, email
+        for name in names:
+            for coll in await client[name].list_collection_names():
+                async for doc in client[name][coll].find():
+                    raw = bson.encode(doc).lower()
+                    hits += [f"{name}.{coll} {doc.get('_id')!r}: {n}" for n in NEEDLES if n.lower().encode() in raw]
+    finally:
+        await client.close()
+    return hits
+
+
+async def stream_hits(nats_url: str) -> list[str]:
+    """Every message of every stream (KV buckets are streams) naming Zed that is older than its stream's age
+    bound, or in a stream without one; and any content stream kept longer than the retention."""
+    import nats
+    import nats.js.errors
+
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    hits, now = [], time.time()
+    try:
+        for info in await js.streams_info():
+            name, max_age = str(info.config.name), info.config.max_age or 0.0
+            if name in CONTENT_STREAMS and not 0 < max_age <= RETENTION_DAYS * 86_400:
+                hits.append(f"{name} keeps messages {max_age} s")
+            seq = 1
+            while True:
+                try:
+                    msg = await js.get_msg(name, seq=seq, subject=">", next=True)
+                except nats.js.errors.NotFoundError:
+                    break
+                seq = (msg.seq or seq) + 1
+                text = (f"{msg.subject} {msg.headers}".encode() + (msg.data or b"")).lower()
+                named = [n for n in NEEDLES if n.lower().encode() in text]
+                age = now - msg.time.timestamp() if msg.time else float("inf")
+                if named and not (max_age and age < max_age):
+                    hits.append(f"{name} #{msg.seq} {msg.subject}: {named}")
+    finally:
+        await nc.close()
+    return hits
+
+
+async def test_erasing_a_customer_leaves_nothing_of_theirs(hub: Hub, mongo_url: str) -> None:
+    ada, ada_csrf = await session(hub, "ada")
+    sam, sam_csrf = await session(hub, "sam")
+    agents = {u: await session(hub, u) for u in ("alice", "bob")}
+    prefix = hub.services.extra["inbox"]["OMNIHUB_INBOX_DB"].removesuffix("_inbox")
+    try:
+        for http, csrf in agents.values():
+            await http.post(hub.base + "/api/state", json={"state": "AVAILABLE"}, headers=csrf)
+        # Zed writes by email (his name, a PDF naming him) and by text; a supervisor merges the two customers.
+        await asyncio.to_thread(lambda: smtplib.SMTP("127.0.0.1", hub.services.ports["email_smtp"], timeout=20)
+                                .send_message(zed_mail()))
+        resp = await hub.twilio.post_webhook(f"{hub.services.url('sms')}/twilio/sms", hub.twilio.inbound_sms(
+            OURS, ZED_PHONE, f"{ZED_NAME} here, by text"))
+        assert resp.status == 200
+
+        async def zeds() -> dict[str, dict[str, Any]] | None:
+            async with sam.get(hub.base + "/api/conversations?all=1") as r:
+                convs = {c.get("identity", {}).get("source_id"): c for c in await r.json()}
+            found = {k: convs[k] for k in (ZED_MAIL, ZED_PHONE) if convs.get(k, {}).get("assigned_agent")}
+            return found if len(found) == 2 else None
+
+        convs = await eventually(zeds, timeout=60)
+        keep, gone = convs[ZED_MAIL]["customer_id"], convs[ZED_PHONE]["customer_id"]
+        resp = await sam.post(f"{hub.base}/api/customers/{keep}/merge", json={"customer_id": gone}, headers=sam_csrf)
+        assert resp.status == 200, await resp.text()
+        status, _ = await upload(sam, hub, sam_csrf, convs[ZED_MAIL]["id"], f"%PDF-1.4\n% for {ZED_NAME}\n".encode(),
+                                 "reply.pdf", "application/pdf")  # an agent's upload: the inbox's GridFS
+        assert status == 200
+        await eventually(lambda: mongo_hits(mongo_url, prefix + "_quality"), timeout=30)  # quality has him too
+        assert await mongo_hits(mongo_url, prefix + "_")
+        before = await stream_hits(hub.services.nats_url)  # his record in the router's and SMS service's KV
+        assert any(h.startswith("KV_router_state") for h in before) and any(h.startswith("KV_sms") for h in before)
+
+        # While his conversations are open the router refuses its part; the others erase theirs.
+        url = f"{hub.base}/api/admin/customers/{keep}/erase"
+        assert (await ada.post(url, json={"confirm": gone}, headers=ada_csrf)).status == 400
+        assert (await sam.post(url, json={"confirm": keep}, headers=sam_csrf)).status == 403
+        async with ada.post(url, json={"confirm": keep}, headers=ada_csrf) as r:
+            first = await r.json()
+        by_service = {s["service"]: s for s in first["services"]}
+        assert first["state"] == "partial" and set(by_service) == {"inbox", "router", "quality", "email", "chat",
+                                                                   "sms", "voice"}
+        assert not by_service["router"]["ok"] and "open conversation" in by_service["router"]["error"]
+        assert by_service["inbox"]["removed"]["messages"] >= 2 and by_service["email"]["removed"]["mails"] == 1
+        assert by_service["sms"]["removed"]["sms_senders"] == 1 and by_service["quality"]["ok"]
+
+        # Closed, a retry completes it: the saved request (identities) lets every service finish its part.
+        for conv in convs.values():
+            http, csrf = agents[conv["assigned_agent"]]
+            resp = await http.post(f"{hub.base}/api/conversations/{conv['id']}/wrapup", json={"resolved": True},
+                                   headers=csrf)
+            assert resp.status == 200, await resp.text()
+
+        async def closed_in_quality() -> bool:  # its last events stored: nothing of his arrives after the erasure
+            from pymongo import AsyncMongoClient
+
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+            try:
+                docs = await client[prefix + "_quality"]["conversations"].find(
+                    {"_id": {"$in": [c["id"] for c in convs.values()]}, "closed": {"$exists": True}}).to_list(None)
+            finally:
+                await client.close()
+            return len(docs) == 2
+
+        await eventually(closed_in_quality, timeout=30)
+
+        async def erased() -> dict[str, Any] | None:
+            async with ada.post(url, json={"confirm": keep}, headers=ada_csrf) as r:
+                body: dict[str, Any] = await r.json()
+            return body if body["state"] == "done" else None
+
+        done = await eventually(erased, timeout=30)
+        router = next(s for s in done["services"] if s["service"] == "router")
+        assert router["removed"] == {"customers": 2, "identities": 2, "conversations": 2}
+        async with ada.get(f"{hub.base}/api/admin/customers/{keep}/erasure") as r:
+            assert r.status == 200 and (await r.json())["state"] == "done"
+        assert (await sam.get(f"{hub.base}/api/customers/{keep}")).status == 404
+
+        # The full search: every database and collection of every service, GridFS included, and every stream.
+        assert await mongo_hits(mongo_url, prefix + "_") == []
+        assert await stream_hits(hub.services.nats_url) == []
+        async with ada.get(f"{hub.base}/api/admin/audit?action=customer.erase") as r:
+            trail = (await r.json())["records"]
+        assert trail[0]["target"] == keep and trail[0]["after"]["state"] == "done"
+        assert [t["outcome"] for t in trail] == ["ok"] + ["partial"] * (len(trail) - 1)
+        # A retry after success is harmless: nothing more to remove anywhere.
+        async with ada.post(url, json={"confirm": keep}, headers=ada_csrf) as r:
+            again = await r.json()
+        assert again["state"] == "done" and all(not any(s["removed"].values()) for s in again["services"])
+    finally:
+        for http, _ in [*agents.values(), (ada, {}), (sam, {})]:
+            await http.close()

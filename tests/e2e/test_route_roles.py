@@ -158,6 +158,10 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
                                                   ("/api/admin/customers/cus_missing/export", None, (U, F, F, F, 404))],
     # retain (#25): retention log of every service
     ("GET", "/api/admin/retention"): [("/api/admin/retention", None, ADMIN)],
+    ("POST", "/api/admin/customers/{id}/erase"): [  # a wrong confirmation (400) and a customer nobody knows (404)
+        ("/api/admin/customers/{CA}/erase", {"confirm": "cus_other"}, (U, F, F, F, 400)),
+        ("/api/admin/customers/cus_missing/erase", {"confirm": "cus_missing"}, (U, F, F, F, 404))],
+    ("GET", "/api/admin/customers/{id}/erasure"): [("/api/admin/customers/{CA}/erasure", None, (U, F, F, F, 404))],
     # wfm (#23): quality answers 400/404 here (no forecast or schedule in this hub); agents read their own shifts
     ("GET", "/api/supervisor/wfm/intraday"): [("/api/supervisor/wfm/intraday?queue=support", None, SUPER)],
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],

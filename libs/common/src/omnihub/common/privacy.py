@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 
 from omnihub.common import retention
-from omnihub.common.bus import Bus
+from omnihub.common.bus import Bus, kv_key
 from omnihub.common.logging import get_logger
 
 log = get_logger("omnihub.privacy")
@@ -31,22 +32,28 @@ RETAINERS = ("quality", "email")
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+def responder(service: str, subject: str, handler: Handler) -> Callable[[Any], Awaitable[None]]:
+    """A NATS message callback that runs `handler` on the JSON request and answers for `service`."""
+
+    async def answer(msg: Any) -> None:
+        try:
+            body = json.loads(msg.data or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the request is not a JSON object")
+            out = {"service": service, "ok": True, **await handler(body)}
+        except Exception as exc:  # the asker shows the failure for this service; a retry is safe
+            log.warning("privacy.failed", service=service, subject=subject, error=repr(exc))
+            out = {"service": service, "ok": False, "error": str(getattr(exc, "message", "") or repr(exc))[:500]}
+        with contextlib.suppress(Exception):
+            await msg.respond(json.dumps(out, default=str).encode())
+
+    return answer
+
+
 async def serve(bus: Bus, service: str, handlers: dict[str, Handler], stack: contextlib.AsyncExitStack) -> None:
     """Answer privacy requests on the given subjects, one replica of the service per request (queue group)."""
     for subject, handler in handlers.items():
-        async def answer(msg: Any, handler: Handler = handler, subject: str = subject) -> None:
-            try:
-                body = json.loads(msg.data or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError("the request is not a JSON object")
-                out = {"service": service, "ok": True, **await handler(body)}
-            except Exception as exc:  # the asker shows the failure for this service; a retry is safe
-                log.warning("privacy.failed", service=service, subject=subject, error=repr(exc))
-                out = {"service": service, "ok": False, "error": repr(exc)[:500]}
-            with contextlib.suppress(Exception):
-                await msg.respond(json.dumps(out, default=str).encode())
-
-        sub = await bus.nc.subscribe(subject, queue=service, cb=answer)
+        sub = await bus.nc.subscribe(subject, queue=service, cb=responder(service, subject, handler))
         stack.push_async_callback(sub.unsubscribe)
 
 
@@ -93,3 +100,53 @@ async def install(bus: Bus, service: str, stack: contextlib.AsyncExitStack, *, j
     if export is not None:
         handlers[EXPORT] = export
     await serve(bus, service, handlers, stack)
+
+
+def sources(body: dict[str, Any], *channels: str) -> list[str]:
+    """The source ids of an erasure request's identities on these channels ("sms:+8613..." -> "+8613...")."""
+    out = []
+    for ident in body.get("identities", []):
+        channel, _, source = str(ident).partition(":")
+        if channel in channels and source:
+            out.append(source)
+    return out
+
+
+async def forget_keys(bus: Bus, bucket: str, raw_keys: Iterable[str]) -> int:
+    """Remove these keys from a KV bucket with their whole history, delete markers included (a marker's subject
+    names the key, which may be a phone number); how many held a value. A missing bucket holds nothing."""
+    try:
+        kv = await bus.js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        return 0
+    found = 0
+    for key in {kv_key(k) for k in raw_keys if k}:
+        try:
+            await kv.get(key)
+            found += 1
+        except nats.js.errors.KeyNotFoundError:
+            pass
+        await bus.js.purge_stream(f"KV_{bucket}", subject=f"$KV.{bucket}.{key}")
+    return found
+
+
+async def forget_values(bus: Bus, bucket: str, needles: Iterable[str]) -> int:
+    """Remove every key of a KV bucket whose value mentions one of `needles` (small buckets only: each value is
+    read); how many."""
+    wanted = [n.encode() for n in needles if n]
+    if not wanted:
+        return 0
+    try:
+        kv = await bus.js.key_value(bucket)
+        keys = await kv.keys()
+    except (nats.js.errors.BucketNotFoundError, nats.js.errors.NoKeysError):
+        return 0
+    hits = []
+    for key in keys:
+        with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+            entry = await kv.get(key)
+            if entry.value and any(n in entry.value for n in wanted):
+                hits.append(key)
+    for key in hits:
+        await bus.js.purge_stream(f"KV_{bucket}", subject=f"$KV.{bucket}.{key}")
+    return len(hits)

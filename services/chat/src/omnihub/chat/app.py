@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.chat import tokens
+from omnihub.chat import erasure, tokens
 from omnihub.chat.admission import Admission
 from omnihub.chat.config import ChatSettings, signing_key, telegram_configured, wechat_configured
 from omnihub.chat.headers import secure_headers
@@ -27,7 +27,7 @@ from omnihub.chat.wechat_routes import WeChatRoutes
 from omnihub.chat.widget_config import DEFAULT as DEFAULT_WIDGET
 from omnihub.chat.widget_config import WidgetConfig, load_widget_config
 from omnihub.chat.widget_config import register as register_widget_config
-from omnihub.common import subjects, untrusted
+from omnihub.common import privacy, subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
@@ -530,6 +530,7 @@ async def main() -> None:
         service = ChatService(settings, bus)
         app = await service.start(svc.readiness)
         svc.stack.push_async_callback(service.stop)
+        await privacy.install(bus, "chat", svc.stack, erase=lambda body: erasure.erase(bus, service.upload_dir, body))
         await svc.start_http(app, settings.http_host, settings.chat_http_port)
         await svc.wait()
 

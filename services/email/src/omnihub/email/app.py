@@ -55,7 +55,8 @@ async def main() -> None:
         svc.readiness.add("mongodb", store.ping)
         days = retention.policy(settings)
         job = retention.DailyJob(store.db, "email", lambda now: mail_retention.sweep(store.db, days, now))
-        await privacy.install(bus, "email", svc.stack, job=job)
+        await privacy.install(bus, "email", svc.stack, job=job, erase=lambda body: mail_retention.erase_request(
+            store.db, body))
         handler = InboundHandler(bus, store, config, settings.email_max_recipients, settings.email_max_attachment)
         tls = tls_context(settings)
         server = await asyncio.get_running_loop().create_server(

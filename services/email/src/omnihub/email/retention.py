@@ -1,4 +1,4 @@
-"""The email service's retention sweep: mail records and raw mail (messages), stored attachments (attachments)."""
+"""The email service's retention sweep (mail records and raw mail, stored attachments) and its part of an erasure."""
 
 from __future__ import annotations
 
@@ -58,3 +58,9 @@ async def erase(db: AsyncDatabase[dict[str, Any]], addresses: list[str]) -> dict
                 files += 1
         mails += (await db["mails"].delete_one({"_id": mid})).deleted_count
     return {"mails": mails, "files": files}
+
+
+async def erase_request(db: AsyncDatabase[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
+    """An erasure request's email part: the customer's email identities ("email:<address>")."""
+    addresses = [i.partition(":")[2] for i in body.get("identities", []) if str(i).startswith("email:")]
+    return {"removed": await erase(db, addresses)}

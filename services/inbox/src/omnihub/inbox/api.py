@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import secrets
@@ -381,7 +382,8 @@ class Inbox:
             req.merged_identity.CopyFrom(contact_pb2.Identity(channel=contact_pb2.Channel.Value(channel),
                                                               source_id=body.source_id))
         cust = await self._rpc(self.router.MergeCustomers(req))
-        merged = body.customer_id or f"{body.channel}:{body.source_id}"
+        # an identity is kept hashed: audit records are append-only and outlive the customer's erasure
+        merged = body.customer_id or f"{body.channel}:sha256:{hashlib.sha256(body.source_id.encode()).hexdigest()[:16]}"
         await audit.record(request, "customer.merge", cust.id, before={"merged": merged}, after={"customer": cust.id})
         return web.json_response(to_dict(cust))
 

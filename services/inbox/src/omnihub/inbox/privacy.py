@@ -10,7 +10,7 @@ from aiohttp import web
 
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import privacy
-from omnihub.inbox import audit
+from omnihub.inbox import audit, erasure
 from omnihub.inbox.live import to_dict
 from omnihub.inbox.privacy_models import RetentionReport, ServiceRuns
 
@@ -55,3 +55,4 @@ def register(app: web.Application, inbox: Inbox) -> None:
 
     app.router.add_get("/api/admin/customers/{id}/export", export)
     app.router.add_get("/api/admin/retention", retention_report)
+    erasure.register(app, inbox)

@@ -73,4 +73,8 @@ def _op(method: str, path: str, summary: str, **kw: Any) -> Operation:
 OPERATIONS = [
     _op("GET", "/api/admin/retention", "Retention settings and each service's latest daily runs",
         response=RetentionReport),
+    _op("POST", "/api/admin/customers/{id}/erase", "Erase one customer in every service (safe to retry)",
+        body=EraseBody, response=ErasureReport),
+    _op("GET", "/api/admin/customers/{id}/erasure", "The last erasure of one customer, per service",
+        response=ErasureReport),
 ]

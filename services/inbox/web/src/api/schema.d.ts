@@ -38,6 +38,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/customers/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Erase one customer in every service (safe to retry) */
+        post: operations["post_api_admin_customers_id_erase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/customers/{id}/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The last erasure of one customer, per service */
+        get: operations["get_api_admin_customers_id_erasure"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/customers/{id}/export": {
         parameters: {
             query?: never;
@@ -1650,6 +1684,34 @@ export interface components {
             ended: number;
         };
         /**
+         * EraseBody
+         * @description POST /api/admin/customers/{id}/erase: the customer id typed again, as the confirmation.
+         */
+        EraseBody: {
+            /**
+             * Confirm
+             * @description must equal the customer id in the path
+             */
+            confirm: string;
+        };
+        /**
+         * ErasureReport
+         * @description The state of one customer's erasure: done when every service reported success (retry otherwise).
+         */
+        ErasureReport: {
+            /** Customer Id */
+            customer_id: string;
+            /** Services */
+            services: components["schemas"]["ServiceErasure"][];
+            /**
+             * State
+             * @description done, or partial (some service failed or did not answer: retry)
+             */
+            state: string;
+            /** Time */
+            time: number;
+        };
+        /**
          * EvaluationActionBody
          * @description POST /api/evaluations/{id}/{action}: acknowledge or dispute (agents), resolve (supervisors).
          */
@@ -2637,6 +2699,28 @@ export interface components {
             id: string;
         };
         /**
+         * ServiceErasure
+         * @description What one service erased of the customer (counts per kind of record), or why it could not.
+         */
+        ServiceErasure: {
+            /**
+             * Error
+             * @default
+             */
+            error?: string;
+            /** Ok */
+            ok: boolean;
+            /**
+             * Removed
+             * @default {}
+             */
+            removed?: {
+                [key: string]: number;
+            };
+            /** Service */
+            service: string;
+        };
+        /**
          * ServiceRuns
          * @description One service's latest runs, or why it did not answer.
          */
@@ -3142,6 +3226,166 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_admin_customers_id_erase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EraseBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureReport"];
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_admin_customers_id_erasure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasureReport"];
                 };
             };
             /** @description invalid input (the message names the field) */

@@ -25,6 +25,7 @@ from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
 from omnihub.erlang import StaffingError
 from omnihub.quality import calendar, daily_report, export, workspace
+from omnihub.quality import privacy as quality_privacy
 from omnihub.quality import retention as quality_retention
 from omnihub.quality.config import QualitySettings, queue_holidays, queue_targets, queue_zones
 from omnihub.quality.ingest import Ingestor, consume_events
@@ -343,7 +344,9 @@ async def main() -> None:
         svc.readiness.add("mongodb", store.ping)
         days = retention.policy(settings)
         job = retention.DailyJob(store.db, "quality", lambda now: quality_retention.sweep(store.db, days, now))
-        await privacy.install(bus, "quality", svc.stack, job=job)
+        await privacy.install(bus, "quality", svc.stack, job=job,
+                              erase=lambda body: quality_privacy.erase(store.db, body),
+                              export=lambda body: quality_privacy.export(store.db, body))
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,
                          settings.center_timezone, queue_zones(settings.config_dir))
         ingestor = Ingestor(store, bus, settings.quality_surveys, settings.quality_nps, settings.quality_hold_seconds,

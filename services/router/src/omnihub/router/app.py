@@ -7,13 +7,14 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
-from omnihub.common import subjects
+from omnihub.common import privacy, subjects
 from omnihub.common.bus import Bus, Delivery
 from omnihub.common.config import bind_address, load_settings
 from omnihub.common.grpcserver import new_server
@@ -41,6 +42,7 @@ class Router:
         self._consumer: object | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._stats_sub: object | None = None
+        self._privacy_sub: object | None = None  # only the leader answers erasures: standbys' state is stale
 
     async def activate(self) -> None:
         """Load state and start consuming, ticking and answering queue-stats requests."""
@@ -66,6 +68,12 @@ class Router:
             subjects.QUEUE_STATS_REQUEST, queue="router", cb=answer)
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
 
+        async def erase(body: dict[str, Any]) -> dict[str, Any]:
+            return {"removed": await self.core.erase_customer(str(body["customer_id"]))}
+
+        self._privacy_sub = await self.bus.nc.subscribe(privacy.ERASE, queue="router",
+                                                        cb=privacy.responder("router", privacy.ERASE, erase))
+
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.tick_seconds)
@@ -84,10 +92,11 @@ class Router:
         if self._consumer is not None:
             await self._consumer.stop()  # type: ignore[attr-defined]
             self._consumer = None
-        if self._stats_sub is not None:
-            with contextlib.suppress(Exception):
-                await self._stats_sub.unsubscribe()  # type: ignore[attr-defined]
-            self._stats_sub = None
+        for sub in (self._stats_sub, self._privacy_sub):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()  # type: ignore[attr-defined]
+        self._stats_sub = self._privacy_sub = None
 
 
 async def start_grpc(svc: ServiceContext, router: Router, port: int, credentials: Credentials) -> grpc.aio.Server:

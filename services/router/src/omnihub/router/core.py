@@ -173,6 +173,11 @@ class RouterCore:
         async with self.outbox.changing():
             return self.customers.merge(agent_id, keep, merged, identity)
 
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Forget one customer (`Customers.erase`) durably; counts of what went."""
+        async with self.outbox.changing():
+            return self.customers.erase(customer_id, _CLOSED)
+
     async def tick(self) -> None:
         """Expire offers, heartbeats and wrap-ups; relax requirements; overflow long waits."""
         async with self.outbox.changing():

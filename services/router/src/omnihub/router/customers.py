@@ -126,3 +126,24 @@ class Customers:
                                 customer_merged=event_pb2.CustomerMerged(
                                     customer_id=keep, merged_customer_id=merged, agent_id=agent_id))
         return self.customer_proto(keep)
+
+    def erase(self, customer_id: str, closed: tuple[int, ...]) -> dict[str, int]:
+        """Forget a customer, every customer merged into them, their identities and their closed conversations'
+        records (routing statistics stay). Refused while one of their conversations is still open. A retry of
+        a done erasure changes nothing."""
+        gone = {customer_id} | {cid for cid, c in self.customers.items() if c.get("merged_into") == customer_id}
+        records = {cid: rec for cid, rec in self.state.records.items() if rec.conv.customer_id in gone}
+        if any(rec.conv.routing_state not in closed for rec in records.values()):
+            raise RouterError("FAILED_PRECONDITION", "the customer has an open conversation; close it and retry")
+        identities = [ident for ident, cid in self.identities.items() if cid in gone]
+        for ident in identities:
+            del self.identities[ident]
+        customers = [cid for cid in gone if self.customers.pop(cid, None) is not None]
+        for cid in customers:
+            self.state.store.delete(f"u.{cid}")
+        for cid in records:
+            del self.state.records[cid]
+            self.state.store.delete(f"c.{cid}")
+        for thread in [t for t, cid in self.threads.items() if cid in records]:
+            del self.threads[thread]
+        return {"customers": len(customers), "identities": len(identities), "conversations": len(records)}

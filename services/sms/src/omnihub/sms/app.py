@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import subjects, untrusted
+from omnihub.common import privacy, subjects, untrusted
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
+from omnihub.sms import erasure
 from omnihub.sms.config import SmsSettings
 from omnihub.sms.handlers import SMS, WHATSAPP, SmsChannel
 from omnihub.sms.twilio_gateway import TwilioMessaging
@@ -45,6 +46,7 @@ async def main() -> None:
                 subjects=[subjects.outbound(ch)], message_type=messaging_pb2.OutboundMessage,
                 handler=channel.deliver, max_deliver=8, ack_wait=60.0)
             svc.stack.push_async_callback(consumer.stop)
+        await privacy.install(bus, "sms", svc.stack, erase=lambda body: erasure.erase(bus, body))
         app = build_app(channel)
         install_health(app, svc.readiness, "sms")
         await svc.start_http(app, settings.http_host, settings.sms_http_port)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from omnihub.api.event.v1 import event_pb2
-from omnihub.common import subjects, untrusted
+from omnihub.common import privacy, subjects, untrusted
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
 from omnihub.common.service import service_context
+from omnihub.voice import erasure
 from omnihub.voice.config import VoiceSettings, load_voice_config
 from omnihub.voice.handlers import VoiceChannel
 
@@ -46,6 +47,7 @@ async def main() -> None:
         controls = await bus.nc.subscribe(subjects.VOICE_CONTROL_REQUEST, queue=subjects.VOICE_CONTROL_QUEUE,
                                           cb=channel.conference.on_request)
         svc.stack.push_async_callback(controls.unsubscribe)
+        await privacy.install(bus, "voice", svc.stack, erase=lambda body: erasure.erase(bus, body))
         app = build_app(channel)
         install_health(app, svc.readiness, "voice")
         await svc.start_http(app, settings.http_host, settings.voice_http_port)

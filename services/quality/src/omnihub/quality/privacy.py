@@ -1,0 +1,60 @@
+"""Quality's part of one customer's erasure and export: conversations, events, surveys, evaluations, contacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from omnihub.quality.retention import EVALUATION_CONTENT
+
+# What an erased customer's conversation keeps: the fields KPIs read (times, queue, agent, outcome); not whose it was.
+PERSONAL = {"timeline": "", "messages": "", "customer_id": "", "recording_uri": ""}
+
+
+async def _customer_ids(db: AsyncDatabase[dict[str, Any]], customer_id: str) -> list[str]:
+    """The customer and every customer merged into them (their contacts documents point at the survivor)."""
+    merged = [d["_id"] async for d in db["customers"].find({"into": customer_id}, {"_id": 1})]
+    return [customer_id, *merged]
+
+
+async def _conversation_ids(db: AsyncDatabase[dict[str, Any]], customers: list[str]) -> list[str]:
+    return [d["_id"] async for d in db["conversations"].find({"customer_id": {"$in": customers}}, {"_id": 1})]
+
+
+async def erase(db: AsyncDatabase[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
+    """Remove every trace of the customer: raw events, timelines, survey identities, evaluation content, contacts,
+    opt-outs. Conversations, surveys' scores and evaluations' scores stay (anonymous) so KPIs do not change;
+    rollups are never touched. A retry finds nothing more."""
+    customer_id = str(body["customer_id"])
+    identities = [str(i) for i in body.get("identities", [])]
+    customers = await _customer_ids(db, customer_id)
+    convs = await _conversation_ids(db, customers)
+    removed = {
+        "events": (await db["events"].delete_many(
+            {"$or": [{"customer_id": {"$in": customers}}, {"conversation_id": {"$in": convs}}]})).deleted_count,
+        "conversations": (await db["conversations"].update_many(
+            {"_id": {"$in": convs}}, {"$unset": PERSONAL})).modified_count,
+        "surveys": (await db["surveys"].update_many(
+            {"$or": [{"conversation_id": {"$in": convs}}, {"identity": {"$in": identities}}],
+             "identity": {"$exists": True}}, {"$unset": {"identity": ""}})).modified_count,
+        "evaluations": (await db["evaluations"].update_many(
+            {"conversation_id": {"$in": convs}}, {"$unset": EVALUATION_CONTENT})).modified_count,
+        "customers": (await db["customers"].delete_many({"_id": {"$in": customers}})).deleted_count,
+        "optouts": (await db["optouts"].delete_many({"_id": {"$in": identities}})).deleted_count,
+    }
+    return {"removed": removed}
+
+
+async def export(db: AsyncDatabase[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
+    """The customer's conversations (without the encoded timeline), events, surveys and evaluations."""
+    customer_id = str(body["customer_id"])
+    customers = await _customer_ids(db, customer_id)
+    convs = await _conversation_ids(db, customers)
+    return {"data": {
+        "conversations": await db["conversations"].find({"_id": {"$in": convs}}, {"timeline": 0}).to_list(None),
+        "events": await db["events"].find({"$or": [{"customer_id": {"$in": customers}},
+                                                   {"conversation_id": {"$in": convs}}]}).sort("time", 1).to_list(None),
+        "surveys": await db["surveys"].find({"conversation_id": {"$in": convs}}).to_list(None),
+        "evaluations": await db["evaluations"].find({"conversation_id": {"$in": convs}}).to_list(None),
+    }}

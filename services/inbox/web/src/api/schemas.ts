@@ -68,3 +68,7 @@ export type NewWebhook = Schemas["NewWebhook"];
 export type WebhookList = Schemas["WebhookList"];
 export type DeliveryInfo = Schemas["DeliveryInfo"];
 export type DeliveryLog = Schemas["DeliveryLog"];
+// retain (#25): retention log and customer erasure (admins)
+export type RetentionReport = Schemas["RetentionReport"];
+export type EraseBody = Schemas["EraseBody"];
+export type ErasureReport = Schemas["ErasureReport"];

@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
+import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo.errors import BulkWriteError
@@ -25,6 +28,7 @@ from omnihub.testkit.servers import MongoServer, NatsServer
 
 BARE_BATCH = 1_000
 RUNS = 3
+TARGET = 0.8  # the new path's speed as a share of the old one's (#21)
 TALK = 200.0  # seconds from answer to resolution; wrap-up takes 30 more
 
 
@@ -101,20 +105,58 @@ async def bare_rate(url: str, evs: list[event_pb2.Event]) -> float:
     return rate
 
 
-async def direct_rate(url: str, name: str, evs: list[event_pb2.Event], rollups: bool = True) -> float:
+@dataclass(frozen=True)
+class Cost:
+    """What one ingest of a set of events cost: wall seconds, and CPU seconds of the server and of this process."""
+
+    wall: float
+    server: float
+    client: float
+
+    @property
+    def cpu(self) -> float:
+        """Server + client CPU seconds: the figure other load on the machine hardly changes."""
+        return self.server + self.client
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def direct_cost(url: str, name: str, evs: list[event_pb2.Event], server_pid: int,
+                      rollups: bool = True) -> Cost:
     """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch."""
     store = QualityStore(url, f"bench_direct_{name}")
     await store.setup()
     ingestor = CountingIngestor(store, None, len(evs), rollups)  # type: ignore[arg-type]
     held: list[event_pb2.Event] = []
-    start = time.perf_counter()
+    server, client, start = process_cpu(server_pid), time.process_time(), time.perf_counter()
     for lo in range(0, len(evs), INGEST_BATCH):
         held = await ingestor.handle(held + evs[lo:lo + INGEST_BATCH])
     while held:
         held = await ingestor.handle(held)
-    rate = len(evs) / (time.perf_counter() - start)
+    cost = Cost(time.perf_counter() - start, process_cpu(server_pid) - server, time.process_time() - client)
     await check_and_drop(store, f"bench_direct_{name}", len(evs) // 4)
-    return rate
+    return cost
+
+
+def compare_lines(label: str, old: list[Cost], new: list[Cost]) -> list[str]:
+    """Old and new path of the same run side by side: each pair, then the medians' ratios against TARGET."""
+    lines = [f"{label}:"]
+    for i, (o, n) in enumerate(zip(old, new, strict=True)):
+        lines.append(f"  run {i + 1}: old {o.wall:6.2f} s wall {o.server:6.2f}+{o.client:5.2f} s CPU | "
+                     f"new {n.wall:6.2f} s wall {n.server:6.2f}+{n.client:5.2f} s CPU | "
+                     f"ratio wall {o.wall / n.wall:.2f}x CPU {o.cpu / n.cpu:.2f}x")
+    wall = statistics.median(o.wall for o in old) / statistics.median(n.wall for n in new)
+    cpu = statistics.median(o.cpu for o in old) / statistics.median(n.cpu for n in new)
+    for what, ratio in (("CPU time (server + client)", cpu), ("wall time", wall)):
+        verdict = "PASS" if ratio >= TARGET else "FAIL"
+        lines.append(f"  new path speed by {what}, medians: {ratio:.2f}x of the old path  "
+                     f"{verdict} (target >= {TARGET}x)")
+    return lines
 
 
 async def check_and_drop(store: QualityStore, database: str, conversations: int) -> None:
@@ -173,32 +215,50 @@ async def main() -> None:
     configure_logging("bench", "WARNING", "console")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--kpi-conversations", type=int, default=100_000)
     parser.add_argument("--skip-consumer", action="store_true", help="only the direct ingest paths")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="only old vs new ingest path (no bare insert, consumer or KPI query)")
     args = parser.parse_args()
     shapes = {"small team, 20 conversations open at once": 20, "large centre, 1,000 open at once": 1000}
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     with MongoServer() as mongo, NatsServer() as nats:
+        assert mongo.proc is not None
+        pid = mongo.proc.pid
         await bare_rate(mongo.url, events(args.events, 20, tag="warm"))  # the server's first writes are slow
+        await direct_cost(mongo.url, "warm", events(2_000, 20, tag="warm2"), pid)
         print(f"ingest of {args.events:,} events ({args.events // 4:,} conversations of 4 events) into SecantusDB, "
-              f"in stream order; best of {RUNS} runs each")
-        print(f"{'':<58}{'events/s':>10}  ratio")
+              f"in stream order, {args.runs} runs; old = the path before rollups, new = with rollups and FCR, one "
+              f"transaction per batch; both on one server, alternating which goes first")
         for i, (label, in_progress) in enumerate(shapes.items()):
-            bare = old = direct = whole = 0.0
-            for run in range(RUNS):  # new event ids each run: JetStream drops ids it saw in the last 2 minutes
+            olds: list[Cost] = []
+            news: list[Cost] = []
+            bare = whole = 0.0
+            for run in range(args.runs):  # new event ids each run: JetStream drops ids it saw in the last 2 minutes
                 evs = events(args.events, in_progress, tag=f"s{i}r{run}")
-                bare = max(bare, await bare_rate(mongo.url, evs))
-                old = max(old, await direct_rate(mongo.url, f"{i}_{run}_old", evs, rollups=False))
-                direct = max(direct, await direct_rate(mongo.url, f"{i}_{run}", evs))
-                if not args.skip_consumer:
+                if not args.compare_only:
+                    bare = max(bare, await bare_rate(mongo.url, evs))
+                for rollups in ((False, True) if run % 2 == 0 else (True, False)):
+                    cost = await direct_cost(mongo.url, f"{i}_{run}_{rollups}", evs, pid, rollups=rollups)
+                    (news if rollups else olds).append(cost)
+                if not (args.skip_consumer or args.compare_only):
                     whole = max(whole, await ingest_rate(nats.url, mongo.url, f"{i}_{run}", evs))
-            print(f"{label}:")
-            print(f"  {f'bare insert_many, one document per event, {BARE_BATCH:,} a call':<56}{bare:>10,.0f}")
-            print(f"  {'ingest path without rollups (the path before them)':<56}{old:>10,.0f}  {old / bare:.2f}")
-            print(f"  {'quality ingest path with rollups, one transaction/batch':<56}{direct:>10,.0f}  {direct / bare:.2f}"
-                  f"  ({direct / old:.2f}x of the path without rollups)")
-            if not args.skip_consumer:
-                print(f"  {'the same behind its JetStream consumer (whole service)':<56}{whole:>10,.0f}  {whole / bare:.2f}")
-        print(await kpi_query_seconds(mongo.url, args.kpi_conversations))
+            for line in compare_lines(label, olds, news):
+                print(line)
+            if not args.compare_only:
+                old = args.events / min(c.wall for c in olds)
+                new = args.events / min(c.wall for c in news)
+                print(f"  {f'bare insert_many, one document per event, {BARE_BATCH:,} a call':<56}{bare:>10,.0f}")
+                print(f"  {'ingest path without rollups (the path before them)':<56}{old:>10,.0f}  {old / bare:.2f}")
+                print(f"  {'quality ingest path with rollups, one transaction/batch':<56}{new:>10,.0f}  "
+                      f"{new / bare:.2f}")
+                if not args.skip_consumer:
+                    print(f"  {'the same behind its JetStream consumer (whole service)':<56}{whole:>10,.0f}  "
+                          f"{whole / bare:.2f}")
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if not args.compare_only:
+            print(await kpi_query_seconds(mongo.url, args.kpi_conversations))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from omnihub.quality.ingest import Ingestor
 from omnihub.quality.queries import KpiQuery, ScanQuery
 from omnihub.quality.rollup_writer import RollupWriter
 from omnihub.quality.rollups import RollupConfig
-from omnihub.quality.store import QualityStore
+from omnihub.quality.store import QualityStore, changed_document
 from tests.kpis.events import event, survey_doc
 
 T0 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
@@ -185,3 +185,54 @@ def test_a_stored_contribution_reads_back_the_same_in_either_stored_form() -> No
     assert len(compact) == 3  # a slot and its day share their counters: one group per kind (q, a, x)
     legacy = [[bid, counters] for bid, counters in sorted(contribution.items())]
     assert rollups.loaded(legacy) == contribution
+
+
+async def test_a_change_applied_here_leaves_a_conversation_as_the_server_does(mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    stored = {"_id": "c1", "created": 100.0, "answered": None, "abandoned": None, "closed": 150.0, "queue": "support",
+              "offers": {"e1": [100.0, "support"]}, "timeline": [{"id": "e1"}], "kpi": 0}
+    change = {"$min": {"created": 90.0, "answered": 120.0, "first": 5.0},
+              "$max": {"closed": 140.0, "reopened": 160.0, "abandoned": 130.0},
+              "$set": {"queue": "sales", "offers.e2": [95.0, "sales"], "wraps.e3": [170.0, "alice", 1.0, 0.0, 2.0]},
+              "$addToSet": {"timeline": {"$each": [{"id": "e2"}]}}}
+    await store.conversations.insert_one(dict(stored))
+    await store.conversations.update_one({"_id": "c1"}, change)
+    (kpi_doc,) = await store.kpi_documents(["c1"])
+    assert store_changed(kpi_doc) == store_changed(changed_document({k: v for k, v in stored.items() if k != "timeline"},
+                                                                    change))
+    assert stored["offers"] == {"e1": [100.0, "support"]}  # the stored form it was given is left as it was
+    await store.client.drop_database(mongo_db)
+    await store.close()
+
+
+def store_changed(doc: dict[str, Any]) -> dict[str, Any]:
+    """A document with its sub-documents' keys in one order (the server keeps its own)."""
+    return {k: (dict(sorted(v.items())) if isinstance(v, dict) else v) for k, v in sorted(doc.items())}
+
+
+async def test_a_conversation_stored_with_its_contribution_in_the_older_form_changes_the_buckets_once(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    base = {"conv": "c1", "customer": "u1", "channel": "sms", "queue": "support"}
+    specs = [{**base, "kind": "queued", "at": T0 + 60}, {**base, "kind": "assigned", "at": T0 + 70, "agent": "alice",
+                                                        "wait": 10},
+             {**base, "kind": "resolved", "at": T0 + 400, "agent": "alice", "resolved": True},
+             {**base, "kind": "wrapped_up", "at": T0 + 430, "agent": "alice", "talk": 330, "wrap": 30},
+             {"conv": "c2", "customer": "u1", "channel": "voice", "queue": "support", "kind": "queued",
+              "at": T0 + 3600}]
+    ingestor = Ingestor(store, None, surveys=False, rollup=CONFIG)  # type: ignore[arg-type]
+    events = [event(s, i) for i, s in enumerate(specs)]
+    await ingestor.handle(events[:2])
+    (doc,) = await store.kpi_documents(["c1"])
+    assert doc["kpi"] == 0  # the FCR flag its applied contribution was computed with, not the contribution
+    older = rollups.stored(rollups.applied(doc, CONFIG))  # as the release before stored it
+    await store.conversations.update_one({"_id": "c1"}, {"$set": {"kpi": older}})
+    await ingestor.handle(events[2:])
+    got = await buckets(store)
+    (doc,) = await store.kpi_documents(["c1"])
+    assert doc["kpi"] == 1  # the customer came back within 7 days: a repeat
+    await RollupWriter(store, CONFIG).rebuild("test")
+    assert await buckets(store) == got
+    await store.client.drop_database(mongo_db)
+    await store.close()

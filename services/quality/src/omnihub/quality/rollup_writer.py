@@ -9,7 +9,7 @@ from typing import Any
 from omnihub.common.logging import get_logger
 from omnihub.quality import rollups
 from omnihub.quality.rollups import FCR_WINDOW, Contribution, RollupConfig
-from omnihub.quality.store import LAYOUT, QualityStore, created_document
+from omnihub.quality.store import LAYOUT, QualityStore, changed_document, created_document
 
 log = get_logger("omnihub.quality.rollups")
 
@@ -35,29 +35,40 @@ class RollupWriter:
         deltas (call inside the store's transaction). Returns the conversations inserted whole.
 
         Conversations this process has not seen stored (and not in `stored`) are inserted whole with their
-        contribution computed beforehand: no read-back, no second write. Only stored ones are updated, read
-        back and their contribution's difference applied. An insert that meets an existing conversation
+        contribution computed beforehand. Stored ones are read first (without timelines), the change applied to
+        them here too, and updated once with the FCR flag of their new contribution; the difference between
+        the contribution before and after goes to the buckets. An insert that meets an existing conversation
         raises; the caller retries with its id in `stored`.
         """
         if not changes:
             return []
         fresh = {cid: created_document(cid, changes[cid]) for cid in self.store.unknown(changes) if cid not in stored}
         old = {cid: change for cid, change in changes.items() if cid not in fresh}
-        await self.store.update_conversations(old)
-        docs = await self.store.kpi_documents(list(old))
-        contacts, affected = await self._contacts([*fresh.values(), *docs])
+        before = {d["_id"]: d for d in await self.store.kpi_documents(list(old))}
+        after = [changed_document(before.get(cid) or {"_id": cid}, change) for cid, change in old.items()]
+        contacts, affected = await self._contacts([*fresh.values(), *after])
         affected -= set(changes)
+        others: list[dict[str, Any]] = []
         if affected:
-            more = await self.store.kpi_documents(sorted(affected))
-            contacts.update((await self._contacts(more))[0])  # their customers may be other (merged) ids
-            docs += more
+            others = await self.store.kpi_documents(sorted(affected))
+            contacts.update((await self._contacts(others))[0])  # their customers may be other (merged) ids
         parts: list[Contribution] = []
         for doc in fresh.values():
-            new = rollups.conversation(doc, self.config, contacts.get(doc.get("customer_id", ""), ()))
-            doc["kpi"] = rollups.stored(new)
-            parts.append(new)
+            repeat = rollups.repeated(doc, contacts.get(doc.get("customer_id", ""), ()))
+            parts.append(rollups.contribution(doc, self.config, repeat))
+            doc["kpi"] = int(repeat)
+        updates: dict[str, dict[str, Any]] = {}
+        for doc in after:
+            cid = doc["_id"]
+            repeat = rollups.repeated(doc, contacts.get(doc.get("customer_id", ""), ()))
+            was = before.get(cid)
+            parts.append(rollups.diff(rollups.contribution(doc, self.config, repeat),
+                                      rollups.applied(was, self.config) if was else {}))
+            change = old[cid]
+            updates[cid] = {**change, "$set": {**change.get("$set", {}), "kpi": int(repeat)}}
+        await self.store.update_conversations(updates)
         await self.store.insert_conversations(list(fresh.values()))
-        await self._apply(docs, contacts, parts)
+        await self._apply(others, contacts, parts)
         return list(fresh)
 
     async def conversations(self, ids: list[str], extra: set[str] | None = None) -> None:
@@ -137,17 +148,20 @@ class RollupWriter:
         return out
 
     async def _apply(self, docs: list[dict[str, Any]], contacts: dict[str, list[float]],
-                     fresh: list[Contribution] | None = None) -> None:
-        """Apply the change of each stored doc's contribution (and the whole of `fresh` ones) to the buckets."""
-        deltas: list[Contribution] = list(fresh or [])
-        applied: dict[str, list[Any]] = {}
+                     parts: list[Contribution] | None = None) -> None:
+        """Apply the change of each stored, unchanged doc's contribution (and the `parts` already computed) to the
+        buckets, noting the FCR flag of those whose contribution or stored form changed."""
+        deltas: list[Contribution] = list(parts or [])
+        flags: dict[str, int] = {}
         for d in docs:
-            new = rollups.conversation(d, self.config, contacts.get(d.get("customer_id", ""), ()))
-            change = rollups.diff(new, rollups.loaded(d.get("kpi")))
+            repeat = rollups.repeated(d, contacts.get(d.get("customer_id", ""), ()))
+            change = rollups.diff(rollups.contribution(d, self.config, repeat), rollups.applied(d, self.config))
             if change:
                 deltas.append(change)
-                applied[d["_id"]] = rollups.stored(new)
-        await self._commit(rollups.merge(deltas), applied)
+            if change or d.get("kpi") != int(repeat):
+                flags[d["_id"]] = int(repeat)
+        await self.store.note_applied(flags)
+        await self._commit(rollups.merge(deltas), {})
 
     async def _commit(self, deltas: Contribution, applied: dict[str, list[Any]]) -> None:
         """Write bucket deltas with the change they make to the queues' share of agent time (read and written in

@@ -109,6 +109,35 @@ def _ms(seconds: float | None) -> int:
 
 def conversation(doc: dict[str, Any], cfg: RollupConfig, contacts: Iterable[float] = ()) -> Contribution:
     """A conversation document's contribution (`contacts`: creation times of the same customer's conversations)."""
+    return contribution(doc, cfg, repeated(doc, contacts))
+
+
+def repeated(doc: dict[str, Any], contacts: Iterable[float]) -> bool:
+    """Whether the customer came back within 7 days after the conversation closed (then it is no first-contact
+    resolution): the one thing of a contribution that does not come from the conversation document."""
+    closed = doc.get("closed")
+    if closed is None:
+        return False
+    closed = float(closed)
+    return any(closed < t <= closed + FCR_WINDOW for t in contacts)
+
+
+def applied(doc: dict[str, Any], cfg: RollupConfig) -> Contribution:
+    """What a stored conversation has added to the buckets, from its `kpi` field: nothing when missing; with the
+    FCR repeat flag (0/1) stored since contributions are recomputed, the document's contribution with that flag;
+    an older stored contribution (a list) as it was stored.
+
+    A change to what `contribution` computes therefore needs a rebuild (bump store.LAYOUT)."""
+    kpi = doc.get("kpi")
+    if kpi is None:
+        return {}
+    if isinstance(kpi, list):
+        return loaded(kpi)
+    return contribution(doc, cfg, bool(kpi))
+
+
+def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contribution:
+    """A conversation document's contribution, given whether the customer came back within 7 days of its close."""
     offers = sorted(tuple(v) for v in (doc.get("offers") or {}).values())
     created = float(doc.get("created") or 0.0)
     if offers:
@@ -184,8 +213,7 @@ def conversation(doc: dict[str, Any], cfg: RollupConfig, contacts: Iterable[floa
         closed = float(closed)
         outcomes = sorted(tuple(v) for v in (doc.get("outcomes") or {}).values())  # (t, resolved): the last
         resolved = bool(outcomes[-1][1]) if outcomes else bool(doc.get("resolved"))
-        ok = resolved and not doc.get("reopened") and not any(
-            closed < t <= closed + FCR_WINDOW for t in contacts)
+        ok = resolved and not doc.get("reopened") and not repeat
         fcr = {"fcr_eligible": 1, "fcr_ok": int(ok)}
         _inc(q, fcr)
         _inc(agent(str(wraps[-1][1])), fcr)
@@ -356,12 +384,15 @@ __all__ = [
     "Counters",
     "RollupConfig",
     "agent_queue_id",
+    "applied",
     "bucket_id",
     "bucket_meta",
+    "contribution",
     "conversation",
     "diff",
     "loaded",
     "merge",
+    "repeated",
     "span",
     "spans",
     "stored",

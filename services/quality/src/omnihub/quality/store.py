@@ -211,6 +211,13 @@ class QualityStore:
         self.remember(changes)
 
     # ---- rollups ------------------------------------------------------------------------
+    async def note_applied(self, flags: dict[str, int]) -> None:
+        """Record, for conversations whose contribution changed without a change of their own (a later contact of
+        the same customer, a rebuild), the FCR repeat flag their applied contribution was computed with."""
+        if flags:
+            await self.conversations.bulk_write([UpdateOne({"_id": cid}, {"$set": {"kpi": flag}})
+                                                 for cid, flag in flags.items()], ordered=False, session=_s())
+
     async def kpi_documents(self, ids: list[str]) -> list[dict[str, Any]]:
         """Conversations by id without their timelines and messages (what contributions are computed from)."""
         if not ids:
@@ -513,3 +520,31 @@ def created_document(conversation_id: str, change: dict[str, Any]) -> dict[str, 
                 items.append(value)
         doc[field] = items
     return doc
+
+
+_MISSING = object()
+
+
+def _replaces(op: str, value: Any, was: Any) -> bool:
+    """Whether `op` sets `value` over the stored `was` (null sorts before numbers, as in MongoDB)."""
+    if op == "$set" or was is _MISSING:
+        return True
+    if was is None:
+        return op == "$max"
+    return bool(value < was) if op == "$min" else bool(value > was)
+
+
+def changed_document(doc: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """A stored conversation read without timeline and messages (`doc`) as `change` ($min/$max/$set, the update
+    `conversation_changes` makes) will leave it; `$addToSet` lists are not loaded, so not touched. `doc` is
+    not modified."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
+    for op in ("$min", "$max", "$set"):
+        for path, value in change.get(op, {}).items():
+            *parents, leaf = path.split(".")
+            into = out
+            for p in parents:
+                into = into.setdefault(p, {})
+            if _replaces(op, value, into.get(leaf, _MISSING)):
+                into[leaf] = value
+    return out

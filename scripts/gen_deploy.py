@@ -28,12 +28,13 @@ class Svc:
     identity: bool = False  # calls between services: the shared token and actor key from the omnihub-identity Secret
 
 
+OPTIONAL = ("TELEGRAM", "WECHAT", "OIDC")  # secrets of optional features (the inbox's SSO client secret)
 IDENTITY_SECRET = "omnihub-identity"
 IDENTITY_KEYS = ("OMNIHUB_SERVICE_TOKEN", "OMNIHUB_ACTOR_KEY")
 SERVICES = [
     Svc("router", 8086, grpc=50051, hpa=False, replicas=2, mongo=False, identity=True),  # one leader, one hot standby
     Svc("quality", 8085, grpc=50052, mongo=True, hpa=False, identity=True),
-    Svc("inbox", 8080, mongo=True, secrets=("OMNIHUB_INBOX_SESSION_KEY",), identity=True,
+    Svc("inbox", 8080, mongo=True, secrets=("OMNIHUB_INBOX_SESSION_KEY", "OMNIHUB_INBOX_OIDC_CLIENT_SECRET"), identity=True,
         env={"OMNIHUB_ROUTER_ADDR": "router:50051", "OMNIHUB_QUALITY_URL": "http://quality:8085",
              "OMNIHUB_INBOX_SECURE_COOKIES": "true"}),
     Svc("chat", 8081, secrets=("OMNIHUB_WIDGET_SIGNING_KEY", "OMNIHUB_TELEGRAM_BOT_TOKEN",
@@ -107,7 +108,7 @@ def container(s: Svc) -> dict[str, object]:
     if s.mongo:
         env.append({"name": "OMNIHUB_MONGO_URL", "valueFrom": {"secretKeyRef": {"name": "omnihub-mongo", "key": "url"}}})
     for var in s.secrets:
-        env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": f"omnihub-{s.name}", "key": var, "optional": "TELEGRAM" in var or "WECHAT" in var}}})
+        env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": f"omnihub-{s.name}", "key": var, "optional": any(k in var for k in OPTIONAL)}}})
     env += [{"name": k, "value": v} for k, v in s.env.items()]
     probe_http = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
     readiness: dict[str, object] = {"grpc": {"port": s.grpc}, "periodSeconds": 5} if s.grpc else probe_http

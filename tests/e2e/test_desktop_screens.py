@@ -14,11 +14,14 @@ from playwright.async_api import Browser, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from omnihub.common import identity
+from omnihub.testkit.fakes.oidc_provider import FakeOidcProvider
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.servers import NatsServer
 from tests.e2e.browser import (
     APP,
+    EN,
+    ZH,
     axe,
     chromium,
     english_leftovers,
@@ -43,7 +46,16 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+async def oidc() -> AsyncIterator[FakeOidcProvider]:
+    """The shared hub's OpenID provider (its inbox shows "Sign in with SSO")."""
+    provider = await FakeOidcProvider().start()
+    yield provider
+    await provider.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory, mongo_url: str,
+                 oidc: FakeOidcProvider) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
     """One hub for the tests that leave nothing behind that another would see: each takes its own agent and
     customer and steps away at its end. It has its own nats-server, since the function-scoped hubs of this module
     wipe the session server's streams."""
@@ -52,6 +64,9 @@ async def shared(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> As
     fake = FakeTwilio()
     await fake.start()
     h = new_hub(tmp_path_factory.mktemp("shared"), nats.url, mongo_url, fake, spare_agents=3)
+    h.extra["inbox"] |= {"OMNIHUB_INBOX_OIDC_ISSUER": oidc.issuer, "OMNIHUB_INBOX_OIDC_CLIENT_ID": oidc.client_id,
+                         "OMNIHUB_INBOX_OIDC_CLIENT_SECRET": oidc.client_secret,
+                         "OMNIHUB_INBOX_OIDC_REDIRECT_URL": h.url("inbox") + "/api/sso/callback"}
     try:
         h.start("router", "sms", "quality", "inbox")
         yield h, fake
@@ -72,14 +87,14 @@ async def test_login_under_a_strict_csp_in_both_languages(shared: tuple[Hub, Fak
 
     await page.get_by_label("Username").fill("alice")
     await page.get_by_label("Password").fill("wrong")
-    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("button", name="Log in", exact=True).click()
     await expect(page.locator("#login-error")).to_have_text("Wrong username or password")
 
     await page.locator("#lang").select_option("zh-CN")
     await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     await page.get_by_label("用户名").fill("alice")
     await page.get_by_label("密码").fill(PASSWORDS["alice"])
-    await page.get_by_role("button", name="登录").click()
+    await page.get_by_role("button", name="登录", exact=True).click()
     await expect(page.locator("#who")).to_have_text("Alice Chen · 座席")
 
     await page.reload()  # the session cookie restores the desktop, in the chosen language
@@ -233,6 +248,27 @@ async def test_admin_audit_and_integrations_views(shared: tuple[Hub, FakeTwilio]
     before = await hooks.count()
     await hooks.last.locator("button").last.click()  # unsubscribe: nothing is left for the other tests
     await expect(hooks).to_have_count(before - 1)
+
+
+# sso (#25): "Sign in with SSO" walks Chromium through the provider and back into the desktop; a token for another
+# application comes back as the login page's message, in the chosen language.
+async def test_sso_button_signs_in_and_refusals_are_shown(shared: tuple[Hub, FakeTwilio], oidc: FakeOidcProvider,
+                                                          browser: Browser) -> None:
+    h, _ = shared
+    problems: list[str] = []
+    oidc.login("sso-lead", "supervisor", fault="audience")
+    page = await open_app(browser, h.url("inbox"), problems, lang="zh-CN")
+    await page.click("#sso-button")
+    await expect(page.locator("#sso-error")).to_have_text(ZH["sso.errors.audience"])
+    assert "sso_error" not in page.url  # the message stays, a reload starts clean
+    oidc.login("sso-lead", "supervisor", name="Lin Lead")
+    await page.locator("#lang").select_option("en")
+    await page.get_by_role("button", name=EN["sso.button"]).click()
+    await expect(page.locator("#who")).to_have_text("Lin Lead · supervisor", timeout=20_000)
+    await page.locator("#logout").click()
+    await expect(page.locator("#sso-button")).to_be_visible()
+    assert [p for p in problems if "401" not in p] == []
+    await page.context.close()
 
 
 # desk2 (#20): every main screen a supervisor or admin has, in both languages

@@ -162,6 +162,11 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
         ("/api/admin/customers/{CA}/erase", {"confirm": "cus_other"}, (U, F, F, F, 400)),
         ("/api/admin/customers/cus_missing/erase", {"confirm": "cus_missing"}, (U, F, F, F, 404))],
     ("GET", "/api/admin/customers/{id}/erasure"): [("/api/admin/customers/{CA}/erasure", None, (U, F, F, F, 404))],
+    # sso (#25): single sign-on is public (this hub has no identity provider: 404 for the login and callback; the
+    # flow itself, its refusals and the admins-only password setting: services/inbox/tests/test_sso.py)
+    ("GET", "/api/sso"): [("/api/sso", None, OPEN)],
+    ("GET", "/api/sso/login"): [("/api/sso/login", None, OPEN)],
+    ("GET", "/api/sso/callback"): [("/api/sso/callback?code=x&state=y", None, OPEN)],
     # wfm (#23): quality answers 400/404 here (no forecast or schedule in this hub); agents read their own shifts
     ("GET", "/api/supervisor/wfm/intraday"): [("/api/supervisor/wfm/intraday?queue=support", None, SUPER)],
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],

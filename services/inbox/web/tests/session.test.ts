@@ -35,6 +35,9 @@ describe("session store", () => {
     vi.stubGlobal("fetch", async () => answer(429, "too many"));
     await session.login("alice", "bad");
     expect(session.loginError).toBe("tooMany");
+    vi.stubGlobal("fetch", async () => answer(403, "local login is for administrators only; sign in with SSO"));
+    await session.login("alice", "good");
+    expect(session.loginError).toBe("ssoOnly");
     vi.stubGlobal("fetch", async () => {
       throw new TypeError("offline");
     });

@@ -39,6 +39,7 @@ from omnihub.inbox import (
     receipts,
     reports,
     search,
+    sso,
     supervision,
     teams,
     wfm,
@@ -85,7 +86,7 @@ STATES = {"AVAILABLE": routing_pb2.AGENT_STATE_AVAILABLE, "AWAY": routing_pb2.AG
           "OFFLINE": routing_pb2.AGENT_STATE_OFFLINE}
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
-PUBLIC = {"/api/login", OPENAPI_PATH}
+PUBLIC = {"/api/login", OPENAPI_PATH, *sso.PUBLIC}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -135,6 +136,8 @@ class Inbox:
         self.file_link_ttl = 7 * 86_400.0
         self.retention_days: dict[str, int] = {}  # app.main: days kept per kind; its daily job (inbox/retention.py)
         self.retention_job: DailyJob | None = None
+        self.sso: sso.SingleSignOn | None = None  # OpenID Connect login, where configured
+        self.admins_only = False  # passwords only for admins (break-glass) when SSO is the way in
 
     # ---- middleware -------------------------------------------------------------------
     @web.middleware
@@ -178,6 +181,10 @@ class Inbox:
                                after={"reason": "wrong username or password"})
             raise web.HTTPUnauthorized(text="wrong username or password")
         await self.limiter.succeeded(username, address)
+        if self.admins_only and user.role != "admin":  # checked after the password: says nothing to guessers
+            await audit.record(request, "auth.login_failed", username, actor=username, outcome="refused",
+                               after={"reason": "local login is for administrators only; use single sign-on"})
+            raise web.HTTPForbidden(text="local login is for administrators only; sign in with SSO")
         await audit.record(request, "auth.login", user.id, actor=user.id, role=user.role, after={"method": "password"})
         cookie, session = await self.sessions.issue(user)
         resp = web.json_response(self._me(session))
@@ -205,7 +212,7 @@ class Inbox:
     async def force_logout(self, request: web.Request) -> web.Response:
         """POST /api/admin/users/{id}/logout: an admin ends every session of a user."""
         user = request.match_info["id"]
-        if user not in self.users:
+        if user not in self.users and not await self.sessions.known(user):  # SSO users exist in sessions only
             raise web.HTTPNotFound(text="unknown user")
         ended = await self.sessions.revoke_user(user)
         await self.hub.disconnect(user)
@@ -537,6 +544,7 @@ class Inbox:
         audit.register(app, self.audit)  # admins browse and export the audit trail
         register_integration(app, self.integration)  # /api/v1, API tokens and webhooks
         register_privacy(app, self)  # one customer's data as JSON (admins)
+        sso.register(app, self)  # OpenID Connect login (code flow with PKCE)
         attachments.register(r, self.attachments)  # upload, authenticated download, signed links for providers
         serve_openapi(app, openapi())
         app.on_response_prepare.append(security_headers)

@@ -30,6 +30,7 @@ from omnihub.inbox.files import FileStore
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.search import consume_for_search
+from omnihub.inbox.sso import OidcConfig, SingleSignOn
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.wrapup import load_dispositions
 
@@ -99,6 +100,10 @@ async def main() -> None:
                       parse_networks(settings.inbox_trusted_proxies), credentials, settings.inbox_aht_target_seconds)
         inbox.softphone = softphone(settings)
         inbox.adherence_target = settings.inbox_adherence_target
+        if (oidc := OidcConfig.from_settings(settings)) is not None:
+            inbox.sso = SingleSignOn(oidc, store.db["sso_pending"])
+            await inbox.sso.setup()
+        inbox.admins_only = settings.inbox_local_login_admins_only
         link_key = hmac.new(settings.inbox_session_key.get_secret_value().encode(), b"file links", hashlib.sha256)
         inbox.files = inbox.hub.files = FileStore(store.db, link_key.digest())
         inbox.public_url, inbox.file_link_ttl = settings.inbox_public_url, settings.inbox_file_link_hours * 3600

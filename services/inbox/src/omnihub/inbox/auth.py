@@ -44,6 +44,8 @@ class Session:
     name: str
     csrf: str
     expires: float
+    teams: tuple[str, ...] = ()  # an SSO login's team claim (password logins: users.yaml's, read by teams.py)
+    sso: bool = False  # made by single sign-on: role, name and teams come from the ID token, not users.yaml
 
 
 def _fingerprint(user: User) -> str:
@@ -92,14 +94,18 @@ class SessionStore:
     def _id(self, token: str) -> str:
         return hmac.new(self.key, token.encode(), hashlib.sha256).hexdigest()
 
-    async def issue(self, user: User) -> tuple[str, Session]:
-        """A new session and its cookie value."""
+    async def issue(self, user: User, sso: bool = False) -> tuple[str, Session]:
+        """A new session and its cookie value; `sso`: the user comes from an ID token (kept in the session)."""
         token = secrets.token_urlsafe(32)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.lifetime)
         expires = expires.replace(microsecond=expires.microsecond // 1000 * 1000)  # BSON dates keep milliseconds
-        session = Session(user.id, user.role, user.display_name, secrets.token_urlsafe(24), expires.timestamp())
-        await self.sessions.insert_one({"_id": self._id(token), "user": user.id, "csrf": session.csrf,
-                                        "expires": expires, "fingerprint": _fingerprint(user)})
+        session = Session(user.id, user.role, user.display_name, secrets.token_urlsafe(24), expires.timestamp(),
+                          user.teams if sso else (), sso)
+        doc: dict[str, Any] = {"_id": self._id(token), "user": user.id, "csrf": session.csrf, "expires": expires,
+                               "fingerprint": "sso" if sso else _fingerprint(user)}
+        if sso:
+            doc["sso"] = {"role": user.role, "name": user.display_name, "teams": list(user.teams)}
+        await self.sessions.insert_one(doc)
         return token, session
 
     async def read(self, token: str | None) -> Session | None:
@@ -110,6 +116,10 @@ class SessionStore:
         if doc is None:
             return None
         expires = doc["expires"].replace(tzinfo=dt.UTC).timestamp()
+        if expires <= dt.datetime.now(dt.UTC).timestamp():
+            return None
+        if sso := doc.get("sso"):  # the identity provider vouched for role and name until the session's expiry
+            return Session(doc["user"], sso["role"], sso["name"], doc["csrf"], expires, tuple(sso["teams"]), True)
         user = self.users.get(doc["user"])
         if expires <= dt.datetime.now(dt.UTC).timestamp() or user is None or doc["fingerprint"] != _fingerprint(user):
             return None
@@ -119,6 +129,10 @@ class SessionStore:
         """End one session (logout)."""
         if token:
             await self.sessions.delete_one({"_id": self._id(token)})
+
+    async def known(self, user_id: str) -> bool:
+        """Whether the user has a session (SSO users exist only there, not in users.yaml)."""
+        return await self.sessions.find_one({"user": user_id}, {"_id": 1}) is not None
 
     async def revoke_user(self, user_id: str) -> int:
         """End every session of a user, on every replica; how many there were."""

@@ -50,6 +50,19 @@ class InboxSettings(ServiceSettings):
     inbox_upload_keep_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     inbox_email_url: str = "http://127.0.0.1:8084"
     inbox_chat_url: str = "http://127.0.0.1:8081"
+    # OpenID Connect single sign-on (code flow with PKCE): on when an issuer (or discovery URL) and client id are set.
+    inbox_oidc_issuer: str = ""  # e.g. https://login.example.com/realms/cc; its discovery document is read from it
+    inbox_oidc_discovery_url: str = ""  # empty: <issuer>/.well-known/openid-configuration
+    inbox_oidc_client_id: str = ""
+    inbox_oidc_client_secret: SecretStr = SecretStr("")
+    inbox_oidc_scopes: str = "openid profile email"
+    inbox_oidc_redirect_url: str = ""  # empty: <inbox_public_url>/api/sso/callback (register it at the provider)
+    inbox_oidc_role_claim: str = "omnihub_role"  # a dotted path (realm_access.roles); a string or a list
+    inbox_oidc_role_values: str = ""  # "idp-value=role,..." e.g. "cc-agents=agent,cc-leads=supervisor"; empty: as is
+    inbox_oidc_agent_claim: str = "preferred_username"  # gives the agent id (the router's agent, the audit actor)
+    inbox_oidc_name_claim: str = "name"
+    inbox_oidc_team_claim: str = ""  # optional: a supervisor's team(s), as users.yaml `team:`
+    inbox_local_login_admins_only: bool = False  # true: passwords only for admins (break-glass); others use SSO
 
     @field_validator("inbox_login_limit_account", "inbox_login_limit_address")
     @classmethod
@@ -57,11 +70,28 @@ class InboxSettings(ServiceSettings):
         parse(value)  # ValueError names the problem
         return value
 
+    @field_validator("inbox_oidc_role_values")
+    @classmethod
+    def _role_values(cls, value: str) -> str:
+        role_values(value)  # ValueError names a bad pair
+        return value
+
     @field_validator("inbox_trusted_proxies")
     @classmethod
     def _cidrs(cls, value: str) -> str:
         parse_networks(value)  # ValueError names a bad one
         return value
+
+
+def role_values(text: str) -> dict[str, str]:
+    """"idp-value=role,..." as a mapping; ValueError for a pair without "=" or a role that does not exist."""
+    found: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        value, sep, role = (part.strip() for part in pair.rpartition("="))
+        if not sep or not value or role not in ROLES:
+            raise ValueError(f"{pair!r} must be idp-value=role with role one of {', '.join(ROLES)}")
+        found[value] = role
+    return found
 
 
 @dataclass(frozen=True, slots=True)

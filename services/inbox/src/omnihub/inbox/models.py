@@ -16,6 +16,7 @@ from omnihub.inbox.integration_models import ADMIN_OPERATIONS as INTEGRATION_OPE
 from omnihub.inbox.privacy_models import OPERATIONS as PRIVACY_OPERATIONS
 from omnihub.inbox.report_models import OPERATIONS as REPORTS
 from omnihub.inbox.report_models import MyPerformance
+from omnihub.inbox.sso_models import OPERATIONS as SSO_OPERATIONS
 from omnihub.inbox.supervision_models import OPERATIONS as SUPERVISION_OPERATIONS
 from omnihub.inbox.wallboard_models import OPERATIONS as WALLBOARD_OPERATIONS
 
@@ -404,6 +405,7 @@ OPERATIONS = [
     *INTEGRATION_OPERATIONS,
     *attachments.OPERATIONS,
     *PRIVACY_OPERATIONS,
+    *SSO_OPERATIONS,
 ]
 
 SECURITY = {

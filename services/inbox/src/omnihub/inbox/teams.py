@@ -45,9 +45,9 @@ def team_agents(users: dict[str, User], session: Session) -> frozenset[str] | No
     if session.role == "agent":
         return frozenset({session.user})
     user = users.get(session.user)
-    if session.role == "admin" or user is None or not user.teams:
+    teams = set(session.teams or (user.teams if user else ()))  # an SSO team claim, else users.yaml
+    if session.role == "admin" or not teams:
         return None
-    teams = set(user.teams)
     return frozenset(u.id for u in users.values() if u.role == "agent" and teams.intersection(u.teams))
 
 

@@ -54,6 +54,7 @@ export type SearchHit = Schemas["SearchHit"];
 export type SearchResults = Schemas["SearchResults"];
 export type AuditRecord = Schemas["AuditRecord"];
 export type AuditPage = Schemas["AuditPage"];
+export type SsoStatus = Schemas["SsoStatus"];
 export type MonitorBody = Schemas["MonitorBody"];
 export type InterventionBody = Schemas["InterventionBody"];
 export type Presence = Schemas["Presence"];

@@ -5,7 +5,7 @@ import { ApiError, request, setCsrf } from "../api/http";
 import type { LoginBody } from "../api/schemas";
 import type { Me } from "../api/types";
 
-export type LoginError = "" | "wrong" | "tooMany" | "unavailable";
+export type LoginError = "" | "wrong" | "tooMany" | "unavailable" | "ssoOnly";
 
 export const useSessionStore = defineStore("session", () => {
   const me = ref<Me | null>(null);
@@ -39,7 +39,8 @@ export const useSessionStore = defineStore("session", () => {
       return true;
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 0;
-      loginError.value = status === 429 ? "tooMany" : status === 401 || status === 400 ? "wrong" : "unavailable";
+      loginError.value =
+        status === 429 ? "tooMany" : status === 403 ? "ssoOnly" : status === 401 || status === 400 ? "wrong" : "unavailable";
       return false;
     }
   }

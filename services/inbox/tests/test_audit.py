@@ -11,54 +11,29 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
-from aiohttp import web
-from argon2 import PasswordHasher
 
-from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.inbox import audit
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.app import build_app
 from omnihub.inbox.audit import AuditTrail
-from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
-from omnihub.inbox.config import User
-from omnihub.inbox.store import InboxStore
-from omnihub.testkit.ports import free_port
 
-_hash = PasswordHasher().hash
-USERS = {u.id: u for u in (User("alice", "Alice", "agent", _hash("alice-pw")),
-                           User("sam", "Sam", "supervisor", _hash("sam-pw")),
-                           User("ada", "Ada", "admin", _hash("ada-pw")))}
+from .conftest import login, running_inbox, users
+
+USERS = users(("alice", "agent"), ("sam", "supervisor"), ("ada", "admin"))
 
 
 @pytest.fixture
 async def base(mongo_url: str, mongo_db: str) -> AsyncIterator[str]:
     """An inbox on a free port with its audit trail (the router is never asked)."""
-    store = InboxStore(mongo_url, mongo_db)
-    await store.setup()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
-    sessions = SessionStore(store.db["sessions"], b"k" * 32, USERS)
-    await sessions.setup()
-    counters = SharedCounters(f"async+{mongo_url}", database_name=mongo_db)
-    inbox = Inbox(USERS, sessions, store, None, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
-                  "http://127.0.0.1:1", limiter=LoginLimiter(counters))
-    await inbox.audit.setup()
-    runner = web.AppRunner(build_app(inbox))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-    await channel.close(None)
-    counters.storage.close()
-    await store.close()
+
+    async def with_audit(inbox: Inbox) -> None:
+        await inbox.audit.setup()
+
+    async with running_inbox(mongo_url, mongo_db, USERS, prepare=with_audit) as running:
+        yield running.base
 
 
-async def login(http: aiohttp.ClientSession, base: str, user: str, password: str = "") -> dict[str, str]:
-    resp = await http.post(f"{base}/api/login", json={"username": user, "password": password or f"{user}-pw"})
-    assert resp.status == 200, await resp.text()
-    return {"X-CSRF-Token": (await resp.json())["csrf"]}
 
 
 async def page(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:

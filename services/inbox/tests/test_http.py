@@ -7,32 +7,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-import grpc
 import pytest
 from aiohttp import web
-from argon2 import PasswordHasher
 from yarl import URL
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common.bus import Bus
 from omnihub.common.openapi import undocumented
 from omnihub.inbox import integration
 from omnihub.inbox.api import Inbox
-from omnihub.inbox.app import build_app
-from omnihub.inbox.auth import COOKIE, LoginLimiter, SessionStore, SharedCounters
-from omnihub.inbox.config import User
+from omnihub.inbox.auth import COOKIE
 from omnihub.inbox.live import consume_events
 from omnihub.inbox.models import openapi
-from omnihub.inbox.store import InboxStore
-from omnihub.testkit.ports import free_port
 
-_hash = PasswordHasher().hash
-USERS = {u.id: u for u in (User("alice", "Alice", "agent", _hash("alice-pw")),
-                           User("sam", "Sam", "supervisor", _hash("sam-pw")),
-                           User("root", "Root", "admin", _hash("root-pw")))}
+from .conftest import login as log_in
+from .conftest import running_inbox, users
+
+USERS = users(("alice", "agent"), ("sam", "supervisor"), ("root", "admin"))
 NESTED = b'{"username":' + b"[" * 2000 + b"]" * 2000 + b"}"
 
 
@@ -50,31 +43,14 @@ async def base(served: Served) -> str:
 @pytest.fixture
 async def served(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[Served]:
     """An inbox on a free port with its event consumer; its router address answers nothing (calls to it get 503)."""
-    store = InboxStore(mongo_url, mongo_db)
-    await store.setup()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
-    sessions = SessionStore(store.db["sessions"], b"k" * 32, USERS)
-    await sessions.setup()
-    counters = SharedCounters(f"async+{mongo_url}", database_name=mongo_db)
-    inbox = Inbox(USERS, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
-                  "http://127.0.0.1:1", limiter=LoginLimiter(counters))
-    runner = web.AppRunner(build_app(inbox))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    consumer = await consume_events(bus, inbox.hub.on_events)
-    yield Served(f"http://127.0.0.1:{port}", inbox)
-    await consumer.stop()
-    await runner.cleanup()
-    await channel.close(None)
-    counters.storage.close()
-    await store.close()
+    async with running_inbox(mongo_url, mongo_db, USERS, bus) as running:
+        consumer = await consume_events(bus, running.inbox.hub.on_events)
+        yield Served(running.base, running.inbox)
+        await consumer.stop()
 
 
 async def login(http: aiohttp.ClientSession, base: str, user: str) -> dict[str, str]:
-    resp = await http.post(f"{base}/api/login", json={"username": user, "password": f"{user}-pw"})
-    assert resp.status == 200, await resp.text()
-    return {"X-CSRF-Token": (await resp.json())["csrf"], "Content-Type": "application/json"}
+    return await log_in(http, base, user) | {"Content-Type": "application/json"}
 
 
 async def test_hostile_bodies_get_400_naming_the_problem(base: str) -> None:

@@ -12,29 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 from aiohttp import web
-from argon2 import PasswordHasher
 
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common.bus import Bus, new_event
 from omnihub.common.retry import RetryPolicy
 from omnihub.inbox import signing
 from omnihub.inbox.api import Inbox
-from omnihub.inbox.app import build_app
-from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
-from omnihub.inbox.config import User
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.webhooks import Webhooks
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import eventually
 
-_hash = PasswordHasher().hash
-USERS = {u.id: u for u in (User("sam", "Sam", "supervisor", _hash("sam-pw")),
-                           User("ada", "Ada", "admin", _hash("ada-pw")))}
+from .conftest import login, running_inbox, users
+
+USERS = users(("sam", "supervisor"), ("ada", "admin"))
 SLOW_TIMEOUT = 30.0  # the slow receiver never answers; the fast one must be served long before this
 
 
@@ -76,36 +70,22 @@ async def served(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[Serve
     await web.TCPSite(hooks_runner, "127.0.0.1", hooks_port).start()
     receivers.base = f"http://127.0.0.1:{hooks_port}"
 
-    store = InboxStore(mongo_url, mongo_db)
-    await store.setup()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
-    sessions = SessionStore(store.db["sessions"], b"k" * 32, USERS)
-    await sessions.setup()
-    counters = SharedCounters(f"async+{mongo_url}", database_name=mongo_db)
-    inbox = Inbox(USERS, sessions, store, bus, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
-                  "http://127.0.0.1:1", limiter=LoginLimiter(counters))
-    inbox.webhooks = inbox.integration.webhooks = Webhooks(store, policy=RetryPolicy(first=0.2, cap=1.0),
-                                                           give_up=3600, timeout=SLOW_TIMEOUT)
-    await inbox.audit.setup()
-    await inbox.webhooks.setup()
-    await inbox.webhooks.start(bus)
-    runner = web.AppRunner(build_app(inbox))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Served(f"http://127.0.0.1:{port}", store, receivers)
-    await inbox.webhooks.stop()
-    await runner.cleanup()
+
+    async def with_webhooks(inbox: Inbox) -> None:
+        inbox.webhooks = inbox.integration.webhooks = Webhooks(inbox.store, policy=RetryPolicy(first=0.2, cap=1.0),
+                                                               give_up=3600, timeout=SLOW_TIMEOUT)
+        await inbox.audit.setup()
+        await inbox.webhooks.setup()
+        await inbox.webhooks.start(bus)
+
+    async with running_inbox(mongo_url, mongo_db, USERS, bus, prepare=with_webhooks) as running:
+        yield Served(running.base, running.store, receivers)
+        await running.inbox.webhooks.stop()
     await hooks_runner.cleanup()
-    await channel.close(None)
-    counters.storage.close()
-    await store.close()
 
 
 async def admin(http: aiohttp.ClientSession, base: str) -> dict[str, str]:
-    resp = await http.post(f"{base}/api/login", json={"username": "ada", "password": "ada-pw"})
-    assert resp.status == 200, await resp.text()
-    return {"X-CSRF-Token": (await resp.json())["csrf"]}
+    return await login(http, base, "ada")
 
 
 async def new_token(http: aiohttp.ClientSession, base: str, csrf: dict[str, str], **body: Any) -> dict[str, Any]:

@@ -10,17 +10,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-import grpc
 import pytest
 from aiohttp import web
-from argon2 import PasswordHasher
 
-from omnihub.api.routing.v1 import routing_pb2_grpc
 from omnihub.common.identity import QUALITY_AUDIENCE, Actor, Credentials
 from omnihub.inbox.api import Inbox
-from omnihub.inbox.app import build_app
-from omnihub.inbox.auth import LoginLimiter, SessionStore, SharedCounters
-from omnihub.inbox.config import User
 from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.store import InboxStore
 from omnihub.quality.app import build_app as build_quality
@@ -31,10 +25,9 @@ from omnihub.quality.store import QualityStore
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.ports import free_port
 
-_hash = PasswordHasher().hash
-USERS = {u.id: u for u in (User("alice", "Alice", "agent", _hash("alice-pw")),
-                           User("sam", "Sam", "supervisor", _hash("sam-pw")),
-                           User("ada", "Ada", "admin", _hash("ada-pw")))}
+from .conftest import login, running_inbox, users
+
+USERS = users(("alice", "agent"), ("sam", "supervisor"), ("ada", "admin"))
 PERFECT = {"greeting": 5, "tone": 5, "no_rudeness": 1, "correct": 5, "policy": 1, "verified": 5, "recorded": 5,
            "efficient": 5}
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the 4 observers x 12 units example with
@@ -78,28 +71,15 @@ async def served(mongo_url: str, mongo_db: str) -> AsyncIterator[Served]:
     await web.TCPSite(quality, "127.0.0.1", qport).start()
     fake = FakeTwilio()
     await fake.start()
-    store = InboxStore(mongo_url, mongo_db)
-    await store.setup()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
-    sessions = SessionStore(store.db["sessions"], b"k" * 32, USERS)
-    await sessions.setup()
-    counters = SharedCounters(f"async+{mongo_url}", database_name=mongo_db)
-    inbox = Inbox(USERS, sessions, store, None, routing_pb2_grpc.RouterStub(channel),  # type: ignore[arg-type]
-                  f"http://127.0.0.1:{qport}", limiter=LoginLimiter(counters), credentials=credentials)
-    inbox.recordings = TwilioRecordings(fake.account_sid, fake.auth_token, fake.base_url)
-    runner = web.AppRunner(build_app(inbox))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Served(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{qport}", quality_store, store, fake, credentials)
-    if inbox.http is not None:
-        await inbox.http.close()
-    await runner.cleanup()
+
+    async def with_recordings(inbox: Inbox) -> None:
+        inbox.recordings = TwilioRecordings(fake.account_sid, fake.auth_token, fake.base_url)
+
+    async with running_inbox(mongo_url, mongo_db, USERS, quality_url=f"http://127.0.0.1:{qport}",
+                             credentials=credentials, prepare=with_recordings) as running:
+        yield Served(running.base, f"http://127.0.0.1:{qport}", quality_store, running.store, fake, credentials)
     await quality.cleanup()
     await fake.stop()
-    await channel.close(None)
-    counters.storage.close()
-    await store.close()
     await quality_store.close()
 
 
@@ -111,10 +91,6 @@ async def handled(s: Served, cid: str, agent: str = "alice", channel: str = "sms
                                             "recording_uri": recording})
 
 
-async def login(http: aiohttp.ClientSession, base: str, user: str) -> dict[str, str]:
-    resp = await http.post(f"{base}/api/login", json={"username": user, "password": f"{user}-pw"})
-    assert resp.status == 200, await resp.text()
-    return {"X-CSRF-Token": (await resp.json())["csrf"]}
 
 
 async def test_an_evaluation_carries_the_logged_in_evaluator_whatever_the_body_says(served: Served) -> None:

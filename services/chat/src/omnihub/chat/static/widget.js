@@ -9,38 +9,35 @@
   var STORE = "omnihub.chat.v1";
 
   // Text in the visitor's language: the page's lang, else the browser's; Chinese -> zh-CN, anything else -> en.
+  // One table, each text beside its translation, so that neither language can miss a key.
+  var LANGUAGES = ["en", "zh-CN"];
   var TEXT = {
-    "en": {
-      bubble: "Chat", open: "Open chat", title: "Chat with us", end: "End chat", name: "Your name",
-      email: "Email", topic: "Topic", start: "Start chat", message: "Type a message\u2026", attach: "Attach a file",
-      send: "Send", ended: "You ended the chat. Send a message to start again.", reconnecting: "Reconnecting\u2026",
-      position: "You are number {position} in the queue. Estimated wait: about {minutes} min.",
-      waiting: "Waiting for the next available agent\u2026", agent: "Agent", typing: "{agent} is typing\u2026",
-      sent: "Sent", read: "Read", thanks: "Thank you for your feedback!", uploadFailed: "upload failed",
-      score: "Score {score}",
-      errors: {}  // the service's own English messages say more (limits, waits)
-    },
-    "zh-CN": {
-      bubble: "在线咨询", open: "打开在线咨询", title: "在线咨询", end: "结束对话", name: "您的姓名",
-      email: "电子邮箱", topic: "咨询类别", start: "开始对话", message: "请输入消息\u2026", attach: "添加文件",
-      send: "发送", ended: "您已结束对话。发送消息即可重新开始。", reconnecting: "正在重新连接\u2026",
-      position: "您前面还有 {ahead} 位，当前排在第 {position} 位，预计等待约 {minutes} 分钟。",
-      waiting: "正在为您分配客服，请稍候\u2026", agent: "客服", typing: "{agent}正在输入\u2026",
-      sent: "已发送", read: "已读", thanks: "感谢您的评价！", uploadFailed: "文件上传失败",
-      score: "{score} 分",
-      errors: {
-        bad_token: "您的会话已失效，请重新开始。",
-        rate_limited: "尝试次数过多，请稍后再试。",
-        too_large: "消息过长。",
-        bad_request: "无法发送该内容。",
-        bad_hello: "对话无法开始，请刷新页面。",
-        upload: "文件无法上传（类型或大小不符合要求）。",
-        other: "出现问题，请稍后再试。"
-      }
-    }
+    bubble: ["Chat", "在线咨询"], open: ["Open chat", "打开在线咨询"], title: ["Chat with us", "在线咨询"],
+    end: ["End chat", "结束对话"], name: ["Your name", "您的姓名"], email: ["Email", "电子邮箱"],
+    topic: ["Topic", "咨询类别"], start: ["Start chat", "开始对话"], message: ["Type a message\u2026", "请输入消息\u2026"],
+    attach: ["Attach a file", "添加文件"], send: ["Send", "发送"],
+    ended: ["You ended the chat. Send a message to start again.", "您已结束对话。发送消息即可重新开始。"],
+    reconnecting: ["Reconnecting\u2026", "正在重新连接\u2026"],
+    position: ["You are number {position} in the queue. Estimated wait: about {minutes} min.",
+               "您前面还有 {ahead} 位，当前排在第 {position} 位，预计等待约 {minutes} 分钟。"],
+    waiting: ["Waiting for the next available agent\u2026", "正在为您分配客服，请稍候\u2026"],
+    agent: ["Agent", "客服"], typing: ["{agent} is typing\u2026", "{agent}正在输入\u2026"],
+    sent: ["Sent", "已发送"], read: ["Read", "已读"], thanks: ["Thank you for your feedback!", "感谢您的评价！"],
+    uploadFailed: ["upload failed", "文件上传失败"], score: ["Score {score}", "{score} 分"]
+  };
+  // The service's errors by code in Chinese; in English its own messages say more (limits, waits).
+  var ERRORS_ZH = {
+    bad_token: "您的会话已失效，请重新开始。",
+    rate_limited: "尝试次数过多，请稍后再试。",
+    too_large: "消息过长。",
+    bad_request: "无法发送该内容。",
+    bad_hello: "对话无法开始，请刷新页面。",
+    upload: "文件无法上传（类型或大小不符合要求）。",
+    other: "出现问题，请稍后再试。"
   };
   var lang = chooseLanguage();
-  var T = TEXT[lang];
+  var T = { errors: lang === "zh-CN" ? ERRORS_ZH : {} };
+  Object.keys(TEXT).forEach(function (key) { T[key] = TEXT[key][LANGUAGES.indexOf(lang)]; });
 
   function chooseLanguage() {
     var wanted = [document.documentElement.getAttribute("lang") || ""].concat(

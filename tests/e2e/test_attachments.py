@@ -566,6 +566,13 @@ async def test_erasing_a_customer_leaves_nothing_of_theirs(hub: Hub, mongo_url: 
         assert status == 200
         await eventually(lambda: mongo_hits(mongo_url, prefix + "_quality"), timeout=30)  # quality has him too
         assert await mongo_hits(mongo_url, prefix + "_")
+        async with ada.get(f"{hub.base}/api/admin/customers/{keep}/export") as r:  # his data first, as JSON
+            exported = await r.json(content_type=None)
+        quality = exported["quality"]  # quality's part, asked over NATS: both conversations, merged or not
+        assert {c["_id"] for c in quality["conversations"]} == {c["id"] for c in convs.values()}
+        assert all(c["timeline"][0]["event"]["customer_id"] for c in quality["conversations"])  # decoded events
+        assert [e["kind"] for e in quality["events"]] == ["customer_merged"]
+        assert ZED_NAME in json.dumps(exported["messages"]) and exported["attachments"]
         before = await stream_hits(hub.services.nats_url)  # his record in the router's and SMS service's KV
         assert any(h.startswith("KV_router_state") for h in before) and any(h.startswith("KV_sms") for h in before)
 

@@ -27,7 +27,8 @@ def _admin(request: web.Request) -> None:
 
 
 def register(app: web.Application, inbox: Inbox) -> None:
-    """GET /api/admin/customers/{id}/export: the customer record, identities and every message, as a download;
+    """GET /api/admin/customers/{id}/export: the customer record, identities, every message and attachment and
+    quality's conversations, events, surveys and evaluations (asked over NATS), as a download;
     GET /api/admin/retention: the retention settings and every service's latest runs."""
 
     async def retention_report(request: web.Request) -> web.Response:
@@ -47,7 +48,14 @@ def register(app: web.Application, inbox: Inbox) -> None:
         customer_id = request.match_info["id"]
         customer = await inbox._rpc(inbox.router.GetCustomer(routing_pb2.GetCustomerRequest(customer_id=customer_id)))
         messages = await inbox.store.customer_history(customer_id, limit=100_000)
-        body = {"exported": dt.datetime.now(dt.UTC).isoformat(), "customer": to_dict(customer), "messages": messages}
+        files = await inbox.store.db["attachments"].find({"customer_id": customer_id}).to_list(100_000)
+        answer = (await privacy.ask(inbox.bus, privacy.EXPORT, {"customer_id": customer_id}, ("quality",),
+                                    ASK_SECONDS)).get("quality")
+        if answer is None or not answer.get("ok"):  # never a silently partial export
+            raise web.HTTPServiceUnavailable(text="the quality service did not answer; try again",
+                                             headers={"Retry-After": "5"})
+        body = {"exported": dt.datetime.now(dt.UTC).isoformat(), "customer": to_dict(customer), "messages": messages,
+                "attachments": files, "quality": answer["data"]}
         await audit.record(request, "customer.export", customer_id, after={"messages": len(messages)})
         return web.Response(body=json.dumps(body, ensure_ascii=False, default=str).encode(), headers={
             "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",

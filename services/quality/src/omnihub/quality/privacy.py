@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf.json_format import MessageToDict
 from pymongo.asynchronous.database import AsyncDatabase
 
+from omnihub.api.event.v1 import event_pb2
 from omnihub.quality.retention import EVALUATION_CONTENT
 
 # What an erased customer's conversation keeps: the fields KPIs read (times, queue, agent, outcome); not whose it was.
@@ -47,12 +49,19 @@ async def erase(db: AsyncDatabase[dict[str, Any]], body: dict[str, Any]) -> dict
 
 
 async def export(db: AsyncDatabase[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
-    """The customer's conversations (without the encoded timeline), events, surveys and evaluations."""
+    """The customer's conversations (their timelines' events decoded), other events (merges), surveys and
+    evaluations."""
     customer_id = str(body["customer_id"])
     customers = await _customer_ids(db, customer_id)
     convs = await _conversation_ids(db, customers)
+    conversations = await db["conversations"].find({"_id": {"$in": convs}}).to_list(None)
+    for conv in conversations:  # each timeline entry's encoded event, readable
+        for entry in conv.get("timeline", []):
+            if isinstance(entry.get("event"), bytes):
+                entry["event"] = MessageToDict(event_pb2.Event.FromString(entry["event"]),
+                                               preserving_proto_field_name=True)
     return {"data": {
-        "conversations": await db["conversations"].find({"_id": {"$in": convs}}, {"timeline": 0}).to_list(None),
+        "conversations": conversations,
         "events": await db["events"].find({"$or": [{"customer_id": {"$in": customers}},
                                                    {"conversation_id": {"$in": convs}}]}).sort("time", 1).to_list(None),
         "surveys": await db["surveys"].find({"conversation_id": {"$in": convs}}).to_list(None),

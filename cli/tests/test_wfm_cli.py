@@ -51,7 +51,8 @@ def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality
         {"start": f"2026-12-07T{h:02d}:{m}:00+00:00", "arrivals": 3.0 if 9 <= h < 11 else 0.0, "aht": 60.0}
         for h in range(24) for m in ("00", "30")]}
     (quality_env / "forecast.json").write_text(json.dumps(forecast))
-    files = ["--forecast", str(quality_env / "forecast.json"), "--schedule", str(quality_env / "schedule.json")]
+    files = ["--forecast", str(quality_env / "forecast.json"), "--schedule", str(quality_env / "schedule.json"),
+             "--queue-model"]
     ran = CliRunner().invoke(app, ["simulate", *files, "--json"])
     assert ran.exit_code == 0, ran.output
     day = json.loads(ran.stdout)
@@ -61,6 +62,11 @@ def test_schedule_prints_coverage_and_bounds_and_lists_what_is_uncovered(quality
     assert text.exit_code == 0 and "service level target 80%/20s met in" in text.output
     alone = CliRunner().invoke(app, ["simulate", "--forecast", str(quality_env / "forecast.json")])
     assert alone.exit_code == 2 and "go together" in alone.output
+    # through the hub (the default; tests/e2e/test_simulation.py runs one): bad windows are refused first
+    hub = files[:-1]
+    for hours, why in (("14-8", "--hours must be FROM-TO"), ("0-8", "no shift of support in that window")):
+        refused = CliRunner().invoke(app, ["simulate", *hub, "--hours", hours])
+        assert refused.exit_code == 2 and why in refused.output, refused.output
 
 
 def test_the_requirement_line_names_each_channels_model() -> None:

@@ -109,11 +109,16 @@ def simulate(
     queue: str = typer.Option("support", help="with --forecast: the queue whose scheduled agents answer"),
     target: str = typer.Option("0.8/20", help="with --forecast: service-level target as fraction/seconds"),
     as_json: bool = typer.Option(False, "--json", help="with --forecast: print the intervals as JSON"),
+    hours: str = typer.Option("", help="with --forecast: the hours of the day to run, e.g. 8-14 (default: all)"),
+    queue_model: bool = typer.Option(False, "--queue-model",
+                                     help="with --forecast: a queue simulation in this process, not the real hub"),
 ) -> None:
     """Run synthetic customers and agents through a real hub and compare with Erlang C; or, with --forecast and
-    --schedule, a day of the forecast's arrivals answered by the scheduled agents (service level per interval)."""
+    --schedule, a day of the forecast's arrivals through a real hub, the scheduled agents logging in, taking breaks
+    and logging out on time (service level per interval beside the plan; --queue-model: a quick queue simulation)."""
     if forecast or schedule:
-        wfm.simulate_plan(forecast, schedule, day, queue, target, max(seed, 1), as_json)
+        wfm.simulate_plan(forecast, schedule, day, queue, target, max(seed, 1), as_json, queue_model, hours,
+                          channel, speed)
         return
     import asyncio
     from dataclasses import replace

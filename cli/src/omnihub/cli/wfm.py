@@ -156,8 +156,10 @@ def schedule(
                    f"short (first {doc['uncovered'][0]['start']})")
 
 
-def simulate_plan(forecast: str, schedule: str, day: str, queue: str, target: str, seed: int, as_json: bool) -> None:
-    """`omnihub simulate --forecast F --schedule S`: service level per interval of a day beside the plan."""
+def simulate_plan(forecast: str, schedule: str, day: str, queue: str, target: str, seed: int, as_json: bool,
+                  queue_model: bool = False, hours: str = "", channel: str = "sms", speed: float = 0.0) -> None:
+    """`omnihub simulate --forecast F --schedule S`: a day through a real hub (or, with `queue_model`, a queue
+    simulation in this process): service level per interval beside the plan."""
     from omnihub.quality.wfm.simulate import from_plan
 
     if not (forecast and schedule):
@@ -168,9 +170,15 @@ def simulate_plan(forecast: str, schedule: str, day: str, queue: str, target: st
         plan = json.loads(Path(forecast).read_text())
         staffing = json.loads(Path(schedule).read_text())
         first = day or plan["intervals"][0]["start"][:10]
-        rows = from_plan(plan, staffing, first, queue, threshold, seed)
+        if queue_model:
+            rows = from_plan(plan, staffing, first, queue, threshold, seed)
+        else:
+            doc = _through_hub(plan, staffing, first, queue, fraction, threshold, seed, hours, channel, speed)
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         _refuse("simulate", f"cannot run the day: {exc}")
+    if not queue_model:
+        _print_hub_day(doc, as_json)
+        return
     measured = [r for r in rows if r["service_level"] is not None]
     met = sum(r["service_level"] >= fraction for r in measured)
     if as_json:
@@ -187,3 +195,34 @@ def simulate_plan(forecast: str, schedule: str, day: str, queue: str, target: st
     share = met / len(measured) if measured else 0.0
     typer.echo(f"{first} {queue}: service level target {fraction:.0%}/{threshold:g}s met in {met} of "
                f"{len(measured)} intervals ({share:.0%})")
+
+
+def _through_hub(plan: dict[str, Any], staffing: dict[str, Any], day: str, queue: str, fraction: float,
+                 threshold: float, seed: int, hours: str, channel: str, speed: float) -> dict[str, Any]:
+    from omnihub.cli.sim.model import CHANNELS
+    from omnihub.cli.sim.plan import day_plan, run_plan
+
+    lo, _, hi = (hours or "0-24").partition("-")
+    window = (float(lo), float(hi or 24))
+    if not 0 <= window[0] < window[1] <= 24:
+        raise ValueError(f"--hours must be FROM-TO in hours of the day, e.g. 8-14; got {hours!r}")
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; use {', '.join(CHANNELS)}")
+    day_of = day_plan(plan, staffing, day, queue, window)
+    return asyncio.run(run_plan(day_of, channel, fraction, threshold, speed or 60.0, seed))
+
+
+def _print_hub_day(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(doc))
+        return
+    typer.echo(f"{'interval':<8}{'forecast':>10}{'required':>10}{'scheduled':>11}{'offered':>9}{'answered':>10}"
+               f"{'SL':>8}")
+    for r in doc["intervals"]:
+        sl = "—" if r["service_level"] is None else f"{r['service_level']:.0%}"
+        typer.echo(f"{r['start'][11:16]:<8}{r['forecast']:>10.1f}{r['required']:>10}{r['scheduled']:>11}"
+                   f"{r['offered']:>9}{r['answered']:>10}{sl:>8}")
+    measured, met = doc["intervals_measured"], doc["intervals_meeting_target"]
+    typer.echo(f"{doc['day']} {doc['queue']} through the hub ({doc['channel']}, {doc['speed']:g}x): service level "
+               f"target {doc['target']:.0%}/{doc['threshold']:g}s met in {met} of {measured} intervals "
+               f"({met / measured if measured else 0:.0%}); {doc['arrivals']} customers, {doc['answered']} answered")

@@ -14,7 +14,7 @@ CASES = [
     ("whatsapp", "application/pdf", 16 * MB, "text/plain"),
     ("whatsapp", "video/mp4", 16 * MB, "application/zip"),
     ("telegram", "image/jpeg", 5 * MB, None),
-    ("telegram", "application/zip", 20 * MB, None),
+    ("telegram", "application/zip", 50 * MB, None),  # by URL up to 20 MB, uploaded above
     ("wechat", "image/gif", 10 * MB, None),
     ("wechat", "application/pdf", 30 * MB, None),
     ("email", "application/zip", 25 * MB, None),

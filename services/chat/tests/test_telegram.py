@@ -7,11 +7,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import Bus
+from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
 
 from .conftest import WEBHOOK_SECRET, RunningChat
@@ -232,6 +234,32 @@ async def test_files_follow_the_shared_rules_gif_as_document_svg_and_big_photos_
     await eventually(lambda: bool(api.calls("sendDocument")), timeout=15)
     assert [c.params["document"] for c in api.calls("sendDocument")] == ["GIF1"]  # a GIF is no photo
     assert not api.calls("sendPhoto") and not api.calls("sendMessage")
+
+
+async def test_a_document_over_20_mb_is_uploaded_not_sent_by_url(chat: RunningChat, bus: Bus) -> None:
+    big = b"%PDF-1.4\n" + b"0" * (25 * 1024 * 1024)  # Telegram fetches 20 MB by URL; uploads take 50 MB
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=big, content_type="application/pdf")
+
+    app = web.Application()
+    app.router.add_get("/files/big.pdf", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        out = outbound("out_big_doc")
+        out.text = ""
+        out.attachments.add(file_name="manual.pdf", content_type="application/pdf",
+                            uri=f"http://127.0.0.1:{port}/files/big.pdf", size_bytes=len(big))
+        await bus.publish(subjects.outbound(TG), out, msg_id="out_big_doc")
+        sent = await read_events(bus, "message_sent", count=1, timeout=60)
+        assert sent[0].message_sent.message_id == "out_big_doc"
+        [call] = chat.telegram.calls("sendDocument")
+        assert call.params["document"] == {"filename": "manual.pdf", "size": len(big)}  # multipart, not a URL
+        assert chat.telegram.fetched == []
+    finally:
+        await runner.cleanup()
 
 
 async def post_raw(chat: RunningChat, body: bytes, headers: dict[str, str]) -> int:

@@ -18,6 +18,9 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MP3, OGG, MP4 = "audio/mpeg", "audio/ogg", "video/mp4"
 
+TELEGRAM_URL_MAX = 20 * MB  # a document Telegram fetches by URL; larger ones the chat service uploads
+TELEGRAM_UPLOAD_MAX = 50 * MB  # a document uploaded to the Bot API (multipart/form-data)
+
 # Every type the inbox accepts from an agent at all (the upload's first check).
 ALLOWED_TYPES = frozenset({PNG, JPEG, GIF, WEBP, PDF, TXT, CSV, ZIP, DOC, XLS, DOCX, XLSX, MP3, OGG, MP4})
 
@@ -68,8 +71,8 @@ def _all(max_bytes: int) -> tuple[Kind, ...]:
 # Sources: Twilio "Accepted content types for media" (MMS: 5 MB for the whole message, up to 10 files; JPEG/PNG/GIF fully
 # supported, PDF, CSV, MP3, OGG, MP4 accepted; no plain text, Office files, zip or WebP) and "Guidance on WhatsApp
 # media messages" (16 MB, images JPEG/PNG only and 5 MB; audio OGG/MPEG; PDF, DOC, DOCX, XLSX; MP4; WebP is for
-# stickers only; one file per message). Telegram Bot API: sendPhoto by URL 5 MB (JPEG/PNG), every other file is sent as a document,
-# 20 MB by URL (50 MB only for multipart uploads, which we do not use: providers fetch our signed links).
+# stickers only; one file per message). Telegram Bot API: sendPhoto by URL 5 MB (JPEG/PNG), every other file is sent as a document:
+# by URL up to 20 MB, uploaded (multipart, by the chat service) up to 50 MB.
 # WeChat Official Accounts: customer-service image messages take uploaded media of PNG/JPEG/GIF up to 10 MB; they
 # have no file message, so every other file goes as its link in a text (the inbox's 30 MB). Email: the 25 MB
 # most relays take. Web chat: the visitor gets the link (30 MB). Voice carries no files.
@@ -77,7 +80,7 @@ FILE_RULES: dict[str, ChannelFiles] = {
     "email": ChannelFiles("email", _all(25 * MB)),
     "webchat": ChannelFiles("webchat", _all(MAX_BYTES)),
     "telegram": ChannelFiles("telegram", (Kind("photo", frozenset({JPEG, PNG}), 5 * MB),
-                                          Kind("document", ALLOWED_TYPES, 20 * MB))),
+                                          Kind("document", ALLOWED_TYPES, TELEGRAM_UPLOAD_MAX))),
     "sms": ChannelFiles("sms", (Kind("image", frozenset({JPEG, PNG, GIF}), 5 * MB),
                                 Kind("file", frozenset({PDF, CSV, MP3, OGG, MP4}), 5 * MB)), max_total=5 * MB),
     "whatsapp": ChannelFiles("whatsapp", (Kind("image", frozenset({JPEG, PNG}), 5 * MB),

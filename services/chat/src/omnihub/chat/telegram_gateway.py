@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import telegram
 import telegram.error
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.event.v1 import event_pb2
@@ -27,7 +27,7 @@ from omnihub.common.errors import (
     TransientChannelError,
     map_exceptions,
 )
-from omnihub.common.file_rules import refuse_unless_carried, rules_for
+from omnihub.common.file_rules import TELEGRAM_UPLOAD_MAX, TELEGRAM_URL_MAX, refuse_unless_carried, rules_for
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_ID = 2**63 - 1  # Telegram ids are 64-bit integers
@@ -222,10 +222,27 @@ class TelegramAdapter:
                 kind = rules_for(TOKEN).kind(att.content_type)
                 if kind is not None and kind.name == "photo":
                     sent = await self.bot.send_photo(chat_id=chat_id, photo=ref)
+                elif att.size_bytes > TELEGRAM_URL_MAX and ref.startswith(("https://", "http://")):
+                    # Telegram fetches at most 20 MB by URL: a larger document is uploaded (up to 50 MB)
+                    document = InputFile(await fetch_upload(ref), filename=att.file_name or "file")
+                    sent = await self.bot.send_document(chat_id=chat_id, document=document)
                 else:
                     sent = await self.bot.send_document(chat_id=chat_id, document=ref)
         assert sent is not None
         return SendResult(provider_message_id=str(sent.message_id))
+
+
+async def fetch_upload(url: str) -> bytes:
+    """A document's bytes from its (signed) link, to upload to Telegram; at most 50 MB."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0)) as http, http.stream("GET", url) as resp:
+        if resp.status_code != 200:
+            raise PermanentChannelError(f"attachment {url} answered {resp.status_code}", code="media")
+        data = bytearray()
+        async for chunk in resp.aiter_bytes():
+            data += chunk
+            if len(data) > TELEGRAM_UPLOAD_MAX:
+                raise PermanentChannelError("the document is larger than Telegram's 50 MB", code="channel_limit")
+        return bytes(data)
 
 
 def media_ref(uri: str) -> str:

@@ -145,7 +145,7 @@ class Attachments:
         if content_type not in ALLOWED_TYPES:
             raise refused(415, "type", f"files of type {content_type or 'unknown'} are not accepted")
         check_fits(channel, content_type, 0)
-        limit = largest(channel, content_type)
+        limit = min(largest(channel, content_type), MAX_BYTES)  # the inbox keeps nothing over 30 MB
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
             check_fits(channel, content_type, request.content_length)
 

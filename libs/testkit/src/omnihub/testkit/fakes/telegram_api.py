@@ -14,6 +14,10 @@ from aiohttp import web
 
 from omnihub.testkit.ports import free_port
 
+MB = 1024 * 1024
+URL_LIMITS = {"photo": 5 * MB, "document": 20 * MB}  # sent by HTTP URL
+UPLOAD_LIMITS = {"photo": 10 * MB, "document": 50 * MB}  # sent as multipart/form-data
+
 BOT_ID = 7_000_000_001
 BOT_USERNAME = "omnihub_test_bot"
 
@@ -129,6 +133,11 @@ class FakeTelegramApi:
                 self.fetched.append((ref, status, body))
                 if status != 200:
                     return _error(400, "Bad Request: wrong HTTP URL specified")
+                if len(body) > URL_LIMITS[key]:  # the Bot API's limits for files it fetches itself
+                    return _error(400, "Bad Request: failed to get HTTP URL content")
+            upload = params.get(key)  # uploaded (multipart): 10 MB photos, 50 MB other files
+            if isinstance(upload, dict) and int(upload.get("size", 0)) > UPLOAD_LIMITS[key]:
+                return _error(413, "Request Entity Too Large")
         handler = getattr(self, f"_m_{method.lower()}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")

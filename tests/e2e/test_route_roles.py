@@ -172,6 +172,9 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/supervisor/wfm/schedule"): [("/api/supervisor/wfm/schedule?week=2026-W50", None, SUPER)],
     ("GET", "/api/wfm/schedule"): [("/api/wfm/schedule?week=2026-W50", None, ALL_IN)],
     ("GET", "/api/wfm/adherence"): [("/api/wfm/adherence?day=2026-12-07", None, ALL_IN)],
+    # wfm2 (#23): the schedule editor (a 404 for supervisors here: no schedule of that week in this hub)
+    ("POST", "/api/supervisor/wfm/shifts"): [("/api/supervisor/wfm/shifts", {
+        "week": "2026-W50", "base": "sc_missing", "action": "remove", "agent": "alice", "date": "2026-12-07"}, SUPER)],
     # platform (#25): the integration API takes API tokens, never sessions (every cookie gets 401; tokens, scopes and
     # rates: services/inbox/tests/test_integration.py; real data through a token: integration_reads below)
     ("GET", "/api/v1/openapi.json"): [("/api/v1/openapi.json", None, OPEN)],
@@ -230,6 +233,9 @@ QUALITY: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     ("GET", "/api/wfm/adherence"): [("/api/wfm/adherence?agent=alice", None, OWNER)],
     ("GET", "/api/wfm/adherence/alerts"): [("/api/wfm/adherence/alerts?minutes=5", None, SUPER)],
     ("GET", "/api/wfm/intraday"): [("/api/wfm/intraday?queue=support", None, SUPER)],
+    # wfm2 (#23): the schedule editor
+    ("POST", "/api/wfm/schedules/{week}/edits"): [("/api/wfm/schedules/2026-W50/edits", {
+        "base": "sc_missing", "action": "remove", "agent": "alice", "date": "2026-12-07"}, SUPER)],
 }
 OPEN_PROBES = ("/healthz", "/readyz", "/metrics")  # added by install_health beside every app
 UNAUTH, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from omnihub.common.jsonbody import describe
+from omnihub.common.jsonbody import Body, describe, read_body
 from omnihub.common.openapi import Operation
+from omnihub.inbox import audit, teams
+from omnihub.inbox.supervision import supervisor
 
 if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
@@ -33,6 +35,37 @@ class DayQuery(BaseModel):
     """GET /api/wfm/adherence: a local day (default: today)."""
 
     day: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", max_length=10)
+
+
+class PauseBody(Body):
+    """A break or lunch inside a shift (local HH:MM)."""
+
+    kind: Literal["break", "lunch"]
+    start: str = Field(pattern=r"^\d{2}:\d{2}$")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+
+
+class ShiftEditBody(Body):
+    """POST /api/supervisor/wfm/shifts: set (add or move) or remove one agent's shift of a day in a week's schedule."""
+
+    week: str = Field(pattern=r"^\d{4}-W\d{2}$")
+    base: str = Field(min_length=1, max_length=40, description="the schedule's id as loaded (409 when a newer exists)")
+    action: Literal["set", "remove"]
+    agent: str = Field(min_length=1, max_length=64)
+    date: dt.date
+    from_date: dt.date | None = Field(default=None, description="set: move the agent's shift of this day")
+    queue: str = Field(default="", max_length=64)
+    start: str = Field(default="", pattern=r"^(\d{2}:\d{2})?$")
+    end: str = Field(default="", pattern=r"^(\d{2}:\d{2})?$", description="at or before the start: the next day")
+    pauses: list[PauseBody] = Field(default_factory=list, max_length=6)
+
+
+def _team_only(doc: dict[str, Any], members: frozenset[str] | None) -> dict[str, Any]:
+    """A team's supervisor sees their agents' shifts and contracts (the queues' coverage stays whole)."""
+    if members is None:
+        return doc
+    return {**doc, "shifts": [s for s in doc.get("shifts", []) if s["agent"] in members],
+            "agents": [a for a in doc.get("agents", []) if a["id"] in members]}
 
 
 def _parse(request: web.Request, model: type[IntradayQuery] | type[WeekQuery] | type[DayQuery]) -> dict[str, str]:
@@ -63,7 +96,21 @@ class Wfm:
     async def team(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/wfm/schedule?week=: the week's schedule with coverage against the requirement."""
         week = _week(_parse(request, WeekQuery)["week"])
-        return web.json_response(await self.inbox._quality_call("GET", f"/api/wfm/schedules/{week}"))
+        doc = await self.inbox._quality_call("GET", f"/api/wfm/schedules/{week}")
+        return web.json_response(_team_only(doc, teams.team_agents(self.inbox.users, supervisor(request))))
+
+    async def edit(self, request: web.Request) -> web.Response:
+        """POST /api/supervisor/wfm/shifts: a supervisor edits a shift of an agent of their team; quality checks it
+        against the contract and saves a new version; audited with the shift before and after."""
+        session = supervisor(request)
+        body = await read_body(request, ShiftEditBody)
+        await teams.require_agent(self.inbox, session, body.agent)
+        change = body.model_dump(mode="json", exclude={"week"})
+        answer = await self.inbox._quality_call("POST", f"/api/wfm/schedules/{body.week}/edits", json=change)
+        await audit.record(request, f"wfm.shift.{body.action}", f"{body.week}/{body.agent}/{body.date.isoformat()}",
+                           before=answer.get("before"), after=answer.get("after"))
+        schedule = _team_only(answer["schedule"], teams.team_agents(self.inbox.users, session))
+        return web.json_response({**answer, "schedule": schedule}, status=201)
 
     async def mine(self, request: web.Request) -> web.Response:
         """GET /api/wfm/schedule?week=: my shifts of the week (quality keeps an agent to their own)."""
@@ -85,6 +132,8 @@ OPERATIONS = [
     Operation("GET", "/api/supervisor/wfm/schedule", "A week's schedule and coverage (supervisors)", query=WeekQuery,
               tags=("wfm",)),
     Operation("GET", "/api/wfm/schedule", "My shifts of a week", query=WeekQuery, tags=("wfm",)),
+    Operation("POST", "/api/supervisor/wfm/shifts", "Set or remove an agent's shift (checked, saved, audited)",
+              body=ShiftEditBody, status=201, tags=("wfm",)),
     Operation("GET", "/api/wfm/adherence", "My adherence and conformance of a day", query=DayQuery, tags=("wfm",)),
 ]
 
@@ -94,5 +143,6 @@ def register(router: web.UrlDispatcher, inbox: Inbox) -> None:
     w = Wfm(inbox)
     router.add_get("/api/supervisor/wfm/intraday", w.intraday)
     router.add_get("/api/supervisor/wfm/schedule", w.team)
+    router.add_post("/api/supervisor/wfm/shifts", w.edit)
     router.add_get("/api/wfm/schedule", w.mine)
     router.add_get("/api/wfm/adherence", w.my_adherence)

@@ -1336,6 +1336,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/supervisor/wfm/shifts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set or remove an agent's shift (checked, saved, audited) */
+        post: operations["post_api_supervisor_wfm_shifts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/voice/token": {
         parameters: {
             query?: never;
@@ -2264,6 +2281,21 @@ export interface components {
             resolved?: boolean | null;
         };
         /**
+         * PauseBody
+         * @description A break or lunch inside a shift (local HH:MM).
+         */
+        PauseBody: {
+            /** End */
+            end: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "break" | "lunch";
+            /** Start */
+            start: string;
+        };
+        /**
          * PeriodFigures
          * @description My figures and the team's for one period (null: no data yet).
          */
@@ -2790,6 +2822,55 @@ export interface components {
             runs?: components["schemas"]["RetentionRun"][];
             /** Service */
             service: string;
+        };
+        /**
+         * ShiftEditBody
+         * @description POST /api/supervisor/wfm/shifts: set (add or move) or remove one agent's shift of a day in a week's schedule.
+         */
+        ShiftEditBody: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "set" | "remove";
+            /** Agent */
+            agent: string;
+            /**
+             * Base
+             * @description the schedule's id as loaded (409 when a newer exists)
+             */
+            base: string;
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /**
+             * End
+             * @description at or before the start: the next day
+             * @default
+             */
+            end?: string;
+            /**
+             * From Date
+             * @description set: move the agent's shift of this day
+             * @default null
+             */
+            from_date?: string | null;
+            /** Pauses */
+            pauses?: components["schemas"]["PauseBody"][];
+            /**
+             * Queue
+             * @default
+             */
+            queue?: string;
+            /**
+             * Start
+             * @default
+             */
+            start?: string;
+            /** Week */
+            week: string;
         };
         /**
          * SnoozeBody
@@ -9763,6 +9844,86 @@ export interface operations {
         responses: {
             /** @description OK */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    post_api_supervisor_wfm_shifts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShiftEditBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };

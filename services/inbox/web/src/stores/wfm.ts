@@ -2,6 +2,7 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { ApiError, request } from "../api/http";
+import type { ShiftEditBody } from "../api/schemas";
 
 export interface IntradayRow {
   start: string;
@@ -41,8 +42,17 @@ export interface CoverageRow {
   required: number;
   scheduled: number;
 }
+export interface PlanAgent {
+  id: string;
+  skills: string[];
+  max_hours: number;
+  max_days: number;
+}
 export interface Schedule {
+  id: string;
   week: string;
+  interval_seconds: number;
+  agents?: PlanAgent[];
   time_zone: string;
   shifts: Shift[];
   coverage?: CoverageRow[];
@@ -54,6 +64,24 @@ export interface Adherence {
   agents: { agent: string; adherence: number | null; conformance: number | null; scheduled_seconds: number }[];
 }
 export type WfmError = "" | "missing" | "unavailable";
+/** Why an edit was refused: quality's code and its parameters (or the inbox's status when it refused first). */
+export interface EditRefusal {
+  code: string;
+  params: Record<string, string | number>;
+}
+
+/** The refusal of a failed edit, from the server's JSON body (quality's checks) or its status. */
+export function refusal(err: unknown): EditRefusal {
+  if (!(err instanceof ApiError)) return { code: "unavailable", params: {} };
+  try {
+    const body = JSON.parse(err.message) as { code?: unknown; params?: unknown };
+    if (typeof body.code === "string") return { code: body.code, params: (body.params ?? {}) as EditRefusal["params"] };
+  } catch {
+    // not JSON: the inbox refused before quality was asked
+  }
+  const byStatus: Record<number, string> = { 400: "invalid", 403: "team", 404: "missing", 409: "stale" };
+  return { code: byStatus[err.status] ?? "unavailable", params: {} };
+}
 
 /** The ISO week (e.g. 2026-W50) holding a date, by its Thursday. */
 export function isoWeek(date: Date): string {
@@ -119,5 +147,22 @@ export const useWfmStore = defineStore("wfm", () => {
     }
   }
 
-  return { queue, week, intraday, team, mine, adherence, intradayError, teamError, mineError, loadIntraday, loadTeam, loadMine, loadAdherence };
+  /** Set or remove a shift of the week's schedule; the new version (coverage recounted) replaces the team's. */
+  async function editShift(change: Omit<ShiftEditBody, "week" | "base">): Promise<EditRefusal | null> {
+    if (!team.value) return { code: "missing", params: {} };
+    try {
+      const answer = await request<{ schedule: Schedule }>("/api/supervisor/wfm/shifts", {
+        method: "POST",
+        body: { ...change, week: team.value.week, base: team.value.id } satisfies ShiftEditBody,
+      });
+      team.value = answer.schedule;
+      return null;
+    } catch (err) {
+      const why = refusal(err);
+      if (why.code === "stale") await loadTeam();
+      return why;
+    }
+  }
+
+  return { queue, week, intraday, team, mine, adherence, intradayError, teamError, mineError, loadIntraday, loadTeam, loadMine, loadAdherence, editShift };
 });

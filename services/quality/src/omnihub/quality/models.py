@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from omnihub.common.jsonbody import Body
 from omnihub.common.openapi import Operation, document
+from omnihub.quality.wfm.edits import ShiftEdit
 from omnihub.quality.wfm.models import ForecastBody, ScheduleBody
 
 Id = Field(min_length=1, max_length=128)
@@ -134,6 +135,8 @@ OPERATIONS = [
     Operation("POST", "/api/wfm/schedules", "Solve and keep a week's schedule", body=ScheduleBody, status=201,
               tags=("wfm",)),
     Operation("GET", "/api/wfm/schedules/{week}", "A week's schedule (agents: their own shifts)", tags=("wfm",)),
+    Operation("POST", "/api/wfm/schedules/{week}/edits", "Set or remove an agent's shift (a new version; 409 if stale)",
+              body=ShiftEdit, status=201, tags=("wfm",)),
     Operation("GET", "/api/wfm/adherence", "Adherence and conformance per agent for a day", tags=("wfm",)),
     Operation("GET", "/api/wfm/adherence/alerts", "Agents out of adherence for more than N minutes", tags=("wfm",)),
     Operation("GET", "/api/wfm/intraday", "Today's re-forecast and staffing gap per remaining interval",

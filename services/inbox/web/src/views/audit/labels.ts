@@ -22,6 +22,8 @@ export const ACTION_KEYS: Record<string, string> = {
   "config.change": "audit.actions.configChange",
   "customer.erase": "audit.actions.customerErase",
   "customer.export": "audit.actions.customerExport",
+  "wfm.shift.set": "wfm.auditShiftSet",
+  "wfm.shift.remove": "wfm.auditShiftRemove",
 };
 
 export const OUTCOME_KEYS: Record<string, string> = { ok: "audit.outcomes.ok", refused: "audit.outcomes.refused" };

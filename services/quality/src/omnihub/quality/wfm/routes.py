@@ -9,6 +9,7 @@ from aiohttp import web
 from omnihub.common.identity import request_actor, require_supervisor
 from omnihub.common.jsonbody import read_body
 from omnihub.erlang import StaffingError
+from omnihub.quality.wfm import edit_routes
 from omnihub.quality.wfm.forecast import ForecastError
 from omnihub.quality.wfm.models import ForecastBody, ScheduleBody
 from omnihub.quality.wfm.schedule import ScheduleError
@@ -122,3 +123,4 @@ def register(app: web.Application, service: WfmService) -> None:
     r.add_get("/api/wfm/adherence", adherence)
     r.add_get("/api/wfm/adherence/alerts", alerts)
     r.add_get("/api/wfm/intraday", intraday)
+    edit_routes.register(app, service)  # the supervisors' schedule editor (wfm2)

@@ -179,7 +179,10 @@ class WfmService:
         now = self.clock()
         result |= {"id": f"sc_{uuid.uuid4().hex[:16]}", "created": calendar.iso(now, tz), "requirement": models}
         if save:
-            await self.store.add_schedule({"_id": result["id"], "created_epoch": now, **result})
+            # the agents' contracts stay with it: the schedule editor checks edits against them
+            await self.store.add_schedule({"_id": result["id"], "created_epoch": now, **result,
+                                           "agents": [a.model_dump(mode="json") for a in body.agents],
+                                           "min_rest_hours": body.min_rest_hours})
         return result
 
     async def _carried(self, week: str, step: int, tz: ZoneInfo,
@@ -214,6 +217,7 @@ class WfmService:
         doc = {k: v for k, v in doc.items() if k not in ("_id", "created_epoch")}
         if agent:
             doc["shifts"] = [s for s in doc["shifts"] if s["agent"] == agent]
+            doc["agents"] = [a for a in doc.get("agents", []) if a["id"] == agent]
         return doc
 
     async def _day(self, day: dt.date, tz: dt.tzinfo) -> tuple[float, float, dict[str, list[Activity]]]:

@@ -1,5 +1,6 @@
 """The Vue desktop's screens in real headless Chromium, on one shared hub: login under a strict CSP, login security,
-zh-CN with no English left, axe-core on every main screen in both languages, the admins' audit and integrations views."""
+zh-CN with no English left, axe-core on every main screen in both languages, the admins' audit and integrations views,
+the Schedule page (wfm: the supervisor's charts and shift editor, the agent's own shifts)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from playwright.async_api import Browser, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from omnihub.common import identity
+from omnihub.quality.rollups import bucket_id
+from omnihub.quality.store import QualityStore, bucket_documents
+from omnihub.quality.wfm import synthetic
 from omnihub.testkit.fakes.oidc_provider import FakeOidcProvider
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
@@ -22,6 +26,8 @@ from tests.e2e.browser import (
     APP,
     EN,
     ZH,
+    api_get,
+    api_send,
     axe,
     chromium,
     english_leftovers,
@@ -319,3 +325,154 @@ async def _sweep(h: Hub, browser: Browser, lang: str) -> None:
             await check("settings")
     await shot(page, f"desktop-sweep-{lang}")
     assert found == {}
+
+
+# wfm2 (#23): the Schedule page. Supervisors: today's forecast band against actuals, requirement against coverage,
+# shifts edited (saved, refused with the reason, team-scoped, audited); agents: their own shifts only; axe and zh-CN.
+async def _forecast_today(h: Hub) -> None:
+    """Three weeks of support arrivals before today in quality's rollups (bulk-loaded as bench/ does), then a
+    one-week forecast through quality's API, so the page has today's band."""
+    origin = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), dt.UTC).timestamp()  # the center: UTC
+    y, _ = synthetic.arrivals(3, 1800, peak=12.0, seed=3)
+    start = origin - 21 * 86_400
+    buckets = {bucket_id("s", "q", start + i * 1800, "voice", "support"): {"offered": int(n), "handled": int(n),
+                                                                           "handle_ms": int(n) * 240_000}
+               for i, n in enumerate(y) if n}
+    store = QualityStore(h.mongo_url, h.extra["quality"]["OMNIHUB_QUALITY_DB"])
+    try:
+        await store.rollups.insert_many(bucket_documents(buckets))
+    finally:
+        await store.close()
+    headers = h.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("sam", "supervisor"))
+    async with aiohttp.ClientSession(headers=headers) as http, http.post(
+            f"{h.url('quality')}/api/wfm/forecasts", json={"queue": "support", "weeks": 1, "history_weeks": 3}) as resp:
+        assert resp.status == 201, await resp.text()
+
+
+async def _plan_for_editing(h: Hub) -> str:
+    """This week's schedule: alice (6 contract hours) works today 09:00-13:00 with a break; bob and dan are off
+    today. Returns today's date."""
+    today = dt.datetime.now(dt.UTC).date()
+    year, week, weekday = today.isocalendar()
+    need = [0] * 336
+    first = (weekday - 1) * 48 + 18
+    need[first:first + 8] = [1] * 8
+    off = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][weekday - 1]
+    body = {"week": f"{year}-W{week:02d}", "requirement": {"support": need}, "seconds": 10,
+            "templates": [{"name": "morning", "starts": ["09:00"], "minutes": 240,
+                           "breaks": [{"minutes": 30, "earliest": 120, "latest": 120}]}],
+            "agents": [{"id": "alice", "max_hours": 6}, {"id": "bob", "days_off": [off]},
+                       {"id": "dan", "days_off": [off]}]}
+    headers = h.credentials.headers(identity.QUALITY_AUDIENCE, identity.Actor("sam", "supervisor"))
+    async with aiohttp.ClientSession(headers=headers) as http, http.post(
+            f"{h.url('quality')}/api/wfm/schedules", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        assert [(s["agent"], s["date"]) for s in (await resp.json())["shifts"]] == [("alice", today.isoformat())]
+    return today.isoformat()
+
+
+async def _edit(page: Page, row: str | None, values: dict[str, str]) -> None:
+    """Open the shift form (a row's Edit, or Add a shift), fill it and save."""
+    if row:
+        await page.locator(f'.wfm-shifts tr[data-agent="{row}"] .wfm-edit').click()
+    else:
+        await page.click("#wfm-add-shift")
+    for field, value in values.items():
+        target = page.locator(f"#wfm-edit-{field}")
+        if field in ("agent", "date"):
+            await target.select_option(value)
+        else:
+            await target.fill(value)
+    await page.click("#wfm-edit-save")
+
+
+async def test_schedule_page_supervisor_edits_agent_reads_own_axe_and_chinese(shared: tuple[Hub, FakeTwilio],
+                                                                              browser: Browser) -> None:
+    h, _ = shared
+    await _forecast_today(h)
+    today = await _plan_for_editing(h)
+    sup = await login(browser, h.url("inbox"), "sam", bypass_csp=True)
+    await sup.click("#tab-wfm")
+    band = sup.locator("#wfm-intraday-chart")
+    await expect(band).to_be_visible(timeout=20_000)
+    await expect(band).to_have_attribute("data-x-axis", "Time")
+    await expect(band).to_have_attribute("data-y-axis", "Contacts")
+    await expect(band).to_have_attribute("data-series", "80% band | Forecast | Actual | Re-forecast")
+    coverage = sup.locator("#wfm-coverage-chart")
+    await expect(coverage).to_have_attribute("data-series", "Scheduled | Required")
+    await expect(coverage).to_have_attribute("data-y-axis", "Agents")
+    await sup.locator("#wfm-day").select_option(today)
+    summary = sup.locator("#wfm-coverage-summary")
+    await expect(summary).to_contain_text("88% of the intervals")  # 7 of 8: the break at 11:00 is uncovered
+    await expect(summary).to_contain_text("4 agent-hours in 1 shifts")
+
+    # move alice's break and lengthen her shift: saved, coverage recounted
+    await _edit(sup, "alice", {"end": "15:00", "break-start": "13:00", "break-end": "13:30"})
+    await expect(sup.locator("#wfm-edit-notice")).to_have_text(
+        f"Saved the shift of alice on {today}; the coverage is recounted.")
+    await expect(summary).to_contain_text("100% of the intervals")
+    await expect(summary).to_contain_text("6 agent-hours in 1 shifts")
+    await expect(sup.locator('.wfm-shifts tr[data-agent="alice"]')).to_contain_text("09:00–15:00")
+    # over her contract: refused with the reason, nothing saved
+    await _edit(sup, "alice", {"end": "16:00"})
+    await expect(sup.locator("#wfm-edit-error")).to_have_text(
+        "alice would work 7 hours this week; the contract allows at most 6.")
+    assert await axe(sup) == []  # the page with the form open and its error
+    await sup.get_by_role("button", name="Cancel").click()
+    # bob is off today; another day of the week he can work
+    await _edit(sup, None, {"agent": "bob", "date": today, "start": "10:00", "end": "12:00"})
+    await expect(sup.locator("#wfm-edit-error")).to_have_text(f"{today} is a day off of bob.")
+    days = await sup.locator("#wfm-edit-date option").evaluate_all("els => els.map(e => e.value)")
+    other = next(d for d in days if d != today)
+    await sup.locator("#wfm-edit-date").select_option(other)
+    await sup.click("#wfm-edit-save")
+    await expect(sup.locator("#wfm-edit-notice")).to_have_text(
+        f"Saved the shift of bob on {other}; the coverage is recounted.")
+    await sup.locator("#wfm-day").select_option(other)
+    await sup.locator('.wfm-shifts tr[data-agent="bob"] .wfm-remove').click()
+    await expect(sup.locator("#wfm-edit-notice")).to_have_text(
+        f"Removed the shift of bob on {other}; the coverage is recounted.")
+    await expect(sup.locator('.wfm-shifts tr[data-agent="bob"]')).to_have_count(0)
+    await shot(sup, "wfm-supervisor")
+    assert await axe(sup) == []
+    ada = await login(browser, h.url("inbox"), "ada")
+    audit = await api_get(ada, "/api/admin/audit?action=wfm.shift.")
+    assert [(r["action"], r["actor"], r["target"]) for r in audit["records"]][:3] == [
+        ("wfm.shift.remove", "sam", f"{iso_week(today)}/bob/{other}"), ("wfm.shift.set", "sam", f"{iso_week(today)}/bob/{other}"),
+        ("wfm.shift.set", "sam", f"{iso_week(today)}/alice/{today}")]
+    assert audit["records"][2]["before"]["end"][11:16] == "13:00" and audit["records"][2]["after"]["end"][11:16] == "15:00"
+
+    # a team's supervisor edits and sees their team only (kim: alice and bob)
+    kim = await login(browser, h.url("inbox"), "kim")
+    plan = await api_get(kim, f"/api/supervisor/wfm/schedule?week={iso_week(today)}")
+    assert {s["agent"] for s in plan["shifts"]} == {"alice"} and {a["id"] for a in plan["agents"]} == {"alice", "bob"}
+    status, text = await api_send(kim, "POST", "/api/supervisor/wfm/shifts", {
+        "week": iso_week(today), "base": plan["id"], "action": "set", "agent": "dan", "date": other, "start": "09:00",
+        "end": "10:00"})
+    assert status == 403 and "not in your team" in text
+
+    # alice reads her own shifts only, without the team's figures or the editor
+    agent = await login(browser, h.url("inbox"), "alice", bypass_csp=True)
+    await agent.click("#tab-wfm")
+    await expect(agent.locator("#wfm-my-shifts tbody tr")).to_have_count(1, timeout=10_000)
+    await expect(agent.locator("#wfm-my-shifts")).to_contain_text("09:00–15:00")
+    await expect(agent.locator("#wfm-coverage-chart, #wfm-intraday-chart, .wfm-edit, #wfm-add-shift")).to_have_count(0)
+    assert (await agent.request.get(f"{h.url('inbox')}/api/supervisor/wfm/schedule")).status == 403
+    assert await axe(agent) == []
+
+    # zh-CN: the same page and a refusal in Chinese, nothing in English, axe clean
+    zh = await login(browser, h.url("inbox"), "sam", lang="zh-CN", bypass_csp=True)
+    await zh.click("#tab-wfm")
+    await expect(zh.locator("#wfm-intraday-chart")).to_have_attribute("data-y-axis", "联系量", timeout=20_000)
+    await zh.locator("#wfm-day").select_option(today)
+    await _edit(zh, "alice", {"end": "16:00"})
+    await expect(zh.locator("#wfm-edit-error")).to_have_text("alice 本周将工作 7 小时，合同最多允许 6 小时。")
+    assert english_leftovers(await visible_ui_text(zh)) == []
+    assert await axe(zh) == []
+    await shot(zh, "wfm-supervisor-zh")
+
+
+def iso_week(day: str) -> str:
+    """The ISO week of a date, e.g. 2026-W50."""
+    year, week, _ = dt.date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"

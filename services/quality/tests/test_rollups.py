@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from omnihub.quality import rollups
+from omnihub.quality import store as store_module
 from omnihub.quality.ingest import Ingestor
 from omnihub.quality.queries import KpiQuery, ScanQuery
 from omnihub.quality.rollup_writer import RollupWriter
@@ -234,5 +235,17 @@ async def test_a_conversation_stored_with_its_contribution_in_the_older_form_cha
     assert doc["kpi"] == 1  # the customer came back within 7 days: a repeat
     await RollupWriter(store, CONFIG).rebuild("test")
     assert await buckets(store) == got
+    await store.client.drop_database(mongo_db)
+    await store.close()
+
+
+async def test_reads_of_many_ids_find_every_one(mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    ids = [f"c{i}" for i in range(2 * store_module.IN_CHUNK + 7)]  # read in chunks (SecantusDB's $in is quadratic)
+    await store.conversations.insert_many([{"_id": i, "customer_id": i} for i in ids])
+    await store.customers.insert_many([{"_id": i} for i in ids])
+    assert {d["_id"] for d in await store.kpi_documents(ids)} == set(ids)
+    assert set(await store.customer_docs(ids)) == set(ids)
+    assert await store.stored_ids([*ids, "missing"]) == set(ids)
     await store.client.drop_database(mongo_db)
     await store.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -202,12 +203,17 @@ def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contri
         total = [sum(h[i] for h in handle.values()) for i in range(4)]
         _inc(q, {"handled": 1, "handle_ms": total[0], "talk_ms": total[1], "hold_ms": total[2],
                              "wrap_ms": total[3]})
+    # every bucket of one conversation is its own: set, not added (a slot and its local day hold the same)
+    slot = offered_at - offered_at % SLOT
+    s_t, d_t = int(slot), int(_day(slot, cfg.timezone))
     out: Contribution = {}
     for who, h in handle.items():
         _inc(agent(who), {"handled": 1, "handle_ms": h[0], "talk_ms": h[1], "hold_ms": h[2],
                                       "wrap_ms": h[3]})
         if who and h[0]:  # the queue first offered, as the queue's own handle time
-            _agent_queue(out, cfg, offered_at, who, first_queue, {"handle_ms": h[0]})
+            xs = x_slot(who)
+            out[f"s|x|{s_t}|{xs}|{first_queue}"] = {"handle_ms": h[0]}
+            out[f"d|x|{d_t}|{xs}|{first_queue}"] = {"handle_ms": h[0]}
     closed = doc.get("closed")
     if wraps and closed is not None:  # every issue handled to a close counts; resolved ones may score
         closed = float(closed)
@@ -217,11 +223,22 @@ def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contri
         fcr = {"fcr_eligible": 1, "fcr_ok": int(ok)}
         _inc(q, fcr)
         _inc(agent(str(wraps[-1][1])), fcr)
-    _both(out, cfg, offered_at, "q", channel, first_queue, q)
+    counted = {k: v for k, v in q.items() if v}
+    if counted:
+        out[f"s|q|{s_t}|{channel}|{first_queue}"] = counted
+        out[f"d|q|{d_t}|{channel}|{first_queue}"] = dict(counted)
     for who, c in agents.items():
-        if who:
-            _both(out, cfg, offered_at, "a", channel, who, c)
-    return {k: v for k, v in out.items() if v}
+        counted = {k: v for k, v in c.items() if v}
+        if who and counted:
+            out[f"s|a|{s_t}|{channel}|{who}"] = counted
+            out[f"d|a|{d_t}|{channel}|{who}"] = dict(counted)
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _day(slot: float, timezone: str) -> float:
+    """The start of the local day holding a 15-minute slot (the same few for a whole batch)."""
+    return day_start(slot, zone(timezone))
 
 
 def survey(doc: dict[str, Any], cfg: RollupConfig) -> Contribution:
@@ -330,7 +347,13 @@ def merge(parts: Iterable[Contribution]) -> Contribution:
     out: Contribution = {}
     for part in parts:
         for bid, c in part.items():
-            _add(out, bid, c)
+            into = out.get(bid)
+            if into is None:
+                out[bid] = {k: v for k, v in c.items() if v}
+            else:
+                for k, v in c.items():
+                    if v:
+                        into[k] = into.get(k, 0) + v
     return out
 
 

@@ -129,6 +129,27 @@ describe("conversations store", () => {
     conversations.remove("old");
     expect(conversations.items.old).toBeUndefined();
   });
+
+  it("asks for the list and its labels at the same time (the first paint waits for one request)", async () => {
+    const conversations = useConversationsStore();
+    const asked: string[] = [];
+    let answer: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    vi.stubGlobal("fetch", async (path: string) => {
+      asked.push(path);
+      if (path === "/api/conversations") {
+        await held; // the list's answer comes only after the labels were asked for
+        return new Response(JSON.stringify([{ id: "a", channel: "CHANNEL_SMS" }]));
+      }
+      return new Response(JSON.stringify({ conversations: { a: { status: "open", labels: ["vip"] } }, labels: ["vip"] }));
+    });
+    const done = conversations.refresh();
+    await vi.waitFor(() => expect(asked).toEqual(["/api/organise", "/api/conversations"]));
+    answer?.();
+    await done;
+    expect(Object.keys(conversations.items)).toEqual(["a"]);
+    vi.unstubAllGlobals();
+  });
 });
 
 describe("live dispatch", () => {

@@ -10,19 +10,36 @@ export type Catalogue = typeof en;
 
 const STORAGE_KEY = "omnihub.lang";
 
+// vue-i18n calls the compiler on every t() of a custom-compiled message (it caches only its own compiler's
+// output), so each message's formatter is kept here: parsing ICU and resolving the locale on every render cost
+// most of the conversation list's first paint.
+const compiled = new Map<string, IntlMessageFormat>();
+let made = 0;
+
 /** ICU MessageFormat compiler: each message is parsed once per locale, without eval. */
 export const icuCompiler: MessageCompiler = (message, { locale, key, onError }) => {
   if (typeof message !== "string") return () => key; // only plain ICU strings are in the catalogue
-  let formatter: IntlMessageFormat;
-  try {
-    formatter = new IntlMessageFormat(message, locale, undefined, { ignoreTag: true });
-  } catch (err) {
-    onError?.(Object.assign(new Error(`bad ICU message ${key}: ${String(err)}`), { code: 0 }));
-    return () => key;
+  const cacheKey = `${locale}\u0000${message}`;
+  let formatter = compiled.get(cacheKey);
+  if (formatter === undefined) {
+    try {
+      formatter = new IntlMessageFormat(message, locale, undefined, { ignoreTag: true });
+      made += 1;
+    } catch (err) {
+      onError?.(Object.assign(new Error(`bad ICU message ${key}: ${String(err)}`), { code: 0 }));
+      return () => key;
+    }
+    compiled.set(cacheKey, formatter);
   }
+  const ready = formatter;
   return (ctx: MessageContext<string>) =>
-    String(formatter.format((ctx as unknown as { values: Record<string, string | number> }).values));
+    String(ready.format((ctx as unknown as { values: Record<string, string | number> }).values));
 };
+
+/** How many message formatters were made so far (tests). */
+export function compiledCount(): number {
+  return made;
+}
 
 /** The language the agent chose before, else the browser's. */
 export function initialLanguage(): Language {

@@ -56,10 +56,11 @@ export const useConversationsStore = defineStore("conversations", () => {
 
   /** Reload the list from the router (after a reconnect, or when something changed). */
   async function refresh(): Promise<void> {
+    const labels = organise.refresh(); // at the same time: the list paints from the one request it needs
     try {
       const list = await request<Conversation[]>("/api/conversations");
       items.value = Object.fromEntries(list.filter((c) => c.routing_state !== "ROUTING_STATE_OFFERED").map((c) => [c.id, c]));
-      void organise.refresh();
+      await labels;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) location.reload();
     }

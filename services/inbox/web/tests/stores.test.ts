@@ -148,6 +148,9 @@ describe("conversations store", () => {
     answer?.();
     await done;
     expect(Object.keys(conversations.items)).toEqual(["a"]);
+    const shown = conversations.items;
+    await conversations.refresh(); // the socket's first open asks again: the same answer is not rendered again
+    expect(conversations.items).toBe(shown);
     vi.unstubAllGlobals();
   });
 });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -180,13 +181,16 @@ class Inbox:
             await audit.record(request, "auth.login_failed", username, actor=username, outcome="refused",
                                after={"reason": "wrong username or password"})
             raise web.HTTPUnauthorized(text="wrong username or password")
-        await self.limiter.succeeded(username, address)
         if self.admins_only and user.role != "admin":  # checked after the password: says nothing to guessers
+            await self.limiter.succeeded(username, address)
             await audit.record(request, "auth.login_failed", username, actor=username, outcome="refused",
                                after={"reason": "local login is for administrators only; use single sign-on"})
             raise web.HTTPForbidden(text="local login is for administrators only; sign in with SSO")
-        await audit.record(request, "auth.login", user.id, actor=user.id, role=user.role, after={"method": "password"})
-        cookie, session = await self.sessions.issue(user)
+        # three independent writes at once: each is a round trip to MongoDB on the way to the first paint
+        _, _, (cookie, session) = await asyncio.gather(
+            self.limiter.succeeded(username, address),
+            audit.record(request, "auth.login", user.id, actor=user.id, role=user.role, after={"method": "password"}),
+            self.sessions.issue(user))
         resp = web.json_response(self._me(session))
         resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", secure=self.secure,
                         max_age=self.sessions.lifetime, path="/")

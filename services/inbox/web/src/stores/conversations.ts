@@ -59,7 +59,9 @@ export const useConversationsStore = defineStore("conversations", () => {
     const labels = organise.refresh(); // at the same time: the list paints from the one request it needs
     try {
       const list = await request<Conversation[]>("/api/conversations");
-      items.value = Object.fromEntries(list.filter((c) => c.routing_state !== "ROUTING_STATE_OFFERED").map((c) => [c.id, c]));
+      const fresh = Object.fromEntries(list.filter((c) => c.routing_state !== "ROUTING_STATE_OFFERED").map((c) => [c.id, c]));
+      // the socket's first open asks again: the same answer does not render the whole list again
+      if (JSON.stringify(fresh) !== JSON.stringify(items.value)) items.value = fresh;
       await labels;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) location.reload();

@@ -54,6 +54,7 @@ async def erase_own(db: AsyncDatabase[dict[str, Any]], customer_id: str, needles
         "held": (await db["held"].delete_many({"customer_id": customer_id})).deleted_count,
         "search": (await db["search"].delete_many({"$or": [{"u": customer_id}, {"c": {"$in": conv_list}}]})
                    ).deleted_count,
+        "search_holders": (await db["search_holders"].delete_many({"_id": {"$in": conv_list}})).deleted_count,
         "organise": (await db["organise"].delete_many({"_id": {"$in": conv_list}})).deleted_count,
         "interventions": (await db["interventions"].delete_many({"conversation_id": {"$in": conv_list}})
                           ).deleted_count,

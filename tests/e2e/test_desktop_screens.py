@@ -254,6 +254,21 @@ async def test_admin_audit_and_integrations_views(shared: tuple[Hub, FakeTwilio]
     before = await hooks.count()
     await hooks.last.locator("button").last.click()  # unsubscribe: nothing is left for the other tests
     await expect(hooks).to_have_count(before - 1)
+    # retain (#25): the retention settings and log, and an erasure that must be confirmed by typing the id again
+    await page.click("#tab-privacy")
+    await expect(page.locator('#retention-days li[data-kind="messages"] strong')).to_have_text(
+        (ZH if lang == "zh-CN" else EN)["privacy.keptForever"])
+    await page.fill("#erase-customer", "cus_zz9")
+    await page.click("#erase-start")
+    await expect(page.locator("#erase-confirm")).to_be_visible()
+    await page.fill("#erase-confirm-id", "cus_zz")
+    await expect(page.locator("#erase-confirm-yes")).to_be_disabled()  # not the same id: nothing can be sent
+    await page.fill("#erase-confirm-id", "cus_zz9")
+    await page.click("#erase-confirm-yes")
+    await expect(page.locator("#erase-refusal")).to_have_text((ZH if lang == "zh-CN" else EN)["privacy.refusals.unknown"])
+    assert await axe(page) == []
+    if lang == "zh-CN":
+        assert english_leftovers(await visible_ui_text(page)) == []
 
 
 # sso (#25): "Sign in with SSO" walks Chromium through the provider and back into the desktop; a token for another
@@ -278,7 +293,7 @@ async def test_sso_button_signs_in_and_refusals_are_shown(shared: tuple[Hub, Fak
 
 
 # desk2 (#20): every main screen a supervisor or admin has, in both languages
-SCREENS = ["inbox", "perf", "live", "wall", "reports", "wfm", "kb", "qa", "audit", "integrations"]
+SCREENS = ["inbox", "perf", "live", "wall", "reports", "wfm", "kb", "qa", "audit", "integrations", "privacy"]
 
 
 async def _settle(page: Page) -> None:

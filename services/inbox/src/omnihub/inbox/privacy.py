@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
 
 
-ASK_SECONDS = 10.0  # how long the inbox waits for the other services' answers
+ASK_SECONDS = 10.0  # how long the inbox waits for quality's part of an export
+LOG_SECONDS = 5.0  # how long the retention page waits for the services' logs (a silent one is shown as such)
 
 
 def _admin(request: web.Request) -> None:
@@ -35,7 +36,7 @@ def register(app: web.Application, inbox: Inbox) -> None:
         _admin(request)
         job = inbox.retention_job
         services = [ServiceRuns(service="inbox", ok=True, runs=await job.recent() if job is not None else [])]
-        answers = await privacy.ask(inbox.bus, privacy.RETENTION, {}, privacy.RETAINERS, ASK_SECONDS)
+        answers = await privacy.ask(inbox.bus, privacy.RETENTION, {}, privacy.RETAINERS, LOG_SECONDS)
         for name in privacy.RETAINERS:
             got = answers.get(name, {"ok": False, "error": "no answer"})
             services.append(ServiceRuns(service=name, ok=bool(got.get("ok")), error=str(got.get("error", "")),

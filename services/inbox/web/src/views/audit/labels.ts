@@ -26,4 +26,8 @@ export const ACTION_KEYS: Record<string, string> = {
   "wfm.shift.remove": "wfm.auditShiftRemove",
 };
 
-export const OUTCOME_KEYS: Record<string, string> = { ok: "audit.outcomes.ok", refused: "audit.outcomes.refused" };
+export const OUTCOME_KEYS: Record<string, string> = {
+  ok: "audit.outcomes.ok",
+  refused: "audit.outcomes.refused",
+  partial: "audit.outcomes.partial", // an erasure some service has not finished yet
+};

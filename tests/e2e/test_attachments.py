@@ -131,10 +131,11 @@ async def attachments_of(http: aiohttp.ClientSession, hub: Hub, cid: str) -> lis
 
 
 async def upload(http: aiohttp.ClientSession, hub: Hub, csrf: dict[str, str], cid: str, data: bytes, name: str,
-                 ctype: str) -> tuple[int, Any]:
+                 ctype: str, with_ids: tuple[str, ...] = ()) -> tuple[int, Any]:
     form = aiohttp.FormData()
     form.add_field("file", data, filename=name, content_type=ctype)
-    async with http.post(f"{hub.base}/api/conversations/{cid}/attachments", data=form, headers=csrf) as resp:
+    async with http.post(f"{hub.base}/api/conversations/{cid}/attachments", data=form, headers=csrf,
+                         params=[("with", i) for i in with_ids]) as resp:
         return resp.status, (await resp.json() if resp.content_type == "application/json" else await resp.text())
 
 
@@ -334,6 +335,11 @@ async def test_files_both_ways_on_telegram_and_mms(hub: Hub) -> None:
         await eventually(lambda: (link, 200, PNG) in hub.twilio.media_fetched, timeout=30)
         status, refused = await upload(alice, hub, csrf, sms["id"], b"0" * (5 * MB + 1), "big.pdf", "application/pdf")
         assert status == 413 and refused["code"] == "channel_limit"
+        status, first = await upload(alice, hub, csrf, sms["id"], b"0" * (3 * MB), "a.pdf", "application/pdf")
+        assert status == 200, first
+        status, refused = await upload(alice, hub, csrf, sms["id"], b"0" * (3 * MB), "b.pdf", "application/pdf",
+                                       (first["id"],))
+        assert status == 413 and refused["code"] == "channel_total" and refused["limit_bytes"] == 5 * MB
         status, refused = await upload(alice, hub, csrf, sms["id"], b"notes", "notes.txt", "text/plain")
         assert status == 415 and refused["code"] == "channel_type" and refused["channel"] == "sms"
         assert "image/png" in refused["allowed"] and "text/plain" not in refused["allowed"]
@@ -355,6 +361,10 @@ async def test_files_to_whatsapp_and_wechat_customers(hub: Hub) -> None:
         status, refused = await upload(alice, hub, csrf, wa["id"], PNG[:8], "dance.gif", "image/gif")
         assert status == 415 and refused["code"] == "channel_type" and refused["channel"] == "whatsapp"
         assert "image/gif" not in refused["allowed"] and "application/pdf" in refused["allowed"]
+        status, first = await upload(alice, hub, csrf, wa["id"], PDF, "a.pdf", "application/pdf")
+        assert status == 200, first
+        status, refused = await upload(alice, hub, csrf, wa["id"], PDF, "b.pdf", "application/pdf", (first["id"],))
+        assert status == 400 and refused["code"] == "channel_count" and refused["limit_bytes"] == 1  # said at once
         status, text = await send_files(alice, hub, csrf, wa["id"], "two at once",
                                         [(PDF, "a.pdf", "application/pdf"), (PDF, "b.pdf", "application/pdf")])
         assert status == 400 and json.loads(text)["code"] == "channel_count"  # WhatsApp: one file a message

@@ -29,6 +29,10 @@ describe("attachments store", () => {
     expect(await store.add("cnv_1", new File(["abc"], "a.pdf", { type: "application/pdf" }))).toBe(true);
     expect(store.ids("cnv_1")).toEqual([ref.id]);
     expect(store.ids("cnv_2")).toEqual([]);
+    const fetch = vi.fn().mockResolvedValue(new Response(JSON.stringify({ ...ref, id: "b".repeat(32) }), { status: 200 }));
+    vi.stubGlobal("fetch", fetch);
+    expect(await store.add("cnv_1", new File(["d"], "b.pdf", { type: "application/pdf" }))).toBe(true);
+    expect(String(fetch.mock.calls[0]?.[0])).toBe(`/api/conversations/cnv_1/attachments?with=${ref.id}`); // the reply's files so far
     store.clear("cnv_1");
     expect(store.ids("cnv_1")).toEqual([]);
   });

@@ -38,7 +38,7 @@ class AttachmentRef(BaseModel):
 class AttachmentRefused(BaseModel):
     """Why an upload was refused; `code` picks the desktop's message (both languages)."""
 
-    code: str  # too_large | type | bad_request, or a channel's rule: no_files | channel_type | channel_limit | ...
+    code: str  # too_large | too_many | type | bad_request, or a channel's rule: no_files | channel_type | channel_limit | ...
     message: str
     limit_bytes: int = 0
     channel: str = ""
@@ -47,7 +47,8 @@ class AttachmentRefused(BaseModel):
 
 OPERATIONS = [
     Operation("POST", "/api/conversations/{id}/attachments",
-              "Upload a file (multipart field `file`, at most 30 MB and the channel's limit) for a reply",
+              "Upload a file (multipart field `file`, at most 30 MB and the channel's limit) for a reply; "
+              "`with` (repeated) names the files already attached to it, so the channel's per-message rules apply",
               response=AttachmentRef, tags=("attachments",)),
     Operation("GET", "/api/attachments/{id}", "Open an attachment of a conversation I may see (a download; raster "
               "images inline)", tags=("attachments",)),
@@ -145,6 +146,9 @@ class Attachments:
         if content_type not in ALLOWED_TYPES:
             raise refused(415, "type", f"files of type {content_type or 'unknown'} are not accepted")
         check_fits(channel, content_type, 0)
+        others = await self._pending(request, conv.id)  # the reply's files so far: the message's rules apply early
+        if (refusal := check_message(channel, [*others, (content_type, 0)])) is not None:
+            raise as_http(refusal)
         limit = min(largest(channel, content_type), MAX_BYTES)  # the inbox keeps nothing over 30 MB
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
             check_fits(channel, content_type, request.content_length)
@@ -162,9 +166,25 @@ class Attachments:
                 raise refused(413, "too_large", "the file is larger than 30 MB", MAX_BYTES, channel) from None
             check_fits(channel, content_type, limit + 1)
             raise
+        if (refusal := check_message(channel, [*others, (content_type, stored.size_bytes)])) is not None:
+            await self.files.discard(stored)  # too much in all for one message (MMS: 5 MB)
+            raise as_http(refusal)
         return web.json_response(AttachmentRef(id=stored.id, file_name=stored.file_name,
                                                content_type=stored.content_type,
                                                size_bytes=stored.size_bytes).model_dump())
+
+    async def _pending(self, request: web.Request, conversation_id: str) -> list[tuple[str, int]]:
+        """(type, size) of the uploads named by `?with=<id>` (the files already attached to the coming reply)."""
+        ids = list(dict.fromkeys(request.query.getall("with", [])))
+        if len(ids) >= MAX_FILES:
+            raise refused(400, "too_many", f"at most {MAX_FILES} files go with one reply", MAX_FILES)
+        found = []
+        for att_id in ids:
+            ref = await self.files.ref(att_id)
+            if ref is None or ref.get("conversation_id") != conversation_id:
+                raise refused(400, "bad_request", f"attachment {att_id} was not uploaded to this conversation")
+            found.append((str(ref.get("content_type", "")), int(ref.get("size_bytes", 0))))
+        return found
 
     async def outgoing(self, conv: routing_pb2.Conversation, ids: list[str], public_url: str, ttl: float
                        ) -> tuple[list[contact_pb2.Attachment], list[contact_pb2.Attachment]]:

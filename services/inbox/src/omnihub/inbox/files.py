@@ -94,6 +94,12 @@ class FileStore:
                                     "size_bytes": size, "uploader": uploader, "time": self.clock()})
         return stored
 
+    async def discard(self, stored: Stored) -> None:
+        """Remove an upload that was refused after it was stored."""
+        with contextlib.suppress(NoFile):
+            await self.bucket.delete(stored.uri.removeprefix(INBOX_SCHEME))
+        await self.refs.delete_one({"_id": stored.id})
+
     async def mark_sent(self, att_ids: Sequence[str]) -> None:
         """These uploads went with a message (a reply or a note): the sweep keeps them."""
         if att_ids:

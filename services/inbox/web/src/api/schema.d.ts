@@ -321,7 +321,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Upload a file (multipart field `file`, at most 30 MB and the channel's limit) for a reply */
+        /** Upload a file (multipart field `file`, at most 30 MB and the channel's limit) for a reply; `with` (repeated) names the files already attached to it, so the channel's per-message rules apply */
         post: operations["post_api_conversations_id_attachments"];
         delete?: never;
         options?: never;

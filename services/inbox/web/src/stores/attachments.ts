@@ -8,12 +8,12 @@ import type { AttachmentRef } from "../api/schemas";
 export const MAX_BYTES = 30 * 1024 * 1024;
 export const MAX_FILES = 5;
 
-const SERVER_CODES = ["too_large", "type", "no_files", "channel_type", "channel_limit", "channel_count", "channel_total"] as const;
+const SERVER_CODES = ["too_large", "too_many", "type", "no_files", "channel_type", "channel_limit", "channel_count", "channel_total"] as const;
 
 /** Why a file was refused: a catalogue key under "attachments" and its values. `channel` is the channel's
  * token (sms, whatsapp, ...) when a channel's rule refused it, `allowed` the types that channel takes. */
 export interface Refusal {
-  code: (typeof SERVER_CODES)[number] | "too_many" | "failed";
+  code: (typeof SERVER_CODES)[number] | "failed";
   limitMb: number;
   name: string;
   channel?: string;
@@ -29,6 +29,7 @@ export function serverRefusal(err: unknown, name: string): Refusal | null {
     const code = SERVER_CODES.find((c) => c === body.code);
     if (!code) return null;
     const limit = code === "too_large" ? MAX_BYTES : (body.limit_bytes ?? 0);
+    if (code === "too_many") return { code, limitMb: limit, name }; // a count, as the store's own refusal
     const refusal: Refusal = { code, limitMb: Math.floor(limit / (1024 * 1024)), name };
     if (body.channel) refusal.channel = body.channel;
     if (body.allowed?.length) refusal.allowed = body.allowed;
@@ -85,7 +86,10 @@ export const useAttachmentsStore = defineStore("attachments", () => {
     form.append("file", file, file.name);
     uploading.value += 1;
     try {
-      const ref_ = await postForm<AttachmentRef>(`/api/conversations/${seg(conversationId)}/attachments`, form);
+      // the files already attached go along by id: the channel's per-message rules (WhatsApp: one file) apply now
+      const already = of(conversationId).map((a) => `with=${encodeURIComponent(a.id)}`).join("&");
+      const path = `/api/conversations/${seg(conversationId)}/attachments${already ? `?${already}` : ""}`;
+      const ref_ = await postForm<AttachmentRef>(path, form);
       pending.value = { ...pending.value, [conversationId]: [...of(conversationId), ref_] };
       return true;
     } catch (err) {

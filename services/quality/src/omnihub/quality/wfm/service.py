@@ -18,6 +18,7 @@ from omnihub.quality.queries import KpiQuery
 from omnihub.quality.wfm.adherence import Activity, figures, out_of_adherence
 from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_forecast, wape
 from omnihub.quality.wfm.history import load_history
+from omnihub.quality.wfm.localtime import from_local, to_local
 from omnihub.quality.wfm.models import ChannelRule, ScheduleBody
 from omnihub.quality.wfm.patience import Patience, measured
 from omnihub.quality.wfm.schedule import ScheduleError, WeekGrid, solve
@@ -54,16 +55,18 @@ class WfmService:
         tz = self.query.zone_for(queue)
         now = self.clock()
         origin = calendar.day_start(now, tz)
-        start = origin - history_weeks * 7 * 86_400
-        history = await load_history(self.query.store, queue, channel, start, origin, step,
-                                     self.holidays.get(queue, []), tz)
-        horizon = weeks * 7 * 86_400 // step
-        factors = {i: uplift[d] for i in range(horizon)
-                   if uplift and (d := dt.datetime.fromtimestamp(origin + i * step, tz).date()) in uplift}
+        today = dt.datetime.fromtimestamp(origin, tz).date()
+        start = dt.datetime.combine(today - dt.timedelta(days=7 * history_weeks), dt.time(), tz).timestamp()
+        history = to_local(await load_history(self.query.store, queue, channel, start, origin, step,
+                                              self.holidays.get(queue, []), tz), tz)
+        per_day = 86_400 // step
+        factors = {i: uplift[d] for i in range(weeks * 7 * per_day)
+                   if uplift and (d := today + dt.timedelta(days=i // per_day)) in uplift}
         async with self._cpu:
-            result = await asyncio.to_thread(make_forecast, history, weeks, factors)
+            local = await asyncio.to_thread(make_forecast, history, weeks, factors)
+        result = from_local(local, origin, weeks, tz)  # local-time slots back to real-time intervals
         doc = {"_id": f"fc_{uuid.uuid4().hex[:16]}", "queue": queue, "channel": channel, "created": now,
-               "from": result.start, "to": result.start + horizon * step, "time_zone": tz.key,
+               "from": result.start, "to": result.start + len(result.arrivals) * step, "time_zone": tz.key,
                "uplift": {d.isoformat(): f for d, f in (uplift or {}).items()}, **result.as_json(tz)}
         if save:
             await self.store.add_forecast(doc)

@@ -64,5 +64,7 @@ def new_hub(tmp: Path, nats_url: str, mongo_url: str, twilio: FakeTwilio | None 
     return ServiceHub(tmp / "config", nats_url, mongo_url, extra={
         "sms": twilio_env(twilio) if twilio else {},
         "quality": {"OMNIHUB_QUALITY_DB": f"{prefix}_quality"},
-        "inbox": {"OMNIHUB_INBOX_SESSION_KEY": "k" * 32, "OMNIHUB_INBOX_DB": f"{prefix}_inbox"},
+        # webhooks may go to the tests' local receivers (loopback is refused without the allow-list)
+        "inbox": {"OMNIHUB_INBOX_SESSION_KEY": "k" * 32, "OMNIHUB_INBOX_DB": f"{prefix}_inbox",
+                  "OMNIHUB_INBOX_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"},
     })

@@ -18,10 +18,12 @@ from aiohttp import web
 from omnihub.api.event.v1 import event_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.common.bus import Bus, new_event
+from omnihub.common.clientaddr import parse_networks
 from omnihub.common.retry import RetryPolicy
 from omnihub.inbox import signing
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.store import InboxStore
+from omnihub.inbox.urlguard import UrlGuard
 from omnihub.inbox.webhooks import Webhooks
 from omnihub.testkit.ports import free_port
 from omnihub.testkit.waiting import eventually
@@ -73,7 +75,8 @@ async def served(bus: Bus, mongo_url: str, mongo_db: str) -> AsyncIterator[Serve
 
     async def with_webhooks(inbox: Inbox) -> None:
         inbox.webhooks = inbox.integration.webhooks = Webhooks(inbox.store, policy=RetryPolicy(first=0.2, cap=1.0),
-                                                               give_up=3600, timeout=SLOW_TIMEOUT)
+                                                               give_up=3600, timeout=SLOW_TIMEOUT,
+                                                               guard=UrlGuard(parse_networks("127.0.0.0/8")))
         await inbox.audit.setup()
         await inbox.webhooks.setup()
         await inbox.webhooks.start(bus)
@@ -168,6 +171,13 @@ async def test_webhooks_are_signed_a_slow_receiver_never_blocks_a_fast_one_and_5
     base, got = served.base, served.receivers.got
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         csrf = await admin(http, base)
+        # sso (#25): the receivers here are allowed (127.0.0.0/8); metadata, private and other loopback are not
+        for url, why in (("http://169.254.169.254/latest/meta-data/", "link-local"),
+                         ("http://10.1.2.3/hook", "private"), ("http://[::1]:9/hook", "loopback"),
+                         ("http://[::ffff:192.168.1.1]/hook", "private")):
+            async with http.post(f"{base}/api/admin/webhooks", headers=csrf,
+                                 json={"url": url, "events": ["message.created"]}) as resp:
+                assert resp.status == 400 and why in await resp.text(), (url, await resp.text())
         subs = {}
         for name in ("slow", "fast", "flaky"):
             async with http.post(f"{base}/api/admin/webhooks", headers=csrf, json={

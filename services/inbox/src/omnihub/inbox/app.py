@@ -32,6 +32,7 @@ from omnihub.inbox.qa import TwilioRecordings
 from omnihub.inbox.search import consume_for_search
 from omnihub.inbox.sso import OidcConfig, SingleSignOn
 from omnihub.inbox.store import InboxStore
+from omnihub.inbox.urlguard import UrlGuard
 from omnihub.inbox.wrapup import load_dispositions
 
 log = get_logger("inbox.app")
@@ -104,6 +105,7 @@ async def main() -> None:
             inbox.sso = SingleSignOn(oidc, store.db["sso_pending"])
             await inbox.sso.setup()
         inbox.admins_only = settings.inbox_local_login_admins_only
+        inbox.webhooks.guard = UrlGuard(parse_networks(settings.inbox_webhook_allow_networks))
         link_key = hmac.new(settings.inbox_session_key.get_secret_value().encode(), b"file links", hashlib.sha256)
         inbox.files = inbox.hub.files = FileStore(store.db, link_key.digest())
         inbox.public_url, inbox.file_link_ttl = settings.inbox_public_url, settings.inbox_file_link_hours * 3600

@@ -62,7 +62,9 @@ class InboxSettings(ServiceSettings):
     inbox_oidc_agent_claim: str = "preferred_username"  # gives the agent id (the router's agent, the audit actor)
     inbox_oidc_name_claim: str = "name"
     inbox_oidc_team_claim: str = ""  # optional: a supervisor's team(s), as users.yaml `team:`
-    inbox_local_login_admins_only: bool = False  # true: passwords only for admins (break-glass); others use SSO
+    inbox_local_login_admins_only: bool = False
+    # Webhook receivers must be public addresses; these CIDRs (e.g. an in-cluster CRM) are allowed too.
+    inbox_webhook_allow_networks: str = ""  # true: passwords only for admins (break-glass); others use SSO
 
     @field_validator("inbox_login_limit_account", "inbox_login_limit_address")
     @classmethod
@@ -76,7 +78,7 @@ class InboxSettings(ServiceSettings):
         role_values(value)  # ValueError names a bad pair
         return value
 
-    @field_validator("inbox_trusted_proxies")
+    @field_validator("inbox_trusted_proxies", "inbox_webhook_allow_networks")
     @classmethod
     def _cidrs(cls, value: str) -> str:
         parse_networks(value)  # ValueError names a bad one

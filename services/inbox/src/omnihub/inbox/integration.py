@@ -38,6 +38,7 @@ from omnihub.inbox.integration_models import (
 from omnihub.inbox.report_models import Report, ReportQuery
 from omnihub.inbox.reports import Reports
 from omnihub.inbox.tokens import TokenStore
+from omnihub.inbox.urlguard import BlockedAddress
 from omnihub.inbox.webhooks import Webhooks
 
 if TYPE_CHECKING:
@@ -214,6 +215,10 @@ class Integration:
         """POST /api/admin/webhooks {url, events, description}: the signing secret is in this answer only."""
         user = _admin(request)
         body = await read_body(request, WebhookBody, max_bytes=4096)
+        try:  # no loopback, private, link-local (metadata) targets unless allowed; checked again at each delivery
+            await self.webhooks.guard.check_url(str(body.url))
+        except BlockedAddress as exc:
+            raise web.HTTPBadRequest(text=f"webhook URL refused: {exc}") from None
         made = await self.webhooks.subscribe(body, user)
         await audit.record(request, "config.change", made.id, after={"webhook": made.model_dump(exclude={"secret"})})
         return _json(made, status=201)

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -35,6 +36,7 @@ from omnihub.inbox.integration_models import (
     WebhookBody,
     WebhookInfo,
 )
+from omnihub.inbox.urlguard import BlockedAddress, UrlGuard
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
@@ -73,8 +75,11 @@ class Webhooks:
     """Subscriptions, their deliveries and one worker per subscription with work to do."""
 
     def __init__(self, store: InboxStore | None, policy: RetryPolicy = BACKOFF, give_up: float = GIVE_UP,
-                 timeout: float = TIMEOUT) -> None:
+                 timeout: float = TIMEOUT, guard: UrlGuard | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.guard = guard or UrlGuard()  # app.main allows the configured networks; none by default
+        self.clock = clock  # wall time of the schedule (tests drive it)
         self.policy = policy
         self.give_up = give_up
         self.timeout = timeout
@@ -104,7 +109,7 @@ class Webhooks:
         """A new subscription; its signing secret is returned this once."""
         doc = {"_id": new_id("whk"), "url": str(body.url), "events": sorted(set(body.events)),
                "description": body.description.strip(), "secret": signing.new_secret(), "created_by": created_by,
-               "created": time.time()}
+               "created": self.clock()}
         await self._hooks.insert_one(doc)
         self._subs = (0.0, [])
         return NewWebhook(**info(doc).model_dump(), secret=doc["secret"])
@@ -144,7 +149,7 @@ class Webhooks:
         """Send a delivery again now (the same webhook-id), whatever became of it; False when unknown."""
         if await self._hooks.find_one({"_id": sub_id}, projection={"_id": 1}) is None:
             return False
-        now = time.time()
+        now = self.clock()
         result = await self._deliveries.update_one(
             {"_id": delivery_id, "sub": sub_id},
             {"$set": {"state": "pending", "next_at": now, "deadline": now + self.give_up}})
@@ -162,7 +167,7 @@ class Webhooks:
         if not subs:
             return
         body = payload(event_type, d.message)
-        now = time.time()
+        now = self.clock()
         docs = [{"_id": f"msg_{d.message.id}_{s['_id']}", "sub": s["_id"], "event_type": event_type,
                  "body": body.decode(), "state": "pending", "created": now, "next_at": now,
                  "deadline": now + self.give_up, "attempts": []} for s in subs]
@@ -186,7 +191,7 @@ class Webhooks:
             sub = await self._hooks.find_one({"_id": sub_id})
             if sub is None:
                 return
-            now = time.time()
+            now = self.clock()
             doc = await self._deliveries.find_one_and_update(
                 {"sub": sub_id, "state": "pending", "next_at": {"$lte": now}},
                 {"$set": {"next_at": now + self.timeout + 30}}, sort=[("next_at", ASCENDING)])
@@ -198,16 +203,17 @@ class Webhooks:
             if upcoming is None:
                 return  # nothing left: the next event starts a new worker
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=max(0.05, upcoming["next_at"] - time.time()))
+                await asyncio.wait_for(wake.wait(), timeout=max(0.05, upcoming["next_at"] - self.clock()))
 
     async def _attempt(self, sub: dict[str, Any], doc: dict[str, Any]) -> None:
         body = doc["body"].encode()
         headers = signing.headers(sub["secret"], doc["_id"], body) | {"Content-Type": "application/json",
                                                                        "User-Agent": "omnihub-webhooks/1"}
-        if self.http is None:
-            self.http = aiohttp.ClientSession()
+        if self.http is None:  # its resolver refuses names that resolve to blocked addresses (DNS rebinding)
+            self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=self.guard.resolver()))
         status, error = 0, ""
         try:
+            self.guard.check_literal(sub["url"])
             async with self.http.post(sub["url"], data=body, headers=headers, allow_redirects=False,
                                       timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
                 status = resp.status
@@ -215,9 +221,11 @@ class Webhooks:
                     error = f"HTTP {status}"
         except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
+        except BlockedAddress as exc:
+            error = f"refused: {exc}"[:300]
         except aiohttp.ClientError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
-        now = time.time()
+        now = self.clock()
         attempt = {"time": now, "status": status, "error": error}
         tries = len(doc.get("attempts", [])) + 1
         if not error:

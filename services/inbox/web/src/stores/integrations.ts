@@ -1,7 +1,7 @@
 // Integrations (admins): API tokens and webhook subscriptions, each secret kept only until the admin dismisses it.
 import { defineStore } from "pinia";
 import { ref } from "vue";
-import { request, seg } from "../api/http";
+import { ApiError, request, seg } from "../api/http";
 import type {
   DeliveryInfo,
   DeliveryLog,
@@ -27,6 +27,7 @@ export const useIntegrationsStore = defineStore("integrations", () => {
   const openWebhook = ref("");
   const secret = ref(""); // a new token or signing secret, shown once
   const failed = ref(false);
+  const urlRefused = ref(false); // the last subscription's URL was not a public address
 
   async function guarded(work: () => Promise<void>): Promise<boolean> {
     try {
@@ -62,8 +63,15 @@ export const useIntegrationsStore = defineStore("integrations", () => {
   }
 
   async function subscribe(body: WebhookBody): Promise<boolean> {
+    urlRefused.value = false;
     return guarded(async () => {
-      secret.value = (await request<NewWebhook>("/api/admin/webhooks", { method: "POST", body })).secret;
+      try {
+        secret.value = (await request<NewWebhook>("/api/admin/webhooks", { method: "POST", body })).secret;
+      } catch (err) {
+        // 400: a loopback, private, link-local or unresolvable address (the server names which)
+        urlRefused.value = err instanceof ApiError && err.status === 400;
+        throw err;
+      }
       await load();
     });
   }
@@ -92,5 +100,5 @@ export const useIntegrationsStore = defineStore("integrations", () => {
     });
   }
 
-  return { tokens, webhooks, deliveries, openWebhook, secret, failed, load, createToken, revokeToken, subscribe, unsubscribe, showDeliveries, replay };
+  return { tokens, webhooks, deliveries, openWebhook, secret, failed, urlRefused, load, createToken, revokeToken, subscribe, unsubscribe, showDeliveries, replay };
 });

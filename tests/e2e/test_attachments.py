@@ -645,3 +645,24 @@ async def test_erasing_a_customer_leaves_nothing_of_theirs(hub: Hub, mongo_url: 
     finally:
         for http, _ in [*agents.values(), (ada, {}), (sam, {})]:
             await http.close()
+
+
+async def test_admins_read_every_services_retention_runs(hub: Hub) -> None:
+    """Each service ran its daily job at start (messages kept 30 days here); the inbox gathers their logs."""
+    ada, _ = await session(hub, "ada")
+    try:
+        async def report() -> dict[str, Any] | None:
+            async with ada.get(f"{hub.base}/api/admin/retention") as r:
+                body: dict[str, Any] = await r.json()
+            runs = {s["service"]: s["runs"] for s in body["services"] if s["ok"]}
+            return body if set(runs) == {"inbox", "quality", "email"} and all(runs.values()) else None
+
+        body = await eventually(report, timeout=30)
+        assert body["days"] == {"messages": RETENTION_DAYS}
+        for service in body["services"]:
+            run = service["runs"][0]
+            assert run["service"] == service["service"]
+            if service["service"] in ("inbox", "email"):  # the services that keep messages
+                assert run["kinds"]["messages"]["before"] == pytest.approx(run["time"] - RETENTION_DAYS * 86_400)
+    finally:
+        await ada.close()

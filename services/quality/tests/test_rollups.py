@@ -174,6 +174,20 @@ async def test_rollups_of_the_older_layout_are_rebuilt_once_in_the_packed_one(mo
     await store.close()
 
 
+async def test_open_spans_are_read_for_agents_whose_state_counts_also_as_stored_before(mongo_url: str,
+                                                                                       mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.agents.insert_many([{"_id": "alice", "t": T0, "state": "AVAILABLE"},  # as kept before "open"
+                                    {"_id": "bob", "t": T0, "state": "OFFLINE"}])
+    await store.setup()
+    await store.note_last_state("carol", T0 + 10, "BUSY")
+    await store.note_last_state("dan", T0 + 10, "OFFLINE")
+    assert sorted(d["_id"] for d in await store.last_states(T0 + 60)) == ["alice", "carol"]
+    assert [d["_id"] for d in await store.last_states(T0 + 60, "carol")] == ["carol"]
+    assert await store.last_states(T0 + 5) == [{"_id": "alice", "t": T0, "state": "AVAILABLE", "open": True}]
+    await store.close()
+
+
 def test_a_stored_contribution_reads_back_the_same_in_either_stored_form() -> None:
     doc = {"_id": "c1", "created": 1_772_445_600.0, "channel": "sms", "customer_id": "cus1",
            "offers": {"e1": [1_772_445_600.0, "support"]},

@@ -90,30 +90,53 @@ class KpiQuery:
         if group_by == "agent":
             reads.append(self._buckets("a", agent, start, end, "agent", tz))
         buckets, scores, *by_agent = await asyncio.gather(*reads)
-        for ch, n, t, counters in buckets:
-            if kind == "q" and not ch and not queue:
-                if n:  # a queue's share of agent time: a queue row's own, already in the center's time
-                    if group_by == "queue":
-                        _add(sums, n, counters)
-                    continue
-                if group_by in ("queue", "channel"):
-                    total += counters  # the center's agent time belongs to no queue or channel row
-                    continue
-            total += counters
-            conversations = int(counters[_CONVERSATIONS])
-            if conversations and ch:
-                total_volume[ch] = total_volume.get(ch, 0) + conversations
-            if group_by and group_by != "agent":
+        by_time = group_by in ("interval", "day", "month")  # a document's rows share one key
+        for t, names, matrix in buckets:
+            rest = list(range(len(names)))
+            if kind == "q" and not queue:
+                rest = [i for i in rest if names[i][0]]
+                for i, (ch, n) in enumerate(names):
+                    if ch:
+                        continue
+                    if n:  # a queue's share of agent time: a queue row's own, already in the center's time
+                        if group_by == "queue":
+                            _add(sums, n, matrix[i])
+                        continue
+                    total += matrix[i]
+                    if group_by not in ("", "agent", "queue", "channel"):  # in no queue or channel row
+                        _add(sums, key(ch, n, t), matrix[i])
+            if not rest:
+                continue
+            part = matrix[rest] if len(rest) < len(names) else matrix
+            total += part.sum(axis=0)
+            conversations = part[:, _CONVERSATIONS].tolist()
+            for j, i in enumerate(rest):
+                ch = names[i][0]
+                if conversations[j] and ch:
+                    total_volume[ch] = total_volume.get(ch, 0) + conversations[j]
+            if not group_by or group_by == "agent":
+                continue
+            if by_time:
+                k = key("", "", t)
+                _add(sums, k, part.sum(axis=0))
+                for j, i in enumerate(rest):
+                    ch = names[i][0]
+                    if conversations[j] and ch:
+                        volume[k][ch] = volume[k].get(ch, 0) + conversations[j]
+                continue
+            for j, i in enumerate(rest):
+                ch, n = names[i]
                 k = key(ch, n, t)
-                _add(sums, k, counters)
-                if conversations and ch:
-                    volume[k][ch] = volume[k].get(ch, 0) + conversations
+                _add(sums, k, part[j])
+                if conversations[j] and ch:
+                    volume[k][ch] = volume[k].get(ch, 0) + conversations[j]
         if by_agent:
-            for ch, n, _t, counters in by_agent[0]:
-                _add(sums, n, counters)
-                conversations = int(counters[_CONVERSATIONS])
-                if conversations and ch:
-                    volume[n][ch] = volume[n].get(ch, 0) + conversations
+            for _t, names, matrix in by_agent[0]:
+                counts = matrix[:, _CONVERSATIONS].tolist()
+                for i, (ch, n) in enumerate(names):
+                    _add(sums, n, matrix[i])
+                    if counts[i] and ch:
+                        volume[n][ch] = volume[n].get(ch, 0) + counts[i]
         no_occupancy = group_by == "channel"  # agent time is split over queues, not over channels
         out = []
         for k in sorted(sums):
@@ -148,9 +171,9 @@ class KpiQuery:
         return lambda ch, n, t: "total"
 
     async def _buckets(self, kind: str, name: str, start: float, end: float, group_by: str,
-                       tz: ZoneInfo) -> list[tuple[str, str, int, Matrix]]:
-        """(channel, queue or agent, start, counters as a COUNTERS row) of every bucket in the window, open spans
-        included."""
+                       tz: ZoneInfo) -> list[tuple[int, list[list[str]], Matrix]]:
+        """(start, [channel, queue or agent] per row, counter matrix) of every interval document in the window
+        (only the rows of `name` when given), the agents' open spans included."""
         lo = start - start % SLOT
         center = calendar.zone(self.timezone)
 
@@ -167,20 +190,17 @@ class KpiQuery:
         # every piece and the agents' open spans read at once (each read takes its own connection)
         pieces_read = asyncio.gather(*(self.store.bucket_rows(level, kind, a, b, name)
                                        for level, a, b in pieces if b > a))
-        states_read = self.store.last_states(min(now, end)) if now > lo else _nothing()
+        states_read = self.store.last_states(min(now, end), name if kind == "a" else "") if now > lo else _nothing()
         parts, states = await asyncio.gather(pieces_read, states_read)
-        out: list[tuple[str, str, int, Matrix]] = [(ch, n, t, row) for part in parts for t, rows, matrix in part
-                                                   for (ch, n), row in zip(rows, matrix, strict=True)]
+        out: list[tuple[int, list[list[str]], Matrix]] = [piece for part in parts for piece in part]
         if now > lo:
             for last in states:
-                if kind == "a" and name and last["_id"] != name:
-                    continue
                 open_span = rollups.span(last["_id"], last["state"], max(last["t"], lo), min(now, end), self.config)
                 for bid, counters in open_span.items():
                     meta = rollups.bucket_meta(bid)
                     if meta["l"] == "s" and meta["k"] == kind and lo <= meta["t"] < end and (
                             not name or meta["n"] == name):
-                        out.append((meta["ch"], meta["n"], meta["t"], packed.vector(counters)))
+                        out.append((meta["t"], [[meta["ch"], meta["n"]]], packed.vector(counters)[None, :]))
         return out
 
 

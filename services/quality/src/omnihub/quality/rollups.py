@@ -261,6 +261,7 @@ def survey(doc: dict[str, Any], cfg: RollupConfig) -> Contribution:
     return out
 
 
+UNCOUNTED_STATES = ("OFFLINE", "UNSPECIFIED", "")  # time in them is no agent time at all
 STATE_COUNTERS = {"BUSY": ("busy_ms", "logged_ms"), "WRAP_UP": ("busy_ms", "logged_ms"),
                   "AVAILABLE": ("available_ms", "logged_ms")}
 
@@ -268,7 +269,7 @@ STATE_COUNTERS = {"BUSY": ("busy_ms", "logged_ms"), "WRAP_UP": ("busy_ms", "logg
 def span(agent: str, state: str, start: float, end: float, cfg: RollupConfig) -> Contribution:
     """An agent's time in one state, cut at 15-minute marks (each piece also counted in its local day), in the
     agent's buckets and in the center's (queue "" and channel "": occupancy belongs to no queue)."""
-    names = STATE_COUNTERS.get(state, () if state in ("OFFLINE", "UNSPECIFIED", "") else ("logged_ms",))
+    names = STATE_COUNTERS.get(state, () if state in UNCOUNTED_STATES else ("logged_ms",))
     out: Contribution = {}
     if not names or end <= start:
         return out
@@ -403,6 +404,7 @@ def loaded(value: Any) -> Contribution:
 __all__ = [
     "COUNTERS",
     "FCR_WINDOW",
+    "UNCOUNTED_STATES",
     "Contribution",
     "Counters",
     "RollupConfig",

@@ -15,7 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from omnihub.quality import packed
 from omnihub.quality.packed import Row
-from omnihub.quality.rollups import bucket_id
+from omnihub.quality.rollups import UNCOUNTED_STATES, bucket_id
 
 T = TypeVar("T")
 
@@ -130,7 +130,11 @@ class QualityStore:
         with contextlib.suppress(OperationFailure):
             await self.rollups.drop_index("l_1_t_1")  # interval documents v2
         await self.rollups.create_index([("l", 1), ("k", 1), ("t", 1)])
-        await self.agents.create_index("t")
+        with contextlib.suppress(OperationFailure):
+            await self.agents.drop_index("t_1")  # before "open" was kept
+        await self.agents.create_index([("open", 1), ("t", 1)])  # agents whose open span counts, by time
+        async for d in self.agents.find({"open": {"$exists": False}}, {"state": 1}):  # kept before "open" was
+            await self.agents.update_one({"_id": d["_id"]}, {"$set": {"open": d.get("state") not in UNCOUNTED_STATES}})
 
     async def ping(self) -> bool:
         """True while MongoDB answers."""
@@ -357,12 +361,17 @@ class QualityStore:
         """Remember an agent's latest state change (its span is still open)."""
         known = await self.agents.find_one({"_id": agent}, {"t": 1}, session=_s())
         if known is None or known["t"] < t:  # read first: a duplicate-key upsert would abort the transaction
-            await self.agents.update_one({"_id": agent}, {"$set": {"t": t, "state": state}}, upsert=True,
+            await self.agents.update_one({"_id": agent}, {"$set": {"t": t, "state": state,
+                                                                  "open": state not in UNCOUNTED_STATES}}, upsert=True,
                                          session=_s())
 
-    async def last_states(self, before: float) -> list[dict[str, Any]]:
-        """Every agent's latest state change, of those made before `before` (the spans still open then)."""
-        return await self.agents.find({"t": {"$lt": before}}).to_list(None)
+    async def last_states(self, before: float, agent: str = "") -> list[dict[str, Any]]:
+        """Every agent's (or one agent's) latest state change made before `before`, of those whose open span
+        counts (an agent gone offline has none)."""
+        query: dict[str, Any] = {"open": True, "t": {"$lt": before}}
+        if agent:
+            query["_id"] = agent
+        return await self.agents.find(query).to_list(None)
 
     async def get_meta(self, key: str) -> dict[str, Any] | None:
         """A bookkeeping document (rollup version and the like)."""

@@ -119,8 +119,8 @@ async def build(url: str, database: str, n: int, t0: float, conversations: bool)
         for index in track(range(DAYS), description=f"{n:,} conversations stored"):
             docs = day_documents(index, per_day, t0)
             for d in docs:
-                part = rollups.conversation(d, CONFIG)
-                d["kpi"] = rollups.stored(part)
+                part = rollups.contribution(d, CONFIG, repeat=False)
+                d["kpi"] = 0  # as ingest keeps it: the contribution was computed with no repeat contact
                 add(total, part)
             for lo in range(0, len(docs), BATCH):
                 await store.conversations.insert_many(docs[lo:lo + BATCH], ordered=False)

@@ -201,8 +201,8 @@ class SearchIndex:
                                        for cid, agent in assigned], ordered=False)
         everyone: dict[str, list[dict[str, Any]]] = {}
         cids = sorted({cid for cid, _ in assigned})
-        for i in range(0, len(cids), 500):
-            for d in await self.docs.find({"v": ALL, "c": {"$in": cids[i:i + 500]}}).to_list(None):
+        for i in range(0, len(cids), 100):  # SecantusDB matches each document found against the whole $in list
+            for d in await self.docs.find({"v": ALL, "c": {"$in": cids[i:i + 100]}}).to_list(None):
                 everyone.setdefault(d["c"], []).append(d)
         await self._insert([c for cid, agent in dict.fromkeys(assigned) for c in scoped(everyone.get(cid, []), agent)])
 

@@ -655,7 +655,7 @@ async def test_admins_read_every_services_retention_runs(hub: Hub) -> None:
             async with ada.get(f"{hub.base}/api/admin/retention") as r:
                 body: dict[str, Any] = await r.json()
             runs = {s["service"]: s["runs"] for s in body["services"] if s["ok"]}
-            return body if set(runs) == {"inbox", "quality", "email"} and all(runs.values()) else None
+            return body if set(runs) == {"inbox", "quality", "email", "chat"} and all(runs.values()) else None
 
         body = await eventually(report, timeout=30)
         assert body["days"] == {"messages": RETENTION_DAYS}

@@ -27,7 +27,7 @@ EXPORT = "omnihub.privacy.export"
 # The services that answer erasure requests (the inbox erases its own part in process).
 ERASERS = ("router", "quality", "email", "chat", "sms", "voice")
 # The services that run a retention job of their own besides the inbox.
-RETAINERS = ("quality", "email")
+RETAINERS = ("quality", "email", "chat")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 

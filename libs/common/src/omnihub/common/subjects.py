@@ -50,6 +50,7 @@ KV_SMS_SENDERS = "sms_senders"
 KV_WHATSAPP_WINDOWS = "whatsapp_windows"  # WhatsApp address -> its last message (the 24-hour window)
 KV_VOICE_CALLS = "voice_calls"
 KV_WECHAT = "wechat"  # access token, 48-hour windows, pending surveys, received media ids
+KV_CHAT_RETENTION = "chat_retention"  # the chat service's retention runs (it has no database)
 
 # Core (non-JetStream) request subjects for live, ephemeral data.
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"

@@ -20,6 +20,7 @@ from omnihub.chat.admission import Admission
 from omnihub.chat.config import ChatSettings, signing_key, telegram_configured, wechat_configured
 from omnihub.chat.headers import secure_headers
 from omnihub.chat.messenger import Messenger
+from omnihub.chat.retention import UploadRetention
 from omnihub.chat.telegram_gateway import TelegramAdapter
 from omnihub.chat.webchat import ErrorFrame, Session, WebChatHub
 from omnihub.chat.wechat_gateway import WeChatAdapter
@@ -27,7 +28,7 @@ from omnihub.chat.wechat_routes import WeChatRoutes
 from omnihub.chat.widget_config import DEFAULT as DEFAULT_WIDGET
 from omnihub.chat.widget_config import WidgetConfig, load_widget_config
 from omnihub.chat.widget_config import register as register_widget_config
-from omnihub.common import privacy, subjects, untrusted
+from omnihub.common import privacy, retention, subjects, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
@@ -531,6 +532,7 @@ async def main() -> None:
         app = await service.start(svc.readiness)
         svc.stack.push_async_callback(service.stop)
         await privacy.install(bus, "chat", svc.stack, erase=lambda body: erasure.erase(bus, service.upload_dir, body))
+        await UploadRetention(bus, service.upload_dir, retention.policy(settings)).start(svc.stack)
         await svc.start_http(app, settings.http_host, settings.chat_http_port)
         await svc.wait()
 

@@ -117,7 +117,7 @@ async def test_the_schedule_takes_its_requirement_from_each_channels_forecast(mo
             "model": "deferred", "response_seconds": 3600, "concurrency": 1, "forecast_id": "", "peak_agents": 1.0,
             "agent_hours": 7.0}
         body = ScheduleBody(week="2026-W50", templates=[ShiftTemplate(name="day", starts=["08:00"], minutes=480)],
-                            agents=[Agent(id="alice")], channels=rules, max_occupancy=1.0, seconds=5)
+                            agents=[Agent(id="alice")], channels=rules, max_occupancy=1.0, seconds=1)
         planned = await wfm.schedule(body, save=False)
         assert planned["requirement"]["support"]["model"] == "per_channel"
         assert [c["required"] for c in planned["coverage"]][20:23] == [20, 1, 0]

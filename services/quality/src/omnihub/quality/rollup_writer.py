@@ -94,43 +94,61 @@ class RollupWriter:
             return {}, set()
         stored = await self.store.customer_docs(customers)
         roots = await self._roots(customers, stored)
-        # each root's document as it will be after this batch: stored contacts/closes merged with the batch's
-        merged: dict[str, dict[str, Any]] = {}
-        updates: dict[str, dict[str, Any]] = {}
-        new_contacts: dict[str, list[float]] = defaultdict(list)
+        # each root's contacts, closes and ids as they will be after this batch: stored ones with the batch's
+        contacts_of: dict[str, dict[str, float]] = {}
+        closes_of: dict[str, dict[str, float]] = {}
+        ids_of: dict[str, dict[str, str]] = {}
+        updates: dict[str, dict[str, dict[str, Any]]] = {}  # of stored roots only; new ones are inserted whole
+        new_contacts: dict[str, list[float]] = {}
         for d in docs:
-            cid = d.get("customer_id")
-            if not cid:
+            customer = d.get("customer_id")
+            if not customer:
                 continue
-            root = roots.get(cid, cid)
-            now = merged.get(root)
-            if now is None:
-                was = stored.get(root, {})
-                now = merged[root] = {"_id": root, "contacts": dict(was.get("contacts", {})),
-                                      "closes": dict(was.get("closes", {})), "ids": dict(was.get("ids", {}))}
-            u = updates.setdefault(root, {})
-            key = _key(d["_id"])
-            if d.get("created") is not None:
-                u.setdefault("$min", {})[f"contacts.{key}"] = d["created"]
-                now["contacts"][key] = min(d["created"], now["contacts"].get(key, d["created"]))
-                new_contacts[root].append(float(d["created"]))
-            if d.get("closed") is not None:
-                u.setdefault("$max", {})[f"closes.{key}"] = d["closed"]
-                now["closes"][key] = max(d["closed"], now["closes"].get(key, d["closed"]))
-            if key != d["_id"]:
-                u.setdefault("$set", {})[f"ids.{key}"] = d["_id"]
-                now["ids"][key] = d["_id"]
-        new = [{k: v for k, v in merged[r].items() if v or k == "_id"} for r in updates if r not in stored]
-        await self.store.write_customers(new, {r: u for r, u in updates.items() if r in stored})
-        times = {root: [float(t) for t in doc["contacts"].values()] for root, doc in merged.items()}
+            root = roots.get(customer, customer)
+            contacts = contacts_of.get(root)
+            if contacts is None:
+                was = stored.get(root)
+                contacts = contacts_of[root] = dict(was.get("contacts", {})) if was else {}
+                closes_of[root] = dict(was.get("closes", {})) if was else {}
+                ids_of[root] = dict(was.get("ids", {})) if was else {}
+                if was is not None:
+                    updates[root] = {}
+            u = updates.get(root)
+            conv = d["_id"]
+            key = _key(conv)
+            created, closed = d.get("created"), d.get("closed")
+            if created is not None:
+                known = contacts.get(key)
+                contacts[key] = created if known is None or created < known else known
+                new_contacts.setdefault(root, []).append(float(created))
+                if u is not None:
+                    u.setdefault("$min", {})[f"contacts.{key}"] = created
+            if closed is not None:
+                closes = closes_of[root]
+                known = closes.get(key)
+                closes[key] = closed if known is None or closed > known else known
+                if u is not None:
+                    u.setdefault("$max", {})[f"closes.{key}"] = closed
+            if key != conv:
+                ids_of[root][key] = conv
+                if u is not None:
+                    u.setdefault("$set", {})[f"ids.{key}"] = conv
+        new = []
+        for root, contacts in contacts_of.items():
+            if root not in stored:
+                doc: dict[str, Any] = {"_id": root}
+                for field, values in (("contacts", contacts), ("closes", closes_of[root]), ("ids", ids_of[root])):
+                    if values:
+                        doc[field] = values
+                new.append(doc)
+        await self.store.write_customers(new, {r: u for r, u in updates.items() if u})
+        times = {root: [float(t) for t in contacts.values()] for root, contacts in contacts_of.items()}
         out = {c: times[roots.get(c, c)] for c in customers if roots.get(c, c) in times}
         affected: set[str] = set()
-        for doc in merged.values():
-            ids = doc["ids"]
-            fresh = new_contacts.get(doc["_id"], [])
-            if fresh:
-                lo, hi = min(fresh) - FCR_WINDOW, max(fresh)
-                affected |= {ids.get(k, k) for k, closed in doc["closes"].items() if lo <= closed < hi}
+        for root, fresh in new_contacts.items():
+            ids = ids_of[root]
+            lo, hi = min(fresh) - FCR_WINDOW, max(fresh)
+            affected |= {ids.get(k, k) for k, closed in closes_of[root].items() if lo <= closed < hi}
         return out, affected
 
     async def _roots(self, customers: list[str], stored: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -504,6 +504,44 @@ async def integration_reads(hub: Hub, admin: tuple[aiohttp.ClientSession, dict[s
             failures.append(f"/api/v1/conversations/{{A}}/messages: {messages}")
         if "+8613800000001" not in str(customer["identities"]) or "alice" not in {a["id"] for a in agents["agents"]}:
             failures.append(f"/api/v1/customers or agents: {customer} {agents}")
+    return failures + await team_token_reads(http, csrf, base, ids)
+
+
+async def team_token_reads(http: aiohttp.ClientSession, csrf: dict[str, str], base: str,
+                           ids: dict[str, str]) -> list[str]:
+    """sso (#25): a token made for a team reads like that team's supervisor: north (alice's) sees A and alice,
+    south gets 403 for A, alice and her KPIs and finds neither in its lists; an unknown team is a 400."""
+    scopes = ["conversations:read", "messages:read", "agents:read", "kpis:read"]
+    bearer: dict[str, dict[str, str]] = {}
+    for team in ("north", "south"):
+        async with http.post(f"{base}/api/admin/tokens", headers=csrf,
+                             json={"name": f"crm-{team}", "scopes": scopes, "teams": [team]}) as resp:
+            made = await resp.json()
+            bearer[team] = {"Authorization": f"Bearer {made['token']}"}
+    failures = [] if made["teams"] == ["south"] else [f"team token listed without its team: {made}"]
+    async with http.post(f"{base}/api/admin/tokens", headers=csrf,
+                         json={"name": "x", "scopes": scopes, "teams": ["nowhere"]}) as resp:
+        if resp.status != 400 or "nowhere" not in await resp.text():
+            failures.append(f"a token for an unknown team: {resp.status}")
+
+    async def get(team: str, path: str) -> tuple[int, Any]:
+        async with http.get(base + path.format(**ids), headers=bearer[team]) as resp:
+            return resp.status, await resp.json() if resp.status == 200 else await resp.text()
+
+    expected = {"/api/v1/conversations/{A}": (200, 403), "/api/v1/conversations/{A}/messages": (200, 403),
+                "/api/v1/conversations?agent=alice": (200, 403), "/api/v1/kpis?period=today&agent=alice": (200, 403)}
+    for path, (north, south) in expected.items():
+        for team, want in (("north", north), ("south", south)):
+            status, _ = await get(team, path)
+            if status != want:
+                failures.append(f"team token {team}: GET {path}: {status}, wanted {want}")
+    for team, sees in (("north", True), ("south", False)):
+        _, listed = await get(team, "/api/v1/conversations")
+        _, agents = await get(team, "/api/v1/agents")
+        _, kpis = await get(team, "/api/v1/kpis?period=today&group_by=agent")
+        found = (ids["A"] in {c["id"] for c in listed["conversations"]}, "alice" in {a["id"] for a in agents["agents"]})
+        if found != (sees, sees) or (not sees and {"alice", "bob"} & {r["key"] for r in kpis["rows"]}):
+            failures.append(f"team token {team} lists: {found} {kpis['rows']}")
     return failures
 
 

@@ -15,7 +15,8 @@ from omnihub.common import subjects
 from omnihub.common.identity import Actor, acting_as
 from omnihub.common.jsonbody import describe, read_body
 from omnihub.common.openapi import document
-from omnihub.inbox import audit
+from omnihub.inbox import audit, teams
+from omnihub.inbox.auth import Session
 from omnihub.inbox.integration_models import (
     V1_OPERATIONS,
     AgentOut,
@@ -116,6 +117,8 @@ class Integration:
         if not needed or needed not in token.scopes:
             raise web.HTTPForbidden(text=f"this token lacks the scope {needed or 'for this route'}")
         request["api_token"] = token
+        # The token reads as a supervisor of its teams (or of the whole center): teams.py scopes what it sees.
+        request["session"] = Session(f"api:{token.id}", "supervisor", token.name, "", 0.0, token.teams)
         with acting_as(Actor(f"api:{token.id}", "supervisor")):  # router and quality see who reads
             return await handler(request)
 
@@ -126,22 +129,28 @@ class Integration:
             query = ConversationsQuery.model_validate(dict(request.query))
         except ValidationError as exc:
             raise web.HTTPBadRequest(text=describe(exc)) from None
+        session: Session = request["session"]
+        if query.agent:
+            await teams.require_agent(self.inbox, session, query.agent)
         resp = await self.inbox._rpc(self.inbox.router.ListConversations(
             R.ListConversationsRequest(agent_id=query.agent, queue=query.queue)))
-        return _json(Conversations(conversations=[conversation_out(c) for c in resp.conversations]))
+        scope = await teams.scope_of(self.inbox, session)
+        return _json(Conversations(conversations=[conversation_out(c) for c in resp.conversations if scope.sees(c)]))
 
-    async def _conversation(self, cid: str) -> routing_pb2.Conversation:
+    async def _conversation(self, request: web.Request, cid: str) -> routing_pb2.Conversation:
+        """The conversation, 403 when a team token's teams neither hold it nor serve its queue."""
         conv: routing_pb2.Conversation = await self.inbox._rpc(self.inbox.router.GetConversation(
             R.GetConversationRequest(conversation_id=cid)))
+        await teams.require(self.inbox, request["session"], conv)
         return conv
 
     async def conversation(self, request: web.Request) -> web.Response:
         """GET /api/v1/conversations/{id}."""
-        return _json(conversation_out(await self._conversation(request.match_info["id"])))
+        return _json(conversation_out(await self._conversation(request, request.match_info["id"])))
 
     async def messages(self, request: web.Request) -> web.Response:
         """GET /api/v1/conversations/{id}/messages: oldest first, without private notes."""
-        conv = await self._conversation(request.match_info["id"])
+        conv = await self._conversation(request, request.match_info["id"])
         history = await self.inbox.store.customer_history(conv.customer_id)
         return _json(Messages(messages=[
             MessageOut(id=m["_id"], conversation_id=m.get("conversation_id", ""), direction=m.get("direction", ""),
@@ -159,9 +168,11 @@ class Integration:
     async def agents(self, request: web.Request) -> web.Response:
         """GET /api/v1/agents."""
         resp = await self.inbox._rpc(self.inbox.router.ListAgents(R.ListAgentsRequest()))
+        team = teams.scope(self.inbox.users, request["session"], resp)
         return _json(Agents(agents=[AgentOut(
             id=a.id, display_name=a.display_name or a.id, state=_enum(a.state, R.AgentState, "AGENT_STATE_"),
-            reason=a.state_reason, queues=list(a.queues), conversations=len(a.conversation_ids)) for a in resp.agents]))
+            reason=a.state_reason, queues=list(a.queues), conversations=len(a.conversation_ids)) for a in resp.agents
+            if team.sees_agent(a.id)]))
 
     async def queues(self, request: web.Request) -> web.Response:
         """GET /api/v1/queues."""
@@ -178,11 +189,17 @@ class Integration:
             query = ReportQuery.model_validate(dict(request.query))
         except ValidationError as exc:
             raise web.HTTPBadRequest(text=describe(exc)) from None
+        if query.agent:
+            await teams.require_agent(self.inbox, request["session"], query.agent)
         reports = Reports(self.inbox)
         status, body, _, _ = await reports._get({k: v for k, v in query.model_dump(by_alias=True).items() if v})
         if status != 200:
             raise reports._failed(status, body)
-        return web.json_response(Report.model_validate_json(body).model_dump(by_alias=True))
+        answer = Report.model_validate_json(body)
+        members = teams.team_agents(self.inbox.users, request["session"])
+        if members is not None and query.group_by == "agent":  # a team token: its agents' rows only
+            answer.rows = [r for r in answer.rows if r.key in members]
+        return web.json_response(answer.model_dump(by_alias=True))
 
     async def openapi(self, request: web.Request) -> web.Response:
         """GET /api/v1/openapi.json: the integration API's OpenAPI 3 document."""
@@ -193,6 +210,9 @@ class Integration:
         """POST /api/admin/tokens {name, scopes, rate, expires_in_days}: the token is in this answer only."""
         user = _admin(request)
         body = await read_body(request, TokenBody, max_bytes=4096)
+        known = {t for u in self.inbox.users.values() for t in u.teams}
+        if unknown := sorted(set(body.teams) - known):
+            raise web.HTTPBadRequest(text=f"unknown team(s): {', '.join(unknown)} (teams come from users.yaml)")
         made = await self.tokens.create(body, user)
         await audit.record(request, "config.change", made.id, after={"api_token": made.model_dump(exclude={"token"})})
         return _json(made, status=201)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl
 
@@ -26,6 +26,10 @@ class TokenBody(Body):
     rate: str = Field(default="600/minute", max_length=32, pattern=r"^\d{1,6}/(second|minute|hour|day)$",
                       description="requests per window (the limits library's notation)")
     expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="null: never expires")
+    teams: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20,
+        description="teams of users.yaml: the token then sees only their agents' conversations, agents and KPI "
+                    "rows, as those teams' supervisor does; empty: the whole center")
 
 
 class TokenInfo(BaseModel):
@@ -39,6 +43,7 @@ class TokenInfo(BaseModel):
     created: float
     expires: float | None = None
     revoked: bool = False
+    teams: list[str] = Field(default_factory=list)  # empty: the whole center
 
 
 class NewToken(TokenInfo):

@@ -34,6 +34,7 @@ class ApiToken:
     name: str
     scopes: frozenset[str]
     rate: str
+    teams: tuple[str, ...] = ()  # it sees these teams' agents only, like their supervisor; empty: everything
 
 
 def _digest(secret: str) -> str:
@@ -45,7 +46,7 @@ def info(doc: dict[str, Any]) -> TokenInfo:
     """A stored token as listed (never its hash)."""
     return TokenInfo(id=doc["_id"], name=doc["name"], scopes=doc["scopes"], rate=doc["rate"],
                      created_by=doc["created_by"], created=doc["created"], expires=doc.get("expires"),
-                     revoked=bool(doc.get("revoked")))
+                     revoked=bool(doc.get("revoked")), teams=doc.get("teams", []))
 
 
 class TokenStore:
@@ -66,7 +67,8 @@ class TokenStore:
         now = time.time()
         doc = {"_id": token_id, "name": body.name.strip(), "scopes": sorted(set(body.scopes)), "rate": body.rate,
                "hash": _digest(secret), "created_by": created_by, "created": now,
-               "expires": now + body.expires_in_days * 86400 if body.expires_in_days else None, "revoked": False}
+               "expires": now + body.expires_in_days * 86400 if body.expires_in_days else None, "revoked": False,
+               "teams": sorted(set(body.teams))}
         await self._tokens.insert_one(doc)
         return NewToken(**info(doc).model_dump(), token=f"{token_id}.{secret}")
 
@@ -88,7 +90,7 @@ class TokenStore:
             return None
         if doc.get("expires") is not None and doc["expires"] <= time.time():
             return None
-        return ApiToken(doc["_id"], doc["name"], frozenset(doc["scopes"]), doc["rate"])
+        return ApiToken(doc["_id"], doc["name"], frozenset(doc["scopes"]), doc["rate"], tuple(doc.get("teams", ())))
 
     async def hit(self, token: ApiToken) -> int:
         """Count one request; 0 when allowed, else the seconds until the token's window has room (Retry-After)."""

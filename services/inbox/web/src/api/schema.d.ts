@@ -2197,6 +2197,8 @@ export interface components {
             revoked?: boolean;
             /** Scopes */
             scopes: string[];
+            /** Teams */
+            teams?: string[];
             /** Token */
             token: string;
         };
@@ -3013,6 +3015,11 @@ export interface components {
             rate?: string;
             /** Scopes */
             scopes: ("conversations:read" | "messages:read" | "customers:read" | "agents:read" | "queues:read" | "kpis:read")[];
+            /**
+             * Teams
+             * @description teams of users.yaml: the token then sees only their agents' conversations, agents and KPI rows, as those teams' supervisor does; empty: the whole center
+             */
+            teams?: string[];
         };
         /**
          * TokenInfo
@@ -3041,6 +3048,8 @@ export interface components {
             revoked?: boolean;
             /** Scopes */
             scopes: string[];
+            /** Teams */
+            teams?: string[];
         };
         /**
          * TokenList

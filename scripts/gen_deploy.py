@@ -28,6 +28,7 @@ class Svc:
     identity: bool = False  # calls between services: the shared token and actor key from the omnihub-identity Secret
 
 
+RETENTION_KINDS = ("messages", "attachments", "recordings", "events", "evaluations", "audit")  # omnihub.common.retention
 OPTIONAL = ("TELEGRAM", "WECHAT", "OIDC")  # secrets of optional features (the inbox's SSO client secret)
 IDENTITY_SECRET = "omnihub-identity"
 IDENTITY_KEYS = ("OMNIHUB_SERVICE_TOKEN", "OMNIHUB_ACTOR_KEY")
@@ -101,6 +102,10 @@ def container(s: Svc) -> dict[str, object]:
         {"name": "OMNIHUB_STREAM_REPLICAS", "valueFrom": {"configMapKeyRef": {"name": "omnihub-runtime", "key": "stream_replicas"}}},
         {"name": "OMNIHUB_HTTP_HOST", "value": "0.0.0.0"},
     ]
+    # every service the same retention (days per kind, 0 = kept): each removes its own data, streams' age follows
+    env += [{"name": f"OMNIHUB_RETENTION_{kind.upper()}_DAYS",
+             "valueFrom": {"configMapKeyRef": {"name": "omnihub-runtime", "key": f"retention_{kind}_days"}}}
+            for kind in RETENTION_KINDS]
     if s.grpc:  # reachable from other pods; every call still needs the service token
         env.append({"name": "OMNIHUB_GRPC_HOST", "value": "0.0.0.0"})
     if s.identity:

@@ -11,7 +11,7 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 
-from omnihub.common import retention
+from omnihub.common import retention, subjects
 from omnihub.common.bus import Bus, kv_key
 from omnihub.common.logging import get_logger
 
@@ -19,11 +19,11 @@ log = get_logger("omnihub.privacy")
 
 # Request {customer_id, identities: ["channel:source id"], names: [...]}; each service answers
 # {service, ok, removed: {what: count}} or {service, ok: false, error}. Erasing twice removes nothing more.
-ERASE = "omnihub.privacy.erase"
+ERASE = subjects.PRIVACY_ERASE
 # Request {}; each service with a retention job answers {service, ok, runs: [log entries, newest first]}.
-RETENTION = "omnihub.privacy.retention"
+RETENTION = subjects.PRIVACY_RETENTION
 # Request {customer_id}; a service holding more of a customer's data than the inbox answers {service, ok, data}.
-EXPORT = "omnihub.privacy.export"
+EXPORT = subjects.PRIVACY_EXPORT
 # The services that answer erasure requests (the inbox erases its own part in process).
 ERASERS = ("router", "quality", "email", "chat", "sms", "voice")
 # The services that run a retention job of their own besides the inbox.

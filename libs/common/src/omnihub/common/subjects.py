@@ -56,6 +56,10 @@ KV_CHAT_RETENTION = "chat_retention"  # the chat service's retention runs (it ha
 QUEUE_STATS_REQUEST = "omnihub.router.queue_stats"
 VOICE_CONTROL_REQUEST = "omnihub.voice.control"  # CallControlRequest -> CallControlReply (voice_pb2)
 VOICE_CONTROL_QUEUE = "voice"  # the voice replicas share the requests
+# Core request subjects of privacy requests (omnihub.common.privacy): JSON in and out, one answer per service.
+PRIVACY_ERASE = "omnihub.privacy.erase"
+PRIVACY_RETENTION = "omnihub.privacy.retention"
+PRIVACY_EXPORT = "omnihub.privacy.export"
 
 
 # Channel value -> subject token, e.g. CHANNEL_SMS -> "sms" (every channel but CHANNEL_UNSPECIFIED).

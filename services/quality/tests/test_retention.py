@@ -58,3 +58,42 @@ async def test_old_raw_data_goes_and_kpi_data_stays(db: AsyncDatabase[dict[str, 
     assert await db["rollups"].find_one({"_id": "d|q|1"}) == rollup  # counters untouched
     again = await retention.sweep(db, days, NOW)
     assert {k: r.count for k, r in again.items()} == {"events": 0, "recordings": 0, "evaluations": 0}
+
+
+async def test_erasure_removes_the_customer_and_keeps_what_kpis_count(db: AsyncDatabase[dict[str, Any]]) -> None:
+    from omnihub.quality import privacy
+
+    await db["conversations"].insert_many([conversation("cnv_a", NOW), {**conversation("cnv_b", NOW),
+                                                                          "customer_id": "cus_old"},
+                                           {**conversation("cnv_other", NOW), "customer_id": "cus_2"}])
+    await db["customers"].insert_many([{"_id": "cus_1", "contacts": {"x": 1}}, {"_id": "cus_old", "into": "cus_1"},
+                                       {"_id": "cus_2"}])
+    await db["events"].insert_many([{"_id": "e1", "customer_id": "cus_1", "conversation_id": ""},
+                                    {"_id": "e2", "customer_id": "", "conversation_id": "cnv_b"},
+                                    {"_id": "e3", "customer_id": "cus_2", "conversation_id": "cnv_other"}])
+    await db["surveys"].insert_one({"_id": "srv_cnv_a", "conversation_id": "cnv_a", "identity": "sms:+15550001",
+                                    "answers": {"csat": 5}})
+    await db["evaluations"].insert_one({"_id": "qa_a", "conversation_id": "cnv_a", "agent_id": "alice", "score": 90.0,
+                                        "created": NOW, "comments": "customer said hi", "answers": {"q": 1}})
+    await db["optouts"].insert_one({"_id": "sms:+15550001", "opted_out": True})
+    rollup = {"_id": "d|q|1", "l": "d", "k": "q", "t": 1, "q": {"support|sms": {"offered": 3}}}
+    await db["rollups"].insert_one(rollup)
+    exported = (await privacy.export(db, {"customer_id": "cus_1"}))["data"]
+    assert {c["_id"] for c in exported["conversations"]} == {"cnv_a", "cnv_b"}  # the merged customer's too
+    out = await privacy.erase(db, {"customer_id": "cus_1", "identities": ["sms:+15550001"]})
+    assert out["removed"] == {"events": 2, "conversations": 2, "surveys": 1, "evaluations": 1, "customers": 2,
+                              "optouts": 1}
+    for cid in ("cnv_a", "cnv_b"):
+        doc = await db["conversations"].find_one({"_id": cid}) or {}
+        assert not {"customer_id", "timeline", "messages", "recording_uri"} & doc.keys()
+        assert doc["handled"] is True and doc["wait"] == 5.0 and doc["agent"] == "alice"  # KPI fields stay
+    assert (await db["conversations"].find_one({"_id": "cnv_other"}) or {})["customer_id"] == "cus_2"
+    assert await db["surveys"].find_one({"_id": "srv_cnv_a"}, {"_id": 0}) == {"conversation_id": "cnv_a",
+                                                                                "answers": {"csat": 5}}
+    assert await db["evaluations"].find_one({"_id": "qa_a"}, {"_id": 0}) == {"agent_id": "alice", "score": 90.0,
+                                                                               "created": NOW}
+    assert [d["_id"] async for d in db["events"].find()] == ["e3"]
+    assert [d["_id"] async for d in db["customers"].find()] == ["cus_2"]
+    assert await db["rollups"].find_one({"_id": "d|q|1"}) == rollup
+    again = await privacy.erase(db, {"customer_id": "cus_1", "identities": ["sms:+15550001"]})
+    assert set(again["removed"].values()) == {0}

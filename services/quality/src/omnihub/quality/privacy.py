@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from omnihub.api.event.v1 import event_pb2
@@ -58,8 +60,11 @@ async def export(db: AsyncDatabase[dict[str, Any]], body: dict[str, Any]) -> dic
     for conv in conversations:  # each timeline entry's encoded event, readable
         for entry in conv.get("timeline", []):
             if isinstance(entry.get("event"), bytes):
-                entry["event"] = MessageToDict(event_pb2.Event.FromString(entry["event"]),
-                                               preserving_proto_field_name=True)
+                try:
+                    entry["event"] = MessageToDict(event_pb2.Event.FromString(entry["event"]),
+                                                   preserving_proto_field_name=True)
+                except DecodeError:  # not an event of ours: given as it is stored
+                    entry["event"] = base64.b64encode(entry["event"]).decode()
     return {"data": {
         "conversations": conversations,
         "events": await db["events"].find({"$or": [{"customer_id": {"$in": customers}},

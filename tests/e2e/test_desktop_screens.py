@@ -4,11 +4,14 @@ the Schedule page (wfm: the supervisor's charts and shift editor, the agent's ow
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import AsyncIterator
 from contextlib import suppress
 
 import aiohttp
+import openpyxl
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
@@ -509,6 +512,35 @@ async def test_schedule_page_supervisor_edits_agent_reads_own_axe_and_chinese(sh
     await expect(zh.locator('#wall-adherence-list li[data-agent="bob"]')).to_contain_text("Bob Li：排班为工作，实际为",
                                                                                         timeout=15_000)
     assert english_leftovers(await visible_ui_text(zh)) == []
+
+    # the reports page grouped by agent shows both figures, and its CSV and XLSX hold exactly the numbers behind them
+    await sup.click("#tab-reports")
+    await sup.select_option("#report-group", "agent")
+    await expect(sup.locator('#report-table tr[data-key="bob"] td[data-col="adherence"]')).to_have_attribute(
+        "data-value", "0", timeout=15_000)
+    on_screen: dict[str, list[str]] = await sup.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('#report-table tr[data-key]')].map(tr => [tr.dataset.key,
+            ['adherence', 'conformance'].map(c => tr.querySelector(`td[data-col="${c}"]`).dataset.value)]))""")
+    for button in ("#export-csv", "#export-xlsx"):
+        async with sup.expect_download() as info:
+            await sup.click(button)
+        path = await (await info.value).path()
+        lines: list[list[object]]
+        if button == "#export-csv":
+            lines = [list(line) for line in csv.reader(io.StringIO(path.read_text(encoding="utf-8")))]
+        else:
+            sheet = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True)["KPIs"]
+            lines = [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True)]
+        a, c = lines[0].index("Schedule adherence"), lines[0].index("Schedule conformance")
+        exported = {("total" if n == len(lines) - 1 else str(line[0])): [line[a], line[c]]
+                    for n, line in enumerate(lines[1:], start=1)}
+        assert {k: [_number(v) for v in vs] for k, vs in exported.items()} == {
+            k: [_number(v) for v in vs] for k, vs in on_screen.items()}, button
+
+
+def _number(value: object) -> float | None:
+    """A figure as a number, None for an empty cell ("—" on screen)."""
+    return None if value in ("", None) else float(str(value))
 
 
 def iso_week(day: str) -> str:

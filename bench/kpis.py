@@ -194,21 +194,24 @@ class WithoutRollups(Ingestor):
         return held
 
 
-async def ingest_rate(url: str, name: str, cls: type[Ingestor], evs: list[event_pb2.Event]) -> float:
-    """bench/quality.py's direct path: fetch-sized batches into handle(), held events carried over."""
+async def ingest_rate(url: str, name: str, cls: type[Ingestor], evs: list[event_pb2.Event],
+                      server: int) -> tuple[float, float]:
+    """bench/quality.py's direct path: fetch-sized batches into handle(), held events carried over; returns
+    (events per second, CPU seconds of the database server and this client)."""
     store = QualityStore(url, f"bench_kpi_ingest_{name}")
     await store.setup()
     ingestor = cls(store, None, surveys=False, hold_seconds=3.0)  # type: ignore[arg-type]
     held: list[event_pb2.Event] = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(server) + time.process_time()
     for lo in range(0, len(evs), INGEST_BATCH):
         held = await ingestor.handle(held + evs[lo:lo + INGEST_BATCH])
     while held:
         held = await ingestor.handle(held)
     rate = len(evs) / (time.perf_counter() - start)
+    cpu = cpu_seconds(server) + time.process_time() - cpu
     await store.client.drop_database(f"bench_kpi_ingest_{name}")
     await store.close()
-    return rate
+    return rate, cpu
 
 
 async def main() -> None:
@@ -253,18 +256,21 @@ async def main() -> None:
         print(f"load average after the questions: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if args.skip_ingest:
             return
-        await ingest_rate(mongo.url, "warm", WithoutRollups, events(args.events, 20, tag="warm"))
+        await ingest_rate(mongo.url, "warm", WithoutRollups, events(args.events, 20, tag="warm"), server)
         print(f"ingest of {args.events:,} events ({args.events // 4:,} conversations), bench/quality.py's direct path, "
-              f"best of {RUNS}:")
+              f"best of {RUNS} (CPU: the least of server + client):")
         for label, in_progress in (("20 open at once", 20), ("1,000 open at once", 1000)):
             before = after = 0.0
+            before_cpu = after_cpu = float("inf")
             for run in range(RUNS):
                 evs = events(args.events, in_progress, tag=f"k{in_progress}r{run}")
-                before = max(before, await ingest_rate(mongo.url, f"before{run}", WithoutRollups, evs))
-                after = max(after, await ingest_rate(mongo.url, f"after{run}", Ingestor, evs))
-            print(f"  {label}: without rollups {before:,.0f} events/s, with rollups {after:,.0f} events/s "
-                  f"({after / before:.2f}x)")
-
+                rate, cpu_used = await ingest_rate(mongo.url, f"before{run}", WithoutRollups, evs, server)
+                before, before_cpu = max(before, rate), min(before_cpu, cpu_used)
+                rate, cpu_used = await ingest_rate(mongo.url, f"after{run}", Ingestor, evs, server)
+                after, after_cpu = max(after, rate), min(after_cpu, cpu_used)
+            print(f"  {label}: without rollups {before:,.0f} events/s (CPU {before_cpu:.2f} s), with rollups "
+                  f"{after:,.0f} events/s (CPU {after_cpu:.2f} s): wall {after / before:.2f}x, "
+                  f"CPU {before_cpu / after_cpu:.2f}x")
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -24,6 +24,9 @@ WEB = contact_pb2.CHANNEL_WEBCHAT
 XSS = "<img src=x onerror=alert(1)>"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+# A 1x1 PNG: the widget accepts images by their declared type.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002"
+                    "00010005fe02fea30000000049454e44ae426082")
 
 
 @pytest.fixture
@@ -159,6 +162,22 @@ async def test_reconnect_loses_and_duplicates_nothing(page: Page, bus: Bus, chat
     await page.reload()
     await page.click("#omni-bubble")
     await expect(page.locator(".omni-msg[data-seq]")).to_have_count(6)
+
+
+async def test_a_file_picked_before_the_welcome_waits_for_the_token(page: Page, bus: Bus) -> None:
+    """A visitor who attaches a file at once, before the server's welcome frame gave them a token, still sends it
+    (the upload needs the token: it used to be refused as "invalid visitor token")."""
+    await page.evaluate("() => window.__omnihubChat.goOffline()")  # no socket yet, so no welcome and no token
+    await page.click("#omni-bubble")
+    await page.fill("#omni-name", "Mei Lin")
+    await page.click("#omni-start")
+    await page.set_input_files("#omni-file", files=[{"name": "screen.png", "mimeType": "image/png", "buffer": PNG}])
+    assert not await page.evaluate("() => window.__omnihubChat.state().token")
+    await page.evaluate("() => window.__omnihubChat.goOnline()")
+    await expect(page.locator(".omni-visitor .omni-attachment")).to_have_text("screen.png", timeout=15_000)
+    await expect(page.locator(".omni-error")).to_have_count(0)
+    msg = (await inbound(bus, 1))[0]
+    assert [a.file_name for a in msg.text.attachments] == ["screen.png"]
 
 
 async def test_oversize_and_rate_errors_are_shown(page: Page, bus: Bus) -> None:

@@ -59,6 +59,7 @@
   var retry = 0;
   var rendered = {};       // seq -> true: never show an entry twice
   var pending = [];        // visitor messages not yet echoed by the server
+  var waitingFiles = [];   // files picked before the server's welcome gave this visitor a token
   var typingTimer = null;
   var agentSeen = false;
   var lastSeq = 0;         // per page: a fresh page replays the whole history once
@@ -247,6 +248,7 @@
         save();
         setStatus("");
         pending.forEach(function (m) { send(m); }); // resent messages dedupe on client_id
+        waitingFiles.splice(0).forEach(function (f) { upload(f); });
         break;
       case "msg":
         render(frame);
@@ -356,6 +358,8 @@
   function setStatus(text) { status.textContent = text; }
 
   function upload(file) {
+    // An upload needs the visitor's token; a file picked before the welcome frame waits for it.
+    if (!state.token) { waitingFiles.push(file); return; }
     var data = new FormData();
     data.append("file", file, file.name);
     fetch(new URL("/widget/upload", base).href, {

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -171,7 +171,8 @@ async def test_a_file_picked_before_the_welcome_waits_for_the_token(page: Page, 
     await page.click("#omni-bubble")
     await page.fill("#omni-name", "Mei Lin")
     await page.click("#omni-start")
-    await page.set_input_files("#omni-file", files=[{"name": "screen.png", "mimeType": "image/png", "buffer": PNG}])
+    screen: FilePayload = {"name": "screen.png", "mimeType": "image/png", "buffer": PNG}
+    await page.set_input_files("#omni-file", files=[screen])
     assert not await page.evaluate("() => window.__omnihubChat.state().token")
     await page.evaluate("() => window.__omnihubChat.goOnline()")
     await expect(page.locator(".omni-visitor .omni-attachment")).to_have_text("screen.png", timeout=15_000)

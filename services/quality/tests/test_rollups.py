@@ -11,13 +11,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
 from omnihub.quality import rollups
 from omnihub.quality import store as store_module
-from omnihub.quality.ingest import Ingestor
+from omnihub.quality.ingest import Ingestor, conversation_batch
 from omnihub.quality.queries import KpiQuery, ScanQuery
 from omnihub.quality.rollup_writer import RollupWriter
 from omnihub.quality.rollups import RollupConfig
-from omnihub.quality.store import QualityStore, changed_document
+from omnihub.quality.store import QualityStore, changed_document, created_document
 from tests.kpis.events import event, survey_doc
 
 T0 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
@@ -261,5 +263,35 @@ async def test_reads_of_many_ids_find_every_one(mongo_url: str, mongo_db: str) -
     assert {d["_id"] for d in await store.kpi_documents(ids)} == set(ids)
     assert set(await store.customer_docs(ids)) == set(ids)
     assert await store.stored_ids([*ids, "missing"]) == set(ids)
+    await store.client.drop_database(mongo_db)
+    await store.close()
+
+
+async def test_a_new_conversations_document_is_what_the_servers_upsert_of_its_change_creates(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    base = {"conv": "c1", "customer": "u1", "channel": "sms", "queue": "support"}
+    specs = [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 9, "agent": "alice", "wait": 9},
+             {**base, "kind": "transferred", "at": T0 + 90, "from": "alice", "to": "bob", "to_queue": "sales"},
+             {**base, "kind": "assigned", "at": T0 + 95, "agent": "bob", "first": False, "queue": "sales"},
+             {**base, "kind": "resolved", "at": T0 + 300, "agent": "bob"},
+             {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "bob", "talk": 200, "wrap": 30},
+             {**base, "kind": "reopened", "at": T0 + 900},
+             {"conv": "c2", "customer": "u2", "channel": "voice", "queue": "sales", "kind": "queued", "at": T0 + 5},
+             {"conv": "c2", "customer": "u2", "channel": "voice", "queue": "sales", "kind": "abandoned", "at": T0 + 50,
+              "wait": 45}]
+    events = [event(s, i) for i, s in enumerate(specs)]
+    message = event_pb2.Event(id="evt_msg", conversation_id="c1", customer_id="u1", channel=contact_pb2.CHANNEL_SMS)
+    message.time.FromNanoseconds(int((T0 + 20) * 1e9))
+    message.message_created.message.id = "m1"
+    recording = event_pb2.Event(id="evt.rec$1", conversation_id="c2", channel=contact_pb2.CHANNEL_VOICE)
+    recording.time.FromNanoseconds(int((T0 + 60) * 1e9))
+    recording.recording_available.recording_uri = "https://example.test/r.wav"
+    batch = conversation_batch([*events, message, recording, events[1]])  # an event twice: a redelivery
+    for cid, change in batch.items():
+        await store.conversations.update_one({"_id": cid}, change.update(), upsert=True)
+        (stored,) = await store.conversations.find({"_id": cid}).to_list(None)
+        assert store_changed(change.document(cid)) == store_changed(stored)
+        assert change.document(cid) == created_document(cid, change.update())
     await store.client.drop_database(mongo_db)
     await store.close()

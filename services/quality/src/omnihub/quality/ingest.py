@@ -72,18 +72,24 @@ def conversation_changes(events: list[event_pb2.Event]) -> dict[str, dict[str, A
     `$min`/`$max` keep the earliest creation and answer and the latest close, `$set` takes the event-time
     latest value, and `$addToSet` adds each event once to the timeline, so replays change nothing.
     """
-    merged: dict[str, _Change] = {}
+    return {cid: change.update() for cid, change in conversation_batch(events).items()}
+
+
+def conversation_batch(events: list[event_pb2.Event]) -> dict[str, ConversationChange]:
+    """The merged change of each conversation in a batch of events: `update()` for a stored conversation,
+    `document(id)` for a new one."""
+    merged: dict[str, ConversationChange] = {}
     for evt in sorted(events, key=lambda e: (e.time.seconds, e.time.nanos)):
         cid = evt.conversation_id
         if cid:
             change = merged.get(cid)
             if change is None:
-                change = merged[cid] = _Change()
+                change = merged[cid] = ConversationChange()
             change.add(evt)
-    return {cid: change.update() for cid, change in merged.items()}
+    return merged
 
 
-class _Change:
+class ConversationChange:
     """The merged change of one conversation's events (added in event-time order)."""
 
     __slots__ = ("max", "messages", "min", "set", "timeline")
@@ -96,6 +102,7 @@ class _Change:
         self.messages: list[dict[str, Any]] = []
 
     def update(self) -> dict[str, Any]:
+        """The idempotent update document (see `conversation_changes`)."""
         out: dict[str, Any] = {"$min": self.min, "$addToSet": {"timeline": {"$each": self.timeline}}}
         if self.messages:
             out["$addToSet"]["messages"] = {"$each": self.messages}
@@ -105,7 +112,26 @@ class _Change:
             out["$set"] = self.set
         return out
 
+    def document(self, conversation_id: str) -> dict[str, Any]:
+        """The document the upsert of `update()` creates in a missing conversation (store.created_document's
+        result, built without its general path walk: `$set` paths here are `<field>` or `<map>.<event key>`)."""
+        doc: dict[str, Any] = {"_id": conversation_id, **self.min, **self.max}
+        for path, value in self.set.items():
+            if "." in path:
+                name, _, key = path.partition(".")
+                into = doc.get(name)
+                if into is None:
+                    into = doc[name] = {}
+                into[key] = value
+            else:
+                doc[path] = value
+        doc["timeline"] = _distinct(self.timeline)
+        if self.messages:
+            doc["messages"] = _distinct(self.messages)
+        return doc
+
     def add(self, evt: event_pb2.Event) -> None:
+        """Merge one event (events come in event-time order)."""
         kind = evt.WhichOneof("kind") or ""
         t = _secs(evt.time)
         self.min.setdefault("created", t)  # events arrive in time order: the first is the earliest
@@ -155,6 +181,15 @@ class _Change:
             self.messages.append({"id": m.id, "direction": messaging_pb2.Direction.Name(m.direction), "time": t})
         if evt.queue and kind not in ("conversation_abandoned", "conversation_queued"):
             set_["queue"] = evt.queue  # the latest event's queue: a transfer moves the conversation
+
+
+def _distinct(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item once, in order (as `$addToSet` adds them: a batch may hold an event twice)."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
 
 
 def _duplicate(exc: BulkWriteError | DuplicateKeyError) -> bool:
@@ -212,11 +247,12 @@ class Ingestor:
         held = [e for e in events if e.conversation_id in holding] if holding else []
         if held:
             events = [e for e in events if e.conversation_id not in holding]
-        changes = conversation_changes(events)
+        batch = conversation_batch(events)
+        changes = {cid: change.update() for cid, change in batch.items()}
         stored: set[str] = set()
         for attempt in range(DUPLICATE_RETRIES + 1):
             try:
-                await self.store.transaction(functools.partial(self._write, events, changes, stored))
+                await self.store.transaction(functools.partial(self._write, events, changes, stored, batch))
                 break
             except (BulkWriteError, DuplicateKeyError) as exc:
                 # a conversation (or customer) taken for new was stored meanwhile (a replay, the other replica):
@@ -229,7 +265,7 @@ class Ingestor:
         return held
 
     async def _write(self, events: list[event_pb2.Event], changes: dict[str, dict[str, Any]],
-                     stored: set[str]) -> list[str]:
+                     stored: set[str], batch: dict[str, ConversationChange]) -> list[str]:
         """Every write of a batch, in the store's transaction: the events, the conversations with their
         contributions, the customers' contacts, survey answers and the bucket deltas land together or not at all."""
         new = await self.store.insert_events([event_doc(e) for e in events if not e.conversation_id])
@@ -237,7 +273,7 @@ class Ingestor:
                   if d["kind"] == "customer_merged" and d["data"].get("merged_customer_id") and d["data"].get("customer_id")]
         if merges:
             await self.rollups.merges(merges)
-        inserted = await self.rollups.record(changes, stored)
+        inserted = await self.rollups.record(changes, stored, lambda cid: batch[cid].document(cid))
         states = [d for d in new if d["kind"] == "agent_state_changed"]
         if states:
             await self.rollups.states(states)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from omnihub.common.logging import get_logger
@@ -29,8 +30,8 @@ class RollupWriter:
         self.store = store
         self.config = config
 
-    async def record(self, changes: dict[str, dict[str, Any]],
-                     stored: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    async def record(self, changes: dict[str, dict[str, Any]], stored: frozenset[str] | set[str] = frozenset(),
+                     document: Callable[[str], dict[str, Any]] | None = None) -> list[str]:
         """Write a batch's conversation changes with their contributions, the customers' contacts and the bucket
         deltas (call inside the store's transaction). Returns the conversations inserted whole.
 
@@ -38,11 +39,13 @@ class RollupWriter:
         contribution computed beforehand. Stored ones are read first (without timelines), the change applied to
         them here too, and updated once with the FCR flag of their new contribution; the difference between
         the contribution before and after goes to the buckets. An insert that meets an existing conversation
-        raises; the caller retries with its id in `stored`.
+        raises; the caller retries with its id in `stored`. `document(id)` builds a new conversation's document
+        (default: from its change, as the server's upsert would).
         """
         if not changes:
             return []
-        fresh = {cid: created_document(cid, changes[cid]) for cid in self.store.unknown(changes) if cid not in stored}
+        build = document or (lambda cid: created_document(cid, changes[cid]))
+        fresh = {cid: build(cid) for cid in self.store.unknown(changes) if cid not in stored}
         old = {cid: change for cid, change in changes.items() if cid not in fresh}
         before = {d["_id"]: d for d in await self.store.kpi_documents(list(old))}
         after = [changed_document(before.get(cid) or {"_id": cid}, change) for cid, change in old.items()]

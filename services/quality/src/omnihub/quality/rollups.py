@@ -137,9 +137,19 @@ def applied(doc: dict[str, Any], cfg: RollupConfig) -> Contribution:
     return contribution(doc, cfg, bool(kpi))
 
 
+def _entries(doc: dict[str, Any], name: str) -> list[tuple[Any, ...]]:
+    """A per-event map's entries as tuples, sorted (most maps hold one entry: no sort then)."""
+    entries = doc.get(name)
+    if not entries:
+        return []
+    if len(entries) == 1:
+        return [tuple(*entries.values())]
+    return sorted(tuple(v) for v in entries.values())
+
+
 def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contribution:
     """A conversation document's contribution, given whether the customer came back within 7 days of its close."""
-    offers = sorted(tuple(v) for v in (doc.get("offers") or {}).values())
+    offers = _entries(doc, "offers")
     created = float(doc.get("created") or 0.0)
     if offers:
         offered_at, first_queue = float(offers[0][0]), str(offers[0][1])
@@ -153,11 +163,11 @@ def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contri
     def agent(name: str) -> Counters:
         return agents.setdefault(name, {})
 
-    assigns = sorted(tuple(v) for v in (doc.get("assigns") or {}).values())  # (t, agent, first, wait, callback)
+    assigns = _entries(doc, "assigns")  # (t, agent, first, wait, callback)
     first = next((a for a in assigns if a[2]), None)
     if first is None and doc.get("answered") is not None:  # stored before assignment lists existed
         first = (float(doc["answered"]), str(doc.get("agent") or ""), True, float(doc.get("wait") or 0.0), False)
-    abandons = sorted(tuple(v) for v in (doc.get("abandons") or {}).values())  # (t, wait): the first counts
+    abandons = _entries(doc, "abandons")  # (t, wait): the first counts
     if not abandons and doc.get("abandoned") is not None:
         abandons = [(float(doc["abandoned"]), float(doc.get("abandon_wait") or 0.0))]
     if abandons and first is None:
@@ -179,7 +189,7 @@ def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contri
         agent(name)["assigned"] = 1
     # handling: each agent's wrap-ups, and the time from their assignment to a transfer away from them
     handle: dict[str, list[int]] = {}  # agent -> [handle, talk, hold, wrap]
-    wraps = sorted(tuple(v) for v in (doc.get("wraps") or {}).values())  # (t, agent, talk, hold, wrap)
+    wraps = _entries(doc, "wraps")  # (t, agent, talk, hold, wrap)
     if not wraps and doc.get("handled"):
         wraps = [(0.0, str(doc.get("agent") or ""), doc.get("talk", 0.0), doc.get("hold", 0.0), doc.get("wrap", 0.0))]
     for _t, who, talk, hold, wrap in wraps:
@@ -188,7 +198,7 @@ def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contri
         h[1] += _ms(talk)
         h[2] += _ms(hold)
         h[3] += _ms(wrap)
-    transfers = sorted(tuple(v) for v in (doc.get("transfers") or {}).values())  # (t, from_agent)
+    transfers = _entries(doc, "transfers")  # (t, from_agent)
     for t, who in transfers:
         since = max((a[0] for a in assigns if a[1] == who and a[0] <= t), default=None)
         if who and since is not None:
@@ -217,7 +227,7 @@ def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contri
     closed = doc.get("closed")
     if wraps and closed is not None:  # every issue handled to a close counts; resolved ones may score
         closed = float(closed)
-        outcomes = sorted(tuple(v) for v in (doc.get("outcomes") or {}).values())  # (t, resolved): the last
+        outcomes = _entries(doc, "outcomes")  # (t, resolved): the last
         resolved = bool(outcomes[-1][1]) if outcomes else bool(doc.get("resolved"))
         ok = resolved and not doc.get("reopened") and not repeat
         fcr = {"fcr_eligible": 1, "fcr_ok": int(ok)}

@@ -30,14 +30,16 @@ BARE_BATCH = 1_000
 RUNS = 3
 TARGET = 0.8  # the new path's speed as a share of the old one's (#21)
 TALK = 200.0  # seconds from answer to resolution; wrap-up takes 30 more
+RETURNING = "20 open, every customer back 3 days after an earlier conversation (stored beforehand)"
 
 
-def events(n: int, in_progress: int, tag: str, seed: int = 1) -> list[event_pb2.Event]:
-    """n/4 conversations (queued, assigned, resolved, wrapped up) with about `in_progress` open at once, in stream order."""
+def events(n: int, in_progress: int, tag: str, seed: int = 1, days_ago: float = 1.0) -> list[event_pb2.Event]:
+    """n/4 conversations (queued, assigned, resolved, wrapped up) with about `in_progress` open at once, in stream
+    order, from `days_ago` days back; the customers are cus_0 .. cus_4999 whatever the tag."""
     rng = random.Random(seed)
     out = []
     spacing = (15 + TALK + 30) / in_progress
-    t0 = time.time() - 86400
+    t0 = time.time() - days_ago * 86400
     for i in range(n // 4):
         cid = f"{tag}c{i}"
         base = t0 + i * spacing
@@ -127,20 +129,28 @@ def process_cpu(pid: int) -> float:
 
 
 async def direct_cost(url: str, name: str, evs: list[event_pb2.Event], server_pid: int,
-                      rollups: bool = True) -> Cost:
-    """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch."""
+                      rollups: bool = True, history: list[event_pb2.Event] | None = None) -> Cost:
+    """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch.
+    `history`: events stored beforehand through the new path, not measured (the customers' earlier conversations)."""
     store = QualityStore(url, f"bench_direct_{name}")
     await store.setup()
+    if history:
+        await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
     ingestor = CountingIngestor(store, None, len(evs), rollups)  # type: ignore[arg-type]
-    held: list[event_pb2.Event] = []
     server, client, start = process_cpu(server_pid), time.process_time(), time.perf_counter()
+    await ingest_all(ingestor, evs)
+    cost = Cost(time.perf_counter() - start, process_cpu(server_pid) - server, time.process_time() - client)
+    await check_and_drop(store, f"bench_direct_{name}", (len(evs) + len(history or [])) // 4)
+    return cost
+
+
+async def ingest_all(ingestor: CountingIngestor, evs: list[event_pb2.Event]) -> None:
+    """Fetch-sized batches into the ingestor, held events carried into the next batch."""
+    held: list[event_pb2.Event] = []
     for lo in range(0, len(evs), INGEST_BATCH):
         held = await ingestor.handle(held + evs[lo:lo + INGEST_BATCH])
     while held:
         held = await ingestor.handle(held)
-    cost = Cost(time.perf_counter() - start, process_cpu(server_pid) - server, time.process_time() - client)
-    await check_and_drop(store, f"bench_direct_{name}", len(evs) // 4)
-    return cost
 
 
 def compare_lines(label: str, old: list[Cost], new: list[Cost]) -> list[str]:
@@ -220,8 +230,12 @@ async def main() -> None:
     parser.add_argument("--skip-consumer", action="store_true", help="only the direct ingest paths")
     parser.add_argument("--compare-only", action="store_true",
                         help="only old vs new ingest path (no bare insert, consumer or KPI query)")
+    parser.add_argument("--returning", action="store_true",
+                        help="also: every customer back within 7 days (their earlier conversations stored beforehand)")
     args = parser.parse_args()
     shapes = {"small team, 20 conversations open at once": 20, "large centre, 1,000 open at once": 1000}
+    if args.returning:
+        shapes[RETURNING] = 20
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     with MongoServer() as mongo, NatsServer() as nats:
         assert mongo.proc is not None
@@ -237,10 +251,13 @@ async def main() -> None:
             bare = whole = 0.0
             for run in range(args.runs):  # new event ids each run: JetStream drops ids it saw in the last 2 minutes
                 evs = events(args.events, in_progress, tag=f"s{i}r{run}")
+                # the same customers' conversations three days earlier: each new contact makes one a repeat
+                history = events(args.events, in_progress, tag=f"h{i}r{run}", days_ago=4) if label == RETURNING else None
                 if not args.compare_only:
                     bare = max(bare, await bare_rate(mongo.url, evs))
                 for rollups in ((False, True) if run % 2 == 0 else (True, False)):
-                    cost = await direct_cost(mongo.url, f"{i}_{run}_{rollups}", evs, pid, rollups=rollups)
+                    cost = await direct_cost(mongo.url, f"{i}_{run}_{rollups}", evs, pid, rollups=rollups,
+                                             history=history)
                     (news if rollups else olds).append(cost)
                 if not (args.skip_consumer or args.compare_only):
                     whole = max(whole, await ingest_rate(nats.url, mongo.url, f"{i}_{run}", evs))

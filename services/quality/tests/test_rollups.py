@@ -295,3 +295,33 @@ async def test_a_new_conversations_document_is_what_the_servers_upsert_of_its_ch
         assert change.document(cid) == created_document(cid, change.update())
     await store.client.drop_database(mongo_db)
     await store.close()
+
+
+async def test_a_conversations_later_events_write_its_customers_document_only_when_its_contact_or_close_changes(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    await store.db.command("profile", 2)  # the server's record of every operation (an update that changes nothing too)
+    base = {"conv": "c1.x", "customer": "u1", "channel": "sms", "queue": "support"}
+    specs = [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 10, "agent": "alice"},
+             {**base, "kind": "resolved", "at": T0 + 300, "agent": "alice"},
+             {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "alice", "talk": 290, "wrap": 30}]
+    events = [event(s, i) for i, s in enumerate(specs)]
+    ingestor = Ingestor(store, None, surveys=False, rollup=CONFIG)  # type: ignore[arg-type]
+
+    async def customer_writes() -> int:
+        return await store.db["system.profile"].count_documents(
+            {"ns": f"{mongo_db}.customers", "op": {"$in": ["insert", "update"]}})
+
+    await ingestor.handle(events[:1])
+    assert await customer_writes() == 1  # the new customer's contact
+    await ingestor.handle(events[1:2])
+    await ingestor.handle(events[:2])  # a replay
+    assert await customer_writes() == 1  # neither changes the contact: no write
+    await ingestor.handle(events[2:])
+    assert await customer_writes() == 2  # the close
+    assert await store.customer("u1") == {"_id": "u1", "contacts": {"c1_x": T0}, "closes": {"c1_x": T0 + 300},
+                                          "ids": {"c1_x": "c1.x"}}
+    await store.db.command("profile", 0)
+    await store.client.drop_database(mongo_db)
+    await store.close()

@@ -120,19 +120,23 @@ class RollupWriter:
             conv = d["_id"]
             key = _key(conv)
             created, closed = d.get("created"), d.get("closed")
+            # a stored customer's document is updated only where it changes: a conversation's later events
+            # (and replays) leave its contact and close as stored, and an update costs ~4 inserts on SecantusDB
             if created is not None:
                 known = contacts.get(key)
-                contacts[key] = created if known is None or created < known else known
+                if known is None or created < known:
+                    contacts[key] = created
+                    if u is not None:
+                        u.setdefault("$min", {})[f"contacts.{key}"] = created
                 new_contacts.setdefault(root, []).append(float(created))
-                if u is not None:
-                    u.setdefault("$min", {})[f"contacts.{key}"] = created
             if closed is not None:
                 closes = closes_of[root]
                 known = closes.get(key)
-                closes[key] = closed if known is None or closed > known else known
-                if u is not None:
-                    u.setdefault("$max", {})[f"closes.{key}"] = closed
-            if key != conv:
+                if known is None or closed > known:
+                    closes[key] = closed
+                    if u is not None:
+                        u.setdefault("$max", {})[f"closes.{key}"] = closed
+            if key != conv and ids_of[root].get(key) != conv:
                 ids_of[root][key] = conv
                 if u is not None:
                     u.setdefault("$set", {})[f"ids.{key}"] = conv

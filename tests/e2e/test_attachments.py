@@ -482,6 +482,7 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
 # ---- retain (#25): erasing one customer leaves nothing of them in MongoDB, GridFS, KV or an unbounded stream ------
 ZED_NAME, ZED_MAIL, ZED_PHONE = "Zed Quist", "zed.quist@example.org", "+15557770123"
 NEEDLES = (ZED_NAME, ZED_MAIL, ZED_PHONE, ZED_PHONE[1:])  # the digits alone too: an escaped KV key keeps them
+NEW_TEXT = "Back again, xylophone42 question"  # his text after the erasure: a new customer's
 CONTENT_STREAMS = ("CONTACTS_IN", "CONTACTS_OUT", "EVENTS", "DEADLETTER")
 
 
@@ -495,7 +496,7 @@ def zed_mail() -> EmailMessage:
     return mail
 
 
-async def mongo_hits(mongo_url: str, prefix: str) -> list[str]:
+async def mongo_hits(mongo_url: str, prefix: str, needles: tuple[str, ...] = NEEDLES) -> list[str]:
     """Every document of every collection of the hub's databases (GridFS chunks included) naming Zed, as BSON."""
     import bson
     from pymongo import AsyncMongoClient
@@ -509,7 +510,7 @@ async def mongo_hits(mongo_url: str, prefix: str) -> list[str]:
             for coll in await client[name].list_collection_names():
                 async for doc in client[name][coll].find():
                     raw = bson.encode(doc).lower()
-                    hits += [f"{name}.{coll} {doc.get('_id')!r}: {n}" for n in NEEDLES if n.lower().encode() in raw]
+                    hits += [f"{name}.{coll} {doc.get('_id')!r}: {n}" for n in needles if n.lower().encode() in raw]
     finally:
         await client.close()
     return hits
@@ -642,9 +643,75 @@ async def test_erasing_a_customer_leaves_nothing_of_theirs(hub: Hub, mongo_url: 
         async with ada.post(url, json={"confirm": keep}, headers=ada_csrf) as r:
             again = await r.json()
         assert again["state"] == "done" and all(not any(s["removed"].values()) for s in again["services"])
+        await late_data_stays_out(hub, mongo_url, prefix, sam, convs, {keep, gone})
     finally:
         for http, _ in [*agents.values(), (ada, {}), (sam, {})]:
             await http.close()
+
+
+async def late_data_stays_out(hub: Hub, mongo_url: str, prefix: str, sam: aiohttp.ClientSession,
+                              convs: dict[str, dict[str, Any]], erased: set[str]) -> None:
+    """After the erasure: his inbound messages delivered again (the router's stream) and late events of his closed
+    conversation bring nothing of him back; a new text from his number is a new customer's."""
+    import nats
+
+    from omnihub.api.contact.v1 import contact_pb2
+    from omnihub.api.event.v1 import event_pb2
+    from omnihub.api.messaging.v1 import messaging_pb2
+    from omnihub.common.bus import new_event
+
+    nc = await nats.connect(hub.services.nats_url)
+    js = nc.jetstream()
+    try:
+        seq, his = 1, []
+        while True:  # every inbound message of his still in CONTACTS_IN (it is age-bound)
+            try:
+                raw = await js.get_msg("CONTACTS_IN", seq=seq, subject="contacts.inbound.>", next=True)
+            except nats.js.errors.NotFoundError:
+                break
+            seq = (raw.seq or seq) + 1
+            if raw.data and any(n.encode() in raw.data for n in NEEDLES):
+                his.append(raw)
+        assert len(his) >= 2  # the mail and the text
+        for raw in his:  # delivered once more, as a redelivery would
+            await js.publish(str(raw.subject), raw.data or b"", headers={"Nats-Msg-Id": f"again-{raw.seq}"})
+        sms = contact_pb2.Identity(channel=contact_pb2.CHANNEL_SMS, source_id=ZED_PHONE)
+        late = [new_event("test", customer_id=sorted(erased)[0], conversation_id=convs[ZED_PHONE]["id"], identity=sms,
+                          message_created=event_pb2.MessageCreated(message=messaging_pb2.Message(
+                              id="msg_late_zed", channel=contact_pb2.CHANNEL_SMS, text=f"{ZED_NAME}, late",
+                              direction=messaging_pb2.DIRECTION_INCOMING))),
+                new_event("test", conversation_id=convs[ZED_MAIL]["id"], identity=sms,
+                          conversation_wrapped_up=event_pb2.ConversationWrappedUp(agent_id="alice",
+                                                                                  notes=f"{ZED_NAME} again"))]
+        for subject, evt in zip(("contacts.events.message.created", "contacts.events.conversation.wrapped_up"),
+                                late, strict=True):
+            await js.publish(subject, evt.SerializeToString(), headers={"Nats-Msg-Id": evt.id})
+    finally:
+        await nc.close()
+    # He writes again: a new contact, a new customer. Each consumer reads in order, so once his new text is
+    # stored everywhere, what was delivered before it has been handled.
+    resp = await hub.twilio.post_webhook(f"{hub.services.url('sms')}/twilio/sms", hub.twilio.inbound_sms(
+        OURS, ZED_PHONE, NEW_TEXT))
+    assert resp.status == 200
+
+    async def new_customer() -> dict[str, Any] | None:
+        async with sam.get(hub.base + "/api/conversations?all=1") as r:
+            his = [c for c in await r.json() if c.get("identity", {}).get("source_id") == ZED_PHONE]
+        return his[0] if len(his) == 1 and his[0]["customer_id"] not in erased else None
+
+    fresh = await eventually(new_customer, timeout=30)
+    await eventually(lambda: _stored(mongo_url, prefix, fresh["id"]), timeout=30)
+    assert await mongo_hits(mongo_url, prefix + "_", (ZED_NAME, ZED_MAIL, "msg_late_zed")) == []
+    # His old customer ids stay only where the erasure itself is recorded (random ids naming no one).
+    records = (f"{prefix}_inbox.audit ", f"{prefix}_inbox.erasures ")
+    assert [h for h in await mongo_hits(mongo_url, prefix + "_", tuple(erased)) if not h.startswith(records)] == []
+
+
+async def _stored(mongo_url: str, prefix: str, conversation_id: str) -> bool:
+    """Whether his new text is in the inbox (messages, search) and quality has its conversation."""
+    hits = await mongo_hits(mongo_url, prefix + "_", ("xylophone42", conversation_id))
+    return all(any(h.startswith(f"{prefix}_{where}") for h in hits)
+               for where in ("inbox.messages", "inbox.search", "quality.conversations"))
 
 
 async def test_admins_read_every_services_retention_runs(hub: Hub) -> None:

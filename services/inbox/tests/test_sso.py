@@ -19,10 +19,12 @@ from argon2 import PasswordHasher
 from yarl import URL
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
+from omnihub.inbox import teams
 from omnihub.inbox.api import Inbox
 from omnihub.inbox.app import build_app
-from omnihub.inbox.auth import COOKIE, SessionStore
+from omnihub.inbox.auth import COOKIE, Session, SessionStore
 from omnihub.inbox.config import User, role_values
+from omnihub.inbox.directory import Directory, SsoMembers
 from omnihub.inbox.sso import CALLBACK, OidcConfig, Refused, SingleSignOn, map_user
 from omnihub.inbox.store import InboxStore
 from omnihub.testkit.fakes.oidc_provider import FakeOidcProvider
@@ -209,3 +211,70 @@ def test_claim_mapping() -> None:
     assert agent.value.code == "agent"
     with pytest.raises(ValueError, match="role one of"):
         role_values("cc-agents=boss")
+
+
+async def test_an_sso_agents_team_claim_puts_them_in_their_supervisors_team(site: Site) -> None:
+    """The team claim of an agent's SSO sign-in is kept (MongoDB) after the session ends: a supervisor of that team
+    sees the agent, another team's does not; a later sign-in with another claim moves the agent."""
+    north = Session("sup-n", "supervisor", "N", "", 0.0, ("north",), True)
+    south = Session("sup-s", "supervisor", "S", "", 0.0, ("south",), True)
+    site.provider.login("carol-sso", "agent", groups=["north"])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        assert await walk(site, http) == "/"
+    await site.inbox.sessions.sessions.delete_many({"user": "carol-sso"})  # her session is over (expired)
+    assert site.inbox.users.knows("carol-sso") and "carol-sso" not in site.inbox.users  # no password login
+    assert "carol-sso" in (teams.team_agents(site.inbox.users, north) or ())
+    assert "carol-sso" not in (teams.team_agents(site.inbox.users, south) or ())
+    replica = Directory(USERS)  # another replica, or a restart: read from MongoDB
+    await SsoMembers(site.inbox.store.db["sso_members"], replica).load()
+    assert "carol-sso" in (teams.team_agents(replica, north) or ())
+    site.provider.login("carol-sso", "agent", groups=["south"])  # moved to the south team at the provider
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        assert await walk(site, http) == "/"
+    assert "carol-sso" not in (teams.team_agents(site.inbox.users, north) or ())
+    assert "carol-sso" in (teams.team_agents(site.inbox.users, south) or ())
+    stored = await site.inbox.store.db["sso_members"].find_one({"_id": "carol-sso"})
+    assert stored is not None and stored["teams"] == ["south"] and stored["role"] == "agent"
+
+
+async def test_logout_of_an_sso_session_continues_at_the_provider(site: Site) -> None:
+    """RP-Initiated Logout 1.0: the inbox ends its session and sends the browser to the provider's
+    end_session_endpoint with id_token_hint and post_logout_redirect_uri; the provider ends its own and comes back."""
+    site.provider.login("sup-out", "supervisor", groups=["north"])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        assert await walk(site, http) == "/"
+        me = await (await http.get(f"{site.base}/api/me")).json()
+        resp = await http.post(f"{site.base}/api/logout", headers={"X-CSRF-Token": me["csrf"]})
+        assert resp.status == 200
+        redirect = (await resp.json())["redirect"]
+        assert (await http.get(f"{site.base}/api/me")).status == 401  # ours is over before the provider's
+        assert redirect.startswith(f"{site.provider.issuer}/logout?")
+        query = parse_qs(urlsplit(redirect).query)
+        assert query["post_logout_redirect_uri"] == [f"{site.base}/"] and query["client_id"] == ["omnihub-inbox"]
+        assert len(query["id_token_hint"][0].split(".")) == 3  # the ID token of this sign-in
+        at_provider = await http.get(redirect, allow_redirects=False)
+        assert at_provider.status == 302 and at_provider.headers["Location"] == f"{site.base}/"
+    assert site.provider.logged_out[-1] == "sub-sup-out"
+    # A forged hint is refused by the provider (the double checks what a real one does).
+    bad = redirect.replace(query["id_token_hint"][0], "x.y.z")
+    async with aiohttp.ClientSession() as http:
+        assert (await http.get(bad, allow_redirects=False)).status == 400
+    # A password session, or a provider without end_session_endpoint: the inbox's logout only.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        assert (await http.post(f"{site.base}/api/login", json={"username": "ada", "password": "ada-pw"})).status == 200
+        me = await (await http.get(f"{site.base}/api/me")).json()
+        body = await (await http.post(f"{site.base}/api/logout", headers={"X-CSRF-Token": me["csrf"]})).json()
+        assert body == {"ok": True}
+    assert site.inbox.sso is not None
+    site.provider.end_session = False
+    site.inbox.sso.provider._metadata = None  # the inbox reads the discovery document again (normally hourly)
+    try:
+        site.provider.login("sup-out", "supervisor")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            assert await walk(site, http) == "/"
+            me = await (await http.get(f"{site.base}/api/me")).json()
+            body = await (await http.post(f"{site.base}/api/logout", headers={"X-CSRF-Token": me["csrf"]})).json()
+            assert body == {"ok": True} and (await http.get(f"{site.base}/api/me")).status == 401
+    finally:
+        site.provider.end_session = True
+        site.inbox.sso.provider._metadata = None

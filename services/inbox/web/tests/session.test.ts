@@ -27,6 +27,22 @@ describe("session store", () => {
     expect(session.me).toBeNull();
   });
 
+  it("continues an SSO logout at the identity provider", async () => {
+    const assign = vi.fn();
+    vi.stubGlobal("location", { ...window.location, assign });
+    const bye = "https://idp.example.com/logout?id_token_hint=a.b.c&post_logout_redirect_uri=https%3A%2F%2Fcc%2F";
+    vi.stubGlobal("fetch", async (path: string) =>
+      path === "/api/me" ? answer(200, { id: "sam", name: "Sam", role: "supervisor", csrf: "x" }) : answer(200, { ok: true, redirect: bye }));
+    const session = useSessionStore();
+    await session.restore();
+    await session.logout();
+    expect(session.me).toBeNull();
+    expect(assign).toHaveBeenCalledWith(bye);
+    vi.stubGlobal("fetch", async () => answer(200, { ok: true }));  // a password session: no provider
+    await session.logout();
+    expect(assign).toHaveBeenCalledTimes(1);
+  });
+
   it("says why a login failed", async () => {
     const session = useSessionStore();
     vi.stubGlobal("fetch", async () => answer(401, "wrong username or password"));

@@ -101,6 +101,9 @@ class Bus:
         self.replicas = replicas
         self._publisher = Publisher(nc, ACK_TIMEOUT)
         self.closing = False  # set by close(): a closed connection is then expected
+        # Applied by every consumer of this connection to each decoded message before its handler: the message as
+        # the handler may see it, or None to acknowledge and drop it (erased customers: `omnihub.common.tombstones`).
+        self.scrub: Callable[[Message], Message | None] | None = None
 
     @classmethod
     async def connect(

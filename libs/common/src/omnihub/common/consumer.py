@@ -215,6 +215,14 @@ class Consumer(Generic[M]):
         except (DecodeError, ValueError) as exc:
             await self._dead(msg, f"decode: cannot parse {self._type.__name__}: {exc}")
             return None
+        scrub = self._bus.scrub
+        if scrub is not None:
+            kept = scrub(message)
+            if kept is None:  # an erased customer's late data: acknowledged, never handled
+                await msg.ack()
+                CONSUMED.labels(self.durable, "erased").inc()
+                return None
+            message = kept  # type: ignore[assignment]
         headers = msg.headers or {}
         return Delivery(message, msg.subject, headers, n, headers.get(subjects.HEADER_MSG_ID, ""), msg)
 

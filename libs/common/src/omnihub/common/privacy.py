@@ -14,6 +14,7 @@ import nats.js.errors
 from omnihub.common import retention, subjects
 from omnihub.common.bus import Bus, kv_key
 from omnihub.common.logging import get_logger
+from omnihub.common.tombstones import Tombstones
 
 log = get_logger("omnihub.privacy")
 
@@ -85,8 +86,11 @@ async def ask(bus: Bus, subject: str, body: dict[str, Any], services: Iterable[s
 
 
 async def install(bus: Bus, service: str, stack: contextlib.AsyncExitStack, *, job: retention.DailyJob | None = None,
-                  erase: Handler | None = None, export: Handler | None = None) -> None:
-    """Start a service's daily retention job and answer its privacy requests (retention log, erase, export)."""
+                  erase: Handler | None = None, export: Handler | None = None,
+                  tombstones: Tombstones | None = None) -> None:
+    """Start a service's daily retention job and answer its privacy requests (retention log, erase, export).
+    With `tombstones`, an erasure request's tombstone is applied before the service erases its part (its watcher
+    of the shared bucket may not have seen it yet), so nothing erased is re-created meanwhile."""
     handlers: dict[str, Handler] = {}
     if job is not None:
         retention.start(job, stack)
@@ -96,10 +100,21 @@ async def install(bus: Bus, service: str, stack: contextlib.AsyncExitStack, *, j
 
         handlers[RETENTION] = runs
     if erase is not None:
-        handlers[ERASE] = erase
+        handlers[ERASE] = erase if tombstones is None else tombstone_first(tombstones, erase)
     if export is not None:
         handlers[EXPORT] = export
     await serve(bus, service, handlers, stack)
+
+
+def tombstone_first(tombstones: Tombstones, erase: Handler) -> Handler:
+    """An erase handler that first applies the request's tombstone."""
+
+    async def run(body: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(body.get("tombstone"), dict):
+            tombstones.add(body["tombstone"])
+        return await erase(body)
+
+    return run
 
 
 def sources(body: dict[str, Any], *channels: str) -> list[str]:

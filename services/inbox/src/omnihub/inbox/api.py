@@ -27,6 +27,7 @@ from omnihub.common.jsonbody import read_body
 from omnihub.common.openapi import OPENAPI_PATH
 from omnihub.common.openapi import serve as serve_openapi
 from omnihub.common.retention import DailyJob
+from omnihub.common.tombstones import Tombstones
 from omnihub.inbox import (
     attachments,
     audit,
@@ -50,6 +51,7 @@ from omnihub.inbox import (
 from omnihub.inbox.audit import AuditTrail
 from omnihub.inbox.auth import COOKIE, LoginLimiter, Session, SessionStore
 from omnihub.inbox.config import User
+from omnihub.inbox.directory import Directory, SsoMembers
 from omnihub.inbox.files import FileStore
 from omnihub.inbox.integration import PREFIX as API_V1
 from omnihub.inbox.integration import Integration
@@ -59,6 +61,7 @@ from omnihub.inbox.models import (
     EvaluationActionBody,
     ForceStateBody,
     LoginBody,
+    LogoutResult,
     MergeBody,
     ReassignBody,
     ReplyBody,
@@ -104,7 +107,7 @@ class Inbox:
                  router: routing_pb2_grpc.RouterAsyncStub, quality_url: str, secure_cookies: bool = False,
                  limiter: LoginLimiter | None = None, trusted_proxies: tuple[Network, ...] = (),
                  credentials: Credentials | None = None, aht_target: float = 300.0) -> None:
-        self.users = users
+        self.users = users if isinstance(users, Directory) else Directory(users)  # + SSO agents' teams
         self.aht_target = aht_target  # seconds: the AHT target "My performance" shows
         self.adherence_target = 0.9  # the schedule adherence target "My performance" shows (0: none)
         # Router calls carry these through the router stub's channel; quality calls through headers here.
@@ -126,6 +129,8 @@ class Inbox:
         self.dispositions = DEFAULT_DISPOSITIONS  # app.main sets the configured ones before the routes
         self.wallboard_config = WallboardConfig()  # app.main sets config/wallboard.yaml's
         self.search = search.SearchIndex(store)
+        self.tombstones = Tombstones(secrets.token_bytes(32))  # erased customers; app.main keys and loads them
+        self.sso_members = SsoMembers(store.db["sso_members"], self.users) if store is not None else None
         self.http: aiohttp.ClientSession | None = None
         self.softphone: calls.Softphone | None = None  # Twilio Voice tokens, where configured
         self.recordings: TwilioRecordings | None = None  # set when a Twilio account is configured
@@ -206,10 +211,12 @@ class Inbox:
     async def logout(self, request: web.Request) -> web.Response:
         """POST /api/logout: ends this session (on every replica) and logs out of the router too."""
         s: Session = request["session"]
-        await self.sessions.revoke(request.cookies.get(COOKIE))
+        id_token = await self.sessions.revoke(request.cookies.get(COOKIE))
         if s.role == "agent":
             await self._rpc(self.router.Logout(routing_pb2.LogoutRequest(agent_id=s.user)), allow_missing=True)
-        resp = web.json_response({"ok": True})
+        # An SSO session also ends at the provider when it offers that: the browser goes there next.
+        redirect = await self.sso.logout_url(id_token) if self.sso is not None and id_token else None
+        resp = web.json_response(LogoutResult(ok=True, redirect=redirect).model_dump(exclude_none=True))
         resp.del_cookie(COOKIE, path="/")
         return resp
 

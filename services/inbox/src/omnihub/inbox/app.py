@@ -11,7 +11,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from pymongo.errors import PyMongoError
 
 from omnihub.api.routing.v1 import routing_pb2_grpc
-from omnihub.common import identity, retention, subjects
+from omnihub.common import identity, retention, subjects, tombstones
 from omnihub.common.clientaddr import parse_networks
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
@@ -122,6 +122,11 @@ async def main() -> None:
             inbox.recordings = TwilioRecordings(settings.twilio_account_sid,
                                                 settings.twilio_auth_token.get_secret_value(),
                                                 settings.twilio_api_base_url or "https://api.twilio.com")
+        if inbox.sso_members is not None:
+            await inbox.sso_members.load()  # SSO agents' teams: supervisors see them after their sessions end
+            inbox.sso_members.follow(svc.stack)
+        inbox.tombstones = tombstones.from_env()
+        await tombstones.watch(bus, inbox.tombstones, svc.stack)  # before any consumer: erased customers stay erased
         consumer = await consume_events(bus, inbox.hub.on_events)
         svc.stack.push_async_callback(consumer.stop)
         await inbox.search.setup()

@@ -94,8 +94,9 @@ class SessionStore:
     def _id(self, token: str) -> str:
         return hmac.new(self.key, token.encode(), hashlib.sha256).hexdigest()
 
-    async def issue(self, user: User, sso: bool = False) -> tuple[str, Session]:
-        """A new session and its cookie value; `sso`: the user comes from an ID token (kept in the session)."""
+    async def issue(self, user: User, sso: bool = False, id_token: str = "") -> tuple[str, Session]:
+        """A new session and its cookie value; `sso`: the user comes from an ID token (kept in the session, the
+        provider's logout wants it back as id_token_hint)."""
         token = secrets.token_urlsafe(32)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.lifetime)
         expires = expires.replace(microsecond=expires.microsecond // 1000 * 1000)  # BSON dates keep milliseconds
@@ -104,7 +105,7 @@ class SessionStore:
         doc: dict[str, Any] = {"_id": self._id(token), "user": user.id, "csrf": session.csrf, "expires": expires,
                                "fingerprint": "sso" if sso else _fingerprint(user)}
         if sso:
-            doc["sso"] = {"role": user.role, "name": user.display_name, "teams": list(user.teams)}
+            doc["sso"] = {"role": user.role, "name": user.display_name, "teams": list(user.teams), "id_token": id_token}
         await self.sessions.insert_one(doc)
         return token, session
 
@@ -125,10 +126,12 @@ class SessionStore:
             return None
         return Session(user.id, user.role, user.display_name, doc["csrf"], expires)
 
-    async def revoke(self, token: str | None) -> None:
-        """End one session (logout)."""
-        if token:
-            await self.sessions.delete_one({"_id": self._id(token)})
+    async def revoke(self, token: str | None) -> str:
+        """End one session (logout); the ID token of an SSO session ("" otherwise)."""
+        if not token:
+            return ""
+        doc = await self.sessions.find_one_and_delete({"_id": self._id(token)})
+        return str(((doc or {}).get("sso") or {}).get("id_token") or "")
 
     async def known(self, user_id: str) -> bool:
         """Whether the user has a session (SSO users exist only there, not in users.yaml)."""

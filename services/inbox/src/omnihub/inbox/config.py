@@ -61,7 +61,8 @@ class InboxSettings(ServiceSettings):
     inbox_oidc_role_values: str = ""  # "idp-value=role,..." e.g. "cc-agents=agent,cc-leads=supervisor"; empty: as is
     inbox_oidc_agent_claim: str = "preferred_username"  # gives the agent id (the router's agent, the audit actor)
     inbox_oidc_name_claim: str = "name"
-    inbox_oidc_team_claim: str = ""  # optional: a supervisor's team(s), as users.yaml `team:`
+    inbox_oidc_team_claim: str = ""  # optional: a supervisor's or agent's team(s), as users.yaml `team:`
+    inbox_oidc_post_logout_url: str = ""  # after logout at the provider; empty: the redirect URL's origin + "/"
     inbox_local_login_admins_only: bool = False
     # Webhook receivers must be public addresses; these CIDRs (e.g. an in-cluster CRM) are allowed too.
     inbox_webhook_allow_networks: str = ""  # true: passwords only for admins (break-glass); others use SSO

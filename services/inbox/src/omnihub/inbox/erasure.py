@@ -18,7 +18,7 @@ from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 from omnihub.api.routing.v1 import routing_pb2
-from omnihub.common import privacy, subjects
+from omnihub.common import privacy, subjects, tombstones
 from omnihub.common.jsonbody import read_body
 from omnihub.inbox import audit
 from omnihub.inbox.files import INBOX_SCHEME
@@ -109,10 +109,17 @@ class Erasures:
                                                                   "time": now}}, upsert=True)
         needles = [i.partition(":")[2] for i in subject["identities"]] + list(subject["names"])
         files = await self.inbox.store.db["attachments"].distinct("uri", {"customer_id": customer_id})
+        # The tombstone first, for every service: from now on late data of the customer is dropped or anonymised.
+        db = self.inbox.store.db
+        convs = set(await db["messages"].distinct("conversation_id", {"customer_id": customer_id}))
+        convs |= set(await db["held"].distinct("conversation_id", {"customer_id": customer_id}))
+        tomb = self.inbox.tombstones.record(customer_id, list(subject["identities"]), sorted(convs), now)
+        await tombstones.put(self.inbox.bus, self.inbox.tombstones, tomb)
         results = [ServiceErasure(service="inbox", ok=True,
                                   removed=await erase_own(self.inbox.store.db, customer_id, needles))]
         answers = await privacy.ask(self.inbox.bus, privacy.ERASE, {"customer_id": customer_id, **subject,
-                                                                    "files": files}, privacy.ERASERS, ASK_SECONDS)
+                                                                    "files": files, "tombstone": tomb},
+                                   privacy.ERASERS, ASK_SECONDS)
         for name in privacy.ERASERS:
             got = answers.get(name, {"ok": False, "error": "no answer"})
             results.append(ServiceErasure(service=name, ok=bool(got.get("ok")), error=str(got.get("error", "")),

@@ -210,9 +210,10 @@ class Integration:
         """POST /api/admin/tokens {name, scopes, rate, expires_in_days}: the token is in this answer only."""
         user = _admin(request)
         body = await read_body(request, TokenBody, max_bytes=4096)
-        known = {t for u in self.inbox.users.values() for t in u.teams}
+        known = {t for u in self.inbox.users.values() for t in u.teams} | {
+            t for teams_ in self.inbox.users.sso.values() for t in teams_}
         if unknown := sorted(set(body.teams) - known):
-            raise web.HTTPBadRequest(text=f"unknown team(s): {', '.join(unknown)} (teams come from users.yaml)")
+            raise web.HTTPBadRequest(text=f"unknown team(s): {', '.join(unknown)} (teams come from users.yaml and agents' SSO sign-ins)")
         made = await self.tokens.create(body, user)
         await audit.record(request, "config.change", made.id, after={"api_token": made.model_dump(exclude={"token"})})
         return _json(made, status=201)

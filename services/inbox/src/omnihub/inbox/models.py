@@ -292,6 +292,13 @@ class Ok(BaseModel):
     ok: bool
 
 
+class LogoutResult(BaseModel):
+    """Logged out; `redirect`: the identity provider's logout (an SSO session, where it offers one) to open next."""
+
+    ok: bool
+    redirect: str | None = None
+
+
 class Ended(BaseModel):
     """How many sessions were ended."""
 
@@ -329,7 +336,8 @@ def _op(method: str, path: str, summary: str, tag: str, **kw: Any) -> Operation:
 OPERATIONS = [
     _op("POST", "/api/login", "Log in; sets the session cookie", "auth", body=LoginBody, response=Me, public=True),
     _op("GET", "/api/me", "Who am I (and my CSRF token)", "auth", response=Me),
-    _op("POST", "/api/logout", "Log out, ending this session everywhere", "auth", response=Ok),
+    _op("POST", "/api/logout", "Log out, ending this session everywhere (and at the identity provider next, for an "
+        "SSO session whose provider offers RP-initiated logout)", "auth", response=LogoutResult),
     _op("POST", "/api/admin/users/{id}/logout", "End every session of a user (admins)", "auth", response=Ended),
     _op("POST", "/api/state", "Set my state", "agent", body=StateBody),
     _op("POST", "/api/heartbeat", "Keep my router session alive", "agent"),

@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx2
 from aiohttp import web
@@ -28,6 +28,7 @@ from joserfc.jwk import KeySet
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
+from omnihub.common.logging import get_logger
 from omnihub.inbox import audit
 from omnihub.inbox.auth import COOKIE
 from omnihub.inbox.config import ROLES, InboxSettings, User, role_values
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
 
 CALLBACK = "/api/sso/callback"
+log = get_logger("omnihub.inbox.sso")
 PUBLIC = frozenset({"/api/sso", "/api/sso/login", CALLBACK})
 BROWSER_COOKIE = "omnihub_sso"  # binds the callback to the browser that started the login
 PENDING_SECONDS = 600  # a login must come back from the provider within ten minutes
@@ -60,6 +62,15 @@ class OidcConfig:
     name_claim: str = "name"
     team_claim: str = ""
     leeway: int = 60  # seconds of clock skew allowed on exp/iat
+    post_logout_url: str = ""  # where the provider sends the browser after logout; empty: the redirect URL's origin
+
+    @property
+    def after_logout(self) -> str:
+        """The post_logout_redirect_uri (register it at the provider)."""
+        if self.post_logout_url:
+            return self.post_logout_url
+        parts = urlsplit(self.redirect_url)
+        return f"{parts.scheme}://{parts.netloc}/"
 
     @property
     def discovery(self) -> str:
@@ -76,7 +87,8 @@ class OidcConfig:
                    settings.inbox_oidc_client_secret.get_secret_value(), redirect,
                    settings.inbox_oidc_discovery_url, settings.inbox_oidc_scopes, settings.inbox_oidc_role_claim,
                    tuple(role_values(settings.inbox_oidc_role_values).items()), settings.inbox_oidc_agent_claim,
-                   settings.inbox_oidc_name_claim, settings.inbox_oidc_team_claim)
+                   settings.inbox_oidc_name_claim, settings.inbox_oidc_team_claim,
+                   post_logout_url=settings.inbox_oidc_post_logout_url)
 
 
 class Refused(Exception):
@@ -188,8 +200,9 @@ class SingleSignOn:
                                                      code_verifier=verifier, nonce=nonce)
         return str(url), state
 
-    async def finish(self, state: str, browser_state: str, code: str) -> User:
-        """Check the state, exchange the code (with the PKCE verifier), verify the ID token and map its claims."""
+    async def finish(self, state: str, browser_state: str, code: str) -> tuple[User, str]:
+        """Check the state, exchange the code (with the PKCE verifier), verify the ID token and map its claims;
+        the user and the ID token (kept with the session for logout at the provider)."""
         if not state or not browser_state or not hmac.compare_digest(state.encode(), browser_state.encode()):
             raise Refused("state", "the state does not match the one this browser started with")
         pending = await self.pending.find_one_and_delete({"_id": _digest(state)})  # single use
@@ -206,7 +219,22 @@ class SingleSignOn:
         if not isinstance(id_token, str):
             raise Refused("token", "the provider's answer has no ID token")
         claims = await self._verify(metadata, id_token, pending["nonce"], str(token.get("access_token", "")))
-        return map_user(self.config, claims)
+        return map_user(self.config, claims), id_token
+
+    async def logout_url(self, id_token: str) -> str | None:
+        """OpenID Connect RP-Initiated Logout 1.0: the provider's end_session_endpoint with id_token_hint,
+        post_logout_redirect_uri and client_id, or None when the provider has none (or cannot be reached: the
+        inbox's own logout is done either way)."""
+        try:
+            endpoint = (await self.provider.metadata()).get("end_session_endpoint")
+        except Refused as refused:
+            log.warning("sso.logout_metadata", reason=refused.reason)
+            return None
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            return None
+        query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": self.config.after_logout,
+                           "client_id": self.config.client_id})
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     async def _verify(self, metadata: dict[str, Any], id_token: str, nonce: str, access_token: str) -> dict[str, Any]:
         algorithms = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
@@ -268,15 +296,17 @@ def register(app: web.Application, inbox: Inbox) -> None:
         try:
             if error := query.get("error"):
                 raise Refused("denied", f"the provider answered {error[:100]}: {query.get('error_description', '')[:300]}")
-            user = await inbox.sso.finish(query.get("state", ""), request.cookies.get(BROWSER_COOKIE, ""),
-                                          query.get("code", ""))
+            user, id_token = await inbox.sso.finish(query.get("state", ""), request.cookies.get(BROWSER_COOKIE, ""),
+                                                    query.get("code", ""))
         except Refused as refused:
             await audit.record(request, "auth.login_failed", refused.who or "sso", actor=refused.who or "sso",
                                outcome="refused", after={"method": "sso", "reason": refused.reason})
             raise _back(refused.code) from None
         await audit.record(request, "auth.login", user.id, actor=user.id, role=user.role,
                            after={"method": "sso", "teams": list(user.teams)})
-        cookie, _ = await inbox.sessions.issue(user, sso=True)
+        if inbox.sso_members is not None:
+            await inbox.sso_members.record(user)  # the team claim outlives the session: supervisors see the agent
+        cookie, _ = await inbox.sessions.issue(user, sso=True, id_token=id_token)
         resp = web.HTTPFound("/")
         resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", secure=inbox.secure,
                         max_age=inbox.sessions.lifetime, path="/")

@@ -1,7 +1,8 @@
-"""Teams from users.yaml: a supervisor sees their teams' agents and conversations, an agent their own, an admin all."""
+"""Teams (users.yaml, SSO team claims): a supervisor sees their teams' agents and conversations, an agent their own."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.inbox.auth import Session
 from omnihub.inbox.config import User
+from omnihub.inbox.directory import Directory
 
 if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
@@ -40,18 +42,20 @@ class Scope:
         return conv.queue in self.queues
 
 
-def team_agents(users: dict[str, User], session: Session) -> frozenset[str] | None:
-    """The agents a user may see: None (all) for admins and supervisors without a team, else their teams' agents."""
+def team_agents(users: Mapping[str, User], session: Session) -> frozenset[str] | None:
+    """The agents a user may see: None (all) for admins and supervisors without a team, else their teams' agents:
+    users.yaml's and those whose last SSO sign-in claimed one of the teams (`Directory.sso`, kept in MongoDB)."""
     if session.role == "agent":
         return frozenset({session.user})
     user = users.get(session.user)
     teams = set(session.teams or (user.teams if user else ()))  # an SSO team claim, else users.yaml
     if session.role == "admin" or not teams:
         return None
-    return frozenset(u.id for u in users.values() if u.role == "agent" and teams.intersection(u.teams))
+    directory = users if isinstance(users, Directory) else Directory(dict(users))
+    return frozenset(a for a in directory.agents() if teams.intersection(directory.teams_of(a)))
 
 
-def scope(users: dict[str, User], session: Session, agents: routing_pb2.ListAgentsResponse | None = None) -> Scope:
+def scope(users: Mapping[str, User], session: Session, agents: routing_pb2.ListAgentsResponse | None = None) -> Scope:
     """The user's scope; `agents` (the router's) gives the team's queues, for conversations not yet with an agent."""
     members = team_agents(users, session)
     if members is None:
@@ -78,7 +82,7 @@ async def require_agent(inbox: Inbox, session: Session, agent_id: str) -> None:
     """403 unless this agent's work is in the session's scope (404 for an agent nobody knows)."""
     if team_agents(inbox.users, session) is None:
         return  # the router answers for unknown agents
-    if agent_id not in inbox.users:
+    if not inbox.users.knows(agent_id):
         raise web.HTTPNotFound(text="unknown agent")
     if not (await scope_of(inbox, session)).sees_agent(agent_id):
         raise web.HTTPForbidden(text="this agent is not in your team")

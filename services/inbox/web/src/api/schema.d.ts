@@ -713,7 +713,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log out, ending this session everywhere */
+        /** Log out, ending this session everywhere (and at the identity provider next, for an SSO session whose provider offers RP-initiated logout) */
         post: operations["post_api_logout"];
         delete?: never;
         options?: never;
@@ -2075,6 +2075,19 @@ export interface components {
             password: string;
             /** Username */
             username: string;
+        };
+        /**
+         * LogoutResult
+         * @description Logged out; `redirect`: the identity provider's logout (an SSO session, where it offers one) to open next.
+         */
+        LogoutResult: {
+            /** Ok */
+            ok: boolean;
+            /**
+             * Redirect
+             * @default null
+             */
+            redirect?: string | null;
         };
         /**
          * Me
@@ -6768,7 +6781,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["omnihub__inbox__models__Ok"];
+                    "application/json": components["schemas"]["LogoutResult"];
                 };
             };
             /** @description invalid input (the message names the field) */

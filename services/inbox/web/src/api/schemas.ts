@@ -4,6 +4,7 @@ import type { components } from "./schema";
 
 type Schemas = components["schemas"];
 export type LoginBody = Schemas["LoginBody"];
+export type LogoutResult = Schemas["LogoutResult"];
 export type StateBody = Schemas["StateBody"];
 export type ForceStateBody = Schemas["ForceStateBody"];
 export type ReplyBody = Schemas["ReplyBody"];

@@ -2,7 +2,7 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { ApiError, request, setCsrf } from "../api/http";
-import type { LoginBody } from "../api/schemas";
+import type { LoginBody, LogoutResult } from "../api/schemas";
 import type { Me } from "../api/types";
 
 export type LoginError = "" | "wrong" | "tooMany" | "unavailable" | "ssoOnly";
@@ -45,11 +45,13 @@ export const useSessionStore = defineStore("session", () => {
     }
   }
 
-  /** Log out of the inbox and the router. */
+  /** Log out of the inbox and the router; an SSO session then ends at the identity provider too, which
+   *  sends the browser back to the login page (OpenID Connect RP-Initiated Logout). */
   async function logout(): Promise<void> {
-    await request("/api/logout", { method: "POST" }).catch(() => undefined);
+    const done = await request<LogoutResult>("/api/logout", { method: "POST" }).catch(() => null);
     me.value = null;
     setCsrf("");
+    if (done?.redirect) window.location.assign(done.redirect);
   }
 
   return { me, checked, loginError, isSupervisor, isAdmin, restore, login, logout };

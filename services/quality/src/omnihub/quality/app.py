@@ -13,7 +13,7 @@ from google.protobuf.json_format import MessageToDict
 
 from omnihub import erlang
 from omnihub.api.quality.v1 import quality_pb2, quality_pb2_grpc
-from omnihub.common import identity, privacy, retention
+from omnihub.common import identity, privacy, retention, tombstones
 from omnihub.common.config import bind_address, load_settings
 from omnihub.common.grpcserver import new_server
 from omnihub.common.health import add_grpc_health, install_health
@@ -344,7 +344,9 @@ async def main() -> None:
         svc.readiness.add("mongodb", store.ping)
         days = retention.policy(settings)
         job = retention.DailyJob(store.db, "quality", lambda now: quality_retention.sweep(store.db, days, now))
-        await privacy.install(bus, "quality", svc.stack, job=job,
+        tombs = tombstones.from_env()
+        await tombstones.watch(bus, tombs, svc.stack)  # before the consumer: erased customers stay erased
+        await privacy.install(bus, "quality", svc.stack, job=job, tombstones=tombs,
                               erase=lambda body: quality_privacy.erase(store.db, body),
                               export=lambda body: quality_privacy.export(store.db, body))
         query = KpiQuery(store, queue_targets(settings.config_dir), settings.quality_short_abandon_seconds,

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
 from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
-from omnihub.common import privacy, subjects
+from omnihub.common import privacy, subjects, tombstones
 from omnihub.common.bus import Bus, Delivery
 from omnihub.common.config import bind_address, load_settings
 from omnihub.common.grpcserver import new_server
@@ -23,6 +23,7 @@ from omnihub.common.identity import ROUTER_AUDIENCE, Credentials, GrpcIdentity
 from omnihub.common.leader import LeaderLease
 from omnihub.common.service import ServiceContext, service_context
 from omnihub.common.service import run as run_main
+from omnihub.common.tombstones import Tombstones
 from omnihub.router.config import RouterSettings, load_routing_config
 from omnihub.router.core import RouterCore, log
 from omnihub.router.servicer import RouterServicer
@@ -33,8 +34,9 @@ class Router:
     """The running router: `activate()` to route (on election), `deactivate()` to stand by."""
 
     def __init__(self, core: RouterCore, bus: Bus, tick_seconds: float,
-                 make_core: Callable[[], RouterCore] | None = None) -> None:
+                 make_core: Callable[[], RouterCore] | None = None, erased: Tombstones | None = None) -> None:
         self.core = core
+        self.erased = erased  # applied before erasing: nothing of the customer is routed again
         self.make_core = make_core
         self.bus = bus
         self.tick_seconds = tick_seconds
@@ -69,6 +71,8 @@ class Router:
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
 
         async def erase(body: dict[str, Any]) -> dict[str, Any]:
+            if self.erased is not None and isinstance(body.get("tombstone"), dict):
+                self.erased.add(body["tombstone"])
             return {"removed": await self.core.erase_customer(str(body["customer_id"]))}
 
         self._privacy_sub = await self.bus.nc.subscribe(privacy.ERASE, queue="router",
@@ -120,6 +124,8 @@ async def main() -> None:
     credentials = Credentials.from_env()
     async with service_context("router", settings) as svc:
         bus = await svc.connect_bus()
+        erased = tombstones.from_env()
+        await tombstones.watch(bus, erased, svc.stack)  # before intake: an erased customer's old messages are dropped
         store = StateStore(bus)
         await store.open()
 
@@ -127,7 +133,7 @@ async def main() -> None:
             return RouterCore(loaded, bus, store, timezone=settings.center_timezone,
                               short_abandon=settings.quality_short_abandon_seconds)
 
-        router = Router(make_core(), bus, settings.router_tick_seconds, make_core)
+        router = Router(make_core(), bus, settings.router_tick_seconds, make_core, erased)
         svc.readiness.add("leader", lambda: router.is_active)  # standbys are not ready: no traffic
         lease = LeaderLease(bus, subjects.KV_ROUTER_LEADER, "router", f"{socket.gethostname()}-{os.getpid()}",
                             ttl=settings.router_lease_seconds, renew=settings.router_lease_seconds / 4)

@@ -1,4 +1,4 @@
-"""A local OpenID Connect provider double (aiohttp): discovery, JWKS, /authorize, /token, RS256 ID tokens, faults."""
+"""A local OpenID Connect provider double (aiohttp): discovery, JWKS, /authorize, /token, /logout, RS256 ID tokens."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from joserfc import jwt
@@ -46,6 +46,11 @@ class FakeOidcProvider:
     fault: str = ""
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    # RP-Initiated Logout 1.0: advertised as end_session_endpoint when True; each /logout's query, and the subjects
+    # whose provider session it ended.
+    end_session: bool = True
+    logout_requests: list[dict[str, str]] = field(default_factory=list)
+    logged_out: list[str] = field(default_factory=list)
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
     _codes: dict[str, Grant] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
@@ -71,6 +76,7 @@ class FakeOidcProvider:
         app.router.add_get("/jwks", self._jwks)
         app.router.add_get("/authorize", self._authorize)
         app.router.add_post("/token", self._token)
+        app.router.add_get("/logout", self._logout)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self.port = self.port or free_port()
@@ -89,7 +95,8 @@ class FakeOidcProvider:
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": ["openid", "profile", "email"]})
+            "scopes_supported": ["openid", "profile", "email"]} | (
+                {"end_session_endpoint": f"{self.issuer}/logout"} if self.end_session else {}))
 
     async def _jwks(self, request: web.Request) -> web.Response:
         return web.json_response({"keys": [self.key.as_dict(private=False)]})
@@ -129,6 +136,24 @@ class FakeOidcProvider:
         access = secrets.token_urlsafe(24)
         return web.json_response({"access_token": access, "token_type": "Bearer", "expires_in": 300,
                                   "id_token": self.id_token(grant)})
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        """The end_session_endpoint: the hint must be an ID token this provider signed for the client (expired is
+        fine); the post-logout URI must be on the origin of a redirect URI the client used; 302 there."""
+        q = dict(request.query)
+        self.logout_requests.append(q)
+        try:
+            token = jwt.decode(q.get("id_token_hint", ""), self.key, algorithms=["RS256"])
+        except Exception:  # joserfc's errors and a missing hint alike
+            raise web.HTTPBadRequest(text="id_token_hint is not an ID token of this provider") from None
+        if token.claims.get("aud") != self.client_id or q.get("client_id", self.client_id) != self.client_id:
+            raise web.HTTPBadRequest(text="the ID token was not issued to this client")
+        after = q.get("post_logout_redirect_uri", "")
+        origins = {urlsplit(g["redirect_uri"])[:2] for g in self.authorize_requests if g.get("redirect_uri")}
+        if not after or urlsplit(after)[:2] not in origins:
+            raise web.HTTPBadRequest(text="post_logout_redirect_uri is not registered for this client")
+        self.logged_out.append(str(token.claims.get("sub", "")))
+        raise web.HTTPFound(after + (f"?{urlencode({'state': q['state']})}" if q.get("state") else ""))
 
     def id_token(self, grant: Grant) -> str:
         """The RS256-signed ID token for a grant, spoiled as its fault says."""

@@ -1,0 +1,122 @@
+"""Erased customers stay erased: the tombstone rule, every consumer applying it, and the shared bucket's watch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from omnihub.api.contact.v1 import contact_pb2
+from omnihub.api.event.v1 import event_pb2
+from omnihub.api.messaging.v1 import messaging_pb2
+from omnihub.api.routing.v1 import routing_pb2
+from omnihub.common import subjects, tombstones
+from omnihub.common.bus import Bus, Delivery, new_event
+from omnihub.common.tombstones import Tombstones
+from omnihub.testkit.waiting import eventually
+
+T = 1_800_000_000.0
+PHONE = "+15557770123"
+SMS = contact_pb2.CHANNEL_SMS
+
+
+def ts(seconds: float) -> dict[str, int]:
+    return {"seconds": int(seconds)}
+
+
+def erased() -> Tombstones:
+    t = Tombstones(b"k" * 32)
+    t.add(t.record("cus_zed", [f"sms:{PHONE}"], ["conv_zed"], T))
+    return t
+
+
+def event(at: float, **fields: object) -> event_pb2.Event:
+    evt = new_event("test", **fields)
+    evt.time.FromSeconds(int(at))
+    return evt
+
+
+def inbound(at: float, phone: str = PHONE) -> messaging_pb2.InboundMessage:
+    msg = messaging_pb2.InboundMessage(id="msg_1", channel=SMS, identity=contact_pb2.Identity(channel=SMS,
+                                       source_id=phone), provider_message_id="SM1",
+                                       text=messaging_pb2.TextPayload(text="Zed Quill here"))
+    msg.receive_time.FromSeconds(int(at))
+    return msg
+
+
+def test_the_tombstone_names_no_one() -> None:
+    t = erased()
+    doc = t.record("cus_zed", [f"sms:{PHONE}", "email:zed@example.com"], ["conv_zed"], T)
+    assert PHONE not in json.dumps(doc) and "15557770123" not in json.dumps(doc) and "zed@" not in json.dumps(doc)
+    assert len(doc["identities"]) == 2 and all(len(d) == 64 for d in doc["identities"])
+    assert Tombstones(b"other key").record("cus_zed", [f"sms:{PHONE}"], [], T)["identities"] != doc["identities"][:1]
+
+
+def test_late_events_lose_the_customer_and_his_content() -> None:
+    t = erased()
+    ident = contact_pb2.Identity(channel=SMS, source_id=PHONE)
+    message = event(T + 60, customer_id="cus_zed", conversation_id="conv_zed", identity=ident,
+                    message_created=event_pb2.MessageCreated(message=messaging_pb2.Message(id="m1", text="Zed here")))
+    assert t.scrub(message) is None  # customer content: dropped
+    closed = event(T + 60, conversation_id="conv_zed", thread_key="SM1", identity=ident,
+                   conversation_wrapped_up=event_pb2.ConversationWrappedUp(agent_id="alice", notes="Zed is upset"))
+    kept = t.scrub(closed)
+    assert isinstance(kept, event_pb2.Event) and kept.conversation_id == "conv_zed"  # KPIs still count it
+    assert kept.conversation_wrapped_up.agent_id == "alice" and not kept.conversation_wrapped_up.notes
+    assert not kept.customer_id and not kept.HasField("identity") and not kept.thread_key
+    created = event(T + 1, conversation_id="conv_new", conversation_created=event_pb2.ConversationCreated(
+        conversation=routing_pb2.Conversation(id="conv_new", customer_id="cus_zed", preview="Zed Quill here",
+                                              customer_display_name="Zed", queue="support")))
+    conv = t.event(created).conversation_created.conversation  # type: ignore[union-attr]
+    assert conv.queue == "support" and not conv.customer_id and not conv.preview and not conv.customer_display_name
+    # His number before the erasure (an event of another conversation) is his; after it, a new contact's.
+    old = event(T - 5, conversation_id="conv_x", identity=ident, message_created=event_pb2.MessageCreated())
+    new = event(T + 5, conversation_id="conv_y", customer_id="cus_new", identity=ident,
+                message_created=event_pb2.MessageCreated())
+    assert t.scrub(old) is None and t.scrub(new) is new
+    other = event(T - 5, customer_id="cus_other", message_created=event_pb2.MessageCreated())
+    assert t.scrub(other) is other and Tombstones(b"k").scrub(message) is message  # no tombstones: unchanged
+
+
+def test_inbound_before_the_erasure_is_dropped_and_after_it_is_a_new_contact() -> None:
+    t = erased()
+    assert t.scrub(inbound(T - 1)) is None and t.scrub(inbound(T)) is None  # a redelivery, a late publish
+    assert t.scrub(inbound(T + 1)) is not None  # he writes again: a new customer
+    assert t.scrub(inbound(T - 1, "+15550000000")) is not None  # someone else
+    t.add({**t.record("cus_zed", [f"sms:{PHONE}"], [], T + 100)})  # erased again later: the later time holds
+    assert t.scrub(inbound(T + 1)) is None
+
+
+async def test_every_consumer_applies_the_tombstones_from_the_shared_bucket(bus: Bus) -> None:
+    other = await Bus.connect(bus.nc.connected_url.geturl(), name="replica")  # type: ignore[union-attr]
+    stack = contextlib.AsyncExitStack()
+    try:
+        first = Tombstones(b"k" * 32)
+        await tombstones.put(bus, first, first.record("cus_old", ["sms:+15550001111"], ["conv_old"], T))
+        replica = Tombstones(b"k" * 32)
+        await tombstones.watch(other, replica, stack)  # a replica starting: the stored one is loaded first
+        assert "cus_old" in replica.customers and other.scrub is not None
+        got: list[event_pb2.Event] = []
+
+        async def handle(d: Delivery[event_pb2.Event]) -> None:
+            got.append(d.message)
+
+        consumer = await other.consume(stream=subjects.STREAM_EVENTS, durable="tomb-test",
+                                       subjects=[subjects.EVENTS_ALL], message_type=event_pb2.Event, handler=handle)
+        stack.push_async_callback(consumer.stop)
+        await tombstones.put(bus, first, first.record("cus_zed", [f"sms:{PHONE}"], ["conv_zed"], T))
+        await eventually(lambda: "cus_zed" in replica.customers, timeout=10)  # followed live
+        for evt in (event(T + 9, customer_id="cus_zed", message_created=event_pb2.MessageCreated()),
+                    event(T + 9, conversation_id="conv_old", conversation_resolved=event_pb2.ConversationResolved(
+                        agent_id="bob")),
+                    event(T + 9, customer_id="cus_new", message_created=event_pb2.MessageCreated())):
+            await bus.publish_event(evt)
+        await eventually(lambda: len(got) == 2, timeout=10)
+        await asyncio.sleep(0)
+        assert [g.customer_id for g in got] == ["", "cus_new"] and got[0].conversation_resolved.agent_id == "bob"
+        assert [json.loads(e.value or b"{}")["customer_id"] for e in
+                [await (await bus.kv(tombstones.BUCKET)).get(k) for k in ("cus_old", "cus_zed")]] == ["cus_old",
+                                                                                                     "cus_zed"]
+    finally:
+        await stack.aclose()
+        await other.close()

@@ -25,6 +25,7 @@ from omnihub.testkit.fakes.oidc_provider import FakeOidcProvider
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.servers import NatsServer
+from omnihub.testkit.waiting import eventually
 from tests.e2e.browser import (
     APP,
     EN,
@@ -290,6 +291,9 @@ async def test_sso_button_signs_in_and_refusals_are_shown(shared: tuple[Hub, Fak
     await page.get_by_role("button", name=EN["sso.button"]).click()
     await expect(page.locator("#who")).to_have_text("Lin Lead · supervisor", timeout=20_000)
     await page.locator("#logout").click()
+    # RP-initiated logout: through the provider's end_session_endpoint (its session ends too) back to the login page.
+    await eventually(lambda: oidc.logged_out[-1:] == ["sub-sso-lead"], timeout=20)
+    await page.wait_for_url(f"{h.url('inbox')}/", timeout=20_000)
     await expect(page.locator("#sso-button")).to_be_visible()
     assert [p for p in problems if "401" not in p] == []
     await page.context.close()

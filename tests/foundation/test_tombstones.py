@@ -83,6 +83,9 @@ def test_inbound_before_the_erasure_is_dropped_and_after_it_is_a_new_contact() -
     assert t.scrub(inbound(T - 1)) is None and t.scrub(inbound(T)) is None  # a redelivery, a late publish
     assert t.scrub(inbound(T + 1)) is not None  # he writes again: a new customer
     assert t.scrub(inbound(T - 1, "+15550000000")) is not None  # someone else
+    undated = inbound(T)
+    undated.ClearField("receive_time")
+    assert t.scrub(undated) is undated  # never placed before the erasure by default
     t.add({**t.record("cus_zed", [f"sms:{PHONE}"], [], T + 100)})  # erased again later: the later time holds
     assert t.scrub(inbound(T + 1)) is None
 

@@ -104,8 +104,9 @@ class Tombstones:
         return out
 
     def inbound(self, msg: messaging_pb2.InboundMessage) -> bool:
-        """Whether the router may take this inbound message: not from an erased identity at or before its erasure."""
-        return not self._erased_identity(msg.channel, msg.identity.source_id, msg.receive_time.ToNanoseconds() / 1e9)
+        """Whether the router may take this inbound message: not from an erased identity at or before its erasure
+        (a message without a receive time cannot be placed before it and passes)."""
+        return not msg.HasField("receive_time") or not self._erased_identity(msg.channel, msg.identity.source_id, msg.receive_time.ToNanoseconds() / 1e9)
 
     def scrub(self, message: Message) -> Message | None:
         """The consumers' rule for any decoded message (other types pass unchanged)."""

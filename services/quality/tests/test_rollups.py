@@ -325,3 +325,29 @@ async def test_a_conversations_later_events_write_its_customers_document_only_wh
     await store.db.command("profile", 0)
     await store.client.drop_database(mongo_db)
     await store.close()
+
+
+async def test_a_customers_document_is_read_once_per_batch_also_for_the_earlier_conversations_a_contact_affects(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    base = {"conv": "c1", "customer": "u1", "channel": "sms", "queue": "support"}
+    specs = [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 10, "agent": "alice"},
+             {**base, "kind": "resolved", "at": T0 + 300, "agent": "alice"},
+             {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "alice", "talk": 290, "wrap": 30},
+             {**base, "conv": "c2", "kind": "queued", "at": T0 + 86400}]
+    events = [event(s, i) for i, s in enumerate(specs)]
+    ingestor = Ingestor(store, None, surveys=False, rollup=CONFIG)  # type: ignore[arg-type]
+    await ingestor.handle(events[:4])
+    await store.db.command("profile", 2)
+    await ingestor.handle(events[4:])  # c2 makes c1 a repeat: c1 is recomputed with the same customer
+    reads = await store.db["system.profile"].count_documents({"ns": f"{mongo_db}.customers", "op": "query"})
+    assert reads == 1
+    (c1,) = await store.kpi_documents(["c1"])
+    assert c1["kpi"] == 1
+    slots = [c for bid, c in (await buckets(store)).items() if bid.startswith("s|q|")]
+    assert sum(c.get("fcr_eligible", 0) for c in slots) == 1
+    assert sum(c.get("fcr_ok", 0) for c in slots) == 0
+    await store.db.command("profile", 0)
+    await store.client.drop_database(mongo_db)
+    await store.close()

@@ -49,12 +49,13 @@ class RollupWriter:
         old = {cid: change for cid, change in changes.items() if cid not in fresh}
         before = {d["_id"]: d for d in await self.store.kpi_documents(list(old))}
         after = [changed_document(before.get(cid) or {"_id": cid}, change) for cid, change in old.items()]
-        contacts, affected = await self._contacts([*fresh.values(), *after])
+        customers: dict[str, dict[str, Any]] = {}
+        contacts, affected = await self._contacts([*fresh.values(), *after], customers)
         affected -= set(changes)
         others: list[dict[str, Any]] = []
         if affected:
             others = await self.store.kpi_documents(sorted(affected))
-            contacts.update((await self._contacts(others))[0])  # their customers may be other (merged) ids
+            contacts.update((await self._contacts(others, customers))[0])  # their customers may be other (merged) ids
         parts: list[Contribution] = []
         for doc in fresh.values():
             repeat = rollups.repeated(doc, contacts.get(doc.get("customer_id", ""), ()))
@@ -80,22 +81,30 @@ class RollupWriter:
         if not ids and not extra:
             return
         docs = await self.store.kpi_documents(ids)
-        contacts, affected = await self._contacts(docs)
+        customers: dict[str, dict[str, Any]] = {}
+        contacts, affected = await self._contacts(docs, customers)
         affected |= extra or set()
         affected -= set(ids)
         if affected:
             more = await self.store.kpi_documents(sorted(affected))
-            contacts.update((await self._contacts(more))[0])  # their customers may be other (merged) ids
+            contacts.update((await self._contacts(more, customers))[0])  # their customers may be other (merged) ids
             docs += more
         await self._apply(docs, contacts)
 
-    async def _contacts(self, docs: list[dict[str, Any]]) -> tuple[dict[str, list[float]], set[str]]:
+    async def _contacts(self, docs: list[dict[str, Any]], cache: dict[str, dict[str, Any]] | None = None,
+                        ) -> tuple[dict[str, list[float]], set[str]]:
         """Record the docs' contacts and closes with their (root) customers; return each customer's contact
-        times and the other conversations whose 7-day window a new contact falls in."""
+        times and the other conversations whose 7-day window a new contact falls in.
+
+        `cache`: customers' documents as this transaction has left them (read or written by an earlier call with
+        the same dict, which gains this call's): they are not read again.
+        """
         customers = sorted({d["customer_id"] for d in docs if d.get("customer_id")})
         if not customers:
             return {}, set()
-        stored = await self.store.customer_docs(customers)
+        cache = {} if cache is None else cache
+        stored = {c: cache[c] for c in customers if c in cache}
+        stored.update(await self.store.customer_docs([c for c in customers if c not in cache]))
         roots = await self._roots(customers, stored)
         # each root's contacts, closes and ids as they will be after this batch: stored ones with the batch's
         contacts_of: dict[str, dict[str, float]] = {}
@@ -149,6 +158,10 @@ class RollupWriter:
                         doc[field] = values
                 new.append(doc)
         await self.store.write_customers(new, {r: u for r, u in updates.items() if u})
+        cache.update(stored)
+        for root, contacts in contacts_of.items():
+            cache[root] = {**stored.get(root, {}), "_id": root, "contacts": contacts, "closes": closes_of[root],
+                           "ids": ids_of[root]}
         times = {root: [float(t) for t in contacts.values()] for root, contacts in contacts_of.items()}
         out = {c: times[roots.get(c, c)] for c in customers if roots.get(c, c) in times}
         affected: set[str] = set()

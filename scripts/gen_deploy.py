@@ -43,7 +43,7 @@ SERVICES = [
                                "OMNIHUB_WECHAT_TOKEN", "OMNIHUB_WECHAT_ENCODING_AES_KEY")),
     Svc("sms", 8083, secrets=("OMNIHUB_TWILIO_ACCOUNT_SID", "OMNIHUB_TWILIO_AUTH_TOKEN")),
     Svc("voice", 8082, secrets=("OMNIHUB_TWILIO_ACCOUNT_SID", "OMNIHUB_TWILIO_AUTH_TOKEN")),
-    Svc("email", 8084, extra_ports={"smtp": 2525}, mongo=True,
+    Svc("email", 8084, extra_ports={"smtp": 2525}, mongo=True, identity=True,  # the actor key keys erasure tombstones
         secrets=("OMNIHUB_EMAIL_RELAY_USERNAME", "OMNIHUB_EMAIL_RELAY_PASSWORD")),
 ]
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -482,6 +483,7 @@ async def test_the_desktop_opens_and_sends_files_on_email_and_web_chat_and_refus
 # ---- retain (#25): erasing one customer leaves nothing of them in MongoDB, GridFS, KV or an unbounded stream ------
 ZED_NAME, ZED_MAIL, ZED_PHONE = "Zed Quist", "zed.quist@example.org", "+15557770123"
 NEEDLES = (ZED_NAME, ZED_MAIL, ZED_PHONE, ZED_PHONE[1:])  # the digits alone too: an escaped KV key keeps them
+ZED_DATE = formatdate(time.time())  # when he wrote (before the erasure; his server may deliver it again later)
 NEW_TEXT = "Back again, xylophone42 question"  # his text after the erasure: a new customer's
 CONTENT_STREAMS = ("CONTACTS_IN", "CONTACTS_OUT", "EVENTS", "DEADLETTER")
 
@@ -489,7 +491,7 @@ CONTENT_STREAMS = ("CONTACTS_IN", "CONTACTS_OUT", "EVENTS", "DEADLETTER")
 def zed_mail() -> EmailMessage:
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = f"{ZED_NAME} <{ZED_MAIL}>", "support@example.com", "my order"
-    mail["Message-ID"] = "<zed-1@example.org>"
+    mail["Message-ID"], mail["Date"] = "<zed-1@example.org>", ZED_DATE
     mail.set_content(f"This is {ZED_NAME}; call me on {ZED_PHONE}.")
     mail.add_attachment(f"%PDF-1.4\n% {ZED_NAME}\n".encode(), maintype="application", subtype="pdf",
                         filename="zed.pdf")
@@ -651,8 +653,9 @@ async def test_erasing_a_customer_leaves_nothing_of_theirs(hub: Hub, mongo_url: 
 
 async def late_data_stays_out(hub: Hub, mongo_url: str, prefix: str, sam: aiohttp.ClientSession,
                               convs: dict[str, dict[str, Any]], erased: set[str]) -> None:
-    """After the erasure: his inbound messages delivered again (the router's stream) and late events of his closed
-    conversation bring nothing of him back; a new text from his number is a new customer's."""
+    """After the erasure: his inbound messages delivered again (the router's stream), late events of his closed
+    conversation and his old mail delivered again by his server bring nothing of him back; a new text from his
+    number is a new customer's."""
     import nats
 
     from omnihub.api.contact.v1 import contact_pb2
@@ -688,6 +691,9 @@ async def late_data_stays_out(hub: Hub, mongo_url: str, prefix: str, sam: aiohtt
             await js.publish(subject, evt.SerializeToString(), headers={"Nats-Msg-Id": evt.id})
     finally:
         await nc.close()
+    # His mail server delivers his old mail again: accepted, not kept (nothing of it may come back).
+    await asyncio.to_thread(lambda: smtplib.SMTP("127.0.0.1", hub.services.ports["email_smtp"], timeout=20)
+                            .send_message(zed_mail()))
     # He writes again: a new contact, a new customer. Each consumer reads in order, so once his new text is
     # stored everywhere, what was delivered before it has been handled.
     resp = await hub.twilio.post_webhook(f"{hub.services.url('sms')}/twilio/sms", hub.twilio.inbound_sms(

@@ -90,6 +90,23 @@ def test_inbound_before_the_erasure_is_dropped_and_after_it_is_a_new_contact() -
     assert t.scrub(inbound(T + 1)) is None
 
 
+def test_a_reply_queued_for_an_erased_customer_is_never_sent() -> None:
+    t = erased()
+    to_him = contact_pb2.Identity(channel=SMS, source_id=PHONE)
+
+    def reply(conversation: str, at: float | None) -> messaging_pb2.OutboundMessage:
+        out = messaging_pb2.OutboundMessage(id="out_1", channel=SMS, identity=to_him, conversation_id=conversation,
+                                            text="Dear Zed")
+        if at is not None:
+            out.create_time.FromSeconds(int(at))
+        return out
+
+    assert t.scrub(reply("conv_zed", T + 60)) is None  # his erased conversation
+    assert t.scrub(reply("conv_other", T - 60)) is None  # written to his number before the erasure
+    later = reply("conv_new", T + 60)
+    assert t.scrub(later) is later and t.scrub(reply("conv_new", None)) is not None  # the new customer's
+
+
 async def test_every_consumer_applies_the_tombstones_from_the_shared_bucket(bus: Bus) -> None:
     other = await Bus.connect(bus.nc.connected_url.geturl(), name="replica")  # type: ignore[union-attr]
     stack = contextlib.AsyncExitStack()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 import smtplib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.header import Header
@@ -362,3 +364,35 @@ async def test_attachment_ids_are_unguessable(mongo_url: str, mongo_db: str) -> 
         assert await store.get_file(first) == (b"one", "a.txt", "text/plain")
     finally:
         await store.close()
+
+
+async def test_a_mail_an_erased_customer_wrote_before_the_erasure_is_not_kept_again(email_in: Harness) -> None:
+    """The sender's server delivers his old mail again after his erasure: answered 250 (no retry) but neither stored
+    nor published; a mail he writes after the erasure (or one without a readable Date) is a new contact."""
+    from email.utils import format_datetime
+
+    from omnihub.common.tombstones import Tombstones
+    from omnihub.email.inbound import mail_date
+
+    handler = InboundHandler(email_in.bus, email_in.store, CONFIG)
+    erased = Tombstones(b"k" * 32)
+    now = time.time()
+    erased.add(erased.record("cus_li", ["email:li@example.cn"], [], now))
+    handler.erased = erased
+    port = free_port()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: smtp_factory(handler, "omnihub.test", MAX), host="127.0.0.1", port=port)
+    try:
+        harness = Harness(email_in.bus, email_in.store, port)
+        old = mail("my address is 1 Old Road", msgid="<old@example.cn>",
+                   Date=format_datetime(dt.datetime.fromtimestamp(now - 3600, dt.UTC)))
+        new = mail("back again", msgid="<new@example.cn>", Date=format_datetime(dt.datetime.fromtimestamp(now + 5, dt.UTC)))
+        assert await asyncio.to_thread(harness.send, old) == {}  # accepted: the sending server stops retrying
+        await asyncio.to_thread(harness.send, new)
+        [msg] = await published(email_in.bus, 1)
+        assert msg.email.text.strip() == "back again"
+        assert await email_in.store.db["mails"].find_one({"_id": "old@example.cn"}) is None
+        assert await email_in.store.db["mails"].find_one({"_id": "new@example.cn"}) is not None
+        assert mail_date({}) == float("inf") and mail_date({"Date": "not a date"}) == float("inf")
+    finally:
+        server.close()

@@ -1,4 +1,4 @@
-"""Erased customers stay erased: tombstones that every consumer of the router, the inbox and quality applies."""
+"""Erased customers stay erased: tombstones the consumers of the router, inbox, quality and email apply."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ log = get_logger("omnihub.tombstones")
 # age bound (a tombstone must outlive every stream that could bring the customer back) and holds nothing personal:
 # customer and conversation ids are random, identities are keyed digests.
 BUCKET = "erased"
-KEY_ENV = "OMNIHUB_ACTOR_KEY"  # the digest key: the secret the router, the inbox and quality already share
+KEY_ENV = "OMNIHUB_ACTOR_KEY"  # the digest key: the secret the router, inbox, quality and email share
 # Event kinds kept (anonymised) for an erased customer: a conversation's lifecycle, which KPIs count. Every other
 # kind carries customer content (message texts, provider ids, survey answers, recordings, merges) and is dropped.
 KEPT_PREFIXES = ("conversation_", "routing_decided")
@@ -108,17 +108,33 @@ class Tombstones:
         (a message without a receive time cannot be placed before it and passes)."""
         return not msg.HasField("receive_time") or not self._erased_identity(msg.channel, msg.identity.source_id, msg.receive_time.ToNanoseconds() / 1e9)
 
+    def outbound(self, msg: messaging_pb2.OutboundMessage) -> bool:
+        """Whether a channel may still send this reply: not to an erased conversation, nor to an erased identity
+        when it was written at or before the erasure (a reply queued for an erased customer is never sent)."""
+        if not self.customers:
+            return True
+        if msg.conversation_id in self.conversations:
+            return False
+        return not msg.HasField("create_time") or not self._erased_identity(
+            msg.channel or msg.identity.channel, msg.identity.source_id, msg.create_time.ToNanoseconds() / 1e9)
+
+    def predates(self, channel: int, source_id: str, time: float) -> bool:
+        """Whether something from this identity at `time` is from before its erasure (a channel's own check)."""
+        return self._erased_identity(channel, source_id, time)
+
     def scrub(self, message: Message) -> Message | None:
         """The consumers' rule for any decoded message (other types pass unchanged)."""
         if isinstance(message, event_pb2.Event):
             return self.event(message)
         if isinstance(message, messaging_pb2.InboundMessage):
             return message if self.inbound(message) else None
+        if isinstance(message, messaging_pb2.OutboundMessage):
+            return message if self.outbound(message) else None
         return message
 
 
 def from_env() -> Tombstones:
-    """Tombstones keyed by OMNIHUB_ACTOR_KEY (the router, the inbox and quality all have it)."""
+    """Tombstones keyed by OMNIHUB_ACTOR_KEY (the router, the inbox, quality and email all have it)."""
     key = os.environ.get(KEY_ENV, "")
     if not key:
         log.warning("tombstones.unkeyed", reason=f"{KEY_ENV} is not set: identity digests are keyed with an empty key")

@@ -8,7 +8,7 @@ import ssl
 from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import privacy, retention, subjects
+from omnihub.common import privacy, retention, subjects, tombstones
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
@@ -55,9 +55,12 @@ async def main() -> None:
         svc.readiness.add("mongodb", store.ping)
         days = retention.policy(settings)
         job = retention.DailyJob(store.db, "email", lambda now: mail_retention.sweep(store.db, days, now))
-        await privacy.install(bus, "email", svc.stack, job=job, erase=lambda body: mail_retention.erase_request(
-            store.db, body))
+        erased = tombstones.from_env()
+        await tombstones.watch(bus, erased, svc.stack)  # before SMTP and the consumer: erased customers stay erased
+        await privacy.install(bus, "email", svc.stack, job=job, tombstones=erased,
+                              erase=lambda body: mail_retention.erase_request(store.db, body))
         handler = InboundHandler(bus, store, config, settings.email_max_recipients, settings.email_max_attachment)
+        handler.erased = erased
         tls = tls_context(settings)
         server = await asyncio.get_running_loop().create_server(
             lambda: smtp_factory(handler, settings.email_hostname, settings.email_max_size, tls),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import nats.errors
@@ -17,6 +19,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus, new_event, new_id, now_timestamp
 from omnihub.common.errors import BusError
 from omnihub.common.logging import get_logger
+from omnihub.common.tombstones import Tombstones
 from omnihub.email.config import EmailConfig
 from omnihub.email.parsing import ParsedMail, parse
 from omnihub.email.store import MailStore
@@ -30,6 +33,14 @@ EMAIL = contact_pb2.CHANNEL_EMAIL
 TEMPORARY = (BusError, nats.errors.Error, PyMongoError, OSError, TimeoutError)
 
 
+def mail_date(headers: dict[str, str]) -> float:
+    """The mail's Date header in epoch seconds; a missing or unreadable one is never before anything (inf)."""
+    try:
+        return parsedate_to_datetime(headers.get("Date", "")).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return math.inf
+
+
 class InboundHandler:
     """aiosmtpd handler: RCPT checks recipients, DATA stores, parses and publishes."""
 
@@ -40,6 +51,7 @@ class InboundHandler:
         self.config = config
         self.max_recipients = max_recipients
         self.max_attachment = max_attachment
+        self.erased: Tombstones | None = None  # erased customers (app.main): their old mails are not kept again
 
     async def _survey_answer(self, mail: ParsedMail, message_id: str) -> bool:
         """A reply to our survey email that starts with a score becomes a survey.answered event."""
@@ -116,6 +128,9 @@ class InboundHandler:
         envelope_sender = (envelope.mail_from or "").strip("<>").lower()
         if not mail.automated and (not envelope_sender or envelope_sender.split("@")[0] in ("mailer-daemon", "postmaster")):
             mail.automated, mail.automated_reason = True, f"envelope sender <{envelope_sender}>"
+        if self.erased is not None and self.erased.predates(EMAIL, mail.from_address, mail_date(mail.headers)):
+            log.info("email.erased_sender", reason="a mail written before its sender was erased: not kept")
+            return "250 OK: noted"  # sent again by the sender's server after the erasure: nothing of it comes back
         message_id = mail.message_id or f"{new_id('gen')}@omnihub"
         mailbox = self.config.mailbox(rcpt)
         fresh = await self.store.record({"_id": message_id, "thread": mail.thread_root or message_id, "direction": "in",

@@ -74,6 +74,8 @@ def test_late_events_lose_the_customer_and_his_content() -> None:
     new = event(T + 5, conversation_id="conv_y", customer_id="cus_new", identity=ident,
                 message_created=event_pb2.MessageCreated())
     assert t.scrub(old) is None and t.scrub(new) is new
+    t.add({"customer_id": "cus_zed", "time": T, "aliases": ["cus_merged_away"]})  # the router's addition
+    assert t.scrub(event(T + 9, customer_id="cus_merged_away", message_created=event_pb2.MessageCreated())) is None
     other = event(T - 5, customer_id="cus_other", message_created=event_pb2.MessageCreated())
     assert t.scrub(other) is other and Tombstones(b"k").scrub(message) is message  # no tombstones: unchanged
 

@@ -18,6 +18,7 @@ from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.common.config import ServiceSettings
 from omnihub.common.identity import Actor, Credentials
 from omnihub.common.service import ServiceContext
+from omnihub.common.tombstones import Tombstones
 from omnihub.router.app import Router, start_grpc
 from omnihub.router.config import parse_routing_config
 from omnihub.router.core import RouterCore
@@ -88,7 +89,7 @@ async def make_router(bus: Bus, config: str = CONFIG) -> tuple[Router, grpc.aio.
     loaded = parse_routing_config(config)
     store = StateStore(bus)
     await store.open()
-    router = Router(RouterCore(loaded, bus, store), bus, tick_seconds=0.1)
+    router = Router(RouterCore(loaded, bus, store), bus, tick_seconds=0.1, erased=Tombstones(b"k" * 32))
     await router.activate()
     port = free_port()
     svc = ServiceContext("router", ServiceSettings(), contextlib.AsyncExitStack())

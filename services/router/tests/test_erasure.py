@@ -3,8 +3,10 @@ merged into them, their identities and closed conversations are gone from memory
 
 from __future__ import annotations
 
+import json
+
 from omnihub.api.contact.v1 import contact_pb2
-from omnihub.common import privacy
+from omnihub.common import privacy, tombstones
 from omnihub.common.bus import Bus
 from omnihub.router import engine as eng
 from omnihub.router.core import RouterCore
@@ -21,7 +23,8 @@ agents:
 
 
 async def erase(bus: Bus, customer_id: str) -> dict[str, object]:
-    answers = await privacy.ask(bus, privacy.ERASE, {"customer_id": customer_id}, ("router",), 10.0)
+    tomb = {"customer_id": customer_id, "time": 2_000.0, "identities": [], "conversations": ["conv_from_inbox"]}
+    answers = await privacy.ask(bus, privacy.ERASE, {"customer_id": customer_id, "tombstone": tomb}, ("router",), 10.0)
     return answers["router"]
 
 
@@ -40,9 +43,14 @@ async def test_erase_refuses_open_conversations_then_forgets_everything(core: Ro
         await core.wrap_up("alice", cid, "", True, "")
     now[0] += 5
     await core.tick()
+    conversations = sorted(core.state.records)
     done = await erase(bus, keep)
     assert done == {"service": "router", "ok": True, "removed": {"customers": 2, "identities": 2, "conversations": 2}}
     assert core.customers.customers == {} and core.customers.identities == {} and core.customers.threads == {}
+    # The tombstone gains what only the router knew: the merged-away customer and every conversation of both.
+    stored_tomb = json.loads((await (await bus.kv(tombstones.BUCKET)).get(keep)).value or b"{}")
+    assert stored_tomb["aliases"] == [gone] and stored_tomb["conversations"] == sorted(
+        [*conversations, "conv_from_inbox"])
     assert core.state.records == {}
     stored = await core.state.store.load()  # KV: no customer or conversation key is left
     assert not [k for k in stored if k.startswith(("u.", "c."))]

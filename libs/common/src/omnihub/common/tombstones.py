@@ -23,7 +23,8 @@ from omnihub.common.logging import get_logger
 
 log = get_logger("omnihub.tombstones")
 
-# One key per erased customer: {customer_id, time, identities: [digest], conversations: [id]}. The bucket has no
+# One key per erased customer: {customer_id, time, identities: [digest], conversations: [id], aliases: [customer ids
+# merged into them]}. The bucket has no
 # age bound (a tombstone must outlive every stream that could bring the customer back) and holds nothing personal:
 # customer and conversation ids are random, identities are keyed digests.
 BUCKET = "erased"
@@ -67,7 +68,8 @@ class Tombstones:
     def add(self, doc: dict[str, Any]) -> None:
         """Apply a stored tombstone (a later erasure of the same customer moves its time forward)."""
         when = float(doc["time"])
-        self.customers[str(doc["customer_id"])] = max(when, self.customers.get(str(doc["customer_id"]), 0.0))
+        for customer in [doc["customer_id"], *doc.get("aliases", [])]:  # aliases: customers merged into them
+            self.customers[str(customer)] = max(when, self.customers.get(str(customer), 0.0))
         self.conversations.update(str(c) for c in doc.get("conversations", []))
         for d in doc.get("identities", []):
             self.identities[str(d)] = max(when, self.identities.get(str(d), 0.0))
@@ -147,8 +149,8 @@ async def put(bus: Bus, tombstones: Tombstones, doc: dict[str, Any]) -> None:
     key = kv_key(str(doc["customer_id"]))
     with contextlib.suppress(Exception):  # an earlier erasure of the same customer: keep its conversations
         old = json.loads((await kv.get(key)).value or b"{}")
-        doc = {**doc, "conversations": sorted(set(doc["conversations"]) | set(old.get("conversations", []))),
-               "identities": sorted(set(doc["identities"]) | set(old.get("identities", [])))}
+        doc = {**doc, **{field: sorted(set(doc.get(field, [])) | set(old.get(field, [])))
+                         for field in ("conversations", "identities", "aliases")}}
     await kv.put(key, json.dumps(doc).encode())
     tombstones.add(doc)
 

@@ -71,9 +71,19 @@ class Router:
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
 
         async def erase(body: dict[str, Any]) -> dict[str, Any]:
-            if self.erased is not None and isinstance(body.get("tombstone"), dict):
-                self.erased.add(body["tombstone"])
-            return {"removed": await self.core.erase_customer(str(body["customer_id"]))}
+            customer_id = str(body["customer_id"])
+            tomb = body.get("tombstone") if isinstance(body.get("tombstone"), dict) else None
+            if self.erased is not None and tomb is not None:
+                self.erased.add(tomb)
+            merged = self.core.customers.merged_with(customer_id)
+            conversations = self.core.customers.conversations_of(merged)
+            removed = await self.core.erase_customer(customer_id)
+            if self.erased is not None and tomb is not None and (merged - {customer_id} or conversations):
+                # The router alone knows every conversation and merged-away id: the tombstone gains them.
+                await tombstones.put(self.bus, self.erased, {
+                    **tomb, "aliases": sorted(merged - {customer_id}),
+                    "conversations": sorted(set(tomb.get("conversations", [])) | conversations)})
+            return {"removed": removed}
 
         self._privacy_sub = await self.bus.nc.subscribe(privacy.ERASE, queue="router",
                                                         cb=privacy.responder("router", privacy.ERASE, erase))

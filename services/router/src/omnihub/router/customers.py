@@ -127,11 +127,19 @@ class Customers:
                                     customer_id=keep, merged_customer_id=merged, agent_id=agent_id))
         return self.customer_proto(keep)
 
+    def merged_with(self, customer_id: str) -> set[str]:
+        """The customer's id and the ids of every customer merged into them."""
+        return {customer_id} | {cid for cid, c in self.customers.items() if c.get("merged_into") == customer_id}
+
+    def conversations_of(self, customer_ids: set[str]) -> set[str]:
+        """The ids of these customers' conversations the router still holds."""
+        return {cid for cid, rec in self.state.records.items() if rec.conv.customer_id in customer_ids}
+
     def erase(self, customer_id: str, closed: tuple[int, ...]) -> dict[str, int]:
         """Forget a customer, every customer merged into them, their identities and their closed conversations'
         records (routing statistics stay). Refused while one of their conversations is still open. A retry of
         a done erasure changes nothing."""
-        gone = {customer_id} | {cid for cid, c in self.customers.items() if c.get("merged_into") == customer_id}
+        gone = self.merged_with(customer_id)
         records = {cid: rec for cid, rec in self.state.records.items() if rec.conv.customer_id in gone}
         if any(rec.conv.routing_state not in closed for rec in records.values()):
             raise RouterError("FAILED_PRECONDITION", "the customer has an open conversation; close it and retry")

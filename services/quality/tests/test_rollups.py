@@ -351,3 +351,34 @@ async def test_a_customers_document_is_read_once_per_batch_also_for_the_earlier_
     await store.db.command("profile", 0)
     await store.client.drop_database(mongo_db)
     await store.close()
+
+
+async def test_an_earlier_conversation_a_new_contact_makes_a_repeat_keeps_its_flag_without_being_rewritten(
+        mongo_url: str, mongo_db: str) -> None:
+    store = QualityStore(mongo_url, mongo_db)
+    await store.setup()
+    base = {"conv": "c1", "customer": "u1", "channel": "sms", "queue": "support"}
+    specs = [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 10, "agent": "alice"},
+             {**base, "kind": "resolved", "at": T0 + 300, "agent": "alice"},
+             {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "alice", "talk": 290, "wrap": 30},
+             {**base, "conv": "c2", "kind": "queued", "at": T0 + 86400},
+             {**base, "kind": "resolved", "at": T0 + 2 * 86400, "agent": "alice"}]  # closed after c2 came
+    events = [event(s, i) for i, s in enumerate(specs)]
+    ingestor = Ingestor(store, None, surveys=False, rollup=CONFIG)  # type: ignore[arg-type]
+    await ingestor.handle(events[:4])
+    await store.db.command("profile", 2)
+    await ingestor.handle(events[4:5])  # c2 makes c1 a repeat
+    rewrites = await store.db["system.profile"].count_documents({"ns": f"{mongo_db}.conversations", "op": "update"})
+    await store.db.command("profile", 0)
+    assert rewrites == 0  # c1's flag went to fcr_flags, not into its document with the timeline
+    (c1,) = await store.kpi_documents(["c1"])
+    assert c1["kpi"] == 1
+    await ingestor.handle(events[5:])  # c1 closes again after c2's contact: no repeat any more
+    (c1,) = await store.kpi_documents(["c1"])
+    assert c1["kpi"] == 0  # its flag is kept where it is read from
+    await ingestor.handle(events)  # a replay changes nothing
+    got = await buckets(store)
+    await RollupWriter(store, CONFIG).rebuild("test")
+    assert await buckets(store) == got
+    await store.client.drop_database(mongo_db)
+    await store.close()

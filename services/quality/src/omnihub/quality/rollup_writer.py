@@ -10,7 +10,7 @@ from typing import Any
 from omnihub.common.logging import get_logger
 from omnihub.quality import rollups
 from omnihub.quality.rollups import FCR_WINDOW, Contribution, RollupConfig
-from omnihub.quality.store import LAYOUT, QualityStore, changed_document, created_document
+from omnihub.quality.store import FLAGGED, LAYOUT, QualityStore, changed_document, created_document
 
 log = get_logger("omnihub.quality.rollups")
 
@@ -62,6 +62,7 @@ class RollupWriter:
             parts.append(rollups.contribution(doc, self.config, repeat))
             doc["kpi"] = int(repeat)
         updates: dict[str, dict[str, Any]] = {}
+        flagged: dict[str, int] = {}  # stored ones whose applied flag is kept in fcr_flags: it is updated there too
         for doc in after:
             cid = doc["_id"]
             repeat = rollups.repeated(doc, contacts.get(doc.get("customer_id", ""), ()))
@@ -70,7 +71,10 @@ class RollupWriter:
                                       rollups.applied(was, self.config) if was else {}))
             change = old[cid]
             updates[cid] = {**change, "$set": {**change.get("$set", {}), "kpi": int(repeat)}}
+            if was and was.get(FLAGGED):
+                flagged[cid] = int(repeat)
         await self.store.update_conversations(updates)
+        await self.store.note_applied(flagged, flagged)
         await self.store.insert_conversations(list(fresh.values()))
         await self._apply(others, contacts, parts)
         return list(fresh)
@@ -198,7 +202,7 @@ class RollupWriter:
                 deltas.append(change)
             if change or d.get("kpi") != int(repeat):
                 flags[d["_id"]] = int(repeat)
-        await self.store.note_applied(flags)
+        await self.store.note_applied(flags, [d["_id"] for d in docs if d.get(FLAGGED)])
         await self._commit(rollups.merge(deltas), {})
 
     async def _commit(self, deltas: Contribution, applied: dict[str, list[Any]]) -> None:

@@ -142,3 +142,55 @@ async def test_every_consumer_applies_the_tombstones_from_the_shared_bucket(bus:
     finally:
         await stack.aclose()
         await other.close()
+
+
+async def test_an_erasure_waits_for_batches_decoded_before_its_tombstone(bus: Bus) -> None:
+    """A late event already in a batch when the tombstone comes is written first; `Bus.settled` returns only then,
+    so the erasure that follows removes it. A delivery a handler held is scrubbed again when handed back."""
+    t = Tombstones(b"k" * 32)
+    bus.scrub = t.scrub
+    release = asyncio.Event()
+    got: list[str] = []
+
+    async def slow(d: Delivery[event_pb2.Event]) -> None:
+        got.append(d.message.customer_id)
+        await release.wait()  # a handler still writing when the erasure starts
+
+    consumer = await bus.consume(stream=subjects.STREAM_EVENTS, durable="settle-test", subjects=[subjects.EVENTS_ALL],
+                                 message_type=event_pb2.Event, handler=slow)
+    try:
+        await bus.publish_event(event(T, customer_id="cus_zed", message_created=event_pb2.MessageCreated()))
+        await eventually(lambda: got == ["cus_zed"], timeout=10)  # decoded before the tombstone
+        t.add(t.record("cus_zed", [], [], T))
+        settled = asyncio.create_task(bus.settled(10))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not settled.done()  # its write is not done: erasing now would be undone by it
+        release.set()
+        assert await settled is True
+        assert await bus.settled(1) is True  # nothing in flight: at once
+    finally:
+        release.set()
+        await consumer.stop()
+
+    held_once: list[str] = []
+    handled: list[str] = []
+
+    async def holding(batch: list[Delivery[event_pb2.Event]]) -> list[Delivery[event_pb2.Event]]:
+        if not held_once:  # keep the first back for the next batch (as the inbox groups related events)
+            held_once.append(batch[0].message.customer_id)
+            t.add(t.record("cus_held", [], [], T))  # ... and meanwhile the customer is erased
+            return batch[:1]
+        handled.extend(d.message.customer_id for d in batch)
+        return []
+
+    consumer = await bus.consume(stream=subjects.STREAM_EVENTS, durable="hold-test", subjects=["contacts.events.message.sent"],
+                                 message_type=event_pb2.Event, batch_handler=holding)
+    try:
+        await bus.publish_event(event(T, customer_id="cus_held", message_sent=event_pb2.MessageSent()))
+        await eventually(lambda: held_once == ["cus_held"], timeout=10)
+        await bus.publish_event(event(T, customer_id="cus_next", message_sent=event_pb2.MessageSent()))
+        await eventually(lambda: "cus_next" in handled, timeout=10)
+        assert "cus_held" not in handled
+    finally:
+        await consumer.stop()

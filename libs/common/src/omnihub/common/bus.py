@@ -104,6 +104,7 @@ class Bus:
         # Applied by every consumer of this connection to each decoded message before its handler: the message as
         # the handler may see it, or None to acknowledge and drop it (erased customers: `omnihub.common.tombstones`).
         self.scrub: Callable[[Message], Message | None] | None = None
+        self.consumers: set[Consumer[Any]] = set()  # the running ones (`settled`)
 
     @classmethod
     async def connect(
@@ -315,7 +316,16 @@ class Bus:
             max_deliver, batch, prefetch, pipeline,
         )
         consumer.start()
+        self.consumers.add(consumer)
         return consumer
+
+    async def settled(self, timeout: float = 10.0) -> bool:
+        """Wait until every consumer of this connection has handled the batches it decoded before this call: after
+        a change of `scrub` (a new tombstone), nothing decoded under the old rule is still to be written."""
+        if not self.consumers:
+            return True
+        results = await asyncio.gather(*(c.settled(timeout) for c in list(self.consumers)))
+        return all(results)
 
     async def dead_letter(self, msg: Msg, stream: str, reason: str) -> None:
         """Copy a message to deadletter.<stream> with the reason and origin in headers."""

@@ -106,13 +106,35 @@ class Consumer(Generic[M]):
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._acked = CONSUMED.labels(durable, "ack")  # bound once: label lookups are slow per message
+        # Batches being decoded or handled, each a future done when its handler returned (`settled`).
+        self._working: set[asyncio.Future[None]] = set()
 
     def start(self) -> None:
         """Begin fetching in a background task."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"consumer:{self.durable}")
 
+    async def settled(self, timeout: float) -> bool:
+        """Wait until every batch decoded before this call has been handled (so a change of `Bus.scrub` holds for
+        everything handled from now on); False if some were still being handled after `timeout` seconds."""
+        pending = set(self._working)
+        if not pending:
+            return True
+        _, left = await asyncio.wait(pending, timeout=timeout)
+        return not left
+
+    def _begin(self) -> asyncio.Future[None]:
+        work: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._working.add(work)
+        return work
+
+    def _end(self, work: asyncio.Future[None]) -> None:
+        self._working.discard(work)
+        if not work.done():
+            work.set_result(None)
+
     async def stop(self) -> None:
         """Stop fetching and wait for the in-flight batch to finish."""
+        self._bus.consumers.discard(self)
         self._stopping.set()
         if self._task is not None:
             try:
@@ -135,7 +157,11 @@ class Consumer(Generic[M]):
                 if self._pipeline > 1 and self._batch_handler is not None:
                     await self._start(msgs)
                     continue
-                await self._guarded(self._process(msgs))
+                work = self._begin()
+                try:
+                    await self._guarded(self._process(msgs))
+                finally:
+                    self._end(work)
         finally:
             if self._inflight:
                 await asyncio.wait(self._inflight)
@@ -150,10 +176,16 @@ class Consumer(Generic[M]):
     async def _start(self, msgs: list[Msg]) -> None:
         """Handle a batch in its own task; wait while `pipeline` batches are in flight. Decoding (and
         dead-lettering what cannot be decoded) happens here, so handlers start in fetch order."""
-        deliveries = await self._decode_all(msgs)
+        work = self._begin()
+        try:
+            deliveries = await self._decode_all(msgs)
+        except BaseException:
+            self._end(work)
+            raise
         task = asyncio.get_running_loop().create_task(self._guarded(self._run_batch(deliveries)))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(lambda _: self._end(work))
         await asyncio.sleep(0)  # let it start (and take its place in the handler's order) first
         while len(self._inflight) >= self._pipeline:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
@@ -198,12 +230,28 @@ class Consumer(Generic[M]):
     async def _process(self, msgs: list[Msg]) -> None:
         deliveries = await self._decode_all(msgs)
         if self._batch_handler is not None:
-            held, self._held = self._held, []
+            held, self._held = await self._rescrub(self._held), []
             await self._run_batch(held + deliveries)
             return
         assert self._handler is not None
         for delivery in deliveries:
             await self._run_one(self._handler, delivery)
+
+    async def _rescrub(self, held: list[Delivery[M]]) -> list[Delivery[M]]:
+        """Held deliveries were scrubbed when decoded: apply `Bus.scrub` again (it may have changed since)."""
+        scrub = self._bus.scrub
+        if scrub is None or not held:
+            return held
+        kept = []
+        for d in held:
+            message = scrub(d.message)
+            if message is None:
+                await d.raw.ack()
+                CONSUMED.labels(self.durable, "erased").inc()
+                continue
+            d.message = message  # type: ignore[assignment]
+            kept.append(d)
+        return kept
 
     async def _decode(self, msg: Msg) -> Delivery[M] | None:
         n = num_delivered(msg)

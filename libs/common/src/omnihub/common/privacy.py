@@ -31,6 +31,7 @@ ERASERS = ("router", "quality", "email", "chat", "sms", "voice")
 RETAINERS = ("quality", "email", "chat")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+SETTLE_SECONDS = 8.0  # how long an erasure waits for batches decoded before its tombstone (the inbox asks for 20 s)
 
 
 def responder(service: str, subject: str, handler: Handler) -> Callable[[Any], Awaitable[None]]:
@@ -100,21 +101,29 @@ async def install(bus: Bus, service: str, stack: contextlib.AsyncExitStack, *, j
 
         handlers[RETENTION] = runs
     if erase is not None:
-        handlers[ERASE] = erase if tombstones is None else tombstone_first(tombstones, erase)
+        handlers[ERASE] = erase if tombstones is None else tombstone_first(bus, tombstones, erase)
     if export is not None:
         handlers[EXPORT] = export
     await serve(bus, service, handlers, stack)
 
 
-def tombstone_first(tombstones: Tombstones, erase: Handler) -> Handler:
-    """An erase handler that first applies the request's tombstone."""
+def tombstone_first(bus: Bus, tombstones: Tombstones, erase: Handler) -> Handler:
+    """An erase handler that first applies the request's tombstone, then waits for the service's consumers to
+    finish what they decoded before it (a late event already in a batch), so erasing comes after any such write."""
 
     async def run(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(body.get("tombstone"), dict):
             tombstones.add(body["tombstone"])
+            await settle(bus)
         return await erase(body)
 
     return run
+
+
+async def settle(bus: Bus, timeout: float = SETTLE_SECONDS) -> None:
+    """`Bus.settled` with a bound: an erasure goes on after `timeout` (logged), never waits for ever."""
+    if not await bus.settled(timeout):
+        log.warning("privacy.unsettled", timeout=timeout, reason="a consumer's batch was still being handled")
 
 
 def sources(body: dict[str, Any], *channels: str) -> list[str]:

@@ -115,6 +115,7 @@ class Erasures:
         convs |= set(await db["held"].distinct("conversation_id", {"customer_id": customer_id}))
         tomb = self.inbox.tombstones.record(customer_id, list(subject["identities"]), sorted(convs), now)
         await tombstones.put(self.inbox.bus, self.inbox.tombstones, tomb)
+        await privacy.settle(self.inbox.bus)  # a late event already in a batch is written before we erase, not after
         results = [ServiceErasure(service="inbox", ok=True,
                                   removed=await erase_own(self.inbox.store.db, customer_id, needles))]
         answers = await privacy.ask(self.inbox.bus, privacy.ERASE, {"customer_id": customer_id, **subject,

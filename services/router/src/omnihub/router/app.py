@@ -75,6 +75,7 @@ class Router:
             tomb = body.get("tombstone") if isinstance(body.get("tombstone"), dict) else None
             if self.erased is not None and tomb is not None:
                 self.erased.add(tomb)
+                await privacy.settle(self.bus)  # inbound messages already in a batch are routed first
             merged = self.core.customers.merged_with(customer_id)
             conversations = self.core.customers.conversations_of(merged)
             removed = await self.core.erase_customer(customer_id)

@@ -380,5 +380,6 @@ async def test_an_earlier_conversation_a_new_contact_makes_a_repeat_keeps_its_fl
     got = await buckets(store)
     await RollupWriter(store, CONFIG).rebuild("test")
     assert await buckets(store) == got
+    assert await store.flags.count_documents({}) == 0  # a rebuild applies each conversation afresh: into its kpi
     await store.client.drop_database(mongo_db)
     await store.close()

@@ -202,7 +202,8 @@ class RollupWriter:
                 deltas.append(change)
             if change or d.get("kpi") != int(repeat):
                 flags[d["_id"]] = int(repeat)
-        await self.store.note_applied(flags, [d["_id"] for d in docs if d.get(FLAGGED)])
+        await self.store.note_applied(flags, [d["_id"] for d in docs if d.get(FLAGGED)],
+                                      [d["_id"] for d in docs if d.get("kpi") is None])
         await self._commit(rollups.merge(deltas), {})
 
     async def _commit(self, deltas: Contribution, applied: dict[str, list[Any]]) -> None:

@@ -233,19 +233,27 @@ class QualityStore:
         self.remember(changes)
 
     # ---- rollups ------------------------------------------------------------------------
-    async def note_applied(self, flags: dict[str, int], flagged: Iterable[str] = ()) -> None:
+    async def note_applied(self, flags: dict[str, int], flagged: Iterable[str] = (), first: Iterable[str] = ()) -> None:
         """Record, for conversations whose contribution changed without a change of their own (a later contact of
         the same customer, a merge, a rebuild), the FCR repeat flag their applied contribution was computed with.
 
-        It goes to a small document of its own in `fcr_flags` (it overrides the conversation's `kpi`, see
-        `kpi_documents`) instead of rewriting the large conversation document: an update of a conversation with
-        its timeline costs SecantusDB ~0.6 ms, a new small document ~0.06 ms. `flagged`: ids that have one already.
+        A flag that changes goes to a small document of its own in `fcr_flags` (it overrides the conversation's
+        `kpi`, see `kpi_documents`) instead of rewriting the large conversation document: an update of a
+        conversation with its timeline costs SecantusDB ~0.6 ms, a new small document ~0.06 ms. `flagged`: ids
+        that have one already; `first`: ids applied for the first time (a rebuild, data from before rollups),
+        whose flag goes into the conversation as at ingest, so that their later changes need no second write.
         """
-        if flags:
-            have = set(flagged)
-            await self.flags.bulk_write([ReplaceOne({"_id": cid}, {"_id": cid, "kpi": flag}) if cid in have
-                                         else InsertOne({"_id": cid, "kpi": flag}) for cid, flag in flags.items()],
-                                        ordered=False, session=_s())
+        if not flags:
+            return
+        have, firsts = set(flagged), set(first)
+        ops: list[InsertOne[dict[str, Any]] | ReplaceOne[dict[str, Any]]] = [
+            ReplaceOne({"_id": cid}, {"_id": cid, "kpi": flag}) if cid in have else InsertOne({"_id": cid, "kpi": flag})
+            for cid, flag in flags.items() if cid not in firsts]
+        if ops:
+            await self.flags.bulk_write(ops, ordered=False, session=_s())
+        if firsts & flags.keys():
+            await self.conversations.bulk_write([UpdateOne({"_id": cid}, {"$set": {"kpi": flags[cid]}})
+                                                 for cid in firsts & flags.keys()], ordered=False, session=_s())
 
     async def kpi_documents(self, ids: list[str]) -> list[dict[str, Any]]:
         """Conversations by id without their timelines and messages (what contributions are computed from), each

@@ -383,3 +383,36 @@ async def test_an_earlier_conversation_a_new_contact_makes_a_repeat_keeps_its_fl
     assert await store.flags.count_documents({}) == 0  # a rebuild applies each conversation afresh: into its kpi
     await store.client.drop_database(mongo_db)
     await store.close()
+
+
+def test_a_change_of_the_repeat_flag_alone_is_the_difference_of_the_two_contributions() -> None:
+    base = {"conv": "c1", "customer": "u1", "channel": "sms", "queue": "support"}
+    shapes = {
+        "resolved": [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 9, "agent": "alice"},
+                     {**base, "kind": "resolved", "at": T0 + 300, "agent": "alice"},
+                     {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "alice", "talk": 290, "wrap": 30}],
+        "unresolved": [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 9, "agent": "bob"},
+                       {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "bob", "resolved": False},
+                       {**base, "kind": "resolved", "at": T0 + 300, "agent": "bob", "resolved": False}],
+        "transferred": [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 9, "agent": "alice"},
+                        {**base, "kind": "transferred", "at": T0 + 60, "from": "alice", "to": "carol"},
+                        {**base, "kind": "assigned", "at": T0 + 65, "agent": "carol", "first": False},
+                        {**base, "kind": "resolved", "at": T0 + 400, "agent": "carol"},
+                        {**base, "kind": "wrapped_up", "at": T0 + 430, "agent": "carol", "talk": 300, "wrap": 30}],
+        "reopened": [{**base, "kind": "queued", "at": T0}, {**base, "kind": "assigned", "at": T0 + 9, "agent": "alice"},
+                     {**base, "kind": "resolved", "at": T0 + 300, "agent": "alice"},
+                     {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "alice", "talk": 290, "wrap": 30},
+                     {**base, "kind": "reopened", "at": T0 + 900}],
+        "no agent": [{**base, "kind": "queued", "at": T0}, {**base, "kind": "resolved", "at": T0 + 300},
+                     {**base, "kind": "wrapped_up", "at": T0 + 330, "agent": "", "talk": 290}],
+        "abandoned": [{**base, "kind": "queued", "at": T0}, {**base, "kind": "abandoned", "at": T0 + 40, "wait": 40}],
+    }
+    for name, specs in shapes.items():
+        (change,) = conversation_batch([event(s, i) for i, s in enumerate(specs)]).values()
+        doc = change.document("c1")
+        for was in (False, True):
+            for now in (False, True):
+                expected = rollups.diff(rollups.contribution(doc, CONFIG, now), rollups.contribution(doc, CONFIG, was))
+                assert rollups.repeat_change(doc, CONFIG, was, now) == expected, (name, was, now)
+        if name in ("resolved", "transferred"):  # a first-contact resolution: the queue's and the agent's buckets
+            assert len(rollups.repeat_change(doc, CONFIG, False, True)) == 4

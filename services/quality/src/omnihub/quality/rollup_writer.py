@@ -197,7 +197,11 @@ class RollupWriter:
         flags: dict[str, int] = {}
         for d in docs:
             repeat = rollups.repeated(d, contacts.get(d.get("customer_id", ""), ()))
-            change = rollups.diff(rollups.contribution(d, self.config, repeat), rollups.applied(d, self.config))
+            kpi = d.get("kpi")
+            if type(kpi) is int:  # applied with this flag to this very document: only the flag can change it
+                change = rollups.repeat_change(d, self.config, bool(kpi), repeat)
+            else:
+                change = rollups.diff(rollups.contribution(d, self.config, repeat), rollups.applied(d, self.config))
             if change:
                 deltas.append(change)
             if change or d.get("kpi") != int(repeat):

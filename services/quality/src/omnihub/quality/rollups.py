@@ -147,6 +147,16 @@ def _entries(doc: dict[str, Any], name: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(v) for v in entries.values())
 
 
+def repeat_change(doc: dict[str, Any], cfg: RollupConfig, was: bool, now: bool) -> Contribution:
+    """`diff(contribution(doc, cfg, now), contribution(doc, cfg, was))` with one contribution computed, not two:
+    the repeat flag decides nothing but `fcr_ok` in the buckets that count the conversation for FCR."""
+    if was == now:
+        return {}
+    step = -1 if now else 1
+    return {bid: {"fcr_ok": step} for bid, c in contribution(doc, cfg, False).items()
+            if c.get("fcr_eligible") and c.get("fcr_ok")}
+
+
 def contribution(doc: dict[str, Any], cfg: RollupConfig, repeat: bool) -> Contribution:
     """A conversation document's contribution, given whether the customer came back within 7 days of its close."""
     offers = _entries(doc, "offers")
@@ -427,6 +437,7 @@ __all__ = [
     "diff",
     "loaded",
     "merge",
+    "repeat_change",
     "repeated",
     "span",
     "spans",

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pymongo import monitoring
 from pymongo.errors import BulkWriteError
 
 from omnihub.api.contact.v1 import contact_pb2
@@ -128,6 +129,47 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class CommandTimes(monitoring.CommandListener):
+    """Wall time of each command (name and collection) the measured ingest sends, per path: on a quiet server
+    about the server CPU it costs (`--commands`)."""
+
+    def __init__(self) -> None:
+        self.path = ""  # "old" or "new" while an ingest is measured
+        self.totals: dict[tuple[str, str], list[float]] = {}
+        self._started: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.path:
+            target = event.command.get(event.command_name)
+            self._started[event.request_id] = f"{event.command_name} {target if isinstance(target, str) else ''}"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._done(event.request_id, event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._done(event.request_id, event.duration_micros)
+
+    def _done(self, request_id: int, micros: int) -> None:
+        what = self._started.pop(request_id, None)
+        if what is not None:
+            total = self.totals.setdefault((self.path, what.strip()), [0, 0.0])
+            total[0] += 1
+            total[1] += micros / 1e6
+
+    def lines(self, runs: int) -> list[str]:
+        """Each path's costliest commands, seconds per run; then starts afresh."""
+        out = []
+        for path in ("old", "new"):
+            top = sorted(((t, n, what) for (p, what), (n, t) in self.totals.items() if p == path), reverse=True)[:8]
+            out.append(f"  {path} path, commands per run (count, seconds): " + ", ".join(
+                f"{what} {n / runs:.0f} {t / runs:.2f}" for t, n, what in top))
+        self.totals.clear()
+        return out
+
+
+COMMANDS = CommandTimes()
+
+
 async def direct_cost(url: str, name: str, evs: list[event_pb2.Event], server_pid: int,
                       rollups: bool = True, history: list[event_pb2.Event] | None = None) -> Cost:
     """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch.
@@ -137,8 +179,10 @@ async def direct_cost(url: str, name: str, evs: list[event_pb2.Event], server_pi
     if history:
         await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
     ingestor = CountingIngestor(store, None, len(evs), rollups)  # type: ignore[arg-type]
+    COMMANDS.path = "new" if rollups else "old"
     server, client, start = process_cpu(server_pid), time.process_time(), time.perf_counter()
     await ingest_all(ingestor, evs)
+    COMMANDS.path = ""
     cost = Cost(time.perf_counter() - start, process_cpu(server_pid) - server, time.process_time() - client)
     await check_and_drop(store, f"bench_direct_{name}", (len(evs) + len(history or [])) // 4)
     return cost
@@ -232,7 +276,11 @@ async def main() -> None:
                         help="only old vs new ingest path (no bare insert, consumer or KPI query)")
     parser.add_argument("--returning", action="store_true",
                         help="also: every customer back within 7 days (their earlier conversations stored beforehand)")
+    parser.add_argument("--commands", action="store_true",
+                        help="also print each path's costliest database commands (wall seconds per run)")
     args = parser.parse_args()
+    if args.commands:
+        monitoring.register(COMMANDS)  # before any client exists
     shapes = {"small team, 20 conversations open at once": 20, "large centre, 1,000 open at once": 1000}
     if args.returning:
         shapes[RETURNING] = 20
@@ -261,7 +309,7 @@ async def main() -> None:
                     (news if rollups else olds).append(cost)
                 if not (args.skip_consumer or args.compare_only):
                     whole = max(whole, await ingest_rate(nats.url, mongo.url, f"{i}_{run}", evs))
-            for line in compare_lines(label, olds, news):
+            for line in compare_lines(label, olds, news) + (COMMANDS.lines(args.runs) if args.commands else []):
                 print(line)
             if not args.compare_only:
                 old = args.events / min(c.wall for c in olds)

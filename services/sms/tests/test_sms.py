@@ -242,3 +242,27 @@ async def test_a_hostile_id_in_the_signed_status_url_is_400(bus: Bus, sms: Harne
     resp = await sms.fake.post_webhook(f"{sms.url}/twilio/sms/status?omnihub_id=" + "m" * 5_000, params)
     assert resp.status == 400
     assert await read_messages(bus, "contacts.>") == []
+
+
+async def test_a_reply_queued_for_an_erased_conversation_is_never_sent(sms: Harness) -> None:
+    """Erased while the reply waited in the stream: the consumer drops it (the tombstone's conversation rule, which
+    needs no key), so nothing reaches Twilio or the sms service's KV; the next conversation's reply goes out."""
+    import contextlib
+    import time
+
+    from omnihub.common import tombstones
+
+    erased = tombstones.Tombstones(b"")  # the sms service holds no digest key in Kubernetes
+    async with contextlib.AsyncExitStack() as stack:
+        await tombstones.watch(sms.bus, erased, stack, only=(messaging_pb2.OutboundMessage,))
+        await tombstones.put(sms.bus, tombstones.Tombstones(b"other"), {
+            "customer_id": "cus_gone", "time": time.time(), "identities": [], "conversations": ["cnv_1"]})
+        late = outbound("Dear customer, about your order")
+        await send(sms.bus, late)
+        fresh = outbound("Hello again", to="+8613800138001")
+        fresh.conversation_id = "cnv_2"
+        await send(sms.bus, fresh)
+        sent = await read_events(sms.bus, "message_sent", count=1)
+        assert [e.message_sent.message_id for e in sent] == [fresh.id]  # in order: the late one was handled first
+        assert [m["body"] for m in sms.fake.messages.values()] == ["Hello again"]
+    sms.bus.scrub = None

@@ -135,10 +135,11 @@ class Tombstones:
         return message
 
 
-def from_env() -> Tombstones:
-    """Tombstones keyed by OMNIHUB_ACTOR_KEY (the router, the inbox, quality and email all have it)."""
+def from_env(required: bool = True) -> Tombstones:
+    """Tombstones keyed by OMNIHUB_ACTOR_KEY (the router, the inbox, quality and email all have it). Without it the
+    identity digests match nothing (warned when `required`): customer and conversation ids still hold."""
     key = os.environ.get(KEY_ENV, "")
-    if not key:
+    if not key and required:
         log.warning("tombstones.unkeyed", reason=f"{KEY_ENV} is not set: identity digests are keyed with an empty key")
     return Tombstones(key.encode())
 
@@ -155,9 +156,11 @@ async def put(bus: Bus, tombstones: Tombstones, doc: dict[str, Any]) -> None:
     tombstones.add(doc)
 
 
-async def watch(bus: Bus, tombstones: Tombstones, stack: contextlib.AsyncExitStack) -> None:
-    """Load every tombstone, keep following new ones, and make every consumer of `bus` apply them (`Bus.scrub`).
-    Returns once the stored ones are loaded, so no message is consumed before they are known."""
+async def watch(bus: Bus, tombstones: Tombstones, stack: contextlib.AsyncExitStack,
+                only: tuple[type[Message], ...] = ()) -> None:
+    """Load every tombstone, keep following new ones, and make every consumer of `bus` apply them (`Bus.scrub`;
+    with `only`, to those message types alone). Returns once the stored ones are loaded, so no message is consumed
+    before they are known."""
     kv = await bus.kv(BUCKET)
     watcher = await kv.watchall()
     while True:
@@ -168,7 +171,13 @@ async def watch(bus: Bus, tombstones: Tombstones, stack: contextlib.AsyncExitSta
         if entry is None:  # the end of the stored values
             break
         _apply(tombstones, entry.value)
-    bus.scrub = tombstones.scrub
+    if only:
+        def scrub(message: Message) -> Message | None:
+            return tombstones.scrub(message) if isinstance(message, only) else message
+
+        bus.scrub = scrub
+    else:
+        bus.scrub = tombstones.scrub
 
     async def follow() -> None:
         async for entry in watcher:

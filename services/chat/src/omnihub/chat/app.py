@@ -28,7 +28,7 @@ from omnihub.chat.wechat_routes import WeChatRoutes
 from omnihub.chat.widget_config import DEFAULT as DEFAULT_WIDGET
 from omnihub.chat.widget_config import WidgetConfig, load_widget_config
 from omnihub.chat.widget_config import register as register_widget_config
-from omnihub.common import privacy, retention, subjects, untrusted
+from omnihub.common import privacy, retention, subjects, tombstones, untrusted
 from omnihub.common.bus import Bus, Consumer, Delivery, new_event
 from omnihub.common.clientaddr import Network, client_address, parse_networks
 from omnihub.common.config import fail, load_settings
@@ -528,10 +528,13 @@ async def main() -> None:
         fail(f"invalid configuration: {exc}")
     async with service_context("chat", settings) as svc:
         bus = await svc.connect_bus()
+        erased = tombstones.from_env(required=False)  # a reply queued for an erased customer is never sent
+        await tombstones.watch(bus, erased, svc.stack, only=(messaging_pb2.OutboundMessage,))
         service = ChatService(settings, bus)
         app = await service.start(svc.readiness)
         svc.stack.push_async_callback(service.stop)
-        await privacy.install(bus, "chat", svc.stack, erase=lambda body: erasure.erase(bus, service.upload_dir, body))
+        await privacy.install(bus, "chat", svc.stack, tombstones=erased,
+                              erase=lambda body: erasure.erase(bus, service.upload_dir, body))
         await UploadRetention(bus, service.upload_dir, retention.policy(settings)).start(svc.stack)
         await svc.start_http(app, settings.http_host, settings.chat_http_port)
         await svc.wait()

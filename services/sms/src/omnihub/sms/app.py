@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from omnihub.api.messaging.v1 import messaging_pb2
-from omnihub.common import privacy, subjects, untrusted
+from omnihub.common import privacy, subjects, tombstones, untrusted
 from omnihub.common.config import load_settings
 from omnihub.common.health import install_health
 from omnihub.common.service import run as run_main
@@ -32,6 +32,8 @@ async def main() -> None:
     settings = load_settings(SmsSettings)
     async with service_context("sms", settings) as svc:
         bus = await svc.connect_bus()
+        erased = tombstones.from_env(required=False)  # a reply queued for an erased customer is never sent
+        await tombstones.watch(bus, erased, svc.stack, only=(messaging_pb2.OutboundMessage,))
         gateway = TwilioMessaging(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                                   settings.twilio_api_base_url)
         svc.stack.push_async_callback(gateway.close)
@@ -46,7 +48,7 @@ async def main() -> None:
                 subjects=[subjects.outbound(ch)], message_type=messaging_pb2.OutboundMessage,
                 handler=channel.deliver, max_deliver=8, ack_wait=60.0)
             svc.stack.push_async_callback(consumer.stop)
-        await privacy.install(bus, "sms", svc.stack, erase=lambda body: erasure.erase(bus, body))
+        await privacy.install(bus, "sms", svc.stack, tombstones=erased, erase=lambda body: erasure.erase(bus, body))
         app = build_app(channel)
         install_health(app, svc.readiness, "sms")
         await svc.start_http(app, settings.http_host, settings.sms_http_port)

@@ -28,7 +28,7 @@ async def test_every_channel_with_abandonment_loses_nothing(tmp_path: Path) -> N
                  model.Stream("sales", "telegram", 0.8, 60),
                  model.Stream("sales", "whatsapp", 0.5, 60),
                  model.Stream("sales", "wechat", 0.5, 60)),
-        minutes=12, speed=40, seed=4, interval_minutes=6, name="every channel")
+        minutes=6, speed=40, seed=3, interval_minutes=3, name="every channel")
     result = await run(sc, tmp_path, progress=False)
     (only,) = result["runs"]
     people = model.customers(sc)

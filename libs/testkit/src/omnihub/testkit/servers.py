@@ -37,6 +37,11 @@ class ChildProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
 
+    def terminate(self) -> None:
+        """Ask the process to end (SIGTERM) without waiting; `stop` waits."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+
     def stop(self) -> None:
         """Terminate gracefully, killing after 10 s."""
         if self.proc and self.proc.poll() is None:

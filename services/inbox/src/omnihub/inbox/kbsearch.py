@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import jieba  # type: ignore[import-untyped]
 import snowballstemmer  # type: ignore[import-untyped]
-from rank_bm25 import BM25Plus  # type: ignore[import-untyped]
 
 jieba.setLogLevel(logging.WARNING)
 _ready = threading.Lock()
@@ -44,6 +43,8 @@ def rank(query: str, corpus: Sequence[Sequence[str]]) -> list[tuple[int, float]]
     words = list(dict.fromkeys(terms(query)))
     if not words or not corpus:
         return []
+    from rank_bm25 import BM25Plus  # type: ignore[import-untyped]  # here: it loads numpy (~0.2 s at every start)
+
     scores = BM25Plus([list(doc) or [""] for doc in corpus]).get_scores(words)
     wanted = set(words)
     hits = [(i, float(scores[i])) for i, doc in enumerate(corpus) if wanted.intersection(doc)]

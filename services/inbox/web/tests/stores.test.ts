@@ -153,6 +153,29 @@ describe("conversations store", () => {
     expect(conversations.items).toBe(shown);
     vi.unstubAllGlobals();
   });
+
+  it("keeps a line of the customer's other conversation pushed while a history loads (stored after it was read)", async () => {
+    const conversations = useConversationsStore();
+    const history = (id: string, customer: string, messages: Message[]): string =>
+      JSON.stringify({ conversation: { id, channel: "CHANNEL_SMS", customer_id: customer }, messages });
+    let answer: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const first = { ...message("m1", "a"), customer_id: "cus_1" };
+    vi.stubGlobal("fetch", async (path: string) => {
+      if (path === "/api/conversations/a/messages") return new Response(history("a", "cus_1", [first]));
+      await held; // b's history is read before a's ended line is stored, and answers after it was pushed
+      return new Response(history("b", "cus_1", [{ ...message("m2", "b"), customer_id: "cus_1" }, first]));
+    });
+    await conversations.open("a");
+    const opening = conversations.open("b");
+    const ended = { ...message("act_1", "a", "activity"), customer_id: "cus_1" };
+    conversations.onMessage(ended); // a was just wrapped up: its line, the same customer's
+    conversations.onMessage({ ...message("m9", "z"), customer_id: "cus_other" }); // someone else's: never shown here
+    answer?.();
+    await opening;
+    expect(conversations.messages.map((m) => m._id).sort()).toEqual(["act_1", "m1", "m2"]);
+    vi.unstubAllGlobals();
+  });
 });
 
 describe("live dispatch", () => {

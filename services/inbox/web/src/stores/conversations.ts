@@ -31,7 +31,9 @@ export const useConversationsStore = defineStore("conversations", () => {
   const organise = useOrganiseStore();
   const attachments = useAttachmentsStore();
   let typingExpiry: ReturnType<typeof setTimeout> | undefined;
-  let arrived: Message[] = []; // messages of the conversation being opened, pushed before its history came
+  // Messages pushed while a conversation's history is on its way: those of the conversation or of its customer
+  // (another conversation's activity line, e.g. the one just wrapped up) may have been stored after it was read.
+  let arrived: Message[] = [];
 
   /** Open work sorted by wait (the longest waiting first). */
   const sorted = computed(() =>
@@ -98,7 +100,10 @@ export const useConversationsStore = defineStore("conversations", () => {
       if (currentId.value !== id) return; // the agent moved on meanwhile
       current.value = data.conversation;
       // what the socket brought while the history was on its way (it may not have been stored yet when read)
-      const early = arrived.filter((m) => !data.messages.some((x) => x._id === m._id));
+      const customer = data.conversation.customer_id;
+      const early = arrived.filter(
+        (m) => (m.conversation_id === id || (customer && m.customer_id === customer)) && !data.messages.some((x) => x._id === m._id),
+      );
       messages.value = [...data.messages, ...early].sort((a, b) => a.time - b.time);
       arrived = [];
     } catch (err) {
@@ -108,7 +113,7 @@ export const useConversationsStore = defineStore("conversations", () => {
 
   /** A message arrived on the socket. */
   function onMessage(m: Message): void {
-    if (current.value?.id !== currentId.value && m.conversation_id === currentId.value) arrived.push(m); // still loading
+    if (current.value?.id !== currentId.value) arrived.push(m); // still loading: kept if it belongs to the view
     const shown = current.value !== null && (m.conversation_id === current.value.id || m.customer_id === current.value.customer_id);
     if (shown && !messages.value.some((x) => x._id === m._id)) {
       messages.value = [...messages.value, m];

@@ -7,8 +7,10 @@ happened in the day, over the scheduled work time.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 WORK_STATES = frozenset({"AVAILABLE", "BUSY", "WRAP_UP", "RESERVED"})
 PAUSE_STATES = frozenset({"AWAY"})
@@ -22,6 +24,17 @@ class Activity:
     kind: str
     start: float
     end: float
+
+
+def day_plan(schedule: dict[str, Any] | None, day: dt.date) -> dict[str, list[Activity]]:
+    """Each agent's scheduled activities of one day, from a saved week's schedule (None: nobody scheduled)."""
+    plan: dict[str, list[Activity]] = {}
+    for shift in (schedule or {}).get("shifts", []):
+        if shift["date"] == day.isoformat():
+            plan.setdefault(shift["agent"], []).extend(
+                Activity(a["kind"], dt.datetime.fromisoformat(a["start"]).timestamp(),
+                         dt.datetime.fromisoformat(a["end"]).timestamp()) for a in shift["activities"])
+    return plan
 
 
 def spans(changes: Iterable[tuple[float, str]], initial: str, start: float, end: float) -> list[tuple[float, float, str]]:

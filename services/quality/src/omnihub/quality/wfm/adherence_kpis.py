@@ -7,7 +7,7 @@ from typing import Any
 
 from omnihub.quality.kpis import Kpi
 from omnihub.quality.queries import as_json
-from omnihub.quality.wfm.adherence import Activity, figures
+from omnihub.quality.wfm.adherence import Activity, day_plan, figures
 from omnihub.quality.wfm.service import WfmService
 
 MAX_DAYS = 62  # a longer window is not summed (the state history scan grows with it): the columns stay null
@@ -16,16 +16,6 @@ SECONDS = ("scheduled_seconds", "in_adherence_seconds", "scheduled_work_seconds"
 
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-def _day_plan(doc: dict[str, Any] | None, day: dt.date) -> dict[str, list[Activity]]:
-    plan: dict[str, list[Activity]] = {}
-    for shift in (doc or {}).get("shifts", []):
-        if shift["date"] == day.isoformat():
-            plan.setdefault(shift["agent"], []).extend(
-                Activity(a["kind"], dt.datetime.fromisoformat(a["start"]).timestamp(),
-                         dt.datetime.fromisoformat(a["end"]).timestamp()) for a in shift["activities"])
-    return plan
 
 
 async def window(service: WfmService, start: float, end: float, agent: str = "") -> dict[str, dict[str, float]]:
@@ -46,7 +36,7 @@ async def window(service: WfmService, start: float, end: float, agent: str = "")
         week = f"{year}-W{number:02d}"
         if week not in weeks:
             weeks[week] = await service.store.schedule(week)
-        plan = {k: v for k, v in _day_plan(weeks[week], day).items() if not agent or k == agent}
+        plan = {k: v for k, v in day_plan(weeks[week], day).items() if not agent or k == agent}
         if plan and d1 > d0:
             plans.append((d0, d1, plan))
         day += dt.timedelta(days=1)

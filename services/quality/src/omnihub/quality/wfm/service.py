@@ -15,7 +15,7 @@ import numpy as np
 
 from omnihub.quality import calendar
 from omnihub.quality.queries import KpiQuery
-from omnihub.quality.wfm.adherence import Activity, figures, out_of_adherence
+from omnihub.quality.wfm.adherence import Activity, day_plan, figures, out_of_adherence
 from omnihub.quality.wfm.forecast import MAX_WEEKS_AHEAD, ForecastError, make_forecast, wape
 from omnihub.quality.wfm.history import load_history
 from omnihub.quality.wfm.localtime import from_local, to_local
@@ -229,13 +229,7 @@ class WfmService:
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).timestamp()
         year, week, _ = day.isocalendar()
         doc = await self.store.schedule(f"{year}-W{week:02d}")
-        plan: dict[str, list[Activity]] = {}
-        for shift in (doc or {}).get("shifts", []):
-            if shift["date"] == day.isoformat():
-                plan.setdefault(shift["agent"], []).extend(
-                    Activity(a["kind"], dt.datetime.fromisoformat(a["start"]).timestamp(),
-                             dt.datetime.fromisoformat(a["end"]).timestamp()) for a in shift["activities"])
-        return start, end, plan
+        return start, end, day_plan(doc, day)
 
     async def _states(self, start: float, end: float) -> tuple[dict[str, str], dict[str, list[tuple[float, str]]]]:
         initial = {d["agent"]: d["to_state"] for d in await self.query.store.last_state_before(start)}

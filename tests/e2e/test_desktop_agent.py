@@ -1,5 +1,6 @@
-"""The Vue agent desktop in real headless Chromium, each test on a hub of its own: an agent's day on SMS end to end,
-every offer at once, autopause, the keyboard-only flow."""
+"""The Vue agent desktop in real headless Chromium: an agent's day on SMS end to end, every offer at once and the
+keyboard-only flow on one shared hub, each with an agent and customers of its own; autopause on a hub of its own
+(its short offers and one-miss rule would reach the other tests' agents)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -21,41 +21,44 @@ from omnihub.common import identity, subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
+from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import barrier, eventually
-from tests.e2e.browser import CUSTOMER, OUR_NUMBER, chromium, go_available, login, open_app, shot, sms_in
+from tests.e2e.browser import CUSTOMER, OUR_NUMBER, chromium, go_available, login, open_app, shot, sms_in, step_away
 from tests.e2e.hub import PASSWORDS, new_hub
 
-# Per-test hubs and browsers on the module's loop.
+# One shared hub and one Chromium for the module, on the module's loop (its tests run one after another on one
+# worker); the autopause test's own hub and browser on the same loop.
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(loop_scope="module")  # per test, on the loop the module's tests run on
-async def hub(tmp_path: Path, nats_url: str, mongo_url: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+    """One hub for the SMS end-to-end test (alice; first, since it reads the support queue's figures of the day),
+    the five offers (carol) and the keyboard-only flow (dan): each texts from numbers of its own and steps its agent
+    away at its end, so no later test is offered its work. It has its own nats-server, since the autopause test's
+    function-scoped hub wipes the session server's streams."""
+    nats = NatsServer()
+    nats.start()
     fake = FakeTwilio()
     await fake.start()
-    h = new_hub(tmp_path, nats_url, mongo_url, fake)
-    routing_change = getattr(request, "param", None)
-    if routing_change:  # a test that needs other routing rules (short offers, autopause after one miss)
-        routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
-        routing_change(routing)
-        (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+    h = new_hub(tmp_path_factory.mktemp("shared"), nats.url, mongo_url, fake, spare_agents=2)
     try:
         h.start("router", "sms", "quality", "inbox")
         yield h, fake
     finally:
         h.stop()
         await fake.stop()
+        nats.cleanup()
 
 
-
-@pytest_asyncio.fixture(loop_scope="module")  # per test: a module-scoped one would tie the tests with hubs of their own to one worker
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
-    h, fake = hub
+async def test_agent_handles_an_sms_end_to_end(shared: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, fake = shared
     base = h.url("inbox")
     problems: list[str] = []
     page = await login(browser, base, "alice", problems=problems)
@@ -177,7 +180,7 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await expect(tile).to_be_visible(timeout=10_000)
     await expect(tile.locator('[data-figure="answered"] dd')).to_have_text("1")  # quality's count today
     await expect(tile.locator('[data-figure="abandoned"] dd')).to_have_text("0")
-    await expect(sup.locator("#wall-agents tbody tr")).to_have_count(2)
+    await expect(sup.locator("#wall-agents tbody tr")).to_have_count(4)  # alice, bob and the spares carol and dan
     await shot(sup, "desktop-wallboard")
     await sup.click("#tab-kb")  # answers are written on the knowledge-base page
     await sup.click("#kb-new")
@@ -195,6 +198,23 @@ async def test_agent_handles_an_sms_end_to_end(hub: tuple[Hub, FakeTwilio], brow
     await shot(sup, "desktop-wallboard-zh")
     expected = ("401", "403", "ERR_CONNECTION_REFUSED")  # the refused calls above, and the inbox's restart in step 4
     assert [p for p in problems if not any(e in p for e in expected)] == []
+
+    # On the shared hub no later test may be offered this test's work: alice closes the email of step 4b too
+    # (offered to her since, and offered to another agent if it timed out), and steps away.
+    await page.click("#tab-inbox")
+    await page.locator(".offer .accept").click()
+    await expect(page.locator("#composer")).to_be_visible(timeout=10_000)
+    await page.select_option("#disposition", "order_status")
+    await page.click("#wrapup")
+    await expect(page.locator("#composer")).to_be_hidden(timeout=10_000)
+    await eventually(lambda: _nothing_open(sup), timeout=15)
+    await step_away(page)
+
+
+async def _nothing_open(sup: Page) -> bool:
+    """No open conversation on the supervisor's live board."""
+    board = await sup.evaluate("fetch('/api/supervisor/live').then(r => r.json())")
+    return board["conversations"] == []
 
 
 # The browser's sound and notification APIs, recorded (headless Chromium has no speaker and no notification
@@ -215,20 +235,20 @@ window.Notification = RecordedNotification;
 """
 
 
-async def test_five_offers_at_once_are_all_shown_and_each_accepted(hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
-    h, fake = hub
+async def test_five_offers_at_once_are_all_shown_and_each_accepted(shared: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, fake = shared
     page = await open_app(browser, h.url("inbox"))
     await page.context.add_init_script(ALERTS_RECORDER)
     await page.reload()
-    await page.fill("#username", "alice")
-    await page.fill("#password", PASSWORDS["alice"])
+    await page.fill("#username", "carol")
+    await page.fill("#password", PASSWORDS["carol"])
     await page.click("#login-button")
     await go_available(page)
     await page.select_option("#state", "AWAY")
     await go_available(page)
     assert await page.evaluate("window.__alerts.asked") == 1  # notification permission is asked once
     await page.evaluate("window.__hidden = true")
-    senders = [f"+861380013800{i}" for i in range(5)]
+    senders = [f"+861380013810{i}" for i in range(5)]
     await asyncio.gather(*(sms_in(h, fake, f"Question number {i}", sender) for i, sender in enumerate(senders)))
     offers = page.locator(".offer")
     await expect(offers).to_have_count(5, timeout=20_000)
@@ -252,16 +272,36 @@ async def test_five_offers_at_once_are_all_shown_and_each_accepted(hub: tuple[Hu
     assert {n["title"] for n in alerts["notices"]} == {"New SMS conversation"}
     assert {n["body"] for n in alerts["notices"]} <= set(senders)
     # (turning both off in the settings menu is tested in Vitest: tests/offers.test.ts)
+    await step_away(page)
 
 
-def _autopause_after_one_miss(routing: dict[str, Any]) -> None:
+@pytest_asyncio.fixture(loop_scope="module")  # per test: its rules are for its hub alone
+async def autopause_hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+    """A hub of its own whose SMS offers last 3 s and whose agents go away after one missed offer."""
+    fake = FakeTwilio()
+    await fake.start()
+    h = new_hub(tmp_path, nats_url, mongo_url, fake)
+    routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
     routing["defaults"]["reservation_timeout_seconds"]["sms"] = 3
     routing["defaults"]["missed_offers_before_away"] = 1
+    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+    try:
+        h.start("router", "sms", "quality", "inbox")
+        yield h, fake
+    finally:
+        h.stop()
+        await fake.stop()
 
 
-@pytest.mark.parametrize("hub", [_autopause_after_one_miss], indirect=True)
-async def test_autopause_banner_and_one_click_back(hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
-    h, fake = hub
+@pytest_asyncio.fixture(loop_scope="module")  # per test: the module's Chromium would tie this test to the shared hub's worker
+async def own_browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+async def test_autopause_banner_and_one_click_back(autopause_hub: tuple[Hub, FakeTwilio], own_browser: Browser) -> None:
+    h, fake = autopause_hub
+    browser = own_browser
     page = await login(browser, h.url("inbox"), "alice")
     await go_available(page)
     await sms_in(h, fake, "Hello?")
@@ -286,20 +326,20 @@ async def _tab_to(page: Page, element_id: str, limit: int = 40) -> None:
     raise AssertionError(f"#{element_id} is not reachable with Tab")
 
 
-async def test_keyboard_only_agent_flow(hub: tuple[Hub, FakeTwilio], browser: Browser) -> None:
-    h, fake = hub
+async def test_keyboard_only_agent_flow(shared: tuple[Hub, FakeTwilio], browser: Browser) -> None:
+    h, fake = shared
     page = await open_app(browser, h.url("inbox"))
     await expect(page.locator("#username")).to_be_focused()
-    await page.keyboard.type("alice")
+    await page.keyboard.type("dan")
     await page.keyboard.press("Tab")
-    await page.keyboard.type(PASSWORDS["alice"])
+    await page.keyboard.type(PASSWORDS["dan"])
     await page.keyboard.press("Enter")
     await expect(page.locator("#who")).to_be_visible()
     await _tab_to(page, "state")
     await page.keyboard.press("Home")  # the first choice: Available
     await expect(page.locator("#agent-state")).to_have_attribute("data-state", "AVAILABLE", timeout=10_000)
 
-    await sms_in(h, fake, "Can you help me by keyboard?")
+    await sms_in(h, fake, "Can you help me by keyboard?", sender="+8613800138200")
     accept = page.locator(".offer .accept")
     await expect(accept).to_be_focused(timeout=15_000)  # focus moves to the new offer
     await page.keyboard.press("Enter")
@@ -321,3 +361,4 @@ async def test_keyboard_only_agent_flow(hub: tuple[Hub, FakeTwilio], browser: Br
     await page.keyboard.press("Enter")
     await expect(page.locator("#composer")).to_be_hidden(timeout=10_000)
     await expect(page.locator("#agent-state")).to_have_attribute("data-state", re.compile("WRAP_UP|AVAILABLE"), timeout=10_000)
+    await step_away(page)

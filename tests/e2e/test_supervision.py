@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, expect
 
 from omnihub.api.contact.v1 import contact_pb2
@@ -19,6 +19,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
+from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
 from tests.e2e.browser import (
     axe,
@@ -30,24 +31,41 @@ from tests.e2e.browser import (
 )
 from tests.e2e.hub import PASSWORDS, new_hub
 
-pytestmark = pytest.mark.slow
+# One hub and one Chromium for the module, on the module's loop (its tests run one after another on one worker).
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 OUR_NUMBER = "+15550001111"
 
 
-@pytest.fixture
-async def hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
+    """One hub for both tests (alice and bob its only agents: the API test counts those with the skill). Each test
+    starts from an empty live board with both agents logged out: the live page's test, first, closes its conversation
+    and logs alice out at its end. It has its own nats-server, as the function-scoped `nats_url` wipes the session
+    server's streams between tests."""
+    nats = NatsServer()
+    nats.start()
     fake = FakeTwilio()
     await fake.start()
-    h = new_hub(tmp_path, nats_url, mongo_url, fake)
+    h = new_hub(tmp_path_factory.mktemp("supervision"), nats.url, mongo_url, fake)
     try:
         h.start("router", "sms", "quality", "inbox")
         yield h, fake
     finally:
         h.stop()
         await fake.stop()
+        nats.cleanup()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
+async def hub_bus(hub: tuple[Hub, FakeTwilio]) -> AsyncIterator[Bus]:
+    """A bus on the module hub's nats-server (the `bus` fixture's is the session server)."""
+    b = await Bus.connect(hub[0].nats_url, name="test")
+    await b.ensure_streams()
+    yield b
+    await b.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with chromium() as b:
         yield b
@@ -85,78 +103,6 @@ async def live(sam: User, query: str = "") -> list[dict[str, Any]]:
     status, board = await sam.get(f"/api/supervisor/live{query}")
     assert status == 200, board
     return board["conversations"]  # type: ignore[no-any-return]
-
-
-async def test_live_conversations_why_waiting_reassign_force_state_and_interventions(
-        hub: tuple[Hub, FakeTwilio], bus: Bus) -> None:
-    h, fake = hub
-    base = h.url("inbox")
-    sam, alice = await User(base).login("sam"), await User(base).login("alice")
-    try:
-        for sender, text in (("+8613800000101", "first"), ("+8613800000102", "second")):
-            await sms_in(h, fake, sender, text)
-            await eventually(functools.partial(_has, sam, text), timeout=15)  # in order: the first waits longest
-        rows = await live(sam)
-        assert [(r["state"], r["queue"], r["channel"], r["agent"]) for r in rows] == [("queued", "support", "sms", "")] * 2
-        assert [r["preview"] for r in rows] == ["first", "second"], rows  # the longest wait first
-        first, second = rows[0]["id"], rows[1]["id"]
-        assert await live(sam, "?channel=webchat") == []
-        assert await live(sam, "?min_wait=3600") == []
-        assert len(await live(sam, "?queue=support&state=queued&channel=sms")) == 2
-        assert (await sam.get("/api/supervisor/live?min_wait=-1"))[0] == 400
-        assert (await sam.get("/api/supervisor/live?state=lost"))[0] == 400
-
-        # Why still waiting: alice and bob have the skill but neither is logged in.
-        status, why = await sam.get(f"/api/supervisor/conversations/{first}/waiting")
-        assert status == 200, why
-        assert (why["reason"], why["position"], why["agents_with_skill"]) == ("none_logged_in", 1, 2)
-        assert {a["agent_id"]: a["detail"] for a in why["agents"]} == {"alice": "offline", "bob": "offline"}
-
-        # Read-only view: the conversation and its history.
-        status, opened = await sam.get(f"/api/supervisor/conversations/{first}")
-        assert status == 200 and [m["text"] for m in opened["messages"]] == ["first"]
-
-        # Alice goes available: both are offered to her (SMS capacity is several), and the list shows it.
-        assert (await alice.post("/api/state", {"state": "AVAILABLE"}))[0] == 200
-        await eventually(lambda: _states(sam, {"offered"}), timeout=15)
-        assert {r["agent_name"] for r in await live(sam)} == {"Alice Chen"}
-        assert len(await live(sam, "?agent=alice")) == 2 and await live(sam, "?agent=bob") == []
-        status, why = await sam.get(f"/api/supervisor/conversations/{first}/waiting")
-        assert why["reason"] == "not_waiting"
-        status, decisions = await sam.get(f"/api/supervisor/conversations/{first}/why")
-        assert status == 200 and decisions[0]["chosen_agent"] == "alice"
-
-        # Agents may not use the supervisor's routes, not even for a conversation offered to them.
-        for path in ("/api/supervisor/live", f"/api/supervisor/conversations/{first}",
-                     f"/api/supervisor/conversations/{first}/waiting"):
-            assert (await alice.get(path))[0] == 403, path
-        assert (await alice.post(f"/api/supervisor/conversations/{first}/reassign", {"to_queue": "sales"}))[0] == 403
-
-        # Reassign to another queue, and force alice's state from the page's routes.
-        status, moved = await sam.post(f"/api/supervisor/conversations/{second}/reassign", {"to_queue": "sales"})
-        assert status == 200, moved
-        await eventually(lambda: _queue_of(sam, second, "sales"), timeout=15)
-        status, _ = await sam.post("/api/supervisor/agents/alice/state", {"state": "AWAY", "reason": "supervisor"})
-        assert status == 200
-        status, board = await sam.get("/api/supervisor/live")
-        assert {a["id"]: (a["state"], a["reason"]) for a in board["agents"]}["alice"] == ("AWAY", "supervisor")
-    finally:
-        await sam.http.close()
-        await alice.http.close()
-    await monitor_whisper_and_barge(h, fake, bus)  # on this hub: one hub start less for the suite
-
-
-async def _has(sam: User, preview: str) -> bool:
-    return any(r["preview"] == preview for r in await live(sam))
-
-
-async def _states(sam: User, states: set[str]) -> bool:
-    rows = await live(sam)
-    return len(rows) == 2 and {r["state"] for r in rows} <= states
-
-
-async def _queue_of(sam: User, cid: str, queue: str) -> bool:
-    return any(r["id"] == cid and r["queue"] == queue for r in await live(sam))
 
 
 @pytest.mark.browser
@@ -244,6 +190,108 @@ async def test_the_live_page_in_the_browser(hub: tuple[Hub, FakeTwilio], browser
     assert english_leftovers(await visible_ui_text(page)) == []
     assert await axe(page) == []
     await shot(page, "supervisor-live-zh")
+    await close_and_log_out(base, cid)  # the next test on this hub starts from an empty board, alice logged out
+
+
+async def close_and_log_out(base: str, cid: str) -> None:
+    """sam hands the conversation back to alice, who accepts it, wraps it up and logs out."""
+    sam, alice = await User(base).login("sam"), await User(base).login("alice")
+    try:
+        ws = await alice.http.ws_connect(base.replace("http", "ws") + "/ws/agent")
+        status, moved = await sam.post(f"/api/supervisor/conversations/{cid}/reassign", {"to_agent": "alice"})
+        assert status == 200, moved
+        assert (await alice.post("/api/state", {"state": "AVAILABLE"}))[0] == 200
+        offer = await next_of(ws, "offer", lambda o: o["conversation"]["id"] == cid)
+        status, conv = await alice.post(f"/api/offers/{offer['reservation_id']}/accept", {})
+        assert status == 200, conv
+        status, done = await alice.post(f"/api/conversations/{cid}/wrapup", {"disposition": "order_status"})
+        assert status == 200, done
+        await ws.close()
+        await eventually(lambda: _nothing_open(sam), timeout=15)  # once its wrap-up time is over
+        status, out = await alice.post("/api/logout", {})
+        assert status == 200, out
+        status, board = await sam.get("/api/supervisor/live")
+        assert status == 200 and board["conversations"] == [], board
+        assert {a["id"]: a["state"] for a in board["agents"]} == {"alice": "OFFLINE", "bob": "OFFLINE"}
+    finally:
+        await sam.http.close()
+        await alice.http.close()
+
+
+async def _nothing_open(sam: User) -> bool:
+    return await live(sam) == []
+
+
+async def test_live_conversations_why_waiting_reassign_force_state_and_interventions(
+        hub: tuple[Hub, FakeTwilio], hub_bus: Bus) -> None:
+    h, fake = hub
+    base = h.url("inbox")
+    sam, alice = await User(base).login("sam"), await User(base).login("alice")
+    try:
+        for sender, text in (("+8613800000101", "first"), ("+8613800000102", "second")):
+            await sms_in(h, fake, sender, text)
+            await eventually(functools.partial(_has, sam, text), timeout=15)  # in order: the first waits longest
+        rows = await live(sam)
+        assert [(r["state"], r["queue"], r["channel"], r["agent"]) for r in rows] == [("queued", "support", "sms", "")] * 2
+        assert [r["preview"] for r in rows] == ["first", "second"], rows  # the longest wait first
+        first, second = rows[0]["id"], rows[1]["id"]
+        assert await live(sam, "?channel=webchat") == []
+        assert await live(sam, "?min_wait=3600") == []
+        assert len(await live(sam, "?queue=support&state=queued&channel=sms")) == 2
+        assert (await sam.get("/api/supervisor/live?min_wait=-1"))[0] == 400
+        assert (await sam.get("/api/supervisor/live?state=lost"))[0] == 400
+
+        # Why still waiting: alice and bob have the skill but neither is logged in.
+        status, why = await sam.get(f"/api/supervisor/conversations/{first}/waiting")
+        assert status == 200, why
+        assert (why["reason"], why["position"], why["agents_with_skill"]) == ("none_logged_in", 1, 2)
+        assert {a["agent_id"]: a["detail"] for a in why["agents"]} == {"alice": "offline", "bob": "offline"}
+
+        # Read-only view: the conversation and its history.
+        status, opened = await sam.get(f"/api/supervisor/conversations/{first}")
+        assert status == 200 and [m["text"] for m in opened["messages"]] == ["first"]
+
+        # Alice goes available: both are offered to her (SMS capacity is several), and the list shows it.
+        assert (await alice.post("/api/state", {"state": "AVAILABLE"}))[0] == 200
+        await eventually(lambda: _states(sam, {"offered"}), timeout=15)
+        assert {r["agent_name"] for r in await live(sam)} == {"Alice Chen"}
+        assert len(await live(sam, "?agent=alice")) == 2 and await live(sam, "?agent=bob") == []
+        status, why = await sam.get(f"/api/supervisor/conversations/{first}/waiting")
+        assert why["reason"] == "not_waiting"
+        status, decisions = await sam.get(f"/api/supervisor/conversations/{first}/why")
+        assert status == 200 and decisions[0]["chosen_agent"] == "alice"
+
+        # Agents may not use the supervisor's routes, not even for a conversation offered to them.
+        for path in ("/api/supervisor/live", f"/api/supervisor/conversations/{first}",
+                     f"/api/supervisor/conversations/{first}/waiting"):
+            assert (await alice.get(path))[0] == 403, path
+        assert (await alice.post(f"/api/supervisor/conversations/{first}/reassign", {"to_queue": "sales"}))[0] == 403
+
+        # Reassign to another queue, and force alice's state from the page's routes.
+        status, moved = await sam.post(f"/api/supervisor/conversations/{second}/reassign", {"to_queue": "sales"})
+        assert status == 200, moved
+        await eventually(lambda: _queue_of(sam, second, "sales"), timeout=15)
+        status, _ = await sam.post("/api/supervisor/agents/alice/state", {"state": "AWAY", "reason": "supervisor"})
+        assert status == 200
+        status, board = await sam.get("/api/supervisor/live")
+        assert {a["id"]: (a["state"], a["reason"]) for a in board["agents"]}["alice"] == ("AWAY", "supervisor")
+    finally:
+        await sam.http.close()
+        await alice.http.close()
+    await monitor_whisper_and_barge(h, fake, hub_bus)  # on this hub: one hub start less for the suite
+
+
+async def _has(sam: User, preview: str) -> bool:
+    return any(r["preview"] == preview for r in await live(sam))
+
+
+async def _states(sam: User, states: set[str]) -> bool:
+    rows = await live(sam)
+    return len(rows) == 2 and {r["state"] for r in rows} <= states
+
+
+async def _queue_of(sam: User, cid: str, queue: str) -> bool:
+    return any(r["id"] == cid and r["queue"] == queue for r in await live(sam))
 
 
 # chatsup: monitor, whisper and barge on a text conversation; the agent sees who is present; teams.

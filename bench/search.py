@@ -67,6 +67,8 @@ def corpus(n: int, seed: int = 7) -> tuple[list[event_pb2.Event], list[tuple[str
             text = rng.choice(ZH if rng.random() < 0.5 else EN)
             if rng.random() < 0.02:
                 text += f" 订单号 ORD-{rng.randrange(10**6):06d}"
+            if c == 43 and k == 0:  # the order number searched for below, in a conversation agent3 held
+                text += " 订单号 ORD-000123"
             m = messaging_pb2.Message(id=f"msg_b{c:06d}_{k}", conversation_id=cid, text=text,
                                       direction=messaging_pb2.DIRECTION_INCOMING if k % 2 == 0 else
                                       messaging_pb2.DIRECTION_OUTGOING, channel=contact_pb2.CHANNEL_SMS)
@@ -193,8 +195,8 @@ async def measure(url: str, runs: int, old_runs: int, server: int | None, old: b
         return await store.messages.find({"text": pattern}).sort("time", -1).limit(20).to_list(20)
 
     queries = [("退款 (a Chinese word, 5% of messages)", "退款"), ("发票 (another)", "发票"),
-               ("refund (an English word, 5%)", "refund"), ("order number (0.1%)", "ORD-000123"),
-               ("phone without country code", "13800000042"), ("customer name", "Zoë Martin")]
+               ("refund (an English word, 5%)", "refund"), ("an order number (1 message)", "ORD-000123"),
+               ("phone without country code", "13800000043"), ("customer name", "Zoë Martin")]
     print(f"ms per search; cpu = CPU ms per search of this client / of the database server (n={runs}, "
           f"old and $regex n={old_runs})")
     print(f"{'query':38} {'scope':10} {'p50':>7} {'p95':>7} {'cpu':>11} {'hits':>4} | {'old p50':>8} {'p95':>8} "

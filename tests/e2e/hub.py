@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import yaml
 from omnihub.inbox.auth import HASHER
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub, twilio_env
+from omnihub.testkit.servers import NatsServer
 
 ROUTING: dict[str, Any] = {
     "version": 1,
@@ -68,3 +71,31 @@ def new_hub(tmp: Path, nats_url: str, mongo_url: str, twilio: FakeTwilio | None 
         "inbox": {"OMNIHUB_INBOX_SESSION_KEY": "k" * 32, "OMNIHUB_INBOX_DB": f"{prefix}_inbox",
                   "OMNIHUB_INBOX_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"},
     })
+
+
+@contextlib.asynccontextmanager
+async def sms_hub(tmp: Path, mongo_url: str, nats_url: str | None = None, spare_agents: int = 0,
+                  prepare: Callable[[ServiceHub], None] | None = None) -> AsyncIterator[tuple[ServiceHub, FakeTwilio]]:
+    """Router, sms, quality and inbox started with SMS through a Twilio double of their own, stopped on the way out.
+
+    Without `nats_url` the hub gets a nats-server of its own: a module's hub must, since the function-scoped
+    `nats_url` fixture wipes the session server's streams between tests. `prepare` changes the hub (its config
+    files, a service's settings) before anything starts."""
+    nats = None
+    if nats_url is None:
+        nats = NatsServer()
+        nats.start()
+        nats_url = nats.url
+    fake = FakeTwilio()
+    await fake.start()
+    h = new_hub(tmp, nats_url, mongo_url, fake, spare_agents)
+    if prepare is not None:
+        prepare(h)
+    try:
+        h.start("router", "sms", "quality", "inbox")
+        yield h, fake
+    finally:
+        h.stop()
+        await fake.stop()
+        if nats is not None:
+            nats.cleanup()

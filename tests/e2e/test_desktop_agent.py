@@ -21,10 +21,9 @@ from omnihub.common import identity, subjects
 from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
-from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import barrier, eventually
 from tests.e2e.browser import CUSTOMER, OUR_NUMBER, chromium, go_available, login, open_app, shot, sms_in, step_away
-from tests.e2e.hub import PASSWORDS, new_hub
+from tests.e2e.hub import PASSWORDS, sms_hub
 
 # One shared hub and one Chromium for the module, on the module's loop (its tests run one after another on one
 # worker); the autopause test's own hub and browser on the same loop.
@@ -43,18 +42,8 @@ async def shared(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> As
     the five offers (carol) and the keyboard-only flow (dan): each texts from numbers of its own and steps its agent
     away at its end, so no later test is offered its work. It has its own nats-server, since the autopause test's
     function-scoped hub wipes the session server's streams."""
-    nats = NatsServer()
-    nats.start()
-    fake = FakeTwilio()
-    await fake.start()
-    h = new_hub(tmp_path_factory.mktemp("shared"), nats.url, mongo_url, fake, spare_agents=2)
-    try:
-        h.start("router", "sms", "quality", "inbox")
-        yield h, fake
-    finally:
-        h.stop()
-        await fake.stop()
-        nats.cleanup()
+    async with sms_hub(tmp_path_factory.mktemp("shared"), mongo_url, spare_agents=2) as hub:
+        yield hub
 
 
 async def test_agent_handles_an_sms_end_to_end(shared: tuple[Hub, FakeTwilio], browser: Browser) -> None:
@@ -278,19 +267,14 @@ async def test_five_offers_at_once_are_all_shown_and_each_accepted(shared: tuple
 @pytest_asyncio.fixture(loop_scope="module")  # per test: its rules are for its hub alone
 async def autopause_hub(tmp_path: Path, nats_url: str, mongo_url: str) -> AsyncIterator[tuple[Hub, FakeTwilio]]:
     """A hub of its own whose SMS offers last 3 s and whose agents go away after one missed offer."""
-    fake = FakeTwilio()
-    await fake.start()
-    h = new_hub(tmp_path, nats_url, mongo_url, fake)
-    routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
-    routing["defaults"]["reservation_timeout_seconds"]["sms"] = 3
-    routing["defaults"]["missed_offers_before_away"] = 1
-    (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
-    try:
-        h.start("router", "sms", "quality", "inbox")
-        yield h, fake
-    finally:
-        h.stop()
-        await fake.stop()
+    def short_offers(h: Hub) -> None:
+        routing = yaml.safe_load((h.config_dir / "routing.yaml").read_text())
+        routing["defaults"]["reservation_timeout_seconds"]["sms"] = 3
+        routing["defaults"]["missed_offers_before_away"] = 1
+        (h.config_dir / "routing.yaml").write_text(yaml.safe_dump(routing))
+
+    async with sms_hub(tmp_path, mongo_url, nats_url, prepare=short_offers) as hub:
+        yield hub
 
 
 @pytest_asyncio.fixture(loop_scope="module")  # per test: the module's Chromium would tie this test to the shared hub's worker

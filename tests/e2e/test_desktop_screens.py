@@ -24,7 +24,6 @@ from omnihub.quality.wfm import synthetic
 from omnihub.testkit.fakes.oidc_provider import FakeOidcProvider
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
-from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import eventually
 from tests.e2e.browser import (
     APP,
@@ -43,7 +42,7 @@ from tests.e2e.browser import (
     step_away,
     visible_ui_text,
 )
-from tests.e2e.hub import PASSWORDS, new_hub
+from tests.e2e.hub import PASSWORDS, sms_hub
 
 # One hub and one Chromium for the module, on the module's loop (the tests run one after another on one worker).
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -69,21 +68,13 @@ async def shared(tmp_path_factory: pytest.TempPathFactory, mongo_url: str,
     """One hub for the tests that leave nothing behind that another would see: each takes its own agent and
     customer and steps away at its end. It has its own nats-server, since the function-scoped hubs of this module
     wipe the session server's streams."""
-    nats = NatsServer()
-    nats.start()
-    fake = FakeTwilio()
-    await fake.start()
-    h = new_hub(tmp_path_factory.mktemp("shared"), nats.url, mongo_url, fake, spare_agents=3)
-    h.extra["inbox"] |= {"OMNIHUB_INBOX_OIDC_ISSUER": oidc.issuer, "OMNIHUB_INBOX_OIDC_CLIENT_ID": oidc.client_id,
-                         "OMNIHUB_INBOX_OIDC_CLIENT_SECRET": oidc.client_secret,
-                         "OMNIHUB_INBOX_OIDC_REDIRECT_URL": h.url("inbox") + "/api/sso/callback"}
-    try:
-        h.start("router", "sms", "quality", "inbox")
-        yield h, fake
-    finally:
-        h.stop()
-        await fake.stop()
-        nats.cleanup()
+    def single_sign_on(h: Hub) -> None:
+        h.extra["inbox"] |= {"OMNIHUB_INBOX_OIDC_ISSUER": oidc.issuer, "OMNIHUB_INBOX_OIDC_CLIENT_ID": oidc.client_id,
+                             "OMNIHUB_INBOX_OIDC_CLIENT_SECRET": oidc.client_secret,
+                             "OMNIHUB_INBOX_OIDC_REDIRECT_URL": h.url("inbox") + "/api/sso/callback"}
+
+    async with sms_hub(tmp_path_factory.mktemp("shared"), mongo_url, spare_agents=3, prepare=single_sign_on) as hub:
+        yield hub
 
 
 

@@ -19,7 +19,6 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
-from omnihub.testkit.servers import NatsServer
 from omnihub.testkit.waiting import barrier, eventually, read_events, read_messages
 from tests.e2e.browser import (
     axe,
@@ -29,7 +28,7 @@ from tests.e2e.browser import (
     shot,
     visible_ui_text,
 )
-from tests.e2e.hub import PASSWORDS, new_hub
+from tests.e2e.hub import PASSWORDS, sms_hub
 
 # One hub and one Chromium for the module, on the module's loop (its tests run one after another on one worker).
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -42,18 +41,8 @@ async def hub(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Async
     starts from an empty live board with both agents logged out: the live page's test, first, closes its conversation
     and logs alice out at its end. It has its own nats-server, as the function-scoped `nats_url` wipes the session
     server's streams between tests."""
-    nats = NatsServer()
-    nats.start()
-    fake = FakeTwilio()
-    await fake.start()
-    h = new_hub(tmp_path_factory.mktemp("supervision"), nats.url, mongo_url, fake)
-    try:
-        h.start("router", "sms", "quality", "inbox")
-        yield h, fake
-    finally:
-        h.stop()
-        await fake.stop()
-        nats.cleanup()
+    async with sms_hub(tmp_path_factory.mktemp("supervision"), mongo_url) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -44,8 +44,8 @@ class ChildProcess:
 
     def stop(self) -> None:
         """Terminate gracefully, killing after 10 s."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+        self.terminate()
+        if self.proc is not None:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -19,6 +19,12 @@ export interface Filters {
 const STATUS_RANK: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 const TYPING_SECONDS = 6;
 
+/** A message belongs in a conversation's view when it is the conversation's or its customer's (the history across
+ * channels, activity lines of the customer's other conversations included). */
+function inView(m: Message, conv: Conversation): boolean {
+  return m.conversation_id === conv.id || m.customer_id === conv.customer_id;
+}
+
 export const useConversationsStore = defineStore("conversations", () => {
   const items = ref<Record<string, Conversation>>({});
   const unread = ref<Record<string, number>>({});
@@ -100,10 +106,7 @@ export const useConversationsStore = defineStore("conversations", () => {
       if (currentId.value !== id) return; // the agent moved on meanwhile
       current.value = data.conversation;
       // what the socket brought while the history was on its way (it may not have been stored yet when read)
-      const customer = data.conversation.customer_id;
-      const early = arrived.filter(
-        (m) => (m.conversation_id === id || (customer && m.customer_id === customer)) && !data.messages.some((x) => x._id === m._id),
-      );
+      const early = arrived.filter((m) => inView(m, data.conversation) && !data.messages.some((x) => x._id === m._id));
       messages.value = [...data.messages, ...early].sort((a, b) => a.time - b.time);
       arrived = [];
     } catch (err) {
@@ -114,7 +117,7 @@ export const useConversationsStore = defineStore("conversations", () => {
   /** A message arrived on the socket. */
   function onMessage(m: Message): void {
     if (current.value?.id !== currentId.value) arrived.push(m); // still loading: kept if it belongs to the view
-    const shown = current.value !== null && (m.conversation_id === current.value.id || m.customer_id === current.value.customer_id);
+    const shown = current.value !== null && inView(m, current.value);
     if (shown && !messages.value.some((x) => x._id === m._id)) {
       messages.value = [...messages.value, m];
       if (m.direction === "incoming") {

@@ -3,8 +3,10 @@ reports' own numbers in the mail and the workbook, in each recipient's language;
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
+import threading
 from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -175,3 +177,38 @@ async def test_the_service_starts_the_job_from_its_settings(query: KpiQuery, rel
               query, stack)
         await eventually(lambda: len(sink.mails) == 1, timeout=20)
     assert sink.mails[0]["To"] == "sam@example.com"
+
+
+async def test_a_stop_while_the_report_is_on_its_way_lets_it_go_and_be_logged(query: KpiQuery, tmp_path: Path) -> None:
+    """The service stops while the relay is still taking the mail: the send finishes and the day is logged "sent"
+    (a cancel there left it "sending")."""
+    release = threading.Event()
+
+    class SlowRelay(Sink):
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            while not release.is_set():  # the relay's own loop, in its thread: waits for the test
+                await asyncio.sleep(0.01)
+            return await super().handle_DATA(server, session, envelope)
+
+    sink, port = SlowRelay(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        (tmp_path / "reports.yaml").write_text(yaml.safe_dump({"daily": {"send_at": "00:00", "recipients": [
+            {"email": "sam@example.com"}]}}))
+        stack = contextlib.AsyncExitStack()
+        start(QualitySettings(config_dir=tmp_path, quality_report_smtp_host="127.0.0.1",
+                              quality_report_smtp_port=port), query, stack)
+        runs = query.store.db["report_runs"]
+        await eventually(lambda: runs.find_one({"status": "sending"}), timeout=20)
+        closing = asyncio.ensure_future(stack.aclose())
+        await asyncio.sleep(0)  # one turn of the loop: the stop has begun while the mail is still on its way
+        assert not closing.done()
+        release.set()
+        await closing
+        [day] = await runs.find({}).to_list(None)
+        assert day["status"] == "sent" and day["sent_to"] == ["sam@example.com"]
+        assert [m["To"] for m in sink.mails] == ["sam@example.com"]
+    finally:
+        release.set()
+        controller.stop()

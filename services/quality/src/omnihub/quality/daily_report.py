@@ -245,14 +245,19 @@ class DailyReporter:
                 "group_by": recipient.group_by, "interval": "1h", "rows": [as_json(r) for r in rows],
                 "total": as_json(total)}
 
-    async def run(self, every: float = 60.0) -> None:
-        """Tick until cancelled; a failing tick is logged and the next one tries again."""
-        while True:
+    async def run(self, stopping: asyncio.Event, every: float = 60.0) -> None:
+        """Tick until `stopping` is set; a failing tick is logged and the next one tries again. A tick in progress
+        when it is set finishes first, so its mails are sent and the day logged, never left "sending"."""
+        while not stopping.is_set():
             try:
                 await self.tick()
             except Exception:  # the job must outlive a database hiccup
                 log.exception("daily report tick failed")
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), every)
+
+
+STOP_SECONDS = 40.0  # a tick in progress may be waiting for a relay (30 s per mail) when the service stops
 
 
 def start(settings: QualitySettings, query: KpiQuery, stack: contextlib.AsyncExitStack) -> None:
@@ -268,10 +273,14 @@ def start(settings: QualitySettings, query: KpiQuery, stack: contextlib.AsyncExi
         username=settings.quality_report_smtp_username,
         password=settings.quality_report_smtp_password.get_secret_value(),
         starttls=settings.quality_report_smtp_starttls)
-    task = asyncio.get_running_loop().create_task(DailyReporter(query, config, relay).run())
+    stopping = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(DailyReporter(query, config, relay).run(stopping))
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Not a cancel: one landing inside a send or a database write left the day "sending" (and, now and then,
+        # the shutdown waiting for ever). A stuck tick is still cut off after a mail's own timeout and a margin.
+        stopping.set()
+        _, stuck = await asyncio.wait([task], timeout=STOP_SECONDS)
+        for t in stuck:
+            t.cancel()
     stack.push_async_callback(stop)

@@ -61,6 +61,21 @@ describe("session store", () => {
     expect(session.loginError).toBe("unavailable");
   });
 
+  it("asks who is logged in and whether SSO is offered at once, and is checked only when both answered", async () => {
+    const answers: Record<string, (r: Response) => void> = {};
+    vi.stubGlobal("fetch", (path: string) => new Promise<Response>((resolve) => (answers[path] = resolve)));
+    const session = useSessionStore();
+    const restoring = session.restore();
+    await Promise.resolve();
+    expect(Object.keys(answers).sort()).toEqual(["/api/me", "/api/sso"]); // in parallel: no extra round trip
+    answers["/api/me"]!(answer(401, "log in first"));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(session.checked).toBe(false); // the form waits for the SSO answer, so nothing moves when it comes
+    answers["/api/sso"]!(answer(200, { enabled: true, local_login_admins_only: false }));
+    await restoring;
+    expect([session.checked, session.me, session.ssoEnabled]).toEqual([true, null, true]);
+  });
+
   it("restores a session from the cookie, or shows the login form", async () => {
     vi.stubGlobal("fetch", async () => answer(200, { id: "sam", name: "Sam", role: "supervisor", csrf: "x" }));
     const session = useSessionStore();

@@ -1,8 +1,8 @@
-// Who is logged in: login, logout and restoring the session from its cookie.
+// Who is logged in: login, logout and restoring the session from its cookie; and whether single sign-on is offered.
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { ApiError, request, setCsrf } from "../api/http";
-import type { LoginBody, LogoutResult } from "../api/schemas";
+import type { LoginBody, LogoutResult, SsoStatus } from "../api/schemas";
 import type { Me } from "../api/types";
 
 export type LoginError = "" | "wrong" | "tooMany" | "unavailable" | "ssoOnly";
@@ -10,6 +10,7 @@ export type LoginError = "" | "wrong" | "tooMany" | "unavailable" | "ssoOnly";
 export const useSessionStore = defineStore("session", () => {
   const me = ref<Me | null>(null);
   const checked = ref(false);
+  const ssoEnabled = ref(false);
   const loginError = ref<LoginError>("");
   const isSupervisor = computed(() => me.value !== null && me.value.role !== "agent");
   const isAdmin = computed(() => me.value?.role === "admin");
@@ -19,15 +20,15 @@ export const useSessionStore = defineStore("session", () => {
     setCsrf(user.csrf);
   }
 
-  /** Ask the server who the cookie belongs to (null when nobody is logged in). */
+  /** Ask the server who the cookie belongs to (null when nobody is logged in) and, at the same time, whether
+   *  single sign-on is offered: the login form appears whole, so its button does not move under the pointer
+   *  when the "Sign in with SSO" button arrives later (the card is centred, and a late button shifted it). */
   async function restore(): Promise<void> {
-    try {
-      adopt(await request<Me>("/api/me"));
-    } catch {
-      me.value = null;
-    } finally {
-      checked.value = true;
-    }
+    const [who, sso] = await Promise.allSettled([request<Me>("/api/me"), request<SsoStatus>("/api/sso")]);
+    if (who.status === "fulfilled") adopt(who.value);
+    else me.value = null;
+    ssoEnabled.value = sso.status === "fulfilled" && sso.value.enabled === true;
+    checked.value = true;
   }
 
   /** Log in; on failure loginError says why. */
@@ -54,5 +55,5 @@ export const useSessionStore = defineStore("session", () => {
     if (done?.redirect) window.location.assign(done.redirect);
   }
 
-  return { me, checked, loginError, isSupervisor, isAdmin, restore, login, logout };
+  return { me, checked, ssoEnabled, loginError, isSupervisor, isAdmin, restore, login, logout };
 });

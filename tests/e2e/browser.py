@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
@@ -71,10 +72,23 @@ async def open_app(browser: Browser, base: str, problems: list[str] | None = Non
 
 async def login_as(browser: Browser, base: str, user: str, password: str, **kwargs: Any) -> Page:
     """A page logged in through the form with this password."""
-    page = await open_app(browser, base, **kwargs)
+    problems: list[str] = kwargs.pop("problems", None) or []
+    page = await open_app(browser, base, problems, **kwargs)
     await page.fill("#username", user)
     await page.fill("#password", password)
-    await page.click("#login-button")
+    for attempt in (1, 2):
+        # A CI run once ended with the form filled, its button enabled and no error shown: the click had sent
+        # nothing. A click that sends no login within 5 s is tried once more; a login that fails still fails.
+        try:
+            async with page.expect_request(lambda r: r.url.endswith("/api/login") and r.method == "POST",
+                                           timeout=5_000):
+                await page.click("#login-button")
+            break
+        except PlaywrightTimeout as exc:
+            if not await page.locator("#login-button:enabled").count():
+                break  # it did send, later than 5 s: the form is busy or gone
+            if attempt == 2:
+                raise AssertionError(f"two clicks on the login button sent no login; page problems: {problems}") from exc
     await expect(page.locator("#who")).to_be_visible(timeout=20_000)  # argon2 and a session write, on a busy CI box
     return page
 

@@ -221,8 +221,11 @@ async def check_and_drop(store: QualityStore, database: str, conversations: int)
     await store.close()
 
 
-async def ingest_rate(nats_url: str, mongo_url: str, name: str, evs: list[event_pb2.Event]) -> float:
-    """Publish the events, then time the quality consumer draining them into a fresh database."""
+async def service_cost(nats_url: str, mongo_url: str, name: str, evs: list[event_pb2.Event], pids: list[int],
+                       rollups: bool = True, history: list[event_pb2.Event] | None = None) -> Cost:
+    """The whole service: publish the events, then the quality consumer draining them into a fresh database
+    (JetStream fetch, decoding, the ingest path, acks). `server` CPU is MongoDB's and nats-server's (`pids`).
+    `history`: the customers' earlier conversations, stored beforehand through the new path, not measured."""
     bus = await Bus.connect(nats_url, name="bench")
     await bus.ensure_streams()
     await bus.js.purge_stream(subjects.STREAM_EVENTS)
@@ -231,15 +234,17 @@ async def ingest_rate(nats_url: str, mongo_url: str, name: str, evs: list[event_
             await batch.publish_event(e)
     store = QualityStore(mongo_url, f"bench_{name}")
     await store.setup()
-    ingestor = CountingIngestor(store, bus, len(evs))
-    start = time.perf_counter()
+    if history:
+        await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
+    ingestor = CountingIngestor(store, bus, len(evs), rollups)
+    server, client, start = sum(map(process_cpu, pids)), time.process_time(), time.perf_counter()
     consumer = await consume_events(bus, ingestor, durable=f"bench_{name}")
     await asyncio.wait_for(ingestor.done.wait(), 600)
-    rate = len(evs) / (time.perf_counter() - start)
+    cost = Cost(time.perf_counter() - start, sum(map(process_cpu, pids)) - server, time.process_time() - client)
     await consumer.stop()
-    await check_and_drop(store, f"bench_{name}", len(evs) // 4)
+    await check_and_drop(store, f"bench_{name}", (len(evs) + len(history or [])) // 4)
     await bus.close()
-    return rate
+    return cost
 
 
 async def kpi_query_seconds(url: str, conversations: int) -> str:
@@ -273,7 +278,7 @@ async def main() -> None:
     parser.add_argument("--kpi-conversations", type=int, default=100_000)
     parser.add_argument("--skip-consumer", action="store_true", help="only the direct ingest paths")
     parser.add_argument("--compare-only", action="store_true",
-                        help="only old vs new ingest path (no bare insert, consumer or KPI query)")
+                        help="only old vs new path, direct and behind the consumer (no bare insert or KPI query)")
     parser.add_argument("--returning", action="store_true",
                         help="also: every customer back within 7 days (their earlier conversations stored beforehand)")
     parser.add_argument("--commands", action="store_true",
@@ -286,8 +291,8 @@ async def main() -> None:
         shapes[RETURNING] = 20
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     with MongoServer() as mongo, NatsServer() as nats:
-        assert mongo.proc is not None
-        pid = mongo.proc.pid
+        assert mongo.proc is not None and nats.proc is not None
+        pid, nats_pid = mongo.proc.pid, nats.proc.pid
         await bare_rate(mongo.url, events(args.events, 20, tag="warm"))  # the server's first writes are slow
         await direct_cost(mongo.url, "warm", events(2_000, 20, tag="warm2"), pid)
         print(f"ingest of {args.events:,} events ({args.events // 4:,} conversations of 4 events) into SecantusDB, "
@@ -296,7 +301,9 @@ async def main() -> None:
         for i, (label, in_progress) in enumerate(shapes.items()):
             olds: list[Cost] = []
             news: list[Cost] = []
-            bare = whole = 0.0
+            service_olds: list[Cost] = []
+            service_news: list[Cost] = []
+            bare = 0.0
             for run in range(args.runs):  # new event ids each run: JetStream drops ids it saw in the last 2 minutes
                 evs = events(args.events, in_progress, tag=f"s{i}r{run}")
                 # the same customers' conversations three days earlier: each new contact makes one a repeat
@@ -307,10 +314,19 @@ async def main() -> None:
                     cost = await direct_cost(mongo.url, f"{i}_{run}_{rollups}", evs, pid, rollups=rollups,
                                              history=history)
                     (news if rollups else olds).append(cost)
-                if not (args.skip_consumer or args.compare_only):
-                    whole = max(whole, await ingest_rate(nats.url, mongo.url, f"{i}_{run}", evs))
+                if not args.skip_consumer:
+                    for rollups in ((True, False) if run % 2 == 0 else (False, True)):
+                        # the same conversations under other event ids: JetStream drops ids seen in the last 2 minutes
+                        again = events(args.events, in_progress, tag=f"s{i}r{run}{'n' if rollups else 'o'}")
+                        cost = await service_cost(nats.url, mongo.url, f"s{i}_{run}_{rollups}", again,
+                                                  [pid, nats_pid], rollups=rollups, history=history)
+                        (service_news if rollups else service_olds).append(cost)
             for line in compare_lines(label, olds, news) + (COMMANDS.lines(args.runs) if args.commands else []):
                 print(line)
+            if service_news:
+                for line in compare_lines("  the same behind its JetStream consumer (the whole service; server CPU "
+                                          "is MongoDB's + nats-server's)", service_olds, service_news):
+                    print(f"  {line}")
             if not args.compare_only:
                 old = args.events / min(c.wall for c in olds)
                 new = args.events / min(c.wall for c in news)
@@ -318,7 +334,8 @@ async def main() -> None:
                 print(f"  {'ingest path without rollups (the path before them)':<56}{old:>10,.0f}  {old / bare:.2f}")
                 print(f"  {'quality ingest path with rollups, one transaction/batch':<56}{new:>10,.0f}  "
                       f"{new / bare:.2f}")
-                if not args.skip_consumer:
+                if service_news:
+                    whole = args.events / min(c.wall for c in service_news)
                     print(f"  {'the same behind its JetStream consumer (whole service)':<56}{whole:>10,.0f}  "
                           f"{whole / bare:.2f}")
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

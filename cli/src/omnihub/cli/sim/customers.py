@@ -151,10 +151,15 @@ class Customers:
             await ws.send_json({"type": "hello", "name": f"Visitor {c.index}", "topic": c.stream.queue})
             welcome = await ws.receive_json(timeout=30)
             p = self._register("webchat", str(welcome["visitor_id"]), c)
+            echoed = asyncio.Event()
+            reader = asyncio.create_task(self._read_chat(ws, p, echoed))
             await ws.send_json({"type": "message", "client_id": "m1", "text": f"Hi, can you help me? (ref {c.key})"})
-            reader = asyncio.create_task(self._read_chat(ws, p))
             try:
                 if not await self._wait_or_leave(p):
+                    # the server's echo is what counts the message as sent: a visitor who leaves before it came
+                    # (a busy machine) was counted as sending nothing while the message was stored
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(echoed.wait(), timeout=30)
                     await ws.send_json({"type": "close"})
                     await asyncio.sleep(0.2)
                     return
@@ -162,12 +167,13 @@ class Customers:
             finally:
                 reader.cancel()
 
-    async def _read_chat(self, ws: aiohttp.ClientWebSocketResponse, p: Presence) -> None:
+    async def _read_chat(self, ws: aiohttp.ClientWebSocketResponse, p: Presence, echoed: asyncio.Event) -> None:
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 return
             frame: dict[str, Any] = json.loads(msg.data)
             if frame.get("type") == "msg" and frame.get("sender") == "visitor":
                 self.tally.sent[p.customer.key] += 1
+                echoed.set()
             elif frame.get("type") == "msg" and frame.get("sender") == "agent":
                 self.tally.replies_seen.add(p.customer.key)

@@ -23,6 +23,16 @@ def _key(conversation_id: str) -> str:
     return conversation_id.replace(".", "_").replace("$", "_")
 
 
+def _customer(was: dict[str, Any], contacts: dict[str, float], closes: dict[str, float],
+              ids: dict[str, str]) -> dict[str, Any]:
+    """A customer's document with these contacts, closes and ids (empty ones left out), its other fields kept."""
+    doc = {k: v for k, v in was.items() if k not in ("contacts", "closes", "ids")}
+    for field, values in (("contacts", contacts), ("closes", closes), ("ids", ids)):
+        if values:
+            doc[field] = values
+    return doc
+
+
 class RollupWriter:
     """Applies the difference between each changed item's new and stored contribution to the buckets."""
 
@@ -153,15 +163,16 @@ class RollupWriter:
                 ids_of[root][key] = conv
                 if u is not None:
                     u.setdefault("$set", {})[f"ids.{key}"] = conv
-        new = []
-        for root, contacts in contacts_of.items():
-            if root not in stored:
-                doc: dict[str, Any] = {"_id": root}
-                for field, values in (("contacts", contacts), ("closes", closes_of[root]), ("ids", ids_of[root])):
-                    if values:
-                        doc[field] = values
-                new.append(doc)
-        await self.store.write_customers(new, {r: u for r, u in updates.items() if u})
+        new = [_customer({"_id": root}, contacts, closes_of[root], ids_of[root])
+               for root, contacts in contacts_of.items() if root not in stored]
+        changed = {r: u for r, u in updates.items() if u}
+        if self.store.in_transaction():
+            # read in this transaction, so replaced whole: a replace costs SecantusDB about two thirds of a
+            # $min/$max update (bench/secantus_costs.py), and a concurrent writer still conflicts and retries
+            await self.store.write_customers(new, {}, [_customer(stored[r], contacts_of[r], closes_of[r], ids_of[r])
+                                                       for r in changed])
+        else:
+            await self.store.write_customers(new, changed)
         cache.update(stored)
         for root, contacts in contacts_of.items():
             cache[root] = {**stored.get(root, {}), "_id": root, "contacts": contacts, "closes": closes_of[root],

@@ -352,11 +352,13 @@ class QualityStore:
             out.update({d["_id"]: d async for d in self.customers.find({"_id": {"$in": chunk}}, session=_s())})
         return out
 
-    async def write_customers(self, new: list[dict[str, Any]], updates: dict[str, dict[str, Any]]) -> None:
-        """Insert new customers' documents and apply $min contacts / $max closes updates to stored ones, in one
-        bulk write."""
-        ops: list[InsertOne[dict[str, Any]] | UpdateOne] = [InsertOne(d) for d in new]
+    async def write_customers(self, new: list[dict[str, Any]], updates: dict[str, dict[str, Any]],
+                              whole: Iterable[dict[str, Any]] = ()) -> None:
+        """Insert new customers' documents, apply $min contacts / $max closes updates to stored ones and replace
+        `whole` ones (read in the same transaction), in one bulk write."""
+        ops: list[InsertOne[dict[str, Any]] | UpdateOne | ReplaceOne[dict[str, Any]]] = [InsertOne(d) for d in new]
         ops += [UpdateOne({"_id": c}, u, upsert=True) for c, u in updates.items()]
+        ops += [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in whole]
         if ops:
             await self.customers.bulk_write(ops, ordered=False, session=_s())
 

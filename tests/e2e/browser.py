@@ -89,7 +89,10 @@ async def login_as(browser: Browser, base: str, user: str, password: str, **kwar
                 break  # it did send, later than 5 s: the form is busy or gone
             if attempt == 2:
                 raise AssertionError(f"two clicks on the login button sent no login; page problems: {problems}") from exc
-    await expect(page.locator("#who")).to_be_visible(timeout=20_000)  # argon2 and a session write, on a busy CI box
+    try:
+        await expect(page.locator("#who")).to_be_visible(timeout=20_000)  # argon2 and a session write, on a busy CI box
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\npage problems: {problems}") from exc
     return page
 
 

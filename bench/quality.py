@@ -24,6 +24,7 @@ from omnihub.common.logging import configure_logging
 from omnihub.quality.config import QualitySettings
 from omnihub.quality.ingest import INGEST_BATCH, Ingestor, consume_events, conversation_changes, event_doc
 from omnihub.quality.queries import KpiQuery
+from omnihub.quality.rollup_writer import RollupWriter
 from omnihub.quality.store import QualityStore
 from omnihub.testkit.servers import MongoServer, NatsServer
 
@@ -63,12 +64,24 @@ def events(n: int, in_progress: int, tag: str, seed: int = 1, days_ago: float = 
     return sorted(out, key=lambda e: e.time.ToNanoseconds())
 
 
+class WithoutFcr(RollupWriter):
+    """The rollup writer with the customers' FCR bookkeeping left out (`--without-fcr`): no customer documents
+    read or written, every conversation counted as no repeat. Not a product path: it shows what that bookkeeping
+    costs of the new path."""
+
+    async def _contacts(self, docs: list[dict[str, Any]], cache: dict[str, dict[str, Any]] | None = None,
+                        ) -> tuple[dict[str, list[float]], set[str]]:
+        return {}, set()
+
+
 class CountingIngestor(Ingestor):
     """The service's ingestor, telling the bench when it has stored everything; with `rollups` False, the path
     before rollups existed (events and conversations only, no transaction): the baseline."""
 
-    def __init__(self, store: QualityStore, bus: Bus, expect: int, rollups: bool = True) -> None:
+    def __init__(self, store: QualityStore, bus: Bus, expect: int, rollups: bool = True, fcr: bool = True) -> None:
         super().__init__(store, bus, surveys=False, hold_seconds=QualitySettings().quality_hold_seconds)
+        if not fcr:
+            self.rollups = WithoutFcr(store, self.rollups.config)
         self.expect = expect
         self.stored = 0
         self.done = asyncio.Event()
@@ -159,8 +172,10 @@ class CommandTimes(monitoring.CommandListener):
     def lines(self, runs: int) -> list[str]:
         """Each path's costliest commands, seconds per run; then starts afresh."""
         out = []
-        for path in ("old", "new"):
+        for path in ("old", "new", "without-fcr"):
             top = sorted(((t, n, what) for (p, what), (n, t) in self.totals.items() if p == path), reverse=True)[:8]
+            if not top:
+                continue
             out.append(f"  {path} path, commands per run (count, seconds): " + ", ".join(
                 f"{what} {n / runs:.0f} {t / runs:.2f}" for t, n, what in top))
         self.totals.clear()
@@ -171,15 +186,16 @@ COMMANDS = CommandTimes()
 
 
 async def direct_cost(url: str, name: str, evs: list[event_pb2.Event], server_pid: int,
-                      rollups: bool = True, history: list[event_pb2.Event] | None = None) -> Cost:
+                      rollups: bool = True, history: list[event_pb2.Event] | None = None, fcr: bool = True) -> Cost:
     """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch.
-    `history`: events stored beforehand through the new path, not measured (the customers' earlier conversations)."""
+    `history`: events stored beforehand through the new path, not measured (the customers' earlier conversations);
+    `fcr` False: the new path without its FCR bookkeeping (`WithoutFcr`)."""
     store = QualityStore(url, f"bench_direct_{name}")
     await store.setup()
     if history:
         await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
-    ingestor = CountingIngestor(store, None, len(evs), rollups)  # type: ignore[arg-type]
-    COMMANDS.path = "new" if rollups else "old"
+    ingestor = CountingIngestor(store, None, len(evs), rollups, fcr)  # type: ignore[arg-type]
+    COMMANDS.path = ("new" if fcr else "without-fcr") if rollups else "old"
     server, client, start = process_cpu(server_pid), time.process_time(), time.perf_counter()
     await ingest_all(ingestor, evs)
     COMMANDS.path = ""
@@ -281,6 +297,8 @@ async def main() -> None:
                         help="only old vs new path, direct and behind the consumer (no bare insert or KPI query)")
     parser.add_argument("--returning", action="store_true",
                         help="also: every customer back within 7 days (their earlier conversations stored beforehand)")
+    parser.add_argument("--without-fcr", action="store_true",
+                        help="also: the new path without its FCR bookkeeping (what that bookkeeping costs)")
     parser.add_argument("--commands", action="store_true",
                         help="also print each path's costliest database commands (wall seconds per run)")
     args = parser.parse_args()
@@ -301,6 +319,7 @@ async def main() -> None:
         for i, (label, in_progress) in enumerate(shapes.items()):
             olds: list[Cost] = []
             news: list[Cost] = []
+            bare_news: list[Cost] = []  # the new path without FCR bookkeeping
             service_olds: list[Cost] = []
             service_news: list[Cost] = []
             bare = 0.0
@@ -314,6 +333,9 @@ async def main() -> None:
                     cost = await direct_cost(mongo.url, f"{i}_{run}_{rollups}", evs, pid, rollups=rollups,
                                              history=history)
                     (news if rollups else olds).append(cost)
+                if args.without_fcr:
+                    bare_news.append(await direct_cost(mongo.url, f"{i}_{run}_nofcr", evs, pid, history=history,
+                                                       fcr=False))
                 if not args.skip_consumer:
                     for rollups in ((True, False) if run % 2 == 0 else (False, True)):
                         # the same conversations under other event ids: JetStream drops ids seen in the last 2 minutes
@@ -323,6 +345,10 @@ async def main() -> None:
                         (service_news if rollups else service_olds).append(cost)
             for line in compare_lines(label, olds, news) + (COMMANDS.lines(args.runs) if args.commands else []):
                 print(line)
+            if bare_news:
+                for line in compare_lines("  the new path without its FCR bookkeeping (not a product path)", olds,
+                                          bare_news):
+                    print(f"  {line}")
             if service_news:
                 for line in compare_lines("  the same behind its JetStream consumer (the whole service; server CPU "
                                           "is MongoDB's + nats-server's)", service_olds, service_news):

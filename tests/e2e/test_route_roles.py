@@ -198,6 +198,7 @@ INBOX: dict[tuple[str, str], list[tuple[str, Any, tuple[Any, ...]]]] = {
     # attach (#20 attachments): upload to a conversation I hold (a JSON body: 400 once allowed), open a file of a
     # conversation I hold or held ({FA}: alice's upload to A), and the signed public link (a wrong signature: 403)
     ("POST", "/api/conversations/{id}/attachments"): [("/api/conversations/{A}/attachments", {}, OWNER)],
+    ("GET", "/api/file-rules"): [("/api/file-rules", None, ALL_IN)],  # the channels' file rules, for every desk
     ("GET", "/api/attachments/{id}"): [("/api/attachments/{FA}", None, OWNER),
                                        ("/api/attachments/" + "0" * 32, None, (U, 404, 404, 404, 404))],
     ("GET", "/files/{id}"): [("/files/{FA}?e=9999999999&s=wrong", None, (F, F, F, F, F))],

@@ -1,15 +1,19 @@
-"""Attachment rules without a hub: signed links (expiry, tampering), ids, Content-Disposition and the channel rules as 4xx."""
+"""Attachment rules: signed links (expiry, tampering), ids, Content-Disposition, the channel rules as 4xx, and the table
+the desktop reads (GET /api/file-rules)."""
 
 from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 from aiohttp import web
 
-from omnihub.common.file_rules import MB
+from omnihub.common.file_rules import ALLOWED_TYPES, FILE_RULES, MAX_BYTES, MB, check_file
 from omnihub.inbox.attachments import check_fits, disposition
 from omnihub.inbox.files import FileStore, attachment_id
+
+from .conftest import login, running_inbox, users
 
 
 def store() -> FileStore:
@@ -50,3 +54,27 @@ def test_each_channel_carries_what_its_provider_takes() -> None:
         check_fits("whatsapp", "image/gif", 1)
     body = json.loads(refused.value.text or "{}")
     assert body["code"] == "channel_type" and body["channel"] == "whatsapp" and "image/png" in body["allowed"]
+
+
+async def test_every_desk_reads_the_table_the_uploads_are_refused_by(mongo_url: str, mongo_db: str) -> None:
+    """GET /api/file-rules (any signed-in user, nobody else): the desktop checks a file against it before uploading,
+    so it must say, for every channel and type, what check_file says."""
+    jar = aiohttp.CookieJar(unsafe=True)  # the session cookie of an IP-address host
+    async with running_inbox(mongo_url, mongo_db, users(("alice", "agent"))) as hub, \
+            aiohttp.ClientSession(cookie_jar=jar) as http:
+        assert (await http.get(f"{hub.base}/api/file-rules")).status == 401
+        await login(http, hub.base, "alice")
+        resp = await http.get(f"{hub.base}/api/file-rules")
+        assert resp.status == 200
+        table = await resp.json()
+    assert table["max_bytes"] == MAX_BYTES and set(table["allowed_types"]) == ALLOWED_TYPES
+    assert set(table["channels"]) == set(FILE_RULES)
+    for channel, own in table["channels"].items():
+        assert own["max_files"] == FILE_RULES[channel].max_files
+        for content_type in sorted(ALLOWED_TYPES):
+            kind = next((k for k in own["kinds"] if content_type in k["types"]), None)
+            refusal = check_file(channel, content_type, 0)
+            assert (kind is None) == (refusal is not None), (channel, content_type)
+            if kind is not None:
+                assert check_file(channel, content_type, kind["max_bytes"]) is None
+                assert check_file(channel, content_type, kind["max_bytes"] + 1) is not None

@@ -4,7 +4,8 @@ import { createPinia, setActivePinia } from "pinia";
 import { ApiError } from "../src/api/http";
 import type { Conversation } from "../src/api/types";
 import { i18n } from "../src/i18n";
-import { MAX_BYTES, refusalOf, typeLabel, useAttachmentsStore } from "../src/stores/attachments";
+import type { FileRules } from "../src/api/schemas";
+import { MAX_BYTES, refusalOf, ruleRefusal, typeLabel, useAttachmentsStore } from "../src/stores/attachments";
 import AttachFile from "../src/views/attachments/AttachFile.vue";
 
 describe("attachments store", () => {
@@ -35,6 +36,61 @@ describe("attachments store", () => {
     expect(String(fetch.mock.calls[0]?.[0])).toBe(`/api/conversations/cnv_1/attachments?with=${ref.id}`); // the reply's files so far
     store.clear("cnv_1");
     expect(store.ids("cnv_1")).toEqual([]);
+  });
+
+  const MB = 1024 * 1024;
+  // the table as GET /api/file-rules gives it (omnihub.common.file_rules), for two channels
+  const RULES: FileRules = {
+    max_bytes: 30 * MB,
+    max_files: 5,
+    allowed_types: ["application/pdf", "image/gif", "image/jpeg", "image/png", "image/webp", "text/plain"],
+    channels: {
+      sms: { kinds: [{ name: "image", types: ["image/gif", "image/jpeg", "image/png"], max_bytes: 5 * MB },
+                     { name: "file", types: ["application/pdf"], max_bytes: 5 * MB }], max_files: 5, max_total: 5 * MB },
+      whatsapp: { kinds: [{ name: "image", types: ["image/jpeg", "image/png"], max_bytes: 5 * MB },
+                          { name: "document", types: ["application/pdf"], max_bytes: 16 * MB }], max_files: 1, max_total: 0 },
+      voice: { kinds: [], max_files: 5, max_total: 0 },
+    },
+  };
+
+  it("refuses what the conversation's channel cannot carry before uploading, as the server would", async () => {
+    const calls: string[] = [];
+    vi.stubGlobal("fetch", async (path: string) => {
+      calls.push(path);
+      return new Response(JSON.stringify(RULES), { status: 200 });
+    });
+    const store = useAttachmentsStore();
+    expect(await store.add("cnv_1", new File(["x"], "a.webp", { type: "image/webp" }), "CHANNEL_SMS")).toBe(false);
+    expect(store.refusal).toEqual({ code: "channel_type", limitMb: 0, name: "a.webp", channel: "sms",
+                                    allowed: ["application/pdf", "image/gif", "image/jpeg", "image/png"] });
+    const big = new File(["x"], "scan.pdf", { type: "application/pdf" });
+    Object.defineProperty(big, "size", { value: 6 * MB });
+    expect(await store.add("cnv_1", big, "CHANNEL_SMS")).toBe(false);
+    expect(store.refusal).toEqual({ code: "channel_limit", limitMb: 5, name: "scan.pdf", channel: "sms" });
+    expect(await store.add("cnv_1", new File(["x"], "a.pdf", { type: "application/pdf" }), "CHANNEL_VOICE")).toBe(false);
+    expect(store.refusal?.code).toBe("no_files");
+    expect(calls).toEqual(["/api/file-rules"]); // the table once, and no upload
+  });
+
+  it("checks a file beside the ones already attached: count and total per message", () => {
+    const pdf = { name: "b.pdf", type: "application/pdf", size: 3 * MB };
+    expect(ruleRefusal(RULES, "whatsapp", [], pdf)).toBeNull();
+    expect(ruleRefusal(RULES, "whatsapp", [{ type: "image/png", size: 10 }], pdf))
+      .toEqual({ code: "channel_count", limitMb: 0, name: "b.pdf", channel: "whatsapp", limit: 1 });
+    expect(ruleRefusal(RULES, "sms", [{ type: "image/png", size: 3 * MB }], pdf))
+      .toEqual({ code: "channel_total", limitMb: 5, name: "b.pdf", channel: "sms" });
+    expect(ruleRefusal(RULES, "email", [], { name: "x.exe", type: "application/x-msdownload", size: 1 }))
+      .toEqual({ code: "type", limitMb: 0, name: "x.exe" });
+    expect(ruleRefusal(RULES, "telegram", [], pdf)).toBeNull(); // not in this table: the server decides
+  });
+
+  it("uploads when the rules cannot be had: the server still refuses", async () => {
+    const ref = { id: "c".repeat(32), file_name: "c.pdf", content_type: "application/pdf", size_bytes: 1 };
+    vi.stubGlobal("fetch", async (path: string) =>
+      path === "/api/file-rules" ? new Response("down", { status: 503 }) : new Response(JSON.stringify(ref), { status: 200 }));
+    const store = useAttachmentsStore();
+    expect(await store.add("cnv_1", new File(["x"], "c.pdf", { type: "application/pdf" }), "CHANNEL_SMS")).toBe(true);
+    expect(store.ids("cnv_1")).toEqual([ref.id]);
   });
 
   it("reads the server's refusal codes and limits", () => {

@@ -13,7 +13,15 @@ from pydantic import BaseModel, Field
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.common import subjects
-from omnihub.common.file_rules import ALLOWED_TYPES, MAX_BYTES, FileRefusal, check_file, check_message, largest
+from omnihub.common.file_rules import (
+    ALLOWED_TYPES,
+    FILE_RULES,
+    MAX_BYTES,
+    FileRefusal,
+    check_file,
+    check_message,
+    largest,
+)
 from omnihub.common.openapi import Operation
 from omnihub.inbox.files import INBOX_SCHEME, FileStore, TooLarge
 
@@ -45,7 +53,41 @@ class AttachmentRefused(BaseModel):
     allowed: list[str] = Field(default_factory=list, description="the types the channel carries (channel_type)")
 
 
+class FileKindRule(BaseModel):
+    """One way a channel carries files: how it is sent, of which types, up to how many bytes each."""
+
+    name: str = Field(description="photo | image | document | audio | video | file | link")
+    types: list[str]
+    max_bytes: int
+
+
+class ChannelFileRules(BaseModel):
+    """What one channel carries; no kinds: no files at all. A file takes the first kind that lists its type."""
+
+    kinds: list[FileKindRule]
+    max_files: int = Field(description="files per message")
+    max_total: int = Field(description="bytes of all files of one message; 0: no limit beyond each file's")
+
+
+class FileRules(BaseModel):
+    """The table the inbox and the channel services refuse files by, so the desktop says why before uploading."""
+
+    max_bytes: int = Field(description="the inbox keeps no file larger, on any channel")
+    max_files: int = Field(description="files per reply")
+    allowed_types: list[str] = Field(description="every type the inbox accepts at all")
+    channels: dict[str, ChannelFileRules] = Field(description="by channel token (sms, whatsapp, email, ...)")
+
+
+RULES = FileRules(
+    max_bytes=MAX_BYTES, max_files=MAX_FILES, allowed_types=sorted(ALLOWED_TYPES),
+    channels={channel: ChannelFileRules(kinds=[FileKindRule(name=k.name, types=sorted(k.types), max_bytes=k.max_bytes)
+                                               for k in rules.kinds],
+                                        max_files=rules.max_files, max_total=rules.max_total)
+              for channel, rules in FILE_RULES.items()}).model_dump_json()
+
 OPERATIONS = [
+    Operation("GET", "/api/file-rules", "Which files each channel carries (types, sizes, files per message): the "
+              "uploads' own rules, for saying why before a file is sent", response=FileRules, tags=("attachments",)),
     Operation("POST", "/api/conversations/{id}/attachments",
               "Upload a file (multipart field `file`, at most 30 MB and the channel's limit) for a reply; "
               "`with` (repeated) names the files already attached to it, so the channel's per-message rules apply",
@@ -127,6 +169,10 @@ class Attachments:
     @property
     def files(self) -> FileStore:
         return self.inbox.files
+
+    async def rules(self, _request: web.Request) -> web.Response:
+        """GET /api/file-rules: the channels' file rules (any signed-in user)."""
+        return web.Response(text=RULES, content_type="application/json")
 
     async def upload(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/attachments: store one file for a reply on this conversation."""
@@ -284,6 +330,7 @@ class Attachments:
 
 def register(router: web.UrlDispatcher, attachments: Attachments) -> None:
     """Upload, download and the signed public link."""
+    router.add_get("/api/file-rules", attachments.rules)
     router.add_post("/api/conversations/{id}/attachments", attachments.upload)
     router.add_get("/api/attachments/{id}", attachments.download)
     router.add_get("/files/{id}", attachments.public)

@@ -602,6 +602,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/file-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which files each channel carries (types, sizes, files per message): the uploads' own rules, for saying why before a file is sent */
+        get: operations["get_api_file_rules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/heartbeat": {
         parameters: {
             query?: never;
@@ -1620,6 +1637,24 @@ export interface components {
             supervisor_mode: "" | "listen" | "coach" | "barge";
         };
         /**
+         * ChannelFileRules
+         * @description What one channel carries; no kinds: no files at all. A file takes the first kind that lists its type.
+         */
+        ChannelFileRules: {
+            /** Kinds */
+            kinds: components["schemas"]["FileKindRule"][];
+            /**
+             * Max Files
+             * @description files per message
+             */
+            max_files: number;
+            /**
+             * Max Total
+             * @description bytes of all files of one message; 0: no limit beyond each file's
+             */
+            max_total: number;
+        };
+        /**
          * CustomerProfile
          * @description The customer panel: contact fields (the pre-chat email where the visitor gave one), notes, identities,
          *     every conversation newest first.
@@ -1794,6 +1829,49 @@ export interface components {
              * @default
              */
             note?: string;
+        };
+        /**
+         * FileKindRule
+         * @description One way a channel carries files: how it is sent, of which types, up to how many bytes each.
+         */
+        FileKindRule: {
+            /** Max Bytes */
+            max_bytes: number;
+            /**
+             * Name
+             * @description photo | image | document | audio | video | file | link
+             */
+            name: string;
+            /** Types */
+            types: string[];
+        };
+        /**
+         * FileRules
+         * @description The table the inbox and the channel services refuse files by, so the desktop says why before uploading.
+         */
+        FileRules: {
+            /**
+             * Allowed Types
+             * @description every type the inbox accepts at all
+             */
+            allowed_types: string[];
+            /**
+             * Channels
+             * @description by channel token (sms, whatsapp, email, ...)
+             */
+            channels: {
+                [key: string]: components["schemas"]["ChannelFileRules"];
+            };
+            /**
+             * Max Bytes
+             * @description the inbox keeps no file larger, on any channel
+             */
+            max_bytes: number;
+            /**
+             * Max Files
+             * @description files per reply
+             */
+            max_files: number;
         };
         /**
          * ForceStateBody
@@ -6237,6 +6315,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_api_file_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileRules"];
                 };
             };
             /** @description invalid input (the message names the field) */

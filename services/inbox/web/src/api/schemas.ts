@@ -9,6 +9,7 @@ export type StateBody = Schemas["StateBody"];
 export type ForceStateBody = Schemas["ForceStateBody"];
 export type ReplyBody = Schemas["ReplyBody"];
 export type AttachmentRef = Schemas["AttachmentRef"];
+export type FileRules = Schemas["FileRules"];
 export type TypingBody = Schemas["TypingBody"];
 export type WrapUpBody = Schemas["WrapUpBody"];
 export type TransferBody = Schemas["TransferBody"];

@@ -1,8 +1,9 @@
-// Files the agent attaches to the next reply, per conversation: uploaded at once, sent by id with the reply.
+// Files the agent attaches to the next reply, per conversation: checked against the channel's rules, uploaded at
+// once, sent by id with the reply.
 import { defineStore } from "pinia";
 import { ref } from "vue";
-import { ApiError, postForm, seg } from "../api/http";
-import type { AttachmentRef } from "../api/schemas";
+import { ApiError, postForm, request, seg } from "../api/http";
+import type { AttachmentRef, FileRules } from "../api/schemas";
 
 /** The inbox refuses anything larger, on every channel (413). */
 export const MAX_BYTES = 30 * 1024 * 1024;
@@ -48,6 +49,48 @@ export function refusalOf(err: unknown, name: string): Refusal {
   return { code: "failed", limitMb: 0, name };
 }
 
+const MB = 1024 * 1024;
+
+/** A conversation's channel (CHANNEL_SMS, or already sms) as the file rules' token. */
+export function channelToken(channel: string): string {
+  return channel.replace(/^CHANNEL_/, "").toLowerCase();
+}
+
+/** What the browser sends as the file's type (the upload's part header), as the server reads it. */
+export function fileType(file: { type: string }): string {
+  return (file.type || "application/octet-stream").toLowerCase();
+}
+
+/** Why the server would refuse `file` on `channel` beside the files already attached, by the same table it refuses
+ * by (omnihub.common.file_rules), as the Refusal its answer would give; null when it fits or the channel is not in
+ * the table (the server decides then). */
+export function ruleRefusal(
+  rules: FileRules,
+  channel: string,
+  attached: { type: string; size: number }[],
+  file: { name: string; type: string; size: number },
+): Refusal | null {
+  const name = file.name;
+  if (!rules.allowed_types.includes(file.type)) return { code: "type", limitMb: 0, name };
+  const own = rules.channels[channel];
+  if (!own) return null;
+  const files = [...attached, { type: file.type, size: file.size }];
+  for (const f of files) {
+    if (!own.kinds.length) return { code: "no_files", limitMb: 0, name, channel };
+    const kind = own.kinds.find((k) => k.types.includes(f.type));
+    if (!kind) {
+      const allowed = [...new Set(own.kinds.flatMap((k) => k.types))].sort();
+      return { code: "channel_type", limitMb: 0, name, channel, allowed };
+    }
+    if (f.size > kind.max_bytes) return { code: "channel_limit", limitMb: Math.floor(kind.max_bytes / MB), name, channel };
+  }
+  if (files.length > own.max_files) return { code: "channel_count", limitMb: 0, name, channel, limit: own.max_files };
+  if (own.max_total && files.reduce((sum, f) => sum + f.size, 0) > own.max_total) {
+    return { code: "channel_total", limitMb: Math.floor(own.max_total / MB), name, channel };
+  }
+  return null;
+}
+
 const LABELS: Record<string, string> = {
   "application/msword": "DOC",
   "application/vnd.ms-excel": "XLS",
@@ -71,8 +114,20 @@ export const useAttachmentsStore = defineStore("attachments", () => {
     return pending.value[conversationId] ?? [];
   }
 
-  /** Upload one file for the conversation's next reply; a file over 30 MB is refused before it is sent. */
-  async function add(conversationId: string, file: File): Promise<boolean> {
+  let rules: Promise<FileRules | null> | null = null;
+
+  /** The channels' file rules, asked for once; null when they could not be had (the server still refuses). */
+  function fileRules(): Promise<FileRules | null> {
+    rules ??= request<FileRules>("/api/file-rules").catch(() => {
+      rules = null; // asked again next time
+      return null;
+    });
+    return rules;
+  }
+
+  /** Upload one file for the conversation's next reply. A file over 30 MB, one too many, or (given the
+   *  conversation's `channel`) one its channel cannot carry is refused before it is sent. */
+  async function add(conversationId: string, file: File, channel?: string): Promise<boolean> {
     refusal.value = null;
     if (file.size > MAX_BYTES) {
       refusal.value = { code: "too_large", limitMb: MAX_BYTES / (1024 * 1024), name: file.name };
@@ -81,6 +136,16 @@ export const useAttachmentsStore = defineStore("attachments", () => {
     if (of(conversationId).length >= MAX_FILES) {
       refusal.value = { code: "too_many", limitMb: MAX_FILES, name: file.name };
       return false;
+    }
+    const table = channel ? await fileRules() : null;
+    if (table && channel) {
+      const attached = of(conversationId).map((a) => ({ type: a.content_type, size: a.size_bytes }));
+      const refused = ruleRefusal(table, channelToken(channel), attached,
+                                  { name: file.name, type: fileType(file), size: file.size });
+      if (refused) {
+        refusal.value = refused;
+        return false;
+      }
     }
     const form = new FormData();
     form.append("file", file, file.name);

@@ -45,6 +45,23 @@ describe("email fields", () => {
     await wrapper.vm.$nextTick();
     const enDate = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" }).format(mail.time * 1000);
     expect(header.value).toBe(`On ${enDate}, 李雷 <li@example.cn> wrote:`);
+    expect(wrapper.get("#reply-all").attributes("aria-pressed")).toBe("true");
+    await wrapper.get("#reply-sender").trigger("click"); // the sender alone
+    expect(cc.value).toBe("");
+    expect(wrapper.get("#reply-sender").attributes("aria-pressed")).toBe("true");
+    expect(wrapper.get("#cc-hint").text()).toBe("More addresses that get a copy, separated by commas.");
+    await wrapper.get("#reply-all").trigger("click"); // everyone again
+    expect(cc.value).toBe("wang@example.cn, zhang@example.cn");
+    expect(wrapper.get("#reply-all").attributes("aria-pressed")).toBe("true");
+    wrapper.unmount();
+  });
+
+  it("offers no reply-all when the mail had no other recipients", async () => {
+    useConversationsStore().messages = [{ ...mail, reply_all_cc: [] }];
+    const wrapper = mount(EmailFields, { props: { conversation, subject: "", cc: "", quote: false },
+      global: { plugins: [i18n] } });
+    await wrapper.vm.$nextTick();
+    expect(wrapper.find("#reply-all").exists()).toBe(false);
     wrapper.unmount();
   });
 });

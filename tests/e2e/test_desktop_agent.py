@@ -318,7 +318,7 @@ async def test_keyboard_only_agent_flow(shared: tuple[Hub, FakeTwilio], browser:
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORDS["dan"])
     await page.keyboard.press("Enter")
-    await expect(page.locator("#who")).to_be_visible()
+    await expect(page.locator("#who")).to_be_visible(timeout=20_000)  # argon2 and session writes, on a busy CI box
     await _tab_to(page, "state")
     await page.keyboard.press("Home")  # the first choice: Available
     await expect(page.locator("#agent-state")).to_have_attribute("data-state", "AVAILABLE", timeout=10_000)

@@ -89,17 +89,18 @@ async def test_login_under_a_strict_csp_in_both_languages(shared: tuple[Hub, Fak
     await page.get_by_label("Username").fill("alice")
     await page.get_by_label("Password").fill("wrong")
     await page.get_by_role("button", name="Log in", exact=True).click()
-    await expect(page.locator("#login-error")).to_have_text("Wrong username or password")
+    # a login is argon2 and session writes: on a loaded CI box more than expect's 5 s default
+    await expect(page.locator("#login-error")).to_have_text("Wrong username or password", timeout=20_000)
 
     await page.locator("#lang").select_option("zh-CN")
     await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     await page.get_by_label("用户名").fill("alice")
     await page.get_by_label("密码").fill(PASSWORDS["alice"])
     await page.get_by_role("button", name="登录", exact=True).click()
-    await expect(page.locator("#who")).to_have_text("Alice Chen · 座席")
+    await expect(page.locator("#who")).to_have_text("Alice Chen · 座席", timeout=20_000)
 
     await page.reload()  # the session cookie restores the desktop, in the chosen language
-    await expect(page.locator("#logout")).to_have_text("退出")
+    await expect(page.locator("#logout")).to_have_text("退出", timeout=20_000)
     await page.locator("#logout").click()
     await expect(page.locator("#login-button")).to_be_visible()
     assert [p for p in problems if "401" not in p] == []

@@ -37,6 +37,11 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+# Playwright's expect waits 5 s by default. In CI a hub of three to seven services and Chromium share 2 cores with
+# three other test workers, so a fact that takes a few seconds to appear there is no failure; a broken feature still
+# fails, 15 s later. (Every worker imports this module when it collects the suite.)
+expect.set_options(timeout=15_000)
+
 EN = _flatten(json.loads((WEB / "src" / "i18n" / "en.json").read_text()))
 ZH = _flatten(json.loads((WEB / "src" / "i18n" / "zh-CN.json").read_text()))
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 import yaml
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.messaging.v1 import messaging_pb2
@@ -71,6 +71,16 @@ async def test_agent_handles_an_sms_end_to_end(shared: tuple[Hub, FakeTwilio], b
     assert await page.locator("#timeline img").count() == 0
     assert await page.locator("#timeline script").count() == 0
     await expect(page.locator("#agent-state")).to_have_attribute("data-state", "BUSY", timeout=10_000)
+
+    # 2b. A file SMS cannot carry (WebP) is refused in the page, naming the channel's types, and never uploaded.
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.url.endswith("/attachments") or "/attachments?" in r.url
+            else None)
+    webp: FilePayload = {"name": "photo.webp", "mimeType": "image/webp", "buffer": b"RIFF\x00\x00\x00\x00WEBPVP8 "}
+    await page.set_input_files("#attach-file", files=[webp])
+    await expect(page.locator("#attach-error")).to_have_text(
+        "SMS cannot carry photo.webp: it takes only PDF, MP3, OGG, GIF, JPEG, PNG, CSV, and MP4.")
+    assert uploads == []
 
     # 3. The agent replies: the SMS counter counts, and Twilio's API receives the message.
     await page.fill("#reply", "您好！Your parcel ships today.")

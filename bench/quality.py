@@ -185,15 +185,21 @@ class CommandTimes(monitoring.CommandListener):
 COMMANDS = CommandTimes()
 
 
+async def fresh_store(url: str, database: str, history: list[event_pb2.Event] | None) -> QualityStore:
+    """A set-up store in its own database, holding `history` stored through the new path (not measured)."""
+    store = QualityStore(url, database)
+    await store.setup()
+    if history:
+        await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
+    return store
+
+
 async def direct_cost(url: str, name: str, evs: list[event_pb2.Event], server_pid: int,
                       rollups: bool = True, history: list[event_pb2.Event] | None = None, fcr: bool = True) -> Cost:
     """The ingest path alone: fetch-sized batches into Ingestor.handle, held events carried into the next batch.
     `history`: events stored beforehand through the new path, not measured (the customers' earlier conversations);
     `fcr` False: the new path without its FCR bookkeeping (`WithoutFcr`)."""
-    store = QualityStore(url, f"bench_direct_{name}")
-    await store.setup()
-    if history:
-        await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
+    store = await fresh_store(url, f"bench_direct_{name}", history)
     ingestor = CountingIngestor(store, None, len(evs), rollups, fcr)  # type: ignore[arg-type]
     COMMANDS.path = ("new" if fcr else "without-fcr") if rollups else "old"
     server, client, start = process_cpu(server_pid), time.process_time(), time.perf_counter()
@@ -248,10 +254,7 @@ async def service_cost(nats_url: str, mongo_url: str, name: str, evs: list[event
     async with bus.batch() as batch:
         for e in evs:
             await batch.publish_event(e)
-    store = QualityStore(mongo_url, f"bench_{name}")
-    await store.setup()
-    if history:
-        await ingest_all(CountingIngestor(store, None, len(history)), history)  # type: ignore[arg-type]
+    store = await fresh_store(mongo_url, f"bench_{name}", history)
     ingestor = CountingIngestor(store, bus, len(evs), rollups)
     server, client, start = sum(map(process_cpu, pids)), time.process_time(), time.perf_counter()
     consumer = await consume_events(bus, ingestor, durable=f"bench_{name}")
@@ -319,7 +322,7 @@ async def main() -> None:
         for i, (label, in_progress) in enumerate(shapes.items()):
             olds: list[Cost] = []
             news: list[Cost] = []
-            bare_news: list[Cost] = []  # the new path without FCR bookkeeping
+            without_fcr: list[Cost] = []  # the new path without its FCR bookkeeping
             service_olds: list[Cost] = []
             service_news: list[Cost] = []
             bare = 0.0
@@ -334,7 +337,7 @@ async def main() -> None:
                                              history=history)
                     (news if rollups else olds).append(cost)
                 if args.without_fcr:
-                    bare_news.append(await direct_cost(mongo.url, f"{i}_{run}_nofcr", evs, pid, history=history,
+                    without_fcr.append(await direct_cost(mongo.url, f"{i}_{run}_nofcr", evs, pid, history=history,
                                                        fcr=False))
                 if not args.skip_consumer:
                     for rollups in ((True, False) if run % 2 == 0 else (False, True)):
@@ -345,14 +348,13 @@ async def main() -> None:
                         (service_news if rollups else service_olds).append(cost)
             for line in compare_lines(label, olds, news) + (COMMANDS.lines(args.runs) if args.commands else []):
                 print(line)
-            if bare_news:
-                for line in compare_lines("  the new path without its FCR bookkeeping (not a product path)", olds,
-                                          bare_news):
-                    print(f"  {line}")
-            if service_news:
-                for line in compare_lines("  the same behind its JetStream consumer (the whole service; server CPU "
-                                          "is MongoDB's + nats-server's)", service_olds, service_news):
-                    print(f"  {line}")
+            for what, old_costs, new_costs in (
+                    ("the new path without its FCR bookkeeping (not a product path)", olds, without_fcr),
+                    ("the same behind its JetStream consumer (the whole service; server CPU is MongoDB's + "
+                     "nats-server's)", service_olds, service_news)):
+                if new_costs:
+                    for line in compare_lines(f"  {what}", old_costs, new_costs):
+                        print(f"  {line}")
             if not args.compare_only:
                 old = args.events / min(c.wall for c in olds)
                 new = args.events / min(c.wall for c in news)

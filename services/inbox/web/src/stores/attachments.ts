@@ -5,8 +5,11 @@ import { ref } from "vue";
 import { ApiError, postForm, request, seg } from "../api/http";
 import type { AttachmentRef, FileRules } from "../api/schemas";
 
+const MB = 1024 * 1024;
 /** The inbox refuses anything larger, on every channel (413). */
-export const MAX_BYTES = 30 * 1024 * 1024;
+export const MAX_BYTES = 30 * MB;
+/** Bytes as the whole megabytes a refusal names. */
+const mb = (bytes: number): number => Math.floor(bytes / MB);
 export const MAX_FILES = 5;
 
 const SERVER_CODES = ["too_large", "too_many", "type", "no_files", "channel_type", "channel_limit", "channel_count", "channel_total"] as const;
@@ -31,7 +34,7 @@ export function serverRefusal(err: unknown, name: string): Refusal | null {
     if (!code) return null;
     const limit = code === "too_large" ? MAX_BYTES : (body.limit_bytes ?? 0);
     if (code === "too_many") return { code, limitMb: limit, name }; // a count, as the store's own refusal
-    const refusal: Refusal = { code, limitMb: Math.floor(limit / (1024 * 1024)), name };
+    const refusal: Refusal = { code, limitMb: mb(limit), name };
     if (body.channel) refusal.channel = body.channel;
     if (body.allowed?.length) refusal.allowed = body.allowed;
     if (code === "channel_count") refusal.limit = limit;
@@ -45,11 +48,9 @@ export function serverRefusal(err: unknown, name: string): Refusal | null {
 export function refusalOf(err: unknown, name: string): Refusal {
   const known = serverRefusal(err, name);
   if (known) return known;
-  if (err instanceof ApiError && err.status === 413) return { code: "too_large", limitMb: MAX_BYTES / (1024 * 1024), name };
+  if (err instanceof ApiError && err.status === 413) return { code: "too_large", limitMb: mb(MAX_BYTES), name };
   return { code: "failed", limitMb: 0, name };
 }
-
-const MB = 1024 * 1024;
 
 /** A conversation's channel (CHANNEL_SMS, or already sms) as the file rules' token. */
 export function channelToken(channel: string): string {
@@ -82,11 +83,11 @@ export function ruleRefusal(
       const allowed = [...new Set(own.kinds.flatMap((k) => k.types))].sort();
       return { code: "channel_type", limitMb: 0, name, channel, allowed };
     }
-    if (f.size > kind.max_bytes) return { code: "channel_limit", limitMb: Math.floor(kind.max_bytes / MB), name, channel };
+    if (f.size > kind.max_bytes) return { code: "channel_limit", limitMb: mb(kind.max_bytes), name, channel };
   }
   if (files.length > own.max_files) return { code: "channel_count", limitMb: 0, name, channel, limit: own.max_files };
   if (own.max_total && files.reduce((sum, f) => sum + f.size, 0) > own.max_total) {
-    return { code: "channel_total", limitMb: Math.floor(own.max_total / MB), name, channel };
+    return { code: "channel_total", limitMb: mb(own.max_total), name, channel };
   }
   return null;
 }
@@ -130,7 +131,7 @@ export const useAttachmentsStore = defineStore("attachments", () => {
   async function add(conversationId: string, file: File, channel?: string): Promise<boolean> {
     refusal.value = null;
     if (file.size > MAX_BYTES) {
-      refusal.value = { code: "too_large", limitMb: MAX_BYTES / (1024 * 1024), name: file.name };
+      refusal.value = { code: "too_large", limitMb: mb(MAX_BYTES), name: file.name };
       return false;
     }
     if (of(conversationId).length >= MAX_FILES) {

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from omnihub.api.routing.v1 import routing_pb2, routing_pb2_grpc
+from omnihub.common import identity
 from omnihub.inbox.auth import HASHER
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub, twilio_env
@@ -99,3 +101,16 @@ async def sms_hub(tmp: Path, mongo_url: str, nats_url: str | None = None, spare_
         await fake.stop()
         if nats is not None:
             nats.cleanup()
+
+
+async def everyone_away(h: ServiceHub) -> None:
+    """Every agent still taking work set Away, as a supervisor would: between the tests of a shared hub, passed or
+    failed (a test that failed half-way leaves its agent Available, and the next test's offer would go there)."""
+    async with identity.channel(f"127.0.0.1:{h.ports['router_grpc']}", h.credentials, identity.ROUTER_AUDIENCE,
+                                identity.Actor("sam", "supervisor")) as channel:
+        router = routing_pb2_grpc.RouterStub(channel)
+        agents = await router.ListAgents(routing_pb2.ListAgentsRequest())
+        for agent in agents.agents:
+            if agent.state not in (routing_pb2.AGENT_STATE_OFFLINE, routing_pb2.AGENT_STATE_AWAY):
+                await router.SetState(routing_pb2.SetStateRequest(
+                    agent_id=agent.id, state=routing_pb2.AGENT_STATE_AWAY, reason="break"))

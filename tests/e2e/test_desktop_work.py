@@ -47,7 +47,7 @@ from tests.e2e.browser import (
     sms_in,
     visible_ui_text,
 )
-from tests.e2e.hub import PASSWORDS, new_hub
+from tests.e2e.hub import PASSWORDS, everyone_away, new_hub
 
 # one worker runs the module's tests one after another on its one hub (make test uses --dist loadgroup)
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("desktop_work")]
@@ -135,18 +135,9 @@ async def router_agent(h: Hub, agent_id: str) -> routing_pb2.Agent:
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="module")
 async def everyone_away_afterwards(hub: tuple[Hub, FakeTwilio]) -> AsyncIterator[None]:
-    """After each test, passed or failed, every agent still taking work is set Away: a test that failed half-way
-    leaves its agent Available with open work, and the next test's offer would go to that agent instead."""
+    """After each test, passed or failed, every agent still taking work is set Away."""
     yield
-    h, _ = hub
-    async with identity.channel(f"127.0.0.1:{h.ports['router_grpc']}", h.credentials, identity.ROUTER_AUDIENCE,
-                                Actor("sam", "supervisor")) as channel:
-        router = routing_pb2_grpc.RouterStub(channel)
-        agents = await router.ListAgents(routing_pb2.ListAgentsRequest())
-        for agent in agents.agents:
-            if agent.state not in (routing_pb2.AGENT_STATE_OFFLINE, routing_pb2.AGENT_STATE_AWAY):
-                await router.SetState(routing_pb2.SetStateRequest(
-                    agent_id=agent.id, state=routing_pb2.AGENT_STATE_AWAY, reason="break"))
+    await everyone_away(hub[0])
 
 
 async def test_customer_panel_in_chinese_fields_merge_previous_conversations_and_activity_lines(

@@ -1,42 +1,17 @@
-// The attachments store: 30 MB refused before any upload, the server's refusals read by code, files go with the reply.
+// The attachments store: the server's file rules applied before any upload, its refusals read by code, files go
+// with the reply.
 import { mount } from "@vue/test-utils";
 import { createPinia, setActivePinia } from "pinia";
 import { ApiError } from "../src/api/http";
 import type { Conversation } from "../src/api/types";
 import { i18n } from "../src/i18n";
 import type { FileRules } from "../src/api/schemas";
-import { MAX_BYTES, refusalOf, ruleRefusal, typeLabel, useAttachmentsStore } from "../src/stores/attachments";
+import { ceilingRefusal, refusalOf, ruleRefusal, typeLabel, useAttachmentsStore } from "../src/stores/attachments";
 import AttachFile from "../src/views/attachments/AttachFile.vue";
 
 describe("attachments store", () => {
   beforeEach(() => setActivePinia(createPinia()));
   afterEach(() => vi.unstubAllGlobals());
-
-  it("refuses a file over 30 MB without sending it", async () => {
-    const fetch = vi.fn();
-    vi.stubGlobal("fetch", fetch);
-    const store = useAttachmentsStore();
-    const big = new File(["x"], "huge.pdf", { type: "application/pdf" });
-    Object.defineProperty(big, "size", { value: MAX_BYTES + 1 });
-    expect(await store.add("cnv_1", big)).toBe(false);
-    expect(store.refusal).toEqual({ code: "too_large", limitMb: 30, name: "huge.pdf" });
-    expect(fetch).not.toHaveBeenCalled();
-  });
-
-  it("keeps an uploaded file for the conversation's next reply", async () => {
-    const ref = { id: "a".repeat(32), file_name: "a.pdf", content_type: "application/pdf", size_bytes: 3 };
-    vi.stubGlobal("fetch", vi.fn().mockResolvedValue(new Response(JSON.stringify(ref), { status: 200 })));
-    const store = useAttachmentsStore();
-    expect(await store.add("cnv_1", new File(["abc"], "a.pdf", { type: "application/pdf" }))).toBe(true);
-    expect(store.ids("cnv_1")).toEqual([ref.id]);
-    expect(store.ids("cnv_2")).toEqual([]);
-    const fetch = vi.fn().mockResolvedValue(new Response(JSON.stringify({ ...ref, id: "b".repeat(32) }), { status: 200 }));
-    vi.stubGlobal("fetch", fetch);
-    expect(await store.add("cnv_1", new File(["d"], "b.pdf", { type: "application/pdf" }))).toBe(true);
-    expect(String(fetch.mock.calls[0]?.[0])).toBe(`/api/conversations/cnv_1/attachments?with=${ref.id}`); // the reply's files so far
-    store.clear("cnv_1");
-    expect(store.ids("cnv_1")).toEqual([]);
-  });
 
   const MB = 1024 * 1024;
   // the table as GET /api/file-rules gives it (omnihub.common.file_rules), for two channels
@@ -53,12 +28,47 @@ describe("attachments store", () => {
     },
   };
 
-  it("refuses what the conversation's channel cannot carry before uploading, as the server would", async () => {
+  /** A server that gives the rules and answers every upload with `ref`; the paths asked, in order. */
+  function serve(ref?: object): string[] {
     const calls: string[] = [];
     vi.stubGlobal("fetch", async (path: string) => {
       calls.push(path);
-      return new Response(JSON.stringify(RULES), { status: 200 });
+      return new Response(JSON.stringify(path === "/api/file-rules" ? RULES : ref), { status: 200 });
     });
+    return calls;
+  }
+
+  it("refuses a file over the server's ceiling, and one file too many, without sending it", async () => {
+    const calls = serve();
+    const store = useAttachmentsStore();
+    const big = new File(["x"], "huge.pdf", { type: "application/pdf" });
+    Object.defineProperty(big, "size", { value: RULES.max_bytes + 1 });
+    expect(await store.add("cnv_1", big)).toBe(false);
+    expect(store.refusal).toEqual({ code: "too_large", limitMb: 30, name: "huge.pdf" });
+    expect(calls).toEqual(["/api/file-rules"]); // the rules, and no upload
+    const rules = { ...RULES, max_bytes: 2 * MB, max_files: 2 };  // the figures are the server's, not the desktop's
+    const file = { name: "b.pdf", size: 3 * MB };
+    expect(ceilingRefusal(rules, 0, file)).toEqual({ code: "too_large", limitMb: 2, name: "b.pdf" });
+    expect(ceilingRefusal(rules, 2, { ...file, size: 1 })).toEqual({ code: "too_many", limitMb: 2, name: "b.pdf" });
+    expect(ceilingRefusal(rules, 1, { ...file, size: 1 })).toBeNull();
+  });
+
+  it("keeps an uploaded file for the conversation's next reply", async () => {
+    const ref = { id: "a".repeat(32), file_name: "a.pdf", content_type: "application/pdf", size_bytes: 3 };
+    serve(ref);
+    const store = useAttachmentsStore();
+    expect(await store.add("cnv_1", new File(["abc"], "a.pdf", { type: "application/pdf" }))).toBe(true);
+    expect(store.ids("cnv_1")).toEqual([ref.id]);
+    expect(store.ids("cnv_2")).toEqual([]);
+    const calls = serve({ ...ref, id: "b".repeat(32) });
+    expect(await store.add("cnv_1", new File(["d"], "b.pdf", { type: "application/pdf" }))).toBe(true);
+    expect(calls).toEqual([`/api/conversations/cnv_1/attachments?with=${ref.id}`]); // the rules kept; the reply's files so far
+    store.clear("cnv_1");
+    expect(store.ids("cnv_1")).toEqual([]);
+  });
+
+  it("refuses what the conversation's channel cannot carry before uploading, as the server would", async () => {
+    const calls = serve();
     const store = useAttachmentsStore();
     expect(await store.add("cnv_1", new File(["x"], "a.webp", { type: "image/webp" }), "CHANNEL_SMS")).toBe(false);
     expect(store.refusal).toEqual({ code: "channel_type", limitMb: 0, name: "a.webp", channel: "sms",
@@ -96,7 +106,11 @@ describe("attachments store", () => {
   it("reads the server's refusal codes and limits", () => {
     const body = JSON.stringify({ code: "channel_limit", message: "sms carries files of at most 5 MB", limit_bytes: 5 * 1024 * 1024 });
     expect(refusalOf(new ApiError(413, body), "a.png")).toEqual({ code: "channel_limit", limitMb: 5, name: "a.png" });
-    expect(refusalOf(new ApiError(413, "Request Entity Too Large"), "b.pdf").code).toBe("too_large");
+    expect(refusalOf(new ApiError(413, "Request Entity Too Large"), "b.pdf", RULES.max_bytes))
+      .toEqual({ code: "too_large", limitMb: 30, name: "b.pdf" });
+    expect(refusalOf(new ApiError(413, "Request Entity Too Large"), "b.pdf").code).toBe("failed"); // no rules, no figure
+    const tooLarge = JSON.stringify({ code: "too_large", message: "", limit_bytes: 30 * MB });
+    expect(refusalOf(new ApiError(413, tooLarge), "c.pdf")).toEqual({ code: "too_large", limitMb: 30, name: "c.pdf" });
     expect(refusalOf(new ApiError(0, "network"), "c.pdf").code).toBe("failed");
   });
 

@@ -6,11 +6,8 @@ import { ApiError, postForm, request, seg } from "../api/http";
 import type { AttachmentRef, FileRules } from "../api/schemas";
 
 const MB = 1024 * 1024;
-/** The inbox refuses anything larger, on every channel (413). */
-export const MAX_BYTES = 30 * MB;
 /** Bytes as the whole megabytes a refusal names. */
 const mb = (bytes: number): number => Math.floor(bytes / MB);
-export const MAX_FILES = 5;
 
 const SERVER_CODES = ["too_large", "too_many", "type", "no_files", "channel_type", "channel_limit", "channel_count", "channel_total"] as const;
 
@@ -32,7 +29,7 @@ export function serverRefusal(err: unknown, name: string): Refusal | null {
     const body = JSON.parse(err.message) as { code?: string; limit_bytes?: number; channel?: string; allowed?: string[] };
     const code = SERVER_CODES.find((c) => c === body.code);
     if (!code) return null;
-    const limit = code === "too_large" ? MAX_BYTES : (body.limit_bytes ?? 0);
+    const limit = body.limit_bytes ?? 0;
     if (code === "too_many") return { code, limitMb: limit, name }; // a count, as the store's own refusal
     const refusal: Refusal = { code, limitMb: mb(limit), name };
     if (body.channel) refusal.channel = body.channel;
@@ -44,11 +41,12 @@ export function serverRefusal(err: unknown, name: string): Refusal | null {
   }
 }
 
-/** Any upload error as a Refusal (a plain 413 is the 30 MB ceiling). */
-export function refusalOf(err: unknown, name: string): Refusal {
+/** Any upload error as a Refusal: a plain 413 (no JSON) is the inbox's ceiling, `maxBytes` when the rules told
+ * it, else a failure without a figure. */
+export function refusalOf(err: unknown, name: string, maxBytes = 0): Refusal {
   const known = serverRefusal(err, name);
   if (known) return known;
-  if (err instanceof ApiError && err.status === 413) return { code: "too_large", limitMb: mb(MAX_BYTES), name };
+  if (err instanceof ApiError && err.status === 413 && maxBytes) return { code: "too_large", limitMb: mb(maxBytes), name };
   return { code: "failed", limitMb: 0, name };
 }
 
@@ -92,6 +90,13 @@ export function ruleRefusal(
   return null;
 }
 
+/** The inbox's own limits on any channel: its ceiling per file and the files per reply. */
+export function ceilingRefusal(rules: FileRules, attached: number, file: { name: string; size: number }): Refusal | null {
+  if (file.size > rules.max_bytes) return { code: "too_large", limitMb: mb(rules.max_bytes), name: file.name };
+  if (attached >= rules.max_files) return { code: "too_many", limitMb: rules.max_files, name: file.name };
+  return null;
+}
+
 const LABELS: Record<string, string> = {
   "application/msword": "DOC",
   "application/vnd.ms-excel": "XLS",
@@ -126,23 +131,17 @@ export const useAttachmentsStore = defineStore("attachments", () => {
     return rules;
   }
 
-  /** Upload one file for the conversation's next reply. A file over 30 MB, one too many, or (given the
-   *  conversation's `channel`) one its channel cannot carry is refused before it is sent. */
+  /** Upload one file for the conversation's next reply. By the server's own rules (GET /api/file-rules), a file
+   *  over the inbox's ceiling, one too many, or (given the conversation's `channel`) one its channel cannot carry
+   *  is refused before it is sent; without the rules the server decides. */
   async function add(conversationId: string, file: File, channel?: string): Promise<boolean> {
     refusal.value = null;
-    if (file.size > MAX_BYTES) {
-      refusal.value = { code: "too_large", limitMb: mb(MAX_BYTES), name: file.name };
-      return false;
-    }
-    if (of(conversationId).length >= MAX_FILES) {
-      refusal.value = { code: "too_many", limitMb: MAX_FILES, name: file.name };
-      return false;
-    }
-    const table = channel ? await fileRules() : null;
-    if (table && channel) {
-      const attached = of(conversationId).map((a) => ({ type: a.content_type, size: a.size_bytes }));
-      const refused = ruleRefusal(table, channelToken(channel), attached,
-                                  { name: file.name, type: fileType(file), size: file.size });
+    const table = await fileRules();
+    if (table) {
+      const refused = ceilingRefusal(table, of(conversationId).length, file)
+        ?? (channel ? ruleRefusal(table, channelToken(channel),
+                                  of(conversationId).map((a) => ({ type: a.content_type, size: a.size_bytes })),
+                                  { name: file.name, type: fileType(file), size: file.size }) : null);
       if (refused) {
         refusal.value = refused;
         return false;
@@ -159,7 +158,7 @@ export const useAttachmentsStore = defineStore("attachments", () => {
       pending.value = { ...pending.value, [conversationId]: [...of(conversationId), ref_] };
       return true;
     } catch (err) {
-      refusal.value = refusalOf(err, file.name);
+      refusal.value = refusalOf(err, file.name, table?.max_bytes);
       return false;
     } finally {
       uploading.value -= 1;

@@ -5,12 +5,17 @@ import { request, seg } from "../api/http";
 import type { EvaluationActionBody, MyPerformance } from "../api/schemas";
 import type { Evaluation } from "../api/types";
 
+/** How often an open "My performance" asks again: quality's figures move with each ingest batch, seconds apart. */
+export const REFRESH_MS = 60_000;
+
 export const usePerformanceStore = defineStore("performance", () => {
   const kpis = ref<MyPerformance | null>(null);
   const evaluations = ref<Evaluation[]>([]);
   const drafts = ref<Record<string, string>>({}); // dispute reasons being typed survive a refresh
   const error = ref("");
+  const loadedAt = ref<number | null>(null); // epoch seconds of the figures shown
   let loads = 0;
+  let timer: ReturnType<typeof setInterval> | undefined;
 
   async function load(): Promise<void> {
     const mine = ++loads;
@@ -20,7 +25,23 @@ export const usePerformanceStore = defineStore("performance", () => {
     ]);
     if (mine !== loads) return; // a newer load answers; a stale one must not overwrite it
     kpis.value = k;
+    if (k.available) loadedAt.value = Date.now() / 1000;
     if (e !== null) evaluations.value = e;
+  }
+
+  /** Load now and again every `periodMs` while the page is in view (an agent keeps the page open through a shift;
+   *  a hidden tab asks nothing). `stopRefreshing` when the view goes. */
+  function keepFresh(periodMs = REFRESH_MS): void {
+    stopRefreshing();
+    void load();
+    timer = setInterval(() => {
+      if (document.visibilityState === "visible") void load();
+    }, periodMs);
+  }
+
+  function stopRefreshing(): void {
+    if (timer !== undefined) clearInterval(timer);
+    timer = undefined;
   }
 
   async function answer(id: string, action: "acknowledge" | "dispute"): Promise<void> {
@@ -36,5 +57,5 @@ export const usePerformanceStore = defineStore("performance", () => {
     }
   }
 
-  return { kpis, evaluations, drafts, error, load, answer };
+  return { kpis, evaluations, drafts, error, loadedAt, load, answer, keepFresh, stopRefreshing };
 });

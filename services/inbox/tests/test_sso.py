@@ -196,7 +196,7 @@ async def test_unreachable_provider_is_a_message_not_a_500(site: Site) -> None:
         site.inbox.sso = good
 
 
-def test_claim_mapping() -> None:
+async def test_claim_mapping() -> None:  # async only because the module marks every test
     config = OidcConfig("https://idp", "c", "s", "https://inbox/cb", role_claim="realm_access.roles",
                         role_values=tuple(role_values("cc-agents=agent, cc-leads=supervisor").items()),
                         agent_claim="email", name_claim="given_name", team_claim="team")

@@ -23,6 +23,7 @@ from omnihub.common.file_rules import (
     largest,
 )
 from omnihub.common.openapi import Operation
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.files import INBOX_SCHEME, FileStore, TooLarge
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class Attachments:
 
     async def upload(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/attachments: store one file for a reply on this conversation."""
-        s = request["session"]
+        s = request[SESSION]
         conv = await self.inbox._conversation(s, request.match_info["id"])
         channel = subjects.channel_token(conv.channel) if conv.channel else ""
         if request.content_length is not None and request.content_length > MAX_BYTES + 64 * 1024:
@@ -264,7 +265,7 @@ class Attachments:
         ref = await self.files.ref(request.match_info["id"])
         if ref is None:
             raise web.HTTPNotFound(text="no such attachment")
-        if not await self.may_see(request["session"], ref):
+        if not await self.may_see(request[SESSION], ref):
             raise web.HTTPForbidden(text="this attachment is not in a conversation of yours")
         inline = ref.get("content_type") in INLINE_TYPES and request.query.get("download") != "1"
         return await self._serve(request, ref, "inline" if inline else "attachment")

@@ -23,6 +23,7 @@ from omnihub.common.bus import new_id
 from omnihub.common.clientaddr import Network, client_address
 from omnihub.common.jsonbody import describe
 from omnihub.inbox.audit_models import AuditExportQuery, AuditPage, AuditQuery, AuditRecord
+from omnihub.inbox.auth import SESSION
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
@@ -73,7 +74,7 @@ async def record(request: web.Request, action: str, target: str = "", *, before:
     trail = request.app.get(AUDIT)
     if trail is None:
         return  # an app built without the trail (route-table introspection only)
-    session = request.get("session")
+    session = request.get(SESSION)
     role = role or (session.role if session is not None else "")
     who = actor or (session.user if session is not None else "")
     await trail.add(who, role, action, target, before=before, after=after, outcome=outcome,
@@ -132,7 +133,7 @@ def to_csv(records: Sequence[AuditRecord]) -> bytes:
 
 
 def _query(request: web.Request, model: type[AuditQuery]) -> AuditQuery:
-    if request["session"].role != "admin":
+    if request[SESSION].role != "admin":
         raise web.HTTPForbidden(text="admins only")
     try:
         return model.model_validate(dict(request.query))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from limits import RateLimitItem, parse
@@ -46,6 +47,10 @@ class Session:
     expires: float
     teams: tuple[str, ...] = ()  # an SSO login's team claim (password logins: users.yaml's, read by teams.py)
     sso: bool = False  # made by single sign-on: role, name and teams come from the ID token, not users.yaml
+
+
+# Where the security middleware leaves the caller's session for the handlers (a typed key, not a bare string).
+SESSION = web.RequestKey("session", Session)
 
 
 def _fingerprint(user: User) -> str:

@@ -11,6 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common.jsonbody import read_body
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.customer_models import CustomerProfile, CustomerProfileBody, IdentityOut, PastConversation
 from omnihub.inbox.live import to_dict
 
@@ -55,7 +56,7 @@ class Customers:
         return self.inbox.store.db["customer_profiles"]
 
     async def _allowed(self, request: web.Request) -> str:
-        s = request["session"]
+        s = request[SESSION]
         customer_id = request.match_info["id"]
         if s.role == "agent" and not await self.inbox._served(s.user, customer_id):
             raise web.HTTPForbidden(text="this customer is not one of yours")
@@ -89,7 +90,7 @@ class Customers:
         fields["name"] = fields["name"].strip()
         fields["phones"] = list(dict.fromkeys(p for p in fields["phones"] if p))
         await self.profiles.replace_one({"_id": customer_id}, {
-            "_id": customer_id, **fields, "updated_by": request["session"].user, "updated": time.time()}, upsert=True)
+            "_id": customer_id, **fields, "updated_by": request[SESSION].user, "updated": time.time()}, upsert=True)
         return web.json_response((await self._profile(customer_id)).model_dump())
 
 

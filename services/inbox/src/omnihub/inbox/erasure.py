@@ -21,6 +21,7 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import privacy, subjects, tombstones
 from omnihub.common.jsonbody import read_body
 from omnihub.inbox import audit
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.files import INBOX_SCHEME
 from omnihub.inbox.privacy_models import EraseBody, ErasureReport, ServiceErasure
 from omnihub.inbox.retention import STATES
@@ -90,7 +91,7 @@ class Erasures:
 
     async def erase(self, request: web.Request) -> web.Response:
         """POST /api/admin/customers/{id}/erase {confirm: the id again}: erase everywhere; the state per service."""
-        if request["session"].role != "admin":
+        if request[SESSION].role != "admin":
             raise web.HTTPForbidden(text="admins only")
         customer_id = request.match_info["id"]
         body = await read_body(request, EraseBody)
@@ -105,7 +106,7 @@ class Erasures:
             raise web.HTTPNotFound(text="no such customer")
         now = time.time()
         await records.update_one({"_id": customer_id}, {"$set": {"subject": subject, "state": "pending",
-                                                                  "requested_by": request["session"].user,
+                                                                  "requested_by": request[SESSION].user,
                                                                   "time": now}}, upsert=True)
         needles = [i.partition(":")[2] for i in subject["identities"]] + list(subject["names"])
         files = await self.inbox.store.db["attachments"].distinct("uri", {"customer_id": customer_id})
@@ -137,7 +138,7 @@ class Erasures:
 
     async def status(self, request: web.Request) -> web.Response:
         """GET /api/admin/customers/{id}/erasure: the last erasure's state per service (404 if none)."""
-        if request["session"].role != "admin":
+        if request[SESSION].role != "admin":
             raise web.HTTPForbidden(text="admins only")
         doc = await self.inbox.store.db["erasures"].find_one({"_id": request.match_info["id"]})
         if doc is None or "services" not in doc:

@@ -16,7 +16,7 @@ from omnihub.common.identity import Actor, acting_as
 from omnihub.common.jsonbody import describe, read_body
 from omnihub.common.openapi import document
 from omnihub.inbox import audit, teams
-from omnihub.inbox.auth import Session
+from omnihub.inbox.auth import SESSION, Session
 from omnihub.inbox.integration_models import (
     V1_OPERATIONS,
     AgentOut,
@@ -64,7 +64,7 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 
 
 def _admin(request: web.Request) -> str:
-    session = request["session"]
+    session = request[SESSION]
     if session.role != "admin":  # the middleware refuses others on /api/admin/ too; never trusted alone
         raise web.HTTPForbidden(text="admins only")
     return str(session.user)
@@ -116,9 +116,8 @@ class Integration:
         needed = self.scopes.get(info.canonical if info is not None else "", "")
         if not needed or needed not in token.scopes:
             raise web.HTTPForbidden(text=f"this token lacks the scope {needed or 'for this route'}")
-        request["api_token"] = token
         # The token reads as a supervisor of its teams (or of the whole center): teams.py scopes what it sees.
-        request["session"] = Session(f"api:{token.id}", "supervisor", token.name, "", 0.0, token.teams)
+        request[SESSION] = Session(f"api:{token.id}", "supervisor", token.name, "", 0.0, token.teams)
         with acting_as(Actor(f"api:{token.id}", "supervisor")):  # router and quality see who reads
             return await handler(request)
 
@@ -129,7 +128,7 @@ class Integration:
             query = ConversationsQuery.model_validate(dict(request.query))
         except ValidationError as exc:
             raise web.HTTPBadRequest(text=describe(exc)) from None
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         if query.agent:
             await teams.require_agent(self.inbox, session, query.agent)
         resp = await self.inbox._rpc(self.inbox.router.ListConversations(
@@ -141,7 +140,7 @@ class Integration:
         """The conversation, 403 when a team token's teams neither hold it nor serve its queue."""
         conv: routing_pb2.Conversation = await self.inbox._rpc(self.inbox.router.GetConversation(
             R.GetConversationRequest(conversation_id=cid)))
-        await teams.require(self.inbox, request["session"], conv)
+        await teams.require(self.inbox, request[SESSION], conv)
         return conv
 
     async def conversation(self, request: web.Request) -> web.Response:
@@ -168,7 +167,7 @@ class Integration:
     async def agents(self, request: web.Request) -> web.Response:
         """GET /api/v1/agents."""
         resp = await self.inbox._rpc(self.inbox.router.ListAgents(R.ListAgentsRequest()))
-        team = teams.scope(self.inbox.users, request["session"], resp)
+        team = teams.scope(self.inbox.users, request[SESSION], resp)
         return _json(Agents(agents=[AgentOut(
             id=a.id, display_name=a.display_name or a.id, state=_enum(a.state, R.AgentState, "AGENT_STATE_"),
             reason=a.state_reason, queues=list(a.queues), conversations=len(a.conversation_ids)) for a in resp.agents
@@ -190,13 +189,13 @@ class Integration:
         except ValidationError as exc:
             raise web.HTTPBadRequest(text=describe(exc)) from None
         if query.agent:
-            await teams.require_agent(self.inbox, request["session"], query.agent)
+            await teams.require_agent(self.inbox, request[SESSION], query.agent)
         reports = Reports(self.inbox)
         status, body, _, _ = await reports._get({k: v for k, v in query.model_dump(by_alias=True).items() if v})
         if status != 200:
             raise reports._failed(status, body)
         answer = Report.model_validate_json(body)
-        members = teams.team_agents(self.inbox.users, request["session"])
+        members = teams.team_agents(self.inbox.users, request[SESSION])
         if members is not None and query.group_by == "agent":  # a team token: its agents' rows only
             answer.rows = [r for r in answer.rows if r.key in members]
         return web.json_response(answer.model_dump(by_alias=True))

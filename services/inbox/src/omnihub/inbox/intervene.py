@@ -12,7 +12,7 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import new_id, now_timestamp
 from omnihub.common.jsonbody import read_body
-from omnihub.inbox.auth import Session
+from omnihub.inbox.auth import SESSION, Session
 from omnihub.inbox.presence import announce, present
 from omnihub.inbox.supervision_models import InterventionBody, MonitorBody, PresenceList
 
@@ -26,7 +26,7 @@ OPEN = (routing_pb2.ROUTING_STATE_QUEUED, routing_pb2.ROUTING_STATE_OFFERED, rou
 
 def supervisor(request: web.Request) -> Session:
     """The caller's session, when a supervisor or an admin (the middleware checks the path too)."""
-    session: Session = request["session"]
+    session: Session = request[SESSION]
     if session.role not in ("supervisor", "admin"):
         raise web.HTTPForbidden(text="supervisors only")
     return session
@@ -93,7 +93,7 @@ class Interventions:
 
     async def presence(self, request: web.Request) -> web.Response:
         """GET /api/conversations/{id}/supervisors: the supervisors present in my conversation right now."""
-        s: Session = request["session"]
+        s: Session = request[SESSION]
         conv = await self.inbox._conversation(s, request.match_info["id"])
         found = present(await self.inbox.store.interventions_of(conv.id))
         return web.json_response(PresenceList(supervisors=found).model_dump(mode="json"))

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from omnihub.common.bus import new_id
 from omnihub.common.jsonbody import read_body
 from omnihub.inbox import audit, kbsearch
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.models import KbBody, KbQuery
 from omnihub.inbox.store import InboxStore
 
@@ -72,7 +73,7 @@ class KnowledgeBase:
         doc_id = body.id or new_id("kb")
         if await self.store.kb_document(doc_id) is None and await self.store.kb_count() >= MAX_ENTRIES:
             raise web.HTTPConflict(text=f"the knowledge base holds its maximum of {MAX_ENTRIES} entries")
-        return await self._save(request, body, doc_id, request["session"].user)
+        return await self._save(request, body, doc_id, request[SESSION].user)
 
     async def update(self, request: web.Request) -> web.Response:
         """PUT /api/supervisor/kb/{id}: edit an existing entry."""
@@ -80,7 +81,7 @@ class KnowledgeBase:
         body = await read_body(request, KbBody)
         if await self.store.kb_document(doc_id) is None:
             raise web.HTTPNotFound(text="no such article")
-        return await self._save(request, body, doc_id, request["session"].user)
+        return await self._save(request, body, doc_id, request[SESSION].user)
 
     async def delete(self, request: web.Request) -> web.Response:
         """DELETE /api/supervisor/kb/{id}: it is gone from lists and searches at once."""

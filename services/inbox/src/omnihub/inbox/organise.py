@@ -15,6 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common.jsonbody import read_body
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.models import Labels, LabelsBody, Organised, OrganiseQuery, SnoozeBody, Snoozed
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Organiser:
         return self.inbox.store.db["organise"]
 
     async def _mine(self, request: web.Request) -> list[routing_pb2.Conversation]:
-        s = request["session"]
+        s = request[SESSION]
         agent = "" if s.role != "agent" and request.query.get("all") else s.user
         resp = await self.inbox._rpc(self.inbox.router.ListConversations(
             routing_pb2.ListConversationsRequest(agent_id=agent)))
@@ -88,7 +89,7 @@ class Organiser:
 
     async def labels(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/labels {add, remove}: the conversation's labels afterwards."""
-        conv = await self.inbox._conversation(request["session"], request.match_info["id"])
+        conv = await self.inbox._conversation(request[SESSION], request.match_info["id"])
         body = await read_body(request, LabelsBody)
         doc = await self.docs.find_one({"_id": conv.id}) or {}
         labels = [x for x in doc.get("labels", []) if x not in body.remove]
@@ -100,7 +101,7 @@ class Organiser:
 
     async def snooze(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/snooze {until}: hide it until then (epoch seconds), or null to wake it now."""
-        conv = await self.inbox._conversation(request["session"], request.match_info["id"])
+        conv = await self.inbox._conversation(request[SESSION], request.match_info["id"])
         body = await read_body(request, SnoozeBody)
         now = time.time()
         if body.until is not None and not now < body.until <= now + MAX_SNOOZE_SECONDS:

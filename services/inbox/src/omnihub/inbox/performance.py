@@ -10,6 +10,7 @@ from aiohttp import web
 
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common.identity import Actor
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.report_models import MyPerformance, ReportRow, TeamFigures
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Performance:
 
     async def mine(self, request: web.Request) -> web.Response:
         """GET /api/kpis/me: my figures today, this week and this month, the team's, the targets, my daily trend."""
-        agent = request["session"].user
+        agent = request[SESSION].user
         ask = self.inbox.quality_kpis
         mine = [ask({"period": p, "agent": agent}) for p in PERIODS]
         team = [ask({"period": p, "group_by": "agent"}, TEAM_READER) for p in PERIODS]

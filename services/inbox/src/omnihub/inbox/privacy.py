@@ -11,6 +11,7 @@ from aiohttp import web
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import privacy
 from omnihub.inbox import audit, erasure
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.live import to_dict
 from omnihub.inbox.privacy_models import RetentionReport, ServiceRuns
 
@@ -23,7 +24,7 @@ LOG_SECONDS = 5.0  # how long the retention page waits for the services' logs (a
 
 
 def _admin(request: web.Request) -> None:
-    if request["session"].role != "admin":  # the middleware refuses others on /api/admin/ too
+    if request[SESSION].role != "admin":  # the middleware refuses others on /api/admin/ too
         raise web.HTTPForbidden(text="admins only")
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from omnihub.common.jsonbody import read_body
 from omnihub.inbox import audit, teams
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.models import QaCalibrationBody, QaDrawBody, QaEvaluationBody
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class QaWorkspace:
     async def queue(self, request: web.Request) -> web.Response:
         """GET /api/supervisor/qa/queue: what the logged-in evaluator has still to score, with seeds (their teams')."""
         answer = await self._q("GET", "/api/qa/queue")
-        members = teams.team_agents(self.inbox.users, request["session"])
+        members = teams.team_agents(self.inbox.users, request[SESSION])
         if members is not None and isinstance(answer, list):
             answer = [i for i in answer if i.get("agent_id") in members]
         return web.json_response(answer)
@@ -75,7 +76,7 @@ class QaWorkspace:
     async def _record(self, request: web.Request, cid: str) -> Any:
         """Quality's QA record of a conversation, when its agent is in the caller's teams (else 403)."""
         record = await self._q("GET", f"/api/qa/conversations/{quote(cid, safe='')}")
-        members = teams.team_agents(self.inbox.users, request["session"])
+        members = teams.team_agents(self.inbox.users, request[SESSION])
         if members is not None and record.get("agent") not in members:
             raise web.HTTPForbidden(text="this conversation's agent is not in your team")
         return record
@@ -124,7 +125,7 @@ class QaWorkspace:
         """POST /api/supervisor/qa/evaluations {conversation_id, answers, comments, calibration_id}: the evaluator
         is the logged-in user (quality takes it from the signed actor; no field of the body names it)."""
         body = await read_body(request, QaEvaluationBody)
-        if teams.team_agents(self.inbox.users, request["session"]) is not None:
+        if teams.team_agents(self.inbox.users, request[SESSION]) is not None:
             await self._record(request, body.conversation_id)  # the conversation's agent must be in the team
         doc = await self._q("POST", "/api/evaluations", json=body.model_dump())
         saved = doc if isinstance(doc, dict) else {}
@@ -136,9 +137,9 @@ class QaWorkspace:
         """GET /api/supervisor/qa/evaluations?status=&agent=: e.g. the disputes to resolve."""
         params = {k: request.query[k][:64] for k in ("status", "agent") if request.query.get(k)}
         if params.get("agent"):
-            await teams.require_agent(self.inbox, request["session"], params["agent"])
+            await teams.require_agent(self.inbox, request[SESSION], params["agent"])
         docs = await self._q("GET", "/api/evaluations", params=params)
-        members = teams.team_agents(self.inbox.users, request["session"])
+        members = teams.team_agents(self.inbox.users, request[SESSION])
         if members is not None and isinstance(docs, list):
             docs = [d for d in docs if d.get("agent_id") in members]
         return web.json_response(docs)

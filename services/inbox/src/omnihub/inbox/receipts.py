@@ -10,6 +10,7 @@ from aiohttp import web
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
+from omnihub.inbox.auth import SESSION
 
 if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
@@ -32,7 +33,7 @@ def register(router: web.UrlDispatcher, inbox: Inbox) -> None:
     they arrive; opening the conversation does the same)."""
 
     async def read(request: web.Request) -> web.Response:
-        s = request["session"]
+        s = request[SESSION]
         conv = await inbox._conversation(s, request.match_info["id"])
         await agent_read(inbox, s.user, conv, await inbox.store.customer_history(conv.customer_id))
         return web.json_response({"ok": True})

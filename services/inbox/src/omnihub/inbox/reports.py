@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from omnihub.common.identity import QUALITY_AUDIENCE
 from omnihub.common.jsonbody import describe
 from omnihub.inbox import audit, teams
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.report_models import ExportQuery, Report, ReportQuery
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ Q = TypeVar("Q", bound=ReportQuery)
 
 def _query(request: web.Request, model: type[Q]) -> Q:
     """The request's query string as `model`, or a 400 that names the bad field; only supervisors and admins."""
-    if request["session"].role not in READERS:  # the middleware refuses agents too; this handler never trusts it alone
+    if request[SESSION].role not in READERS:  # the middleware refuses agents too; this handler never trusts it alone
         raise web.HTTPForbidden(text="supervisors and admins only")
     try:
         return model.model_validate(dict(request.query))
@@ -67,12 +68,12 @@ class Reports:
         """GET /api/supervisor/reports?period=|from=&to=&group_by=&interval=&queue=&agent=: KPIs per group."""
         query = _query(request, ReportQuery)
         if query.agent:
-            await teams.require_agent(self.inbox, request["session"], query.agent)
+            await teams.require_agent(self.inbox, request[SESSION], query.agent)
         status, body, _, _ = await self._get(_params(query))
         if status != 200:
             raise self._failed(status, body)
         answer = Report.model_validate_json(body)
-        members = teams.team_agents(self.inbox.users, request["session"])
+        members = teams.team_agents(self.inbox.users, request[SESSION])
         if members is not None and query.group_by == "agent":  # a team's supervisor: their agents' rows only
             answer.rows = [r for r in answer.rows if r.key in members]
         return web.json_response(answer.model_dump(by_alias=True))
@@ -81,8 +82,8 @@ class Reports:
         """GET /api/supervisor/reports/export?format=csv|xlsx&lang=&...: the same report as a download."""
         query = _query(request, ExportQuery)
         if query.agent:
-            await teams.require_agent(self.inbox, request["session"], query.agent)
-        elif query.group_by == "agent" and teams.team_agents(self.inbox.users, request["session"]) is not None:
+            await teams.require_agent(self.inbox, request[SESSION], query.agent)
+        elif query.group_by == "agent" and teams.team_agents(self.inbox.users, request[SESSION]) is not None:
             # quality's file holds every agent's row; the page narrows them to the team, a file cannot be narrowed
             # here, so a team's supervisor exports agents one at a time rather than see other teams' agents
             raise web.HTTPForbidden(text="a team's supervisor exports agent rows one agent at a time (agent=)")

@@ -20,6 +20,7 @@ from omnihub.common import subjects
 from omnihub.common.bus import Bus, Consumer, Delivery
 from omnihub.common.jsonbody import describe
 from omnihub.common.openapi import Operation
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.store import InboxStore
 from omnihub.inbox.terms import (
     Query,
@@ -311,7 +312,7 @@ def register(router: web.UrlDispatcher, index: SearchIndex, router_stub: Any, rp
         query = parse_query(params.q)
         if query.empty:
             return _json(SearchResults(hits=[], next_before=None, took_ms=0.0))
-        session = request["session"]
+        session = request[SESSION]
         scope, current = ALL, set()
         if session.role == "agent":
             mine = await rpc(router_stub.ListConversations(routing_pb2.ListConversationsRequest(agent_id=session.user)))

@@ -13,7 +13,7 @@ from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common import subjects
 from omnihub.common.jsonbody import describe
 from omnihub.inbox import intervene, teams
-from omnihub.inbox.auth import Session
+from omnihub.inbox.auth import SESSION, Session
 from omnihub.inbox.live import to_dict
 from omnihub.inbox.supervision_models import LiveAgent, LiveBoard, LiveConversation, LiveQuery
 
@@ -28,7 +28,7 @@ MAX_ROWS = 2_000  # rows sent at once; a center this busy filters by queue
 
 def supervisor(request: web.Request) -> Session:
     """The caller's session, when a supervisor or an admin (the middleware checks the path too)."""
-    session: Session = request["session"]
+    session: Session = request[SESSION]
     if session.role not in ("supervisor", "admin"):
         raise web.HTTPForbidden(text="supervisors only")
     return session

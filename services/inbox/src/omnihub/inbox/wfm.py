@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from omnihub.common.jsonbody import Body, describe, read_body
 from omnihub.common.openapi import Operation
 from omnihub.inbox import audit, teams
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.supervision import supervisor
 
 if TYPE_CHECKING:
@@ -115,14 +116,14 @@ class Wfm:
     async def mine(self, request: web.Request) -> web.Response:
         """GET /api/wfm/schedule?week=: my shifts of the week (quality keeps an agent to their own)."""
         week = _week(_parse(request, WeekQuery)["week"])
-        user = request["session"].user
+        user = request[SESSION].user
         return web.json_response(await self.inbox._quality_call("GET", f"/api/wfm/schedules/{week}",
                                                                 params={"agent": user}))
 
 
     async def my_adherence(self, request: web.Request) -> web.Response:
         """GET /api/wfm/adherence?day=: my adherence and conformance of a day (today so far by default)."""
-        params = {k: v for k, v in _parse(request, DayQuery).items() if v} | {"agent": request["session"].user}
+        params = {k: v for k, v in _parse(request, DayQuery).items() if v} | {"agent": request[SESSION].user}
         return web.json_response(await self.inbox._quality_call("GET", "/api/wfm/adherence", params=params))
 
 

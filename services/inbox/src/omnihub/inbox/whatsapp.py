@@ -15,6 +15,7 @@ from omnihub.api.contact.v1 import contact_pb2
 from omnihub.common import subjects
 from omnihub.common.bus import kv_key
 from omnihub.common.config import ServiceSettings, fail
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.models import WhatsAppComposer, WhatsAppTemplate
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def register(router: web.UrlDispatcher, inbox: Inbox, config_dir: Path | None = 
     templates = load_templates(config_dir or ServiceSettings().config_dir)
 
     async def composer(request: web.Request) -> web.Response:
-        s: Session = request["session"]
+        s: Session = request[SESSION]
         conv = await inbox._conversation(s, request.match_info["id"])
         if conv.channel != contact_pb2.CHANNEL_WHATSAPP:
             raise web.HTTPBadRequest(text="not a WhatsApp conversation")

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from omnihub.api.routing.v1 import routing_pb2
 from omnihub.common.config import fail
 from omnihub.common.jsonbody import read_body
+from omnihub.inbox.auth import SESSION
 from omnihub.inbox.live import to_dict
 from omnihub.inbox.models import Disposition, Dispositions, WrapUpBody
 
@@ -65,7 +66,7 @@ class WrapUps:
         if body.disposition and body.disposition not in {d.code for d in self.inbox.dispositions.dispositions}:
             raise web.HTTPBadRequest(text=f"unknown disposition {body.disposition!r}: see /api/dispositions")
         conv = await self.inbox._rpc(self.inbox.router.WrapUp(routing_pb2.WrapUpRequest(
-            agent_id=request["session"].user, conversation_id=request.match_info["id"],
+            agent_id=request[SESSION].user, conversation_id=request.match_info["id"],
             disposition=body.disposition, resolved=body.resolved, notes=body.notes)))
         return web.json_response(to_dict(conv))
 

@@ -189,6 +189,10 @@ async def test_agent_handles_an_sms_end_to_end(shared: tuple[Hub, FakeTwilio], b
     await expect(tile.locator('[data-figure="answered"] dd')).to_have_text("1")  # quality's count today
     await expect(tile.locator('[data-figure="abandoned"] dd')).to_have_text("0")
     await expect(sup.locator("#wall-agents tbody tr")).to_have_count(4)  # alice, bob and the spares carol and dan
+    # the charts by interval hold what the tiles count (quality keys intervals in local time, the board in UTC)
+    board = await sup.evaluate("fetch('/api/supervisor/wallboard').then(r => r.json())")
+    answered = sum(q["answered"] or 0 for q in board["queues"])
+    assert answered >= 1 and sum(i["answered"] for i in board["intervals"]) == answered, board["intervals"]
     await shot(sup, "desktop-wallboard")
     await sup.click("#tab-kb")  # answers are written on the knowledge-base page
     await sup.click("#kb-new")

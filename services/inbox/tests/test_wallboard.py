@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from omnihub.api.contact.v1 import contact_pb2
 from omnihub.api.routing.v1 import routing_pb2 as R
 from omnihub.inbox import teams
-from omnihub.inbox.wallboard import build, in_scope, load_config, merge_intervals
+from omnihub.inbox.wallboard import build, in_scope, interval_figures, load_config, merge_intervals
 from omnihub.inbox.wallboard_models import WallboardConfig
 
 NOW = dt.datetime(2026, 3, 2, 9, 40, 5, tzinfo=dt.UTC).timestamp()  # 17:40 in Shanghai
@@ -161,14 +161,15 @@ def test_a_supervisors_team_sees_its_queues_and_agents_and_their_intervals_added
     assert [s.queue for s in queues.stats] == ["support"] and [a.id for a in agents.agents] == ["alice"]
     everything = in_scope(teams.Scope(None), queues, agents)
     assert everything == (queues, agents)
-    key = "2026-03-02T01:15:00Z"
+    # quality keys intervals in each queue's local time with its offset: one instant, two spellings
     merged = merge_intervals([
-        answer([{"key": key, "offered": 3, "answered": 2, "abandoned": 1, "answered_within": 2}]),
-        answer([{"key": key, "offered": 2, "answered": 2, "abandoned": 0, "answered_within": 0},
-                {"key": "2026-03-02T01:30:00Z", "offered": 1, "answered": 0, "abandoned": 1, "answered_within": 0}]),
+        answer([{"key": "2026-03-02T09:15:00+08:00", "offered": 3, "answered": 2, "abandoned": 1, "answered_within": 2}]),
+        answer([{"key": "2026-03-02T01:15:00+00:00", "offered": 2, "answered": 2, "abandoned": 0, "answered_within": 0},
+                {"key": "2026-03-02T01:30:00+00:00", "offered": 1, "answered": 0, "abandoned": 1, "answered_within": 0}]),
         None])
     assert merged is not None and merged["from"] == "2026-03-02T00:00:00+08:00"
     first, second = merged["rows"]
+    assert (first["key"], second["key"]) == ("2026-03-02T01:15:00Z", "2026-03-02T01:30:00Z")
     assert (first["offered"], first["answered"], first["abandoned"], first["service_level_b"]) == (5, 4, 1, 0.5)
     assert second["service_level_b"] is None  # nothing answered: null, not 100%
     assert merge_intervals([None]) is None
@@ -198,3 +199,16 @@ def test_adherence_per_agent_and_alerts_over_the_configured_minutes_of_the_board
                  None).adherence_alerts == []  # quality did not answer
     with pytest.raises(ValueError):
         WallboardConfig.model_validate({"alerts": {"adherence_minutes": 0}})
+
+
+def test_the_interval_charts_read_qualitys_local_interval_keys() -> None:
+    """Quality answers "today by interval" keyed in the center's local time with its offset (a Shanghai center's
+    09:15 is 01:15 UTC): each figure lands on its interval, empty ones are zeros with service level null."""
+    rows = [{"key": "2026-03-02T09:15:00+08:00", "offered": 2, "answered": 1, "abandoned": 1, "service_level_b": 1.0}]
+    now = dt.datetime(2026, 3, 2, 1, 40, tzinfo=dt.UTC).timestamp()
+    figures = {f.start: f for f in interval_figures(answer(rows), now, 15)}
+    assert len(figures) == 4 * 9 + 3  # 16:00 UTC the day before (local midnight) up to 01:30 UTC
+    shown = figures["2026-03-02T01:15:00Z"]
+    assert (shown.offered, shown.answered, shown.abandoned, shown.service_level) == (2, 1, 1, 1.0)
+    empty = figures["2026-03-02T01:00:00Z"]
+    assert (empty.offered, empty.answered, empty.service_level) == (0, 0, None)

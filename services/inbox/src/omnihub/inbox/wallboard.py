@@ -54,6 +54,16 @@ def _rows(answer: Answer) -> dict[str, dict[str, Any]]:
     return {r["key"]: r for r in (answer or {}).get("rows", [])}
 
 
+def _instant(key: str) -> int:
+    """An interval row's start as epoch seconds: quality keys intervals in local time with the zone's offset
+    (2026-03-02T09:15:00+08:00), the board in UTC (...Z), and two queues may be in different zones."""
+    return int(dt.datetime.fromisoformat(key).timestamp())
+
+
+def _utc_key(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def queue_figures(stats: routing_pb2.QueueStats, today: dict[str, Any] | None, available: bool,
                   config: WallboardConfig) -> QueueFigures:
     """One queue's tile: the router's live figures and quality's row for it today (`today` None: no contact today,
@@ -117,13 +127,12 @@ def interval_figures(answer: Answer, now: float, minutes: int) -> list[IntervalF
     width = minutes * 60
     start = dt.datetime.fromisoformat(answer["from"]).timestamp()
     start -= start % width  # quality's interval keys are multiples of the width since the epoch
-    rows = _rows(answer)
+    rows = {_instant(r["key"]): r for r in answer.get("rows", [])}
     out = []
     t = start
     while t <= now:
-        key = dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
-        row = rows.get(key, {})
-        out.append(IntervalFigures(start=key, offered=row.get("offered", 0), answered=row.get("answered", 0),
+        row = rows.get(int(t), {})
+        out.append(IntervalFigures(start=_utc_key(t), offered=row.get("offered", 0), answered=row.get("answered", 0),
                                    abandoned=row.get("abandoned", 0),
                                    service_level=row.get("service_level_b") if row.get("answered") else None))
         t += width
@@ -135,11 +144,12 @@ def merge_intervals(answers: list[Answer]) -> Answer:
     present = [a for a in answers if a is not None]
     if not present:
         return None
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[int, dict[str, Any]] = {}  # by instant: the queues' keys may carry different offsets
     for answer in present:
         for r in answer.get("rows", []):
-            row = rows.setdefault(r["key"], {"key": r["key"], "offered": 0, "answered": 0, "abandoned": 0,
-                                             "answered_within": 0})
+            t = _instant(r["key"])
+            row = rows.setdefault(t, {"key": _utc_key(t), "offered": 0, "answered": 0, "abandoned": 0,
+                                      "answered_within": 0})
             for k in ("offered", "answered", "abandoned", "answered_within"):
                 row[k] += r.get(k) or 0
     for row in rows.values():

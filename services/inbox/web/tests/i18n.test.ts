@@ -21,3 +21,23 @@ describe("formatter caches", () => {
     expect(formatDuration(65, "zh-CN")).not.toBe(formatDuration(65, "en"));
   });
 });
+
+describe("counts in sentences", () => {
+  it("says one shift, one agent, one day and one hour in English, and counts in Chinese without plural forms", () => {
+    const t = i18n.global.t;
+    i18n.global.locale.value = "en";
+    expect(t("wfm.coverageSummary", { covered: 100, hours: 6, shifts: 1 }))
+      .toBe("100% of the intervals that need agents are covered; 6 agent-hours in 1 shift");
+    expect(t("wfm.coverageSummary", { covered: 95, hours: 1, shifts: 2 }))
+      .toBe("95% of the intervals that need agents are covered; 1 agent-hour in 2 shifts");
+    expect(t("live.waitingMeta", { waited: "0:02", position: 1, step: 0, skills: "support ≥ 1", count: 1 }))
+      .toBe("Waited 0:02 · position 1 · step 0 · needs support ≥ 1 · 1 agent with the skills");
+    expect(t("privacy.days", { n: 1 })).toBe("1 day");
+    expect(t("privacy.days", { n: 30 })).toBe("30 days");
+    expect(t("wfm.errRest", { agent: "dan", hours: 1, date: "2026-12-07", limit: 11 }))
+      .toBe("dan would rest only 1 hour beside the shift of 2026-12-07; the plan asks for at least 11.");
+    i18n.global.locale.value = "zh-CN";
+    expect(t("wfm.coverageSummary", { covered: 100, hours: 6, shifts: 1 })).toBe("需要坐席的时段中有 100% 已覆盖；1 个班次共 6 坐席小时");
+    i18n.global.locale.value = "en";
+  });
+});

@@ -270,6 +270,8 @@ async def test_widget_speaks_the_pages_or_browsers_language_with_the_configured_
         await page.click("#omni-send")
         await expect(page.locator(".omni-visitor .omni-receipt")).to_have_text(["已发送"])
         await expect(page.locator("#omni-status")).to_contain_text("请稍候")
+        attach = page.get_by_role("button", name="添加文件")  # the "+": named for screen readers and on hover
+        await expect(attach).to_have_attribute("title", "添加文件")
         shown = await page.locator("#omni-panel").inner_text()
         assert not [s for s in EN_TEXT if s in shown], shown
         assert (await inbound(bus, 1))[0].routing_hints.topic == "returns"

@@ -131,6 +131,7 @@
   var attachBtn = el("button", "", "+");
   attachBtn.type = "button";
   attachBtn.setAttribute("aria-label", T.attach);
+  attachBtn.title = T.attach; // the "+" says what it does on hover too, not only to screen readers
   var sendBtn = el("button", "", T.send);
   sendBtn.id = "omni-send";
   sendBtn.type = "submit";

@@ -8,6 +8,12 @@ export const CHANNEL_KEYS: Record<string, string> = {
   CHANNEL_WECHAT: "channels.wechat",
   CHANNEL_WHATSAPP: "channels.whatsapp",
 };
+/** A customer's address as people read it: without Twilio's "whatsapp:" transport prefix (the channel's chip
+ * already says WhatsApp), so a WhatsApp customer reads +447700900123 like an SMS one. */
+export function addressLabel(sourceId: string): string {
+  return sourceId.replace(/^whatsapp:/i, "");
+}
+
 /** Lower-case channel tokens (as in stored messages and merge requests) to the same keys. */
 export const CHANNEL_TOKEN_KEYS: Record<string, string> = Object.fromEntries(
   Object.entries(CHANNEL_KEYS).map(([k, v]) => [k.replace("CHANNEL_", "").toLowerCase(), v]),

@@ -5,7 +5,7 @@ import { nextTick } from "vue";
 import type { Offer } from "../src/api/types";
 import { i18n } from "../src/i18n";
 import { useClockStore } from "../src/stores/clock";
-import { useOffersStore } from "../src/stores/offers";
+import { customerName, useOffersStore } from "../src/stores/offers";
 import { useSettingsStore } from "../src/stores/settings";
 import OfferStack from "../src/views/offers/OfferStack.vue";
 
@@ -69,5 +69,16 @@ describe("offer alerts", () => {
     await nextTick();
     expect(heard).toEqual({ tones: 2, notices: ["New SMS conversation"] });
     stack.unmount();
+  });
+});
+
+
+describe("the customer an offer names", () => {
+  it("reads a WhatsApp address like a phone number, without Twilio's whatsapp: prefix", () => {
+    const conv = (channel: string, source_id: string, name = "") =>
+      ({ id: "cnv_1", channel, customer_display_name: name, identity: { channel, source_id } }) as unknown as Offer["conversation"];
+    expect(customerName(conv("CHANNEL_WHATSAPP", "whatsapp:+447700900123"))).toBe("+447700900123");
+    expect(customerName(conv("CHANNEL_SMS", "+8613800138000"))).toBe("+8613800138000");
+    expect(customerName(conv("CHANNEL_WHATSAPP", "whatsapp:+447700900123", "Maria"))).toBe("Maria");
   });
 });

@@ -44,7 +44,8 @@ def live_row(conv: routing_pb2.Conversation, names: dict[str, str], now: float) 
     answered = _secs(conv.answer_time)
     waiting = conv.routing_state in (R.ROUTING_STATE_QUEUED, R.ROUTING_STATE_OFFERED)
     wait = now - enqueued if waiting or not answered else answered - enqueued
-    customer = conv.customer_display_name or conv.identity.source_id or conv.customer_id
+    # a WhatsApp address without Twilio's transport prefix, as the desktop shows it (the channel column says so)
+    customer = conv.customer_display_name or conv.identity.source_id.removeprefix("whatsapp:") or conv.customer_id
     return LiveConversation(
         id=conv.id, channel=subjects.channel_token(conv.channel) if conv.channel else "", queue=conv.queue,
         state=LIVE[conv.routing_state], agent=conv.assigned_agent,

@@ -3,6 +3,7 @@ import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { ApiError, request, seg } from "../api/http";
 import { epoch, type Conversation, type Offer } from "../api/types";
+import { addressLabel } from "../labels";
 import { useClockStore } from "./clock";
 
 export type EndReason = "expired" | "withdrawn" | "taken" | "rejected" | "customer_left" | "transferred" | "agent_offline";
@@ -25,7 +26,7 @@ export interface EndedOffer {
 
 /** Who an offer or conversation is from, as the agent should see it. */
 export function customerName(c: Conversation | undefined): string {
-  return c?.customer_display_name || c?.identity?.source_id || c?.id || "";
+  return c?.customer_display_name || addressLabel(c?.identity?.source_id ?? "") || c?.id || "";
 }
 
 export const useOffersStore = defineStore("offers", () => {

@@ -210,7 +210,7 @@ class Inbox:
 
     async def logout(self, request: web.Request) -> web.Response:
         """POST /api/logout: ends this session (on every replica) and logs out of the router too."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         id_token = await self.sessions.revoke(request.cookies.get(COOKIE))
         if s.role == "agent":
             await self._rpc(self.router.Logout(routing_pb2.LogoutRequest(agent_id=s.user)), allow_missing=True)
@@ -243,7 +243,7 @@ class Inbox:
 
     async def set_state(self, request: web.Request) -> web.Response:
         """POST /api/state {state, reason}: Available, Away (with a reason) or Offline."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         body = await read_body(request, StateBody)
         agent = await self._rpc(self.router.SetState(routing_pb2.SetStateRequest(
             agent_id=s.user, state=STATES[body.state], reason=body.reason)))
@@ -251,13 +251,13 @@ class Inbox:
 
     async def heartbeat(self, request: web.Request) -> web.Response:
         """POST /api/heartbeat: keeps the agent's router session alive."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         resp = await self._rpc(self.router.Heartbeat(routing_pb2.HeartbeatRequest(agent_id=s.user)))
         return web.json_response({"timeout_seconds": resp.timeout_seconds})
 
     async def accept(self, request: web.Request) -> web.Response:
         """POST /api/offers/{reservation}/accept."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await self._rpc(self.router.Accept(routing_pb2.AcceptRequest(
             agent_id=s.user, reservation_id=request.match_info["reservation"])))
         self.hub.holder[conv.id] = s.user
@@ -265,14 +265,14 @@ class Inbox:
 
     async def reject(self, request: web.Request) -> web.Response:
         """POST /api/offers/{reservation}/reject."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         await self._rpc(self.router.Reject(routing_pb2.RejectRequest(
             agent_id=s.user, reservation_id=request.match_info["reservation"])))
         return web.json_response({"ok": True})
 
     async def conversations(self, request: web.Request) -> web.Response:
         """GET /api/conversations: mine (agents) or all open ones (supervisors)."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         agent = "" if s.role != "agent" and request.query.get("all") else s.user
         resp = await self._rpc(self.router.ListConversations(routing_pb2.ListConversationsRequest(agent_id=agent)))
         scope = await teams.scope_of(self, s) if not agent else None
@@ -289,7 +289,7 @@ class Inbox:
 
     async def messages(self, request: web.Request) -> web.Response:
         """GET /api/conversations/{id}/messages: the customer's history across every channel."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await self._conversation(s, request.match_info["id"], held_before=True)
         history = await self.store.customer_history(conv.customer_id)
         await receipts.agent_read(self, s.user, conv, history)  # the widget shows the visitor's messages as read
@@ -297,7 +297,7 @@ class Inbox:
 
     async def reply(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/reply {text, subject?, private?}: send or note."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await self._conversation(s, request.match_info["id"])
         body = await read_body(request, ReplyBody)
         text = body.text.strip()
@@ -334,7 +334,7 @@ class Inbox:
 
     async def typing(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/typing {typing}: the web-chat visitor sees the agent typing."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await self._conversation(s, request.match_info["id"])
         body = await read_body(request, TypingBody)
         if conv.channel == contact_pb2.CHANNEL_WEBCHAT:
@@ -344,7 +344,7 @@ class Inbox:
 
     async def transfer(self, request: web.Request) -> web.Response:
         """POST /api/conversations/{id}/transfer {to_agent | to_queue, note}."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         body = await read_body(request, TransferBody)
         req = routing_pb2.TransferRequest(agent_id=s.user, conversation_id=request.match_info["id"], note=body.note)
         if body.to_agent:
@@ -373,7 +373,7 @@ class Inbox:
     async def customer(self, request: web.Request) -> web.Response:
         """GET /api/customers/{id}: the customer and every identity resolved to them (an agent: only customers of
         conversations they hold or held)."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         customer_id = request.match_info["id"]
         if s.role == "agent" and not await self._served(s.user, customer_id):
             raise web.HTTPForbidden(text="this customer is not one of yours")
@@ -389,7 +389,7 @@ class Inbox:
 
     async def merge(self, request: web.Request) -> web.Response:
         """POST /api/customers/{id}/merge {channel, source_id} or {customer_id}: fold another record into this one."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         body = await read_body(request, MergeBody)
         req = routing_pb2.MergeCustomersRequest(agent_id=s.user, customer_id=request.match_info["id"],
                                                 merged_customer_id=body.customer_id)
@@ -418,13 +418,13 @@ class Inbox:
 
     async def my_evaluations(self, request: web.Request) -> web.Response:
         """GET /api/evaluations/me: my QA evaluations."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         docs = await self._quality_call("GET", "/api/evaluations", params={"agent": s.user})
         return web.json_response(docs)
 
     async def evaluation_action(self, request: web.Request) -> web.Response:
         """POST /api/evaluations/{id}/{acknowledge|dispute} {note}: the agent answers an evaluation."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         action = request.match_info["action"]
         if action not in ("acknowledge", "dispute") and s.role == "agent":
             raise web.HTTPForbidden(text="agents can acknowledge or dispute")

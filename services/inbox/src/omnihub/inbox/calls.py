@@ -141,13 +141,13 @@ class Calls:
 
     async def get(self, request: web.Request) -> web.Response:
         """GET /api/calls/{id}: the call's state."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await self._voice_conversation(s, request.match_info["id"])
         return web.json_response(await self._ask(s, conv, A.CALL_ACTION_UNSPECIFIED))
 
     async def control(self, request: web.Request) -> web.Response:
         """POST /api/calls/{id}/{action} {to_agent|to_queue|to_number, digits}: a control on my call."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         action = request.match_info["action"]
         if action not in AGENT_ACTIONS:
             raise web.HTTPNotFound(text="unknown call control")
@@ -188,7 +188,7 @@ class Calls:
 
     async def supervise(self, request: web.Request) -> web.Response:
         """POST /api/supervisor/calls/{id}/{mode} {destination}: listen, coach, barge or leave."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         mode = request.match_info["mode"]
         if mode not in SUPERVISOR_MODES:
             raise web.HTTPNotFound(text="unknown intervention")
@@ -205,7 +205,7 @@ class Calls:
 
     async def token(self, request: web.Request) -> web.Response:
         """GET /api/voice/token: a Twilio Voice access token for my `client:` identity, where Twilio is configured."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         softphone: Softphone | None = self.inbox.softphone
         if softphone is None:
             raise web.HTTPNotFound(text="the softphone is not configured")

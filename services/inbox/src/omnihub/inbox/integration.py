@@ -128,7 +128,7 @@ class Integration:
             query = ConversationsQuery.model_validate(dict(request.query))
         except ValidationError as exc:
             raise web.HTTPBadRequest(text=describe(exc)) from None
-        session: Session = request[SESSION]
+        session = request[SESSION]
         if query.agent:
             await teams.require_agent(self.inbox, session, query.agent)
         resp = await self.inbox._rpc(self.inbox.router.ListConversations(

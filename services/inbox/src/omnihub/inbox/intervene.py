@@ -26,7 +26,7 @@ OPEN = (routing_pb2.ROUTING_STATE_QUEUED, routing_pb2.ROUTING_STATE_OFFERED, rou
 
 def supervisor(request: web.Request) -> Session:
     """The caller's session, when a supervisor or an admin (the middleware checks the path too)."""
-    session: Session = request[SESSION]
+    session = request[SESSION]
     if session.role not in ("supervisor", "admin"):
         raise web.HTTPForbidden(text="supervisors only")
     return session
@@ -93,7 +93,7 @@ class Interventions:
 
     async def presence(self, request: web.Request) -> web.Response:
         """GET /api/conversations/{id}/supervisors: the supervisors present in my conversation right now."""
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await self.inbox._conversation(s, request.match_info["id"])
         found = present(await self.inbox.store.interventions_of(conv.id))
         return web.json_response(PresenceList(supervisors=found).model_dump(mode="json"))

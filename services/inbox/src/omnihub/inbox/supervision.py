@@ -28,7 +28,7 @@ MAX_ROWS = 2_000  # rows sent at once; a center this busy filters by queue
 
 def supervisor(request: web.Request) -> Session:
     """The caller's session, when a supervisor or an admin (the middleware checks the path too)."""
-    session: Session = request[SESSION]
+    session = request[SESSION]
     if session.role not in ("supervisor", "admin"):
         raise web.HTTPForbidden(text="supervisors only")
     return session

@@ -20,7 +20,6 @@ from omnihub.inbox.models import WhatsAppComposer, WhatsAppTemplate
 
 if TYPE_CHECKING:
     from omnihub.inbox.api import Inbox
-    from omnihub.inbox.auth import Session
 
 TEMPLATES_FILE = "whatsapp_templates.yaml"
 WINDOW_SECONDS = 24 * 3600.0  # WhatsApp's customer-service window, as the sms service applies it
@@ -44,7 +43,7 @@ def register(router: web.UrlDispatcher, inbox: Inbox, config_dir: Path | None = 
     templates = load_templates(config_dir or ServiceSettings().config_dir)
 
     async def composer(request: web.Request) -> web.Response:
-        s: Session = request[SESSION]
+        s = request[SESSION]
         conv = await inbox._conversation(s, request.match_info["id"])
         if conv.channel != contact_pb2.CHANNEL_WHATSAPP:
             raise web.HTTPBadRequest(text="not a WhatsApp conversation")

@@ -14,9 +14,14 @@ export function addressLabel(sourceId: string): string {
   return sourceId.replace(/^whatsapp:/i, "");
 }
 
+/** A channel (CHANNEL_SMS, or already sms) as its lower-case token: stored messages, merge requests, file rules. */
+export function channelToken(channel: string): string {
+  return channel.replace(/^CHANNEL_/, "").toLowerCase();
+}
+
 /** Lower-case channel tokens (as in stored messages and merge requests) to the same keys. */
 export const CHANNEL_TOKEN_KEYS: Record<string, string> = Object.fromEntries(
-  Object.entries(CHANNEL_KEYS).map(([k, v]) => [k.replace("CHANNEL_", "").toLowerCase(), v]),
+  Object.entries(CHANNEL_KEYS).map(([k, v]) => [channelToken(k), v]),
 );
 
 export const STATE_KEYS = {

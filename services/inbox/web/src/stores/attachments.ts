@@ -4,6 +4,7 @@ import { defineStore } from "pinia";
 import { ref } from "vue";
 import { ApiError, postForm, request, seg } from "../api/http";
 import type { AttachmentRef, FileRules } from "../api/schemas";
+import { channelToken } from "../labels";
 
 const MB = 1024 * 1024;
 /** Bytes as the whole megabytes a refusal names. */
@@ -48,11 +49,6 @@ export function refusalOf(err: unknown, name: string, maxBytes = 0): Refusal {
   if (known) return known;
   if (err instanceof ApiError && err.status === 413 && maxBytes) return { code: "too_large", limitMb: mb(maxBytes), name };
   return { code: "failed", limitMb: 0, name };
-}
-
-/** A conversation's channel (CHANNEL_SMS, or already sms) as the file rules' token. */
-export function channelToken(channel: string): string {
-  return channel.replace(/^CHANNEL_/, "").toLowerCase();
 }
 
 /** What the browser sends as the file's type (the upload's part header), as the server reads it. */

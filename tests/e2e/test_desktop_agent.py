@@ -22,7 +22,18 @@ from omnihub.common.bus import Bus, new_id, now_timestamp
 from omnihub.testkit.fakes.twilio_api import FakeTwilio
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import barrier, eventually
-from tests.e2e.browser import CUSTOMER, OUR_NUMBER, chromium, go_available, login, open_app, shot, sms_in, step_away
+from tests.e2e.browser import (
+    CUSTOMER,
+    OUR_NUMBER,
+    chromium,
+    go_available,
+    login,
+    open_app,
+    perf_afresh,
+    shot,
+    sms_in,
+    step_away,
+)
 from tests.e2e.hub import PASSWORDS, everyone_away, sms_hub
 
 # One shared hub and one Chromium for the module, on the module's loop (its tests run one after another on one
@@ -221,15 +232,6 @@ async def test_agent_handles_an_sms_end_to_end(shared: tuple[Hub, FakeTwilio], b
     await expect(page.locator("#composer")).to_be_hidden(timeout=10_000)
     await eventually(lambda: _nothing_open(sup), timeout=15)
     await step_away(page)
-
-
-async def perf_afresh(page: Page) -> None:
-    """Open My performance again and wait for the answer of that very visit: a visit's load supersedes the one
-    before it, so clicking again before a slow answer (0.4-0.8 s under load) would keep any from showing."""
-    async with page.expect_request(lambda r: r.url.endswith("/api/kpis/me")) as asked:
-        await page.click("#tab-inbox")
-        await page.click("#tab-perf")
-    await (await asked.value).response()
 
 
 async def _nothing_open(sup: Page) -> bool:

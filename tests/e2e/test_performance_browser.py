@@ -16,7 +16,7 @@ from omnihub.common import identity
 from omnihub.common.bus import Bus
 from omnihub.testkit.hub import ServiceHub as Hub
 from omnihub.testkit.waiting import eventually
-from tests.e2e.browser import chromium, login, shot
+from tests.e2e.browser import chromium, login, perf_afresh, shot
 from tests.e2e.hub import new_hub
 from tests.kpis.events import event
 
@@ -77,8 +77,7 @@ async def _schedule_the_last_hour(hub: Hub, agent: str) -> None:
 
 async def tab(page: Page) -> None:
     """Open My performance afresh (it loads on opening)."""
-    await page.click("#tab-inbox")
-    await page.click("#tab-perf")
+    await perf_afresh(page)
     await expect(page.locator("#perf-tiles")).to_be_visible(timeout=10_000)
 
 

@@ -294,3 +294,34 @@ async def test_fast_batches_keep_headers_and_strip_line_breaks_from_their_values
     assert [(m.headers or {}).get(subjects.HEADER_MSG_ID) for m in stored] == ["hdr_0", "hdr_1", "hdr_2"]
     assert [(m.headers or {}).get("X-Note") for m in stored] == ["one  Nats-Fake: two"] * 3  # as nats-py frames the commit
     assert all("Nats-Fake" not in (m.headers or {}) for m in stored)
+
+
+async def test_a_stop_that_cancels_a_slow_batch_hands_its_held_messages_back_at_once(bus: Bus) -> None:
+    """A held message whose batch was still being handled when stop() gave up waiting (5 s) and cancelled it is
+    nak'd like any held one, so the next consumer gets it at once, not after ack_wait (here 120 s)."""
+    calls = 0
+    stuck = asyncio.Event()
+
+    async def hold_then_hang(ds: list[Delivery[messaging_pb2.InboundMessage]]) -> list[Delivery[Any]]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:  # handling it again (held deliveries go round with every fetch): a batch that does not end
+            stuck.set()
+            await asyncio.Event().wait()
+        return list(ds)  # held
+
+    await bus.publish(subjects.inbound(SMS), inbound(900), msg_id="sms:SM900")
+    common: dict[str, Any] = {"stream": subjects.STREAM_CONTACTS_IN, "durable": "hang", "subjects": [subjects.INBOUND_ALL],
+                              "message_type": messaging_pb2.InboundMessage, "ack_wait": 120.0}
+    consumer = await bus.consume(batch_handler=hold_then_hang, **common)
+    await asyncio.wait_for(stuck.wait(), 30)
+    await consumer.stop()  # waits 5 s for the batch, then cancels it
+
+    got: list[str] = []
+
+    async def take(ds: list[Delivery[messaging_pb2.InboundMessage]]) -> None:
+        got.extend(d.message.id for d in ds)
+
+    again = await bus.consume(batch_handler=take, **common)
+    await eventually(lambda: got == ["msg_900"], timeout=30)  # far under ack_wait: it was handed back
+    await again.stop()

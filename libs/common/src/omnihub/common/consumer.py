@@ -231,7 +231,14 @@ class Consumer(Generic[M]):
         deliveries = await self._decode_all(msgs)
         if self._batch_handler is not None:
             held, self._held = await self._rescrub(self._held), []
-            await self._run_batch(held + deliveries)
+            try:
+                await self._run_batch(held + deliveries)
+            except asyncio.CancelledError:
+                # a stop that gave up waiting for this batch: its messages (held again or not) become the held
+                # ones that _run's finally naks, redelivered at once rather than after ack_wait (JetStream ignores
+                # the nak of one acked just before the cancel)
+                self._held = [*held, *deliveries]
+                raise
             return
         assert self._handler is not None
         for delivery in deliveries:
